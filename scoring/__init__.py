@@ -1,0 +1,1 @@
+"""Pure-numpy answer consolidation and worker models (scikit-learn-like API)."""
