@@ -2,12 +2,310 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from broker.marketplace.cli import app as marketplace_app
+from broker.validate import preview_command, validate_command
 
 app = typer.Typer(no_args_is_help=True, help="crowd-broker: Ground Truth-style labeling on Mechanical Turk.")
 app.add_typer(marketplace_app, name="marketplace", help="The embedded MTurk-compatible marketplace.")
+worker_app = typer.Typer(no_args_is_help=True, help="Pay, block, unblock and message workers.")
+app.add_typer(worker_app, name="worker")
+app.command("validate")(validate_command)
+app.command("preview")(preview_command)
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+# ----------------------------------------------------------------------------------------- plumbing
+
+@app.callback()
+def _global(ctx: typer.Context,
+            settings: Optional[Path] = typer.Option(None, "--settings", envvar="BROKER_SETTINGS",
+                                                    help="Settings YAML (default: config/defaults.yaml + BROKER_* env).")) -> None:
+    ctx.obj = {"settings_path": settings}
+
+
+def _settings(ctx: typer.Context) -> Any:
+    from broker.settings import SettingsError, load_settings
+
+    path = (ctx.obj or {}).get("settings_path") if ctx is not None else None
+    try:
+        return load_settings(path)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _engine(settings: Any) -> Any:
+    from broker.db import get_engine
+
+    return get_engine(settings.db_url)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _usd(cents: int | None) -> str:
+    return "-" if cents is None else f"${cents // 100}.{cents % 100:02d}"
+
+
+# ----------------------------------------------------------------------------------------- jobs
+
+@app.command()
+def submit(ctx: typer.Context, spec: Path = typer.Argument(..., help="Job spec YAML."),
+           skip_invalid_lines: bool = typer.Option(False, help="Leave out invalid manifest lines instead of failing.")) -> None:
+    """Validate a job (spec, manifest, template) and queue it for `broker run`."""
+    from broker.manifest import ManifestError
+    from broker.spec import SpecError
+    from broker.submit import SubmitError, submit_job
+
+    settings = _settings(ctx)
+    try:
+        submitted = submit_job(spec, _engine(settings), settings, skip_invalid_lines=skip_invalid_lines)
+    except (SpecError, ManifestError, SubmitError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # template errors and the like: their message names file and line
+        if type(exc).__name__ in ("PublishError", "TemplateError", "QuestionTooLarge", "StorageError"):
+            _fail(str(exc))
+        raise
+    console.print(f"submitted job [bold]{submitted.name}[/]: {submitted.n_objects} objects"
+                  + (f" ({submitted.n_rejected_lines} invalid lines left out)" if submitted.n_rejected_lines else ""))
+
+
+@app.command()
+def run(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Run every tick once and exit.")) -> None:
+    """Run the daemon: publish, collect, review, consolidate, finalize until every job is done."""
+    import logging
+
+    from broker.daemon import install_signal_handlers, run_cycle, run_until_done
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    if once:
+        cycle = run_cycle(engine, settings)
+        for error in cycle.errors:
+            err_console.print(f"[yellow]{error}[/]")
+        return
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    done = run_until_done(engine, settings, stop=stop)
+    console.print("all jobs done" if done else "stopped")
+
+
+@app.command()
+def collect(ctx: typer.Context, once: bool = typer.Option(True, "--once/--loop", help="Collect once and exit.")) -> None:
+    """Collect submitted assignments now (and review them), without publishing anything."""
+    from broker.daemon import run_cycle
+
+    settings = _settings(ctx)
+    cycle = run_cycle(_engine(settings), settings, ticks=("collect", "review", "consolidate", "finalize"))
+    report = cycle.reports.get("collect")
+    if report is not None and not isinstance(report, Exception):
+        console.print(f"collected {report.assignments_stored} assignments from {report.hits_collected} HITs"
+                      f" ({report.hits_extended} extended)")
+    for error in cycle.errors:
+        err_console.print(f"[yellow]{error}[/]")
+
+
+@app.command()
+def status(ctx: typer.Context, job: Optional[str] = typer.Argument(None, help="Job name (default: all jobs)."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Objects published, answered, consolidated; money spent and committed; ETA."""
+    from sqlmodel import Session, select
+
+    from broker.db import Job
+    from broker.status import format_eta, job_status
+    from broker.submit import SubmitError, find_job
+
+    settings = _settings(ctx)
+    with Session(_engine(settings)) as session:
+        try:
+            jobs = [find_job(session, job)] if job else list(session.exec(select(Job).order_by(Job.id)))
+        except SubmitError as exc:
+            _fail(str(exc))
+        reports = [job_status(session, j) for j in jobs]
+    if as_json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
+        return
+    if not reports:
+        console.print("no jobs")
+        return
+    table = Table(title="jobs")
+    for column in ("job", "status", "objects", "published", "answered", "consolidated", "failed",
+                   "HITs open", "spent", "committed", "budget", "ETA"):
+        table.add_column(column, justify="left" if column in ("job", "status") else "right")
+    for r in reports:
+        table.add_row(r.name, r.status, str(r.objects), str(r.published), str(r.answered), str(r.consolidated),
+                      str(r.failed), str(r.hits_open), _usd(r.spent_cents), _usd(r.committed_cents),
+                      _usd(r.budget_cents), format_eta(r.eta_seconds))
+    console.print(table)
+    for r in reports:
+        if r.output_manifest:
+            console.print(f"{r.name}: output manifest {r.output_manifest}")
+
+
+@app.command()
+def cancel(ctx: typer.Context, job: str = typer.Argument(..., help="Job name.")) -> None:
+    """Expire a job's open HITs; keep (review, pay, consolidate) what was already answered."""
+    from sqlmodel import Session
+
+    from broker.finalize import cancel_job
+    from broker.submit import SubmitError, find_job
+
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    with Session(engine) as session:
+        try:
+            job_id = find_job(session, job).id
+        except SubmitError as exc:
+            _fail(str(exc))
+    try:
+        result = cancel_job(engine, settings, job_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"cancelled {job}: {result['hits_expired']} HITs expired, "
+                  f"{result['assignments_kept']} answers kept, {result['objects_stopped']} objects stopped. "
+                  "Run `broker run` to review and consolidate what was answered.")
+
+
+@app.command()
+def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
+           output: Optional[Path] = typer.Option(None, "--output", "-o", help="Copy the output manifest here."),
+           csv: bool = typer.Option(False, "--csv", help="Print CSV object,label,confidence instead.")) -> None:
+    """Copy or print a job's output manifest (or a CSV of object, label, confidence)."""
+    from sqlmodel import Session
+
+    from broker.finalize import manifest_csv
+    from broker.storage import read_text
+    from broker.submit import SubmitError, find_job
+
+    settings = _settings(ctx)
+    with Session(_engine(settings)) as session:
+        try:
+            row = find_job(session, job)
+        except SubmitError as exc:
+            _fail(str(exc))
+    if not row.output_manifest:
+        _fail(f"job {job} has no output manifest yet (run `broker run`)")
+    text = read_text(row.output_manifest, settings)
+    if csv:
+        from broker.submit import job_spec
+
+        text = manifest_csv(text, job_spec(row))
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+# ----------------------------------------------------------------------------------------- workers
+
+def _worker_client(ctx: typer.Context, marketplace: str) -> tuple[Any, Any, Any]:
+    from broker import mturk
+
+    settings = _settings(ctx)
+    return settings, _engine(settings), mturk.client_for(mturk.resolve_target(marketplace, settings))
+
+
+@worker_app.command("bonus")
+def worker_bonus(ctx: typer.Context, worker_id: str, assignment_id: str,
+                 amount: str = typer.Option(..., help='USD, e.g. "0.25".'),
+                 reason: str = typer.Option(..., help="Shown to the worker.")) -> None:
+    """Pay a bonus for an assignment (once: a repeated command is deduplicated)."""
+    from botocore.exceptions import ClientError
+
+    from broker.money import MoneyError, usd_to_cents
+    from broker.review import WorkerActionError, send_bonus
+
+    settings = _settings(ctx)
+    try:
+        bonus = send_bonus(_engine(settings), settings, worker_id, assignment_id, usd_to_cents(amount), reason)
+    except (MoneyError, WorkerActionError, ClientError) as exc:
+        _fail(str(exc))
+    console.print(f"bonus {_usd(bonus.amount_cents)} (+{_usd(bonus.fee_cents)} fee) sent to {worker_id}")
+
+
+@worker_app.command("block")
+def worker_block(ctx: typer.Context, worker_id: str, reason: str = typer.Option(..., help="Required by MTurk."),
+                 marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
+    """Block a worker from all your HITs."""
+    from botocore.exceptions import ClientError
+
+    from broker.review import WorkerActionError, block_worker
+
+    _, engine, client = _worker_client(ctx, marketplace)
+    try:
+        block_worker(engine, client, worker_id, reason)
+    except (WorkerActionError, ClientError) as exc:
+        _fail(str(exc))
+    console.print(f"blocked {worker_id}")
+
+
+@worker_app.command("unblock")
+def worker_unblock(ctx: typer.Context, worker_id: str, reason: str = typer.Option("", help="Optional."),
+                   marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
+    """Lift a block."""
+    from botocore.exceptions import ClientError
+
+    from broker.review import unblock_worker
+
+    _, engine, client = _worker_client(ctx, marketplace)
+    try:
+        unblock_worker(engine, client, worker_id, reason)
+    except ClientError as exc:
+        _fail(str(exc))
+    console.print(f"unblocked {worker_id}")
+
+
+@worker_app.command("message")
+def worker_message(ctx: typer.Context, worker_ids: list[str] = typer.Argument(..., help="WorkerIds."),
+                   subject: str = typer.Option(...), body: str = typer.Option(...),
+                   marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
+    """Send a message (NotifyWorkers, 100 workers per call)."""
+    from botocore.exceptions import ClientError
+
+    from broker.review import message_workers
+
+    _, _, client = _worker_client(ctx, marketplace)
+    try:
+        failures = message_workers(client, list(worker_ids), subject, body)
+    except ClientError as exc:
+        _fail(str(exc))
+    for failure in failures:
+        err_console.print(f"[yellow]{failure.get('WorkerId')}: {failure.get('NotifyWorkersFailureMessage')}[/]")
+    console.print(f"messaged {len(worker_ids) - len(failures)} of {len(worker_ids)} workers")
+
+
+# ----------------------------------------------------------------------------------------- demo
+
+@app.command()
+def demo(output: Path = typer.Option(Path("demo-output"), "--output", help="Where the job's files go."),
+         seed: int = typer.Option(0, "--seed"),
+         workers_per_object: int = typer.Option(3, "--workers-per-object", min=1, max=9),
+         objects: Optional[int] = typer.Option(None, "--objects", min=1, help="Label only the first N digits."),
+         as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object.")) -> None:
+    """Label scikit-learn's 1,797 digits on the embedded marketplace with a simulated crowd."""
+    from broker.demo import DemoOptions, run_demo
+
+    summary = run_demo(DemoOptions(output=output, seed=seed, workers_per_object=workers_per_object,
+                                   objects=objects, show_progress=not as_json))
+    if as_json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        summary.print(console)
 
 
 def main() -> None:

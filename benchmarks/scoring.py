@@ -1,0 +1,346 @@
+"""Consolidation benchmark: our estimators against crowd-kit on real crowd data with gold.
+
+    python benchmarks/scoring.py                      # every categorical dataset, all methods
+    python benchmarks/scoring.py --skip GLAD,MACE     # leave out slow crowd-kit methods
+    python benchmarks/scoring.py --synthetic          # also the 10M-answer DawidSkene run
+    python benchmarks/scoring.py --synthetic-only
+
+Prints markdown tables: accuracy on gold items, expected calibration error (ECE)
+of the posteriors on gold (raw, and after 2-fold cross-fitted temperature
+scaling for ours), wall seconds per fit and our speed-up over crowd-kit's
+DawidSkene. Every method gets the same answers: each worker's latest answer per
+item (what ``scoring`` consolidates), so crowd-kit figures can differ slightly
+from ../shared/datasets/crowdkit_results.csv, which kept repeated pairs.
+Skipped crowd-kit methods are filled from that file and marked ``*``.
+Needs the ``bench`` extra (crowd-kit, pandas).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import scoring  # noqa: E402
+from scoring._answers import latest_answer_index, prepare_answers  # noqa: E402
+from scoring.calibration import TemperatureScaling, expected_calibration_error  # noqa: E402
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+OURS = ["majority", "dawid-skene", "one-coin", "gt-modified-ds", "bayesian-ds"]
+CROWDKIT = ["MajorityVote", "Wawa", "DawidSkene", "OneCoinDawidSkene", "GLAD", "MACE", "ZeroBasedSkill"]
+CROWDKIT_CSV_NAMES = {
+    "MajorityVote": "MV",
+    "Wawa": "Wawa",
+    "DawidSkene": "DS",
+    "OneCoinDawidSkene": "OneCoinDS",
+    "GLAD": "GLAD",
+    "MACE": "MACE",
+    "ZeroBasedSkill": "ZBS",
+}
+BIG = 20_000  # answers above which the >= 20x speed-up target applies
+
+
+@dataclass
+class Dataset:
+    name: str
+    items: np.ndarray
+    workers: np.ndarray
+    labels: np.ndarray
+    n_classes: int
+    gold_items: np.ndarray
+    gold_labels: np.ndarray
+
+
+@dataclass
+class Result:
+    accuracy: float
+    seconds: float
+    ece: float = float("nan")
+    ece_calibrated: float = float("nan")
+    note: str = ""
+
+
+@dataclass
+class Row:
+    dataset: Dataset
+    results: dict[str, Result] = field(default_factory=dict)
+
+
+def load_dataset(folder: Path) -> Dataset:
+    """Integer-code a worker,task,label CSV and its gold, keeping each worker's latest answer per item."""
+    import pandas as pd
+
+    answers = pd.read_csv(folder / "answers.csv")
+    gold = pd.read_csv(folder / "gold.csv")
+    task_codes = {t: i for i, t in enumerate(pd.unique(answers["task"]))}
+    worker_codes = {w: i for i, w in enumerate(pd.unique(answers["worker"]))}
+    classes = sorted(set(answers["label"]) | set(gold["label"]))
+    label_codes = {c: i for i, c in enumerate(classes)}
+    items = answers["task"].map(task_codes).to_numpy()
+    workers = answers["worker"].map(worker_codes).to_numpy()
+    labels = answers["label"].map(label_codes).to_numpy()
+    keep = np.sort(latest_answer_index(items, workers, len(worker_codes)))
+    gold = gold[gold["task"].isin(task_codes)]
+    return Dataset(
+        name=folder.name,
+        items=items[keep],
+        workers=workers[keep],
+        labels=labels[keep],
+        n_classes=len(classes),
+        gold_items=gold["task"].map(task_codes).to_numpy(),
+        gold_labels=gold["label"].map(label_codes).to_numpy(),
+    )
+
+
+def categorical_datasets(root: Path) -> list[Path]:
+    import pandas as pd
+
+    index = pd.read_csv(root / "index.csv")
+    return [root / name for name in index.loc[index["kind"] == "categorical", "name"]]
+
+
+def cross_fitted_ece(proba: np.ndarray, truth: np.ndarray, seed: int = 0) -> float:
+    """ECE after temperature scaling fitted on one half of the gold and applied to the other."""
+    order = np.random.default_rng(seed).permutation(truth.size)
+    halves = np.array_split(order, 2)
+    calibrated = np.empty_like(proba)
+    for fit_half, apply_half in (halves, halves[::-1]):
+        scaler = TemperatureScaling().fit(proba[fit_half], truth[fit_half])
+        calibrated[apply_half] = scaler.transform(proba[apply_half])
+    return expected_calibration_error(calibrated, truth)
+
+
+def run_ours(data: Dataset, name: str, repeats: int) -> Result:
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        est = scoring.estimator(name).fit(data.items, data.workers, data.labels, n_classes=data.n_classes)
+        seconds.append(time.perf_counter() - start)
+    proba = est.proba_[data.gold_items]
+    return Result(
+        accuracy=float(np.mean(est.labels_[data.gold_items] == data.gold_labels)),
+        seconds=min(seconds),
+        ece=expected_calibration_error(proba, data.gold_labels),
+        ece_calibrated=cross_fitted_ece(proba, data.gold_labels),
+    )
+
+
+def _patch_crowdkit_sklearn() -> None:
+    """crowd-kit 1.4.2's Wawa/ZBS call sklearn's check_is_fitted, which newer sklearn rejects for them."""
+    import crowdkit.aggregation.classification.wawa as wawa
+    import crowdkit.aggregation.classification.zero_based_skill as zbs
+
+    wawa.check_is_fitted = zbs.check_is_fitted = lambda *args, **kwargs: None
+
+
+def crowdkit_method(name: str):
+    from crowdkit import aggregation
+
+    if name in ("DawidSkene", "OneCoinDawidSkene"):
+        return getattr(aggregation, name)(n_iter=100)
+    return getattr(aggregation, name)()
+
+
+def run_crowdkit(data: Dataset, name: str) -> Result:
+    import pandas as pd
+
+    frame = pd.DataFrame({"worker": data.workers, "task": data.items, "label": data.labels})
+    method = crowdkit_method(name)
+    start = time.perf_counter()
+    labels = method.fit_predict(frame)
+    seconds = time.perf_counter() - start
+    predicted = labels.reindex(data.gold_items).to_numpy()
+    result = Result(accuracy=float(np.mean(predicted == data.gold_labels)), seconds=seconds)
+    probas = getattr(method, "probas_", None)
+    if probas is not None:
+        proba = probas.reindex(index=data.gold_items, columns=range(data.n_classes)).fillna(0.0).to_numpy()
+        result.ece = expected_calibration_error(proba, data.gold_labels)
+    return result
+
+
+def reference_result(root: Path, dataset: str, method: str) -> Result | None:
+    import pandas as pd
+
+    table = pd.read_csv(root / "crowdkit_results.csv")
+    row = table[(table["dataset"] == dataset) & (table["method"] == CROWDKIT_CSV_NAMES[method])]
+    if row.empty or row.iloc[0]["status"] != "ok":
+        return None
+    return Result(accuracy=float(row.iloc[0]["accuracy"]), seconds=float(row.iloc[0]["seconds"]), note="*")
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def print_tables(rows: list[Row], methods: list[str]) -> None:
+    default = scoring.DEFAULT
+    label = {m: (f"{m} (default)" if m == default else m) for m in methods}
+    ck = [m for m in methods if m in CROWDKIT]
+    print("\n### Accuracy on gold items\n")
+    print("| dataset | answers | " + " | ".join(label[m] for m in methods) + " |")
+    print("|---|---:|" + "---:|" * len(methods))
+    for row in rows:
+        cells = [fmt(row.results[m].accuracy) + row.results[m].note if m in row.results else "–" for m in methods]
+        print(f"| {row.dataset.name} | {row.dataset.items.size} | " + " | ".join(cells) + " |")
+    means = {m: np.mean([r.results[m].accuracy for r in rows if m in r.results]) for m in methods}
+    print("| **mean** | | " + " | ".join(f"**{fmt(means[m])}**" for m in methods) + " |")
+    mv = "majority"
+    gain = {m: np.mean([r.results[m].accuracy - r.results[mv].accuracy for r in rows if m in r.results]) for m in methods}
+    print("| gain over MV | | " + " | ".join(f"{gain[m]:+.4f}" for m in methods) + " |")
+
+    print("\n### Expected calibration error on gold (10 bins; ours: raw / temperature-scaled, 2-fold)\n")
+    with_ece = [m for m in methods if any(np.isfinite(r.results[m].ece) for r in rows if m in r.results)]
+    print("| dataset | " + " | ".join(label[m] for m in with_ece) + " |")
+    print("|---|" + "---:|" * len(with_ece))
+    for row in rows:
+        cells = []
+        for m in with_ece:
+            res = row.results.get(m)
+            if res is None:
+                cells.append("–")
+            elif np.isfinite(res.ece_calibrated):
+                cells.append(f"{fmt(res.ece, 3)} / {fmt(res.ece_calibrated, 3)}")
+            else:
+                cells.append(fmt(res.ece, 3))
+        print(f"| {row.dataset.name} | " + " | ".join(cells) + " |")
+
+    print("\n### Wall seconds per fit (ours: best of 3, including input preparation)\n")
+    ours = [m for m in methods if m not in CROWDKIT]
+    print("| dataset | answers | " + " | ".join(label[m] for m in methods)
+          + " | crowd-kit DS / our DS | crowd-kit DS / our default |")
+    print("|---|---:|" + "---:|" * (len(methods) + 2))
+    for row in rows:
+        cells = [fmt(row.results[m].seconds, 3) + row.results[m].note if m in row.results else "–" for m in methods]
+        ck_ds = row.results.get("DawidSkene")
+        ratios = []
+        for ours_name in ("dawid-skene", default):
+            if ck_ds is None or ck_ds.note:
+                ratios.append("–")
+            else:
+                ratios.append(f"{ck_ds.seconds / row.results[ours_name].seconds:.1f}x")
+        big = " (>20k)" if row.dataset.items.size > BIG else ""
+        print(f"| {row.dataset.name}{big} | {row.dataset.items.size} | " + " | ".join(cells) + " | "
+              + " | ".join(ratios) + " |")
+    _ = ours, ck
+    print("\n`*` = crowd-kit method skipped in this run; figure from crowdkit_results.csv (repeated pairs kept).")
+
+
+def synthetic_answers(n_items: int, n_workers: int, n_classes: int, per_item: int, seed: int = 0):
+    """Items each answered by ``per_item`` distinct workers with one-coin accuracies in [0.5, 0.95]."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, n_items)
+    accuracy = rng.uniform(0.5, 0.95, n_workers)
+    items = np.repeat(np.arange(n_items), per_item)
+    start = rng.integers(0, n_workers, n_items)
+    stride = np.arange(per_item) * (n_workers // per_item)
+    workers = ((start[:, None] + stride[None, :]) % n_workers).ravel()
+    correct = rng.random(items.size) < accuracy[workers]
+    wrong = (truth[items] + rng.integers(1, n_classes, items.size)) % n_classes
+    labels = np.where(correct, truth[items], wrong)
+    return items, workers, labels, truth
+
+
+def synthetic_child(method: str, n_items: int, n_workers: int, n_classes: int, per_item: int) -> None:
+    """Run in a fresh process so its peak RSS is the fit's (plus the input arrays)."""
+    import resource
+
+    items, workers, labels, truth = synthetic_answers(n_items, n_workers, n_classes, per_item)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    est = scoring.estimator(method).fit(items, workers, labels, n_classes=n_classes)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    data = prepare_answers(items, workers, labels, n_classes)
+    prepare_seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({
+        "method": method,
+        "seconds": seconds,
+        "prepare_seconds": prepare_seconds,
+        "n_iter": est.n_iter_,
+        "accuracy": float(np.mean(est.labels_ == truth)),
+        "peak_rss_mb": peak / 1024,
+        "rss_before_fit_mb": before / 1024,
+        "answers": int(data.n_answers),
+    }))
+
+
+def run_synthetic(methods: list[str], n_items: int, n_workers: int, n_classes: int, per_item: int) -> None:
+    print(f"\n### Synthetic: {n_items:,} items x {per_item} answers = {n_items * per_item:,} answers, "
+          f"{n_workers:,} workers, {n_classes} classes (separate process per method)\n")
+    print("| method | wall s (fit incl. preparation) | of which preparation s | iterations | accuracy "
+          "| peak RSS MB (process) | RSS before fit MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for method in methods:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", method, str(n_items), str(n_workers), str(n_classes), str(per_item)],
+            capture_output=True, text=True, check=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"| {r['method']} | {r['seconds']:.2f} | {r['prepare_seconds']:.2f} | {r['n_iter']} | "
+              f"{r['accuracy']:.4f} | {r['peak_rss_mb']:.0f} | {r['rss_before_fit_mb']:.0f} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", type=Path, default=DATASETS)
+    parser.add_argument("--only", default="", help="comma-separated dataset names")
+    parser.add_argument("--skip", default="", help="comma-separated crowd-kit methods to skip, e.g. GLAD,MACE")
+    parser.add_argument("--no-crowdkit", action="store_true")
+    parser.add_argument("--synthetic", action="store_true", help="also run the 10M-answer test")
+    parser.add_argument("--synthetic-only", action="store_true")
+    parser.add_argument("--synthetic-methods", default="dawid-skene,bayesian-ds")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        method, *sizes = args.child
+        synthetic_child(method, *map(int, sizes))
+        return
+    if not args.synthetic_only:
+        run_real(args)
+    if args.synthetic or args.synthetic_only:
+        run_synthetic(args.synthetic_methods.split(","), 1_000_000, 20_000, 5, 10)
+
+
+def run_real(args: argparse.Namespace) -> None:
+    if not (args.datasets / "index.csv").exists():
+        sys.exit(f"{args.datasets} has no index.csv: the real datasets are not present")
+    skip = {s for s in args.skip.split(",") if s}
+    crowdkit = [] if args.no_crowdkit else CROWDKIT
+    if crowdkit:
+        _patch_crowdkit_sklearn()
+    only = {s for s in args.only.split(",") if s}
+    rows = []
+    for folder in categorical_datasets(args.datasets):
+        if only and folder.name not in only:
+            continue
+        data = load_dataset(folder)
+        row = Row(data)
+        for name in OURS:
+            row.results[name] = run_ours(data, name, repeats=3)
+        for name in crowdkit:
+            if name in skip:
+                ref = reference_result(args.datasets, data.name, name)
+                if ref is not None:
+                    row.results[name] = ref
+                continue
+            try:
+                row.results[name] = run_crowdkit(data, name)
+            except Exception as error:  # a crowd-kit failure is a table cell, not a crash
+                print(f"{data.name} {name}: {error!r}", file=sys.stderr)
+        rows.append(row)
+        print(f"done {data.name}", file=sys.stderr, flush=True)
+    print_tables(rows, OURS + crowdkit)
+
+
+if __name__ == "__main__":
+    main()

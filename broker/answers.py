@@ -1,0 +1,153 @@
+"""Workers' answers: MTurk's QuestionFormAnswers XML -> fields -> Ground Truth answer content.
+
+Parsed with defusedxml (no entity expansion, no external entities, no DTD tricks) and by local
+element names, so the MTurk namespace, another prefix or none all read the same. Malformed or
+hostile XML raises AnswerError, never an unhandled parser exception: one worker's bad answer must
+not stop a collect tick.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from typing import Any
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+QUESTION_FORM_ANSWERS_NAMESPACE = (
+    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"
+)
+TASK_ANSWERS_FIELD = "taskAnswers"
+VALUE_ELEMENTS = ("FreeText", "SelectionIdentifier", "OtherSelectionText", "UploadedFileKey")
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+# The element (and answer name) of each built-in task type, as in Ground Truth's templates.
+ELEMENT_FOR_TASK_TYPE = {
+    "image-classification": "crowd-image-classifier",
+    "image-classification-multilabel": "crowd-image-classifier-multi-select",
+    "text-classification": "crowd-classifier",
+    "text-classification-multilabel": "crowd-classifier-multi-select",
+}
+MULTILABEL = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
+
+
+class AnswerError(ValueError):
+    """An assignment's answer that cannot be read; the message says why."""
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def parse_question_form_answers(xml: str | bytes) -> list[tuple[str, str]]:
+    """(QuestionIdentifier, value) pairs in document order.
+
+    FreeText, OtherSelectionText and UploadedFileKey give one value each; every
+    SelectionIdentifier gives its own pair, so a multi-select question repeats its identifier.
+    UploadedFileKey values are read from its <UploadedFileKey> child.
+    """
+    if isinstance(xml, str):
+        xml = xml.encode("utf-8")
+    if len(xml) > MAX_ANSWER_BYTES:
+        raise AnswerError(f"answer is {len(xml):,} bytes; refusing more than {MAX_ANSWER_BYTES:,}")
+    try:
+        root = fromstring(xml, forbid_dtd=True)
+    except DefusedXmlException as error:
+        raise AnswerError(f"answer XML refused ({type(error).__name__}): entities and DTDs are not allowed") from error
+    except ElementTree.ParseError as error:
+        raise AnswerError(f"answer is not well-formed XML: {error}") from error
+    if _local(root.tag) != "QuestionFormAnswers":
+        raise AnswerError(f"answer XML root is <{_local(root.tag)}>, not <QuestionFormAnswers>")
+    pairs: list[tuple[str, str]] = []
+    for answer in root:
+        if _local(answer.tag) != "Answer":
+            continue
+        identifier = None
+        values: list[str] = []
+        for child in answer:
+            name = _local(child.tag)
+            if name == "QuestionIdentifier":
+                identifier = (child.text or "").strip()
+            elif name == "UploadedFileKey":
+                key = next((item for item in child if _local(item.tag) == "UploadedFileKey"), child)
+                values.append((key.text or "").strip())
+            elif name in VALUE_ELEMENTS:
+                values.append(child.text or "")
+        if not identifier:
+            raise AnswerError("an <Answer> without a <QuestionIdentifier>")
+        pairs.extend((identifier, value) for value in (values or [""]))
+    return pairs
+
+
+def task_answers(xml: str | bytes) -> list[dict[str, Any]]:
+    """The decoded `taskAnswers` JSON array that crowd-form (and our templates) submit."""
+    pairs = parse_question_form_answers(xml)
+    found = [value for identifier, value in pairs if identifier == TASK_ANSWERS_FIELD]
+    if not found:
+        names = ", ".join(sorted({identifier for identifier, _ in pairs})) or "none"
+        raise AnswerError(f"no {TASK_ANSWERS_FIELD} field in the answer (fields: {names})")
+    if len(found) > 1:
+        raise AnswerError(f"{TASK_ANSWERS_FIELD} appears {len(found)} times")
+    try:
+        decoded = json.loads(found[0])
+    except json.JSONDecodeError as error:
+        raise AnswerError(f"{TASK_ANSWERS_FIELD} is not JSON: {error.msg} at column {error.colno}") from None
+    if isinstance(decoded, dict):
+        decoded = [decoded]
+    if not isinstance(decoded, list) or not all(isinstance(item, dict) for item in decoded):
+        raise AnswerError(f"{TASK_ANSWERS_FIELD} must be a JSON array of objects")
+    return decoded
+
+
+def answer_content(xml: str | bytes) -> dict[str, Any]:
+    """Ground Truth's `answerContent`: the taskAnswers object, or for a plain HTML form the
+    fields themselves (a repeated field becomes a list), as crowd-form would merge them."""
+    pairs = parse_question_form_answers(xml)
+    if any(identifier == TASK_ANSWERS_FIELD for identifier, _ in pairs):
+        merged: dict[str, Any] = {}
+        for item in task_answers(xml):
+            merged.update(item)
+        return merged
+    content: dict[str, Any] = {}
+    for identifier, value in pairs:
+        if identifier in content:
+            existing = content[identifier]
+            content[identifier] = existing + [value] if isinstance(existing, list) else [existing, value]
+        else:
+            content[identifier] = value
+    return content
+
+
+def class_indices(content: dict[str, Any], task_type: str, labels: list[str]) -> list[int]:
+    """The label indices a classification answer chose: one for single-label, any number
+    (possibly none) for multi-label. AnswerError for a missing answer or an unknown label."""
+    value = _classifier_value(content, task_type)
+    if task_type in MULTILABEL:
+        chosen = value.get("labels")
+        if not isinstance(chosen, list) or not all(isinstance(label, str) for label in chosen):
+            raise AnswerError('a multi-label answer needs "labels": a list of label names')
+    else:
+        label = value.get("label")
+        if not isinstance(label, str):
+            raise AnswerError('a single-label answer needs "label": a label name')
+        chosen = [label]
+    index_of = {label: index for index, label in enumerate(labels)}
+    unknown = [label for label in chosen if label not in index_of]
+    if unknown:
+        raise AnswerError(f"unknown label(s): {', '.join(map(repr, unknown))}")
+    return sorted({index_of[label] for label in chosen})
+
+
+def _classifier_value(content: dict[str, Any], task_type: str) -> dict[str, Any]:
+    """The element's answer: under its element name, else the one answer shaped like a classifier."""
+    element = ELEMENT_FOR_TASK_TYPE.get(task_type)
+    if element is None:
+        raise AnswerError(f"{task_type!r} is not a classification task type")
+    if isinstance(content.get(element), dict):
+        return content[element]
+    key = "labels" if task_type in MULTILABEL else "label"
+    candidates = [value for value in content.values() if isinstance(value, dict) and key in value]
+    if len(candidates) != 1:
+        raise AnswerError(f"no {element} answer found (expected one object with {key!r})")
+    return candidates[0]

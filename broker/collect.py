@@ -1,0 +1,226 @@
+"""The collect tick: ListReviewableHITs per HIT type (pages of 100), ListAssignmentsForHIT per HIT.
+
+Answers are stored verbatim (the QuestionFormAnswers XML) next to their decoded form, in the
+same transaction that records the HIT as collected. Only then is the HIT moved to Reviewing on
+the marketplace (so the next ListReviewableHITs no longer returns it); a crash in between
+just repeats that one call. A HIT that expired short of answers is extended (UpdateExpirationForHIT,
+no new money: its assignments were committed when it was created) up to the policy's limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from botocore.exceptions import ClientError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from broker import mturk
+from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
+                       record_event, transaction, utcnow)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_EXTENSIONS = 1
+ASSIGNMENT_STATUSES = ["Submitted", "Approved", "Rejected"]
+_REVIEW_FROM_MTURK = {"Approved": ReviewStatus.APPROVED, "Rejected": ReviewStatus.REJECTED}
+
+
+@dataclass
+class CollectReport:
+    hits_seen: int = 0
+    hits_collected: int = 0
+    hits_extended: int = 0
+    assignments_stored: int = 0
+    objects_failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def decode_answer(xml: str) -> tuple[str | None, str | None]:
+    """(answer JSON, error): taskAnswers when the HIT used crowd-form, else the raw form fields."""
+    from broker.answers import parse_question_form_answers, task_answers
+
+    try:
+        return json.dumps(task_answers(xml)), None
+    except Exception as first:  # AnswerError, or a form without taskAnswers
+        try:
+            fields: dict[str, list[str]] = {}
+            for name, value in parse_question_form_answers(xml):
+                fields.setdefault(name, []).append(value)
+            if not fields:
+                return None, f"no answer fields: {first}"
+            return json.dumps({"fields": fields}), None
+        except Exception as second:
+            return None, f"unreadable QuestionFormAnswers: {second}"
+
+
+def max_extensions(spec: Any) -> int:
+    policy = getattr(spec, "review_policy", None)
+    for name in ("max_extensions", "extensions", "expired_extensions"):
+        value = getattr(policy, name, None)
+        if isinstance(value, int):
+            return value
+    return DEFAULT_MAX_EXTENSIONS
+
+
+def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[list[dict]]:
+    """Every page of a List* call (MaxResults 100, following NextToken)."""
+    token = None
+    while True:
+        kwargs = dict(params, MaxResults=100)
+        if token:
+            kwargs["NextToken"] = token
+        response = getattr(client, operation)(**kwargs)
+        yield response.get(key, [])
+        token = response.get("NextToken")
+        if not token:
+            return
+
+
+def collect_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
+                 now: datetime | None = None) -> CollectReport:
+    report = CollectReport()
+    with Session(engine) as session:
+        jobs = session.exec(select(Job).where(Job.status.in_([JobStatus.ACTIVE, JobStatus.CANCELLED]),
+                                              Job.hit_type_id != None)).all()  # noqa: E711
+    for job in jobs:
+        if job_ids is not None and job.id not in job_ids:
+            continue
+        if job.status == JobStatus.CANCELLED and job.completed_at is not None:
+            continue
+        try:
+            collect_job(engine, settings, job, report, now=now)
+        except ClientError as exc:
+            message = f"job {job.name}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
+            log.warning("collect: %s", message)
+            report.errors.append(message)
+    return report
+
+
+def collect_job(engine: Engine, settings: Any, job: Job, report: CollectReport, *,
+                now: datetime | None = None) -> None:
+    from broker.submit import job_spec
+
+    spec = job_spec(job)
+    client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
+    extensions_allowed = max_extensions(spec) if job.status == JobStatus.ACTIVE else 0
+    for page in _pages(client, "list_reviewable_hits", "HITs", HITTypeId=job.hit_type_id, Status="Reviewable"):
+        report.hits_seen += len(page)
+        if page:
+            collect_hits(engine, client, job, spec, page, extensions_allowed, report, now)
+
+
+def collect_hits(engine: Engine, client: Any, job: Job, spec: Any, page: list[dict], extensions_allowed: int,
+                 report: CollectReport, now: datetime | None, zero_answer_reason: str = "") -> None:
+    """Store the assignments of these marketplace HITs (dicts with HITId); mark them Reviewing."""
+    ids = [remote["HITId"] for remote in page]
+    with Session(engine) as session:
+        rows = {hit.hit_id: hit for hit in session.exec(select(Hit).where(Hit.job_id == job.id,
+                                                                            Hit.hit_id.in_(ids)))}
+        known = set(session.exec(select(Assignment.assignment_id).join(Hit, Assignment.hit_row_id == Hit.id)
+                                 .where(Hit.hit_id.in_(ids))))
+    fetched: dict[str, list[dict]] = {}
+    for remote in page:
+        hit = rows.get(remote["HITId"])
+        if hit is None or hit.status not in (HitStatus.OPEN, HitStatus.CREATING):
+            continue
+        fetched[hit.hit_id] = [a for assignments in _pages(client, "list_assignments_for_hit", "Assignments",
+                                                           HITId=hit.hit_id, AssignmentStatuses=ASSIGNMENT_STATUSES)
+                               for a in assignments]
+    to_mark, to_extend = _store(engine, job, rows, fetched, known, extensions_allowed, report,
+                                zero_answer_reason)
+    expirations = {remote["HITId"]: _aware(remote.get("Expiration")) for remote in page}
+    for hit_id in to_extend:
+        # from the later of our clock and the HIT's own expiry (a marketplace clock may run ahead)
+        base = max(filter(None, [now or utcnow(), expirations.get(hit_id)]))
+        expire_at = base + timedelta(seconds=int(spec.lifetime_seconds))
+        client.update_expiration_for_hit(HITId=hit_id, ExpireAt=expire_at)
+        report.hits_extended += 1
+    to_mark += [hit_id for hit_id, hit in rows.items() if hit.status == HitStatus.COLLECTED]
+    for hit_id in to_mark:
+        client.update_hit_review_status(HITId=hit_id, Revert=False)
+    if to_mark:
+        with transaction(engine) as session:
+            for hit in session.exec(select(Hit).where(Hit.hit_id.in_(to_mark))):
+                hit.status = HitStatus.DONE
+                session.add(hit)
+
+
+def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, list[dict]], known: set[str],
+           extensions_allowed: int, report: CollectReport,
+           zero_answer_reason: str = "") -> tuple[list[str], list[str]]:
+    """One transaction: new assignments, HIT and object states. Returns (to mark Reviewing, to extend)."""
+    to_mark: list[str] = []
+    from broker.output import REASON_EXPIRED
+
+    zero_answer_reason = zero_answer_reason or REASON_EXPIRED
+    to_extend: list[str] = []
+    labels = job.labels
+    with transaction(engine) as session:
+        new_answers = 0
+        for hit_id, assignments in fetched.items():
+            hit = session.get(Hit, rows[hit_id].id)
+            obj = session.get(DataObject, hit.object_id)
+            for remote in assignments:
+                if remote["AssignmentId"] in known:
+                    continue
+                session.add(_assignment_row(remote, hit, job, labels))
+                known.add(remote["AssignmentId"])
+                new_answers += 1
+            total = len(assignments)
+            obj.n_answers = total
+            if total < hit.max_assignments and hit.extensions < extensions_allowed:
+                hit.extensions += 1
+                to_extend.append(hit_id)
+                record_event(session, job.id, "hit-extended",
+                             f"HIT {hit_id} (object {obj.index}) expired with {total}/{hit.max_assignments} answers")
+            else:
+                hit.status = HitStatus.COLLECTED
+                to_mark.append(hit_id)
+                report.hits_collected += 1
+                if total == 0:
+                    obj.status = ObjectStatus.FAILED
+                    obj.failure_reason = zero_answer_reason + (
+                        f" (after {hit.extensions} extension{'s' if hit.extensions > 1 else ''})"
+                        if hit.extensions and zero_answer_reason == REASON_EXPIRED else "")
+                    report.objects_failed += 1
+                elif obj.status in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
+                    obj.status = ObjectStatus.ANSWERED
+            session.add(hit)
+            session.add(obj)
+        if new_answers:
+            row = session.get(Job, job.id)
+            row.answers_version += 1
+            session.add(row)
+        report.assignments_stored += new_answers
+    return to_mark, to_extend
+
+
+def _assignment_row(remote: dict, hit: Hit, job: Job, labels: list[str]) -> Assignment:
+    from broker.review import answer_labels
+
+    answer_json, answer_error = decode_answer(remote.get("Answer") or "")
+    chosen = answer_labels(answer_json, labels)
+    status = remote.get("AssignmentStatus", "Submitted")
+    return Assignment(
+        assignment_id=remote["AssignmentId"], hit_row_id=hit.id, job_id=job.id, object_id=hit.object_id,
+        worker_id=remote["WorkerId"], mturk_status=status,
+        accept_time=_aware(remote.get("AcceptTime")), submit_time=_aware(remote.get("SubmitTime")),
+        auto_approval_time=_aware(remote.get("AutoApprovalTime")),
+        answer_xml=remote.get("Answer") or "", answer_json=answer_json, answer_error=answer_error,
+        chosen_json=json.dumps(chosen) if chosen is not None else None,
+        review_status=_REVIEW_FROM_MTURK.get(status, ReviewStatus.PENDING),
+        cost_cents=hit.assignment_cost_cents,
+    )
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return None

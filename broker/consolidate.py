@@ -1,0 +1,208 @@
+"""The consolidate tick: EM over every answer of a job, then Ground Truth's output tree.
+
+Runs whenever new answers were stored since the last pass (Job.answers_version). The whole job
+is re-fitted each time (Ground Truth's consolidation is per job, and worker accuracies improve
+as answers arrive), so labels of finished objects may still move; the output manifest is
+rewritten with them. Worker responses are written once per finished object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, record_event,
+                       transaction, utcnow)
+
+log = logging.getLogger(__name__)
+
+MULTILABEL_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
+
+
+@dataclass
+class ConsolidateReport:
+    jobs: int = 0
+    objects_consolidated: int = 0
+    objects_failed: int = 0
+
+
+@dataclass(frozen=True)
+class AnswerArrays:
+    """A job's usable answers as integer codes (one row per answer)."""
+
+    items: np.ndarray          # object index (datasetObjectId)
+    workers: np.ndarray        # worker code
+    chosen: list[list[int]]    # class indices per answer
+    worker_ids: list[str]      # code -> WorkerId
+
+
+@dataclass(frozen=True)
+class Consolidated:
+    """Per object index: label (int or list[int]) and confidence (float or {class: float})."""
+
+    labels: dict[int, Any]
+    confidences: dict[int, Any]
+    worker_accuracy: dict[str, float]
+
+
+def answer_arrays(rows: list[tuple[int, str, str]]) -> AnswerArrays:
+    """(object index, WorkerId, chosen JSON) rows -> integer arrays."""
+    worker_codes: dict[str, int] = {}
+    items = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    workers = np.fromiter((worker_codes.setdefault(row[1], len(worker_codes)) for row in rows),
+                          dtype=np.int64, count=len(rows))
+    chosen = [json.loads(row[2]) for row in rows]
+    return AnswerArrays(items, workers, chosen, list(worker_codes))
+
+
+def consolidate_answers(arrays: AnswerArrays, n_items: int, n_classes: int, *, multilabel: bool,
+                        workers_per_object: int, method: str = "default") -> Consolidated:
+    """Fit scoring's estimator (or MultiLabel) over all answers; only answered items are returned."""
+    import scoring
+
+    answered = np.unique(arrays.items)
+    n_workers = len(arrays.worker_ids)
+    if multilabel:
+        matrix = np.zeros((len(arrays.chosen), n_classes), dtype=bool)
+        rows = np.repeat(np.arange(len(arrays.chosen)), [len(c) for c in arrays.chosen])
+        cols = np.fromiter((c for chosen in arrays.chosen for c in chosen), dtype=np.int64, count=rows.size)
+        matrix[rows, cols] = True
+        model = _multilabel_model().fit(arrays.items, arrays.workers, matrix, n_classes=n_classes,
+                                         n_items=n_items, n_workers=n_workers)
+        labels = {int(i): [int(c) for c in model.labels_[i]] for i in answered}
+        confidences = {int(i): {int(c): float(v) for c, v in model.confidence_map_[i].items()} for i in answered}
+        accuracy = getattr(model, "worker_accuracy_", None)
+    else:
+        single = np.fromiter((c[0] for c in arrays.chosen), dtype=np.int64, count=len(arrays.chosen))
+        model = _estimator(method)
+        model.fit(arrays.items, arrays.workers, single, n_classes=n_classes, n_items=n_items, n_workers=n_workers)
+        labels = {int(i): int(model.labels_[i]) for i in answered}
+        confidences = {int(i): float(model.confidence_[i]) for i in answered}
+        accuracy = model.worker_accuracy_
+    if workers_per_object == 1:   # Ground Truth: confidence is 0.00 with one worker per object
+        confidences = {i: ({c: 0.0 for c in v} if isinstance(v, dict) else 0.0) for i, v in confidences.items()}
+    worker_accuracy = ({arrays.worker_ids[w]: float(accuracy[w]) for w in range(n_workers)}
+                       if accuracy is not None else {})
+    return Consolidated(labels, confidences, worker_accuracy)
+
+
+def _estimator(name: str) -> Any:
+    """scoring.estimator(name); while scoring/__init__ does not export it yet, its classes directly."""
+    import scoring
+
+    if hasattr(scoring, "estimator"):
+        return scoring.estimator(name)
+    if name == "majority":
+        from scoring.majority import MajorityVote
+
+        return MajorityVote()
+    from scoring.gt_modified import GroundTruthDawidSkene
+
+    return GroundTruthDawidSkene()
+
+
+def _multilabel_model() -> Any:
+    import scoring
+
+    if hasattr(scoring, "MultiLabel"):
+        return scoring.MultiLabel()
+    from scoring.multilabel import MultiLabel
+
+    return MultiLabel()
+
+
+def job_answer_rows(session: Session, job_id: int) -> list[tuple[int, str, str]]:
+    """Usable answers: labelled, not rejected."""
+    return list(session.exec(
+        select(DataObject.index, Assignment.worker_id, Assignment.chosen_json)
+        .join(DataObject, Assignment.object_id == DataObject.id)
+        .where(Assignment.job_id == job_id, Assignment.chosen_json != None,  # noqa: E711
+               Assignment.review_status != ReviewStatus.REJECTED)
+        .order_by(Assignment.id)
+    ).all())
+
+
+def consolidate_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
+                     force: bool = False, now: datetime | None = None) -> ConsolidateReport:
+    report = ConsolidateReport()
+    with Session(engine) as session:
+        jobs = [job for job in session.exec(select(Job).where(Job.status.in_([JobStatus.ACTIVE, JobStatus.CANCELLED]),
+                                                             Job.completed_at == None))  # noqa: E711
+                if (job_ids is None or job.id in job_ids) and (force or job.answers_version > job.consolidated_version)]
+    for job in jobs:
+        consolidate_job(engine, settings, job, report, now=now or utcnow())
+        report.jobs += 1
+    return report
+
+
+def consolidate_job(engine: Engine, settings: Any, job: Job, report: ConsolidateReport, *, now: datetime) -> None:
+    """One pass over one job: fit, store labels, write the output tree."""
+    from broker import finalize
+    from broker.output import REASON_NO_VALID_ANSWERS
+
+    version = job.answers_version
+    with Session(engine) as session:
+        rows = job_answer_rows(session, job.id)
+    result = None
+    if rows:
+        result = consolidate_answers(answer_arrays(rows), job.n_objects, len(job.labels),
+                                     multilabel=job.task_type in MULTILABEL_TYPES,
+                                     workers_per_object=job.workers_per_object)
+    with transaction(engine) as session:
+        objects = session.exec(select(DataObject).where(
+            DataObject.job_id == job.id,
+            DataObject.status.in_([ObjectStatus.ANSWERED, ObjectStatus.CONSOLIDATED]))).all()
+        for obj in objects:
+            if result is not None and obj.index in result.labels:
+                label = result.labels[obj.index]
+                obj.label_json = json.dumps(label)
+                obj.confidence_json = json.dumps({str(k): v for k, v in result.confidences[obj.index].items()}
+                                                 if isinstance(result.confidences[obj.index], dict)
+                                                 else result.confidences[obj.index])
+                if obj.status != ObjectStatus.CONSOLIDATED:
+                    obj.status = ObjectStatus.CONSOLIDATED
+                    obj.consolidated_at = now
+                    report.objects_consolidated += 1
+            elif obj.status == ObjectStatus.ANSWERED:
+                obj.status = ObjectStatus.FAILED
+                obj.failure_reason = REASON_NO_VALID_ANSWERS
+                report.objects_failed += 1
+            session.add(obj)
+        if result is not None:
+            _store_worker_accuracy(session, result.worker_accuracy)
+        row = session.get(Job, job.id)
+        row.consolidated_version = version
+        session.add(row)
+    finalize.write_outputs(engine, settings, job.id, now=now)
+
+
+def _store_worker_accuracy(session: Session, accuracy: dict[str, float]) -> None:
+    if not accuracy:
+        return
+    existing = {w.worker_id: w for w in session.exec(select(Worker).where(Worker.worker_id.in_(list(accuracy))))}
+    for worker_id, value in accuracy.items():
+        worker = existing.get(worker_id) or Worker(worker_id=worker_id)
+        worker.em_accuracy = value
+        session.add(worker)
+
+
+def majority_labels(rows: list[tuple[int, str, str]], n_items: int, n_classes: int) -> np.ndarray:
+    """Majority vote over single-label answers (for comparisons such as `broker demo`)."""
+    import scoring
+
+    arrays = answer_arrays(rows)
+    single = np.fromiter((c[0] for c in arrays.chosen), dtype=np.int64, count=len(arrays.chosen))
+    model = _estimator("majority")
+    model.fit(arrays.items, arrays.workers, single, n_classes=n_classes, n_items=n_items,
+              n_workers=len(arrays.worker_ids))
+    return model.labels_
+
+
+__all__ = ["consolidate_tick", "consolidate_answers", "answer_arrays", "majority_labels", "record_event"]

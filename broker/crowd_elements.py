@@ -1,0 +1,136 @@
+"""Our implementation of Ground Truth's crowd HTML elements, inlined into each HIT.
+
+Ground Truth templates load ``https://assets.crowd.aws/crowd-html-elements.js``. A HIT
+must be self-contained, so the broker swaps that script tag for the small vanilla
+custom elements in ``hit_templates/elements/``, inlining only the modules whose tags
+the page uses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from html.parser import HTMLParser
+from importlib import resources
+
+CROWD_SCRIPT_URL = "https://assets.crowd.aws/crowd-html-elements.js"
+
+# <script src="https://assets.crowd.aws/crowd-html-elements.js"></script>, any quoting,
+# http(s) or protocol-relative.
+CROWD_SCRIPT_TAG = re.compile(
+    r"""<script\b[^>]*?\bsrc\s*=\s*["']?(?:https?:)?//assets\.crowd\.aws/crowd-html-elements\.js"""
+    r"""["']?[^>]*>\s*</script\s*>""",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ElementModule:
+    """One JS file (and its CSS) defining one or more crowd elements."""
+
+    name: str
+    tags: tuple[str, ...]
+    script: str
+    style: str | None
+
+
+# Order matters: core first (helpers), then form, then the rest.
+MODULES: tuple[ElementModule, ...] = (
+    ElementModule("core", (), "core.js", "core.css"),
+    ElementModule("form", ("crowd-form",), "form.js", "form.css"),
+    ElementModule(
+        "classifier",
+        (
+            "crowd-classifier",
+            "crowd-classifier-multi-select",
+            "crowd-image-classifier",
+            "crowd-image-classifier-multi-select",
+        ),
+        "classifier.js",
+        "classifier.css",
+    ),
+    ElementModule("instructions", ("crowd-instructions",), "instructions.js", "instructions.css"),
+    ElementModule("checkbox", ("crowd-checkbox",), "checkbox.js", "fields.css"),
+    ElementModule("radio", ("crowd-radio-group", "crowd-radio-button"), "radio.js", "fields.css"),
+    ElementModule("input", ("crowd-input", "crowd-text-area"), "input.js", "fields.css"),
+    ElementModule("card", ("crowd-card",), "card.js", "card.css"),
+    ElementModule("button", ("crowd-button",), "button.js", None),
+)
+
+SUPPORTED_TAGS: frozenset[str] = frozenset(tag for module in MODULES for tag in module.tags)
+CLASSIFIER_TAGS: tuple[str, ...] = MODULES[2].tags
+
+
+@dataclass(frozen=True)
+class TagUse:
+    """A crowd-* start tag found in a page: its name, attributes and 1-based line."""
+
+    tag: str
+    attrs: dict[str, str] = field(hash=False)
+    line: int
+
+
+class _CrowdTagScanner(HTMLParser):
+    """Collects crowd-* start tags; script/style bodies and comments are skipped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.uses: list[TagUse] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag.startswith("crowd-"):
+            values = {name: value if value is not None else "" for name, value in attrs}
+            self.uses.append(TagUse(tag, values, self.getpos()[0]))
+
+
+def scan_crowd_tags(html: str) -> list[TagUse]:
+    """Every crowd-* element of the page, in document order."""
+    scanner = _CrowdTagScanner()
+    scanner.feed(html)
+    scanner.close()
+    return scanner.uses
+
+
+def unsupported_tags(uses: list[TagUse]) -> list[TagUse]:
+    """The crowd-* tags we have no implementation for (the HIT would not work)."""
+    return [use for use in uses if use.tag not in SUPPORTED_TAGS]
+
+
+def modules_for(tags: set[str] | frozenset[str]) -> list[ElementModule]:
+    """Modules needed for these tags: always core and form, then those used."""
+    return [m for m in MODULES if m.name in ("core", "form") or set(m.tags) & set(tags)]
+
+
+def _element_file(name: str) -> str:
+    return (resources.files("hit_templates") / "elements" / name).read_text(encoding="utf-8")
+
+
+def _compact_js(source: str) -> str:
+    """Drop indentation, blank lines and whole-line // comments (keeps code readable on disk)."""
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))
+
+
+def _compact_css(source: str) -> str:
+    source = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
+    return "\n".join(line.strip() for line in source.splitlines() if line.strip())
+
+
+@lru_cache(maxsize=64)
+def _bundle(module_names: tuple[str, ...]) -> str:
+    modules = [m for m in MODULES if m.name in module_names]
+    styles: list[str] = []
+    for module in modules:
+        if module.style and module.style not in styles:
+            styles.append(module.style)
+    css = "\n".join(_compact_css(_element_file(name)) for name in styles)
+    js = "\n".join(_compact_js(_element_file(m.script)) for m in modules)
+    if "</style" in css.lower() or "</script" in js.lower():
+        raise RuntimeError("crowd element sources must not contain </style or </script")
+    return f"<style>\n{css}\n</style>\n<script>\n{js}\n</script>"
+
+
+def inline_bundle(tags: set[str] | frozenset[str]) -> str:
+    """<style> + <script> defining the crowd elements for these tags (and crowd-form)."""
+    return _bundle(tuple(m.name for m in modules_for(tags)))

@@ -1,0 +1,243 @@
+"""The broker's state: one SQLModel table per thing the daemon tracks.
+
+Every tick reads and writes only these rows, so a killed daemon restarts from
+exactly what was committed. Tokens and HIT rows are written *before* the MTurk
+call that they describe (see broker.publish), which is what makes a restart
+neither duplicate a HIT nor pay twice.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import Column, Field, Session, SQLModel, create_engine
+
+
+def utcnow() -> datetime:
+    """The broker's clock: timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware UTC datetimes; SQLite drops the zone, so it is put back on read."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the broker DB; times must be UTC-aware")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+def _time(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+class JobStatus:
+    ACTIVE = "Active"
+    CANCELLED = "Cancelled"
+    COMPLETED = "Completed"
+
+
+class ObjectStatus:
+    PENDING = "pending"          # no HIT yet
+    PUBLISHED = "published"      # a HIT is open for it
+    ANSWERED = "answered"        # its HIT finished; answers stored, not consolidated yet
+    CONSOLIDATED = "consolidated"
+    FAILED = "failed"
+
+
+class HitStatus:
+    CREATING = "creating"        # row + token committed, CreateHIT not confirmed yet
+    OPEN = "open"                # exists on the marketplace, may still get answers
+    COLLECTED = "collected"      # answers stored; HIT being marked Reviewing
+    DONE = "done"                # answers stored and HIT marked Reviewing on the marketplace
+    CANCELLED = "cancelled"
+
+
+class ReviewStatus:
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Job(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    task_type: str
+    status: str = Field(default=JobStatus.ACTIVE, index=True)
+    spec_path: str = ""
+    spec_json: str                       # the validated JobSpec, as JSON
+    template_source: str                 # the Liquid source frozen at submit time
+    labels_json: str
+    marketplace: str = "local"
+    output_uri: str
+    reward_cents: int
+    workers_per_object: int
+    max_concurrent_hits: int
+    budget_cents: int | None = None
+    masters: bool = False
+    hit_type_id: str | None = None
+    n_objects: int = 0
+    answers_version: int = 0             # bumped when new answers are stored
+    consolidated_version: int = 0        # answers_version that the last consolidation saw
+    iteration: int = 0                   # consolidation iterations written to the output tree
+    output_manifest: str | None = None
+    created_at: datetime | None = _time(nullable=False)
+    completed_at: datetime | None = _time()
+
+    @property
+    def labels(self) -> list[str]:
+        return json.loads(self.labels_json)
+
+
+class DataObject(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    index: int                           # Ground Truth's datasetObjectId (0-based line order)
+    line_number: int                     # 1-based line in the input manifest
+    data_json: str
+    status: str = Field(default=ObjectStatus.PENDING, index=True)
+    failure_reason: str | None = None
+    label_json: str | None = None        # consolidated class index, or list of indices
+    confidence_json: str | None = None   # float, or {class: confidence}
+    n_answers: int = 0
+    consolidated_at: datetime | None = _time()
+
+    @property
+    def data(self) -> dict:
+        return json.loads(self.data_json)
+
+
+class Hit(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    object_id: int = Field(foreign_key="dataobject.id", index=True)
+    attempt: int = 0
+    token: str = Field(unique=True)      # UniqueRequestToken, deterministic, stored before the call
+    hit_id: str | None = Field(default=None, index=True)
+    status: str = Field(default=HitStatus.CREATING, index=True)
+    max_assignments: int
+    reward_cents: int
+    assignment_cost_cents: int           # reward + MTurk fee for one assignment of this HIT
+    extensions: int = 0
+    created_at: datetime | None = _time(nullable=False)
+    expires_at: datetime | None = _time()
+
+
+class Assignment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: str = Field(unique=True)
+    hit_row_id: int = Field(foreign_key="hit.id", index=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    object_id: int = Field(foreign_key="dataobject.id", index=True)
+    worker_id: str = Field(index=True)
+    mturk_status: str
+    accept_time: datetime | None = _time()
+    submit_time: datetime | None = _time()
+    auto_approval_time: datetime | None = _time()
+    answer_xml: str
+    answer_json: str | None = None       # decoded taskAnswers (or parsed fields); None if unreadable
+    answer_error: str | None = None
+    chosen_json: str | None = None       # class indices chosen (JSON list); None if no label in the answer
+    review_status: str = Field(default=ReviewStatus.PENDING, index=True)
+    review_message: str | None = None
+    reviewed_at: datetime | None = _time()
+    cost_cents: int                      # reward + fee, paid when approved
+    written: bool = False                # worker-response file written to the output tree
+
+
+class Worker(SQLModel, table=True):
+    worker_id: str = Field(primary_key=True)
+    blocked: bool = False
+    block_reason: str | None = None
+    em_accuracy: float | None = None
+    n_answers: int = 0
+
+
+class Bonus(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(unique=True)      # UniqueRequestToken of SendBonus
+    worker_id: str = Field(index=True)
+    assignment_id: str
+    job_id: int | None = Field(default=None, foreign_key="job.id")
+    amount_cents: int
+    fee_cents: int
+    reason: str
+    sent: bool = False
+    created_at: datetime | None = _time(nullable=False)
+
+
+class Event(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int | None = Field(default=None, index=True)
+    at: datetime | None = _time(nullable=False)
+    kind: str
+    message: str
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """WAL + a busy timeout so the CLI can read while the daemon writes."""
+    module = type(dbapi_connection).__module__
+    if "sqlite" not in module:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def get_engine(db_url: str) -> Engine:
+    """One engine per URL, tables created on first use; a SQLite file's folder is created."""
+    engine = _ENGINES.get(db_url)
+    if engine is None:
+        if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
+            Path(db_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(db_url)
+        SQLModel.metadata.create_all(engine)
+        _ENGINES[db_url] = engine
+    return engine
+
+
+def dispose_engine(db_url: str) -> None:
+    """Close a cached engine (tests and the demo use throwaway DB files)."""
+    engine = _ENGINES.pop(db_url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def record_event(session: Session, job_id: int | None, kind: str, message: str) -> None:
+    session.add(Event(job_id=job_id, at=utcnow(), kind=kind, message=message))

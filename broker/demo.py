@@ -1,0 +1,237 @@
+"""`broker demo`: a real job on the embedded marketplace with a simulated crowd, in one process.
+
+scikit-learn's 1,797 handwritten digits are written as PNGs (upscaled, dark on white), listed in
+a Ground Truth input manifest and labeled as image classification with 10 classes. The embedded
+marketplace serves them; a crowd of good, sloppy and spamming bots works the HITs over HTTP
+through the worker site; the broker's ticks (the same ones `broker run` schedules) publish,
+collect, review, consolidate and finalize. The marketplace clock runs `time_scale` x faster than
+the wall clock, so simulated minutes of work pass in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+JOB_NAME = "digits"
+LABELS = [str(d) for d in range(10)]
+IMAGE_SIZE = 96
+TIME_SCALE = 1000.0
+CROWD_SIZE = 40
+
+
+@dataclass
+class DemoOptions:
+    output: Path = Path("demo-output")
+    seed: int = 0
+    workers_per_object: int = 3
+    objects: int | None = None
+    show_progress: bool = True
+    crowd_size: int = CROWD_SIZE
+    time_scale: float = TIME_SCALE
+    crowd_concurrency: int = 8
+
+
+@dataclass
+class DemoSummary:
+    accuracy: float
+    majority_vote_accuracy: float
+    objects: int
+    assignments: int
+    cost_cents: int
+    wall_seconds: float
+    output_manifest: str
+    failed_objects: int = 0
+    crowd: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("crowd")
+        return data
+
+    def print(self, console: Any) -> None:
+        from rich.table import Table
+
+        table = Table(title="broker demo: sklearn digits on the embedded marketplace", show_header=False)
+        table.add_row("objects", f"{self.objects} ({self.failed_objects} failed)")
+        table.add_row("assignments", str(self.assignments))
+        table.add_row("accuracy (EM consolidation)", f"{self.accuracy:.2%}")
+        table.add_row("accuracy (majority vote)", f"{self.majority_vote_accuracy:.2%}")
+        table.add_row("cost incl. MTurk fees", f"${self.cost_cents // 100}.{self.cost_cents % 100:02d}")
+        table.add_row("wall time", f"{self.wall_seconds:.1f} s")
+        table.add_row("output manifest", self.output_manifest)
+        if self.crowd:
+            table.add_row("crowd", ", ".join(f"{k}: {v}" for k, v in sorted(self.crowd.items())))
+        console.print(table)
+
+
+def write_digits(folder: Path, limit: int | None) -> tuple[Path, dict[str, str]]:
+    """PNG per digit (8x8 -> IMAGE_SIZE, nearest, dark ink on white) + input manifest; truth by path."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    n = len(digits.images) if limit is None else min(limit, len(digits.images))
+    images_dir = folder / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    truth: dict[str, str] = {}
+    lines = []
+    pixels = (255 - digits.images[:n] * (255 / 16)).clip(0, 255).astype(np.uint8)
+    for i in range(n):
+        path = (images_dir / f"digit-{i:04d}.png").resolve()
+        if not path.exists():
+            Image.fromarray(pixels[i], mode="L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.NEAREST).save(path)
+        truth[str(path)] = str(int(digits.target[i]))
+        lines.append(json.dumps({"source-ref": str(path)}))
+    manifest = folder / "input.manifest"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return manifest, truth
+
+
+def write_spec(folder: Path, manifest: Path, workers_per_object: int) -> Path:
+    spec = {
+        "job_name": JOB_NAME,
+        "task_type": "image-classification",
+        "labels": LABELS,
+        "header": "Which digit is this?",
+        "instructions": {"short": "Pick the digit shown in the image.",
+                         "full": "Each image is one handwritten digit from 0 to 9. Pick the digit you see."},
+        "input_manifest": str(manifest),
+        "output": str(folder),
+        "workers_per_object": workers_per_object,
+        "reward": "0.02",
+        "title": "Recognise a handwritten digit",
+        "description": "Look at a small image of a handwritten digit and say which digit it is.",
+        "keywords": ["image", "digit", "classification"],
+        # long in simulated time: the marketplace clock runs TIME_SCALE x faster than the wall clock
+        "assignment_duration_seconds": 3_600,
+        "lifetime_seconds": 30 * 86_400,
+        "auto_approval_delay_seconds": 30 * 86_400,
+        "max_concurrent_hits": 1000,
+    }
+    path = folder / "digits.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _fresh_db(folder: Path) -> str:
+    db = folder / "demo-broker.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    return f"sqlite:///{db}"
+
+
+def run_demo(options: DemoOptions) -> DemoSummary:
+    """Run the whole demo and return its summary (nothing printed unless show_progress)."""
+    from broker import mturk
+    from broker.daemon import run_cycle
+    from broker.db import dispose_engine, get_engine
+    from broker.finalize import active_jobs_remaining
+    from broker.marketplace.config import MarketplaceConfig
+    from broker.marketplace.crowd import run_crowd
+    from broker.marketplace.server import start_in_thread
+    from broker.settings import load_settings
+    from broker.submit import submit_job
+
+    started = time.monotonic()
+    folder = options.output.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest, truth = write_digits(folder, options.objects)
+    spec_path = write_spec(folder, manifest, options.workers_per_object)
+    db_url = _fresh_db(folder)
+
+    config = MarketplaceConfig(db_path=":memory:", file_roots=[str(folder)], time_scale=options.time_scale)
+    with start_in_thread(config) as market:
+        settings = load_settings(db_url=db_url, local_endpoint_url=market.endpoint_url)
+        mturk.forget_clients()
+        engine = get_engine(db_url)
+        submitted = submit_job(spec_path, engine, settings)
+        run_cycle(engine, settings, ticks=("publish",))
+        stop = threading.Event()
+        crowd_stats: dict[str, Any] = {}
+
+        def crowd() -> None:
+            crowd_stats["stats"] = run_crowd(
+                market.worker_site_url, n_workers=options.crowd_size, seed=options.seed, truth=truth,
+                time_scale=options.time_scale, idle_seconds=3600, stop_event=stop,
+                concurrency=options.crowd_concurrency)
+
+        crowd_thread = threading.Thread(target=crowd, name="crowd", daemon=True)
+        crowd_thread.start()
+        try:
+            _drive(engine, settings, submitted.job_id, submitted.n_objects, options.show_progress,
+                   active_jobs_remaining)
+        finally:
+            stop.set()
+            crowd_thread.join(timeout=30)
+        summary = _summary(engine, submitted.job_id, truth, time.monotonic() - started)
+        stats = crowd_stats.get("stats")
+        if stats is not None:
+            summary.crowd = {kind: sum(1 for k in stats.worker_models.values() if k == kind)
+                             for kind in set(stats.worker_models.values())}
+        dispose_engine(db_url)
+        mturk.forget_clients()
+    return summary
+
+
+def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progress: bool, remaining: Any) -> None:
+    """The daemon's ticks in a loop (consolidation every few passes) until the job completes."""
+    from contextlib import nullcontext
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlmodel import Session
+
+    from broker.daemon import run_cycle
+    from broker.db import Job
+    from broker.status import job_status
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        transient=False) if show_progress else None
+    with progress if progress is not None else nullcontext():
+        bars = {}
+        if progress is not None:
+            bars = {name: progress.add_task(name, total=n_objects) for name in ("published", "answered", "consolidated")}
+        passes = 0
+        while remaining(engine) > 0:
+            ticks = ("publish", "collect", "review") + (("consolidate", "finalize") if passes % 5 == 4 else ())
+            run_cycle(engine, settings, ticks=ticks)
+            passes += 1
+            if progress is not None:
+                with Session(engine) as session:
+                    report = job_status(session, session.get(Job, job_id))
+                progress.update(bars["published"], completed=report.published)
+                progress.update(bars["answered"], completed=report.answered + report.failed)
+                progress.update(bars["consolidated"], completed=report.consolidated)
+            time.sleep(0.5)
+
+
+def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float) -> DemoSummary:
+    from sqlmodel import Session, select
+
+    from broker.consolidate import job_answer_rows, majority_labels
+    from broker.db import Assignment, DataObject, Job, ObjectStatus
+    from broker.status import job_money
+
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        objects = session.exec(select(DataObject).where(DataObject.job_id == job_id).order_by(DataObject.index)).all()
+        rows = job_answer_rows(session, job_id)
+        n_assignments = len(session.exec(select(Assignment.id).where(Assignment.job_id == job_id)).all())
+        money = job_money(session, job_id)
+    true = np.array([int(truth[json.loads(o.data_json)["source-ref"]]) for o in objects])
+    em = np.array([int(json.loads(o.label_json)) if o.status == ObjectStatus.CONSOLIDATED else -1 for o in objects])
+    majority = majority_labels(rows, len(objects), len(LABELS)) if rows else np.full(len(objects), -1)
+    return DemoSummary(
+        accuracy=round(float((em == true).mean()), 4),
+        majority_vote_accuracy=round(float((majority == true).mean()), 4),
+        objects=len(objects), assignments=n_assignments, cost_cents=money.spent_cents,
+        wall_seconds=round(wall, 1), output_manifest=str(job.output_manifest),
+        failed_objects=sum(1 for o in objects if o.status == ObjectStatus.FAILED),
+    )

@@ -1,0 +1,99 @@
+"""The ASGI app: the requester API (POST / with X-Amz-Target) and the worker site, one server."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from broker.marketplace import auth, protocol
+from broker.marketplace.config import MarketplaceConfig
+from broker.marketplace.errors import MarketplaceError, WireError
+from broker.marketplace.faults import FaultInjector
+from broker.marketplace.state import Marketplace
+
+log = logging.getLogger(__name__)
+WORKER_SITE_MODULE = "broker.marketplace.worker_site.routes"
+
+def _json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    all_headers = {"x-amzn-RequestId": protocol.new_request_id()}
+    all_headers.update(headers or {})
+    return Response(body, status_code=status, media_type=protocol.CONTENT_TYPE, headers=all_headers)
+
+def wire_error_response(error: WireError) -> Response:
+    return _json_response(error.http_status, protocol.error_body(error.error_type, error.message), protocol.error_headers(error.error_type))
+
+def marketplace_error_response(error: MarketplaceError) -> Response:
+    return _json_response(
+        error.http_status,
+        protocol.error_body(error.error_type, error.message, error.code),
+        protocol.error_headers(error.error_type),
+    )
+
+class RequesterApi:
+    """POST / : authenticate, inject faults, parse against botocore's model, run, serialise."""
+
+    def __init__(self, marketplace: Marketplace, config: MarketplaceConfig, faults: FaultInjector | None = None) -> None:
+        self.marketplace = marketplace
+        self.config = config
+        self.faults = faults or FaultInjector(config.faults)
+        self.keys = {config.access_key_id: config.secret_access_key}
+
+    def handle(self, signed: auth.SignedRequest, target: str | None) -> Response:
+        """Synchronous part of a call (runs in the threadpool)."""
+        try:
+            auth.verify(signed, self.keys, self.config.region, self.config.max_clock_skew_seconds)
+            self.faults.maybe_fail()
+            parsed = protocol.parse_request(target, signed.body)
+            result = self.marketplace.dispatch(parsed.operation, parsed.params)
+        except WireError as error:
+            return wire_error_response(error)
+        except MarketplaceError as error:
+            return marketplace_error_response(error)
+        except Exception:  # noqa: BLE001 - the server keeps serving; the client sees ServiceFault
+            log.exception("requester API call %s failed", target)
+            return _json_response(
+                500,
+                protocol.error_body("ServiceFault", "An internal error occurred; please retry.", "AWS.ServiceUnavailable"),
+                protocol.error_headers("ServiceFault"),
+            )
+        return _json_response(200, protocol.response_body(result))
+
+    async def endpoint(self, request: Request) -> Response:
+        body = await request.body()
+        if self.faults.latency_seconds > 0:
+            await asyncio.sleep(self.faults.latency_seconds)
+        signed = auth.SignedRequest(
+            method=request.method,
+            host=request.headers.get("host", ""),
+            raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
+            query_string=request.scope.get("query_string", b"").decode("latin-1"),
+            headers={key.lower(): value for key, value in request.headers.items()},
+            body=body,
+        )
+        return await run_in_threadpool(self.handle, signed, request.headers.get("x-amz-target"))
+
+def worker_site_routes(marketplace: Marketplace, config: MarketplaceConfig) -> list[BaseRoute]:
+    """The worker site's routes, when that package is installed in this tree."""
+    if importlib.util.find_spec("broker.marketplace.worker_site") is None or importlib.util.find_spec(WORKER_SITE_MODULE) is None:
+        log.warning("worker site not available: %s is missing", WORKER_SITE_MODULE)
+        return []
+    module: Any = importlib.import_module(WORKER_SITE_MODULE)
+    return list(module.build_routes(marketplace, config))
+
+def create_app(marketplace: Marketplace, config: MarketplaceConfig, faults: FaultInjector | None = None) -> Starlette:
+    api = RequesterApi(marketplace, config, faults)
+    routes: list[BaseRoute] = [Route("/", api.endpoint, methods=["POST"], name="requester_api")]
+    routes += worker_site_routes(marketplace, config)
+    app = Starlette(routes=routes)
+    app.state.marketplace = marketplace
+    app.state.requester_api = api
+    return app

@@ -1,0 +1,496 @@
+"""The worker site's routes: the pages a worker (or a simulated-crowd bot) uses, over `Marketplace`.
+
+Every MTurk rule (qualifications, blocks, one assignment per worker per HIT, deadlines) lives in
+`Marketplace`; this module owns only accounts, sessions, CSRF, rendering and the externalSubmit
+wire format. URL map: see /tmp contract `market_iface` (also in the README).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from broker.marketplace.errors import MarketplaceError, NotFound, NotQualified
+from broker.marketplace.worker_site.answer_xml import external_submit_answers
+from broker.marketplace.worker_site.passwords import hash_password, verify_password
+from broker.marketplace.worker_site.question_form import parse_question_form, question_form_answer_xml
+from broker.marketplace.worker_site.store import (
+    AccountError,
+    Session,
+    SiteStore,
+    site_db_path,
+    validate_new_account,
+)
+
+PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
+SESSION_COOKIE = "cb_session"
+SESSION_COOKIE_MAX_AGE = 14 * 24 * 3600
+ACCEPT_RETRIES = 3
+_HERE = Path(__file__).resolve().parent
+
+
+def dollars(cents: int | None) -> str:
+    return "" if cents is None else f"${cents / 100:,.2f}"
+
+
+def duration(seconds: int | None) -> str:
+    """3900 -> '1 hour 5 minutes', as MTurk shows time allotted."""
+    if seconds is None:
+        return ""
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts[:2]) or "0 seconds"
+
+
+def utc_text(moment: datetime | None) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(dollars=dollars, duration=duration, utc=utc_text)
+    return env
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths are followed after sign-in (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+def error_status(error: MarketplaceError) -> int:
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, NotQualified):
+        return 403
+    return 409 if error.http_status < 500 else 503
+
+
+def frame_src(base: str, hit_id: str, assignment_id: str, submit_to: str, worker_id: str | None) -> str:
+    """The four parameters MTurk appends to a HIT's frame URL, in MTurk's order."""
+    params = {"assignmentId": assignment_id, "hitId": hit_id, "turkSubmitTo": submit_to}
+    if worker_id and assignment_id != PREVIEW_ASSIGNMENT_ID:
+        params["workerId"] = worker_id
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}{urlencode(params)}"
+
+
+class WorkerSite:
+    """Request handlers bound to one marketplace, its config, and the site's account store."""
+
+    def __init__(self, marketplace: Any, config: Any) -> None:
+        self.marketplace = marketplace
+        self.config = config
+        self.store = SiteStore(site_db_path(getattr(config, "db_path", ":memory:")))
+        self.env = _environment()
+        self.file_roots = [Path(root).resolve() for root in getattr(config, "file_roots", [])]
+
+    # plumbing -------------------------------------------------------------------------
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Marketplace calls run off the event loop (SQLite, hashing)."""
+        return await run_in_threadpool(getattr(self.marketplace, method), *args, **kwargs)
+
+    def session(self, request: Request) -> Session | None:
+        return self.store.load_session(request.cookies.get(SESSION_COOKIE))
+
+    def ensure_session(self, session: Session | None) -> Session:
+        return session if session is not None else self.store.new_session(None)
+
+    def set_cookie(self, request: Request, response: Response, session: Session | None) -> Response:
+        if session is not None and session.is_new:
+            response.set_cookie(
+                SESSION_COOKIE, session.token, max_age=SESSION_COOKIE_MAX_AGE, path="/",
+                httponly=True, samesite="lax", secure=request.url.scheme == "https",
+            )
+        return response
+
+    def render(
+        self, request: Request, session: Session | None, name: str, status: int = 200, **context: Any
+    ) -> Response:
+        """Render a page; a session (anonymous if need be) is created so its forms carry a CSRF token."""
+        session = self.ensure_session(session)
+        account_name = self.store.username_for(session.worker_id) if session.worker_id else None
+        html = self.env.get_template(name).render(
+            worker_id=session.worker_id, account_name=account_name, csrf_token=session.csrf_token,
+            path=request.url.path, **context,
+        )
+        return self.set_cookie(request, HTMLResponse(html, status_code=status), session)
+
+    def error_page(self, request: Request, session: Session | None, status: int, message: str) -> Response:
+        return self.render(request, session, "error.html", status=status, message=message)
+
+    def redirect(self, request: Request, session: Session | None, url: str) -> Response:
+        return self.set_cookie(request, RedirectResponse(url, status_code=303), session)
+
+    def submit_to(self, request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    async def checked_form(self, request: Request, session: Session | None) -> FormData | None:
+        """The posted form if its csrf_token matches the session's, else None."""
+        form = await request.form()
+        token = form.get("csrf_token")
+        if session is None or not isinstance(token, str) or not hmac.compare_digest(token, session.csrf_token):
+            return None
+        return form
+
+    def csrf_failure(self, request: Request, session: Session | None) -> Response:
+        return self.error_page(
+            request, session, 403, "The form's CSRF token is missing or invalid. Reload the page and try again."
+        )
+
+    def signin_redirect(self, request: Request) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/signin?{urlencode({'next': target})}", status_code=303)
+
+    # accounts -------------------------------------------------------------------------
+    async def signup(self, request: Request) -> Response:
+        session = self.session(request)
+        if request.method == "GET":
+            return self.render(request, session, "signup.html", error=None, username="")
+        form = await self.checked_form(request, session)
+        if form is None:
+            return self.csrf_failure(request, session)
+        username = str(form.get("username", "")).strip()
+        password = str(form.get("password", ""))
+        try:
+            validate_new_account(username, password, str(form.get("confirm", "")))
+            if self.store.username_taken(username):
+                raise AccountError(f"The username {username!r} is already taken.")
+            password_hash = await run_in_threadpool(hash_password, password)
+            worker_id = await self.call("register_worker")
+            self.store.create_account(username, password_hash, worker_id)
+        except AccountError as error:
+            return self.render(request, session, "signup.html", status=400, error=str(error), username=username)
+        return self.start_session(request, session, worker_id, "/")
+
+    async def signin(self, request: Request) -> Response:
+        session = self.session(request)
+        next_url = safe_next(request.query_params.get("next"))
+        if request.method == "GET":
+            return self.render(request, session, "signin.html", error=None, username="", next_url=next_url)
+        form = await self.checked_form(request, session)
+        if form is None:
+            return self.csrf_failure(request, session)
+        username = str(form.get("username", "")).strip()
+        next_url = safe_next(str(form.get("next", "/")))
+        found = self.store.find_account(username)
+        valid = found is not None and await run_in_threadpool(verify_password, str(form.get("password", "")), found[1])
+        if not valid or found is None:
+            return self.render(
+                request, session, "signin.html", status=400,
+                error="Unknown username or wrong password.", username=username, next_url=next_url,
+            )
+        return self.start_session(request, session, found[0].worker_id, next_url)
+
+    def start_session(self, request: Request, old: Session | None, worker_id: str, target: str) -> Response:
+        """Signing in always issues a new session token (the old one is ended)."""
+        if old is not None:
+            self.store.end_session(old.token)
+        return self.redirect(request, self.store.new_session(worker_id), target)
+
+    async def signout(self, request: Request) -> Response:
+        session = self.session(request)
+        if await self.checked_form(request, session) is None:
+            return self.csrf_failure(request, session)
+        assert session is not None
+        self.store.end_session(session.token)
+        response = RedirectResponse("/signin", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # HIT groups, preview, accept ------------------------------------------------------
+    async def groups(self, request: Request) -> Response:
+        session = self.session(request)
+        worker_id = session.worker_id if session else None
+        groups = await self.call("list_hit_groups", worker_id)
+        return self.render(request, session, "groups.html", groups=groups)
+
+    async def preview(self, request: Request) -> Response:
+        session = self.session(request)
+        worker_id = session.worker_id if session else None
+        hit_type_id = request.path_params["hit_type_id"]
+        try:
+            hit_id = await self.call("next_hit_for_worker", hit_type_id, worker_id)
+            if hit_id is None:
+                return self.error_page(request, session, 404, "There are no more HITs in this group for you.")
+            hit = await self.call("preview_hit", hit_id, worker_id)
+        except MarketplaceError as error:
+            return self.error_page(request, session, error_status(error), error.message)
+        src = frame_src(f"/hits/{hit.hit_id}/question", hit.hit_id, PREVIEW_ASSIGNMENT_ID, self.submit_to(request), None)
+        if hit.question_kind == "ExternalQuestion" and hit.external_url:
+            src = frame_src(hit.external_url, hit.hit_id, PREVIEW_ASSIGNMENT_ID, self.submit_to(request), None)
+        return self.render(request, session, "preview.html", hit=hit, frame_src=src, frame_height=hit.frame_height or 600)
+
+    async def accept_group(self, request: Request) -> Response:
+        return await self._accept(request, hit_type_id=request.path_params["hit_type_id"])
+
+    async def accept_hit(self, request: Request) -> Response:
+        return await self._accept(request, hit_id=request.path_params["hit_id"])
+
+    async def _accept(self, request: Request, *, hit_type_id: str | None = None, hit_id: str | None = None) -> Response:
+        session = self.session(request)
+        if await self.checked_form(request, session) is None:
+            return self.csrf_failure(request, session)
+        assert session is not None
+        if session.worker_id is None:
+            return self.error_page(request, session, 403, "Sign in to accept HITs.")
+        worker_id = session.worker_id
+        error: MarketplaceError | None = None
+        for _ in range(ACCEPT_RETRIES if hit_type_id else 1):
+            try:
+                target = hit_id or await self.call("next_hit_for_worker", hit_type_id, worker_id)
+                if target is None:
+                    return self.error_page(request, session, 404, "There are no more HITs in this group for you.")
+                assignment_id = await self.call("accept_hit", target, worker_id)
+            except MarketplaceError as caught:  # another worker may have taken the last assignment
+                error = caught
+                if isinstance(caught, (NotFound, NotQualified)):
+                    break
+                continue
+            self.store.record_acceptance(assignment_id, worker_id)
+            return self.redirect(request, session, f"/tasks/{assignment_id}")
+        assert error is not None
+        return self.error_page(request, session, error_status(error), error.message)
+
+    # the work page and the question frame ---------------------------------------------
+    async def task(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None or session.worker_id is None:
+            return self.signin_redirect(request)
+        assignment_id = request.path_params["assignment_id"]
+        try:
+            assignment = await self.call("assignment_for_worker", assignment_id, session.worker_id)
+            hit = await self.call("preview_hit", assignment.hit_id, session.worker_id)
+        except MarketplaceError as error:
+            return self.error_page(request, session, error_status(error), error.message)
+        base = hit.external_url if hit.question_kind == "ExternalQuestion" and hit.external_url else f"/hits/{hit.hit_id}/question"
+        src = frame_src(base, hit.hit_id, assignment_id, self.submit_to(request), session.worker_id)
+        return self.render(
+            request, session, "task.html", hit=hit, assignment=assignment, frame_src=src,
+            frame_height=hit.frame_height or 600,
+        )
+
+    async def question(self, request: Request) -> Response:
+        """The HIT itself, as the frame loads it: raw HTMLContent, or a rendered QuestionForm."""
+        session = self.session(request)
+        worker_id = session.worker_id if session else None
+        hit_id = request.path_params["hit_id"]
+        assignment_id = request.query_params.get("assignmentId", PREVIEW_ASSIGNMENT_ID)
+        try:
+            if assignment_id != PREVIEW_ASSIGNMENT_ID:
+                if worker_id is None:
+                    return self.error_page(request, session, 403, "Sign in to work on this HIT.")
+                assignment = await self.call("assignment_for_worker", assignment_id, worker_id)
+                if assignment.hit_id != hit_id:
+                    return self.error_page(request, session, 404, "No such assignment for this HIT.")
+            hit = await self.call("preview_hit", hit_id, worker_id)
+        except MarketplaceError as error:
+            return self.error_page(request, session, error_status(error), error.message)
+        if hit.question_kind == "HTMLQuestion":
+            return HTMLResponse(hit.html_content or "")
+        if hit.question_kind == "ExternalQuestion" and hit.external_url:
+            return RedirectResponse(
+                frame_src(hit.external_url, hit_id, assignment_id, self.submit_to(request), worker_id), status_code=303
+            )
+        try:
+            blocks = parse_question_form(hit.question_xml)
+        except ValueError as error:
+            return self.error_page(request, session, 500, f"This HIT's QuestionForm cannot be shown: {error}")
+        return self.render(
+            request, session, "question_form.html", blocks=blocks, title=hit.title,
+            action=f"/hits/{hit_id}/questionform", assignment_id=assignment_id,
+            preview=assignment_id == PREVIEW_ASSIGNMENT_ID, hidden={}, submit_label="Submit HIT",
+        )
+
+    async def return_task(self, request: Request) -> Response:
+        session = self.session(request)
+        if await self.checked_form(request, session) is None:
+            return self.csrf_failure(request, session)
+        assert session is not None
+        if session.worker_id is None:
+            return self.error_page(request, session, 403, "Sign in to return HITs.")
+        try:
+            await self.call("return_assignment", request.path_params["assignment_id"], session.worker_id)
+        except MarketplaceError as error:
+            return self.error_page(request, session, error_status(error), error.message)
+        return self.redirect(request, session, "/")
+
+    # submission -----------------------------------------------------------------------
+    def submitting_worker(self, session: Session | None, assignment_id: str) -> str | None:
+        """The signed-in worker; for a cross-site post (ExternalQuestion) the worker who accepted it."""
+        if session is not None and session.worker_id is not None:
+            return session.worker_id
+        return self.store.worker_of_assignment(assignment_id)
+
+    async def external_submit(self, request: Request) -> Response:
+        """MTurk's `POST /mturk/externalSubmit`: every field but assignmentId becomes a FreeText Answer."""
+        form = await request.form()
+        fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+        return await self._submit(request, form, external_submit_answers(fields))
+
+    async def question_form_submit(self, request: Request) -> Response:
+        """A rendered QuestionForm: selection questions answer with SelectionIdentifier, as on MTurk."""
+        session = self.session(request)
+        try:
+            hit = await self.call("preview_hit", request.path_params["hit_id"], session.worker_id if session else None)
+            blocks = parse_question_form(hit.question_xml)
+        except (MarketplaceError, ValueError) as error:
+            return self.error_page(request, session, 404, getattr(error, "message", str(error)))
+        form = await request.form()
+        posted = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form.keys()}
+        return await self._submit(request, form, question_form_answer_xml(blocks, posted))
+
+    async def _submit(self, request: Request, form: FormData, answer_xml: str) -> Response:
+        session = self.session(request)
+        assignment_id = str(form.get("assignmentId", "")).strip()
+        if not assignment_id or assignment_id == PREVIEW_ASSIGNMENT_ID:
+            return self.error_page(
+                request, session, 400, "This HIT is only being previewed: accept it before submitting."
+            )
+        worker_id = self.submitting_worker(session, assignment_id)
+        if worker_id is None:
+            return self.error_page(request, session, 403, "Sign in to submit HITs.")
+        try:
+            await self.call("submit_assignment", assignment_id, worker_id, answer_xml)
+            assignment = await self.call("assignment_for_worker", assignment_id, worker_id)
+        except MarketplaceError as error:
+            return self.error_page(request, session, error_status(error), error.message)
+        return self.render(request, session, "submitted.html", assignment=assignment)
+
+    # worker pages ---------------------------------------------------------------------
+    async def dashboard(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None or session.worker_id is None:
+            return self.signin_redirect(request)
+        board = await self.call("worker_dashboard", session.worker_id)
+        active = await self.call("worker_assignments", session.worker_id, True)
+        return self.render(request, session, "dashboard.html", board=board, active=active)
+
+    async def profile(self, request: Request) -> Response:
+        session = self.session(request)
+        form = await self.checked_form(request, session)
+        if form is None:
+            return self.csrf_failure(request, session)
+        assert session is not None
+        if session.worker_id is None:
+            return self.error_page(request, session, 403, "Sign in to edit your profile.")
+        country = str(form.get("country", "")).strip().upper()
+        subdivision = str(form.get("subdivision", "")).strip().upper() or None
+        if len(country) != 2 or not country.isalpha():
+            return self.error_page(request, session, 400, "Country: a two-letter ISO 3166-1 code such as US.")
+        try:
+            await self.call("set_worker_profile", session.worker_id, country, subdivision)
+        except MarketplaceError as error:
+            return self.error_page(request, session, error_status(error), error.message)
+        return self.redirect(request, session, "/dashboard")
+
+    async def qualifications(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None or session.worker_id is None:
+            return self.signin_redirect(request)
+        types = await self.call("list_requestable_qualifications", session.worker_id)
+        return self.render(request, session, "qualifications.html", types=types)
+
+    async def _qualification_type(self, worker_id: str, type_id: str) -> Any | None:
+        types = await self.call("list_requestable_qualifications", worker_id)
+        return next((t for t in types if t.id == type_id), None)
+
+    async def qualification_test(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None or session.worker_id is None:
+            return self.signin_redirect(request)
+        qtype = await self._qualification_type(session.worker_id, request.path_params["qualification_type_id"])
+        if qtype is None or not qtype.has_test or not qtype.test_xml:
+            return self.error_page(request, session, 404, "This qualification has no test to take.")
+        try:
+            blocks = parse_question_form(qtype.test_xml)
+        except ValueError as error:
+            return self.error_page(request, session, 500, f"The test cannot be shown: {error}")
+        return self.render(
+            request, session, "question_form.html", blocks=blocks, title=f"Qualification test: {qtype.name}",
+            action=f"/qualifications/{qtype.id}/request", assignment_id=None, preview=False,
+            hidden={"csrf_token": session.csrf_token}, submit_label="Submit test",
+        )
+
+    async def request_qualification(self, request: Request) -> Response:
+        session = self.session(request)
+        form = await self.checked_form(request, session)
+        if form is None:
+            return self.csrf_failure(request, session)
+        assert session is not None
+        if session.worker_id is None:
+            return self.error_page(request, session, 403, "Sign in to request qualifications.")
+        type_id = request.path_params["qualification_type_id"]
+        qtype = await self._qualification_type(session.worker_id, type_id)
+        if qtype is None:
+            return self.error_page(request, session, 404, f"No requestable qualification type {type_id}.")
+        answer_xml = None
+        if qtype.has_test and qtype.test_xml:
+            posted = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form.keys()}
+            answer_xml = question_form_answer_xml(parse_question_form(qtype.test_xml), posted)
+        try:
+            await self.call("request_qualification", session.worker_id, type_id, answer_xml)
+        except MarketplaceError as error:
+            return self.error_page(request, session, error_status(error), error.message)
+        return self.redirect(request, session, "/qualifications")
+
+    # files of local jobs --------------------------------------------------------------
+    async def local_file(self, request: Request) -> Response:
+        """Files under config.file_roots only; anything else (or a symlink out) is 404."""
+        candidate = Path("/" + request.path_params["path"].lstrip("/")).resolve()
+        for root in self.file_roots:
+            if candidate.is_relative_to(root) and candidate.is_file():
+                return FileResponse(candidate)
+        return Response("Not Found", status_code=404, media_type="text/plain")
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def build_routes(marketplace: Any, config: Any) -> list[Route | Mount]:
+    """The worker site's routes, for `create_app` to mount beside the requester API."""
+    site = WorkerSite(marketplace, config)
+    return [
+        Route("/", site.groups, methods=["GET"], name="groups"),
+        Route("/signup", site.signup, methods=["GET", "POST"], name="signup"),
+        Route("/signin", site.signin, methods=["GET", "POST"], name="signin"),
+        Route("/signout", site.signout, methods=["POST"], name="signout"),
+        Route("/projects/{hit_type_id}/preview", site.preview, methods=["GET"], name="preview"),
+        Route("/projects/{hit_type_id}/accept", site.accept_group, methods=["POST"], name="accept_group"),
+        Route("/hits/{hit_id}/accept", site.accept_hit, methods=["POST"], name="accept_hit"),
+        Route("/hits/{hit_id}/question", site.question, methods=["GET"], name="question"),
+        Route("/hits/{hit_id}/questionform", site.question_form_submit, methods=["POST"], name="question_form_submit"),
+        Route("/tasks/{assignment_id}", site.task, methods=["GET"], name="task"),
+        Route("/tasks/{assignment_id}/return", site.return_task, methods=["POST"], name="return_task"),
+        Route("/mturk/externalSubmit", site.external_submit, methods=["POST"], name="external_submit"),
+        Route("/dashboard", site.dashboard, methods=["GET"], name="dashboard"),
+        Route("/profile", site.profile, methods=["POST"], name="profile"),
+        Route("/qualifications", site.qualifications, methods=["GET"], name="qualifications"),
+        Route("/qualifications/{qualification_type_id}", site.qualification_test, methods=["GET"], name="qualification_test"),
+        Route(
+            "/qualifications/{qualification_type_id}/request", site.request_qualification,
+            methods=["POST"], name="request_qualification",
+        ),
+        Route("/local-files/{path:path}", site.local_file, methods=["GET"], name="local_file"),
+        Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
+    ]

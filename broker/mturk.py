@@ -1,0 +1,147 @@
+"""The one boto3 `mturk` client per marketplace, with retries actually passed to it.
+
+Endpoints: "production", "sandbox", "local" (the embedded marketplace, from settings) or a URL.
+Also: MTurk error helpers (HitAlreadyExists, already-approved) and a call counter used by the
+pipeline benchmark.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+PRODUCTION_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
+SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
+LOCAL_DEFAULT_ENDPOINT = "http://127.0.0.1:8433"
+LOCAL_ACCESS_KEY = "AKIALOCALMARKETPLACE"
+LOCAL_SECRET_KEY = "local-marketplace-secret"
+
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 10},
+    connect_timeout=10,
+    read_timeout=60,
+    max_pool_connections=10,
+)
+
+_HIT_ID = re.compile(r"\b[0-9A-Z]{20,40}\b")
+
+
+@dataclass(frozen=True)
+class MarketplaceTarget:
+    """Where a job's HITs go and who pays: resolved from the spec's `marketplace` + settings."""
+
+    name: str
+    endpoint_url: str | None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    profile: str | None = None
+    worker_site_url: str | None = None   # only for the local marketplace (serves /local-files/)
+
+    @property
+    def is_local(self) -> bool:
+        return self.worker_site_url is not None
+
+
+def resolve_target(marketplace: str, settings: Any = None) -> MarketplaceTarget:
+    """Map a spec's `marketplace` ("local", "sandbox", "production" or a URL) to endpoint + credentials."""
+    if settings is None:
+        from broker.settings import load_settings
+
+        settings = load_settings()
+    endpoint = settings.endpoint_for(marketplace)
+    if marketplace in ("production", "sandbox"):
+        return MarketplaceTarget(marketplace, endpoint, "us-east-1", profile=settings.aws_profile)
+    # "local", or an explicit URL: the embedded marketplace (or a private one speaking its protocol)
+    worker_site = settings.worker_site_url if marketplace == "local" else endpoint
+    return MarketplaceTarget(
+        name=marketplace,
+        endpoint_url=endpoint,
+        region=settings.aws_region,
+        access_key_id=settings.local_access_key_id,
+        secret_access_key=_secret(settings.local_secret_access_key),
+        worker_site_url=worker_site,
+    )
+
+
+def _secret(value: Any) -> str:
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if callable(getter) else str(value)
+
+
+_CLIENTS: dict[MarketplaceTarget, BaseClient] = {}
+
+
+def client_for(target: MarketplaceTarget) -> BaseClient:
+    """One cached client per marketplace, built with RETRY_CONFIG."""
+    client = _CLIENTS.get(target)
+    if client is None:
+        session = boto3.session.Session(profile_name=target.profile) if target.profile else boto3.session.Session()
+        client = session.client(
+            "mturk",
+            endpoint_url=target.endpoint_url,
+            region_name=target.region,
+            aws_access_key_id=target.access_key_id,
+            aws_secret_access_key=target.secret_access_key,
+            config=RETRY_CONFIG,
+        )
+        _CLIENTS[target] = client
+    return client
+
+
+def forget_clients() -> None:
+    _CLIENTS.clear()
+
+
+def error_code(error: ClientError) -> str:
+    """MTurk puts its TurkErrorCode in the body; botocore exposes it as Error.Code or TurkErrorCode."""
+    body = error.response
+    turk = body.get("TurkErrorCode") or body.get("Error", {}).get("TurkErrorCode")
+    return str(turk or body.get("Error", {}).get("Code", ""))
+
+
+def error_message(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Message", "") or error.response.get("Message", ""))
+
+
+def is_hit_already_exists(error: ClientError) -> bool:
+    return "HitAlreadyExists" in error_code(error) or "HitAlreadyExists" in error_message(error) \
+        or "HitAlreadyExists" in str(error)
+
+
+def hit_id_from_error(error: ClientError) -> str | None:
+    """MTurk's HitAlreadyExists names the existing HIT: pick its HITId out of the error."""
+    for key in ("HITId", "HitId"):
+        value = error.response.get(key) or error.response.get("Error", {}).get(key)
+        if value:
+            return str(value)
+    labelled = re.search(r"HITId:?\s*([0-9A-Z]{10,64})", error_message(error))
+    if labelled:
+        return labelled.group(1)
+    match = _HIT_ID.search(error_message(error))
+    return match.group(0) if match else None
+
+
+@dataclass
+class CallCounter:
+    """Counts requester API calls by operation (botocore event hook), for benchmarks."""
+
+    calls: Counter = field(default_factory=Counter)
+
+    def attach(self, client: BaseClient) -> "CallCounter":
+        client.meta.events.register("before-call.mturk", self._count)
+        return self
+
+    def _count(self, model: Any = None, **_: Any) -> None:
+        self.calls[model.name if model is not None else "?"] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())

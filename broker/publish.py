@@ -1,0 +1,314 @@
+"""The publish tick: CreateHITType once per job, then one HIT per pending data object.
+
+Crash safety: a batch of Hit rows, each with its deterministic UniqueRequestToken, is committed
+*before* any CreateHITWithHITType call for it. A restart finds rows still in "creating" and
+repeats the call with the same token; MTurk answers HitAlreadyExists with the HITId, which is
+recorded. So a kill at any instant never yields a second HIT for the same object and attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from broker import mturk
+from broker.db import (DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, record_event,
+                       transaction, utcnow)
+
+log = logging.getLogger(__name__)
+
+PUBLISH_BATCH = 100          # Hit rows committed per batch before their CreateHIT calls
+
+
+class PublishError(Exception):
+    """A data object cannot be turned into a HIT (template error, too large, unreachable file)."""
+
+
+@dataclass
+class PublishReport:
+    hits_created: int = 0
+    hits_recovered: int = 0
+    objects_failed: int = 0
+    hit_types_created: int = 0
+    blocked_by_budget: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+def request_token(job: Job, object_index: int, attempt: int) -> str:
+    """Deterministic UniqueRequestToken (<= 64 chars) for one object's HIT attempt of this job."""
+    created = job.created_at.isoformat() if job.created_at else ""
+    digest = hashlib.sha256(f"{job.name}\x00{created}\x00{object_index}\x00{attempt}".encode()).hexdigest()
+    return f"cb-{digest[:48]}"
+
+
+def requester_annotation(job_name: str, object_index: int, token: str) -> str:
+    """Names the job and object on the HIT (<= 255 chars), so orphans can always be traced."""
+    return f"crowd-broker job={job_name[:63]} object={object_index} token={token}"[:255]
+
+
+def grant_read_access_for(target: mturk.MarketplaceTarget, settings: Any = None) -> Callable[[str], str]:
+    """Ground Truth's grant_read_access: s3:// -> presigned URL; local file -> worker-site URL."""
+    from broker.storage import is_s3, is_url, local_files_url, presign_url
+
+    expires = int(getattr(settings, "presign_expiry_seconds", 86_400))
+
+    def grant(uri: str) -> str:
+        uri = str(uri)
+        if is_url(uri):
+            return uri
+        if is_s3(uri):
+            return presign_url(uri, settings, expires_in=expires)
+        if not target.is_local:
+            raise PublishError(f"{uri}: a local file cannot be shown to workers on {target.name}; upload it to S3")
+        return local_files_url(uri, target.worker_site_url)
+
+    return grant
+
+
+def render_question(spec: Any, template_source: str, data: dict, grant: Callable[[str], str], *,
+                    where: str) -> str:
+    """HTMLQuestion XML for one data object; PublishError naming `where` on any failure."""
+    from broker.templates import (QuestionTooLarge, TemplateError, build_task_input, html_question,
+                                  render_task_html)
+
+    instructions = spec.instructions
+    try:
+        task_input = build_task_input(
+            spec.task_type, data, labels=list(spec.labels), header=spec.header_text,
+            short_instructions=instructions.short or "", full_instructions=instructions.full or "",
+            good_examples=list(instructions.good_examples or []),
+            bad_examples=list(instructions.bad_examples or []),
+        )
+        html = render_task_html(template_source, task_input, task_type=spec.task_type, data_object=data,
+                                grant_read_access=grant)
+        return html_question(html, int(getattr(spec, "frame_height", 0) or 0))
+    except QuestionTooLarge as exc:
+        size = getattr(exc, "size_bytes", None) or (exc.args[0] if exc.args else "?")
+        raise PublishError(f"{where}: the HTMLQuestion is {size} bytes; MTurk allows 65,535") from exc
+    except TemplateError as exc:
+        line = getattr(exc, "line", None)
+        at = f" (template line {line})" if line else ""
+        raise PublishError(f"{where}: template error{at}: {exc}") from exc
+    except PublishError as exc:
+        raise PublishError(f"{where}: {exc}") from exc
+
+
+def hit_assignment_cost(job: Job) -> int:
+    """Reward + MTurk fee for one assignment of this job's HITs (fees by MaxAssignments, Masters)."""
+    from broker.money import assignment_cost_cents
+
+    return int(assignment_cost_cents(job.reward_cents, job.workers_per_object, masters=job.masters))
+
+
+# --------------------------------------------------------------------------- the tick
+
+def publish_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None) -> PublishReport:
+    """Publish pending objects of every active job, within concurrency and budget."""
+    report = PublishReport()
+    with Session(engine) as session:
+        query = select(Job.id).where(Job.status == JobStatus.ACTIVE)
+        ids = [i for i in session.exec(query) if job_ids is None or i in job_ids]
+    for job_id in ids:
+        try:
+            _publish_job(engine, settings, job_id, report)
+        except ClientError as exc:
+            message = f"job {job_id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
+            log.warning("publish: %s", message)
+            report.errors.append(message)
+    return report
+
+
+def _publish_job(engine: Engine, settings: Any, job_id: int, report: PublishReport) -> None:
+    from broker.status import job_money
+    from broker.submit import job_spec
+
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+    spec = job_spec(job)
+    target = mturk.resolve_target(job.marketplace, settings)
+    client = mturk.client_for(target)
+    if job.hit_type_id is None:
+        _create_hit_type(engine, client, job, spec)
+        report.hit_types_created += 1
+    grant = grant_read_access_for(target, settings)
+    _finish_creating(engine, client, job, spec, grant, report)
+
+    cost = hit_assignment_cost(job)
+    hit_cost = cost * job.workers_per_object
+    while True:
+        with transaction(engine) as session:
+            open_hits = session.exec(
+                select(func.count()).select_from(Hit)
+                .where(Hit.job_id == job.id, Hit.status.in_([HitStatus.CREATING, HitStatus.OPEN]))
+            ).one()
+            slots = min(PUBLISH_BATCH, job.max_concurrent_hits - open_hits)
+            if slots <= 0:
+                return
+            pending = session.exec(
+                select(DataObject).where(DataObject.job_id == job.id,
+                                         DataObject.status == ObjectStatus.PENDING)
+                .order_by(DataObject.index).limit(slots)
+            ).all()
+            if not pending:
+                return
+            affordable = len(pending)
+            if job.budget_cents is not None:
+                money = job_money(session, job.id)
+                left = job.budget_cents - money.spent_cents - money.committed_cents
+                affordable = max(0, min(affordable, left // hit_cost))
+                if affordable == 0:
+                    report.blocked_by_budget = True
+                    if open_hits == 0:
+                        _fail_unaffordable(session, job, left, hit_cost)
+                    return
+            batch: list[tuple[Hit, DataObject]] = []
+            for obj in pending[:affordable]:
+                hit = Hit(job_id=job.id, object_id=obj.id, attempt=0,
+                          token=request_token(job, obj.index, 0), status=HitStatus.CREATING,
+                          max_assignments=job.workers_per_object, reward_cents=job.reward_cents,
+                          assignment_cost_cents=cost, created_at=utcnow())
+                obj.status = ObjectStatus.PUBLISHED
+                session.add(hit)
+                session.add(obj)
+                batch.append((hit, obj))
+        _create_hits(engine, client, job, spec, grant, batch, report)
+
+
+def _fail_unaffordable(session: Session, job: Job, left: int, hit_cost: int) -> None:
+    """Nothing open and not even one HIT affordable: the remaining objects fail, with the reason."""
+    pending = session.exec(select(DataObject).where(DataObject.job_id == job.id,
+                                                    DataObject.status == ObjectStatus.PENDING)).all()
+    from broker.output import REASON_BUDGET
+
+    reason = f"{REASON_BUDGET} ({max(left, 0)} cents left; a HIT costs {hit_cost} cents)"
+    for obj in pending:
+        obj.status = ObjectStatus.FAILED
+        obj.failure_reason = reason
+        session.add(obj)
+    record_event(session, job.id, "budget", f"{len(pending)} objects failed: {reason}")
+
+
+def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:
+    from broker.money import cents_to_usd
+
+    params: dict[str, Any] = {
+        "AutoApprovalDelayInSeconds": int(spec.auto_approval_delay_seconds),
+        "AssignmentDurationInSeconds": int(spec.assignment_duration_seconds),
+        "Reward": cents_to_usd(job.reward_cents),
+        "Title": spec.title,
+        "Description": spec.description,
+    }
+    if spec.keywords_text:
+        params["Keywords"] = spec.keywords_text
+    requirements = spec.qualification_requirements()
+    if requirements:
+        params["QualificationRequirements"] = requirements
+    hit_type_id = client.create_hit_type(**params)["HITTypeId"]
+    with transaction(engine) as session:
+        row = session.get(Job, job.id)
+        row.hit_type_id = hit_type_id
+        session.add(row)
+        record_event(session, job.id, "hit-type", f"HIT type {hit_type_id}")
+    job.hit_type_id = hit_type_id
+
+
+def _finish_creating(engine: Engine, client: Any, job: Job, spec: Any, grant: Callable[[str], str],
+                     report: PublishReport) -> None:
+    """Rows left in "creating" by a crash: repeat their call with the stored token."""
+    with Session(engine) as session:
+        rows = session.exec(select(Hit, DataObject).join(DataObject, Hit.object_id == DataObject.id)
+                            .where(Hit.job_id == job.id, Hit.status == HitStatus.CREATING)).all()
+    if rows:
+        log.info("publish: %d HITs of job %s left in 'creating'; repeating with their tokens", len(rows), job.name)
+        _create_hits(engine, client, job, spec, grant, list(rows), report, recovering=True)
+
+
+def _create_hits(engine: Engine, client: Any, job: Job, spec: Any, grant: Callable[[str], str],
+                 batch: list[tuple[Hit, DataObject]], report: PublishReport, *, recovering: bool = False) -> None:
+    """CreateHITWithHITType for each committed row; results committed together at the end."""
+    created: list[tuple[int, str, datetime | None]] = []
+    failed: list[tuple[int, int, str]] = []
+    try:
+        for hit, obj in batch:
+            where = f"object {obj.index} (manifest line {obj.line_number})"
+            try:
+                question = render_question(spec, job.template_source, json.loads(obj.data_json), grant,
+                                           where=where)
+            except PublishError as exc:
+                failed.append((hit.id, obj.id, str(exc)))
+                continue
+            hit_id, expires = _create_one(client, job, spec, hit, obj, question)
+            created.append((hit.id, hit_id, expires))
+    finally:
+        _record_created(engine, job, created, failed, report, recovering)
+
+
+def _create_one(client: Any, job: Job, spec: Any, hit: Hit, obj: DataObject,
+                question: str) -> tuple[str, datetime | None]:
+    try:
+        response = client.create_hit_with_hit_type(
+            HITTypeId=job.hit_type_id,
+            MaxAssignments=hit.max_assignments,
+            LifetimeInSeconds=int(spec.lifetime_seconds),
+            Question=question,
+            RequesterAnnotation=requester_annotation(job.name, obj.index, hit.token),
+            UniqueRequestToken=hit.token,
+        )
+        return response["HIT"]["HITId"], response["HIT"].get("Expiration")
+    except ClientError as exc:
+        if not mturk.is_hit_already_exists(exc):
+            raise
+        hit_id = mturk.hit_id_from_error(exc) or _find_hit_by_annotation(client, job, hit.token)
+        if hit_id is None:
+            raise
+        return hit_id, None
+
+
+def _find_hit_by_annotation(client: Any, job: Job, token: str) -> str | None:
+    """Last resort when HitAlreadyExists carries no HITId: page through ListHITs."""
+    for page in client.get_paginator("list_hits").paginate(PaginationConfig={"PageSize": 100}):
+        for remote in page.get("HITs", []):
+            if token in (remote.get("RequesterAnnotation") or ""):
+                return remote["HITId"]
+    return None
+
+
+def _record_created(engine: Engine, job: Job, created: list[tuple[int, str, datetime | None]],
+                    failed: list[tuple[int, int, str]], report: PublishReport, recovering: bool) -> None:
+    if not created and not failed:
+        return
+    with transaction(engine) as session:
+        for row_id, hit_id, expires in created:
+            hit = session.get(Hit, row_id)
+            hit.hit_id = hit_id
+            hit.status = HitStatus.OPEN
+            hit.expires_at = expires
+            session.add(hit)
+        for row_id, object_id, reason in failed:
+            hit = session.get(Hit, row_id)
+            hit.status = HitStatus.CANCELLED
+            obj = session.get(DataObject, object_id)
+            obj.status = ObjectStatus.FAILED
+            obj.failure_reason = reason
+            session.add(hit)
+            session.add(obj)
+            record_event(session, job.id, "object-failed", reason)
+    if recovering:
+        report.hits_recovered += len(created)
+    else:
+        report.hits_created += len(created)
+    report.objects_failed += len(failed)
+
+
+def extend_lifetime(now: datetime, lifetime_seconds: int) -> datetime:
+    return now + timedelta(seconds=lifetime_seconds)

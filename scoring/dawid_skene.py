@@ -1,0 +1,239 @@
+"""Dawid-Skene family EM: full confusion matrices, one-coin, and the pooled-prior Bayesian variant.
+
+All three share one EM loop (``run_em``); they differ only in the M-step that turns
+soft counts into confusion matrices. Each E-step and M-step is one sparse product
+(see ``scoring._answers``), so an iteration over 10M answers costs two passes over
+the answers and no (answers x K) temporaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import digamma
+
+from scoring._answers import Answers
+from scoring._base import (
+    Classifier,
+    clamp_gold,
+    diagonal_confusion,
+    normalise_log,
+    soft_majority,
+    weighted_column_sums,
+)
+from scoring.majority import row_normalise
+
+# M-step: (soft counts (W,K,K), posterior (N,K), answered weight (N,) 0/1) -> (confusion, class prior)
+MStep = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+FLOOR = 1e-10
+
+
+@dataclass
+class EMResult:
+    posterior: np.ndarray
+    confusion: np.ndarray
+    class_prior: np.ndarray
+    n_iter: int
+    log_likelihood: float
+
+
+def answered_class_counts(posterior: np.ndarray, answered: np.ndarray) -> np.ndarray:
+    """Expected number of answered items per class (``answered`` is a 0/1 weight per item)."""
+    return weighted_column_sums(posterior, np.asarray(answered, dtype=np.float64))
+
+
+def class_prior(posterior: np.ndarray, answered: np.ndarray, pseudo: float = 1.0) -> np.ndarray:
+    """Class frequencies of answered items, with a symmetric Dirichlet pseudo-count."""
+    counts = answered_class_counts(posterior, answered) + pseudo
+    return counts / counts.sum()
+
+
+def log_likelihood(data: Answers, confusion: np.ndarray, prior: np.ndarray, gold: tuple) -> tuple[np.ndarray, float]:
+    """E-step: posteriors (gold clamped) and the observed-data log-likelihood of answered items."""
+    log_joint = data.log_joint(np.log(np.maximum(confusion, FLOOR)), np.log(np.maximum(prior, FLOOR)))
+    posterior, log_norm = normalise_log(log_joint)
+    clamp_gold(posterior, gold)
+    return posterior, float(data.sum_answered(log_norm))
+
+
+def run_em(
+    data: Answers,
+    gold: tuple[np.ndarray, np.ndarray],
+    initial_posterior: np.ndarray,
+    m_step: MStep,
+    max_iter: int,
+    tol: float,
+) -> EMResult:
+    """EM from item posteriors until the log-likelihood's relative change is below ``tol``."""
+    posterior = clamp_gold(initial_posterior, gold)
+    answered = data.answered_weight
+    previous = None
+    confusion, prior, ll, n_iter = None, None, float("nan"), 0
+    for n_iter in range(1, max(max_iter, 1) + 1):
+        confusion, prior = m_step(data.confusion_counts(posterior), posterior, answered)
+        posterior, ll = log_likelihood(data, confusion, prior, gold)
+        if previous is not None and abs(ll - previous) <= tol * max(abs(previous), 1e-12):
+            break
+        previous = ll
+    return EMResult(posterior, confusion, prior, n_iter, ll)
+
+
+class _EMClassifier(Classifier):
+    max_iter: int
+    tol: float
+
+    def _m_step(self, counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _initial_posterior(self, data: Answers) -> np.ndarray:
+        return soft_majority(data)
+
+    def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        result = run_em(data, gold, self._initial_posterior(data), self._m_step, self.max_iter, self.tol)
+        self._store(result)
+        return result.posterior
+
+    def _store(self, result: EMResult) -> None:
+        self.worker_confusion_ = result.confusion
+        self.class_prior_ = result.class_prior
+        self.n_iter_ = result.n_iter
+        self.log_likelihood_ = result.log_likelihood
+
+
+class DawidSkene(_EMClassifier):
+    """Dawid & Skene (1979): a full confusion matrix per worker, started from soft majority vote.
+
+    ``smoothing`` is a symmetric Dirichlet pseudo-count added to every cell (MAP EM):
+    it keeps a worker's never-seen (true, answered) cells and never-observed classes
+    off zero, which plain DS turns into certainty.
+    """
+
+    def __init__(self, max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01) -> None:
+        self.max_iter = max_iter
+        self.tol = tol
+        self.smoothing = smoothing
+
+    def _m_step(self, counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return row_normalise(counts + self.smoothing), class_prior(posterior, answered)
+
+
+class OneCoin(_EMClassifier):
+    """One accuracy per worker; errors spread evenly over the other classes.
+
+    Accuracy is the Beta(``prior_correct``, ``prior_wrong``) posterior mean, so a
+    worker with one answer is not certain to be right or wrong.
+    """
+
+    def __init__(
+        self, max_iter: int = 100, tol: float = 1e-5, prior_correct: float = 2.0, prior_wrong: float = 1.0
+    ) -> None:
+        self.max_iter = max_iter
+        self.tol = tol
+        self.prior_correct = prior_correct
+        self.prior_wrong = prior_wrong
+
+    def _m_step(self, counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        correct = np.trace(counts, axis1=1, axis2=2)
+        total = counts.sum(axis=(1, 2))
+        accuracy = (correct + self.prior_correct) / (total + self.prior_correct + self.prior_wrong)
+        return diagonal_confusion(accuracy, counts.shape[1]), class_prior(posterior, answered)
+
+
+def pooled_confusion(counts: np.ndarray) -> np.ndarray:
+    """All workers' soft counts summed and row-normalised: the crowd's average confusion."""
+    return row_normalise(counts.sum(axis=0) + 0.01)
+
+
+class BayesianDawidSkene(_EMClassifier):
+    """Dawid-Skene with a Dirichlet prior centred on the crowd's pooled confusion matrix.
+
+    Each worker's row k gets pseudo-counts ``strength * pooled[k] + diagonal * e_k``
+    (re-estimated every iteration): a worker with 2 answers is scored like the
+    crowd, one with 500 like themselves, so sparse workers stop destroying DS
+    (act_cf: DS 0.83, MV 0.88, this 0.89) while dense ones keep their own matrix.
+
+    ``variational=True`` (the default) is the mean-field variational Bayes update
+    of IBCC: the E-step uses E[log pi] = digamma(alpha) - digamma(sum alpha)
+    instead of the log of the posterior mean, which discounts rare cells further.
+    ``worker_confusion_`` is always the posterior mean.
+
+    Guards from truth-inference.md section 4: if the pooled confusion ends up
+    not diagonal-dominant (label switching), the fit restarts with a 10x stronger
+    diagonal prior; if the result still contradicts a unanimous (>= 2 votes)
+    majority on more than ``max_unanimous_flips`` of such items, the majority
+    vote posterior is returned instead (``fallback_`` says which happened).
+    """
+
+    def __init__(
+        self,
+        strength: float = 1.0,
+        diagonal: float = 1.0,
+        variational: bool = True,
+        class_pseudo: float = 1.0,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        max_unanimous_flips: float = 0.2,
+    ) -> None:
+        self.strength = strength
+        self.diagonal = diagonal
+        self.variational = variational
+        self.class_pseudo = class_pseudo
+        self.max_iter = max_iter
+        self.tol = tol
+        self.max_unanimous_flips = max_unanimous_flips
+
+    def _alpha(self, counts: np.ndarray, diagonal: float) -> np.ndarray:
+        k = counts.shape[1]
+        return counts + (self.strength * pooled_confusion(counts) + diagonal * np.eye(k))[None]
+
+    def _m_step_with(self, diagonal: float) -> MStep:
+        def m_step(counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            alpha = self._alpha(counts, diagonal)
+            class_counts = answered_class_counts(posterior, answered) + self.class_pseudo
+            if not self.variational:
+                return alpha / alpha.sum(axis=2, keepdims=True), class_counts / class_counts.sum()
+            # exp(E[log p]) under the Dirichlet posterior; run_em takes its log
+            confusion = np.exp(digamma(alpha) - digamma(alpha.sum(axis=2, keepdims=True)))
+            prior = np.exp(digamma(class_counts) - digamma(class_counts.sum()))
+            return confusion, prior
+
+        return m_step
+
+    def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        initial = soft_majority(data)
+        self.fallback_ = "none"
+        result = run_em(data, gold, initial.copy(), self._m_step_with(self.diagonal), self.max_iter, self.tol)
+        counts = data.confusion_counts(result.posterior)
+        if not _diagonal_dominant(counts.sum(axis=0)):
+            self.fallback_ = "diagonal-prior"
+            strong = self._m_step_with(self.diagonal * 10 + 1)
+            result = run_em(data, gold, initial.copy(), strong, self.max_iter, self.tol)
+            counts = data.confusion_counts(result.posterior)
+        if _unanimous_flip_rate(data, initial, result.posterior) > self.max_unanimous_flips:
+            self.fallback_ = "majority"
+            result.posterior = clamp_gold(initial, gold)
+            counts = data.confusion_counts(result.posterior)
+        alpha = self._alpha(counts, self.diagonal)
+        result.confusion = alpha / alpha.sum(axis=2, keepdims=True)
+        result.class_prior = class_prior(result.posterior, data.answered_weight, self.class_pseudo)
+        self._store(result)
+        return result.posterior
+
+
+def _diagonal_dominant(pooled_counts: np.ndarray) -> bool:
+    """Each observed true class is most often answered as itself."""
+    observed = pooled_counts.sum(axis=1) > 1e-9
+    diagonal = np.diag(pooled_counts)
+    return bool(np.all(diagonal[observed] >= pooled_counts.max(axis=1)[observed] - 1e-12))
+
+
+def _unanimous_flip_rate(data: Answers, vote_share: np.ndarray, posterior: np.ndarray) -> float:
+    """Share of unanimous (>= 2 answers, all equal) items whose EM label differs from the vote."""
+    votes = np.diff(data.by_item.indptr)
+    unanimous = (votes >= 2) & (vote_share.max(axis=1) >= 1.0 - 1e-12)
+    if not unanimous.any():
+        return 0.0
+    return float(np.mean(posterior[unanimous].argmax(axis=1) != vote_share[unanimous].argmax(axis=1)))

@@ -1,0 +1,20 @@
+"""Constants shared by the front-half tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+
+BASE_SPEC = """\
+job_name: test-job
+label_attribute_name: animal
+task_type: image-classification
+labels: [cat, dog, bird]
+input_manifest: input.manifest
+output: out
+workers_per_object: 3
+reward: "0.05"
+title: Name the animal
+description: Choose the animal in the picture.
+"""

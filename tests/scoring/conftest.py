@@ -1,0 +1,65 @@
+"""Fixtures for scoring/: small synthetic crowds with known confusion matrices, and real-data loading."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@dataclass
+class Crowd:
+    items: np.ndarray
+    workers: np.ndarray
+    labels: np.ndarray
+    truth: np.ndarray
+    confusion: np.ndarray  # (workers, K, K) the answers were drawn from
+    n_classes: int
+
+
+def make_crowd(
+    n_items: int = 400,
+    n_workers: int = 12,
+    n_classes: int = 3,
+    per_item: int = 5,
+    seed: int = 0,
+    confusion: np.ndarray | None = None,
+) -> Crowd:
+    """Each item answered by ``per_item`` distinct workers drawing from their own confusion matrix."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, n_items)
+    if confusion is None:
+        confusion = rng.dirichlet(np.ones(n_classes), size=(n_workers, n_classes))
+        confusion = 0.3 * confusion + 0.7 * np.eye(n_classes)[None]
+    workers = np.concatenate([rng.choice(n_workers, per_item, replace=False) for _ in range(n_items)])
+    items = np.repeat(np.arange(n_items), per_item)
+    cumulative = confusion[workers, truth[items]].cumsum(axis=1)
+    labels = (rng.random(items.size)[:, None] > cumulative).sum(axis=1)
+    return Crowd(items, workers, np.minimum(labels, n_classes - 1), truth, confusion, n_classes)
+
+
+@pytest.fixture
+def crowd() -> Crowd:
+    return make_crowd()
+
+
+def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """(items, workers, labels, K, gold_items, gold_labels) integer-coded from a worker,task,label CSV."""
+    with open(folder / "answers.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(folder / "gold.csv", newline="") as handle:
+        gold = list(csv.DictReader(handle))
+    tasks: dict[str, int] = {}
+    workers: dict[str, int] = {}
+    classes = sorted({r["label"] for r in rows} | {g["label"] for g in gold})
+    class_code = {c: i for i, c in enumerate(classes)}
+    items = np.array([tasks.setdefault(r["task"], len(tasks)) for r in rows])
+    worker_ids = np.array([workers.setdefault(r["worker"], len(workers)) for r in rows])
+    labels = np.array([class_code[r["label"]] for r in rows])
+    known = [g for g in gold if g["task"] in tasks]
+    gold_items = np.array([tasks[g["task"]] for g in known])
+    gold_labels = np.array([class_code[g["label"]] for g in known])
+    return items, worker_ids, labels, len(classes), gold_items, gold_labels

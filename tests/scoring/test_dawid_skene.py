@@ -1,0 +1,221 @@
+"""EM behaviour: recovery, invariances, gold, duplicates, degenerate inputs, one hand-checked step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scoring
+from tests.scoring.conftest import make_crowd
+
+EM = ["dawid-skene", "one-coin", "gt-modified-ds", "bayesian-ds"]
+ALL = ["majority", *EM]
+
+
+@pytest.mark.parametrize("name", ["dawid-skene", "bayesian-ds"])
+def test_recovers_known_confusion_matrices(name):
+    crowd = make_crowd(n_items=3000, n_workers=8, n_classes=3, per_item=5, seed=1)
+    est = scoring.estimator(name).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
+    assert np.abs(est.worker_confusion_ - crowd.confusion).max() < 0.06
+    assert np.mean(est.labels_ == crowd.truth) > 0.97
+    empirical_prior = np.bincount(crowd.truth, minlength=3) / crowd.truth.size
+    np.testing.assert_allclose(est.class_prior_, empirical_prior, atol=0.02)
+
+
+def test_full_confusion_beats_majority_when_workers_have_biases():
+    # three workers call class 1 "2" most of the time: majority vote is misled, DS is not
+    k = 3
+    confusion = np.tile(np.eye(k) * 0.9 + 0.05, (5, 1, 1))
+    confusion[:3, 1] = [0.05, 0.25, 0.70]
+    crowd = make_crowd(n_items=1500, n_workers=5, n_classes=k, per_item=5, seed=2, confusion=confusion)
+    mv = scoring.estimator("majority").fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
+    ds = scoring.estimator("dawid-skene").fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
+    assert np.mean(ds.labels_ == crowd.truth) > np.mean(mv.labels_ == crowd.truth) + 0.1
+    assert np.mean(ds.labels_ == crowd.truth) > 0.98
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_invariant_to_relabelling_items_workers_and_classes(name):
+    crowd = make_crowd(n_items=200, n_workers=9, n_classes=3, per_item=4, seed=3)
+    base = scoring.estimator(name).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
+    rng = np.random.default_rng(0)
+    item_perm, worker_perm, class_perm = rng.permutation(200), rng.permutation(9), np.array([2, 0, 1])
+    order = rng.permutation(crowd.items.size)  # answer rows shuffled too
+    moved = scoring.estimator(name).fit(
+        item_perm[crowd.items][order], worker_perm[crowd.workers][order], class_perm[crowd.labels][order], n_classes=3
+    )
+    np.testing.assert_allclose(moved.proba_[item_perm][:, class_perm], base.proba_, atol=1e-8)
+    np.testing.assert_allclose(moved.worker_accuracy_[worker_perm], base.worker_accuracy_, atol=1e-8)
+    confusion_back = moved.worker_confusion_[worker_perm][:, class_perm][:, :, class_perm]
+    np.testing.assert_allclose(confusion_back, base.worker_confusion_, atol=1e-8)
+    if name != "majority":  # majority's coin depends on item position by design
+        np.testing.assert_array_equal(class_perm[base.labels_], moved.labels_[item_perm])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gold_clamps_truth_even_against_every_answer(name):
+    crowd = make_crowd(n_items=150, seed=4)
+    gold_items = np.array([0, 1, 2])
+    gold_labels = (crowd.truth[gold_items] + 1) % 3  # "gold" no worker agrees with, in general
+    est = scoring.estimator(name).fit(
+        crowd.items, crowd.workers, crowd.labels, n_classes=3, gold_items=gold_items, gold_labels=gold_labels
+    )
+    np.testing.assert_array_equal(est.labels_[gold_items], gold_labels)
+    np.testing.assert_allclose(est.proba_[gold_items], np.eye(3)[gold_labels])
+
+
+@pytest.mark.parametrize("name", EM)
+def test_gold_informs_worker_quality(name):
+    # workers 0 and 1 agree everywhere except on the gold items, where only worker 0 is right
+    items = np.repeat(np.arange(40), 3)
+    workers = np.tile([0, 1, 2], 40)
+    labels = np.tile([0, 0, 0], 40) + np.repeat(np.arange(40) % 2, 3)
+    gold_items = np.arange(0, 40, 4)
+    labels = labels.reshape(40, 3)
+    labels[gold_items, 1] = 1 - labels[gold_items, 1]
+    labels = labels.ravel()
+    kwargs = dict(n_classes=2)
+    without = scoring.estimator(name).fit(items, workers, labels, **kwargs)
+    with_gold = scoring.estimator(name).fit(
+        items, workers, labels, gold_items=gold_items, gold_labels=gold_items % 2, **kwargs
+    )
+    assert with_gold.worker_accuracy_[1] < with_gold.worker_accuracy_[0]
+    assert with_gold.worker_accuracy_[1] <= without.worker_accuracy_[1] + 1e-12
+
+
+def test_gold_item_without_answers_gets_its_gold_label():
+    est = scoring.estimator("default").fit([0, 0], [0, 1], [1, 1], n_classes=2, n_items=3, gold_items=[2], gold_labels=[0])
+    assert list(est.labels_) == [1, -1, 0]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_latest_answer_of_a_worker_wins(name):
+    crowd = make_crowd(n_items=100, seed=5)
+    reference = scoring.estimator(name).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
+    # worker answers item 0 earlier with a different label: that earlier row must be ignored
+    first = crowd.workers[0]
+    items = np.r_[0, crowd.items]
+    workers = np.r_[first, crowd.workers]
+    labels = np.r_[(crowd.labels[0] + 1) % 3, crowd.labels]
+    est = scoring.estimator(name).fit(items, workers, labels, n_classes=3)
+    np.testing.assert_allclose(est.proba_, reference.proba_, atol=1e-12)
+    # ... and appended later, the new label replaces the old one
+    later = scoring.estimator(name).fit(
+        np.r_[crowd.items, 0], np.r_[crowd.workers, first], np.r_[crowd.labels, (crowd.labels[0] + 1) % 3], n_classes=3
+    )
+    assert not np.allclose(later.proba_[0], reference.proba_[0])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_one_worker_labels_are_that_workers_answers(name):
+    labels = np.array([0, 1, 2, 1, 0, 2, 2])
+    est = scoring.estimator(name).fit(np.arange(7), np.zeros(7, int), labels, n_classes=3)
+    np.testing.assert_array_equal(est.labels_, labels)
+    assert np.all(np.isfinite(est.proba_)) and np.all(np.isfinite(est.worker_confusion_))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_one_item(name):
+    est = scoring.estimator(name).fit([0, 0, 0], [0, 1, 2], [1, 1, 0], n_classes=2)
+    assert list(est.labels_) == [1]
+    assert est.proba_[0, 1] > 0.5
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_all_answers_identical_and_a_class_never_chosen(name):
+    items = np.repeat(np.arange(30), 3)
+    workers = np.tile([0, 1, 2], 30)
+    est = scoring.estimator(name).fit(items, workers, np.ones(90, int), n_classes=4)
+    assert np.all(est.labels_ == 1)
+    for array in (est.proba_, est.worker_confusion_, est.worker_accuracy_, est.confidence_):
+        assert np.all(np.isfinite(array))
+    np.testing.assert_allclose(est.worker_confusion_.sum(axis=2), 1.0)
+    assert np.all(est.proba_[:, [0, 2, 3]] < 0.5)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_item_answered_once_and_worker_answering_once(name):
+    crowd = make_crowd(n_items=100, seed=6)
+    # item 100: one answer, by worker 12 who answers nothing else
+    est = scoring.estimator(name).fit(
+        np.r_[crowd.items, 100], np.r_[crowd.workers, 12], np.r_[crowd.labels, 2], n_classes=3
+    )
+    assert est.labels_[100] == 2
+    assert 0 < est.worker_accuracy_[12] < 1
+
+
+def test_one_dawid_skene_step_by_hand():
+    """Soft majority vote, one M-step, one E-step, on three items (smoothing off)."""
+    items = [0, 0, 1, 1, 2, 2]
+    workers = [0, 1, 0, 1, 0, 1]
+    labels = [0, 0, 1, 0, 1, 1]
+    est = scoring.DawidSkene(max_iter=1, smoothing=0.0).fit(items, workers, labels, n_classes=2)
+    # vote shares: item0 (1, 0), item1 (.5, .5), item2 (0, 1)
+    # worker 0 soft counts: true0 -> said0 1, said1 .5 ; true1 -> said1 1.5
+    # worker 1 soft counts: true0 -> said0 1.5 ; true1 -> said0 .5, said1 1
+    np.testing.assert_allclose(est.worker_confusion_[0], [[2 / 3, 1 / 3], [0, 1]], atol=1e-9)
+    np.testing.assert_allclose(est.worker_confusion_[1], [[1, 0], [1 / 3, 2 / 3]], atol=1e-9)
+    # prior (1.5 + 1, 1.5 + 1) / 5 = (.5, .5); item1: .5*1/3*1 vs .5*1*1/3 -> a tie
+    np.testing.assert_allclose(est.proba_[1], [0.5, 0.5], atol=1e-9)
+    np.testing.assert_allclose(est.proba_[0], [1, 0], atol=1e-8)
+    np.testing.assert_allclose(est.proba_[2], [0, 1], atol=1e-8)
+
+
+def test_one_em_step_matches_a_loop_implementation():
+    crowd = make_crowd(n_items=30, n_workers=5, n_classes=3, per_item=3, seed=7)
+    k = 3
+    est = scoring.DawidSkene(max_iter=1, smoothing=0.5).fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
+    # reference: plain loops over answers
+    votes = np.zeros((30, k))
+    for i, l in zip(crowd.items, crowd.labels):
+        votes[i, l] += 1
+    post = votes / votes.sum(axis=1, keepdims=True)
+    counts = np.full((5, k, k), 0.5)
+    for i, w, l in zip(crowd.items, crowd.workers, crowd.labels):
+        counts[w, :, l] += post[i]
+    conf = counts / counts.sum(axis=2, keepdims=True)
+    prior = (post.sum(axis=0) + 1) / (post.sum() + k)
+    joint = np.tile(prior, (30, 1))
+    for i, w, l in zip(crowd.items, crowd.workers, crowd.labels):
+        joint[i] *= conf[w, :, l]
+    expected = joint / joint.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(est.worker_confusion_, conf, atol=1e-12)
+    np.testing.assert_allclose(est.proba_, expected, atol=1e-12)
+    np.testing.assert_allclose(est.log_likelihood_, np.log(joint.sum(axis=1)).sum(), rtol=1e-12)
+
+
+def test_em_stops_on_relative_log_likelihood_change():
+    crowd = make_crowd(n_items=300, seed=8)
+    loose = scoring.DawidSkene(tol=1e-2).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
+    tight = scoring.DawidSkene(tol=1e-10, max_iter=500).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
+    assert loose.n_iter_ < tight.n_iter_ <= 500
+    assert tight.log_likelihood_ >= loose.log_likelihood_ - 1e-9
+
+
+def test_bayesian_ds_uses_the_crowd_for_sparse_workers():
+    # 60 workers with 2 answers each: plain DS trusts their 2 answers, the pooled prior does not
+    crowd = make_crowd(n_items=600, n_workers=60, n_classes=4, per_item=3, seed=9)
+    ds = scoring.estimator("dawid-skene").fit(crowd.items, crowd.workers, crowd.labels, n_classes=4)
+    bayes = scoring.estimator("bayesian-ds").fit(crowd.items, crowd.workers, crowd.labels, n_classes=4)
+    assert bayes.fallback_ == "none"
+    sparse = make_crowd(n_items=100, n_workers=150, n_classes=4, per_item=3, seed=10)
+    ds_sparse = scoring.estimator("dawid-skene").fit(sparse.items, sparse.workers, sparse.labels, n_classes=4)
+    bayes_sparse = scoring.estimator("bayesian-ds").fit(sparse.items, sparse.workers, sparse.labels, n_classes=4)
+    assert np.mean(bayes_sparse.labels_ == sparse.truth) > np.mean(ds_sparse.labels_ == sparse.truth)
+    assert np.mean(bayes.labels_ == crowd.truth) >= np.mean(ds.labels_ == crowd.truth) - 0.01
+
+
+def test_majority_vote_shares_and_seeded_ties():
+    items = np.repeat(np.arange(200), 2)
+    workers = np.tile([0, 1], 200)
+    labels = np.tile([0, 1], 200)  # every item is a 1-1 tie
+    first = scoring.MajorityVote(seed=1).fit(items, workers, labels, n_classes=2)
+    again = scoring.MajorityVote(seed=1).fit(items, workers, labels, n_classes=2)
+    other = scoring.MajorityVote(seed=2).fit(items, workers, labels, n_classes=2)
+    np.testing.assert_array_equal(first.labels_, again.labels_)
+    assert 0.3 < first.labels_.mean() < 0.7  # a coin, not "always the first class"
+    assert np.any(first.labels_ != other.labels_)
+    np.testing.assert_allclose(first.confidence_, 0.5)
+    est = scoring.MajorityVote().fit([0, 0, 0], [0, 1, 2], [2, 2, 0], n_classes=3)
+    np.testing.assert_allclose(est.proba_[0], [1 / 3, 0, 2 / 3])
+    assert est.labels_[0] == 2 and est.confidence_[0] == pytest.approx(2 / 3)
