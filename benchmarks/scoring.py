@@ -254,13 +254,15 @@ def synthetic_child(method: str, n_items: int, n_workers: int, n_classes: int, p
     import resource
 
     items, workers, labels, truth = synthetic_answers(n_items, n_workers, n_classes, per_item)
+    start = time.perf_counter()
+    data = prepare_answers(items, workers, labels, n_classes)
+    prepare_seconds = time.perf_counter() - start
+    n_answers = data.n_answers
+    del data
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     est = scoring.estimator(method).fit(items, workers, labels, n_classes=n_classes)
     seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    data = prepare_answers(items, workers, labels, n_classes)
-    prepare_seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({
         "method": method,
@@ -270,7 +272,7 @@ def synthetic_child(method: str, n_items: int, n_workers: int, n_classes: int, p
         "accuracy": float(np.mean(est.labels_ == truth)),
         "peak_rss_mb": peak / 1024,
         "rss_before_fit_mb": before / 1024,
-        "answers": int(data.n_answers),
+        "answers": int(n_answers),
     }))
 
 
@@ -278,7 +280,7 @@ def run_synthetic(methods: list[str], n_items: int, n_workers: int, n_classes: i
     print(f"\n### Synthetic: {n_items:,} items x {per_item} answers = {n_items * per_item:,} answers, "
           f"{n_workers:,} workers, {n_classes} classes (separate process per method)\n")
     print("| method | wall s (fit incl. preparation) | of which preparation s | iterations | accuracy "
-          "| peak RSS MB (process) | RSS before fit MB |")
+          "| peak RSS MB (whole process) | peak RSS before fit MB (data generation) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for method in methods:
         out = subprocess.run(

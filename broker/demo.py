@@ -121,6 +121,28 @@ def write_spec(folder: Path, manifest: Path, workers_per_object: int) -> Path:
     return path
 
 
+def start_marketplace(config: Any) -> Any:
+    """start_in_thread + TCP_NODELAY on its listening socket (accepted sockets inherit it).
+
+    Work-around: broker.marketplace.server.bind_socket creates the socket with proto 0, so
+    asyncio does not set TCP_NODELAY on accepted connections and every request waits ~40 ms for
+    a delayed ACK (Nagle). The real fix is socket.IPPROTO_TCP in bind_socket.
+    """
+    import socket
+
+    from broker.marketplace.server import start_in_thread
+
+    running = start_in_thread(config)
+    server = getattr(running, "_server", None)
+    for listener in getattr(server, "servers", []) or []:
+        for sock in listener.sockets:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+    return running
+
+
 def _fresh_db(folder: Path) -> str:
     db = folder / "demo-broker.db"
     for suffix in ("", "-wal", "-shm"):
@@ -136,7 +158,6 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     from broker.finalize import active_jobs_remaining
     from broker.marketplace.config import MarketplaceConfig
     from broker.marketplace.crowd import run_crowd
-    from broker.marketplace.server import start_in_thread
     from broker.settings import load_settings
     from broker.submit import submit_job
 
@@ -148,7 +169,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     db_url = _fresh_db(folder)
 
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(folder)], time_scale=options.time_scale)
-    with start_in_thread(config) as market:
+    with start_marketplace(config) as market:
         settings = load_settings(db_url=db_url, local_endpoint_url=market.endpoint_url)
         mturk.forget_clients()
         engine = get_engine(db_url)

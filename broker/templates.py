@@ -27,6 +27,7 @@ from broker.crowd_elements import (
     CLASSIFIER_TAGS,
     CROWD_SCRIPT_TAG,
     SUPPORTED_TAGS,
+    TagUse,
     inline_bundle,
     scan_crowd_tags,
     unsupported_tags,
@@ -219,9 +220,10 @@ def _grant_read_access(value: Any) -> str:
         raise TemplateError("grant_read_access used outside render_task_html") from None
     except Exception as error:  # the callable's own failure, reported with the URI
         raise TemplateError(f"grant_read_access could not grant access to {uri!r}: {error}") from error
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https", "") or (scheme == "" and not url.startswith("/")):
-        raise TemplateError(f"grant_read_access returned {url!r} for {uri!r}: not an http(s) URL")
+    # http(s) for workers; file:// and plain paths for a preview opened from disk. Never
+    # javascript:, data: and the like, which would run or inject content in the page.
+    if urlsplit(url).scheme.lower() not in ("http", "https", "file", ""):
+        raise TemplateError(f"grant_read_access returned {url!r} for {uri!r}: not an http(s) or file URL")
     return url
 
 
@@ -272,14 +274,14 @@ def builtin_template_source(task_type: str) -> str:
 
 
 def _task_input_block(
-    task_type: str, task_input: Mapping[str, Any], data_object: Mapping[str, Any], html: str
+    task_type: str, task_input: Mapping[str, Any], data_object: Mapping[str, Any], uses: list[TagUse]
 ) -> str | None:
     """The JSON block the simulated crowd reads; None when the page has no classifier to name."""
     info = _task_type(task_type)
     if info.element:
         element, name, labels = info.element, info.element, list(task_input.get("labels", []))
     else:
-        classifier = next((u for u in scan_crowd_tags(html) if u.tag in CLASSIFIER_TAGS), None)
+        classifier = next((u for u in uses if u.tag in CLASSIFIER_TAGS), None)
         if classifier is None or not classifier.attrs.get("name"):
             return None
         element, name = classifier.tag, classifier.attrs["name"]
@@ -331,6 +333,8 @@ def _document(body: str, bundle: str, block: str | None, title: str) -> str:
         body = re.sub(r"</head\s*>", lambda m: f"{bundle}\n{m.group(0)}", body, count=1, flags=re.IGNORECASE)
     else:
         body = re.sub(r"<html[^>]*>", lambda m: f"{m.group(0)}\n{bundle}", body, count=1, flags=re.IGNORECASE)
+    if not body.lstrip().lower().startswith("<!doctype"):
+        body = "<!DOCTYPE html>\n" + body.lstrip()  # MTurk wants an HTML5 document
     if re.search(r"</body\s*>", body, re.IGNORECASE):
         return re.sub(r"</body\s*>", lambda m: tail + m.group(0), body, count=1, flags=re.IGNORECASE)
     return body + tail
@@ -368,7 +372,7 @@ def render_task_html(
         )
     if not any(use.tag == "crowd-form" for use in uses):
         raise TemplateError("the template has no <crowd-form>; Ground Truth templates wrap their task in one")
-    block = _task_input_block(task_type, task_input, data_object, body)
+    block = _task_input_block(task_type, task_input, data_object, uses)
     bundle = inline_bundle({use.tag for use in uses})
     title = str(task_input.get("header") or "Task")
     return _document(body, bundle, block, title)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.special import digamma
 
 from scoring._answers import Answers
@@ -20,6 +21,7 @@ from scoring._base import (
     clamp_gold,
     diagonal_confusion,
     normalise_log,
+    row_max,
     soft_majority,
     weighted_column_sums,
 )
@@ -160,9 +162,9 @@ class BayesianDawidSkene(_EMClassifier):
     instead of the log of the posterior mean, which discounts rare cells further.
     ``worker_confusion_`` is always the posterior mean.
 
-    Guards from truth-inference.md section 4: if the pooled confusion ends up
-    not diagonal-dominant (label switching), the fit restarts with a 10x stronger
-    diagonal prior; if the result still contradicts a unanimous (>= 2 votes)
+    Guards from truth-inference.md section 4: if the pooled confusion shows label
+    switching (matching true to answered classes, identity is not the best match),
+    the fit restarts with a 10x stronger diagonal prior; if the result still contradicts a unanimous (>= 2 votes)
     majority on more than ``max_unanimous_flips`` of such items, the majority
     vote posterior is returned instead (``fallback_`` says which happened).
     """
@@ -224,16 +226,23 @@ class BayesianDawidSkene(_EMClassifier):
 
 
 def _diagonal_dominant(pooled_counts: np.ndarray) -> bool:
-    """Each observed true class is most often answered as itself."""
+    """No label switching: matching true classes to answered classes, identity is the best match.
+
+    A row may legitimately be dominated by another class (adult-content raters
+    often call "mild" items "none"); what EM must not do is swap classes, which
+    shows as a non-identity best assignment of the row-normalised pooled matrix.
+    """
+    rates = row_normalise(pooled_counts)
     observed = pooled_counts.sum(axis=1) > 1e-9
-    diagonal = np.diag(pooled_counts)
-    return bool(np.all(diagonal[observed] >= pooled_counts.max(axis=1)[observed] - 1e-12))
+    rates = rates[np.ix_(observed, observed)]
+    rows, columns = linear_sum_assignment(rates, maximize=True)
+    return bool(rates[rows, columns].sum() <= np.trace(rates) + 1e-9)
 
 
 def _unanimous_flip_rate(data: Answers, vote_share: np.ndarray, posterior: np.ndarray) -> float:
     """Share of unanimous (>= 2 answers, all equal) items whose EM label differs from the vote."""
     votes = np.diff(data.by_item.indptr)
-    unanimous = (votes >= 2) & (vote_share.max(axis=1) >= 1.0 - 1e-12)
+    unanimous = (votes >= 2) & (row_max(vote_share) >= 1.0 - 1e-12)
     if not unanimous.any():
         return 0.0
     return float(np.mean(posterior[unanimous].argmax(axis=1) != vote_share[unanimous].argmax(axis=1)))

@@ -34,13 +34,14 @@
     }
 
     buildSidebar(short, full) {
+      // As in Ground Truth: the full-instructions link near the top, short instructions below.
       var side = Crowd.h('aside', { class: 'crowd-sidebar' }, [Crowd.h('h2', { text: 'Instructions' })]);
-      if (short) side.append(Crowd.moveChildren(short, Crowd.h('div', { class: 'crowd-short-instructions' })));
       if (full) {
         var modal = Crowd.modal(full.getAttribute('header') || 'Instructions',
           Crowd.moveChildren(full, Crowd.h('div', { class: 'crowd-full-instructions' })));
-        side.append(Crowd.h('button', { type: 'button', class: 'crowd-link', text: 'View full instructions', onclick: modal.open }));
+        side.append(Crowd.h('button', { type: 'button', class: 'crowd-link crowd-full-link', text: 'View full instructions', onclick: modal.open }));
       }
+      if (short) side.append(Crowd.moveChildren(short, Crowd.h('div', { class: 'crowd-short-instructions' })));
       side.append(Crowd.h('p', { class: 'crowd-hint', text: 'Tip: press the number keys to choose a category.' }));
       return side;
     }

@@ -23,6 +23,7 @@ TEXTS = {
     "positive": ["I loved it", "Great food", "Wonderful staff", "Best day ever", "So good"],
     "negative": ["Terrible", "Cold soup", "Rude waiter", "Never again", "Awful"],
 }
+WORKERS_DEFAULT = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03"]
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 
 
@@ -39,10 +40,10 @@ class JobFiles:
 def market(tmp_path: Path):
     """The embedded marketplace in a thread (in-memory state, serving tmp_path's files)."""
     from broker.marketplace.config import MarketplaceConfig
-    from broker.marketplace.server import start_in_thread
+    from broker.demo import start_marketplace
 
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(tmp_path)])
-    running = start_in_thread(config)
+    running = start_marketplace(config)
     try:
         yield running
     finally:

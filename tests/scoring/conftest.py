@@ -46,6 +46,18 @@ def crowd() -> Crowd:
     return make_crowd()
 
 
+@pytest.fixture(name="make_crowd")
+def make_crowd_fixture():
+    """The ``make_crowd`` factory, for tests that need several crowds or other sizes."""
+    return make_crowd
+
+
+@pytest.fixture
+def real_dataset(shared_datasets: Path):
+    """Loader of one real dataset by folder name (skips without ../shared/datasets)."""
+    return lambda name: load_real(shared_datasets / name)
+
+
 def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
     """(items, workers, labels, K, gold_items, gold_labels) integer-coded from a worker,task,label CSV."""
     with open(folder / "answers.csv", newline="") as handle:

@@ -155,6 +155,9 @@ GT_CUSTOM = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></s
   <input type="hidden" name="clientTag" value="">
 </crowd-form>
 <script>
+  document.addEventListener('all-crowd-elements-ready', function () {
+    window.readyClassifierButtons = document.querySelectorAll('crowd-classifier .crowd-choice').length;
+  });
   document.querySelector('crowd-form').addEventListener('submit', function () {
     document.querySelector('input[name=clientTag]').value = 'set-on-submit';
   });
@@ -173,6 +176,7 @@ def test_ground_truth_custom_template_runs_unchanged(page, hit_server):
     data = {"source": "My team won today! Bring on the finals!"}
     html = render_custom(GT_CUSTOM, data, hit_server.grant)
     open_hit(page, hit_server, "custom", html)
+    assert page.evaluate("window.readyClassifierButtons") == 4  # the event fires once all are built
     page.get_by_role("button", name="Submit").click()
     assert page.locator(".crowd-form-status").inner_text() == "Please choose a category."
     page.get_by_role("radio", name="negative").click()

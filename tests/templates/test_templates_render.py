@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from broker.crowd_elements import MODULES, SUPPORTED_TAGS, scan_crowd_tags
+from broker.crowd_elements import MODULES, SUPPORTED_TAGS, scan_crowd_tags, unsupported_tags
 from broker.templates import (
     BUILTIN_TASK_TYPES,
     MAX_QUESTION_BYTES,
@@ -188,6 +188,9 @@ def test_full_document_template_gets_elements_in_its_head():
     assert html.count("Crowd.define('crowd-form'") == 1
     assert html.index("<title>Mine</title>") < html.index("<style>") < html.index("</head>")
     assert html.count("<html") == 1
+    no_doctype = render_custom("<html><body><crowd-form></crowd-form></body></html>", {"source": "x"})
+    assert no_doctype.startswith("<!DOCTYPE html>\n<html>")
+    assert no_doctype.index("<style>") < no_doctype.index("<body>")
 
 
 def test_every_supported_tag_has_a_module_file():
@@ -342,3 +345,48 @@ def test_builtin_questions_stay_well_under_the_limit(task_type):
     size = len(html_question(html).encode("utf-8"))
     assert size < 40_000, size
     assert {use.tag for use in scan_crowd_tags(html)} == {"crowd-form", info.element}
+
+
+# --- every Ground Truth sample template of the developer guide that uses our elements ----------
+
+
+def _guide_samples() -> list[tuple[str, str]]:
+    """(doc#n, template) for each code block that loads AWS's crowd-html-elements.js."""
+    if not REFERENCE.exists():
+        return []
+    samples = []
+    for path in sorted(REFERENCE.glob("sms-*.md")):
+        blocks = re.findall(r"```\n(.*?)```", path.read_text(encoding="utf-8"), re.DOTALL)
+        for index, block in enumerate(blocks):
+            if "assets.crowd.aws/crowd-html-elements.js" in block:
+                samples.append((f"{path.stem}#{index}", block))
+    return samples
+
+
+GUIDE_SAMPLES = _guide_samples()
+
+
+@pytest.mark.skipif(not GUIDE_SAMPLES, reason="shared reference docs absent")
+def test_guide_has_samples_for_every_classifier():
+    supported = [s for _, s in GUIDE_SAMPLES if not unsupported_tags(scan_crowd_tags(s))]
+    for tag in ("crowd-image-classifier", "crowd-image-classifier-multi-select", "crowd-classifier",
+                "crowd-classifier-multi-select", "crowd-instructions", "crowd-input", "crowd-checkbox"):
+        assert any(f"<{tag}" in sample for sample in supported), tag
+
+
+@pytest.mark.parametrize(("doc", "sample"), GUIDE_SAMPLES, ids=[doc for doc, _ in GUIDE_SAMPLES])
+def test_guide_sample_renders_with_our_elements(doc, sample):
+    uses = scan_crowd_tags(sample)
+    data = IMAGE | {"source": "some text", "labels": ["a", "b"]}
+    if unsupported_tags(uses):  # bounding boxes, entities, ... are not elements of this phase
+        with pytest.raises(TemplateError, match="not one of the crowd elements"):
+            render_custom(sample, data)
+        return
+    if not any(use.tag == "crowd-form" for use in uses):  # e.g. the bare <script> line
+        with pytest.raises(TemplateError, match="no <crowd-form>"):
+            render_custom(sample, data)
+        return
+    html = render_custom(sample, data)
+    assert "assets.crowd.aws" not in html
+    for use in uses:
+        assert f"Crowd.define('{use.tag}'" in html

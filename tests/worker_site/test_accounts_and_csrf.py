@@ -52,7 +52,7 @@ def test_sign_in_issues_a_new_session_token(web) -> None:
 
 
 def test_posts_without_a_valid_csrf_token_are_refused(web, mturk) -> None:
-    from conftest import create_hit
+    from .site_helpers import create_hit
 
     hit_type_id, _ = create_hit(mturk)
     erin = web()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import create_hit
+from .site_helpers import create_hit
 
 pytestmark = pytest.mark.browser
 

@@ -116,6 +116,7 @@ class _PageParser(HTMLParser):
                                      attrs.get("name", ""), "", disabled="disabled" in attrs)
             self._controls().fields.append(self._select)
         elif tag == "option" and self._select is not None:
+            self._close_option()  # </option> is optional in HTML
             self._option = (attrs.get("value"), [], "selected" in attrs)
         elif tag == "textarea":
             self._textarea = FormField("textarea", "textarea", attrs.get("name", ""), "", disabled="disabled" in attrs)

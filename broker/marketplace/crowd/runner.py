@@ -108,6 +108,7 @@ class Crowd:
         self.replay_workers: dict[str, SimWorker] = {}
         self.fallback_workers: list[SimWorker] = []
         self._used: set[tuple[str, str]] = set()  # (hit_id, replay worker) pairs already dispatched
+        self._hit_dispatches: dict[str, int] = {}  # hit_id -> workers currently sent to it
         if replay is not None:
             for i, real in enumerate(replay.workers):
                 worker = self._make_worker(i, WorkerModelSpec(return_probability=0.0), "replay", real)
@@ -416,13 +417,16 @@ class Crowd:
                     self._used.add((hit_id, real))
                     chosen = (worker, label)
                     break
-            if chosen is None and not candidates:
+            if chosen is None and not candidates and not self._hit_dispatches.get(hit_id):
+                # only once the real workers sent to this HIT are done does it truly lack answers
                 for worker in self.fallback_workers:
                     name = worker.browser.username
                     if (hit_id, name) not in self._used and worker.browser.lock.acquire(blocking=False):
                         self._used.add((hit_id, name))
                         chosen = (worker, None)
                         break
+            if chosen is not None:
+                self._hit_dispatches[hit_id] = self._hit_dispatches.get(hit_id, 0) + 1
         if chosen is None:
             return False
         worker, label = chosen
@@ -446,6 +450,8 @@ class Crowd:
                 self._release(submitted)
             return True
         finally:
+            with self._lock:
+                self._hit_dispatches[hit_id] -= 1
             worker.browser.lock.release()
 
 

@@ -8,7 +8,6 @@ wire format. URL map: see /tmp contract `market_iface` (also in the README).
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,8 @@ from broker.marketplace.worker_site.store import (
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 SESSION_COOKIE = "cb_session"
 SESSION_COOKIE_MAX_AGE = 14 * 24 * 3600
+# Site pages may be framed only by the site itself (no clickjacking of Accept/Return buttons).
+FRAME_HEADERS = {"Content-Security-Policy": "frame-ancestors 'self'", "X-Content-Type-Options": "nosniff"}
 ACCEPT_RETRIES = 3
 _HERE = Path(__file__).resolve().parent
 
@@ -134,7 +135,7 @@ class WorkerSite:
             worker_id=session.worker_id, account_name=account_name, csrf_token=session.csrf_token,
             path=request.url.path, **context,
         )
-        return self.set_cookie(request, HTMLResponse(html, status_code=status), session)
+        return self.set_cookie(request, HTMLResponse(html, status_code=status, headers=FRAME_HEADERS), session)
 
     def error_page(self, request: Request, session: Session | None, status: int, message: str) -> Response:
         return self.render(request, session, "error.html", status=status, message=message)
@@ -206,6 +207,7 @@ class WorkerSite:
         """Signing in always issues a new session token (the old one is ended)."""
         if old is not None:
             self.store.end_session(old.token)
+        self.store.purge_expired_sessions()
         return self.redirect(request, self.store.new_session(worker_id), target)
 
     async def signout(self, request: Request) -> Response:
@@ -307,7 +309,7 @@ class WorkerSite:
         except MarketplaceError as error:
             return self.error_page(request, session, error_status(error), error.message)
         if hit.question_kind == "HTMLQuestion":
-            return HTMLResponse(hit.html_content or "")
+            return HTMLResponse(hit.html_content or "", headers=FRAME_HEADERS)
         if hit.question_kind == "ExternalQuestion" and hit.external_url:
             return RedirectResponse(
                 frame_src(hit.external_url, hit_id, assignment_id, self.submit_to(request), worker_id), status_code=303
@@ -462,9 +464,6 @@ class WorkerSite:
             if candidate.is_relative_to(root) and candidate.is_file():
                 return FileResponse(candidate)
         return Response("Not Found", status_code=404, media_type="text/plain")
-
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def build_routes(marketplace: Any, config: Any) -> list[Route | Mount]:

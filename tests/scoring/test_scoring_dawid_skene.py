@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 import scoring
-from tests.scoring.conftest import make_crowd
 
 EM = ["dawid-skene", "one-coin", "gt-modified-ds", "bayesian-ds"]
 ALL = ["majority", *EM]
 
 
 @pytest.mark.parametrize("name", ["dawid-skene", "bayesian-ds"])
-def test_recovers_known_confusion_matrices(name):
+def test_recovers_known_confusion_matrices(name, make_crowd):
     crowd = make_crowd(n_items=3000, n_workers=8, n_classes=3, per_item=5, seed=1)
     est = scoring.estimator(name).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
     assert np.abs(est.worker_confusion_ - crowd.confusion).max() < 0.06
@@ -22,7 +21,7 @@ def test_recovers_known_confusion_matrices(name):
     np.testing.assert_allclose(est.class_prior_, empirical_prior, atol=0.02)
 
 
-def test_full_confusion_beats_majority_when_workers_have_biases():
+def test_full_confusion_beats_majority_when_workers_have_biases(make_crowd):
     # three workers call class 1 "2" most of the time: majority vote is misled, DS is not
     k = 3
     confusion = np.tile(np.eye(k) * 0.9 + 0.05, (5, 1, 1))
@@ -35,7 +34,7 @@ def test_full_confusion_beats_majority_when_workers_have_biases():
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_invariant_to_relabelling_items_workers_and_classes(name):
+def test_invariant_to_relabelling_items_workers_and_classes(name, make_crowd):
     crowd = make_crowd(n_items=200, n_workers=9, n_classes=3, per_item=4, seed=3)
     base = scoring.estimator(name).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
     rng = np.random.default_rng(0)
@@ -53,7 +52,7 @@ def test_invariant_to_relabelling_items_workers_and_classes(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_gold_clamps_truth_even_against_every_answer(name):
+def test_gold_clamps_truth_even_against_every_answer(name, make_crowd):
     crowd = make_crowd(n_items=150, seed=4)
     gold_items = np.array([0, 1, 2])
     gold_labels = (crowd.truth[gold_items] + 1) % 3  # "gold" no worker agrees with, in general
@@ -89,7 +88,7 @@ def test_gold_item_without_answers_gets_its_gold_label():
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_latest_answer_of_a_worker_wins(name):
+def test_latest_answer_of_a_worker_wins(name, make_crowd):
     crowd = make_crowd(n_items=100, seed=5)
     reference = scoring.estimator(name).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
     # worker answers item 0 earlier with a different label: that earlier row must be ignored
@@ -134,7 +133,7 @@ def test_all_answers_identical_and_a_class_never_chosen(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_item_answered_once_and_worker_answering_once(name):
+def test_item_answered_once_and_worker_answering_once(name, make_crowd):
     crowd = make_crowd(n_items=100, seed=6)
     # item 100: one answer, by worker 12 who answers nothing else
     est = scoring.estimator(name).fit(
@@ -161,7 +160,7 @@ def test_one_dawid_skene_step_by_hand():
     np.testing.assert_allclose(est.proba_[2], [0, 1], atol=1e-8)
 
 
-def test_one_em_step_matches_a_loop_implementation():
+def test_one_em_step_matches_a_loop_implementation(make_crowd):
     crowd = make_crowd(n_items=30, n_workers=5, n_classes=3, per_item=3, seed=7)
     k = 3
     est = scoring.DawidSkene(max_iter=1, smoothing=0.5).fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
@@ -184,7 +183,7 @@ def test_one_em_step_matches_a_loop_implementation():
     np.testing.assert_allclose(est.log_likelihood_, np.log(joint.sum(axis=1)).sum(), rtol=1e-12)
 
 
-def test_em_stops_on_relative_log_likelihood_change():
+def test_em_stops_on_relative_log_likelihood_change(make_crowd):
     crowd = make_crowd(n_items=300, seed=8)
     loose = scoring.DawidSkene(tol=1e-2).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
     tight = scoring.DawidSkene(tol=1e-10, max_iter=500).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
@@ -192,7 +191,7 @@ def test_em_stops_on_relative_log_likelihood_change():
     assert tight.log_likelihood_ >= loose.log_likelihood_ - 1e-9
 
 
-def test_bayesian_ds_uses_the_crowd_for_sparse_workers():
+def test_bayesian_ds_uses_the_crowd_for_sparse_workers(make_crowd):
     # 60 workers with 2 answers each: plain DS trusts their 2 answers, the pooled prior does not
     crowd = make_crowd(n_items=600, n_workers=60, n_classes=4, per_item=3, seed=9)
     ds = scoring.estimator("dawid-skene").fit(crowd.items, crowd.workers, crowd.labels, n_classes=4)

@@ -1,0 +1,188 @@
+"""The broker's pipeline end to end on the embedded marketplace: wall time, broker CPU per
+assignment, MTurk API calls per assignment.
+
+    python benchmarks/pipeline.py --objects 10000 --workers-per-object 3
+
+The marketplace and its workers run in a child process (so `time.process_time()` of this
+process is the broker's CPU only). The child answers HITs through the marketplace's worker-side
+methods (accept, submit QuestionFormAnswers), not through the HTML worker site, so the run is
+limited by the broker rather than by bots parsing pages. The broker runs exactly the ticks the
+daemon runs; API calls are counted with a botocore event hook on the broker's one client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import yaml
+
+LABELS = ["positive", "negative", "neutral", "mixed"]
+ANSWER_XML = ('<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="http://mechanicalturk.amazonaws.com/'
+              'AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"><Answer><QuestionIdentifier>'
+              'taskAnswers</QuestionIdentifier><FreeText>{}</FreeText></Answer></QuestionFormAnswers>')
+
+
+def truth_for(n_objects: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, len(LABELS), n_objects)
+
+
+# ------------------------------------------------------------------------------------ the child
+
+def serve(seed: int, n_objects: int, n_workers: int) -> None:
+    """Marketplace + a crowd of `n_workers` (accuracy 0.55-0.95) answering by object index."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from broker.demo import start_marketplace
+    from broker.marketplace.config import MarketplaceConfig
+
+    truth = truth_for(n_objects, seed)
+    rng = np.random.default_rng(seed + 1)
+    accuracy = rng.uniform(0.55, 0.95, n_workers)
+    workers = [f"ABENCHWORKER{i:04d}" for i in range(n_workers)]
+    stop = threading.Event()
+    with start_marketplace(MarketplaceConfig(db_path=":memory:")) as running:
+        market = running.marketplace
+        for worker in workers:
+            market.register_worker(worker)
+        print(running.endpoint_url, flush=True)
+        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+        object_of = re.compile(r"object=(\d+)")
+        while not stop.is_set():
+            worked = 0
+            for w, worker in enumerate(workers):
+                for group in market.list_hit_groups(worker):
+                    for _ in range(50):
+                        hit_id = market.next_hit_for_worker(group.hit_type_id, worker)
+                        if hit_id is None:
+                            break
+                        index = int(object_of.search(market.hits[hit_id].requester_annotation).group(1))
+                        label = truth[index] if rng.random() < accuracy[w] else rng.integers(len(LABELS))
+                        assignment = market.accept_hit(hit_id, worker)
+                        answer = json.dumps([{"crowd-classifier": {"label": LABELS[label]}}])
+                        market.submit_assignment(assignment, worker, ANSWER_XML.format(escape(answer)))
+                        worked += 1
+            if not worked:
+                stop.wait(0.2)
+
+
+# ------------------------------------------------------------------------------------ the broker
+
+def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, consolidate_every: float) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from sqlmodel import Session
+
+    from broker import mturk
+    from broker.daemon import run_cycle
+    from broker.db import Job, get_engine
+    from broker.finalize import active_jobs_remaining
+    from broker.settings import load_settings
+    from broker.status import job_status
+    from broker.submit import submit_job
+
+    folder = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    truth = truth_for(n_objects, seed)
+    manifest = folder / "input.manifest"
+    manifest.write_text("".join(json.dumps({"source": f"review number {i}: it was fine"}) + "\n"
+                                for i in range(n_objects)))
+    spec = {"job_name": "pipeline-bench", "task_type": "text-classification", "labels": LABELS,
+            "input_manifest": str(manifest), "output": str(folder / "output"),
+            "workers_per_object": workers_per_object, "reward": "0.02", "title": "Sentiment",
+            "description": "Pick the sentiment.", "lifetime_seconds": 86_400, "max_concurrent_hits": 1000}
+    (folder / "job.yaml").write_text(yaml.safe_dump(spec))
+
+    child = subprocess.Popen([sys.executable, __file__, "--serve", "--objects", str(n_objects), "--seed", str(seed),
+                              "--crowd", str(n_workers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        endpoint = child.stdout.readline().strip()
+        settings = load_settings(db_url=f"sqlite:///{folder}/broker.db", local_endpoint_url=endpoint)
+        engine = get_engine(settings.db_url)
+        counter = mturk.CallCounter().attach(mturk.client_for(mturk.resolve_target("local", settings)))
+
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        submitted = submit_job(folder / "job.yaml", engine, settings)
+        submit_cpu = time.process_time() - cpu0
+        last_consolidation = time.perf_counter()
+        while active_jobs_remaining(engine):
+            ticks: tuple[str, ...] = ("publish", "collect", "review")
+            if time.perf_counter() - last_consolidation >= consolidate_every:
+                ticks += ("consolidate", "finalize")
+                last_consolidation = time.perf_counter()
+            cycle = run_cycle(engine, settings, ticks=ticks)
+            if cycle.errors:
+                print("tick errors:", cycle.errors[:3], file=sys.stderr)
+            with Session(engine) as session:
+                report = job_status(session, session.get(Job, submitted.job_id))
+            if report.pending == 0 and report.hits_open == 0 and report.awaiting_review == 0:
+                run_cycle(engine, settings, ticks=("consolidate", "finalize"))
+            time.sleep(0.05)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        with Session(engine) as session:
+            report = job_status(session, session.get(Job, submitted.job_id))
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+    labels = _consolidated_labels(engine, submitted.job_id)
+    return {
+        "objects": n_objects, "assignments": report.assignments, "wall_seconds": wall, "broker_cpu_seconds": cpu,
+        "submit_cpu_seconds": submit_cpu, "calls": dict(counter.calls), "api_calls": counter.total,
+        "accuracy": float((labels == truth).mean()), "spent_cents": report.spent_cents,
+    }
+
+
+def _consolidated_labels(engine, job_id: int) -> np.ndarray:
+    from sqlmodel import Session, select
+
+    from broker.db import DataObject
+
+    with Session(engine) as session:
+        rows = session.exec(select(DataObject.index, DataObject.label_json).where(DataObject.job_id == job_id)
+                            .order_by(DataObject.index)).all()
+    return np.array([json.loads(label) if label else -1 for _, label in rows])
+
+
+def table(result: dict) -> str:
+    n = result["assignments"]
+    lines = [
+        "| measure | value |", "|---|---|",
+        f"| objects x workers | {result['objects']:,} x {n // max(result['objects'], 1)} = {n:,} assignments |",
+        f"| wall time | {result['wall_seconds']:.1f} s |",
+        f"| broker CPU (all ticks + submit) | {result['broker_cpu_seconds']:.1f} s = "
+        f"{result['broker_cpu_seconds'] / n * 1000:.2f} ms per assignment |",
+        f"| of which submit (validate + insert) | {result['submit_cpu_seconds']:.1f} s |",
+        f"| MTurk API calls | {result['api_calls']:,} = {result['api_calls'] / n:.3f} per assignment |",
+    ]
+    for operation, count in sorted(result["calls"].items(), key=lambda item: -item[1]):
+        lines.append(f"| &nbsp;&nbsp;{operation} | {count:,} ({count / n:.3f} per assignment) |")
+    lines.append(f"| EM accuracy vs truth | {result['accuracy']:.2%} |")
+    lines.append(f"| spent (rewards + fees) | ${result['spent_cents'] / 100:,.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--objects", type=int, default=10_000)
+    parser.add_argument("--workers-per-object", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--crowd", type=int, default=40, help="simulated workers")
+    parser.add_argument("--consolidate-every", type=float, default=20.0, help="seconds between consolidations")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.seed, args.objects, args.crowd)
+        return
+    result = run(args.objects, args.workers_per_object, args.seed, args.crowd, args.consolidate_every)
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()

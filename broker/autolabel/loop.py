@@ -1,0 +1,375 @@
+"""The automated labeling loop as a plain state machine: no database, no marketplace, no clock.
+
+The daemon drives it with two calls per iteration and persists `state_dict()` between ticks:
+
+    batch = labeler.next_human_batch(human_labels, budget_left_objects)   # publish these
+    ...                                                                    # crowd answers, consolidate
+    result = labeler.iterate(human_labels)                                 # train, threshold, machine-label
+
+Ground Truth's steps (reference section 4): a random first batch goes to the crowd; its consolidated
+labels split into training and validation (the validation objects are a random sample of the job,
+so accuracy measured on them holds for the job); a model is trained; on validation a confidence
+threshold is chosen whose lower confidence bound on accuracy reaches the target; unlabeled objects
+at or above it are machine-labeled; the least certain of the rest go to the crowd next; repeat until
+every object is labeled or a stopping condition holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from broker.autolabel.config import AutoLabelConfig
+from broker.autolabel.model import Predictions, build_model, predict, save_model, train
+from broker.autolabel.threshold import choose_threshold
+from broker.output import ObjectResult
+
+MIN_WEIGHT = 0.05  # a training object's weight is its crowd confidence, never zero
+STATE_VERSION = 1
+
+HumanLabels = Mapping[int, int | tuple[int, float] | list[Any]]
+
+
+@dataclass(frozen=True)
+class MachineLabel:
+    label: int
+    confidence: float
+    iteration: int
+
+
+@dataclass
+class IterationResult:
+    """What one iteration did: the figures `broker status` and the job report show."""
+
+    iteration: int
+    n_train: int
+    n_validation: int
+    validation_accuracy: float | None
+    threshold: float | None
+    threshold_lower_bound: float | None
+    machine_labels: dict[int, tuple[int, float]]
+    human_count: int
+    machine_count: int
+    done: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["machine_labels"] = {str(key): list(value) for key, value in self.machine_labels.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IterationResult:
+        values = dict(data)
+        values["machine_labels"] = {int(key): (int(v[0]), float(v[1])) for key, v in data["machine_labels"].items()}
+        return cls(**values)
+
+    def summary(self) -> dict[str, Any]:
+        """The iteration without its per-object labels (for reports)."""
+        data = self.to_dict()
+        data["new_machine_labels"] = len(self.machine_labels)
+        del data["machine_labels"]
+        return data
+
+
+def normalise_human_labels(human_labels: HumanLabels, n_objects: int, n_classes: int) -> dict[int, tuple[int, float]]:
+    """{object: label} or {object: (label, confidence)} -> {object: (label, confidence)}, checked."""
+    normalised: dict[int, tuple[int, float]] = {}
+    for key, value in human_labels.items():
+        index = int(key)
+        label, confidence = (value, 1.0) if isinstance(value, int | np.integer) else (value[0], value[1])
+        if not 0 <= index < n_objects:
+            raise ValueError(f"human label for object {index}: the job has objects 0..{n_objects - 1}")
+        if not 0 <= int(label) < n_classes:
+            raise ValueError(f"human label {label} for object {index}: the job has classes 0..{n_classes - 1}")
+        normalised[index] = (int(label), float(confidence))
+    return normalised
+
+
+def expected_correctness(agree: np.ndarray, crowd_confidence: np.ndarray, n_classes: int) -> np.ndarray:
+    """The crowd's probability that each machine label is the true one: its confidence where they
+    agree, the rest of its mass shared evenly where they do not. A crowd label with confidence 1
+    makes this plain agreement; a 2-of-3 vote no longer counts as certain truth."""
+    confidence = np.clip(np.asarray(crowd_confidence, dtype=np.float64), 0.0, 1.0)
+    return np.where(agree, confidence, (1.0 - confidence) / max(n_classes - 1, 1))
+
+
+@dataclass
+class AutoLabeler:
+    """One job's automated labeling loop. `features` is an (n, d) array or sparse matrix."""
+
+    config: AutoLabelConfig
+    n_objects: int
+    features: np.ndarray | sparse.spmatrix | None
+    n_classes: int
+    seed: int = 0
+    first_batch_count: int = 0
+    validation_ids: list[int] = field(default_factory=list)
+    requested: list[int] = field(default_factory=list)
+    failed: set[int] = field(default_factory=set)
+    machine: dict[int, MachineLabel] = field(default_factory=dict)
+    uncertain_first: list[int] = field(default_factory=list)
+    iterations: list[IterationResult] = field(default_factory=list)
+    done: bool = False
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.n_objects < 2:
+            raise ValueError("automated labeling needs at least 2 objects")
+        if self.n_classes < 2:
+            raise ValueError("automated labeling needs at least 2 classes")
+        if self.features is not None and self.features.shape[0] != self.n_objects:
+            raise ValueError(f"features have {self.features.shape[0]} rows for {self.n_objects} objects")
+        self.model_: Any = None
+
+    # -- choosing what the crowd labels ---------------------------------------------------------
+
+    def next_human_batch(self, human_labels: HumanLabels, budget_left_objects: int | None = None) -> list[int]:
+        """Objects to publish now: a random first batch, then the least certain unlabeled objects.
+
+        `budget_left_objects`: how many more objects the budget can pay for (None: no limit).
+        Returns [] when nothing should be published; sets `done` when nothing ever will be.
+        """
+        if self.done:
+            return []
+        labels = normalise_human_labels(human_labels, self.n_objects, self.n_classes)
+        self._check_requested(labels)
+        first = not self.requested
+        size = (self.config.first_batch_size if first else self.config.batch_size)(self.n_objects, self.n_classes)
+        limit = self._human_limit(size, budget_left_objects)
+        candidates = self._unlabeled()
+        batch = self._pick(candidates, limit, first)
+        if first:
+            self.first_batch_count = len(batch)
+            n_validation = min(self.config.validation_size(self.n_objects), len(batch) // 2)
+            self.validation_ids = sorted(batch[:n_validation])
+        self.requested.extend(batch)
+        if not batch and not self._pending(labels):
+            self._stop_without_batch(candidates, budget_left_objects)
+        return sorted(batch)
+
+    def _human_limit(self, size: int, budget_left_objects: int | None) -> int:
+        limit = size
+        if budget_left_objects is not None:
+            limit = min(limit, max(0, budget_left_objects))
+        if self.config.max_human_labeled_objects is not None:
+            limit = min(limit, max(0, self.config.max_human_labeled_objects - len(self.requested)))
+        if self.config.max_percentage_labeled is not None:
+            allowed = int(np.floor(self.config.max_percentage_labeled / 100.0 * self.n_objects))
+            limit = min(limit, max(0, allowed - len(self.requested) - len(self.machine)))
+        return limit
+
+    def _pick(self, candidates: np.ndarray, limit: int, first: bool) -> list[int]:
+        if limit <= 0 or candidates.size == 0:
+            return []
+        rng = np.random.default_rng([self.seed, len(self.iterations), len(self.requested)])
+        if first or not self.uncertain_first:
+            return [int(index) for index in rng.permutation(candidates)[:limit]]
+        still = set(candidates.tolist())
+        ranked = [index for index in self.uncertain_first if index in still][:limit]
+        if len(ranked) < limit:  # objects the last model did not score: random
+            rest = np.setdiff1d(candidates, np.asarray(ranked, dtype=np.int64))
+            ranked += [int(index) for index in rng.permutation(rest)[: limit - len(ranked)]]
+        return ranked
+
+    def _stop_without_batch(self, candidates: np.ndarray, budget_left_objects: int | None) -> None:
+        if candidates.size == 0:
+            self.done, self.reason = True, "all-labeled"
+        elif budget_left_objects is not None and budget_left_objects <= 0:
+            self.done, self.reason = True, "budget-exhausted"
+        elif self.config.max_human_labeled_objects is not None and len(self.requested) >= self.config.max_human_labeled_objects:
+            self.done, self.reason = True, "max-human-labeled-objects"
+        elif self.config.max_percentage_labeled is not None:
+            self.done, self.reason = True, "max-percentage-labeled"
+
+    # -- one iteration -------------------------------------------------------------------------
+
+    def iterate(self, human_labels: HumanLabels, failed: Iterable[int] = ()) -> IterationResult:
+        """Train on the crowd's labels so far, choose the threshold, machine-label what clears it.
+
+        `human_labels`: consolidated labels {object: (label, confidence)} of every human-labeled
+        object so far; `failed`: objects the crowd could not label (expired, no valid answer).
+        """
+        if self.features is None:
+            raise ValueError("this AutoLabeler has no features; pass them to from_state()")
+        labels = normalise_human_labels(human_labels, self.n_objects, self.n_classes)
+        self._check_requested(labels)
+        self.failed |= {int(index) for index in failed}
+        iteration = len(self.iterations) + 1
+        if self.done:
+            return self._record(iteration, labels, 0, 0, None, None, None, {})
+        if self._first_batch_failed(labels):
+            self.done, self.reason = True, "initial-batch-failed"
+            return self._record(iteration, labels, 0, 0, None, None, None, {})
+        validation = np.asarray([i for i in self.validation_ids if i in labels], dtype=np.int64)
+        training = np.asarray(sorted(set(labels) - set(self.validation_ids)), dtype=np.int64)
+        new_labels: dict[int, tuple[int, float]] = {}
+        accuracy = threshold = lower_bound = None
+        if training.size and len({labels[i][0] for i in training.tolist()}) >= 2:
+            y = np.asarray([labels[i][0] for i in training.tolist()])
+            weights = np.maximum([labels[i][1] for i in training.tolist()], MIN_WEIGHT)
+            sparse_input = sparse.issparse(self.features)
+            self.model_ = train(build_model(self.config.model, self.seed, sparse_input), self.features[training], y, weights)
+            accuracy, threshold, lower_bound = self._threshold(validation, labels)
+            new_labels = self._machine_label(threshold, iteration)
+        self._update_done(labels)
+        return self._record(iteration, labels, int(training.size), int(validation.size), accuracy, threshold,
+                            lower_bound, new_labels)
+
+    def _threshold(
+        self, validation: np.ndarray, labels: dict[int, tuple[int, float]]
+    ) -> tuple[float | None, float | None, float | None]:
+        if validation.size == 0:
+            return None, None, None
+        predicted = predict(self.model_, self.features[validation], self.n_classes)
+        crowd = np.asarray([labels[i][0] for i in validation.tolist()])
+        crowd_confidence = np.asarray([labels[i][1] for i in validation.tolist()])
+        agree = predicted.labels == crowd
+        correct = expected_correctness(agree, crowd_confidence, self.n_classes) \
+            if self.config.accuracy_against == "crowd-posterior" else agree.astype(np.float64)
+        choice = choose_threshold(predicted.confidence, correct, self.config.target_accuracy,
+                                  self.config.confidence_level, self.config.bound)
+        accuracy = float(agree.mean())
+        if choice is None:
+            return accuracy, None, None
+        return accuracy, choice.threshold, choice.lower_bound
+
+    def _machine_label(self, threshold: float | None, iteration: int) -> dict[int, tuple[int, float]]:
+        """Label the unlabeled objects at or above `threshold`; rank the rest, least certain first."""
+        candidates = self._unlabeled()
+        if candidates.size == 0:
+            self.uncertain_first = []
+            return {}
+        predicted: Predictions = predict(self.model_, self.features[candidates], self.n_classes)
+        sure = predicted.confidence >= threshold if threshold is not None else np.zeros(candidates.size, dtype=bool)
+        if self.config.max_percentage_labeled is not None:
+            allowed = int(np.floor(self.config.max_percentage_labeled / 100.0 * self.n_objects))
+            room = max(0, allowed - len(self.requested) - len(self.machine))
+            sure &= np.cumsum(sure) <= room  # never label past the stopping percentage
+        new = {int(i): (int(label), float(conf)) for i, label, conf in
+               zip(candidates[sure], predicted.labels[sure], predicted.confidence[sure], strict=True)}
+        for index, (label, confidence) in new.items():
+            self.machine[index] = MachineLabel(label, confidence, iteration)
+        rest = ~sure
+        order = np.argsort(predicted.margin[rest], kind="stable")
+        self.uncertain_first = candidates[rest][order].tolist()
+        return new
+
+    def _update_done(self, labels: dict[int, tuple[int, float]]) -> None:
+        labeled = len(labels) + len(self.machine)
+        pending = self._pending(labels)
+        if self._unlabeled().size == 0 and not pending:
+            self.done, self.reason = True, "all-labeled"
+        elif self.config.max_percentage_labeled is not None and \
+                labeled * 100.0 >= self.config.max_percentage_labeled * self.n_objects and not pending:
+            self.done, self.reason = True, "max-percentage-labeled"
+        elif self.config.max_human_labeled_objects is not None and \
+                len(self.requested) >= self.config.max_human_labeled_objects and not pending:
+            self.done, self.reason = True, "max-human-labeled-objects"
+
+    def _first_batch_failed(self, labels: dict[int, tuple[int, float]]) -> bool:
+        """Ground Truth fails the job when more than 10% of the first random batch fails."""
+        if self.iterations or not self.requested:
+            return False
+        first_batch = set(self.requested[: self.first_batch_count])
+        failed = len(first_batch & self.failed)
+        return failed > self.config.max_initial_failure_fraction * len(first_batch)
+
+    def _record(
+        self, iteration: int, labels: dict[int, tuple[int, float]], n_train: int, n_validation: int,
+        accuracy: float | None, threshold: float | None, lower_bound: float | None,
+        new_labels: dict[int, tuple[int, float]],
+    ) -> IterationResult:
+        result = IterationResult(
+            iteration=iteration, n_train=n_train, n_validation=n_validation, validation_accuracy=accuracy,
+            threshold=threshold, threshold_lower_bound=lower_bound, machine_labels=new_labels,
+            human_count=len(labels), machine_count=len(self.machine), done=self.done, reason=self.reason,
+        )
+        self.iterations.append(result)
+        return result
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _unlabeled(self) -> np.ndarray:
+        """Objects neither sent to the crowd, machine-labeled nor failed."""
+        taken = np.zeros(self.n_objects, dtype=bool)
+        for group in (self.requested, list(self.machine), list(self.failed)):
+            if group:
+                taken[np.asarray(group, dtype=np.int64)] = True
+        return np.flatnonzero(~taken)
+
+    def _pending(self, labels: Mapping[int, Any]) -> set[int]:
+        return set(self.requested) - set(labels) - self.failed
+
+    def _check_requested(self, labels: Mapping[int, Any]) -> None:
+        machine_and_human = set(labels) & set(self.machine)
+        if machine_and_human:
+            raise ValueError(f"objects {sorted(machine_and_human)[:5]} are machine-labeled; they were never sent to humans")
+
+    @property
+    def machine_labels(self) -> dict[int, tuple[int, float]]:
+        """Every machine label so far: {object: (label, confidence)}."""
+        return {index: (value.label, value.confidence) for index, value in self.machine.items()}
+
+    def object_results(self, human_labels: HumanLabels) -> dict[int, ObjectResult]:
+        """Every labeled object as broker.output's ObjectResult; machine ones carry human_annotated=False."""
+        labels = normalise_human_labels(human_labels, self.n_objects, self.n_classes)
+        results = {index: ObjectResult(label=label, confidence=confidence) for index, (label, confidence) in labels.items()}
+        for index, value in self.machine.items():
+            results[index] = ObjectResult(label=value.label, confidence=value.confidence, human_annotated=False)
+        return results
+
+    def save_model(self, path: str | Path) -> Path:
+        """Save the latest trained model (joblib) with the job."""
+        if self.model_ is None:
+            raise ValueError("no model has been trained yet (iterate() first)")
+        return save_model(self.model_, path)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the loop needs to continue, as JSON-ready data (the model is retrained each
+        iteration, so it is not part of the state; save_model() keeps it for the requester)."""
+        return {
+            "version": STATE_VERSION,
+            "config": self.config.model_dump(mode="json"),
+            "n_objects": self.n_objects,
+            "n_classes": self.n_classes,
+            "seed": self.seed,
+            "first_batch_count": self.first_batch_count,
+            "validation_ids": list(self.validation_ids),
+            "requested": list(self.requested),
+            "failed": sorted(self.failed),
+            "machine": {str(i): [m.label, m.confidence, m.iteration] for i, m in self.machine.items()},
+            "uncertain_first": list(self.uncertain_first),
+            "iterations": [result.to_dict() for result in self.iterations],
+            "done": self.done,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], features: np.ndarray | sparse.spmatrix | None) -> AutoLabeler:
+        """Rebuild a loop saved with state_dict(), with the job's features computed again."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"auto-label state version {state.get('version')!r}; this broker reads {STATE_VERSION}")
+        return cls(
+            config=AutoLabelConfig.model_validate(state["config"]),
+            n_objects=int(state["n_objects"]),
+            features=features,
+            n_classes=int(state["n_classes"]),
+            seed=int(state["seed"]),
+            first_batch_count=int(state["first_batch_count"]),
+            validation_ids=[int(i) for i in state["validation_ids"]],
+            requested=[int(i) for i in state["requested"]],
+            failed={int(i) for i in state["failed"]},
+            machine={int(i): MachineLabel(int(v[0]), float(v[1]), int(v[2])) for i, v in state["machine"].items()},
+            uncertain_first=[int(i) for i in state["uncertain_first"]],
+            iterations=[IterationResult.from_dict(item) for item in state["iterations"]],
+            done=bool(state["done"]),
+            reason=str(state["reason"]),
+        )

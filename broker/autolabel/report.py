@@ -1,0 +1,52 @@
+"""What automated labeling saved: money against labeling every object by the crowd, and per-iteration figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from broker.money import hit_cost_cents
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Crowd cost of the job as run and as an all-human job, in integer cents (model compute is
+    local and not charged)."""
+
+    objects: int
+    human_objects: int
+    machine_objects: int
+    cost_cents: int
+    all_human_cost_cents: int
+
+    @property
+    def saved_cents(self) -> int:
+        return self.all_human_cost_cents - self.cost_cents
+
+    @property
+    def saved_fraction(self) -> float:
+        return self.saved_cents / self.all_human_cost_cents if self.all_human_cost_cents else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "saved_cents": self.saved_cents, "saved_fraction": round(self.saved_fraction, 4)}
+
+
+def cost_summary(
+    objects: int, human_objects: int, machine_objects: int, reward_cents: int, workers_per_object: int,
+    masters: bool = False,
+) -> CostSummary:
+    """Each human-labeled object is one HIT of `workers_per_object` assignments with MTurk's fees."""
+    per_object = hit_cost_cents(reward_cents, workers_per_object, masters)
+    return CostSummary(
+        objects=objects,
+        human_objects=human_objects,
+        machine_objects=machine_objects,
+        cost_cents=human_objects * per_object,
+        all_human_cost_cents=objects * per_object,
+    )
+
+
+def iteration_table(iterations: Sequence[Any]) -> list[dict[str, Any]]:
+    """One row per iteration (IterationResult.summary()) for `broker status` and the job report."""
+    return [result.summary() for result in iterations]
