@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -76,14 +77,13 @@ def serve(seed: int, n_objects: int, n_workers: int) -> None:
 
 # ------------------------------------------------------------------------------------ the broker
 
-def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, consolidate_every: float) -> dict:
+def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, intervals: dict[str, float]) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from sqlmodel import Session
 
     from broker import mturk
-    from broker.daemon import run_cycle
+    from broker.daemon import run_until_done
     from broker.db import Job, get_engine
-    from broker.finalize import active_jobs_remaining
     from broker.settings import load_settings
     from broker.status import job_status
     from broker.submit import submit_job
@@ -103,29 +103,20 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, cons
                               "--crowd", str(n_workers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         endpoint = child.stdout.readline().strip()
-        settings = load_settings(db_url=f"sqlite:///{folder}/broker.db", local_endpoint_url=endpoint)
+        settings = load_settings(db_url=f"sqlite:///{folder}/broker.db", local_endpoint_url=endpoint,
+                                 ticks=intervals)
         engine = get_engine(settings.db_url)
         counter = mturk.CallCounter().attach(mturk.client_for(mturk.resolve_target("local", settings)))
+        tick_cpu = _time_ticks()
 
-        wall0, cpu0 = time.perf_counter(), time.process_time()
+        wall0, cpu0, times0 = time.perf_counter(), time.process_time(), os.times()
         submitted = submit_job(folder / "job.yaml", engine, settings)
         submit_cpu = time.process_time() - cpu0
-        last_consolidation = time.perf_counter()
-        while active_jobs_remaining(engine):
-            ticks: tuple[str, ...] = ("publish", "collect", "review")
-            if time.perf_counter() - last_consolidation >= consolidate_every:
-                ticks += ("consolidate", "finalize")
-                last_consolidation = time.perf_counter()
-            cycle = run_cycle(engine, settings, ticks=ticks)
-            if cycle.errors:
-                print("tick errors:", cycle.errors[:3], file=sys.stderr)
-            with Session(engine) as session:
-                report = job_status(session, session.get(Job, submitted.job_id))
-            if report.pending == 0 and report.hits_open == 0 and report.awaiting_review == 0:
-                run_cycle(engine, settings, ticks=("consolidate", "finalize"))
-            time.sleep(0.05)
+        run_until_done(engine, settings)          # the daemon itself: APScheduler running the ticks
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
+        times1 = os.times()
+        user, system = times1.user - times0.user, times1.system - times0.system
         with Session(engine) as session:
             report = job_status(session, session.get(Job, submitted.job_id))
     finally:
@@ -135,8 +126,27 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, cons
     return {
         "objects": n_objects, "assignments": report.assignments, "wall_seconds": wall, "broker_cpu_seconds": cpu,
         "submit_cpu_seconds": submit_cpu, "calls": dict(counter.calls), "api_calls": counter.total,
-        "accuracy": float((labels == truth).mean()), "spent_cents": report.spent_cents,
+        "accuracy": float((labels == truth).mean()), "spent_cents": report.spent_cents, "tick_cpu": dict(tick_cpu),
+        "user_seconds": user, "system_seconds": system,
     }
+
+
+def _time_ticks() -> dict[str, float]:
+    """Wrap the daemon's ticks to add up the CPU each one uses."""
+    from collections import defaultdict
+
+    from broker import daemon
+
+    spent: dict[str, float] = defaultdict(float)
+    for name, function in list(daemon.TICKS.items()):
+        def timed(*args, _function=function, _name=name, **kwargs):
+            start = time.process_time()
+            try:
+                return _function(*args, **kwargs)
+            finally:
+                spent[_name] += time.process_time() - start
+        daemon.TICKS[name] = timed
+    return spent
 
 
 def _consolidated_labels(engine, job_id: int) -> np.ndarray:
@@ -158,9 +168,13 @@ def table(result: dict) -> str:
         f"| wall time | {result['wall_seconds']:.1f} s |",
         f"| broker CPU (all ticks + submit) | {result['broker_cpu_seconds']:.1f} s = "
         f"{result['broker_cpu_seconds'] / n * 1000:.2f} ms per assignment |",
+        f"| of which user / kernel (system calls: sockets, files) | {result['user_seconds']:.1f} s / "
+        f"{result['system_seconds']:.1f} s |",
         f"| of which submit (validate + insert) | {result['submit_cpu_seconds']:.1f} s |",
         f"| MTurk API calls | {result['api_calls']:,} = {result['api_calls'] / n:.3f} per assignment |",
     ]
+    for name, seconds in result["tick_cpu"].items():
+        lines.append(f"| &nbsp;&nbsp;{name} tick CPU | {seconds:.1f} s ({seconds / n * 1000:.2f} ms per assignment) |")
     for operation, count in sorted(result["calls"].items(), key=lambda item: -item[1]):
         lines.append(f"| &nbsp;&nbsp;{operation} | {count:,} ({count / n:.3f} per assignment) |")
     lines.append(f"| EM accuracy vs truth | {result['accuracy']:.2%} |")
@@ -174,13 +188,16 @@ def main() -> None:
     parser.add_argument("--workers-per-object", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--crowd", type=int, default=40, help="simulated workers")
-    parser.add_argument("--consolidate-every", type=float, default=20.0, help="seconds between consolidations")
+    parser.add_argument("--ticks", default="publish=1,collect=5,review=5,consolidate=20,finalize=5",
+                        help="daemon tick intervals in seconds (the defaults of `broker run` are 10/30/60/60/60)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.seed, args.objects, args.crowd)
         return
-    result = run(args.objects, args.workers_per_object, args.seed, args.crowd, args.consolidate_every)
+    intervals = {f"{name}_seconds": float(value) for name, value in
+                 (part.split("=") for part in args.ticks.split(","))}
+    result = run(args.objects, args.workers_per_object, args.seed, args.crowd, intervals)
     print(table(result))
 
 

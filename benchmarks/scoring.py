@@ -66,6 +66,7 @@ class Result:
     seconds: float
     ece: float = float("nan")
     ece_calibrated: float = float("nan")
+    n_iter: int | None = None
     note: str = ""
 
 
@@ -131,7 +132,24 @@ def run_ours(data: Dataset, name: str, repeats: int) -> Result:
         seconds=min(seconds),
         ece=expected_calibration_error(proba, data.gold_labels),
         ece_calibrated=cross_fitted_ece(proba, data.gold_labels),
+        n_iter=est.n_iter_,
     )
+
+
+def worker_quality_row(data: Dataset, min_gold: int = 10) -> str:
+    """How well the default's per-worker accuracy tracks accuracy against gold."""
+    from scipy.stats import spearmanr
+
+    est = scoring.estimator("default").fit(data.items, data.workers, data.labels, n_classes=data.n_classes)
+    stats = scoring.worker_stats(data.items, data.workers, data.labels, est, data.gold_items, data.gold_labels)
+    mask = stats.gold_n >= min_gold
+    if mask.sum() < 3:
+        return f"| {data.name} | {int(mask.sum())} | – | – | – | – |"
+    gold = stats.gold_accuracy[mask]
+    inside = np.mean((gold >= stats.accuracy_ci_low[mask]) & (gold <= stats.accuracy_ci_high[mask]))
+    return (f"| {data.name} | {int(mask.sum())} | {spearmanr(stats.em_accuracy[mask], gold).statistic:.3f} | "
+            f"{spearmanr(stats.agreement[mask], gold).statistic:.3f} | "
+            f"{np.mean(np.abs(stats.em_accuracy[mask] - gold)):.3f} | {inside:.2f} |")
 
 
 def _patch_crowdkit_sklearn() -> None:
@@ -160,6 +178,9 @@ def run_crowdkit(data: Dataset, name: str) -> Result:
     seconds = time.perf_counter() - start
     predicted = labels.reindex(data.gold_items).to_numpy()
     result = Result(accuracy=float(np.mean(predicted == data.gold_labels)), seconds=seconds)
+    history = getattr(method, "loss_history_", None)
+    if history:
+        result.n_iter = len(history)
     probas = getattr(method, "probas_", None)
     if probas is not None:
         proba = probas.reindex(index=data.gold_items, columns=range(data.n_classes)).fillna(0.0).to_numpy()
@@ -184,7 +205,6 @@ def fmt(value: float, digits: int = 4) -> str:
 def print_tables(rows: list[Row], methods: list[str]) -> None:
     default = scoring.DEFAULT
     label = {m: (f"{m} (default)" if m == default else m) for m in methods}
-    ck = [m for m in methods if m in CROWDKIT]
     print("\n### Accuracy on gold items\n")
     print("| dataset | answers | " + " | ".join(label[m] for m in methods) + " |")
     print("|---|---:|" + "---:|" * len(methods))
@@ -214,23 +234,25 @@ def print_tables(rows: list[Row], methods: list[str]) -> None:
         print(f"| {row.dataset.name} | " + " | ".join(cells) + " |")
 
     print("\n### Wall seconds per fit (ours: best of 3, including input preparation)\n")
-    ours = [m for m in methods if m not in CROWDKIT]
     print("| dataset | answers | " + " | ".join(label[m] for m in methods)
-          + " | crowd-kit DS / our DS | crowd-kit DS / our default |")
-    print("|---|---:|" + "---:|" * (len(methods) + 2))
+          + " | crowd-kit DS / our DS | crowd-kit DS / our default | iterations: crowd-kit DS, our DS, default"
+          + " | per-iteration: crowd-kit DS / our DS |")
+    print("|---|---:|" + "---:|" * (len(methods) + 4))
     for row in rows:
         cells = [fmt(row.results[m].seconds, 3) + row.results[m].note if m in row.results else "–" for m in methods]
         ck_ds = row.results.get("DawidSkene")
-        ratios = []
-        for ours_name in ("dawid-skene", default):
-            if ck_ds is None or ck_ds.note:
-                ratios.append("–")
-            else:
-                ratios.append(f"{ck_ds.seconds / row.results[ours_name].seconds:.1f}x")
+        ours_ds, ours_default = row.results["dawid-skene"], row.results[default]
+        ratios = ["–", "–", "–", "–"]
+        if ck_ds is not None and not ck_ds.note:
+            ratios[0] = f"{ck_ds.seconds / ours_ds.seconds:.1f}x"
+            ratios[1] = f"{ck_ds.seconds / ours_default.seconds:.1f}x"
+            ratios[2] = f"{ck_ds.n_iter}, {ours_ds.n_iter}, {ours_default.n_iter}"
+            if ck_ds.n_iter:
+                per_ck, per_ours = ck_ds.seconds / ck_ds.n_iter, ours_ds.seconds / ours_ds.n_iter
+                ratios[3] = f"{per_ck / per_ours:.0f}x"
         big = " (>20k)" if row.dataset.items.size > BIG else ""
         print(f"| {row.dataset.name}{big} | {row.dataset.items.size} | " + " | ".join(cells) + " | "
               + " | ".join(ratios) + " |")
-    _ = ours, ck
     print("\n`*` = crowd-kit method skipped in this run; figure from crowdkit_results.csv (repeated pairs kept).")
 
 
@@ -249,6 +271,14 @@ def synthetic_answers(n_items: int, n_workers: int, n_classes: int, per_item: in
     return items, workers, labels, truth
 
 
+def make_estimator(spec: str) -> scoring.Classifier:
+    """``name`` or ``name:param=value,...`` (numbers only), e.g. ``dawid-skene:max_iter=20,tol=0``."""
+    name, _, params = spec.partition(":")
+    kwargs = {key: float(value) if "." in value or "e" in value else int(value)
+              for key, value in (item.split("=") for item in params.split(",") if item)}
+    return scoring.estimator(name, **kwargs)
+
+
 def synthetic_child(method: str, n_items: int, n_workers: int, n_classes: int, per_item: int) -> None:
     """Run in a fresh process so its peak RSS is the fit's (plus the input arrays)."""
     import resource
@@ -261,7 +291,7 @@ def synthetic_child(method: str, n_items: int, n_workers: int, n_classes: int, p
     del data
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    est = scoring.estimator(method).fit(items, workers, labels, n_classes=n_classes)
+    est = make_estimator(method).fit(items, workers, labels, n_classes=n_classes)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({
@@ -292,6 +322,17 @@ def run_synthetic(methods: list[str], n_items: int, n_workers: int, n_classes: i
               f"{r['accuracy']:.4f} | {r['peak_rss_mb']:.0f} | {r['rss_before_fit_mb']:.0f} |")
 
 
+def split_specs(text: str) -> list[str]:
+    """'a,b:x=1,y=2,c' -> ['a', 'b:x=1,y=2', 'c']: a bare 'key=value' part continues the spec before it."""
+    specs: list[str] = []
+    for part in text.split(","):
+        if "=" in part and ":" not in part and specs:
+            specs[-1] += "," + part
+        else:
+            specs.append(part)
+    return specs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=DATASETS)
@@ -300,7 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-crowdkit", action="store_true")
     parser.add_argument("--synthetic", action="store_true", help="also run the 10M-answer test")
     parser.add_argument("--synthetic-only", action="store_true")
-    parser.add_argument("--synthetic-methods", default="dawid-skene,bayesian-ds")
+    parser.add_argument("--synthetic-methods", default="dawid-skene,dawid-skene:max_iter=20,tol=0,bayesian-ds",
+                        help="comma-separated estimator names, each optionally name:param=value,...")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -310,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.synthetic_only:
         run_real(args)
     if args.synthetic or args.synthetic_only:
-        run_synthetic(args.synthetic_methods.split(","), 1_000_000, 20_000, 5, 10)
+        run_synthetic(split_specs(args.synthetic_methods), 1_000_000, 20_000, 5, 10)
 
 
 def run_real(args: argparse.Namespace) -> None:
@@ -342,6 +384,12 @@ def run_real(args: argparse.Namespace) -> None:
         rows.append(row)
         print(f"done {data.name}", file=sys.stderr, flush=True)
     print_tables(rows, OURS + crowdkit)
+    print(f"\n### Worker accuracy of the default ({scoring.DEFAULT}) against gold (workers with >= 10 gold answers)\n")
+    print("| dataset | workers | Spearman(em_accuracy, gold) | Spearman(agreement, gold) "
+          "| mean abs error em_accuracy | gold accuracy inside 95% interval |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(worker_quality_row(row.dataset))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ app.command("validate")(validate_command)
 app.command("preview")(preview_command)
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------------------- plumbing
@@ -100,13 +100,42 @@ def run(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Run
         return
     stop = threading.Event()
     install_signal_handlers(stop)
-    done = run_until_done(engine, settings, stop=stop)
+    if not console.is_terminal:
+        done = run_until_done(engine, settings, stop=stop)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            done = run_until_done(engine, settings, stop=stop,
+                                  on_tick=lambda name, result: _show_progress(progress, engine, name))
     console.print("all jobs done" if done else "stopped")
 
 
+def _show_progress(progress: Any, engine: Any, tick: str) -> None:
+    """One bar per job: objects answered or failed, out of all (refreshed after collect/consolidate)."""
+    if tick not in ("collect", "consolidate", "finalize"):
+        return
+    from sqlmodel import Session, select
+
+    from broker.db import Job
+    from broker.status import job_status
+
+    with Session(engine) as session:
+        reports = [job_status(session, job) for job in session.exec(select(Job).where(Job.completed_at == None))]  # noqa: E711
+    bars = getattr(progress, "_broker_bars", {})
+    for report in reports:
+        if report.name not in bars:
+            bars[report.name] = progress.add_task(report.name, total=report.objects)
+        progress.update(bars[report.name], completed=report.answered + report.failed,
+                        description=f"{report.name} (spent ${report.spent_cents / 100:,.2f})")
+    progress._broker_bars = bars
+
+
 @app.command()
-def collect(ctx: typer.Context, once: bool = typer.Option(True, "--once/--loop", help="Collect once and exit.")) -> None:
-    """Collect submitted assignments now (and review them), without publishing anything."""
+def collect(ctx: typer.Context,
+            once: bool = typer.Option(True, "--once", help="Collect once and exit (`broker run` collects continuously).")) -> None:
+    """Collect submitted assignments now, review and consolidate them; publishes nothing."""
     from broker.daemon import run_cycle
 
     settings = _settings(ctx)

@@ -13,10 +13,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 from sqlalchemy.engine import Engine
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from broker import mturk
@@ -26,6 +27,7 @@ from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, O
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_EXTENSIONS = 1
+LISTING_PAGE = 100        # ListReviewableHITs page size: an unmarked Reviewable HIT costs 1/100 call per listing
 ASSIGNMENT_STATUSES = ["Submitted", "Approved", "Rejected"]
 _REVIEW_FROM_MTURK = {"Approved": ReviewStatus.APPROVED, "Rejected": ReviewStatus.REJECTED}
 
@@ -65,6 +67,33 @@ def max_extensions(spec: Any) -> int:
         if isinstance(value, int):
             return value
     return DEFAULT_MAX_EXTENSIONS
+
+
+def should_mark_reviewing(remaining_seconds: float | None, collect_interval_seconds: float) -> bool:
+    """Mark collected HITs Reviewing (1 call each) only when that is cheaper than re-listing them.
+
+    An unmarked Reviewable HIT is returned again by every later ListReviewableHITs: 1/100 of a
+    call per collect tick. Marking it costs one call, once. So mark when more than 100 collect
+    ticks are still expected before the job ends (unknown remaining time: mark).
+    """
+    if remaining_seconds is None:
+        return True
+    return remaining_seconds / max(collect_interval_seconds, 1e-9) > LISTING_PAGE
+
+
+def remaining_seconds(session: Session, job: Job, now: datetime) -> float | None:
+    """Expected time until the job's last object is answered, from its progress so far."""
+    from sqlmodel import func
+
+    unfinished = session.exec(select(func.count()).select_from(DataObject).where(
+        DataObject.job_id == job.id,
+        DataObject.status.in_([ObjectStatus.PENDING, ObjectStatus.PUBLISHED]))).one()
+    finished = job.n_objects - unfinished
+    if unfinished == 0:
+        return 0.0
+    if finished <= 0 or job.created_at is None:
+        return None
+    return (now - job.created_at).total_seconds() / finished * unfinished
 
 
 def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[list[dict]]:
@@ -108,15 +137,21 @@ def collect_job(engine: Engine, settings: Any, job: Job, report: CollectReport, 
     spec = job_spec(job)
     client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
     extensions_allowed = max_extensions(spec) if job.status == JobStatus.ACTIVE else 0
+    interval = float(getattr(getattr(settings, "ticks", None), "collect_seconds", 30))
+
+    def mark() -> bool:            # decided after each page is stored, with the progress it made
+        with Session(engine) as session:
+            return should_mark_reviewing(remaining_seconds(session, job, now or utcnow()), interval)
     for page in _pages(client, "list_reviewable_hits", "HITs", HITTypeId=job.hit_type_id, Status="Reviewable"):
         report.hits_seen += len(page)
         if page:
-            collect_hits(engine, client, job, spec, page, extensions_allowed, report, now)
+            collect_hits(engine, client, job, spec, page, extensions_allowed, report, now, mark=mark)
 
 
 def collect_hits(engine: Engine, client: Any, job: Job, spec: Any, page: list[dict], extensions_allowed: int,
-                 report: CollectReport, now: datetime | None, zero_answer_reason: str = "") -> None:
-    """Store the assignments of these marketplace HITs (dicts with HITId); mark them Reviewing."""
+                 report: CollectReport, now: datetime | None, zero_answer_reason: str = "", *,
+                 mark: bool | Callable[[], bool] = True) -> None:
+    """Store the assignments of these marketplace HITs (dicts with HITId); mark them Reviewing if `mark`."""
     ids = [remote["HITId"] for remote in page]
     with Session(engine) as session:
         rows = {hit.hit_id: hit for hit in session.exec(select(Hit).where(Hit.job_id == job.id,
@@ -141,6 +176,8 @@ def collect_hits(engine: Engine, client: Any, job: Job, spec: Any, page: list[di
         client.update_expiration_for_hit(HITId=hit_id, ExpireAt=expire_at)
         report.hits_extended += 1
     to_mark += [hit_id for hit_id, hit in rows.items() if hit.status == HitStatus.COLLECTED]
+    if not to_mark or not (mark() if callable(mark) else mark):
+        return
     for hit_id in to_mark:
         client.update_hit_review_status(HITId=hit_id, Revert=False)
     if to_mark:
@@ -161,16 +198,19 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
     to_extend: list[str] = []
     labels = job.labels
     with transaction(engine) as session:
-        new_answers = 0
+        hit_rows = {rows[hit_id].id for hit_id in fetched}
+        hits = {h.id: h for h in session.exec(select(Hit).where(Hit.id.in_(hit_rows)))}
+        objects = {o.id: o for o in session.exec(select(DataObject).where(
+            DataObject.id.in_([h.object_id for h in hits.values()])))}
+        new_rows: list[dict[str, Any]] = []
         for hit_id, assignments in fetched.items():
-            hit = session.get(Hit, rows[hit_id].id)
-            obj = session.get(DataObject, hit.object_id)
+            hit = hits[rows[hit_id].id]
+            obj = objects[hit.object_id]
             for remote in assignments:
                 if remote["AssignmentId"] in known:
                     continue
-                session.add(_assignment_row(remote, hit, job, labels))
+                new_rows.append(_assignment_row(remote, hit, job, labels))
                 known.add(remote["AssignmentId"])
-                new_answers += 1
             total = len(assignments)
             obj.n_answers = total
             if total < hit.max_assignments and hit.extensions < extensions_allowed:
@@ -192,30 +232,30 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
                     obj.status = ObjectStatus.ANSWERED
             session.add(hit)
             session.add(obj)
-        if new_answers:
-            row = session.get(Job, job.id)
-            row.answers_version += 1
-            session.add(row)
-        report.assignments_stored += new_answers
+        if new_rows:
+            session.execute(insert(Assignment), new_rows)
+            session.execute(update(Job).where(Job.id == job.id).values(answers_version=Job.answers_version + 1))
+        report.assignments_stored += len(new_rows)
     return to_mark, to_extend
 
 
-def _assignment_row(remote: dict, hit: Hit, job: Job, labels: list[str]) -> Assignment:
+def _assignment_row(remote: dict, hit: Hit, job: Job, labels: list[str]) -> dict[str, Any]:
+    """An Assignment row (as a dict, for one bulk INSERT): raw XML, decoded answer, chosen classes."""
     from broker.review import answer_labels
 
     answer_json, answer_error = decode_answer(remote.get("Answer") or "")
     chosen = answer_labels(answer_json, labels)
     status = remote.get("AssignmentStatus", "Submitted")
-    return Assignment(
-        assignment_id=remote["AssignmentId"], hit_row_id=hit.id, job_id=job.id, object_id=hit.object_id,
-        worker_id=remote["WorkerId"], mturk_status=status,
-        accept_time=_aware(remote.get("AcceptTime")), submit_time=_aware(remote.get("SubmitTime")),
-        auto_approval_time=_aware(remote.get("AutoApprovalTime")),
-        answer_xml=remote.get("Answer") or "", answer_json=answer_json, answer_error=answer_error,
-        chosen_json=json.dumps(chosen) if chosen is not None else None,
-        review_status=_REVIEW_FROM_MTURK.get(status, ReviewStatus.PENDING),
-        cost_cents=hit.assignment_cost_cents,
-    )
+    return {
+        "assignment_id": remote["AssignmentId"], "hit_row_id": hit.id, "job_id": job.id, "object_id": hit.object_id,
+        "worker_id": remote["WorkerId"], "mturk_status": status,
+        "accept_time": _aware(remote.get("AcceptTime")), "submit_time": _aware(remote.get("SubmitTime")),
+        "auto_approval_time": _aware(remote.get("AutoApprovalTime")),
+        "answer_xml": remote.get("Answer") or "", "answer_json": answer_json, "answer_error": answer_error,
+        "chosen_json": json.dumps(chosen) if chosen is not None else None,
+        "review_status": _REVIEW_FROM_MTURK.get(status, ReviewStatus.PENDING), "review_message": None,
+        "reviewed_at": None, "cost_cents": hit.assignment_cost_cents, "written": False,
+    }
 
 
 def _aware(value: Any) -> datetime | None:

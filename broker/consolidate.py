@@ -18,8 +18,8 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, record_event,
-                       transaction, utcnow)
+from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, transaction,
+                       utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,14 @@ def consolidate_answers(arrays: AnswerArrays, n_items: int, n_classes: int, *, m
         rows = np.repeat(np.arange(len(arrays.chosen)), [len(c) for c in arrays.chosen])
         cols = np.fromiter((c for chosen in arrays.chosen for c in chosen), dtype=np.int64, count=rows.size)
         matrix[rows, cols] = True
-        model = _multilabel_model().fit(arrays.items, arrays.workers, matrix, n_classes=n_classes,
+        model = scoring.MultiLabel().fit(arrays.items, arrays.workers, matrix, n_classes=n_classes,
                                          n_items=n_items, n_workers=n_workers)
         labels = {int(i): [int(c) for c in model.labels_[i]] for i in answered}
         confidences = {int(i): {int(c): float(v) for c, v in model.confidence_map_[i].items()} for i in answered}
         accuracy = getattr(model, "worker_accuracy_", None)
     else:
         single = np.fromiter((c[0] for c in arrays.chosen), dtype=np.int64, count=len(arrays.chosen))
-        model = _estimator(method)
+        model = scoring.estimator(method)
         model.fit(arrays.items, arrays.workers, single, n_classes=n_classes, n_items=n_items, n_workers=n_workers)
         labels = {int(i): int(model.labels_[i]) for i in answered}
         confidences = {int(i): float(model.confidence_[i]) for i in answered}
@@ -91,31 +91,6 @@ def consolidate_answers(arrays: AnswerArrays, n_items: int, n_classes: int, *, m
     worker_accuracy = ({arrays.worker_ids[w]: float(accuracy[w]) for w in range(n_workers)}
                        if accuracy is not None else {})
     return Consolidated(labels, confidences, worker_accuracy)
-
-
-def _estimator(name: str) -> Any:
-    """scoring.estimator(name); while scoring/__init__ does not export it yet, its classes directly."""
-    import scoring
-
-    if hasattr(scoring, "estimator"):
-        return scoring.estimator(name)
-    if name == "majority":
-        from scoring.majority import MajorityVote
-
-        return MajorityVote()
-    from scoring.gt_modified import GroundTruthDawidSkene
-
-    return GroundTruthDawidSkene()
-
-
-def _multilabel_model() -> Any:
-    import scoring
-
-    if hasattr(scoring, "MultiLabel"):
-        return scoring.MultiLabel()
-    from scoring.multilabel import MultiLabel
-
-    return MultiLabel()
 
 
 def job_answer_rows(session: Session, job_id: int) -> list[tuple[int, str, str]]:
@@ -199,10 +174,10 @@ def majority_labels(rows: list[tuple[int, str, str]], n_items: int, n_classes: i
 
     arrays = answer_arrays(rows)
     single = np.fromiter((c[0] for c in arrays.chosen), dtype=np.int64, count=len(arrays.chosen))
-    model = _estimator("majority")
+    model = scoring.estimator("majority")
     model.fit(arrays.items, arrays.workers, single, n_classes=n_classes, n_items=n_items,
               n_workers=len(arrays.worker_ids))
     return model.labels_
 
 
-__all__ = ["consolidate_tick", "consolidate_answers", "answer_arrays", "majority_labels", "record_event"]
+__all__ = ["consolidate_tick", "consolidate_answers", "answer_arrays", "majority_labels"]

@@ -65,7 +65,7 @@ class ObjectStatus:
 class HitStatus:
     CREATING = "creating"        # row + token committed, CreateHIT not confirmed yet
     OPEN = "open"                # exists on the marketplace, may still get answers
-    COLLECTED = "collected"      # answers stored; HIT being marked Reviewing
+    COLLECTED = "collected"      # answers stored; the HIT stays Reviewable (see collect.should_mark_reviewing)
     DONE = "done"                # answers stored and HIT marked Reviewing on the marketplace
     CANCELLED = "cancelled"
 

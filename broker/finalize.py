@@ -118,7 +118,7 @@ def job_is_finished(session: Session, job: Job) -> bool:
         DataObject.job_id == job.id,
         DataObject.status.in_([ObjectStatus.PENDING, ObjectStatus.PUBLISHED, ObjectStatus.ANSWERED]))).one()
     open_hits = session.exec(select(func.count()).select_from(Hit).where(
-        Hit.job_id == job.id, Hit.status.in_([HitStatus.CREATING, HitStatus.OPEN, HitStatus.COLLECTED]))).one()
+        Hit.job_id == job.id, Hit.status.in_([HitStatus.CREATING, HitStatus.OPEN]))).one()
     unreviewed = session.exec(select(func.count()).select_from(Assignment).where(
         Assignment.job_id == job.id, Assignment.review_status == ReviewStatus.PENDING)).one()
     return unfinished == 0 and open_hits == 0 and unreviewed == 0 \

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
@@ -26,6 +28,7 @@ from broker.db import (DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus,
 log = logging.getLogger(__name__)
 
 PUBLISH_BATCH = 100          # Hit rows committed per batch before their CreateHIT calls
+TOKEN_TRUST = timedelta(hours=23)   # MTurk keeps a UniqueRequestToken for 24 h
 
 
 class PublishError(Exception):
@@ -228,9 +231,17 @@ def _finish_creating(engine: Engine, client: Any, job: Job, spec: Any, grant: Ca
     with Session(engine) as session:
         rows = session.exec(select(Hit, DataObject).join(DataObject, Hit.object_id == DataObject.id)
                             .where(Hit.job_id == job.id, Hit.status == HitStatus.CREATING)).all()
-    if rows:
-        log.info("publish: %d HITs of job %s left in 'creating'; repeating with their tokens", len(rows), job.name)
-        _create_hits(engine, client, job, spec, grant, list(rows), report, recovering=True)
+    if not rows:
+        return
+    log.info("publish: %d HITs of job %s left in 'creating'; repeating with their tokens", len(rows), job.name)
+    stale = [hit for hit, _ in rows if hit.created_at and utcnow() - hit.created_at > TOKEN_TRUST]
+    if stale:   # MTurk forgets a UniqueRequestToken after 24 h: look for those HITs by annotation first
+        found = _find_hits_by_annotation(client, {hit.token for hit in stale})
+        if found:
+            _record_created(engine, job, [(hit.id, found[hit.token], None) for hit in stale if hit.token in found],
+                            [], report, True)
+            rows = [(hit, obj) for hit, obj in rows if hit.token not in found]
+    _create_hits(engine, client, job, spec, grant, list(rows), report, recovering=True)
 
 
 def _create_hits(engine: Engine, client: Any, job: Job, spec: Any, grant: Callable[[str], str],
@@ -276,11 +287,18 @@ def _create_one(client: Any, job: Job, spec: Any, hit: Hit, obj: DataObject,
 
 def _find_hit_by_annotation(client: Any, job: Job, token: str) -> str | None:
     """Last resort when HitAlreadyExists carries no HITId: page through ListHITs."""
+    return _find_hits_by_annotation(client, {token}).get(token)
+
+
+def _find_hits_by_annotation(client: Any, tokens: set[str]) -> dict[str, str]:
+    """token -> HITId for HITs whose RequesterAnnotation carries one of `tokens` (ListHITs, all pages)."""
+    found: dict[str, str] = {}
     for page in client.get_paginator("list_hits").paginate(PaginationConfig={"PageSize": 100}):
         for remote in page.get("HITs", []):
-            if token in (remote.get("RequesterAnnotation") or ""):
-                return remote["HITId"]
-    return None
+            match = re.search(r"token=(\S+)", remote.get("RequesterAnnotation") or "")
+            if match and match.group(1) in tokens:
+                found[match.group(1)] = remote["HITId"]
+    return found
 
 
 def _record_created(engine: Engine, job: Job, created: list[tuple[int, str, datetime | None]],
@@ -288,20 +306,13 @@ def _record_created(engine: Engine, job: Job, created: list[tuple[int, str, date
     if not created and not failed:
         return
     with transaction(engine) as session:
-        for row_id, hit_id, expires in created:
-            hit = session.get(Hit, row_id)
-            hit.hit_id = hit_id
-            hit.status = HitStatus.OPEN
-            hit.expires_at = expires
-            session.add(hit)
+        if created:
+            session.execute(update(Hit), [{"id": row_id, "hit_id": hit_id, "status": HitStatus.OPEN,
+                                           "expires_at": expires} for row_id, hit_id, expires in created])
         for row_id, object_id, reason in failed:
-            hit = session.get(Hit, row_id)
-            hit.status = HitStatus.CANCELLED
-            obj = session.get(DataObject, object_id)
-            obj.status = ObjectStatus.FAILED
-            obj.failure_reason = reason
-            session.add(hit)
-            session.add(obj)
+            session.execute(update(Hit).where(Hit.id == row_id).values(status=HitStatus.CANCELLED))
+            session.execute(update(DataObject).where(DataObject.id == object_id).values(
+                status=ObjectStatus.FAILED, failure_reason=reason))
             record_event(session, job.id, "object-failed", reason)
     if recovering:
         report.hits_recovered += len(created)

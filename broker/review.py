@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -96,7 +97,9 @@ def decide(policy: Any, pending: list[tuple[Assignment, DataObject]], labels: li
             continue
         near_auto = assignment.auto_approval_time is not None and \
             assignment.auto_approval_time - now <= APPROVAL_MARGIN
-        if mode == "manual":
+        if mode == "manual":     # the requester decides; once MTurk has auto-approved, record it
+            if assignment.auto_approval_time is not None and assignment.auto_approval_time <= now:
+                decisions.append(Decision(assignment.id, assignment.assignment_id, True))
             continue
         score, judged = worker_agreement.get(assignment.worker_id, (1.0, 0))
         if obj.status != ObjectStatus.CONSOLIDATED or judged < policy.min_answers_to_judge:
@@ -153,10 +156,8 @@ def review_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | No
                                    .where(Assignment.job_id == job.id,
                                           Assignment.review_status == ReviewStatus.PENDING)
                                    .order_by(Assignment.id)).all()
-            if not pending:
-                continue
-            scores = worker_agreements(session, job) if policy.approve == "agreement" else {}
-        decisions = decide(policy, list(pending), job.labels, scores, now)
+            scores = worker_agreements(session, job) if pending and policy.approve == "agreement" else {}
+        decisions = decide(policy, list(pending), job.labels, scores, now) if pending else []
         for start in range(0, len(decisions), REVIEW_BATCH):
             _apply(engine, client, job, decisions[start:start + REVIEW_BATCH], report, now)
     return report
@@ -185,15 +186,21 @@ def _apply(engine: Engine, client: Any, job: Job, decisions: list[Decision], rep
                 outcomes.append((decision.row_id, settled, None))
                 report.settled += 1
     finally:
-        if outcomes:
-            with transaction(engine) as session:
-                for row_id, status, message in outcomes:
-                    row = session.get(Assignment, row_id)
-                    row.review_status = status
-                    row.mturk_status = "Approved" if status == ReviewStatus.APPROVED else "Rejected"
-                    row.review_message = message
-                    row.reviewed_at = now
-                    session.add(row)
+        _record_outcomes(engine, outcomes, now)
+
+
+def _record_outcomes(engine: Engine, outcomes: list[tuple[int, str, str | None]], now: datetime) -> None:
+    """One bulk UPDATE per (status, message): the review results of a batch, in one transaction."""
+    if not outcomes:
+        return
+    groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+    for row_id, status, message in outcomes:
+        groups[(status, message)].append(row_id)
+    with transaction(engine) as session:
+        for (status, message), ids in groups.items():
+            session.execute(update(Assignment).where(Assignment.id.in_(ids)).values(
+                review_status=status, review_message=message, reviewed_at=now,
+                mturk_status="Approved" if status == ReviewStatus.APPROVED else "Rejected"))
 
 
 def _settle(client: Any, assignment_id: str) -> str | None:

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from broker.autolabel.config import AutoLabelConfig
 from broker.money import MoneyError, cents_to_usd, hit_cost_cents, usd_to_cents
 from broker.storage import StorageError, read_text, resolve_local
 
@@ -66,6 +67,10 @@ MASTERS_QUALIFICATION = {"production": "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH", "sandbo
 
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+# auto_label: features that make sense for each task type it supports
+AUTO_LABEL_FEATURES = {"image-classification": ("pixels", "embedding"), "text-classification": ("tfidf", "embedding")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -472,6 +477,7 @@ class JobSpec(StrictModel):
     qualifications: Qualifications = Field(default_factory=Qualifications)
     marketplace: str = "local"
     review_policy: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    auto_label: AutoLabelConfig | None = None
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     keywords: list[str] = Field(default_factory=list)
@@ -551,6 +557,7 @@ class JobSpec(StrictModel):
         problems += self._label_rules()
         if self.task_type == "custom" and not self.template:
             problems.append(("template", "a custom task needs `template:` (a Liquid file)"))
+        problems += self._auto_label_rules()
         if self.keywords and len(",".join(self.keywords)) > MAX_KEYWORDS_CHARS:
             problems.append(("keywords", f"longer than {MAX_KEYWORDS_CHARS} characters when joined with commas"))
         if problems:
@@ -583,6 +590,19 @@ class JobSpec(StrictModel):
                 problems.append(("budget_usd", f"{cents_to_usd(self.budget_cents)} cannot pay for one object: "
                                  f"{self.workers_per_object} assignments with MTurk's fees cost {cents_to_usd(one_object)}"))
         return problems
+
+    def _auto_label_rules(self) -> list[tuple[str, str]]:
+        """Automated labeling covers single-label classification; the features must fit the data."""
+        config = self.auto_label
+        if config is None or not config.enabled:
+            return []
+        if self.task_type not in AUTO_LABEL_FEATURES:
+            return [("auto_label", f"automated labeling supports image-classification and text-classification, "
+                                   f"not {self.task_type}")]
+        if config.features not in AUTO_LABEL_FEATURES[self.task_type]:
+            allowed = " or ".join(AUTO_LABEL_FEATURES[self.task_type])
+            return [("auto_label.features", f"{self.task_type} takes features {allowed}, not {config.features}")]
+        return []
 
     def _label_rules(self) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
@@ -712,6 +732,7 @@ RELATED_FIELDS = (
     {"budget_usd", "budget_cents", "reward", "reward_cents", "workers_per_object", "qualifications"},
     {"template", "task_type"},
     {"label_attribute_name", "job_name"},
+    {"auto_label", "task_type"},
 )
 
 

@@ -87,7 +87,8 @@ def job_status(session: Session, job: Job, now: datetime | None = None) -> JobSt
     answered = counts.get(ObjectStatus.ANSWERED, 0) + consolidated
     failed = counts.get(ObjectStatus.FAILED, 0)
     pending = counts.get(ObjectStatus.PENDING, 0)
-    published = job.n_objects - pending
+    published = session.exec(select(func.count(func.distinct(Hit.object_id))).where(
+        Hit.job_id == job.id, Hit.hit_id != None)).one()  # noqa: E711
     return JobStatusReport(
         name=job.name, status=job.status, task_type=job.task_type, objects=job.n_objects,
         published=published, answered=answered, consolidated=consolidated, failed=failed, pending=pending,

@@ -122,7 +122,7 @@ def _check_renders(spec: Any, template_source: str, lines: list, settings: Any) 
     largest = max(lines, key=lambda line: len(json.dumps(line.data)))
     for line in {id(lines[0]): lines[0], id(largest): largest}.values():
         render_question(spec, template_source, line.data, lambda uri: _placeholder_url(uri),
-                        where=f"{spec.input_manifest} line {line.line_number}")
+                        where=f"{spec.input_manifest}:{line.line_number}")
 
 
 def _placeholder_url(uri: str) -> str:

@@ -13,11 +13,15 @@ from collections.abc import Callable
 
 from scoring._answers import AnswersError
 from scoring._base import Classifier
+from scoring.boxes import BoxConsolidator, matched_iou
 from scoring.calibration import TemperatureScaling, expected_calibration_error
 from scoring.dawid_skene import BayesianDawidSkene, DawidSkene, OneCoin
 from scoring.gt_modified import GroundTruthDawidSkene
 from scoring.majority import MajorityVote
+from scoring.masks import MaskConsolidator, label_mask_from_rgb, mask_iou
 from scoring.multilabel import MultiLabel
+from scoring.spans import SpanConsolidator, exact_span_matches, f1_from_counts
+from scoring.verification import VerificationConsolidator
 from scoring.workers import WorkerStats, spammer_score, worker_stats
 
 ESTIMATORS: dict[str, Callable[..., Classifier]] = {
@@ -45,18 +49,27 @@ def estimator(name: str = "default", **params: object) -> Classifier:
 __all__ = [
     "AnswersError",
     "BayesianDawidSkene",
+    "BoxConsolidator",
     "Classifier",
     "DEFAULT",
     "DawidSkene",
     "ESTIMATORS",
     "GroundTruthDawidSkene",
     "MajorityVote",
+    "MaskConsolidator",
     "MultiLabel",
     "OneCoin",
+    "SpanConsolidator",
     "TemperatureScaling",
+    "VerificationConsolidator",
     "WorkerStats",
     "estimator",
+    "exact_span_matches",
     "expected_calibration_error",
+    "f1_from_counts",
+    "label_mask_from_rgb",
+    "mask_iou",
+    "matched_iou",
     "spammer_score",
     "worker_stats",
 ]

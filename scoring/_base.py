@@ -8,15 +8,6 @@ import numpy as np
 
 from scoring._answers import Answers, prepare_answers, prepare_gold
 
-TINY = 1e-300
-
-
-def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    out = np.zeros((labels.size, n_classes))
-    out[np.arange(labels.size), labels] = 1.0
-    return out
-
-
 def row_max(values: np.ndarray) -> np.ndarray:
     """Max of each row; a column loop is ~10x faster than ``max(axis=1)`` when K is small."""
     if values.shape[1] > 16:
@@ -56,7 +47,7 @@ def normalise_log(log_joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def soft_majority(data: Answers) -> np.ndarray:
     """Vote shares per item; items without answers get a uniform row."""
     votes = data.vote_counts()
-    totals = votes.sum(axis=1, keepdims=True)
+    totals = row_sum(votes)[:, None]
     return np.divide(votes, totals, out=np.full_like(votes, 1.0 / data.n_classes), where=totals > 0)
 
 
@@ -71,7 +62,16 @@ def diagonal_confusion(accuracy: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 class Classifier(ABC):
-    """Base of the estimators: ``fit`` learns, learned state ends with ``_``."""
+    """Base of the estimators: ``fit`` learns, learned state ends with ``_``.
+
+    After ``fit``: ``labels_`` (items,) with -1 for items nobody answered (unless
+    gold), ``proba_`` (items, K) posteriors (the class prior for unanswered items),
+    ``confidence_`` (items,) max posterior (0 for unanswered items),
+    ``worker_confusion_`` (workers, K, K) rows = true class, columns = answer,
+    ``worker_accuracy_`` (workers,) class-prior-weighted diagonal, ``class_prior_``,
+    ``n_iter_`` and ``log_likelihood_`` (observed-data log-likelihood; nan for
+    majority vote).
+    """
 
     labels_: np.ndarray
     proba_: np.ndarray

@@ -86,12 +86,26 @@ def run_em(
 class _EMClassifier(Classifier):
     max_iter: int
     tol: float
+    warm_start: bool = False
 
     def _m_step(self, counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def _initial_posterior(self, data: Answers) -> np.ndarray:
-        return soft_majority(data)
+        """Soft majority vote; with ``warm_start``, the previous fit's posteriors for items it had answers for.
+
+        The daemon re-fits a job each time answers arrive: starting from the last
+        fit (item codes must be stable, new items appended) needs a few EM
+        iterations instead of tens.
+        """
+        votes = soft_majority(data)
+        previous = getattr(self, "proba_", None) if self.warm_start else None
+        if previous is None or previous.shape[1] != data.n_classes:
+            return votes
+        n = min(previous.shape[0], data.n_items)
+        reuse = data.answered[:n] & (self.labels_[:n] >= 0)
+        votes[:n][reuse] = previous[:n][reuse]
+        return votes
 
     def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         result = run_em(data, gold, self._initial_posterior(data), self._m_step, self.max_iter, self.tol)
@@ -113,10 +127,11 @@ class DawidSkene(_EMClassifier):
     off zero, which plain DS turns into certainty.
     """
 
-    def __init__(self, max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01) -> None:
+    def __init__(self, max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01, warm_start: bool = False) -> None:
         self.max_iter = max_iter
         self.tol = tol
         self.smoothing = smoothing
+        self.warm_start = warm_start
 
     def _m_step(self, counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return row_normalise(counts + self.smoothing), class_prior(posterior, answered)
@@ -130,12 +145,18 @@ class OneCoin(_EMClassifier):
     """
 
     def __init__(
-        self, max_iter: int = 100, tol: float = 1e-5, prior_correct: float = 2.0, prior_wrong: float = 1.0
+        self,
+        max_iter: int = 100,
+        tol: float = 1e-5,
+        prior_correct: float = 2.0,
+        prior_wrong: float = 1.0,
+        warm_start: bool = False,
     ) -> None:
         self.max_iter = max_iter
         self.tol = tol
         self.prior_correct = prior_correct
         self.prior_wrong = prior_wrong
+        self.warm_start = warm_start
 
     def _m_step(self, counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         correct = np.trace(counts, axis1=1, axis2=2)
@@ -164,9 +185,10 @@ class BayesianDawidSkene(_EMClassifier):
 
     Guards from truth-inference.md section 4: if the pooled confusion shows label
     switching (matching true to answered classes, identity is not the best match),
-    the fit restarts with a 10x stronger diagonal prior; if the result still contradicts a unanimous (>= 2 votes)
-    majority on more than ``max_unanimous_flips`` of such items, the majority
-    vote posterior is returned instead (``fallback_`` says which happened).
+    the fit restarts with a 10x stronger diagonal prior; if the result still
+    contradicts the vote on more than ``max_unanimous_flips`` of the unanimous
+    (>= 2 answers) items, the majority vote posterior is returned instead.
+    ``fallback_`` says which happened ("none", "diagonal-prior", "majority").
     """
 
     def __init__(
@@ -178,7 +200,9 @@ class BayesianDawidSkene(_EMClassifier):
         max_iter: int = 100,
         tol: float = 1e-6,
         max_unanimous_flips: float = 0.2,
+        warm_start: bool = False,
     ) -> None:
+        self.warm_start = warm_start
         self.strength = strength
         self.diagonal = diagonal
         self.variational = variational
@@ -206,8 +230,9 @@ class BayesianDawidSkene(_EMClassifier):
 
     def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         initial = soft_majority(data)
+        start = self._initial_posterior(data)
         self.fallback_ = "none"
-        result = run_em(data, gold, initial.copy(), self._m_step_with(self.diagonal), self.max_iter, self.tol)
+        result = run_em(data, gold, start, self._m_step_with(self.diagonal), self.max_iter, self.tol)
         counts = data.confusion_counts(result.posterior)
         if not _diagonal_dominant(counts.sum(axis=0)):
             self.fallback_ = "diagonal-prior"

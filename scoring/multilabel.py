@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from scoring._answers import AnswersError, prepare_answers
+from scoring._answers import Answers, AnswersError, prepare_answers
 from scoring._base import normalise_log, soft_majority
 from scoring.majority import row_normalise
 
@@ -86,35 +86,35 @@ class MultiLabel:
         chosen_any = stacked.vote_counts()[:, PRESENT].reshape(n_items, k) > 0
 
         self.proba_ = present
-        self.worker_confusion_ = self._confusion
-        self.worker_accuracy_ = np.einsum("wkk,k->w", self._confusion, self.class_balance_)
+        self.worker_accuracy_ = np.einsum("wkk,k->w", self.worker_confusion_, self.class_balance_)
         listed = present >= self.threshold if self.keep == "likely" else chosen_any
         listed &= answered[:, None]
         self.labels_, self.confidence_map_ = self._layout(present, listed)
         return self
 
-    def _em(self, data, k: int) -> np.ndarray:
+    def _em(self, data: Answers, k: int) -> np.ndarray:
+        """Binary EM over the stacked (item, class) answers; one 2x2 matrix per worker."""
         posterior = soft_majority(data)
-        answered = data.answered
-        previous = None
+        answered = data.answered.reshape(-1, k)
+        n_answered = answered.sum(axis=0)
+        previous, ll = None, float("nan")
         self.n_iter_ = 0
         for self.n_iter_ in range(1, self.max_iter + 1):
             counts = data.confusion_counts(posterior)
             pooled = row_normalise(counts.sum(axis=0) + 0.01)
-            prior = self.prior_strength * (pooled + np.eye(2)) / 2
-            self._confusion = row_normalise(counts + prior[None])
+            confusion = row_normalise(counts + (self.prior_strength * (pooled + np.eye(2)) / 2)[None])
             present = posterior[:, PRESENT].reshape(-1, k)
-            weight = answered.reshape(-1, k)
-            prevalence = (present * weight).sum(axis=0) + 1.0
-            prevalence /= weight.sum(axis=0) + 2.0
-            log_prior = np.log(np.stack([1 - np.tile(prevalence, data.n_items // k), np.tile(prevalence, data.n_items // k)], axis=1))
-            posterior, log_norm = normalise_log(data.log_joint(np.log(self._confusion), log_prior))
-            ll = float(log_norm[answered].sum())
+            prevalence = ((present * answered).sum(axis=0) + 1.0) / (n_answered + 2.0)
+            per_row = np.tile(prevalence, answered.shape[0])
+            log_prior = np.log(np.stack([1.0 - per_row, per_row], axis=1))
+            posterior, log_norm = normalise_log(data.log_joint(np.log(confusion), log_prior))
+            ll = float(data.sum_answered(log_norm))
             if previous is not None and abs(ll - previous) <= self.tol * abs(previous):
                 break
             previous = ll
+        self.worker_confusion_ = confusion
         self.prevalence_ = prevalence
-        self.class_balance_ = np.array([1 - prevalence.mean(), prevalence.mean()])
+        self.class_balance_ = np.array([1.0 - prevalence.mean(), prevalence.mean()])
         self.log_likelihood_ = ll
         return posterior
 

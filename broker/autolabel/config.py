@@ -36,8 +36,8 @@ class AutoLabelConfig(BaseModel):
     accuracy_against: AccuracyReference = Field(
         default="crowd-posterior",
         description="crowd-labels: agreement with the consolidated crowd labels (Ground Truth's definition, "
-                    "capped by the crowd's own accuracy); crowd-posterior: expected accuracy against the truth, "
-                    "each validation object counting the crowd's probability that the machine label is right")
+                    "capped by the crowd's own accuracy); crowd-posterior: expected accuracy against the truth, the "
+                    "model treated as one more annotator whose accuracy EM estimates from the crowd's confidence")
     validation_fraction: float | None = Field(
         default=None, gt=0.0, lt=1.0,
         description="share of all objects held out (human-labeled) to choose the threshold; "
@@ -46,6 +46,10 @@ class AutoLabelConfig(BaseModel):
         default=None, ge=2, description="random objects in the first human batch (training + validation)")
     human_batch_size: int | None = Field(
         default=None, ge=1, description="most-uncertain objects sent to the crowd per later iteration")
+    validation_workers_per_object: int | None = Field(
+        default=None, ge=1, le=9,
+        description="answers per validation object (default: the job's workers_per_object); more answers "
+                    "make the labels the threshold is judged on more reliable")
     model: ModelName = "logistic-regression"
     features: FeatureKind = "pixels"
     embedding_field: str | None = Field(default=None, min_length=1,

@@ -26,7 +26,7 @@ from scipy import sparse
 
 from broker.autolabel.config import AutoLabelConfig
 from broker.autolabel.model import Predictions, build_model, predict, save_model, train
-from broker.autolabel.threshold import choose_threshold
+from broker.autolabel.threshold import choose_threshold, choose_threshold_noisy
 from broker.output import ObjectResult
 
 MIN_WEIGHT = 0.05  # a training object's weight is its crowd confidence, never zero
@@ -91,14 +91,6 @@ def normalise_human_labels(human_labels: HumanLabels, n_objects: int, n_classes:
     return normalised
 
 
-def expected_correctness(agree: np.ndarray, crowd_confidence: np.ndarray, n_classes: int) -> np.ndarray:
-    """The crowd's probability that each machine label is the true one: its confidence where they
-    agree, the rest of its mass shared evenly where they do not. A crowd label with confidence 1
-    makes this plain agreement; a 2-of-3 vote no longer counts as certain truth."""
-    confidence = np.clip(np.asarray(crowd_confidence, dtype=np.float64), 0.0, 1.0)
-    return np.where(agree, confidence, (1.0 - confidence) / max(n_classes - 1, 1))
-
-
 @dataclass
 class AutoLabeler:
     """One job's automated labeling loop. `features` is an (n, d) array or sparse matrix."""
@@ -108,8 +100,9 @@ class AutoLabeler:
     features: np.ndarray | sparse.spmatrix | None
     n_classes: int
     seed: int = 0
-    first_batch_count: int = 0
+    first_batch: list[int] = field(default_factory=list)
     validation_ids: list[int] = field(default_factory=list)
+    validation_retired: dict[int, int] = field(default_factory=dict)
     requested: list[int] = field(default_factory=list)
     failed: set[int] = field(default_factory=set)
     machine: dict[int, MachineLabel] = field(default_factory=dict)
@@ -139,14 +132,15 @@ class AutoLabeler:
             return []
         labels = normalise_human_labels(human_labels, self.n_objects, self.n_classes)
         self._check_requested(labels)
-        first = not self.requested
+        first = not self.first_batch
         size = (self.config.first_batch_size if first else self.config.batch_size)(self.n_objects, self.n_classes)
         limit = self._human_limit(size, budget_left_objects)
         candidates = self._unlabeled()
         batch = self._pick(candidates, limit, first)
         if first:
-            self.first_batch_count = len(batch)
-            n_validation = min(self.config.validation_size(self.n_objects), len(batch) // 2)
+            self.first_batch = sorted(batch)
+            n_train = min(self.config.batch_size(self.n_objects, self.n_classes), len(batch) // 2)
+            n_validation = min(self.config.validation_size(self.n_objects), len(batch) - n_train)
             self.validation_ids = sorted(batch[:n_validation])
         self.requested.extend(batch)
         if not batch and not self._pending(labels):
@@ -201,12 +195,15 @@ class AutoLabeler:
         self._check_requested(labels)
         self.failed |= {int(index) for index in failed}
         iteration = len(self.iterations) + 1
+        if self.done and self.iterations:
+            return self.iterations[-1]
         if self.done:
             return self._record(iteration, labels, 0, 0, None, None, None, {})
         if self._first_batch_failed(labels):
             self.done, self.reason = True, "initial-batch-failed"
             return self._record(iteration, labels, 0, 0, None, None, None, {})
-        validation = np.asarray([i for i in self.validation_ids if i in labels], dtype=np.int64)
+        validation = np.asarray([i for i in self.validation_ids if i in labels and i not in self.validation_retired],
+                                dtype=np.int64)
         training = np.asarray(sorted(set(labels) - set(self.validation_ids)), dtype=np.int64)
         new_labels: dict[int, tuple[int, float]] = {}
         accuracy = threshold = lower_bound = None
@@ -215,28 +212,36 @@ class AutoLabeler:
             weights = np.maximum([labels[i][1] for i in training.tolist()], MIN_WEIGHT)
             sparse_input = sparse.issparse(self.features)
             self.model_ = train(build_model(self.config.model, self.seed, sparse_input), self.features[training], y, weights)
-            accuracy, threshold, lower_bound = self._threshold(validation, labels)
+            accuracy, threshold, lower_bound = self._threshold(validation, labels, iteration)
             new_labels = self._machine_label(threshold, iteration)
         self._update_done(labels)
         return self._record(iteration, labels, int(training.size), int(validation.size), accuracy, threshold,
                             lower_bound, new_labels)
 
     def _threshold(
-        self, validation: np.ndarray, labels: dict[int, tuple[int, float]]
+        self, validation: np.ndarray, labels: dict[int, tuple[int, float]], iteration: int
     ) -> tuple[float | None, float | None, float | None]:
+        """Choose the threshold on the validation objects still "in the pool", then retire those at
+        or above it, as their unlabeled twins get machine-labeled: the objects left for the next
+        iteration are the ones the model was unsure of, so the next threshold must be judged on
+        validation objects that were equally unsure, not on the easy ones already counted."""
         if validation.size == 0:
             return None, None, None
         predicted = predict(self.model_, self.features[validation], self.n_classes)
         crowd = np.asarray([labels[i][0] for i in validation.tolist()])
         crowd_confidence = np.asarray([labels[i][1] for i in validation.tolist()])
         agree = predicted.labels == crowd
-        correct = expected_correctness(agree, crowd_confidence, self.n_classes) \
-            if self.config.accuracy_against == "crowd-posterior" else agree.astype(np.float64)
-        choice = choose_threshold(predicted.confidence, correct, self.config.target_accuracy,
-                                  self.config.confidence_level, self.config.bound)
+        target, level, bound = self.config.target_accuracy, self.config.confidence_level, self.config.bound
+        if self.config.accuracy_against == "crowd-posterior":
+            choice = choose_threshold_noisy(predicted.confidence, agree, crowd_confidence, self.n_classes,
+                                            target, level, bound)
+        else:
+            choice = choose_threshold(predicted.confidence, agree, target, level, bound)
         accuracy = float(agree.mean())
         if choice is None:
             return accuracy, None, None
+        for index in validation[predicted.confidence >= choice.threshold].tolist():
+            self.validation_retired[index] = iteration
         return accuracy, choice.threshold, choice.lower_bound
 
     def _machine_label(self, threshold: float | None, iteration: int) -> dict[int, tuple[int, float]]:
@@ -274,9 +279,9 @@ class AutoLabeler:
 
     def _first_batch_failed(self, labels: dict[int, tuple[int, float]]) -> bool:
         """Ground Truth fails the job when more than 10% of the first random batch fails."""
-        if self.iterations or not self.requested:
+        if self.iterations or not self.first_batch:
             return False
-        first_batch = set(self.requested[: self.first_batch_count])
+        first_batch = set(self.first_batch)
         failed = len(first_batch & self.failed)
         return failed > self.config.max_initial_failure_fraction * len(first_batch)
 
@@ -307,9 +312,20 @@ class AutoLabeler:
         return set(self.requested) - set(labels) - self.failed
 
     def _check_requested(self, labels: Mapping[int, Any]) -> None:
+        """Human labels must not cover machine-labeled objects; labels for objects this loop never
+        asked for (a daemon that published a batch and stopped before saving the state) are adopted."""
         machine_and_human = set(labels) & set(self.machine)
         if machine_and_human:
             raise ValueError(f"objects {sorted(machine_and_human)[:5]} are machine-labeled; they were never sent to humans")
+        unknown = set(labels) - set(self.requested)
+        if unknown:
+            self.requested.extend(sorted(unknown))
+
+    def workers_for(self, index: int, workers_per_object: int) -> int:
+        """Assignments to ask for object `index`: validation objects may get more answers."""
+        if self.config.validation_workers_per_object and index in self.validation_ids:
+            return self.config.validation_workers_per_object
+        return workers_per_object
 
     @property
     def machine_labels(self) -> dict[int, tuple[int, float]]:
@@ -341,8 +357,9 @@ class AutoLabeler:
             "n_objects": self.n_objects,
             "n_classes": self.n_classes,
             "seed": self.seed,
-            "first_batch_count": self.first_batch_count,
+            "first_batch": list(self.first_batch),
             "validation_ids": list(self.validation_ids),
+            "validation_retired": {str(i): n for i, n in self.validation_retired.items()},
             "requested": list(self.requested),
             "failed": sorted(self.failed),
             "machine": {str(i): [m.label, m.confidence, m.iteration] for i, m in self.machine.items()},
@@ -363,8 +380,9 @@ class AutoLabeler:
             features=features,
             n_classes=int(state["n_classes"]),
             seed=int(state["seed"]),
-            first_batch_count=int(state["first_batch_count"]),
+            first_batch=[int(i) for i in state["first_batch"]],
             validation_ids=[int(i) for i in state["validation_ids"]],
+            validation_retired={int(i): int(n) for i, n in state["validation_retired"].items()},
             requested=[int(i) for i in state["requested"]],
             failed={int(i) for i in state["failed"]},
             machine={int(i): MachineLabel(int(v[0]), float(v[1]), int(v[2])) for i, v in state["machine"].items()},

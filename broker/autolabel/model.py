@@ -6,6 +6,7 @@ close to calibrated, which is what a confidence threshold needs.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +31,9 @@ def build_model(name: ModelName, seed: int, sparse_input: bool = False) -> Pipel
     elif name == "random-forest":
         classifier = RandomForestClassifier(n_estimators=200, min_samples_leaf=1, n_jobs=1, random_state=seed)
     elif name == "mlp":
-        classifier = MLPClassifier(hidden_layer_sizes=(128,), alpha=1e-3, max_iter=500, early_stopping=False,
-                                   random_state=seed)
+        # early stopping on a 10% hold-out: ~8x faster than running to convergence, ~1 point less accurate
+        classifier = MLPClassifier(hidden_layer_sizes=(128,), alpha=1e-3, max_iter=200, early_stopping=True,
+                                   n_iter_no_change=5, random_state=seed)
     else:  # pragma: no cover - the config's Literal guards this
         raise ValueError(f"unknown model {name!r}")
     return make_pipeline(scaler, classifier)
@@ -51,10 +53,10 @@ def train(
 ) -> Pipeline:
     """A fitted copy of `model`; `weights` (the crowd's confidence) weigh each training object."""
     fitted = clone(model)
-    step = fitted.steps[-1][0]
-    fit_params = {} if weights is None else {f"{step}__sample_weight": np.asarray(weights, dtype=np.float64)}
-    if isinstance(fitted.steps[-1][1], MLPClassifier):
-        fit_params = {}  # MLPClassifier takes no sample weights
+    step, classifier = fitted.steps[-1]
+    fit_params = {}
+    if weights is not None and "sample_weight" in inspect.signature(classifier.fit).parameters:
+        fit_params = {f"{step}__sample_weight": np.asarray(weights, dtype=np.float64)}  # MLP: scikit-learn >= 1.7
     fitted.fit(features, labels, **fit_params)
     return fitted
 

@@ -34,15 +34,18 @@ class CostSummary:
 
 def cost_summary(
     objects: int, human_objects: int, machine_objects: int, reward_cents: int, workers_per_object: int,
-    masters: bool = False,
+    masters: bool = False, validation_objects: int = 0, validation_workers_per_object: int | None = None,
 ) -> CostSummary:
-    """Each human-labeled object is one HIT of `workers_per_object` assignments with MTurk's fees."""
+    """Each human-labeled object is one HIT of `workers_per_object` assignments with MTurk's fees;
+    the `validation_objects` among them have `validation_workers_per_object` assignments instead."""
     per_object = hit_cost_cents(reward_cents, workers_per_object, masters)
+    validation_workers = validation_workers_per_object or workers_per_object
+    per_validation_object = hit_cost_cents(reward_cents, validation_workers, masters)
     return CostSummary(
         objects=objects,
         human_objects=human_objects,
         machine_objects=machine_objects,
-        cost_cents=human_objects * per_object,
+        cost_cents=(human_objects - validation_objects) * per_object + validation_objects * per_validation_object,
         all_human_cost_cents=objects * per_object,
     )
 

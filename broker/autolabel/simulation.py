@@ -111,7 +111,7 @@ def _accuracy(labels: dict[int, tuple[int, float]], truth: np.ndarray) -> float 
 def simulate(
     features: np.ndarray | sparse.spmatrix, truth: np.ndarray, config: AutoLabelConfig, crowd: Crowd,
     *, per_object: int = 3, reward_cents: int = 2, seed: int = 0, budget_objects: int | None = None,
-    max_iterations: int = 200,
+    max_iterations: int = 200, consolidation: str = "default",
 ) -> SimulationResult:
     """Run the loop to its end: publish each batch, draw the crowd's answers, consolidate, iterate."""
     n_objects, n_classes = truth.size, int(truth.max()) + 1
@@ -125,21 +125,26 @@ def simulate(
         if labeler.done:
             break
         if batch:
-            answers.add(*crowd.answer(np.asarray(batch), truth, per_object, n_classes, rng))
-            human = answers.consolidate(n_objects, n_classes, crowd.accuracy.size)
+            batch_ids = np.asarray(batch)
+            validation = np.isin(batch_ids, labeler.validation_ids)
+            for chosen, count in ((~validation, per_object),
+                                  (validation, config.validation_workers_per_object or per_object)):
+                if chosen.any():
+                    answers.add(*crowd.answer(batch_ids[chosen], truth, count, n_classes, rng))
+            human = answers.consolidate(n_objects, n_classes, crowd.accuracy.size, consolidation)
         if labeler.iterate(human).done:
             break
     return _result(labeler, human, truth, per_object, reward_cents)
 
 
 def simulate_all_human(truth: np.ndarray, crowd: Crowd, *, per_object: int = 3, reward_cents: int = 2,
-                       seed: int = 0) -> SimulationResult:
+                       seed: int = 0, consolidation: str = "default") -> SimulationResult:
     """The baseline: every object labeled by the crowd, consolidated the same way."""
     n_objects, n_classes = truth.size, int(truth.max()) + 1
     rng = np.random.default_rng([seed, 11])
     answers = Answers()
     answers.add(*crowd.answer(np.arange(n_objects), truth, per_object, n_classes, rng))
-    human = answers.consolidate(n_objects, n_classes, crowd.accuracy.size)
+    human = answers.consolidate(n_objects, n_classes, crowd.accuracy.size, consolidation)
     accuracy = _accuracy(human, truth) or 0.0
     return SimulationResult(
         n_objects=n_objects, human_objects=len(human), machine_objects=0, unlabeled_objects=n_objects - len(human),
@@ -163,7 +168,9 @@ def _result(labeler: AutoLabeler, human: dict[int, tuple[int, float]], truth: np
         machine_accuracy=_accuracy(machine, truth),
         human_accuracy=_accuracy(human, truth),
         overall_accuracy=correct / n_objects,
-        cost=cost_summary(n_objects, len(labeler.requested), len(machine), reward_cents, per_object),
+        cost=cost_summary(n_objects, len(labeler.requested), len(machine), reward_cents, per_object,
+                          validation_objects=len(labeler.validation_ids),
+                          validation_workers_per_object=labeler.config.validation_workers_per_object),
         iterations=labeler.iterations,
         reason=labeler.reason,
     )

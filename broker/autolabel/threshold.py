@@ -4,7 +4,8 @@ Ground Truth picks, on a human-labeled validation set, the confidence level at w
 "meet the accuracy target". A point estimate on a few hundred objects overshoots by chance: 58 right
 out of 58 reads as 100% but is consistent with 95%. So each candidate threshold is judged by a
 one-sided lower confidence bound on the accuracy of the validation objects at or above it, and the
-lowest threshold whose bound reaches the target wins (the most objects machine-labeled).
+lowest threshold whose bound reaches the target, walking down from the most confident objects and
+stopping at the first threshold that fails, wins (the most objects machine-labeled).
 """
 
 from __future__ import annotations
@@ -59,40 +60,99 @@ def choose_threshold(
     bound: str = "clopper-pearson",
 ) -> ThresholdChoice | None:
     """The lowest confidence t such that the objects with confidence >= t are accurate to at least
-    `target` with `level` confidence; None when no threshold qualifies.
+    `target` with `level` confidence (walking down from the top, up to the first t that fails after
+    one has passed); None when no threshold qualifies.
 
     `confidence`: the model's confidence per validation object; `correct`: whether its label
     matches the human one (booleans), or the probability that it is right (floats in [0, 1]; the
     bound then treats the expected count of right labels as the binomial count). Objects tied at a
     confidence are always taken together.
     """
-    confidence = np.asarray(confidence, dtype=np.float64)
-    correct = np.asarray(correct, dtype=np.float64)
-    if np.any((correct < 0) | (correct > 1)):
-        raise ValueError("correct must hold booleans or probabilities in [0, 1]")
-    if confidence.shape != correct.shape or confidence.ndim != 1:
-        raise ValueError("confidence and correct must be 1-D arrays of the same length")
+    confidence, correct = _checked(confidence, correct)
     if confidence.size == 0:
         return None
+    order = np.argsort(-confidence, kind="stable")
+    return _lowest_passing(confidence[order], np.cumsum(correct[order]), target, level, bound)
+
+
+def choose_threshold_noisy(
+    confidence: np.ndarray,
+    agree: np.ndarray,
+    crowd_confidence: np.ndarray,
+    n_classes: int,
+    target: float = 0.95,
+    level: float = 0.95,
+    bound: str = "clopper-pearson",
+) -> ThresholdChoice | None:
+    """choose_threshold against the truth when the validation labels come from a noisy crowd.
+
+    Agreement with crowd labels that are right only 90% of the time can never show 95%: a perfect
+    model would look 90% accurate. With the crowd's label right with probability h (its consolidated
+    confidence) and errors spread evenly over the other K-1 classes, a model of accuracy a agrees
+    with it with probability a*d + (1-h)/(K-1), where d = h - (1-h)/(K-1). Summed over the top-k
+    objects this gives the moment estimate a = (agreements - sum (1-h)/(K-1)) / sum d, whose
+    spread is that of a binomial over n_eff = (sum d)^2 / k objects; the lower bound is taken on
+    a * n_eff right out of n_eff. With confidence-1 crowd labels this is plain agreement (Ground
+    Truth's definition). It assumes the crowd's confidence is calibrated and that the model's
+    mistakes are independent of the crowd's.
+    """
+    confidence, agree = _checked(confidence, agree)
+    crowd_confidence = np.clip(np.asarray(crowd_confidence, dtype=np.float64), 0.0, 1.0)
+    if confidence.shape != crowd_confidence.shape:
+        raise ValueError("crowd_confidence must have one value per validation object")
+    if confidence.size == 0:
+        return None
+    order = np.argsort(-confidence, kind="stable")
+    chance = (1.0 - crowd_confidence[order]) / max(n_classes - 1, 1)
+    informative = np.cumsum(crowd_confidence[order] - chance)
+    counts = np.arange(1, confidence.size + 1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        accuracy = np.clip((np.cumsum(agree[order]) - np.cumsum(chance)) / informative, 0.0, 1.0)
+        n_effective = np.where(informative > 0, informative**2 / counts, 0.0)
+    accuracy = np.nan_to_num(accuracy, nan=0.0)
+    return _lowest_passing(confidence[order], accuracy * n_effective, target, level, bound,
+                           totals=n_effective, accuracy=accuracy)
+
+
+def _checked(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if confidence.shape != correct.shape or confidence.ndim != 1:
+        raise ValueError("confidence and correct must be 1-D arrays of the same length")
+    if np.any((correct < 0) | (correct > 1)):
+        raise ValueError("correct must hold booleans or probabilities in [0, 1]")
+    return confidence, correct
+
+
+def _lowest_passing(
+    ranked: np.ndarray, hits: np.ndarray, target: float, level: float, bound: str,
+    totals: np.ndarray | None = None, accuracy: np.ndarray | None = None,
+) -> ThresholdChoice | None:
+    """The largest top-k (confidence sorted descending) whose lower bound reaches `target`;
+    `totals` (default k) is the binomial size the bound uses for each top-k."""
     try:
         lower = LOWER_BOUNDS[bound]
     except KeyError:
         raise ValueError(f"unknown bound {bound!r}; known: {', '.join(LOWER_BOUNDS)}") from None
-    order = np.argsort(-confidence, kind="stable")
-    ranked = confidence[order]
-    hits = np.cumsum(correct[order])
     counts = np.arange(1, ranked.size + 1)
+    totals = counts.astype(np.float64) if totals is None else totals
+    accuracy = hits / counts if accuracy is None else accuracy
     # a cut is only valid after the last of a group of tied confidences
     group_end = np.append(ranked[1:] != ranked[:-1], True)
-    bounds = np.where(group_end, lower(hits, counts, level), -np.inf)
-    passing = np.flatnonzero(bounds >= target)
-    if passing.size == 0:
+    bounds = np.where(group_end & (totals > 0), lower(hits, totals, level), -np.inf)
+    passing = bounds >= target
+    if not passing.any():
         return None
-    cut = int(passing[-1])
+    # Walk down from the most confident cut; stop at the first valid cut that fails once one has
+    # passed. Keeping the last passing cut anywhere would pick the luckiest fluctuation.
+    first = int(np.argmax(passing))
+    failing = np.flatnonzero(np.isfinite(bounds) & ~passing & (np.arange(passing.size) > first))
+    end = int(failing[0]) if failing.size else passing.size
+    cut = int(np.flatnonzero(passing[:end])[-1])
     return ThresholdChoice(
         threshold=float(ranked[cut]),
         n_at_or_above=int(counts[cut]),
-        n_correct=float(hits[cut]),
-        accuracy=float(hits[cut] / counts[cut]),
+        n_correct=float(accuracy[cut] * counts[cut]),
+        accuracy=float(accuracy[cut]),
         lower_bound=float(bounds[cut]),
     )

@@ -22,6 +22,7 @@ from broker.marketplace.state import Marketplace
 
 log = logging.getLogger(__name__)
 WORKER_SITE_MODULE = "broker.marketplace.worker_site.routes"
+MAX_BODY_BYTES = 1024 * 1024  # a 64 KB Question plus room; larger bodies are refused before parsing
 
 def _json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     all_headers = {"x-amzn-RequestId": protocol.new_request_id()}
@@ -68,7 +69,13 @@ class RequesterApi:
         return _json_response(200, protocol.response_body(result))
 
     async def endpoint(self, request: Request) -> Response:
-        body = await request.body()
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                return wire_error_response(
+                    WireError("RequestEntityTooLargeException", f"The request body exceeds {MAX_BODY_BYTES} bytes.", 413)
+                )
         if self.faults.latency_seconds > 0:
             await asyncio.sleep(self.faults.latency_seconds)
         signed = auth.SignedRequest(
@@ -77,7 +84,7 @@ class RequesterApi:
             raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
             query_string=request.scope.get("query_string", b"").decode("latin-1"),
             headers={key.lower(): value for key, value in request.headers.items()},
-            body=body,
+            body=bytes(body),
         )
         return await run_in_threadpool(self.handle, signed, request.headers.get("x-amz-target"))
 

@@ -26,6 +26,8 @@ from broker.marketplace.state import Event, Notifier
 log = logging.getLogger(__name__)
 SUPPORTED_VERSIONS = ("2006-05-05", "2014-08-15")
 TEST_ONLY_EVENTS = ("Ping",)
+BACKGROUND_ATTEMPTS = 5  # queued events: retried with backoff off the request thread
+TEST_ATTEMPTS = 2  # SendTestEventNotification answers the caller, so it fails fast
 
 
 class NotificationFailed(Exception):
@@ -88,7 +90,7 @@ class AwsNotifier(Notifier):
         self.config = config
         self.endpoint_url = endpoint_url
         self.emails: list[tuple[str, dict[str, Any]]] = []
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[tuple[str, str | None, str, int], Any] = {}
         self._clients_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mturk-notify")
         self._pending: list[Future[None]] = []
@@ -97,8 +99,8 @@ class AwsNotifier(Notifier):
         self.dropped = 0
         self.failed = 0
 
-    def _client(self, service: str, endpoint_url: str | None, region: str) -> Any:
-        key = (service, endpoint_url)
+    def _client(self, service: str, endpoint_url: str | None, region: str, attempts: int) -> Any:
+        key = (service, endpoint_url, region, attempts)
         with self._clients_lock:
             if key not in self._clients:
                 self._clients[key] = boto3.client(
@@ -107,7 +109,9 @@ class AwsNotifier(Notifier):
                     region_name=region,
                     aws_access_key_id=self.config.notification_access_key_id,
                     aws_secret_access_key=self.config.notification_secret_access_key,
-                    config=BotoConfig(retries={"mode": "standard", "max_attempts": 5}),
+                    config=BotoConfig(
+                        retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=5, read_timeout=10
+                    ),
                 )
             return self._clients[key]
 
@@ -120,7 +124,7 @@ class AwsNotifier(Notifier):
             return self.endpoint_url, region
         return self.endpoint_url or f"{parts.scheme}://{parts.netloc}", self.config.region
 
-    def send(self, specification: dict[str, Any], events: list[Event]) -> None:
+    def send(self, specification: dict[str, Any], events: list[Event], attempts: int = BACKGROUND_ATTEMPTS) -> None:
         """Deliver now, on the caller's thread; raises NotificationFailed."""
         document = event_document(events, specification["Version"], self.config)
         body = json.dumps(document)
@@ -128,10 +132,10 @@ class AwsNotifier(Notifier):
         try:
             if transport == "SQS":
                 endpoint, region = self._endpoint_for_queue(destination)
-                self._client("sqs", endpoint, region).send_message(QueueUrl=destination, MessageBody=body)
+                self._client("sqs", endpoint, region, attempts).send_message(QueueUrl=destination, MessageBody=body)
             elif transport == "SNS":
                 region = destination.split(":")[3] or self.config.region
-                self._client("sns", self.endpoint_url, region).publish(TopicArn=destination, Message=body)
+                self._client("sns", self.endpoint_url, region, attempts).publish(TopicArn=destination, Message=body)
             else:
                 self.emails.append((destination, document))
                 log.info("notification email to %s: %s", destination, body)
@@ -142,7 +146,7 @@ class AwsNotifier(Notifier):
 
     def deliver(self, specification: dict[str, Any], events: list[Event], test: bool = False) -> None:
         if test:
-            self.send(specification, events)
+            self.send(specification, events, attempts=TEST_ATTEMPTS)
             return
         if self._random.random() < self.config.faults.drop_notification_probability:
             self.dropped += 1

@@ -171,3 +171,77 @@ def test_cli_runs_the_crowd(market, mturk, tmp_path: Path) -> None:
     assert len(task_answers(mturk, hit_ids)) == 6
     bad = CliRunner().invoke(cli_app, ["marketplace", "crowd", "--endpoint", market.worker_site_url, "--mix", "wizard=1"])
     assert bad.exit_code != 0 and "wizard" in bad.output
+
+
+def test_box_workers_measure_the_served_image_and_jitter_true_boxes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    image = tmp_path / "street.png"
+    Image.new("RGB", (320, 200)).save(image)
+    truth = {"s3://b/street.png": {"boundingBoxes": [{"label": "car", "left": 40, "top": 50, "width": 120, "height": 80}],
+                                   "inputImageProperties": {"width": 320, "height": 200}}}
+    page_with_truth = contract_page("crowd-bounding-box", ["car"], {"source-ref": "s3://b/street.png"}, name="annotatedResult")
+    untruthed = contract_page("crowd-bounding-box", ["car"], {"source-ref": "s3://b/other.png"}, name="annotatedResult")
+    untruthed = untruthed.replace("<form", f'<crowd-bounding-box src="/local-files{image}"></crowd-bounding-box><form')
+    with start_in_thread(MarketplaceConfig(db_path=":memory:", time_scale=TIME_SCALE, file_roots=[str(tmp_path)])) as running:
+        client = running.client()
+        _, hit_ids = publish(client, [page_with_truth, untruthed], assignments=3, title="Boxes")
+        stats = run_crowd(running.worker_site_url, n_workers=3, seed=2, truth=truth, mix="good=1",
+                          time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=3)
+        assert stats.assignments_submitted == 6 and stats.error_count == 0, stats.errors
+        results = {hit: [] for hit in hit_ids}
+        for row in task_answers(client, hit_ids):
+            results[row["hit"]].append(json.loads(row["fields"]["taskAnswers"][0])[0]["annotatedResult"])
+    for result in results[hit_ids[0]]:
+        assert result["inputImageProperties"] == {"height": 200, "width": 320}
+        for box in result["boundingBoxes"]:
+            assert abs(box["left"] - 40) < 25 and abs(box["width"] - 120) < 30 and box["label"] == "car"
+    for result in results[hit_ids[1]]:  # no truth: the size comes from the image the page loads
+        assert result["inputImageProperties"] == {"height": 200, "width": 320}
+
+
+def test_crowd_works_a_hit_rendered_from_a_built_in_template(market, mturk) -> None:
+    templates = pytest.importorskip("broker.templates")
+    source = (Path(__file__).resolve().parents[2] / "hit_templates" / "text-classification.liquid").read_text()
+    sources = ["great film", "dull plot", "fine acting"]
+    pages = [
+        templates.render_task_html(source, {"taskObject": s, "labels": ["positive", "negative"], "header": "Tone?"},
+                                   task_type="text-classification", data_object={"source": s},
+                                   grant_read_access=lambda url: url)
+        for s in sources
+    ]
+    _, hit_ids = publish(mturk, pages, assignments=2)
+    stats = run_crowd(market.worker_site_url, n_workers=3, seed=8, truth={"great film": "positive"}, mix="good=1",
+                      time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=3)
+    assert stats.assignments_submitted == 6 and stats.generic_forms == 0, stats.errors
+    for row in task_answers(mturk, hit_ids):
+        [answer] = json.loads(row["fields"]["taskAnswers"][0])
+        [(name, value)] = answer.items()
+        assert value["label"] in ("positive", "negative")
+
+
+def test_stopping_mid_work_returns_the_hit_instead_of_leaving_it_accepted() -> None:
+    import threading
+    import time
+
+    pages, truth = classification_pages(6)
+    with start_in_thread(MarketplaceConfig(db_path=":memory:", time_scale=5.0)) as running:
+        client = running.client()
+        _, hit_ids = publish(client, pages, assignments=1)
+        stop = threading.Event()
+
+        def stop_once_someone_is_working() -> None:
+            while not stop.is_set():
+                if any(a.status == "Accepted" for a in running.marketplace.assignments.values()):
+                    stop.set()
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=stop_once_someone_is_working)
+        watcher.start()
+        stats = run_crowd(running.worker_site_url, n_workers=8, seed=3, truth=truth, mix="good=1", time_scale=5.0,
+                          idle_seconds=30, stop_event=stop, concurrency=4)
+        watcher.join()
+        assert stats.assignments_returned >= 1
+        assert not [a for a in running.marketplace.assignments.values() if a.status == "Accepted"]
+        hits = [client.get_hit(HITId=h)["HIT"] for h in hit_ids]
+        assert sum(h["NumberOfAssignmentsAvailable"] for h in hits) == 6 - stats.assignments_submitted

@@ -106,3 +106,10 @@ def test_pickup_probability_rises_with_wage_per_expected_second() -> None:
     probabilities = pricing.pickup_probability(np.array([poor, 600.0, rich]), 600.0)
     assert np.all(np.diff(probabilities) > 0)
     assert probabilities[0] < 0.05 and probabilities[2] > 0.95
+
+
+def test_bare_box_lists_take_the_image_size_from_the_page() -> None:
+    boxes = [{"label": "car", "left": 10, "top": 10, "width": 50, "height": 40}]
+    assert models.box_truth(boxes) is None  # no size known yet
+    truth = models.box_truth(boxes, (200, 100))
+    assert (truth.width, truth.height, truth.boxes) == (200, 100, boxes)

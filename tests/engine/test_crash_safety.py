@@ -119,3 +119,33 @@ def test_review_results_lost_in_a_crash_are_settled_without_paying_twice(tmp_pat
     with Session(engine) as session:
         assert {a.review_status for a in session.exec(select(Assignment))} == {ReviewStatus.APPROVED}
     assert market.marketplace.account.balance_cents == balance_before - 6 * 6  # 5c + 1c fee, once each
+
+
+def test_rows_older_than_the_token_lifetime_are_found_by_annotation_not_recreated(tmp_path, market, settings,
+                                                                                   engine, monkeypatch):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from broker.db import transaction, utcnow
+
+    files = write_job(tmp_path / "job", "text-classification", 3)
+    submit_job(files.spec_path, engine, settings)
+    original = publish._record_created
+    monkeypatch.setattr(publish, "_record_created", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("cut")))
+    with pytest.raises(RuntimeError):
+        publish_tick(engine, settings)
+    monkeypatch.setattr(publish, "_record_created", original)
+    market.marketplace.clock.advance(25 * 3600)           # the marketplace has forgotten the tokens
+    with transaction(engine) as session:
+        session.execute(update(Hit).values(created_at=utcnow() - timedelta(hours=25)))
+    from broker import mturk
+
+    counter = mturk.CallCounter().attach(mturk.client_for(mturk.resolve_target("local", settings)))
+    report = publish_tick(engine, settings)
+    assert report.hits_recovered == 3 and report.hits_created == 0
+    assert counter.calls["ListHITs"] >= 1 and counter.calls["CreateHITWithHITType"] == 0
+    assert len(market.marketplace.hits) == 3
+    with Session(engine) as session:
+        rows = session.exec(select(Hit)).all()
+    assert sorted(r.hit_id for r in rows) == sorted(market.marketplace.hits)

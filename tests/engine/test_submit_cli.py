@@ -6,13 +6,12 @@ import csv
 import io
 import json
 
-import yaml
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from broker.cli import app
 from broker.daemon import run_cycle
-from broker.db import DataObject, Job, get_engine
+from broker.db import Job, get_engine
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 runner = CliRunner()
@@ -130,3 +129,28 @@ def test_agreement_policy_rejects_a_disagreeing_worker_with_the_message(tmp_path
     rejected = [a for a in market.marketplace.assignments.values() if a.status == "Rejected"]
     assert len(rejected) == 4
     assert all(a.requester_feedback == policy["reject_message"] for a in rejected)
+
+
+
+def test_question_over_65535_bytes_is_refused_before_any_call(tmp_path, settings, engine):
+    template = tmp_path / "big.liquid"
+    template.write_text("<crowd-form><p>" + "x" * 70_000 + "</p>{{ task.input.taskObject }}</crowd-form>\n")
+    files = write_job(tmp_path / "job", "custom", 2, template=str(template))
+    result = runner.invoke(app, ["submit", str(files.spec_path)], env=_env(settings))
+    assert result.exit_code == 1
+    assert "65,535" in result.output and "input.manifest:1: the HTMLQuestion is" in result.output
+    assert _jobs(settings) == []
+
+
+def test_collect_once_collects_reviews_and_consolidates_without_publishing(tmp_path, market, settings, engine):
+    from broker.publish import publish_tick
+    from broker.submit import submit_job
+
+    files = write_job(tmp_path / "job", "text-classification", 3, max_concurrent_hits=2)
+    submit_job(files.spec_path, engine, settings)
+    publish_tick(engine, settings)
+    answer_open_hits(market, truthful(files.truth), WORKERS)
+    result = runner.invoke(app, ["collect", "--once"], env=_env(settings))
+    assert result.exit_code == 0 and "collected 6 assignments from 2 HITs" in result.output
+    assert len(market.marketplace.hits) == 2                       # nothing new published
+    assert {a.status for a in market.marketplace.assignments.values()} == {"Approved"}

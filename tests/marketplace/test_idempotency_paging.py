@@ -26,6 +26,10 @@ def test_token_expires_after_24_hours(market, clock):
     clock.advance(24 * 3600 + 1)
     second = make_hit(market, hit_type_id, UniqueRequestToken="t")
     assert second != first
+    clock.advance(24 * 3600 + 1)
+    market.get_account_balance({})
+    assert market.tokens == {}  # forgotten once their 24 hours pass
+    assert market.store.load_one("token", "CreateHIT:t") is None
 
 
 def test_over_http_the_duplicate_is_a_request_error(mturk):

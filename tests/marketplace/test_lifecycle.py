@@ -215,3 +215,45 @@ def test_inactive_notifications_are_not_sent(market, notifier):
     market.update_notification_settings({"HITTypeId": hit_type_id, "Active": True})
     make_hit(market, hit_type_id)
     assert notifier.types() == ["HITCreated"]
+
+
+def test_every_api_operation_has_a_method():
+    import botocore.session
+
+    from broker.marketplace.state import OPERATIONS, Marketplace, method_name
+
+    names = set(botocore.session.get_session().get_service_model("mturk").operation_names)
+    assert OPERATIONS == names
+    assert all(callable(getattr(Marketplace, method_name(name), None)) for name in names)
+
+
+def test_concurrent_accepts_never_exceed_max_assignments(market):
+    from concurrent.futures import ThreadPoolExecutor
+
+    hit_id = make_hit(market, make_hit_type(market), MaxAssignments=3)
+    workers = [market.register_worker() for _ in range(12)]
+
+    def try_accept(worker):
+        try:
+            return market.accept_hit(hit_id, worker)
+        except MarketplaceError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        accepted = [a for a in pool.map(try_accept, workers) if a]
+    assert len(accepted) == 3
+    assert market.get_hit({"HITId": hit_id})["HIT"]["NumberOfAssignmentsPending"] == 3
+
+
+def test_time_driven_events_survive_a_failing_call(market, clock, notifier):
+    hit_type_id = make_hit_type(market, AssignmentDurationInSeconds=60)
+    market.update_notification_settings({"HITTypeId": hit_type_id, "Notification": {
+        "Destination": "http://127.0.0.1:1/123456789012/q", "Transport": "SQS", "Version": "2006-05-05",
+        "EventTypes": ["AssignmentAbandoned"]}})
+    hit_id = make_hit(market, hit_type_id)
+    market.accept_hit(hit_id, market.register_worker())
+    clock.advance(61)
+    with pytest.raises(MarketplaceError):
+        market.get_hit({"HITId": "NOSUCHHIT"})  # fails, but the abandonment it processed first stands
+    assert notifier.types() == ["AssignmentAbandoned"]
+    assert market.get_hit({"HITId": hit_id})["HIT"]["NumberOfAssignmentsAvailable"] == 1

@@ -218,3 +218,40 @@ def test_majority_vote_shares_and_seeded_ties():
     est = scoring.MajorityVote().fit([0, 0, 0], [0, 1, 2], [2, 2, 0], n_classes=3)
     np.testing.assert_allclose(est.proba_[0], [1 / 3, 0, 2 / 3])
     assert est.labels_[0] == 2 and est.confidence_[0] == pytest.approx(2 / 3)
+
+
+def test_label_switching_guard_accepts_skewed_rows_and_rejects_swaps():
+    from scoring.dawid_skene import _diagonal_dominant
+
+    skewed = np.array([[90.0, 8, 2], [50, 40, 10], [30, 20, 50]])  # row 1 mostly answered "0": real, not a swap
+    swapped = skewed[[1, 0, 2]][:, [1, 0, 2]][[1, 0, 2]]  # classes 0 and 1 exchanged on one side only
+    assert _diagonal_dominant(skewed)
+    assert not _diagonal_dominant(swapped)
+
+
+def test_do_no_harm_falls_back_to_majority_when_em_flips_unanimous_items():
+    from scoring._answers import prepare_answers
+    from scoring._base import soft_majority
+    from scoring.dawid_skene import _unanimous_flip_rate
+
+    data = prepare_answers([0, 0, 1, 1, 2], [0, 1, 0, 1, 0], [1, 1, 0, 0, 1], n_classes=2)
+    votes = soft_majority(data)
+    flipped = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # item 0 flipped; item 2 has one vote only
+    assert _unanimous_flip_rate(data, votes, flipped) == 0.5
+    strict = scoring.BayesianDawidSkene(max_unanimous_flips=-1.0).fit([0, 0, 1, 1], [0, 1, 0, 1], [1, 1, 0, 0], n_classes=2)
+    assert strict.fallback_ == "majority"
+    np.testing.assert_allclose(strict.proba_, [[0, 1], [1, 0]])
+
+
+@pytest.mark.parametrize("name", ["dawid-skene", "one-coin", "bayesian-ds"])
+def test_warm_start_refit_after_new_answers_needs_fewer_iterations(name, make_crowd):
+    crowd = make_crowd(n_items=600, n_workers=10, n_classes=3, per_item=4, seed=13)
+    first = crowd.items < 500  # answers for the first 500 items arrive first
+    cold = scoring.estimator(name, tol=1e-7).fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
+    warm = scoring.estimator(name, tol=1e-7, warm_start=True)
+    warm.fit(crowd.items[first], crowd.workers[first], crowd.labels[first], n_classes=3, n_items=600)
+    assert np.all(warm.labels_[500:] == -1)
+    warm.fit(crowd.items, crowd.workers, crowd.labels, n_classes=3)
+    assert warm.n_iter_ < cold.n_iter_
+    assert np.mean(warm.labels_ == cold.labels_) > 0.99
+    np.testing.assert_allclose(warm.proba_, cold.proba_, atol=0.05)

@@ -7,6 +7,8 @@ import re
 from broker.marketplace.worker_site.passwords import hash_password, verify_password
 from broker.marketplace.worker_site.routes import safe_next
 
+from .site_helpers import create_hit
+
 
 def test_password_hashes_are_salted_and_verify() -> None:
     first, second = hash_password("s3cret-pass"), hash_password("s3cret-pass")
@@ -52,8 +54,6 @@ def test_sign_in_issues_a_new_session_token(web) -> None:
 
 
 def test_posts_without_a_valid_csrf_token_are_refused(web, mturk) -> None:
-    from .site_helpers import create_hit
-
     hit_type_id, _ = create_hit(mturk)
     erin = web()
     erin.sign_up("erin")

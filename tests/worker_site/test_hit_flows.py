@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .site_helpers import SIMPLE_FORM, create_hit, html_question
+from .site_helpers import SIMPLE_FORM, create_hit
 
 ANSWERS_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"
 
@@ -227,3 +227,65 @@ def test_local_files_are_served_only_under_file_roots(web, files_root, tmp_path)
 def test_worker_pages_need_sign_in(web, path) -> None:
     response = web().http.get(path)
     assert response.status_code == 303 and urlsplit(response.headers["location"]).path == "/signin"
+
+
+def test_external_question_frame_gets_the_four_parameters_and_cross_site_submit_works(web, mturk, market) -> None:
+    external = (
+        '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd">'
+        "<ExternalURL>https://tasks.example.org/label?batch=7</ExternalURL><FrameHeight>600</FrameHeight></ExternalQuestion>"
+    )
+    hit_type_id, hit_id = create_hit(mturk, Question=external)
+    worker = web()
+    worker_id = worker.sign_up("tara")
+    src, params = worker.frame_params(worker.http.get(f"/projects/{hit_type_id}/preview").text)
+    assert src.startswith("https://tasks.example.org/label?batch=7&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&")
+    assignment_id = worker.accepted_assignment(worker.accept_hit(hit_id))
+    src, params = worker.frame_params(worker.http.get(f"/tasks/{assignment_id}").text)
+    assert src.startswith("https://tasks.example.org/label?batch=7&assignmentId=")
+    assert params == {"batch": "7", "assignmentId": assignment_id, "hitId": hit_id,
+                      "turkSubmitTo": market.worker_site_url, "workerId": worker_id}
+
+    # The external page posts back from another site: no session cookie, the assignmentId identifies the work.
+    cross_site = web().submit([("assignmentId", assignment_id), ("answer", "42")])
+    assert cross_site.status_code == 200
+    [assignment] = mturk.list_assignments_for_hit(HITId=hit_id)["Assignments"]
+    assert assignment["WorkerId"] == worker_id and "<FreeText>42</FreeText>" in assignment["Answer"]
+    assert web().submit([("assignmentId", "NOSUCHASSIGNMENT"), ("answer", "1")]).status_code == 403
+
+
+def test_qualification_test_is_taken_on_the_site_and_scored(web, mturk) -> None:
+    test = (
+        '<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd">'
+        "<Question><QuestionIdentifier>q1</QuestionIdentifier><QuestionContent><Text>2+2?</Text></QuestionContent>"
+        "<AnswerSpecification><SelectionAnswer><StyleSuggestion>radiobutton</StyleSuggestion><Selections>"
+        "<Selection><SelectionIdentifier>four</SelectionIdentifier><Text>4</Text></Selection>"
+        "<Selection><SelectionIdentifier>five</SelectionIdentifier><Text>5</Text></Selection>"
+        "</Selections></SelectionAnswer></AnswerSpecification></Question></QuestionForm>"
+    )
+    answer_key = (
+        '<AnswerKey xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/AnswerKey.xsd">'
+        "<Question><QuestionIdentifier>q1</QuestionIdentifier><AnswerOption><SelectionIdentifier>four</SelectionIdentifier>"
+        "<AnswerScore>100</AnswerScore></AnswerOption></Question></AnswerKey>"
+    )
+    qualification = mturk.create_qualification_type(
+        Name="Arithmetic", Description="Add numbers", QualificationTypeStatus="Active", Test=test,
+        AnswerKey=answer_key, TestDurationInSeconds=300,
+    )["QualificationType"]["QualificationTypeId"]
+    worker = web()
+    worker_id = worker.sign_up("uma")
+    page = worker.http.get(f"/qualifications/{qualification}").text
+    assert "2+2?" in page and 'value="four"' in page
+    assert worker.post(f"/qualifications/{qualification}/request", {"q1": "four"}).status_code == 303
+    score = mturk.get_qualification_score(QualificationTypeId=qualification, WorkerId=worker_id)["Qualification"]
+    assert score["IntegerValue"] == 100 and score["Status"] == "Granted"
+
+
+def test_profile_locale_feeds_locale_requirements(web, mturk) -> None:
+    requirement = {"QualificationTypeId": "00000000000000000071", "Comparator": "EqualTo", "LocaleValues": [{"Country": "DE"}]}
+    _, hit_id = create_hit(mturk, QualificationRequirements=[requirement])
+    worker = web()
+    worker.sign_up("vera")
+    assert worker.accept_hit(hit_id).status_code == 403
+    assert worker.post("/profile", {"country": "de", "subdivision": ""}).status_code == 303
+    worker.accepted_assignment(worker.accept_hit(hit_id))
+    assert worker.post("/profile", {"country": "Germany"}).status_code == 400

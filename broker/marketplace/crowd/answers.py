@@ -68,9 +68,8 @@ def element_answer(
     if task.element in MULTI_SELECT:
         return {"labels": models.answer_labels(spec, task.labels, truth, seed, worker, key)}
     if task.element in BOXES:
-        return models.answer_boxes(
-            spec, task.labels, models.box_truth(truth), seed, worker, key, image_size or image_size_hint(task)
-        )
+        size = image_size or image_size_hint(task)
+        return models.answer_boxes(spec, task.labels, models.box_truth(truth, size), seed, worker, key, size)
     if task.element in CLASSIFIERS or task.labels:
         return {"label": models.answer_label(spec, task.labels, truth, seed, worker, key)}
     return str(truth) if truth is not None else "n/a"

@@ -2,7 +2,8 @@
 
 It signs up or in, reads the HIT-group list, previews, accepts (following the 303 to the
 task page), loads the HIT frame, and posts the form to `{turkSubmitTo}/mturk/externalSubmit`
-with the fields the page would post. Cookies and keep-alive connections persist per bot.
+with the fields the page would post. Cookies persist per bot; keep-alive connections come
+from the crowd's shared pool.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
-from httpcore._backends.sync import SyncBackend, SyncStream
 
 from broker.marketplace.crowd.pages import Form, HitGroupRow, ParsedPage, parse_page
 
@@ -21,31 +21,10 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 FORM_HEADERS = {"content-type": "application/x-www-form-urlencoded"}
 
 
-class _QuickAckStream(SyncStream):
-    """Re-arms TCP_QUICKACK before each read (Linux clears it): a server that writes headers and
-    body separately without TCP_NODELAY would otherwise stall ~40 ms per response on our delayed ACK."""
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-        except OSError:
-            pass
-        return super().read(max_bytes, timeout)
-
-
-class _QuickAckBackend(SyncBackend):
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
-        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
-        return _QuickAckStream(stream._sock) if hasattr(socket, "TCP_QUICKACK") else stream
-
-
 def shared_transport(max_connections: int) -> httpx.HTTPTransport:
     """One keep-alive connection pool for many bots (cookies stay per bot, in its Client)."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    transport = httpx.HTTPTransport(limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-    pool = transport._pool  # httpx exposes no backend option; httpcore's pool takes one
-    pool._network_backend = _QuickAckBackend()
-    return transport
+    return httpx.HTTPTransport(limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
 
 
 class BotError(RuntimeError):

@@ -38,7 +38,7 @@ class WorkerModelSpec:
     miss_rate: float = 0.03  # probability of missing a box entirely
     work_seconds: float = 8.0  # median seconds for a single-label classification
     work_sigma: float = 0.45  # lognormal spread of work time
-    reservation_cents_per_hour: float = 600.0  # the wage this worker looks for
+    reservation_cents_per_hour: float = 720.0  # the wage this worker looks for
     return_probability: float = 0.01
 
     def __post_init__(self) -> None:
@@ -86,7 +86,7 @@ def _kind_counts(n_workers: int, shares: Mapping[str, float]) -> dict[str, int]:
 def draw_spec(kind: str, seed: int, index: int) -> WorkerModelSpec:
     """Parameters of worker `index` of a given kind, drawn from its own generator."""
     rng = rng_for("spec", seed, index)
-    wage = float(np.exp(rng.normal(np.log(600.0), 0.5)))
+    wage = float(np.exp(rng.normal(np.log(720.0), 0.7)))  # reservation wage, cents per hour
     work = float(np.exp(rng.normal(np.log(8.0), 0.25)))
     if kind == "good":
         return WorkerModelSpec("good", float(rng.uniform(0.9, 0.97)), float(rng.uniform(0.02, 0.04)),
@@ -199,15 +199,24 @@ class BoxTruth:
     height: int
 
 
-def box_truth(truth: Any) -> BoxTruth | None:
-    """Accepts {boundingBoxes|boxes|annotations: [...], width/height or inputImageProperties|image_size}."""
+def box_truth(truth: Any, image_size: tuple[int, int] | None = None) -> BoxTruth | None:
+    """Spatial truth from {boundingBoxes|boxes|annotations: [...], width/height | inputImageProperties |
+    image_size} or a bare list of {label, left, top, width, height} (size then from `image_size`)."""
+    boxes: Any = None
+    size: Any = None
     if isinstance(truth, Mapping):
         boxes = truth.get("boundingBoxes") or truth.get("boxes") or truth.get("annotations") or []
         size = truth.get("inputImageProperties") or truth.get("image_size") or truth
-        width, height = size.get("width"), size.get("height")
-        if width and height:
-            return BoxTruth([dict(b) for b in boxes], int(width), int(height))
-    return None
+    elif isinstance(truth, (list, tuple)) and all(isinstance(b, Mapping) and "left" in b for b in truth):
+        boxes = truth
+    if boxes is None:
+        return None
+    width, height = (size.get("width"), size.get("height")) if isinstance(size, Mapping) else (None, None)
+    if not (width and height) and image_size is not None:
+        width, height = image_size
+    if not (width and height):
+        return None
+    return BoxTruth([dict(b) for b in boxes], int(width), int(height))
 
 
 def answer_boxes(

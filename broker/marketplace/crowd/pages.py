@@ -54,6 +54,7 @@ class ParsedPage:
     task_input: dict[str, Any] | None = None
     data: dict[str, dict[str, str]] = field(default_factory=dict)  # element id/class -> data-* attributes
     text_ids: dict[str, str] = field(default_factory=dict)  # element id -> its text
+    element_srcs: dict[str, str] = field(default_factory=dict)  # crowd-* tag -> its src (the image it shows)
 
     def form(self, *, action_suffix: str | None = None, form_id: str | None = None) -> Form | None:
         for form in self.forms:
@@ -92,6 +93,8 @@ class _PageParser(HTMLParser):
         data = {k[5:]: v for k, v in attrs.items() if k.startswith("data-")}
         if data and attrs.get("id"):
             self.page.data[attrs["id"]] = data
+        if tag.startswith("crowd-") and attrs.get("src"):
+            self.page.element_srcs.setdefault(tag, attrs["src"])
         if tag == "tr" and "hit-group" in attrs.get("class", "").split():
             self._group = data
         elif tag == "strong" and self._group is not None and "title" in attrs.get("class", "").split():

@@ -11,8 +11,10 @@ import numpy as np
 
 PICKUP_FLOOR = 0.02
 PICKUP_CEILING = 0.98
-WAGE_SLOPE = 2.5  # logistic slope in log-wage units
-LOOK_INTERVAL_SECONDS = 60.0  # simulated seconds between two looks at the HIT list
+WAGE_SLOPE = 2.0  # logistic slope in log-wage units
+ARRIVAL_MEAN_SECONDS = 30.0  # simulated: mean time until a worker first shows up
+AWAY_MEAN_SECONDS = 300.0  # simulated: mean time a worker stays away after passing on every group
+BREAK_MEAN_SECONDS = 60.0  # simulated: mean break after a streak of HITs
 BASE_SECONDS_PER_TASK = 8.0  # the crowd's expectation for a single-label classification
 
 

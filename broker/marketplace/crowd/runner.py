@@ -1,11 +1,13 @@
 """run_crowd: a pool of simulated workers using the worker site until no work is left.
 
 `concurrency` threads each drive one bot at a time (a bot = one worker account with its own
-cookies and keep-alive connection). A bot looks at the HIT groups, picks one up with a
-probability that rises with the wage (reward per expected second of work), works a streak of
-HITs in it, then leaves and another bot arrives. Work time is simulated: a bot sleeps
-work_seconds / time_scale. The run ends when no bot has been able to pick anything up for
-`idle_seconds` and none is mid-assignment, at `max_assignments`, or when `stop_event` is set.
+cookies and keep-alive connection). Workers arrive at random times; on each visit a worker
+looks at the HIT groups and picks one up with a probability that rises with the wage (reward
+per expected second of work). If it passes on everything it stays away for a while (so low
+pay means fewer workers around and slower pickup); otherwise it works a streak of HITs, takes
+a break and comes back. Work and away times are simulated: waits are divided by time_scale.
+The run ends when nobody could work for `idle_seconds` (wall) and nobody is mid-assignment or
+due back to reconsider work, at `max_assignments`, or when `stop_event` is set.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class SimWorker:
     exhausted: dict[str, int] = field(default_factory=dict)  # HITTypeId -> hits_available when refused
     replay_id: str | None = None
     returned: set[str] = field(default_factory=set)  # objects this worker handed back once already
+    next_visit: float = 0.0  # time.monotonic() when the worker next comes to the site
 
     def may_try(self, group: HitGroupRow) -> bool:
         mark = self.exhausted.get(group.hit_type_id)
@@ -105,6 +108,7 @@ class Crowd:
         self.transport = shared_transport(self.concurrency * 2 + 4)
         self.workers = [self._make_worker(i, spec, "crowd", f"w{i:04d}") for i, spec in enumerate(specs)]
         self._idle_queue = list(range(len(self.workers)))
+        self._pending_return: set[int] = set(self._idle_queue)  # workers whose next visit may find work
         self.replay_workers: dict[str, SimWorker] = {}
         self.fallback_workers: list[SimWorker] = []
         self._used: set[tuple[str, str]] = set()  # (hit_id, replay worker) pairs already dispatched
@@ -165,9 +169,14 @@ class Crowd:
         with self._lock:
             if self.max_assignments is not None and self.stats.assignments_submitted >= self.max_assignments:
                 self._done.set()
-            elif self._in_flight == 0 and time.monotonic() - self._last_progress > self.idle_seconds:
+            elif self._in_flight == 0 and time.monotonic() - self._last_interest() > self.idle_seconds:
                 self._done.set()
         return self._done.is_set()
+
+    def _last_interest(self) -> float:
+        """Last progress, or later: when a worker who passed on available work is due back to reconsider."""
+        due = [w.next_visit for w in self.workers if w.next_visit > self._last_progress and w.index in self._pending_return]
+        return max([self._last_progress, *due])
 
     def _sleep(self, seconds: float) -> bool:
         """Simulated waiting; False if the run was stopped meanwhile."""
@@ -180,6 +189,8 @@ class Crowd:
     def run(self) -> CrowdStats:
         started = time.monotonic()
         self._last_progress = started
+        for worker in self.workers:  # arrivals spread out in (simulated) time
+            worker.next_visit = started + float(worker.rng.exponential(pricing.ARRIVAL_MEAN_SECONDS)) / self.time_scale
         loop = self._replay_loop if self.replay is not None else self._model_loop
         try:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="crowd") as pool:
@@ -192,20 +203,40 @@ class Crowd:
         return self.stats
 
     def _checkout(self) -> SimWorker | None:
+        """The idle worker due back soonest, once it is due; None if nobody is due yet."""
         with self._lock:
             if not self._idle_queue:
                 return None
-            return self.workers[self._idle_queue.pop(0)]
+            position = min(range(len(self._idle_queue)), key=lambda i: self.workers[self._idle_queue[i]].next_visit)
+            worker = self.workers[self._idle_queue[position]]
+            if worker.next_visit > time.monotonic():
+                return None
+            self._idle_queue.pop(position)
+            return worker
 
-    def _checkin(self, worker: SimWorker) -> None:
+    def _checkin(self, worker: SimWorker, outcome: str) -> None:
+        """Back to the pool; the worker returns after a simulated away time that depends on the visit."""
+        away_seconds = self._away(worker, outcome)
         with self._lock:
+            worker.next_visit = time.monotonic() + away_seconds / self.time_scale
             self._idle_queue.append(worker.index)
+            if outcome == "idle":
+                self._pending_return.discard(worker.index)
+            else:
+                self._pending_return.add(worker.index)
+
+    def _away(self, worker: SimWorker, outcome: str) -> float:
+        if outcome == "declined":
+            return float(worker.rng.exponential(pricing.AWAY_MEAN_SECONDS))
+        if outcome == "worked":
+            return float(worker.rng.exponential(pricing.BREAK_MEAN_SECONDS))
+        return 0.0
 
     def _model_loop(self, thread_index: int) -> None:
         while not self.should_stop():
             worker = self._checkout()
             if worker is None:
-                self._pause_idle()
+                self.stop_event.wait(0.02)
                 continue
             outcome = "idle"
             try:
@@ -213,7 +244,7 @@ class Crowd:
             except (BotError, httpx.HTTPError) as error:
                 self._error(f"{worker.browser.username}: {error}")
             finally:
-                self._checkin(worker)
+                self._checkin(worker, outcome)
             if outcome == "idle":
                 self._pause_idle()
 
@@ -237,7 +268,6 @@ class Crowd:
         takes = worker.rng.random(len(groups)) < pickup
         self._progress()  # a worker who could work is looking: the crowd is not idle
         if not takes.any():
-            self._sleep(pricing.LOOK_INTERVAL_SECONDS / self.time_scale)
             return "declined"
         choice = int(np.flatnonzero(takes)[np.argmax(wages[takes])])
         group, p = groups[choice], float(pickup[choice])
@@ -323,7 +353,8 @@ class Crowd:
                 answer = self._fallback_answer(worker, task, fallback_task)
             else:
                 answer = element_answer(
-                    worker.spec, task, self.truth.get(task.key), self.seed, worker.index, self._image_size(worker, task)
+                    worker.spec, task, self.truth.get(task.key), self.seed, worker.index,
+                    self._image_size(worker, task, frame),
                 )
             fields = [("assignmentId", frame.assignment_id), ("taskAnswers", json.dumps(task_answers(answer, task.name)))]
             return fields, submit_url, task.key, models.effort(task.element)
@@ -341,25 +372,26 @@ class Crowd:
         names = {c.name for c in form.fields if c.name and c.type != "hidden"}
         return fields, action, key, models.effort(None, len(names))
 
-    def _image_size(self, worker: SimWorker, task: TaskInput) -> tuple[int, int] | None:
-        """The image's real size for box tasks, as the browser would know it after loading it."""
+    def _image_size(self, worker: SimWorker, task: TaskInput, frame: HitFrame) -> tuple[int, int] | None:
+        """The image's real size for box tasks, as the browser knows it after loading the image."""
         if task.element != "crowd-bounding-box" or image_size_hint(task) is not None:
             return None
         truth = models.box_truth(self.truth.get(task.key))
-        if truth is not None:
+        if truth is not None:  # the truth states the size (a bare box list does not)
             return truth.width, truth.height
-        url = str(task.task_input.get("taskObject") or task.data_object.get("source-ref") or "")
+        url = frame.page.element_srcs.get(task.element) or str(task.task_input.get("taskObject") or "")
         if not url or url.startswith("s3://"):
             return None
+        url = urljoin(frame.frame_url, url)
         if url not in self._image_sizes:
             size = None
             try:
                 from PIL import Image
 
-                response = worker.browser.client.get(urljoin(worker.browser.base_url, url))
+                response = worker.browser.client.get(url)
                 if response.status_code == 200:
                     size = Image.open(io.BytesIO(response.content)).size
-            except Exception:  # noqa: BLE001 - an unreadable image just means the default size
+            except (httpx.HTTPError, OSError, ValueError):  # unreadable: the model's default size
                 size = None
             self._image_sizes[url] = size
         return self._image_sizes[url]

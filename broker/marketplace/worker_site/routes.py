@@ -2,7 +2,20 @@
 
 Every MTurk rule (qualifications, blocks, one assignment per worker per HIT, deadlines) lives in
 `Marketplace`; this module owns only accounts, sessions, CSRF, rendering and the externalSubmit
-wire format. URL map: see /tmp contract `market_iface` (also in the README).
+wire format. URL map (bots and the broker rely on it):
+
+    GET/POST /signup, /signin; POST /signout          (csrf_token in every POST form)
+    GET  /                                             HIT groups
+    GET  /projects/{hit_type_id}/preview               next HIT, frame with ASSIGNMENT_ID_NOT_AVAILABLE
+    POST /projects/{hit_type_id}/accept, /hits/{hit_id}/accept   -> 303 /tasks/{assignment_id}
+    GET  /tasks/{assignment_id}                        <iframe id="hit-frame"> with MTurk's 4 parameters
+    GET  /hits/{hit_id}/question?assignmentId=..       raw HTMLContent / rendered QuestionForm
+    POST /hits/{hit_id}/questionform                   QuestionForm answers (SelectionIdentifier)
+    POST /tasks/{assignment_id}/return
+    POST /mturk/externalSubmit                         answers as QuestionFormAnswers XML
+    GET  /dashboard, /qualifications[/{id}]; POST /qualifications/{id}/request, /profile
+    GET  /local-files/{absolute path}                  files under config.file_roots only
+    GET  /static/...                                   the site's CSS
 """
 
 from __future__ import annotations

@@ -1,0 +1,234 @@
+"""The loop as a state machine: batches, machine labels, stopping conditions, persistence."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import joblib
+import numpy as np
+import pytest
+
+from broker.autolabel import AutoLabelConfig, AutoLabeler
+from broker.autolabel.model import predict
+from broker.output import output_line
+from broker.spec import parse_job_spec
+
+CONFIG = AutoLabelConfig(validation_fraction=0.25, initial_batch_size=300, human_batch_size=40)
+
+
+def run_to_end(labeler: AutoLabeler, truth: np.ndarray, crowd, budget: int | None = None) -> dict:
+    human: dict[int, tuple[int, float]] = {}
+    for _ in range(100):
+        left = None if budget is None else budget - len(labeler.requested)
+        batch = labeler.next_human_batch(human, left)
+        if labeler.done:
+            break
+        human.update(crowd(batch, truth))
+        if labeler.iterate(human).done:
+            break
+    return human
+
+
+def test_first_batch_is_random_and_holds_the_validation_set(blobs):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3, seed=1)
+    batch = labeler.next_human_batch({})
+    assert len(batch) == 300 == len(set(batch))
+    assert set(labeler.validation_ids) <= set(batch) and len(labeler.validation_ids) == 150
+    other = AutoLabeler(CONFIG, 600, features, 3, seed=2).next_human_batch({})
+    assert batch != other  # the seed decides the sample
+    assert max(batch) > 450 and min(batch) < 150  # spread over the job, not its first lines
+
+
+def test_iteration_machine_labels_sure_objects_and_sends_the_least_sure_to_humans(blobs, perfect_crowd):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    human = perfect_crowd(labeler.next_human_batch({}), truth)
+    result = labeler.iterate(human)
+    assert result.iteration == 1 and result.n_validation == 150 and result.n_train == 150
+    assert result.threshold is not None and result.threshold_lower_bound >= 0.95
+    assert result.machine_count == len(result.machine_labels) > 100
+    assert not set(result.machine_labels) & set(human)
+    assert all(conf >= result.threshold for _, conf in result.machine_labels.values())
+    machine_accuracy = np.mean([truth[i] == label for i, (label, _) in result.machine_labels.items()])
+    assert machine_accuracy >= 0.95
+
+    batch = labeler.next_human_batch(human)
+    unlabeled = np.setdiff1d(np.arange(600), list(human) + list(result.machine_labels))
+    assert len(batch) == 40 and set(batch) <= set(unlabeled.tolist())
+    margin = predict(labeler.model_, features[unlabeled], 3).margin
+    # the batch is the 40 unlabeled objects with the smallest top-1 / top-2 margin
+    least_sure = unlabeled[np.argsort(margin, kind="stable")[:40]]
+    assert set(batch) == set(least_sure.tolist())
+
+
+def test_loop_labels_every_object_once(blobs, perfect_crowd):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    human = run_to_end(labeler, truth, perfect_crowd)
+    assert labeler.done and labeler.reason == "all-labeled"
+    machine = labeler.machine_labels
+    assert not set(human) & set(machine)
+    assert len(human) + len(machine) == 600
+    assert len(human) == len(labeler.requested)
+    last = labeler.iterations[-1]
+    assert (last.human_count, last.machine_count) == (len(human), len(machine))
+    assert [r.iteration for r in labeler.iterations] == list(range(1, len(labeler.iterations) + 1))
+    assert labeler.next_human_batch(human) == []
+
+
+def test_without_signal_everything_goes_to_the_crowd(perfect_crowd):
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 3, 400)
+    noise = rng.normal(size=(400, 5))  # features unrelated to the labels
+    labeler = AutoLabeler(AutoLabelConfig(human_batch_size=50), 400, noise, 3)
+    human = run_to_end(labeler, truth, perfect_crowd)
+    assert labeler.machine_labels == {} and len(human) == 400 and labeler.reason == "all-labeled"
+    assert all(r.threshold is None for r in labeler.iterations)
+
+
+def test_max_human_labeled_objects_stops_the_loop(blobs, perfect_crowd):
+    features, truth = blobs
+    config = CONFIG.model_copy(update={"max_human_labeled_objects": 320})
+    labeler = AutoLabeler(config, 600, features, 3)
+    human = run_to_end(labeler, truth, perfect_crowd)
+    assert len(labeler.requested) == 320 == len(human)
+    assert labeler.done and labeler.reason == "max-human-labeled-objects"
+    assert len(human) + len(labeler.machine_labels) < 600  # the rest stays unlabeled
+
+
+def test_max_percentage_labeled_stops_the_loop(blobs, perfect_crowd):
+    features, truth = blobs
+    config = CONFIG.model_copy(update={"max_percentage_labeled": 60.0})
+    labeler = AutoLabeler(config, 600, features, 3)
+    human = run_to_end(labeler, truth, perfect_crowd)
+    assert len(human) + len(labeler.machine_labels) == 360
+    assert labeler.done and labeler.reason == "max-percentage-labeled"
+
+
+def test_budget_ends_the_loop_once_nothing_is_pending(blobs, perfect_crowd):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    batch = labeler.next_human_batch({}, budget_left_objects=100)
+    assert len(batch) == 100  # the first batch is cut to what the budget pays for
+    assert labeler.next_human_batch({}, budget_left_objects=0) == [] and not labeler.done  # 100 pending
+    human = perfect_crowd(batch, truth)
+    labeler.iterate(human)
+    assert labeler.next_human_batch(human, budget_left_objects=0) == []
+    assert labeler.done and labeler.reason == "budget-exhausted"
+
+
+def test_a_failing_first_batch_fails_the_job(blobs, perfect_crowd):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    batch = labeler.next_human_batch({})
+    failed, answered = batch[:31], batch[31:]  # 31 of 300 > 10%
+    result = labeler.iterate(perfect_crowd(answered, truth), failed=failed)
+    assert result.done and result.reason == "initial-batch-failed" and result.machine_labels == {}
+    assert labeler.next_human_batch(perfect_crowd(answered, truth)) == []
+
+    ok = AutoLabeler(CONFIG, 600, features, 3)
+    batch = ok.next_human_batch({})
+    result = ok.iterate(perfect_crowd(batch[30:], truth), failed=batch[:30])  # exactly 10%: fine
+    assert not result.done and result.machine_count > 0
+    assert not set(batch[:30]) & set(ok.machine_labels)  # failed objects are not machine-labeled
+
+
+def test_state_round_trip_continues_identically(blobs, perfect_crowd):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3, seed=5)
+    human = perfect_crowd(labeler.next_human_batch({}), truth)
+    labeler.iterate(human)
+    state = json.loads(json.dumps(labeler.state_dict()))  # what the daemon stores
+    restored = AutoLabeler.from_state(state, features)
+    assert restored.machine_labels == labeler.machine_labels
+    assert restored.iterations == labeler.iterations
+    assert restored.next_human_batch(human) == labeler.next_human_batch(human)
+    human.update(perfect_crowd(labeler.requested[300:], truth))
+    assert restored.iterate(human) == labeler.iterate(human)
+    with pytest.raises(ValueError, match="version"):
+        AutoLabeler.from_state({**state, "version": 99}, features)
+
+
+def test_save_model_writes_a_loadable_scikit_learn_model(blobs, perfect_crowd, tmp_path):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    with pytest.raises(ValueError, match="no model"):
+        labeler.save_model(tmp_path / "model.joblib")
+    labeler.iterate(perfect_crowd(labeler.next_human_batch({}), truth))
+    path = labeler.save_model(tmp_path / "job" / "model.joblib")
+    loaded = joblib.load(path)
+    assert np.array_equal(loaded.predict(features), labeler.model_.predict(features))
+
+
+def test_machine_labels_are_written_as_not_human_annotated(blobs, perfect_crowd, spec_text):
+    features, truth = blobs
+    spec = parse_job_spec(spec_text + "auto_label:\n  target_accuracy: 0.95\n", "job.yaml")
+    labeler = AutoLabeler(spec.auto_label, 600, features, 3)
+    human = perfect_crowd(labeler.next_human_batch({}), truth)
+    result = labeler.iterate(human)
+    results = labeler.object_results(human)
+    now = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
+    machine_index = next(iter(result.machine_labels))
+    human_index = next(iter(human))
+    line = output_line(spec, {"source-ref": "s3://b/m.png"}, results[machine_index], now)
+    metadata = line["digits-auto-metadata"]
+    assert line["digits-auto"] == result.machine_labels[machine_index][0]
+    assert metadata["human-annotated"] == "no"
+    assert metadata["confidence"] == round(result.machine_labels[machine_index][1], 2)
+    assert metadata["class-name"] == spec.labels[line["digits-auto"]]
+    human_line = output_line(spec, {"source-ref": "s3://b/h.png"}, results[human_index], now)
+    assert human_line["digits-auto-metadata"]["human-annotated"] == "yes"
+
+
+def test_bad_calls_are_refused(blobs):
+    features, truth = blobs
+    with pytest.raises(ValueError, match="rows"):
+        AutoLabeler(CONFIG, 500, features, 3)
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    with pytest.raises(ValueError, match="classes 0..2"):
+        labeler.iterate({0: (7, 1.0)})
+    with pytest.raises(ValueError, match="objects 0..599"):
+        labeler.next_human_batch({600: 1})
+
+
+def test_sizes_follow_ground_truths_rules():
+    config = AutoLabelConfig()
+    assert config.validation_size(1797) == 359  # 20% below 5,000 objects
+    assert config.validation_size(20_000) == 2000  # 10% above
+    assert config.batch_size(20_000, 10) == 1000  # Ground Truth console's MaxConcurrentTaskCount
+    assert config.batch_size(1797, 10) == 100
+    assert config.first_batch_size(1797, 10) == 459
+
+
+def test_labels_for_objects_never_asked_for_are_adopted(blobs, perfect_crowd):
+    """A daemon that published a batch and stopped before saving the loop's state still has the
+    crowd's labels: the loop takes them as human-labeled instead of asking for them again."""
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    early = perfect_crowd([1, 2, 3], truth)
+    batch = labeler.next_human_batch(early)
+    assert {1, 2, 3} <= set(labeler.requested) and not {1, 2, 3} & set(batch)
+    assert len(batch) == 300 and labeler.first_batch == batch
+    human = {**early, **perfect_crowd(batch, truth)}
+    result = labeler.iterate(human)
+    assert result.human_count == 303 and not {1, 2, 3} & set(result.machine_labels)
+
+
+def test_validation_objects_may_get_more_answers(blobs):
+    features, _ = blobs
+    labeler = AutoLabeler(CONFIG.model_copy(update={"validation_workers_per_object": 5}), 600, features, 3)
+    batch = labeler.next_human_batch({})
+    counts = {index: labeler.workers_for(index, 3) for index in batch}
+    assert sorted(counts.values()).count(5) == 150 == len(labeler.validation_ids)
+    assert all(counts[index] == 5 for index in labeler.validation_ids)
+    assert AutoLabeler(CONFIG, 600, features, 3).workers_for(batch[0], 3) == 3
+
+
+def test_iterating_after_the_end_changes_nothing(blobs, perfect_crowd):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    human = run_to_end(labeler, truth, perfect_crowd)
+    count = len(labeler.iterations)
+    assert labeler.iterate(human) is labeler.iterations[-1] and len(labeler.iterations) == count
