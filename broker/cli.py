@@ -11,6 +11,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from broker.marketplace.cli import app as marketplace_app
 from broker.validate import preview_command, validate_command
@@ -171,18 +172,39 @@ def status(ctx: typer.Context, job: Optional[str] = typer.Argument(None, help="J
     if not reports:
         console.print("no jobs")
         return
+    if job:
+        console.print(_job_table(reports[0]))
+        return
     table = Table(title="jobs")
-    for column in ("job", "status", "objects", "published", "answered", "consolidated", "failed",
-                   "HITs open", "spent", "committed", "budget", "ETA"):
-        table.add_column(column, justify="left" if column in ("job", "status") else "right")
+    for column in ("job", "status", "answered", "labeled", "failed", "spent", "committed", "ETA"):
+        table.add_column(column, justify="left" if column in ("job", "status") else "right", no_wrap=True)
     for r in reports:
-        table.add_row(r.name, r.status, str(r.objects), str(r.published), str(r.answered), str(r.consolidated),
-                      str(r.failed), str(r.hits_open), _usd(r.spent_cents), _usd(r.committed_cents),
-                      _usd(r.budget_cents), format_eta(r.eta_seconds))
+        table.add_row(r.name, r.status, f"{r.answered}/{r.objects}", str(r.consolidated), str(r.failed),
+                      _usd(r.spent_cents), _usd(r.committed_cents), format_eta(r.eta_seconds))
     console.print(table)
-    for r in reports:
-        if r.output_manifest:
-            console.print(f"{r.name}: output manifest {r.output_manifest}")
+
+
+def _job_table(r: Any) -> Table:
+    """One job in detail: objects at each stage, HITs, assignments, money, ETA, output."""
+    from broker.status import format_eta
+
+    table = Table(title=f"job {r.name}", show_header=False)
+    rows = [
+        ("status", f"{r.status} ({r.task_type})"),
+        ("objects", f"{r.objects}: {r.published} published, {r.answered} answered, {r.consolidated} consolidated,"
+                    f" {r.failed} failed, {r.pending} waiting"),
+        ("HITs open", str(r.hits_open)),
+        ("assignments", f"{r.assignments}: {r.approved} approved, {r.rejected} rejected,"
+                        f" {r.awaiting_review} awaiting review"),
+        ("spent (rewards + fees)", _usd(r.spent_cents)),
+        ("committed (may still be paid)", _usd(r.committed_cents)),
+        ("budget", _usd(r.budget_cents)),
+        ("ETA", format_eta(r.eta_seconds)),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    table.add_row("output manifest", Text(r.output_manifest or "-", overflow="fold"))
+    return table
 
 
 @app.command()

@@ -24,8 +24,10 @@ from liquid import DictLoader, Environment, Markup
 from liquid.exceptions import LiquidError
 
 from broker.crowd_elements import (
+    ANNOTATION_TAGS,
     CLASSIFIER_TAGS,
     CROWD_SCRIPT_TAG,
+    SELF_SUBMITTING_TAGS,
     SUPPORTED_TAGS,
     TagUse,
     inline_bundle,
@@ -99,9 +101,37 @@ TASK_TYPES: dict[str, TaskType] = {
             "text-classification-multilabel.liquid",
         ),
         TaskType("custom", None, None, False, "groundTruth/custom", "", None),
+        # The spatial, span and verification tools: templates and elements exist, the
+        # engine (spec, consolidation) does not run them yet, so they are not BUILTIN.
+        TaskType(
+            "bounding-box", "crowd-bounding-box", "source-ref", False,
+            "groundtruth/object-detection", "Draw a box around each object", "bounding-box.liquid",
+        ),
+        TaskType(
+            "bounding-box-adjustment", "crowd-bounding-box", "source-ref", False,
+            "groundtruth/object-detection", "Correct the boxes: move, resize, add or delete them",
+            "bounding-box-adjustment.liquid",
+        ),
+        TaskType(
+            "semantic-segmentation", "crowd-semantic-segmentation", "source-ref", False,
+            "groundtruth/semantic-segmentation", "Paint every region with its label", "semantic-segmentation.liquid",
+        ),
+        TaskType(
+            "named-entity-recognition", "crowd-entity-annotation", "source", False,
+            "groundtruth/text-span", "Highlight each entity in the text and give it a label",
+            "named-entity-recognition.liquid",
+        ),
+        TaskType(
+            "label-verification", "crowd-label-verification", "source-ref", False,
+            "groundtruth/label-verification", "Uncheck every item the label does not fit",
+            "label-verification.liquid",
+        ),
     )
 }
-BUILTIN_TASK_TYPES: tuple[str, ...] = tuple(t for t, info in TASK_TYPES.items() if info.element)
+BUILTIN_TASK_TYPES: tuple[str, ...] = (
+    "image-classification", "image-classification-multilabel", "text-classification", "text-classification-multilabel",
+)
+MAX_VERIFICATION_BATCH = 25
 
 
 def _task_type(task_type: str) -> TaskType:
@@ -152,14 +182,19 @@ def build_task_input(
     full_instructions: str,
     good_examples: list[str],
     bad_examples: list[str],
+    initial_value_attribute: str | None = None,
 ) -> dict[str, Any]:
     """Ground Truth's ``task.input`` for one data object (instructions are requester HTML).
 
     Built-in types get only what the page shows, so nothing else from the manifest line
     (for example an earlier job's labels) reaches the worker. "custom" passes the data
     object through, as Ground Truth's pass-through Lambda does, plus our keys.
+    "bounding-box-adjustment" also gets ``initialValue``: the boxes of the earlier job's
+    output attribute ``initial_value_attribute`` (with its ``-metadata`` class-map).
     """
     info = _task_type(task_type)
+    if task_type == "label-verification":
+        raise TemplateError("label-verification shows a batch: use build_verification_task_input")
     if info.source_key:
         source = data_object.get(info.source_key)
         if not isinstance(source, str) or not source.strip():
@@ -172,13 +207,86 @@ def build_task_input(
     if not labels and "labels" in data_object and not info.element:
         task_input["labels"] = data_object["labels"]
     task_input["header"] = header or task_input.get("header") or info.default_header
-    task_input["instructions"] = {
-        "short": short_instructions or "",
-        "full": full_instructions or "",
-        "goodExamples": [_example(e) for e in good_examples],
-        "badExamples": [_example(e) for e in bad_examples],
-    }
+    task_input["instructions"] = _instructions(short_instructions, full_instructions, good_examples, bad_examples)
+    if task_type == "bounding-box-adjustment":
+        if not initial_value_attribute:
+            raise TemplateError("bounding-box-adjustment needs the earlier job's label attribute (initial_value_attribute)")
+        task_input["initialValue"] = initial_boxes(data_object, initial_value_attribute, task_input["labels"])
     return task_input
+
+
+def _instructions(short: str, full: str, good: list[str], bad: list[str]) -> dict[str, Any]:
+    return {
+        "short": short or "",
+        "full": full or "",
+        "goodExamples": [_example(e) for e in good],
+        "badExamples": [_example(e) for e in bad],
+    }
+
+
+def initial_boxes(data_object: Mapping[str, Any], attribute: str, labels: list[str]) -> list[dict[str, Any]]:
+    """An earlier object-detection output (annotations + class-map) as crowd-bounding-box's
+    initial-value: [{label, left, top, width, height}]."""
+    value = data_object.get(attribute)
+    metadata = data_object.get(f"{attribute}-metadata")
+    if not isinstance(value, Mapping) or not isinstance(value.get("annotations"), list):
+        raise TemplateError(f"data object has no object-detection output {attribute!r} with 'annotations'")
+    class_map = metadata.get("class-map") if isinstance(metadata, Mapping) else None
+    if not isinstance(class_map, Mapping):
+        raise TemplateError(f"data object has no '{attribute}-metadata' with a 'class-map'")
+    boxes: list[dict[str, Any]] = []
+    for index, box in enumerate(value["annotations"]):
+        where = f"{attribute}.annotations[{index}]"
+        try:
+            label = class_map[str(box["class_id"])]
+            numbers = {k: float(box[k]) for k in ("left", "top", "width", "height")}
+        except (KeyError, TypeError, ValueError) as error:
+            raise TemplateError(f"{where}: needs class_id (in the class-map), left, top, width, height ({error})") from None
+        if label not in labels:
+            raise TemplateError(f"{where}: label {label!r} is not one of the job's labels")
+        boxes.append({"label": label, **{k: int(v) if v.is_integer() else v for k, v in numbers.items()}})
+    return boxes
+
+
+def build_verification_task_input(
+    data_objects: list[Mapping[str, Any]],
+    ids: list[str],
+    *,
+    label: str,
+    header: str,
+    short_instructions: str,
+    full_instructions: str,
+    good_examples: list[str],
+    bad_examples: list[str],
+    max_batch: int = MAX_VERIFICATION_BATCH,
+) -> dict[str, Any]:
+    """``task.input`` of one label-verification HIT: a batch of objects sharing ``label``.
+
+    Each object is an image ("source-ref") or a text ("source"); ``ids`` name them in the
+    answer ({"label", "items": [{"id", "correct"}]}), so a worker cannot mix them up.
+    """
+    if not data_objects:
+        raise TemplateError("a verification batch needs at least one data object")
+    if len(data_objects) > max_batch:
+        raise TemplateError(f"a verification batch holds at most {max_batch} objects, got {len(data_objects)}")
+    if len(ids) != len(data_objects) or len(set(ids)) != len(ids):
+        raise TemplateError("verification ids must be unique and one per data object")
+    _check_labels([label], required=True)
+    objects = []
+    for index, (item_id, data_object) in enumerate(zip(ids, data_objects, strict=True)):
+        key = next((k for k in ("source-ref", "source") if isinstance(data_object.get(k), str)), None)
+        if key is None or not str(data_object[key]).strip():
+            raise TemplateError(f"verification object {index} ({item_id!r}) has no 'source-ref' or 'source'")
+        objects.append({"id": str(item_id), key: data_object[key], "taskObject": data_object[key],
+                        "isImage": key == "source-ref"})
+    return {
+        "taskObject": None,
+        "label": label,
+        "labels": [label],
+        "objects": objects,
+        "header": header or TASK_TYPES["label-verification"].default_header,
+        "instructions": _instructions(short_instructions, full_instructions, good_examples, bad_examples),
+    }
 
 
 # ---------------------------------------------------------------------------------
@@ -276,16 +384,19 @@ def builtin_template_source(task_type: str) -> str:
 def _task_input_block(
     task_type: str, task_input: Mapping[str, Any], data_object: Mapping[str, Any], uses: list[TagUse]
 ) -> str | None:
-    """The JSON block the simulated crowd reads; None when the page has no classifier to name."""
+    """The JSON block the simulated crowd reads; None when the page has no tool to name."""
     info = _task_type(task_type)
     if info.element:
         element, name, labels = info.element, info.element, list(task_input.get("labels", []))
     else:
-        classifier = next((u for u in uses if u.tag in CLASSIFIER_TAGS), None)
-        if classifier is None or not classifier.attrs.get("name"):
+        tool = next((u for u in uses if u.tag in CLASSIFIER_TAGS + ANNOTATION_TAGS), None)
+        if tool is None or not tool.attrs.get("name"):
             return None
-        element, name = classifier.tag, classifier.attrs["name"]
-        labels = _parse_categories(classifier.attrs.get("categories", ""))
+        element, name = tool.tag, tool.attrs["name"]
+        if tool.tag in CLASSIFIER_TAGS:
+            labels = _parse_categories(tool.attrs.get("categories", ""))
+        else:
+            labels = _parse_labels(tool.attrs.get("labels", ""))
     source = {k: data_object[k] for k in ("source-ref", "source") if k in data_object}
     private = set(data_object) - {"source-ref", "source"}
     visible_input = {k: v for k, v in task_input.items() if k not in private}
@@ -296,10 +407,26 @@ def _task_input_block(
         "dataObject": source,
         "taskInput": visible_input,
     }
+    if task_type == "label-verification":  # the batch: one entry per object, keyed by id
+        payload["dataObjects"] = [
+            {k: o[k] for k in ("id", "source-ref", "source") if k in o} for o in task_input.get("objects", [])
+        ]
     return (
         f'<script type="application/json" id="{TASK_INPUT_BLOCK_ID}">'
         f"{json_for_html(payload)}</script>"
     )
+
+
+def _parse_labels(text: str) -> list[str]:
+    """A tool's labels attribute: strings, or (crowd-entity-annotation) objects with a label."""
+    try:
+        value = json.loads(text)
+        if isinstance(value, list):
+            return [str(v["label"]) if isinstance(v, dict) and "label" in v else str(v) for v in value]
+    except ValueError:
+        pass
+    objects = re.findall(r"""["']?\blabel["']?\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""", text)
+    return [a if a else b for a, b in objects] if objects else _parse_categories(text)
 
 
 def _parse_categories(text: str) -> list[str]:
@@ -370,7 +497,7 @@ def render_task_html(
             f"(supported: {', '.join(sorted(SUPPORTED_TAGS))})",
             unknown[0].line,
         )
-    if not any(use.tag == "crowd-form" for use in uses):
+    if not any(use.tag in SELF_SUBMITTING_TAGS for use in uses):
         raise TemplateError("the template has no <crowd-form>; Ground Truth templates wrap their task in one")
     block = _task_input_block(task_type, task_input, data_object, uses)
     bundle = inline_bundle({use.tag for use in uses})

@@ -24,6 +24,7 @@ from broker.marketplace.core import (
     as_utc,
 )
 from broker.marketplace.errors import InvalidState, NotFound, RequestError, ValidationFailed
+from broker.marketplace.notifications import NotificationFailed, validate_specification
 from broker.marketplace.paging import paginate
 from broker.marketplace.records import (
     AssignmentRecord,
@@ -754,8 +755,6 @@ class RequesterOperations(MarketplaceCore):
 
     # ---- notifications, files, review policies
     def update_notification_settings(self, params: dict[str, Any]) -> dict[str, Any]:
-        from broker.marketplace.notifications import validate_specification
-
         with self._transaction():
             hit_type = self._get_hit_type(params["HITTypeId"])
             specification = params.get("Notification")
@@ -773,8 +772,6 @@ class RequesterOperations(MarketplaceCore):
             return {}
 
     def send_test_event_notification(self, params: dict[str, Any]) -> dict[str, Any]:
-        from broker.marketplace.notifications import NotificationFailed, validate_specification
-
         specification = params["Notification"]
         validate_specification(specification, allow_ping=True)
         with self._transaction() as now:

@@ -24,6 +24,9 @@ def test_worker_signs_up_accepts_fills_and_submits_in_chromium(page, market, mtu
     page.click(".accept-form button")
     page.wait_for_url(f"{site}/tasks/*")
     frame = page.frame_locator("#hit-frame")
+    frame.locator("input[name=category][value=dog]").wait_for()
+    hit_frame = next(f for f in page.frames if "/question?" in f.url)
+    assert hit_frame.evaluate("() => self.origin") == "null"  # requester HTML cannot act as the worker
     frame.locator("input[name=category][value=dog]").check()
     frame.locator("input[name=comment]").fill("floppy ears & a tail")
     frame.locator("#submitButton").click()

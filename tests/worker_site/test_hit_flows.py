@@ -33,7 +33,9 @@ def test_preview_frame_has_mturk_parameters_and_cannot_submit(web, mturk, market
     assert preview.status_code == 200
     src, params = worker.frame_params(preview.text)
     assert params == {"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": hit_id, "turkSubmitTo": market.worker_site_url}
-    assert worker.http.get(src).text == SIMPLE_FORM  # the raw HTMLContent
+    question = worker.http.get(src)
+    assert question.text == SIMPLE_FORM  # the raw HTMLContent
+    assert "sandbox allow-scripts allow-forms" in question.headers["content-security-policy"]
 
     refused = worker.submit([("assignmentId", "ASSIGNMENT_ID_NOT_AVAILABLE"), ("category", "cat")])
     assert refused.status_code == 400 and "previewed" in refused.text

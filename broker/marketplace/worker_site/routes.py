@@ -23,7 +23,7 @@ from __future__ import annotations
 import hmac
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -46,11 +46,23 @@ from broker.marketplace.worker_site.store import (
     validate_new_account,
 )
 
+if TYPE_CHECKING:
+    from broker.marketplace.config import MarketplaceConfig
+    from broker.marketplace.state import Marketplace
+
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 SESSION_COOKIE = "cb_session"
 SESSION_COOKIE_MAX_AGE = 14 * 24 * 3600
 # Site pages may be framed only by the site itself (no clickjacking of Accept/Return buttons).
 FRAME_HEADERS = {"Content-Security-Policy": "frame-ancestors 'self'", "X-Content-Type-Options": "nosniff"}
+# A requester's HTML runs in an opaque origin, as MTurk serves it from another origin: its scripts
+# cannot read the site's pages or CSRF tokens, and its posts carry no session cookie (externalSubmit
+# then knows the worker from the assignment, as MTurk does).
+HIT_CONTENT_HEADERS = {
+    "Content-Security-Policy": "sandbox allow-scripts allow-forms allow-modals allow-popups "
+    "allow-popups-to-escape-sandbox allow-downloads; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+}
 ACCEPT_RETRIES = 3
 _HERE = Path(__file__).resolve().parent
 
@@ -112,12 +124,12 @@ def frame_src(base: str, hit_id: str, assignment_id: str, submit_to: str, worker
 class WorkerSite:
     """Request handlers bound to one marketplace, its config, and the site's account store."""
 
-    def __init__(self, marketplace: Any, config: Any) -> None:
+    def __init__(self, marketplace: Marketplace, config: MarketplaceConfig) -> None:
         self.marketplace = marketplace
         self.config = config
-        self.store = SiteStore(site_db_path(getattr(config, "db_path", ":memory:")))
+        self.store = SiteStore(site_db_path(config.db_path))
         self.env = _environment()
-        self.file_roots = [Path(root).resolve() for root in getattr(config, "file_roots", [])]
+        self.file_roots = [Path(root).resolve() for root in config.file_roots]
 
     # plumbing -------------------------------------------------------------------------
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -139,19 +151,28 @@ class WorkerSite:
         return response
 
     def render(
-        self, request: Request, session: Session | None, name: str, status: int = 200, **context: Any
+        self, request: Request, session: Session | None, name: str, status: int = 200, *,
+        new_session: bool = True, **context: Any,
     ) -> Response:
-        """Render a page; a session (anonymous if need be) is created so its forms carry a CSRF token."""
-        session = self.ensure_session(session)
-        account_name = self.store.username_for(session.worker_id) if session.worker_id else None
+        """Render a page; a session (anonymous if need be) is created so its forms carry a CSRF token.
+
+        `new_session=False` for answers to cookie-less cross-site posts: setting a cookie there
+        could replace the worker's real session.
+        """
+        if new_session:
+            session = self.ensure_session(session)
+        worker_id = session.worker_id if session else None
+        account_name = self.store.username_for(worker_id) if worker_id else None
         html = self.env.get_template(name).render(
-            worker_id=session.worker_id, account_name=account_name, csrf_token=session.csrf_token,
+            worker_id=worker_id, account_name=account_name, csrf_token=session.csrf_token if session else "",
             path=request.url.path, **context,
         )
         return self.set_cookie(request, HTMLResponse(html, status_code=status, headers=FRAME_HEADERS), session)
 
-    def error_page(self, request: Request, session: Session | None, status: int, message: str) -> Response:
-        return self.render(request, session, "error.html", status=status, message=message)
+    def error_page(
+        self, request: Request, session: Session | None, status: int, message: str, *, new_session: bool = True
+    ) -> Response:
+        return self.render(request, session, "error.html", status=status, new_session=new_session, message=message)
 
     def redirect(self, request: Request, session: Session | None, url: str) -> Response:
         return self.set_cookie(request, RedirectResponse(url, status_code=303), session)
@@ -322,7 +343,7 @@ class WorkerSite:
         except MarketplaceError as error:
             return self.error_page(request, session, error_status(error), error.message)
         if hit.question_kind == "HTMLQuestion":
-            return HTMLResponse(hit.html_content or "", headers=FRAME_HEADERS)
+            return HTMLResponse(hit.html_content or "", headers=HIT_CONTENT_HEADERS)
         if hit.question_kind == "ExternalQuestion" and hit.external_url:
             return RedirectResponse(
                 frame_src(hit.external_url, hit_id, assignment_id, self.submit_to(request), worker_id), status_code=303
@@ -380,17 +401,18 @@ class WorkerSite:
         assignment_id = str(form.get("assignmentId", "")).strip()
         if not assignment_id or assignment_id == PREVIEW_ASSIGNMENT_ID:
             return self.error_page(
-                request, session, 400, "This HIT is only being previewed: accept it before submitting."
+                request, session, 400, "This HIT is only being previewed: accept it before submitting.",
+                new_session=False,
             )
         worker_id = self.submitting_worker(session, assignment_id)
         if worker_id is None:
-            return self.error_page(request, session, 403, "Sign in to submit HITs.")
+            return self.error_page(request, session, 403, "Sign in to submit HITs.", new_session=False)
         try:
             await self.call("submit_assignment", assignment_id, worker_id, answer_xml)
             assignment = await self.call("assignment_for_worker", assignment_id, worker_id)
         except MarketplaceError as error:
-            return self.error_page(request, session, error_status(error), error.message)
-        return self.render(request, session, "submitted.html", assignment=assignment)
+            return self.error_page(request, session, error_status(error), error.message, new_session=False)
+        return self.render(request, session, "submitted.html", new_session=False, assignment=assignment)
 
     # worker pages ---------------------------------------------------------------------
     async def dashboard(self, request: Request) -> Response:
@@ -479,7 +501,7 @@ class WorkerSite:
         return Response("Not Found", status_code=404, media_type="text/plain")
 
 
-def build_routes(marketplace: Any, config: Any) -> list[Route | Mount]:
+def build_routes(marketplace: Marketplace, config: MarketplaceConfig) -> list[Route | Mount]:
     """The worker site's routes, for `create_app` to mount beside the requester API."""
     site = WorkerSite(marketplace, config)
     return [

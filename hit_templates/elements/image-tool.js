@@ -1,0 +1,251 @@
+// Shared base of the image annotation tools (crowd-bounding-box, crowd-polygon,
+// crowd-keypoint, crowd-semantic-segmentation): sidebar with instructions and labels,
+// an image stage with an SVG overlay in image pixels, zoom, undo and shortcuts.
+// A tool subclass keeps its shapes in this.shapes (plain JSON) and implements
+// pointerDown/Move/Up(point), draw(svg) and result(); every change goes through
+// this.commit() so undo and initialValueModified stay right.
+(function () {
+  'use strict';
+  var Crowd = window.Crowd;
+  var SVG = 'http://www.w3.org/2000/svg';
+  var ZOOMS = [0.5, 0.75, 1, 1.5, 2, 3, 4];
+  var tools = [];
+
+  // Ground Truth's label colours (d3 category10), in label order.
+  Crowd.PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+  Crowd.svg = function (tag, attrs) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    return node;
+  };
+
+  // An attribute holding JSON or a loose JS literal (GT templates write both).
+  Crowd.parseValue = function (text) {
+    if (!text || !text.trim()) return null;
+    if (text.trim().charAt(0) === '[') {
+      var items = Crowd.parseObject('{"v":' + text + '}');
+      return items ? items.v : null;
+    }
+    return Crowd.parseObject(text);
+  };
+
+  class CrowdImageTool extends HTMLElement {
+    get labels() { return Crowd.parseList(this.getAttribute('labels')); }
+
+    build() {
+      var self = this;
+      this.labelNames = this.labels;
+      this.labelIndex = 0;
+      this.shapes = [];
+      this.history = [];
+      this.zoom = 1;
+      this.selected = -1;
+      var short = this.querySelector(':scope > short-instructions');
+      var full = this.querySelector(':scope > full-instructions');
+      this.img = Crowd.h('img', { class: 'crowd-annot-image', alt: this.getAttribute('header') || 'Image to annotate', draggable: 'false' });
+      this.overlay = Crowd.svg('svg', { class: 'crowd-annot-overlay' });
+      this.frame = Crowd.h('div', { class: 'crowd-annot-frame' }, [this.img, this.overlay]);
+      this.stage = Crowd.h('div', { class: 'crowd-annot-stage', tabindex: '0', 'aria-label': 'Image: ' + this.constructor.hint }, [this.frame]);
+      this.error = Crowd.h('p', { class: 'crowd-error', role: 'alert' });
+      this.counter = Crowd.h('span', { class: 'crowd-annot-count' });
+      var tool = Crowd.h('div', { class: 'crowd-annot crowd-internal' }, [
+        this.buildSidebar(short, full),
+        Crowd.h('section', { class: 'crowd-annot-main' }, [
+          Crowd.h('h1', { class: 'crowd-header', text: this.getAttribute('header') || '' }),
+          this.buildToolbar(), this.stage, this.error,
+        ]),
+      ]);
+      [short, full].forEach(function (region) { if (region) region.remove(); });
+      this.prepend(tool);
+      this.img.addEventListener('load', function () { self.imageLoaded(); });
+      this.img.addEventListener('error', function () {
+        self.error.textContent = 'The image could not be loaded. Please return this HIT.';
+      });
+      this.overlay.addEventListener('pointerdown', function (event) { self.onPointer(event, 'pointerDown'); });
+      this.overlay.addEventListener('pointermove', function (event) { self.onPointer(event, 'pointerMove'); });
+      this.overlay.addEventListener('pointerup', function (event) { self.onPointer(event, 'pointerUp'); });
+      this.img.src = this.getAttribute('src') || '';
+      tools.push(this);
+    }
+
+    buildSidebar(short, full) {
+      var self = this;
+      // Labels first (workers use them all the time), then the instructions.
+      var side = Crowd.h('aside', { class: 'crowd-annot-side' });
+      var labels = Crowd.h('div', { class: 'crowd-annot-labels', role: 'radiogroup', 'aria-label': 'Labels' });
+      side.append(Crowd.h('h2', { text: 'Labels' }), labels, Crowd.h('h2', { text: 'Instructions' }));
+      if (full) {
+        var modal = Crowd.modal(full.getAttribute('header') || 'Instructions',
+          Crowd.moveChildren(full, Crowd.h('div', { class: 'crowd-full-instructions' })));
+        side.append(Crowd.h('button', { type: 'button', class: 'crowd-link', text: 'View full instructions', onclick: modal.open }));
+      }
+      if (short) side.append(Crowd.moveChildren(short, Crowd.h('div', { class: 'crowd-short-instructions' })));
+      this.labelButtons = this.labelNames.map(function (label, index) {
+        var key = index < 9 ? String(index + 1) : index === 9 ? '0' : '';
+        return Crowd.h('button', {
+          type: 'button', class: 'crowd-annot-label', role: 'radio', 'aria-checked': String(index === 0), 'data-label': label,
+          style: '--label-color:' + Crowd.PALETTE[index % 10], onclick: function () { self.pickLabel(index); },
+        }, [key ? Crowd.h('kbd', { text: key }) : '', Crowd.h('span', { text: label })]);
+      });
+      labels.append.apply(labels, this.labelButtons);
+      side.append(Crowd.h('p', { class: 'crowd-hint', text: this.constructor.hint + ' Keys: 1\u20139 label, Ctrl+Z undo, Delete removes the selected shape, + / \u2212 zoom.' }));
+      return side;
+    }
+
+    buildToolbar() {
+      var self = this;
+      function button(text, title, action) {
+        return Crowd.h('button', { type: 'button', class: 'crowd-button', title: title, 'aria-label': title, text: text, onclick: action });
+      }
+      this.undoButton = button('Undo', 'Undo (Ctrl+Z)', function () { self.undo(); });
+      this.zoomLabel = Crowd.h('span', { class: 'crowd-annot-zoom', text: '100%' });
+      return Crowd.h('div', { class: 'crowd-annot-toolbar' }, [
+        button('\u2212', 'Zoom out (\u2212)', function () { self.zoomBy(-1); }), this.zoomLabel,
+        button('+', 'Zoom in (+)', function () { self.zoomBy(1); }),
+        this.undoButton,
+        button('Delete', 'Delete selected (Delete)', function () { self.removeSelected(); }),
+        this.counter,
+      ].concat(this.extraTools ? this.extraTools() : []));
+    }
+
+    imageLoaded() {
+      this.width = this.img.naturalWidth;
+      this.height = this.img.naturalHeight;
+      this.overlay.setAttribute('viewBox', '0 0 ' + this.width + ' ' + this.height);
+      this.setZoom(1);
+      this.initial = Crowd.parseValue(this.getAttribute('initial-value'));
+      if (this.initial) this.shapes = this.loadInitial(this.initial) || [];
+      this.initialJson = JSON.stringify(this.shapes);
+      this.redraw();
+    }
+
+    zoomBy(step) {
+      var at = ZOOMS.indexOf(this.zoom);
+      this.setZoom(ZOOMS[Math.max(0, Math.min(ZOOMS.length - 1, at + step))]);
+    }
+
+    setZoom(zoom) {
+      this.zoom = zoom;
+      this.frame.style.width = Math.round(this.width * zoom) + 'px';
+      this.frame.style.height = Math.round(this.height * zoom) + 'px';
+      this.zoomLabel.textContent = Math.round(zoom * 100) + '%';
+    }
+
+    pickLabel(index) {
+      if (index < 0 || index >= this.labelNames.length) return;
+      this.labelIndex = index;
+      this.labelButtons.forEach(function (b, i) { b.setAttribute('aria-checked', String(i === index)); });
+      if (this.relabelSelected) this.relabelSelected(this.labelNames[index]);
+    }
+
+    get label() { return this.labelNames[this.labelIndex]; }
+
+    color(label) { return Crowd.PALETTE[Math.max(0, this.labelNames.indexOf(label)) % 10]; }
+
+    // Pointer position in image pixels (clamped to the image).
+    point(event) {
+      var rect = this.overlay.getBoundingClientRect();
+      return {
+        x: Math.max(0, Math.min(this.width, (event.clientX - rect.left) / rect.width * this.width)),
+        y: Math.max(0, Math.min(this.height, (event.clientY - rect.top) / rect.height * this.height)),
+      };
+    }
+
+    // Screen pixels expressed in image pixels (for hit tolerances).
+    get pixel() { return this.width / this.overlay.getBoundingClientRect().width; }
+
+    onPointer(event, kind) {
+      if (!this.width || (kind === 'pointerMove' && !this.dragging && !this.tracksHover)) return;
+      if (kind === 'pointerDown') {
+        if (event.button !== 0) return;
+        this.dragging = true;
+        this.overlay.setPointerCapture(event.pointerId);
+        this.stage.focus({ preventScroll: true });
+      }
+      if (kind === 'pointerUp') {
+        if (!this.dragging) return;
+        this.dragging = false;
+      }
+      event.preventDefault();
+      this[kind](this.point(event));
+    }
+
+    // Record the state before a change; call after mutating this.shapes.
+    snapshot() {
+      this.history.push(this.saveState());
+      if (this.history.length > (this.constructor.maxHistory || 50)) this.history.shift();
+    }
+
+    saveState() { return JSON.stringify(this.shapes); }
+
+    modified() { return this.saveState() !== this.initialJson; }
+
+    restoreState(state) { this.shapes = JSON.parse(state); }
+
+    undo() {
+      if (!this.history.length) return;
+      this.restoreState(this.history.pop());
+      this.selected = -1;
+      this.redraw();
+    }
+
+    removeSelected() {
+      if (this.selected < 0 || this.selected >= this.shapes.length) return;
+      this.snapshot();
+      this.shapes.splice(this.selected, 1);
+      this.selected = -1;
+      this.redraw();
+    }
+
+    redraw() {
+      while (this.overlay.firstChild) this.overlay.firstChild.remove();
+      this.draw(this.overlay);
+      this.counter.textContent = this.countText ? this.countText() : this.shapes.length + ' drawn';
+      this.error.textContent = '';
+      this.classList.remove('crowd-invalid');
+      this.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+
+    crowdValidate() {
+      if (!this.width) return 'Please wait for the image to load.';
+      return '';
+    }
+
+    crowdAnswer() {
+      if (!this.width) return undefined;
+      var answer = this.result();
+      answer.inputImageProperties = { height: this.height, width: this.width };
+      if (this.initial) answer.initialValueModified = this.modified();
+      return answer;
+    }
+  }
+
+  Crowd.ImageTool = CrowdImageTool;
+  Crowd.round = function (value) { return Math.round(value); };
+
+  // Shortcuts go to the tool holding focus, else the first on the page.
+  document.addEventListener('keydown', function (event) {
+    if (!tools.length || document.querySelector('dialog[open]')) return;
+    var typing = Crowd.isTyping(event);
+    var tool = tools.filter(function (t) { return t.contains(document.activeElement); })[0] || tools[0];
+    var key = event.key;
+    if ((event.ctrlKey || event.metaKey) && key.toLowerCase() === 'z') {
+      if (event.target.closest && event.target.closest('input, textarea')) return;
+      tool.undo();
+    } else if (typing) {
+      return;
+    } else if (/^[0-9]$/.test(key)) {
+      tool.pickLabel(key === '0' ? 9 : Number(key) - 1);
+    } else if (key === 'Delete' || key === 'Backspace') {
+      tool.removeSelected();
+    } else if (key === '+' || key === '=') {
+      tool.zoomBy(1);
+    } else if (key === '-') {
+      tool.zoomBy(-1);
+    } else if (!(tool.onKey && tool.onKey(key))) {
+      return;
+    }
+    event.preventDefault();
+  });
+})();
