@@ -38,6 +38,8 @@ class ElementModule:
 IMAGE_TOOL_TAGS: tuple[str, ...] = (
     "crowd-bounding-box", "crowd-polygon", "crowd-keypoint", "crowd-semantic-segmentation",
 )
+# The annotation tools (our spatial, span and verification elements).
+ANNOTATION_TAGS: tuple[str, ...] = IMAGE_TOOL_TAGS + ("crowd-entity-annotation", "crowd-label-verification")
 # Elements that post their own answer: a page holding one needs no <crowd-form> (as in GT).
 SELF_SUBMITTING_TAGS: tuple[str, ...] = ("crowd-form", "crowd-entity-annotation")
 
@@ -62,21 +64,21 @@ MODULES: tuple[ElementModule, ...] = (
     ElementModule("input", ("crowd-input", "crowd-text-area"), "input.js", "fields.css"),
     ElementModule("card", ("crowd-card",), "card.js", "card.css"),
     ElementModule("button", ("crowd-button",), "button.js", None),
-    # The image tools share image-tool.js (listed with all four tags, so it is inlined
-    # whenever one of them is used) and annotate.css.
-    ElementModule("image-tool", IMAGE_TOOL_TAGS, "image-tool.js", "annotate.css"),
+    # Shared modules are listed with every tag that needs them, so they are inlined
+    # whenever one of those tags is used: annotate.js/css for all the annotation tools,
+    # image-tool.js (the drawing stage) for the four image tools.
+    ElementModule("annotate", ANNOTATION_TAGS, "annotate.js", "annotate.css"),
+    ElementModule("image-tool", IMAGE_TOOL_TAGS, "image-tool.js", None),
     ElementModule("bounding-box", ("crowd-bounding-box",), "bounding-box.js", None),
     ElementModule("polygon", ("crowd-polygon",), "polygon.js", None),
     ElementModule("keypoint", ("crowd-keypoint",), "keypoint.js", None),
     ElementModule("segmentation", ("crowd-semantic-segmentation",), "segmentation.js", None),
-    ElementModule("entity", ("crowd-entity-annotation",), "entity.js", "annotate.css"),
-    ElementModule("verification", ("crowd-label-verification",), "verification.js", "annotate.css"),
+    ElementModule("entity", ("crowd-entity-annotation",), "entity.js", None),
+    ElementModule("verification", ("crowd-label-verification",), "verification.js", None),
 )
 
 SUPPORTED_TAGS: frozenset[str] = frozenset(tag for module in MODULES for tag in module.tags)
 CLASSIFIER_TAGS: tuple[str, ...] = MODULES[2].tags
-# Tools whose answer the simulated crowd can produce from the task-input block.
-ANNOTATION_TAGS: tuple[str, ...] = IMAGE_TOOL_TAGS + ("crowd-entity-annotation", "crowd-label-verification")
 
 
 @dataclass(frozen=True)

@@ -436,6 +436,64 @@ class ReviewPolicy(StrictModel):
     max_extensions: int = Field(default=1, ge=0, le=10, description="times an expired HIT short of answers is extended")
 
 
+class GoldConfig(StrictModel):
+    """Known-answer objects mixed into the work (issue 6). `manifest` lines carry the answer in
+    `label_attribute` (default "gold-label"); the attribute is never rendered to workers."""
+
+    manifest: str = Field(min_length=1)
+    rate: float = Field(default=0.1, gt=0.0, lt=1.0, description="share of posted objects that are gold")
+    label_attribute: str = Field(default="gold-label", min_length=1)
+
+    @field_validator("manifest")
+    @classmethod
+    def _resolve(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_local(value, (info.context or {}).get("base_dir"))
+
+
+class ExclusionRule(StrictModel):
+    """Exclude a worker whose accuracy (on gold, or EM without gold answers) falls below a threshold
+    once they have `min_answers` answers: by qualification (soft) or CreateWorkerBlock (hard)."""
+
+    min_answers: int = Field(default=10, ge=1)
+    min_accuracy: float = Field(default=0.6, ge=0.0, le=1.0)
+    min_gold_answers: int = Field(default=3, ge=1, description="gold answers needed to judge on gold")
+    measure: Literal["auto", "gold", "em"] = "auto"
+    action: Literal["qualification", "block"] = "qualification"
+    reason: str = Field(default="Your accuracy on this task was below the required level.",
+                        min_length=1, max_length=1024)
+
+
+class BonusRule(StrictModel):
+    """Pay a bonus once to the top workers by EM accuracy (e.g. the top decile)."""
+
+    top_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
+    min_answers: int = Field(default=10, ge=1)
+    amount: UsdText = Field(default=None, exclude=True)
+    amount_cents: int | None = Field(default=None, ge=1)
+    reason: str = Field(default="Thank you: your work was among the most accurate on this job.",
+                        min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def _amount(self) -> BonusRule:
+        if self.amount is not None:
+            try:
+                self.amount_cents = usd_to_cents(self.amount)
+            except MoneyError as error:
+                raise ValueError(f"amount: {error}") from error
+            self.amount = None
+        if self.amount_cents is None or self.amount_cents < 1:
+            raise ValueError('amount: required, at least 0.01, e.g. amount: "0.50"')
+        return self
+
+
+class QualityConfig(StrictModel):
+    """Quality control of a job (broker.quality): gold objects, exclusion and bonus rules."""
+
+    gold: GoldConfig | None = None
+    exclusion: ExclusionRule | None = None
+    bonus: BonusRule | None = None
+
+
 class LabelCategory(BaseModel):
     model_config = ConfigDict(extra="allow")
     label: str
@@ -478,6 +536,7 @@ class JobSpec(StrictModel):
     marketplace: str = "local"
     review_policy: ReviewPolicy = Field(default_factory=ReviewPolicy)
     auto_label: AutoLabelConfig | None = None
+    quality: QualityConfig | None = None  # issue 6: broker.quality
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     keywords: list[str] = Field(default_factory=list)

@@ -255,7 +255,10 @@ class AutoLabeler:
         if self.config.max_percentage_labeled is not None:
             allowed = int(np.floor(self.config.max_percentage_labeled / 100.0 * self.n_objects))
             room = max(0, allowed - len(self.requested) - len(self.machine))
-            sure &= np.cumsum(sure) <= room  # never label past the stopping percentage
+            if sure.sum() > room:  # never label past the stopping percentage: keep the surest
+                keep = np.argsort(-np.where(sure, predicted.confidence, -1.0), kind="stable")[:room]
+                sure = np.zeros_like(sure)
+                sure[keep] = True
         new = {int(i): (int(label), float(conf)) for i, label, conf in
                zip(candidates[sure], predicted.labels[sure], predicted.confidence[sure], strict=True)}
         for index, (label, confidence) in new.items():

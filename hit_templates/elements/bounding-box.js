@@ -30,13 +30,17 @@
         });
     }
 
-    // What a press at p grabs: a corner of the selected box, a box (topmost), or nothing.
+    // What a press at p grabs: a box corner (the selected box's first, then the topmost
+    // box's), else a box's inside (topmost), else nothing.
     grab(p) {
       var tolerance = 8 * this.pixel;
-      var chosen = this.shapes[this.selected];
-      if (chosen) {
-        var hit = corners(chosen).findIndex(function (c) { return Math.abs(c.x - p.x) <= tolerance && Math.abs(c.y - p.y) <= tolerance; });
-        if (hit >= 0) return { index: this.selected, corner: hit };
+      var order = this.shapes.map(function (_, i) { return i; }).reverse();
+      if (this.selected >= 0) order.unshift(this.selected);
+      for (var k = 0; k < order.length; k += 1) {
+        var hit = corners(this.shapes[order[k]]).findIndex(function (c) {
+          return Math.abs(c.x - p.x) <= tolerance && Math.abs(c.y - p.y) <= tolerance;
+        });
+        if (hit >= 0) return { index: order[k], corner: hit };
       }
       for (var i = this.shapes.length - 1; i >= 0; i -= 1) {
         var b = this.shapes[i];
@@ -83,9 +87,13 @@
         // click a box to select it (then a label key relabels it, Delete removes it).
         if (box.width < MIN_SIZE || box.height < MIN_SIZE) this.shapes.pop();
       }
+      var changed = this.saveState() !== this.before;
+      // A plain click selects a box (label keys then relabel it); after a move or resize
+      // the next label key is for the next box again.
+      if (this.grabbed && changed) this.selected = -1;
       this.drawing = undefined;
       this.grabbed = null;
-      if (this.saveState() !== this.before) this.history.push(this.before);
+      if (changed) this.history.push(this.before);
       this.redraw();
     }
 

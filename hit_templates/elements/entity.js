@@ -165,7 +165,49 @@
       this.redraw();
     }
 
+    // DOM position of a code-point offset (inverse of offsetOf).
+    domPosition(at) {
+      var walker = document.createTreeWalker(this.textBox, NodeFilter.SHOW_TEXT, {
+        acceptNode: function (node) { return node.parentNode.closest('.crowd-entity-tag') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT; },
+      });
+      var node = null;
+      var last = null;
+      while ((node = walker.nextNode())) {
+        var points = Array.from(node.data);
+        if (at <= points.length) return { node: node, offset: points.slice(0, at).join('').length };
+        at -= points.length;
+        last = node;
+      }
+      return last ? { node: last, offset: last.data.length } : { node: this.textBox, offset: 0 };
+    }
+
+    // The caret keys in static text: arrows (Ctrl: by word), Home/End; Shift extends.
+    moveCaret(event) {
+      var sel = window.getSelection();
+      var inside = sel.rangeCount && this.textBox.contains(sel.anchorNode) && this.textBox.contains(sel.focusNode);
+      var anchor = inside ? this.offsetOf(sel.anchorNode, sel.anchorOffset) : 0;
+      var focus = inside ? this.offsetOf(sel.focusNode, sel.focusOffset) : 0;
+      var points = this.points;
+      var step = event.key === 'ArrowRight' ? 1 : -1;
+      if (event.key === 'Home') focus = 0;
+      else if (event.key === 'End') focus = points.length;
+      else if (event.ctrlKey || event.altKey) {
+        // By word: skip the spaces, then the word, in the arrow's direction.
+        var at = focus;
+        var next = function () { return points[step > 0 ? at : at - 1]; };
+        while (next() !== undefined && /\s/.test(next())) at += step;
+        while (next() !== undefined && !/\s/.test(next())) at += step;
+        focus = at;
+      } else focus = Math.max(0, Math.min(points.length, focus + step));
+      var end = this.domPosition(focus);
+      if (event.shiftKey) {
+        var start = this.domPosition(anchor);
+        sel.setBaseAndExtent(start.node, start.offset, end.node, end.offset);
+      } else sel.collapse(end.node, end.offset);
+    }
+
     onKey(event) {
+      if (/^(ArrowLeft|ArrowRight|Home|End)$/.test(event.key)) { this.moveCaret(event); event.preventDefault(); return; }
       if (event.key === 'Enter' && this.labelSelection()) event.preventDefault();
       else if (event.key === 'Delete' || event.key === 'Backspace') {
         var at = this.entityAtCaret();

@@ -19,7 +19,8 @@
       for (var i = this.shapes.length - 1; i >= 0; i -= 1) {
         if (Math.abs(this.shapes[i].x - p.x) <= near && Math.abs(this.shapes[i].y - p.y) <= near) { this.selected = i; break; }
       }
-      if (this.selected < 0) {
+      this.created = this.selected < 0;
+      if (this.created) {
         this.shapes.push({ label: this.label, x: p.x, y: p.y });
         this.selected = this.shapes.length - 1;
       }
@@ -35,7 +36,10 @@
       var point = this.shapes[this.selected];
       var moved = point && (Math.abs(point.x - p.x) > 0 || Math.abs(point.y - p.y) > 0);
       if (moved) this.pointerMove(p);
-      if (this.saveState() !== this.before) this.history.push(this.before);
+      var changed = this.saveState() !== this.before;
+      if (changed) this.history.push(this.before);
+      // Only a plain click on an existing point selects it (label keys then relabel it).
+      if (this.created || changed) { this.selected = -1; this.redraw(); }
     }
 
     relabelSelected(label) {

@@ -51,7 +51,7 @@
       if (!this.open || this.open.vertices.length < 3) return;
       this.snapshot();
       this.shapes.push(this.open);
-      this.selected = this.shapes.length - 1;
+      this.selected = -1; // new shapes are not selected: the next label key is for the next shape
       this.open = null;
       this.redraw();
     }

@@ -170,6 +170,7 @@
       };
     }
   }
+  CrowdSemanticSegmentation.paints = true; // no shapes to select or delete
   CrowdSemanticSegmentation.maxHistory = 12; // each step is a copy of the label map
   CrowdSemanticSegmentation.hint = 'Drag to paint with the chosen label; E toggles the eraser, [ and ] change the brush size.';
 

@@ -76,6 +76,7 @@ def test_constant_spammers_always_give_the_same_label(market, mturk) -> None:
         by_worker.setdefault(worker, set()).add(label)
     assert all(len(labels) == 1 for labels in by_worker.values())
     assert set(stats.worker_models.values()) == {"constant"}
+    assert {spec.kind for spec in stats.worker_specs.values()} == {"constant"} and len(stats.worker_specs) == 3
 
 
 def test_replay_submits_the_real_workers_real_labels(market, mturk, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -294,7 +294,3 @@ def work_seconds(spec: WorkerModelSpec, seed: int, worker: int, object_key: str,
 
 def will_return(spec: WorkerModelSpec, seed: int, worker: int, object_key: str) -> bool:
     return bool(rng_for("return", seed, worker, object_key).random() < spec.return_probability)
-
-
-def with_kind(spec: WorkerModelSpec, kind: str) -> WorkerModelSpec:
-    return replace(spec, kind=kind)

@@ -54,6 +54,7 @@ class CrowdStats:
     replay_fallbacks: int = 0  # replay HITs answered without a real answer left for their task
     worker_models: dict[str, str] = field(default_factory=dict)  # WorkerId -> model kind
     usernames: dict[str, str] = field(default_factory=dict)  # WorkerId -> the bot's account name
+    worker_specs: dict[str, WorkerModelSpec] = field(default_factory=dict)  # WorkerId -> its true model
 
 
 @dataclass
@@ -63,7 +64,6 @@ class SimWorker:
     browser: BotBrowser
     rng: np.random.Generator  # decisions (which group, when); answers use their own generators
     exhausted: dict[str, int] = field(default_factory=dict)  # HITTypeId -> hits_available when refused
-    replay_id: str | None = None
     returned: set[str] = field(default_factory=set)  # objects this worker handed back once already
     next_visit: float = 0.0  # time.monotonic() when the worker next comes to the site
 
@@ -115,9 +115,7 @@ class Crowd:
         self._hit_dispatches: dict[str, int] = {}  # hit_id -> workers currently sent to it
         if replay is not None:
             for i, real in enumerate(replay.workers):
-                worker = self._make_worker(i, WorkerModelSpec(return_probability=0.0), "replay", real)
-                worker.replay_id = real
-                self.replay_workers[real] = worker
+                self.replay_workers[real] = self._make_worker(i, WorkerModelSpec(return_probability=0.0), "replay", real)
             base = len(replay.workers)
             self.fallback_workers = [
                 self._make_worker(base + k, WorkerModelSpec(return_probability=0.0), "replay", f"fallback{k}")
@@ -142,6 +140,7 @@ class Crowd:
         with self._lock:
             self.stats.worker_models.setdefault(worker_id, kind)
             self.stats.usernames.setdefault(worker_id, worker.browser.username)
+            self.stats.worker_specs.setdefault(worker_id, worker.spec)
 
     def _progress(self) -> None:
         with self._lock:

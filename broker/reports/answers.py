@@ -1,0 +1,134 @@
+"""A job's assignments and objects as numpy arrays: the one place reports and quality rules read the DB.
+
+One query for assignments (joined with their HIT and object), one for objects; everything after
+is vectorised. Times are float seconds since the epoch (NaN when unknown).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, select
+
+from broker.db import Assignment, Bonus, DataObject, Hit, Job, ReviewStatus
+
+DEFAULT_GOLD_ATTRIBUTE = "gold-label"
+MULTILABEL_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
+
+
+@dataclass(frozen=True)
+class JobAnswers:
+    """Per assignment (first block) and per object index (second block) of one job."""
+
+    job: Job
+    labels: list[str]
+    worker_ids: list[str]          # worker code -> WorkerId
+    workers: np.ndarray            # worker code
+    items: np.ndarray              # object index (datasetObjectId)
+    chosen: np.ndarray             # chosen class (single-label), -1 when none or multi-label
+    review: np.ndarray             # review status strings
+    accept: np.ndarray             # epoch seconds
+    submit: np.ndarray             # epoch seconds
+    reward_cents: np.ndarray       # the HIT's reward
+    cost_cents: np.ndarray         # reward + fee
+    consolidated: np.ndarray       # per object index: consolidated class, -1 when none
+    confidence: np.ndarray         # per object index: confidence, NaN when none
+    consolidated_at: np.ndarray    # per object index: epoch seconds, NaN when not consolidated
+    gold: np.ndarray               # per object index: known class, -1 when not gold
+    bonus_cents: dict[str, int]    # WorkerId -> bonuses sent (amount)
+    bonus_fee_cents: dict[str, int]
+
+    @property
+    def multilabel(self) -> bool:
+        return self.job.task_type in MULTILABEL_TYPES
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Answers that count for EM: a label was chosen and the assignment was not rejected."""
+        return (self.chosen >= 0) & (self.review != ReviewStatus.REJECTED)
+
+    @property
+    def work_seconds(self) -> np.ndarray:
+        return self.submit - self.accept
+
+
+def epoch(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else float("nan")
+
+
+def gold_attribute(job: Job) -> str:
+    """The manifest attribute that holds a gold object's known answer for this job."""
+    try:
+        spec = json.loads(job.spec_json)
+    except (TypeError, ValueError):
+        return DEFAULT_GOLD_ATTRIBUTE
+    gold = ((spec or {}).get("quality") or {}).get("gold") or {}
+    return gold.get("label_attribute") or DEFAULT_GOLD_ATTRIBUTE
+
+
+def _single_class(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], int):
+        return value[0]
+    return -1
+
+
+def load_job_answers(session: Session, job: Job) -> JobAnswers:
+    """Every assignment and object of `job`, as arrays."""
+    labels = job.labels
+    multilabel = job.task_type in MULTILABEL_TYPES
+    rows = session.exec(
+        select(Assignment.worker_id, DataObject.index, Assignment.chosen_json, Assignment.review_status,
+               Assignment.accept_time, Assignment.submit_time, Hit.reward_cents, Assignment.cost_cents)
+        .join(DataObject, Assignment.object_id == DataObject.id)
+        .join(Hit, Assignment.hit_row_id == Hit.id)
+        .where(Assignment.job_id == job.id).order_by(Assignment.id)).all()
+    codes: dict[str, int] = {}
+    workers = np.fromiter((codes.setdefault(r[0], len(codes)) for r in rows), dtype=np.int64, count=len(rows))
+    items = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    chosen = np.fromiter((-1 if multilabel or r[2] is None else _single_class(json.loads(r[2])) for r in rows),
+                         dtype=np.int64, count=len(rows))
+    review = np.array([r[3] for r in rows], dtype=object)
+    accept = np.fromiter((epoch(r[4]) for r in rows), dtype=np.float64, count=len(rows))
+    submit = np.fromiter((epoch(r[5]) for r in rows), dtype=np.float64, count=len(rows))
+    reward = np.fromiter((r[6] for r in rows), dtype=np.int64, count=len(rows))
+    cost = np.fromiter((r[7] for r in rows), dtype=np.int64, count=len(rows))
+
+    objects = session.exec(select(DataObject.index, DataObject.data_json, DataObject.label_json,
+                                  DataObject.confidence_json, DataObject.consolidated_at)
+                           .where(DataObject.job_id == job.id)).all()
+    n_objects = max([job.n_objects, *(o[0] + 1 for o in objects)]) if objects else job.n_objects
+    consolidated = np.full(n_objects, -1, dtype=np.int64)
+    confidence = np.full(n_objects, np.nan)
+    consolidated_at = np.full(n_objects, np.nan)
+    gold = np.full(n_objects, -1, dtype=np.int64)
+    attribute = gold_attribute(job)
+    class_of = {label: i for i, label in enumerate(labels)}
+    for index, data_json, label_json, confidence_json, at in objects:
+        if label_json is not None and not multilabel:
+            consolidated[index] = _single_class(json.loads(label_json))
+        if confidence_json is not None:
+            value = json.loads(confidence_json)
+            confidence[index] = float(np.mean(list(value.values()))) if isinstance(value, dict) and value else \
+                (float(value) if isinstance(value, int | float) else np.nan)
+        consolidated_at[index] = epoch(at)
+        known = json.loads(data_json).get(attribute)
+        if isinstance(known, str) and known in class_of:
+            gold[index] = class_of[known]
+
+    bonus_rows = session.exec(select(Bonus.worker_id, Bonus.amount_cents, Bonus.fee_cents)
+                              .where(Bonus.job_id == job.id, Bonus.sent == True)).all()  # noqa: E712
+    bonus: dict[str, int] = {}
+    bonus_fee: dict[str, int] = {}
+    for worker_id, amount, fee in bonus_rows:
+        bonus[worker_id] = bonus.get(worker_id, 0) + amount
+        bonus_fee[worker_id] = bonus_fee.get(worker_id, 0) + fee
+    return JobAnswers(job=job, labels=labels, worker_ids=list(codes), workers=workers, items=items, chosen=chosen,
+                      review=review, accept=accept, submit=submit, reward_cents=reward, cost_cents=cost,
+                      consolidated=consolidated, confidence=confidence, consolidated_at=consolidated_at, gold=gold,
+                      bonus_cents=bonus, bonus_fee_cents=bonus_fee)

@@ -1,0 +1,254 @@
+"""Per-worker statistics: volume, review outcome, EM accuracy, gold, agreement, time, wage, money.
+
+EM figures come from scoring.worker_stats over the answers consolidation uses (labelled, not
+rejected), fitted with the same default estimator, so a worker's agreement is agreement with the
+job's consolidated labels. Over several jobs (`--all`) each figure is the answer-weighted mean
+of the per-job figures; confusion matrices are kept per job (label sets differ between jobs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, select
+
+from broker.db import Event, Job, ReviewStatus, Worker
+from broker.reports.answers import JobAnswers, load_job_answers
+
+
+@dataclass(frozen=True)
+class JobWorkerQuality:
+    """EM quality of the workers of one job, indexed like `JobAnswers.worker_ids`."""
+
+    n_fitted: np.ndarray           # usable answers per worker (what EM saw)
+    em_accuracy: np.ndarray
+    gold_n: np.ndarray
+    gold_accuracy: np.ndarray
+    agreement: np.ndarray
+    spammer_score: np.ndarray
+    confusion: np.ndarray | None   # (workers, K, K): P(answer | true class); None for multi-label jobs
+    class_confusion: np.ndarray | None  # (K, K) counts: consolidated (or gold) class x answer
+
+
+def job_worker_quality(answers: JobAnswers) -> JobWorkerQuality:
+    """Fit the default EM estimator on the usable answers and read scoring.worker_stats."""
+    import scoring
+
+    n_workers = len(answers.worker_ids)
+    k = len(answers.labels)
+    nan = np.full(n_workers, np.nan)
+    usable = answers.usable
+    n_fitted = np.bincount(answers.workers[usable], minlength=n_workers)
+    if answers.multilabel or not usable.any() or k < 2:
+        return JobWorkerQuality(n_fitted, nan, np.zeros(n_workers, dtype=np.int64), nan.copy(), nan.copy(),
+                                nan.copy(), None, None)
+    items, workers, labels = answers.items[usable], answers.workers[usable], answers.chosen[usable]
+    n_items = answers.consolidated.size
+    model = scoring.estimator("default").fit(items, workers, labels, n_classes=k, n_items=n_items,
+                                             n_workers=n_workers)
+    gold_items = np.flatnonzero(answers.gold >= 0)
+    stats = scoring.worker_stats(items, workers, labels, model, gold_items=gold_items,
+                                 gold_labels=answers.gold[gold_items])
+    seen = n_fitted > 0
+    truth = np.where(answers.gold >= 0, answers.gold, answers.consolidated)[answers.items]
+    labelled = (truth >= 0) & (answers.chosen >= 0)
+    class_confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(class_confusion, (truth[labelled], answers.chosen[labelled]), 1)
+    return JobWorkerQuality(
+        n_fitted=n_fitted,
+        em_accuracy=np.where(seen, stats.em_accuracy, np.nan),
+        gold_n=stats.gold_n.astype(np.int64),
+        gold_accuracy=stats.gold_accuracy,
+        agreement=stats.agreement,
+        spammer_score=np.where(seen, stats.spammer_score, np.nan),
+        confusion=np.asarray(model.worker_confusion_),
+        class_confusion=class_confusion,
+    )
+
+
+@dataclass
+class WorkerRow:
+    """One worker over the reported jobs; money in cents, times in seconds, None when unknown."""
+
+    worker_id: str
+    assignments: int
+    approved: int
+    rejected: int
+    pending: int
+    em_accuracy: float | None
+    gold_accuracy: float | None
+    gold_answers: int
+    agreement: float | None
+    spammer_score: float | None
+    median_seconds: float | None
+    p90_seconds: float | None
+    hourly_wage_cents: int | None      # (approved rewards + bonuses) per hour of work on all assignments
+    earned_cents: int                  # approved rewards + bonuses: what the worker got
+    cost_cents: int                    # what the requester paid for this worker, MTurk fees included
+    bonus_cents: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    status: str                        # active, excluded (qualification) or blocked
+    status_reason: str = ""
+    daily: dict[str, int] = field(default_factory=dict)   # ISO date -> assignments submitted
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    jobs: list[str]
+    rows: list[WorkerRow]
+    labels: list[str] | None                       # the job's labels when one job is reported
+    confusions: dict[str, np.ndarray]              # WorkerId -> (K, K), one job only
+    class_confusion: np.ndarray | None             # (K, K) counts, one job only
+    events: list[tuple[datetime, str, str, str]]   # (at, job, kind, message) of quality actions
+
+
+COLUMNS = ("worker_id", "assignments", "approved", "rejected", "em_accuracy", "gold_accuracy", "agreement",
+           "spammer_score", "median_seconds", "p90_seconds", "hourly_wage_cents", "earned_cents", "cost_cents",
+           "first_seen", "last_seen", "status")
+QUALITY_EVENT_KINDS = ("exclude", "block", "unblock", "bonus", "gold", "reassign", "quality")
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray) -> float | None:
+    ok = ~np.isnan(values) & (weights > 0)
+    if not ok.any():
+        return None
+    return float(np.average(values[ok], weights=weights[ok]))
+
+
+def _time_stats(seconds: np.ndarray) -> tuple[float | None, float | None, float]:
+    known = seconds[~np.isnan(seconds)]
+    if known.size == 0:
+        return None, None, 0.0
+    return float(np.median(known)), float(np.percentile(known, 90)), float(known.sum())
+
+
+def worker_report(session: Session, jobs: list[Job]) -> WorkerReport:
+    """Statistics of every worker who answered any of `jobs`."""
+    per_job = [(answers, job_worker_quality(answers)) for answers in (load_job_answers(session, j) for j in jobs)]
+    worker_ids = sorted({w for answers, _ in per_job for w in answers.worker_ids})
+    code = {w: i for i, w in enumerate(worker_ids)}
+    n = len(worker_ids)
+
+    def gather(name: str, source: str = "answers") -> np.ndarray:
+        parts = [getattr(a if source == "answers" else q, name) for a, q in per_job]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    workers = np.concatenate([np.array([code[w] for w in a.worker_ids], dtype=np.int64)[a.workers]
+                              if a.workers.size else np.zeros(0, dtype=np.int64) for a, _ in per_job]) \
+        if per_job else np.zeros(0, dtype=np.int64)
+    review = gather("review")
+    seconds = gather("submit") - gather("accept")
+    submit = gather("submit")
+    accept = gather("accept")
+    approved = review == ReviewStatus.APPROVED
+    count = np.bincount(workers, minlength=n)
+    n_approved = np.bincount(workers, weights=approved, minlength=n).astype(int)
+    n_rejected = np.bincount(workers, weights=review == ReviewStatus.REJECTED, minlength=n).astype(int)
+    reward = np.bincount(workers, weights=np.where(approved, gather("reward_cents"), 0), minlength=n)
+    cost = np.bincount(workers, weights=np.where(approved, gather("cost_cents"), 0), minlength=n)
+
+    # per-job quality -> per-worker weighted sums
+    fitted = np.zeros(n)
+    sums = {name: np.zeros(n) for name in ("em_accuracy", "agreement", "spammer_score")}
+    gold_n = np.zeros(n)
+    gold_right = np.zeros(n)
+    for answers, quality in per_job:
+        idx = np.array([code[w] for w in answers.worker_ids], dtype=np.int64)
+        if idx.size == 0:
+            continue
+        weight = quality.n_fitted.astype(float)
+        fitted[idx] += np.where(np.isnan(quality.em_accuracy), 0, weight)
+        for name in sums:
+            sums[name][idx] += np.nan_to_num(getattr(quality, name)) * weight
+        gold_n[idx] += quality.gold_n
+        gold_right[idx] += np.nan_to_num(quality.gold_accuracy) * quality.gold_n
+
+    bonus = {w: sum(a.bonus_cents.get(w, 0) for a, _ in per_job) for w in worker_ids}
+    bonus_fee = {w: sum(a.bonus_fee_cents.get(w, 0) for a, _ in per_job) for w in worker_ids}
+    statuses = _worker_statuses(session, worker_ids, [j.id for j in jobs])
+    days = np.floor(submit / 86400.0)
+    order = np.argsort(workers, kind="stable")
+    bounds = np.searchsorted(workers[order], np.arange(n + 1))
+
+    rows: list[WorkerRow] = []
+    for i, worker_id in enumerate(worker_ids):
+        mine = order[bounds[i]:bounds[i + 1]]
+        median, p90, total_seconds = _time_stats(seconds[mine])
+        earned = int(reward[i]) + bonus[worker_id]
+        wage = int(round(earned * 3600 / total_seconds)) if total_seconds > 0 else None
+        known_days = days[mine][~np.isnan(days[mine])]
+        day_values, day_counts = np.unique(known_days, return_counts=True)
+        status, reason = statuses.get(worker_id, ("active", ""))
+        rows.append(WorkerRow(
+            worker_id=worker_id, assignments=int(count[i]), approved=int(n_approved[i]),
+            rejected=int(n_rejected[i]), pending=int(count[i] - n_approved[i] - n_rejected[i]),
+            em_accuracy=sums["em_accuracy"][i] / fitted[i] if fitted[i] else None,
+            gold_accuracy=gold_right[i] / gold_n[i] if gold_n[i] else None, gold_answers=int(gold_n[i]),
+            agreement=sums["agreement"][i] / fitted[i] if fitted[i] else None,
+            spammer_score=sums["spammer_score"][i] / fitted[i] if fitted[i] else None,
+            median_seconds=median, p90_seconds=p90, hourly_wage_cents=wage, earned_cents=earned,
+            cost_cents=int(cost[i]) + bonus[worker_id] + bonus_fee[worker_id], bonus_cents=bonus[worker_id],
+            first_seen=_time(np.nanmin(accept[mine]) if mine.size and not np.isnan(accept[mine]).all() else None),
+            last_seen=_time(np.nanmax(submit[mine]) if mine.size and not np.isnan(submit[mine]).all() else None),
+            status=status, status_reason=reason,
+            daily={_time(d * 86400.0).date().isoformat(): int(c) for d, c in zip(day_values, day_counts)},
+        ))
+    single = per_job[0] if len(per_job) == 1 else None
+    confusions = {}
+    if single is not None and single[1].confusion is not None:
+        answers, quality = single
+        confusions = {w: quality.confusion[c] for c, w in enumerate(answers.worker_ids) if quality.n_fitted[c] > 0}
+    return WorkerReport(
+        jobs=[j.name for j in jobs], rows=rows,
+        labels=single[0].labels if single is not None else None, confusions=confusions,
+        class_confusion=single[1].class_confusion if single is not None else None,
+        events=quality_events(session, jobs),
+    )
+
+
+def _time(epoch_seconds: float | None) -> datetime | None:
+    if epoch_seconds is None or np.isnan(epoch_seconds):
+        return None
+    return datetime.fromtimestamp(float(epoch_seconds), tz=timezone.utc)
+
+
+def _worker_statuses(session: Session, worker_ids: list[str], job_ids: list[int]) -> dict[str, tuple[str, str]]:
+    """Blocked (CreateWorkerBlock) or excluded by a quality rule of one of the jobs, with the reason."""
+    from broker.quality import excluded_workers
+
+    statuses: dict[str, tuple[str, str]] = {}
+    for job_id in job_ids:
+        for worker_id, reason in excluded_workers(session, job_id).items():
+            statuses[worker_id] = ("excluded", reason)
+    if worker_ids:
+        for worker in session.exec(select(Worker).where(Worker.worker_id.in_(worker_ids), Worker.blocked == True)):  # noqa: E712
+            statuses[worker.worker_id] = ("blocked", worker.block_reason or "")
+    return statuses
+
+
+def quality_events(session: Session, jobs: list[Job]) -> list[tuple[datetime, str, str, str]]:
+    """Quality-control actions logged for these jobs (and global blocks), oldest first."""
+    names = {j.id: j.name for j in jobs}
+    rows = session.exec(select(Event).where(Event.kind.in_(QUALITY_EVENT_KINDS),
+                                            (Event.job_id.in_(list(names))) | (Event.job_id == None))  # noqa: E711
+                        .order_by(Event.at, Event.id)).all()
+    return [(e.at, names.get(e.job_id, "-"), e.kind, e.message) for e in rows]
+
+
+def sort_rows(rows: list[WorkerRow], column: str, descending: bool | None = None) -> list[WorkerRow]:
+    """Rows sorted by a column; None values last. Numeric columns sort high-first unless told."""
+    if column not in WorkerRow.__dataclass_fields__:
+        raise ValueError(f"unknown column {column!r}; choose from {', '.join(COLUMNS)}")
+    present = [r for r in rows if getattr(r, column) is not None]
+    missing = [r for r in rows if getattr(r, column) is None]
+    if descending is None:
+        descending = column not in ("worker_id", "status", "first_seen", "last_seen", "median_seconds",
+                                    "p90_seconds", "spammer_score")
+    return sorted(present, key=lambda r: getattr(r, column), reverse=descending) + missing
