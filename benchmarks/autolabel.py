@@ -1,14 +1,16 @@
 """Automated data labeling benchmark: what the loop saves, and how right its machine labels are.
 
-    python benchmarks/autolabel.py                    # digits (1,797) and augmented digits (20,000)
-    python benchmarks/autolabel.py --seeds 3          # mean over 3 crowds / splits
-    python benchmarks/autolabel.py --only digits --consolidation one-coin,default
-    python benchmarks/autolabel.py --json             # one JSON object per run as well
+    python benchmarks/autolabel.py                    # both datasets, default and one-coin consolidation
+    python benchmarks/autolabel.py --only digits --validation-fraction 0.12
+    python benchmarks/autolabel.py --only digits-20k --validation-fraction 0.05 --human-batch 500
+    python benchmarks/autolabel.py --accuracy-against crowd-labels   # Ground Truth's definition
+    python benchmarks/autolabel.py --seeds 3 --json   # several crowds, plus one JSON object per run
 
 The whole loop runs offline (broker.autolabel.simulation): each human-labeled object gets 3
 answers from distinct simulated workers (60 workers: 15% spammers answering at random, 25% sloppy
-~0.70, the rest good ~0.93; a wrong answer is uniform over the other classes), consolidated with
-scoring; the all-human baseline labels every object with the same crowd and consolidation.
+~0.70, the rest good ~0.93; a wrong answer is uniform over the other classes), validation objects
+get --validation-workers answers (default 5), and all answers are consolidated with scoring; the
+all-human baseline labels every object with the same crowd and consolidation.
 Cost is MTurk's (broker.money): reward x 3 + 20% fee per object (min 1 cent per assignment);
 model compute is local and counted as 0. Accuracies are against the true labels.
 
@@ -94,16 +96,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="answers per validation object (3 = same as every other object)")
     parser.add_argument("--validation-fraction", type=float, default=None,
                         help="default: Ground Truth's 20%% below 5,000 objects, 10%% above")
+    parser.add_argument("--human-batch", type=int, default=None,
+                        help="objects sent to the crowd per iteration (default: 5%% of the job, 100 to 1,000)")
     parser.add_argument("--accuracy-against", default="crowd-posterior", choices=["crowd-posterior", "crowd-labels"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     config = AutoLabelConfig(target_accuracy=args.target, accuracy_against=args.accuracy_against,
                              validation_workers_per_object=args.validation_workers,
-                             validation_fraction=args.validation_fraction)
+                             validation_fraction=args.validation_fraction, human_batch_size=args.human_batch)
     print(f"target accuracy {args.target}, lower bound: {config.bound} at {config.confidence_level}, "
           f"accuracy against: {config.accuracy_against}, reward {REWARD_CENTS}c x "
           f"{WORKERS_PER_OBJECT} workers ({config.validation_workers_per_object} per validation object), "
-          f"validation fraction: {config.validation_fraction or 'Ground Truth rule'}\n")
+          f"validation fraction: {config.validation_fraction or 'Ground Truth rule'}, "
+          f"human batch: {config.human_batch_size or 'default'}\n")
     print("| dataset | model | consolidation | seed | objects | human | machine | machine-labeled | machine acc "
           "| human acc | output acc | all-human acc | cost | all-human cost | saved | iterations | seconds |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

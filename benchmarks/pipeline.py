@@ -4,9 +4,10 @@ assignment, MTurk API calls per assignment.
     python benchmarks/pipeline.py --objects 10000 --workers-per-object 3
 
 The marketplace and its workers run in a child process (so `time.process_time()` of this
-process is the broker's CPU only). The child answers HITs through the marketplace's worker-side
-methods (accept, submit QuestionFormAnswers), not through the HTML worker site, so the run is
-limited by the broker rather than by bots parsing pages. The broker runs exactly the ticks the
+process is the broker's CPU only). The child answers each new HIT at once through the marketplace's
+worker-side methods (accept, submit QuestionFormAnswers by MaxAssignments distinct workers of
+accuracy 0.55-0.95), not through the HTML worker site, so the run is limited by the broker
+rather than by bots parsing pages. The broker runs exactly the ticks the
 daemon runs; API calls are counted with a botocore event hook on the broker's one client.
 """
 
@@ -57,21 +58,19 @@ def serve(seed: int, n_objects: int, n_workers: int) -> None:
         print(running.endpoint_url, flush=True)
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
         object_of = re.compile(r"object=(\d+)")
+        done: set[str] = set()
         while not stop.is_set():
-            worked = 0
-            for w, worker in enumerate(workers):
-                for group in market.list_hit_groups(worker):
-                    for _ in range(50):
-                        hit_id = market.next_hit_for_worker(group.hit_type_id, worker)
-                        if hit_id is None:
-                            break
-                        index = int(object_of.search(market.hits[hit_id].requester_annotation).group(1))
-                        label = truth[index] if rng.random() < accuracy[w] else rng.integers(len(LABELS))
-                        assignment = market.accept_hit(hit_id, worker)
-                        answer = json.dumps([{"crowd-classifier": {"label": LABELS[label]}}])
-                        market.submit_assignment(assignment, worker, ANSWER_XML.format(escape(answer)))
-                        worked += 1
-            if not worked:
+            fresh = [hit_id for hit_id in list(market.hits) if hit_id not in done]
+            for hit_id in fresh:          # each new HIT: MaxAssignments distinct workers accept and submit
+                hit = market.hits[hit_id]
+                index = int(object_of.search(hit.requester_annotation).group(1))
+                for w in rng.choice(n_workers, size=hit.max_assignments, replace=False):
+                    label = truth[index] if rng.random() < accuracy[w] else rng.integers(len(LABELS))
+                    assignment = market.accept_hit(hit_id, workers[w])
+                    answer = json.dumps([{"crowd-classifier": {"label": LABELS[label]}}])
+                    market.submit_assignment(assignment, workers[w], ANSWER_XML.format(escape(answer)))
+                done.add(hit_id)
+            if not fresh:
                 stop.wait(0.2)
 
 

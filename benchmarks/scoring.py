@@ -172,10 +172,14 @@ def run_crowdkit(data: Dataset, name: str) -> Result:
     import pandas as pd
 
     frame = pd.DataFrame({"worker": data.workers, "task": data.items, "label": data.labels})
-    method = crowdkit_method(name)
-    start = time.perf_counter()
-    labels = method.fit_predict(frame)
-    seconds = time.perf_counter() - start
+    seconds = float("inf")
+    for attempt in range(3):  # best of 3 like ours, unless one fit is already slow
+        method = crowdkit_method(name)
+        start = time.perf_counter()
+        labels = method.fit_predict(frame)
+        seconds = min(seconds, time.perf_counter() - start)
+        if seconds > 2.0:
+            break
     predicted = labels.reindex(data.gold_items).to_numpy()
     result = Result(accuracy=float(np.mean(predicted == data.gold_labels)), seconds=seconds)
     history = getattr(method, "loss_history_", None)
@@ -233,7 +237,7 @@ def print_tables(rows: list[Row], methods: list[str]) -> None:
                 cells.append(fmt(res.ece, 3))
         print(f"| {row.dataset.name} | " + " | ".join(cells) + " |")
 
-    print("\n### Wall seconds per fit (ours: best of 3, including input preparation)\n")
+    print("\n### Wall seconds per fit (best of 3 when a fit takes < 2 s; ours include input preparation)\n")
     print("| dataset | answers | " + " | ".join(label[m] for m in methods)
           + " | crowd-kit DS / our DS | crowd-kit DS / our default | iterations: crowd-kit DS, our DS, default"
           + " | per-iteration: crowd-kit DS / our DS |")
@@ -361,7 +365,10 @@ def run_real(args: argparse.Namespace) -> None:
     skip = {s for s in args.skip.split(",") if s}
     crowdkit = [] if args.no_crowdkit else CROWDKIT
     if crowdkit:
-        _patch_crowdkit_sklearn()
+        try:
+            _patch_crowdkit_sklearn()
+        except ImportError:
+            sys.exit("crowd-kit is not installed: pip install -e '.[bench]', or run with --no-crowdkit")
     only = {s for s in args.only.split(",") if s}
     rows = []
     for folder in categorical_datasets(args.datasets):

@@ -22,6 +22,13 @@ worker_app = typer.Typer(no_args_is_help=True, help="Pay, block, unblock and mes
 app.add_typer(worker_app, name="worker")
 app.command("validate")(validate_command)
 app.command("preview")(preview_command)
+from broker.reports.cli import estimate_command, report_app  # noqa: E402  issue 6: reports and estimates
+
+app.add_typer(report_app, name="report", help="Worker and job statistics: terminal table, CSV, HTML.")
+app.command("estimate")(estimate_command)
+from broker.experiments.cli import experiment_app  # noqa: E402  issue 6: pricing experiments
+
+app.add_typer(experiment_app, name="experiment", help="Pricing experiments: arms that differ in reward.")
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)

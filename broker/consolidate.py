@@ -94,14 +94,16 @@ def consolidate_answers(arrays: AnswerArrays, n_items: int, n_classes: int, *, m
 
 
 def job_answer_rows(session: Session, job_id: int) -> list[tuple[int, str, str]]:
-    """Usable answers: labelled, not rejected."""
-    return list(session.exec(
+    """Usable answers: labelled, not rejected, not by a worker a quality rule excluded."""
+    from broker.quality import drop_excluded  # issue 6 hook: excluded workers' answers drop out
+
+    return drop_excluded(session, job_id, list(session.exec(
         select(DataObject.index, Assignment.worker_id, Assignment.chosen_json)
         .join(DataObject, Assignment.object_id == DataObject.id)
         .where(Assignment.job_id == job_id, Assignment.chosen_json != None,  # noqa: E711
                Assignment.review_status != ReviewStatus.REJECTED)
         .order_by(Assignment.id)
-    ).all())
+    ).all()))
 
 
 def consolidate_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,

@@ -33,6 +33,7 @@ class ElementModule:
     tags: tuple[str, ...]
     script: str
     style: str | None
+    helper_for: tuple[str, ...] = ()  # tags defined elsewhere that need this module first
 
 
 IMAGE_TOOL_TAGS: tuple[str, ...] = (
@@ -64,11 +65,11 @@ MODULES: tuple[ElementModule, ...] = (
     ElementModule("input", ("crowd-input", "crowd-text-area"), "input.js", "fields.css"),
     ElementModule("card", ("crowd-card",), "card.js", "card.css"),
     ElementModule("button", ("crowd-button",), "button.js", None),
-    # Shared modules are listed with every tag that needs them, so they are inlined
-    # whenever one of those tags is used: annotate.js/css for all the annotation tools,
-    # image-tool.js (the drawing stage) for the four image tools.
-    ElementModule("annotate", ANNOTATION_TAGS, "annotate.js", "annotate.css"),
-    ElementModule("image-tool", IMAGE_TOOL_TAGS, "image-tool.js", None),
+    # Shared helpers, inlined (before the tools) when a tag they serve is used:
+    # annotate.js/css for all the annotation tools, image-tool.js (the drawing stage)
+    # for the four image tools.
+    ElementModule("annotate", (), "annotate.js", "annotate.css", helper_for=ANNOTATION_TAGS),
+    ElementModule("image-tool", (), "image-tool.js", None, helper_for=IMAGE_TOOL_TAGS),
     ElementModule("bounding-box", ("crowd-bounding-box",), "bounding-box.js", None),
     ElementModule("polygon", ("crowd-polygon",), "polygon.js", None),
     ElementModule("keypoint", ("crowd-keypoint",), "keypoint.js", None),
@@ -118,7 +119,7 @@ def unsupported_tags(uses: list[TagUse]) -> list[TagUse]:
 
 def modules_for(tags: set[str] | frozenset[str]) -> list[ElementModule]:
     """Modules needed for these tags: always core and form, then those used."""
-    return [m for m in MODULES if m.name in ("core", "form") or set(m.tags) & set(tags)]
+    return [m for m in MODULES if m.name in ("core", "form") or (set(m.tags) | set(m.helper_for)) & set(tags)]
 
 
 def _element_file(name: str) -> str:

@@ -21,6 +21,7 @@ from broker.collect import collect_tick
 from broker.consolidate import consolidate_tick
 from broker.finalize import active_jobs_remaining, finalize_tick
 from broker.publish import publish_tick
+from broker.quality import quality_tick
 from broker.review import review_tick
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ TICKS: dict[str, Callable[..., Any]] = {
     "collect": collect_tick,
     "review": review_tick,
     "consolidate": consolidate_tick,
+    "quality": quality_tick,      # issue 6: exclusion and bonus rules (broker.quality)
     "finalize": finalize_tick,
 }
 

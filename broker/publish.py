@@ -124,10 +124,12 @@ def publish_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
     for job_id in ids:
         try:
             _publish_job(engine, settings, job_id, report)
-        except ClientError as exc:
+        except ClientError as exc:   # e.g. insufficient funds: rows stay "creating", retried next tick
             message = f"job {job_id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
             log.warning("publish: %s", message)
             report.errors.append(message)
+            with transaction(engine) as session:
+                record_event(session, job_id, "publish-error", message)
     return report
 
 
@@ -214,6 +216,9 @@ def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:
     if spec.keywords_text:
         params["Keywords"] = spec.keywords_text
     requirements = spec.qualification_requirements()
+    from broker.quality import exclusion_requirements  # issue 6 hook: soft-block qualification
+
+    requirements += exclusion_requirements(client, job, spec)
     if requirements:
         params["QualificationRequirements"] = requirements
     hit_type_id = client.create_hit_type(**params)["HITTypeId"]

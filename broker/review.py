@@ -81,14 +81,17 @@ def agreement(answer: list[int], consolidated: list[int]) -> float:
     return len(a & b) / len(a | b)
 
 
-def decide(policy: Any, pending: list[tuple[Assignment, DataObject]], labels: list[str],
+def decide(policy: Any, pending: list[tuple[Any, Any]], labels: list[str],
            worker_agreement: dict[str, tuple[float, int]], now: datetime) -> list[Decision]:
     """Pure policy: which pending assignments to approve or reject now (others wait)."""
     decisions: list[Decision] = []
     mode = getattr(policy, "approve", "all")
     for assignment, obj in pending:
-        chosen = answer_labels(assignment.answer_json, labels)
-        empty = assignment.answer_json is None or (labels and chosen is None and _is_builtin_answer(assignment))
+        answer = assignment.answer_json
+        has_choice = getattr(assignment, "chosen_json", None) is not None or \
+            answer_labels(answer, labels) is not None
+        # empty: nothing readable, or a crowd-element answer (a JSON list) that chose no known label
+        empty = answer is None or bool(labels and not has_choice and answer.lstrip().startswith("["))
         if empty and getattr(policy, "reject_empty", False):
             decisions.append(Decision(assignment.id, assignment.assignment_id, False, EMPTY_ANSWER_MESSAGE))
             continue
@@ -111,11 +114,6 @@ def decide(policy: Any, pending: list[tuple[Assignment, DataObject]], labels: li
         else:
             decisions.append(Decision(assignment.id, assignment.assignment_id, True))
     return decisions
-
-
-def _is_builtin_answer(assignment: Assignment) -> bool:
-    data = json.loads(assignment.answer_json) if assignment.answer_json else None
-    return isinstance(data, list)
 
 
 def worker_agreements(session: Session, job: Job) -> dict[str, tuple[float, int]]:
@@ -151,11 +149,13 @@ def review_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | No
         policy = job_spec(job).review_policy
         client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
         with Session(engine) as session:
-            pending = session.exec(select(Assignment, DataObject)
-                                   .join(DataObject, Assignment.object_id == DataObject.id)
-                                   .where(Assignment.job_id == job.id,
-                                          Assignment.review_status == ReviewStatus.PENDING)
-                                   .order_by(Assignment.id)).all()
+            rows = session.exec(select(Assignment.id, Assignment.assignment_id, Assignment.worker_id,
+                                       Assignment.answer_json, Assignment.chosen_json, Assignment.auto_approval_time,
+                                       DataObject.status)
+                                .join(DataObject, Assignment.object_id == DataObject.id)
+                                .where(Assignment.job_id == job.id, Assignment.review_status == ReviewStatus.PENDING)
+                                .order_by(Assignment.id)).all()
+            pending = [(row, row) for row in rows]      # plain rows: the assignment's columns + its object's status
             scores = worker_agreements(session, job) if pending and policy.approve == "agreement" else {}
         decisions = decide(policy, list(pending), job.labels, scores, now) if pending else []
         for start in range(0, len(decisions), REVIEW_BATCH):

@@ -67,6 +67,9 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
     lines, rejected = read_manifest(spec.input_manifest, skip_invalid=skip_invalid_lines, settings=settings)
     if not lines:
         raise SubmitError(f"{spec.input_manifest}: the input manifest holds no data objects")
+    from broker.quality import mix_gold  # issue 6 hook: gold objects interleaved at the spec's rate
+
+    lines = mix_gold(spec, lines, settings)
     template_source = template_source_for(spec)
     _check_renders(spec, template_source, lines, settings)
 

@@ -122,12 +122,48 @@ TASK_TYPES: dict[str, TaskType] = {
             "named-entity-recognition.liquid",
         ),
         TaskType(
-            "label-verification", "crowd-label-verification", "source-ref", False,
+            "label-verification", "crowd-label-verification", None, False,  # images or texts
             "groundtruth/label-verification", "Uncheck every item the label does not fit",
             "label-verification.liquid",
         ),
     )
 }
+
+def _sketch(shapes: str, caption: str) -> str:
+    """A tiny inline-SVG example picture (a red ball on a blue sky) with a caption."""
+    return (
+        '<svg viewBox="0 0 120 70" width="144" height="84" role="img">'
+        '<rect width="120" height="70" fill="#cfe3f5"/><circle cx="60" cy="38" r="20" fill="#d9534f"/>'
+        f"{shapes}</svg><p>{caption}</p>"
+    )
+
+
+_BOX = '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#1f77b4" stroke-width="2"/>'
+_PAINT = '<circle cx="60" cy="38" r="{}" fill="#ff7f0e" fill-opacity="0.7"/>'
+# Tool guidance shown when the requester gives no examples of their own.
+DEFAULT_EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
+    "bounding-box": (
+        [_sketch(_BOX.format(40, 18, 40, 40), "Tight: the box touches the object on all four sides.")],
+        [_sketch(_BOX.format(25, 8, 75, 58), "Too loose: background inside the box."),
+         _sketch(_BOX.format(48, 26, 24, 24), "Too small: parts of the object are cut off.")],
+    ),
+    "semantic-segmentation": (
+        [_sketch(_PAINT.format(20), "Paint the whole object, right up to its edges.")],
+        [_sketch(_PAINT.format(28), "Paint spilling over the background."),
+         _sketch(_PAINT.format(11), "Gaps: the edges of the object are left unpainted.")],
+    ),
+    "named-entity-recognition": (
+        ["<p><mark>Ada Lovelace</mark> met Charles Babbage in <mark>London</mark>.</p>"
+         "<p>Select the whole name, without the spaces or punctuation around it.</p>"],
+        ["<p>Ada <mark>Lovelace met</mark> Charles Babbage.</p><p>Part of the name, plus a word that is not.</p>"],
+    ),
+    "label-verification": (
+        ["<p>Uncheck an item when the label is wrong for it, e.g. a photo of a cat labelled <b>dog</b>.</p>"],
+        ["<p>Unchecking a correctly labelled item only because the photo is dark or blurry.</p>"],
+    ),
+}
+DEFAULT_EXAMPLES["bounding-box-adjustment"] = DEFAULT_EXAMPLES["bounding-box"]
+
 BUILTIN_TASK_TYPES: tuple[str, ...] = (
     "image-classification", "image-classification-multilabel", "text-classification", "text-classification-multilabel",
 )
@@ -207,6 +243,8 @@ def build_task_input(
     if not labels and "labels" in data_object and not info.element:
         task_input["labels"] = data_object["labels"]
     task_input["header"] = header or task_input.get("header") or info.default_header
+    if not good_examples and not bad_examples:
+        good_examples, bad_examples = DEFAULT_EXAMPLES.get(task_type, ([], []))
     task_input["instructions"] = _instructions(short_instructions, full_instructions, good_examples, bad_examples)
     if task_type == "bounding-box-adjustment":
         if not initial_value_attribute:
@@ -272,13 +310,14 @@ def build_verification_task_input(
     if len(ids) != len(data_objects) or len(set(ids)) != len(ids):
         raise TemplateError("verification ids must be unique and one per data object")
     _check_labels([label], required=True)
+    if not good_examples and not bad_examples:
+        good_examples, bad_examples = DEFAULT_EXAMPLES["label-verification"]
     objects = []
     for index, (item_id, data_object) in enumerate(zip(ids, data_objects, strict=True)):
         key = next((k for k in ("source-ref", "source") if isinstance(data_object.get(k), str)), None)
         if key is None or not str(data_object[key]).strip():
             raise TemplateError(f"verification object {index} ({item_id!r}) has no 'source-ref' or 'source'")
-        objects.append({"id": str(item_id), key: data_object[key], "taskObject": data_object[key],
-                        "isImage": key == "source-ref"})
+        objects.append({"id": str(item_id), "taskObject": data_object[key], "isImage": key == "source-ref"})
     return {
         "taskObject": None,
         "label": label,
@@ -409,7 +448,8 @@ def _task_input_block(
     }
     if task_type == "label-verification":  # the batch: one entry per object, keyed by id
         payload["dataObjects"] = [
-            {k: o[k] for k in ("id", "source-ref", "source") if k in o} for o in task_input.get("objects", [])
+            {"id": o["id"], "source-ref" if o["isImage"] else "source": o["taskObject"]}
+            for o in task_input.get("objects", [])
         ]
     return (
         f'<script type="application/json" id="{TASK_INPUT_BLOCK_ID}">'

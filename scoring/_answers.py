@@ -49,9 +49,10 @@ def latest_answer_index(items: np.ndarray, workers: np.ndarray, n_workers: int) 
     key = items * np.int64(n_workers) + workers
     order = np.argsort(key)  # introsort: cheaper than a stable sort on 10M keys
     sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    if starts.size == key.size:
+    repeated = sorted_key[1:] == sorted_key[:-1]
+    if not repeated.any():
         return order
+    starts = np.flatnonzero(np.r_[True, ~repeated])
     return np.maximum.reduceat(order, starts)
 
 

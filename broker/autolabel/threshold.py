@@ -128,8 +128,9 @@ def _lowest_passing(
     ranked: np.ndarray, hits: np.ndarray, target: float, level: float, bound: str,
     totals: np.ndarray | None = None, accuracy: np.ndarray | None = None,
 ) -> ThresholdChoice | None:
-    """The largest top-k (confidence sorted descending) whose lower bound reaches `target`;
-    `totals` (default k) is the binomial size the bound uses for each top-k."""
+    """The largest top-k (confidence sorted descending) whose lower bound reaches `target`, before
+    the first top-k that fails after one has passed; `totals` (default k) is the binomial size the
+    bound uses for each top-k."""
     try:
         lower = LOWER_BOUNDS[bound]
     except KeyError:

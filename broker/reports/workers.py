@@ -107,6 +107,7 @@ class WorkerReport:
     confusions: dict[str, np.ndarray]              # WorkerId -> (K, K), one job only
     class_confusion: np.ndarray | None             # (K, K) counts, one job only
     events: list[tuple[datetime, str, str, str]]   # (at, job, kind, message) of quality actions
+    work_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # every assignment's work time
 
 
 COLUMNS = ("worker_id", "assignments", "approved", "rejected", "em_accuracy", "gold_accuracy", "agreement",
@@ -189,10 +190,10 @@ def worker_report(session: Session, jobs: list[Job]) -> WorkerReport:
         rows.append(WorkerRow(
             worker_id=worker_id, assignments=int(count[i]), approved=int(n_approved[i]),
             rejected=int(n_rejected[i]), pending=int(count[i] - n_approved[i] - n_rejected[i]),
-            em_accuracy=sums["em_accuracy"][i] / fitted[i] if fitted[i] else None,
-            gold_accuracy=gold_right[i] / gold_n[i] if gold_n[i] else None, gold_answers=int(gold_n[i]),
-            agreement=sums["agreement"][i] / fitted[i] if fitted[i] else None,
-            spammer_score=sums["spammer_score"][i] / fitted[i] if fitted[i] else None,
+            em_accuracy=float(sums["em_accuracy"][i] / fitted[i]) if fitted[i] else None,
+            gold_accuracy=float(gold_right[i] / gold_n[i]) if gold_n[i] else None, gold_answers=int(gold_n[i]),
+            agreement=float(sums["agreement"][i] / fitted[i]) if fitted[i] else None,
+            spammer_score=float(sums["spammer_score"][i] / fitted[i]) if fitted[i] else None,
             median_seconds=median, p90_seconds=p90, hourly_wage_cents=wage, earned_cents=earned,
             cost_cents=int(cost[i]) + bonus[worker_id] + bonus_fee[worker_id], bonus_cents=bonus[worker_id],
             first_seen=_time(np.nanmin(accept[mine]) if mine.size and not np.isnan(accept[mine]).all() else None),
@@ -210,6 +211,7 @@ def worker_report(session: Session, jobs: list[Job]) -> WorkerReport:
         labels=single[0].labels if single is not None else None, confusions=confusions,
         class_confusion=single[1].class_confusion if single is not None else None,
         events=quality_events(session, jobs),
+        work_seconds=seconds[~np.isnan(seconds)],
     )
 
 

@@ -97,6 +97,19 @@
       this.redraw();
     }
 
+    // Arrow keys nudge the selected box by one image pixel (Shift: ten).
+    onKey(key, event) {
+      var box = this.shapes[this.selected];
+      var step = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[key];
+      if (!box || !step) return false;
+      var size = event && event.shiftKey ? 10 : 1;
+      this.snapshot();
+      box.left = Math.max(0, Math.min(this.width - box.width, box.left + step[0] * size));
+      box.top = Math.max(0, Math.min(this.height - box.height, box.top + step[1] * size));
+      this.redraw();
+      return true;
+    }
+
     relabelSelected(label) {
       var box = this.shapes[this.selected];
       if (!box || box.label === label) return;
@@ -138,7 +151,7 @@
       };
     }
   }
-  CrowdBoundingBox.hint = 'Drag to draw a box; drag a box to move it or its corner to resize it.';
+  CrowdBoundingBox.hint = 'Drag to draw a box; drag a box to move it or its corner to resize it. Click a box to select it: arrow keys nudge it, a label key relabels it.';
 
   Crowd.define('crowd-bounding-box', CrowdBoundingBox);
 })();

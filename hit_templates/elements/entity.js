@@ -30,6 +30,7 @@
         form.append(this);
         parent.insertBefore(form, next);
       }
+      this.exposeForm(this.closest('crowd-form'));
       this.text = this.getAttribute('text') || '';
       this.points = Array.from(this.text);
       this.labelList = parseLabels(this.getAttribute('labels'));
@@ -57,6 +58,19 @@
       this.textBox.addEventListener('keydown', function (event) { self.onKey(event); });
       annotators.push(this);
       this.redraw();
+    }
+
+    // GT's element keeps its form in a shadow root and its guide sample reaches it with
+    // el.shadowRoot.querySelector('crowd-form').form. Ours renders in the light DOM: the
+    // shadow root only holds a <slot> (so it shows the children as they are) and answers
+    // that one query with our form.
+    exposeForm(form) {
+      if (this.shadowRoot) return;
+      var root = this.attachShadow({ mode: 'open' });
+      root.append(document.createElement('slot'));
+      root.querySelector = function (selector) {
+        return selector === 'crowd-form' ? { form: form } : ShadowRoot.prototype.querySelector.call(root, selector);
+      };
     }
 
     buildSidebar(short, full) {

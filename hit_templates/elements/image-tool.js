@@ -2,12 +2,13 @@
 // crowd-keypoint, crowd-semantic-segmentation): sidebar with instructions and labels,
 // an image stage with an SVG overlay in image pixels, zoom, undo and shortcuts.
 // A tool subclass keeps its shapes in this.shapes (plain JSON) and implements
-// pointerDown/Move/Up(point), draw(svg) and result(); every change goes through
-// this.commit() so undo and initialValueModified stay right.
+// loadInitial(value), pointerDown/Move/Up(point), draw(svg) and result(); before a
+// change it calls snapshot() (or pushes its saved state), which is what undo restores.
+// Images open scaled to fit the stage (never above 100%); zoom steps through ZOOMS.
 (function () {
   'use strict';
   var Crowd = window.Crowd;
-  var ZOOMS = [0.5, 0.75, 1, 1.5, 2, 3, 4];
+  var ZOOMS = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4];
   var tools = [];
 
   class CrowdImageTool extends HTMLElement {
@@ -45,6 +46,8 @@
       this.overlay.addEventListener('pointerdown', function (event) { self.onPointer(event, 'pointerDown'); });
       this.overlay.addEventListener('pointermove', function (event) { self.onPointer(event, 'pointerMove'); });
       this.overlay.addEventListener('pointerup', function (event) { self.onPointer(event, 'pointerUp'); });
+      this.overlay.addEventListener('pointercancel', function (event) { self.onPointer(event, 'pointerUp'); });
+      this.overlay.addEventListener('pointerleave', function () { if (self.hover && !self.dragging) self.hover(null); });
       this.img.src = this.getAttribute('src') || '';
       tools.push(this);
     }
@@ -69,7 +72,8 @@
         }, [key ? Crowd.h('kbd', { text: key }) : '', Crowd.h('span', { text: label })]);
       });
       labels.append.apply(labels, this.labelButtons);
-      side.append(Crowd.h('p', { class: 'crowd-hint', text: this.constructor.hint + ' Keys: 1\u20139 label, Ctrl+Z undo, Delete removes the selected shape, + / \u2212 zoom.' }));
+      side.append(Crowd.h('p', { class: 'crowd-hint', text: this.constructor.hint + ' Keys: 1\u20139 label, Ctrl+Z undo, + / \u2212 zoom' +
+        (this.constructor.paints ? '.' : ', Delete removes the selected shape.') }));
       return side;
     }
 
@@ -93,16 +97,25 @@
       this.width = this.img.naturalWidth;
       this.height = this.img.naturalHeight;
       this.overlay.setAttribute('viewBox', '0 0 ' + this.width + ' ' + this.height);
-      this.setZoom(1);
+      this.setZoom(this.fitZoom());
       this.initial = Crowd.parseValue(this.getAttribute('initial-value'));
       if (this.initial) this.shapes = this.loadInitial(this.initial) || [];
       this.initialJson = JSON.stringify(this.shapes);
       this.redraw();
     }
 
+    // The largest zoom (at most 100%) showing the whole image width in the stage.
+    fitZoom() {
+      var room = this.stage.clientWidth - 16;
+      return room > 0 && this.width > room ? room / this.width : 1;
+    }
+
+    // The next zoom level up (step 1) or down (step -1) from the current one.
     zoomBy(step) {
-      var at = ZOOMS.indexOf(this.zoom);
-      this.setZoom(ZOOMS[Math.max(0, Math.min(ZOOMS.length - 1, at + step))]);
+      var zoom = this.zoom;
+      var next = step > 0 ? ZOOMS.filter(function (z) { return z > zoom + 1e-9; })[0]
+        : ZOOMS.filter(function (z) { return z < zoom - 1e-9; }).pop();
+      if (next) this.setZoom(next);
     }
 
     setZoom(zoom) {
@@ -135,8 +148,14 @@
     // Screen pixels expressed in image pixels (for hit tolerances).
     get pixel() { return this.width / this.overlay.getBoundingClientRect().width; }
 
+    // Route a pointer event (in image pixels) to the tool; moves without a pressed button
+    // go to hover(point) when the tool shows a preview (brush outline, next polygon edge).
     onPointer(event, kind) {
-      if (!this.width || (kind === 'pointerMove' && !this.dragging && !this.tracksHover)) return;
+      if (!this.width) return;
+      if (kind === 'pointerMove' && !this.dragging) {
+        if (this.hover) this.hover(this.point(event));
+        return;
+      }
       if (kind === 'pointerDown') {
         if (event.button !== 0) return;
         this.dragging = true;
@@ -204,6 +223,11 @@
   Crowd.ImageTool = CrowdImageTool;
   Crowd.round = function (value) { return Math.round(value); };
 
+  // In MTurk's frame, take keyboard focus once built so the shortcuts work at once.
+  document.addEventListener('all-crowd-elements-ready', function () {
+    if (tools.length && (!document.activeElement || document.activeElement === document.body)) window.focus();
+  });
+
   // Shortcuts go to the tool holding focus, else the first on the page.
   document.addEventListener('keydown', function (event) {
     if (!tools.length || document.querySelector('dialog[open]')) return;
@@ -223,7 +247,7 @@
       tool.zoomBy(1);
     } else if (key === '-') {
       tool.zoomBy(-1);
-    } else if (!(tool.onKey && tool.onKey(key))) {
+    } else if (!(tool.onKey && tool.onKey(key, event))) {
       return;
     }
     event.preventDefault();

@@ -1,6 +1,6 @@
 // <crowd-polygon name src header labels initial-value>: click to add vertices, click the
 // first vertex (or press Enter) to close the polygon, Escape drops the open one; click
-// inside a polygon to select it. Answer as Ground Truth's: {"polygons": [{label,
+// inside a polygon to select it, then drag its points to reshape it. Answer as Ground Truth's: {"polygons": [{label,
 // vertices: [{x, y}]}], "inputImageProperties": {height, width}}.
 (function () {
   'use strict';
@@ -35,6 +35,14 @@
         else { open.vertices.push(p); this.redraw(); }
         return;
       }
+      var chosen = this.shapes[this.selected];
+      var near8 = 8 * this.pixel;
+      var vertex = chosen ? chosen.vertices.findIndex(function (v) { return Math.abs(v.x - p.x) <= near8 && Math.abs(v.y - p.y) <= near8; }) : -1;
+      if (vertex >= 0) {
+        this.before = this.saveState();
+        this.vertex = vertex;
+        return;
+      }
       for (var i = this.shapes.length - 1; i >= 0; i -= 1) {
         if (inside(p, this.shapes[i].vertices)) { this.selected = i; this.redraw(); return; }
       }
@@ -43,9 +51,28 @@
       this.redraw();
     }
 
-    pointerMove() {}
+    pointerMove(p) {
+      if (this.vertex === undefined) return;
+      this.shapes[this.selected].vertices[this.vertex] = p;
+      this.redraw();
+    }
 
-    pointerUp() {}
+    // The edge the next click would add, from the last point to the pointer.
+    hover(p) {
+      if (this.rubber) this.rubber.remove();
+      this.rubber = null;
+      if (!p || !this.open) return;
+      var last = this.open.vertices[this.open.vertices.length - 1];
+      this.rubber = Crowd.svg('line', { x1: last.x, y1: last.y, x2: p.x, y2: p.y, stroke: this.color(this.open.label), class: 'crowd-annot-open' });
+      this.overlay.append(this.rubber);
+    }
+
+    pointerUp(p) {
+      if (this.vertex === undefined) return;
+      this.pointerMove(p);
+      if (this.saveState() !== this.before) this.history.push(this.before);
+      this.vertex = undefined;
+    }
 
     close() {
       if (!this.open || this.open.vertices.length < 3) return;
@@ -86,6 +113,10 @@
         });
         node.append(Object.assign(Crowd.svg('title'), { textContent: shape.label }));
         svg.append(node);
+        if (index !== self.selected) return;
+        shape.vertices.forEach(function (v) {
+          svg.append(Crowd.svg('circle', { cx: v.x, cy: v.y, r: 4 * self.pixel, stroke: self.color(shape.label), class: 'crowd-annot-handle' }));
+        });
       });
       if (this.open) {
         var colour = this.color(this.open.label);
@@ -109,7 +140,7 @@
       };
     }
   }
-  CrowdPolygon.hint = 'Click to add points; click the first point or press Enter to close the shape, Escape cancels it.';
+  CrowdPolygon.hint = 'Click to add points; click the first point or press Enter to close the shape, Escape cancels it. Click a shape, then drag its points to reshape it.';
 
   Crowd.define('crowd-polygon', CrowdPolygon);
 })();

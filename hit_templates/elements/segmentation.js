@@ -43,7 +43,7 @@
       this.labelNames.forEach(function (label, index) {
         bytes.set(rgb(Crowd.PALETTE[index % 10]).concat([255]), (index + 1) * 4);
       });
-      this.setZoom(1);
+      this.setZoom(this.fitZoom());
       this.initial = Crowd.parseValue(this.getAttribute('initial-value'));
       this.initialMap = this.map.slice();
       if (this.initial && this.initial.src) this.loadInitialImage(this.initial);
@@ -153,8 +153,18 @@
       return image;
     }
 
-    draw() {
+    draw(svg) {
       if (this.map) this.paint.getContext('2d').putImageData(this.labelPixels(this.colors), 0, 0);
+      this.cursor = Crowd.svg('circle', { class: 'crowd-annot-brush', r: this.brush, cx: -999, cy: -999 });
+      svg.append(this.cursor);
+      if (this.last) this.hover(this.last);
+    }
+
+    // The brush outline under the pointer (null: pointer left the image).
+    hover(p) {
+      this.cursor.setAttribute('cx', p ? p.x : -999);
+      this.cursor.setAttribute('cy', p ? p.y : -999);
+      this.cursor.setAttribute('r', this.brush);
     }
 
     result() {

@@ -45,11 +45,12 @@
       var content = item.hasAttribute('src')
         ? Crowd.h('img', { src: item.getAttribute('src'), alt: 'Item ' + (index + 1), loading: 'lazy' })
         : Crowd.moveChildren(item, Crowd.h('div', { class: 'crowd-verify-text' }));
+      var verdict = Crowd.h('span', { text: 'fits' });
       var card = Crowd.h('label', { class: 'crowd-verify-item', 'data-item-id': id }, [content,
-        Crowd.h('span', { class: 'crowd-verify-check' }, [box, ' ' + (index + 1) + '. fits']),
+        Crowd.h('span', { class: 'crowd-verify-check' }, [box, ' ' + (index + 1) + '. ', verdict]),
       ]);
       item.remove();
-      return { id: id, box: box, card: card };
+      return { id: id, box: box, card: card, verdict: verdict };
     }
 
     onKey(event) {
@@ -63,7 +64,10 @@
 
     count() {
       var rejected = this.items.filter(function (i) { return !i.box.checked; }).length;
-      this.items.forEach(function (i) { i.card.classList.toggle('crowd-verify-rejected', !i.box.checked); });
+      this.items.forEach(function (i) {
+        i.card.classList.toggle('crowd-verify-rejected', !i.box.checked);
+        i.verdict.textContent = i.box.checked ? 'fits' : 'does not fit';
+      });
       this.counter.textContent = (this.items.length - rejected) + ' of ' + this.items.length + ' marked as fitting.';
     }
 

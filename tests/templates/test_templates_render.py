@@ -223,9 +223,10 @@ def test_unknown_filter_names_the_line():
 
 def test_unsupported_crowd_element_is_refused_with_its_line():
     with pytest.raises(TemplateError) as caught:
-        render_custom("<crowd-form>\n\n<crowd-bounding-box name=b></crowd-bounding-box></crowd-form>", {"source": "x"})
+        render_custom("<crowd-form>\n\n<crowd-instance-segmentation name=b></crowd-instance-segmentation></crowd-form>",
+                      {"source": "x"})
     assert caught.value.line == 3
-    assert "crowd-bounding-box" in caught.value.message
+    assert "crowd-instance-segmentation" in caught.value.message
 
 
 def test_template_without_crowd_form_is_refused():
@@ -382,7 +383,8 @@ def test_guide_sample_renders_with_our_elements(doc, sample):
         with pytest.raises(TemplateError, match="not one of the crowd elements"):
             render_custom(sample, data)
         return
-    if not any(use.tag == "crowd-form" for use in uses):  # e.g. the bare <script> line
+    # e.g. the bare <script> line (crowd-entity-annotation brings its own form, as in GT)
+    if not any(use.tag in ("crowd-form", "crowd-entity-annotation") for use in uses):
         with pytest.raises(TemplateError, match="no <crowd-form>"):
             render_custom(sample, data)
         return

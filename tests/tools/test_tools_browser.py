@@ -80,8 +80,11 @@ def test_adjustment_moves_resizes_and_deletes_earlier_boxes(page, hit_server):
     drag(page, BB, (300, 240), (310, 250))                       # its bottom-right corner by (+10, +10)
     click_at(page, BB, 25, 25)                                   # select the stray "tree" box
     page.keyboard.press("Delete")
+    click_at(page, BB, 200, 200)                                 # select the house box, nudge it
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("ArrowDown")
     assert answers(submit_and_read(page, hit_server)) == [{BB: {
-        "boundingBoxes": [{"label": "house", "left": 150, "top": 140, "width": 160, "height": 110}],
+        "boundingBoxes": [{"label": "house", "left": 140, "top": 141, "width": 160, "height": 110}],
         "inputImageProperties": SIZE,
         "initialValueModified": True,
     }}]
@@ -106,7 +109,7 @@ def custom_page(hit_server, template: str, data_object: dict) -> str:
                             grant_read_access=hit_server.grant)
 
 
-def test_polygon_clicks_close_on_first_point_and_enter(page, hit_server):
+def test_polygon_clicks_close_undo_and_reshape(page, hit_server):
     open_hit(page, hit_server, "poly", custom_page(hit_server, POLYGON_TEMPLATE, IMAGE))
     wait_for_image(page, "crowd-polygon")
     for x, y in [(140, 140), (230, 80), (320, 140)]:
@@ -117,10 +120,12 @@ def test_polygon_clicks_close_on_first_point_and_enter(page, hit_server):
         click_at(page, "crowd-polygon", x, y)
     page.keyboard.press("Control+z")                             # drops the stray last point
     page.keyboard.press("Enter")
+    click_at(page, "crowd-polygon", 230, 120)                    # select the roof ...
+    drag(page, "crowd-polygon", (230, 80), (230, 70))            # ... and raise its apex
     page.screenshot(path="/tmp/tool-polygon.png")
     assert answers(submit_and_read(page, hit_server)) == [{"annotatedResult": {
         "polygons": [
-            {"label": "roof", "vertices": [{"x": 140, "y": 140}, {"x": 230, "y": 80}, {"x": 320, "y": 140}]},
+            {"label": "roof", "vertices": [{"x": 140, "y": 140}, {"x": 230, "y": 70}, {"x": 320, "y": 140}]},
             {"label": "wall", "vertices": [{"x": 150, "y": 140}, {"x": 310, "y": 140}, {"x": 310, "y": 240},
                                            {"x": 150, "y": 240}]},
         ],
@@ -295,3 +300,117 @@ def test_manifest_data_renders_inert(page, hit_server):
     assert page.evaluate("document.querySelector('crowd-label-verification').crowdAnswer()") == {
         "label": HOSTILE, "items": [{"id": "x\"'<b>", "correct": True}],
     }
+
+
+GUIDE_NER = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
+
+<crowd-entity-annotation
+  name="crowd-entity-annotation"
+  header="Highlight parts of the text below"
+  labels="[{'label': 'person', 'shortDisplayName': 'per', 'fullDisplayName': 'Person'}, {'label': 'date', 'shortDisplayName': 'dat', 'fullDisplayName': 'Date'}, {'label': 'company', 'shortDisplayName': 'com', 'fullDisplayName': 'Company'}]"
+  text="Amazon SageMaker Ground Truth helps you build highly accurate training datasets for machine learning quickly."
+>
+  <full-instructions header="Named entity recognition instructions">
+    <ol><li><strong>Read</strong> the text carefully.</li></ol>
+  </full-instructions>
+  <short-instructions>
+    Apply labels to words or phrases.
+  </short-instructions>
+    <div id="additionalQuestions" style="margin-top: 20px">
+      <h3>What is the overall subject of this text?</h3>
+      <crowd-radio-group>
+        <crowd-radio-button name="tech" value="tech">Technology</crowd-radio-button>
+        <crowd-radio-button name="politics" value="politics">Politics</crowd-radio-button>
+      </crowd-radio-group>
+    </div>
+</crowd-entity-annotation>
+
+<script>
+  document.addEventListener('all-crowd-elements-ready', () => {
+    document
+      .querySelector('crowd-entity-annotation')
+      .shadowRoot
+      .querySelector('crowd-form')
+      .form
+      .appendChild(additionalQuestions);
+  });
+</script>"""
+
+
+def test_ground_truth_guide_entity_sample_runs_unchanged(page, hit_server):
+    """The developer guide's crowd-entity-annotation sample, script and extra question included."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    open_hit(page, hit_server, "guide-ner", custom_page(hit_server, GUIDE_NER, {"source": "unused"}))
+    page.get_by_role("radio", name="Company").click()
+    select_text(page, 0, len("Amazon"))
+    page.get_by_role("radio", name="Technology").click()
+    assert errors == []
+    assert answers(submit_and_read(page, hit_server)) == [{
+        "crowd-entity-annotation": {"entities": [{"label": "company", "startOffset": 0, "endOffset": 6}]},
+        "tech": {"tech": True},
+        "politics": {"politics": False},
+    }]
+
+
+SEG_ADJUST_TEMPLATE = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
+<crowd-form>
+  <crowd-semantic-segmentation name="crowd-semantic-segmentation" src="{{ task.input.taskObject | grant_read_access }}"
+    header="Check the painted regions" labels="['house', 'sky']"
+    initial-value='{"labelMappings": {"sky": {"color": "#ff7f0e"}}, "src": "{{ task.input.earlier | grant_read_access }}"}'>
+  </crowd-semantic-segmentation>
+</crowd-form>"""
+
+
+def test_segmentation_initial_value_loads_the_earlier_mask(page, hit_server):
+    earlier = Image.new("RGB", (480, 320), (255, 255, 255))
+    earlier.paste((255, 127, 14), (0, 0, 480, 100))               # the earlier job painted the sky band
+    buffer = io.BytesIO()
+    earlier.save(buffer, format="PNG")
+    hit_server.files["masks/earlier.png"] = ("image/png", buffer.getvalue())
+    data_object = {**IMAGE, "earlier": "s3://bucket/masks/earlier.png"}
+    open_hit(page, hit_server, "seg-adjust", custom_page(hit_server, SEG_ADJUST_TEMPLATE, data_object))
+    page.wait_for_function("document.querySelector('crowd-semantic-segmentation').countText() === '1 label(s) painted'")
+    untouched = page.evaluate("document.querySelector('crowd-semantic-segmentation').crowdAnswer()")
+    assert untouched["initialValueModified"] is False
+    mask = Image.open(io.BytesIO(base64.b64decode(untouched["labeledImage"]["pngImageData"]))).convert("RGB")
+    assert mask.tobytes() == earlier.tobytes()
+    drag(page, SEG, (200, 200), (240, 200))                      # paint some house
+    [answer] = answers(submit_and_read(page, hit_server))
+    assert answer[SEG]["initialValueModified"] is True
+
+
+def test_large_image_opens_fitted_and_answers_in_image_pixels(page, hit_server):
+    from tools_helpers import sample_png
+
+    hit_server.files["images/big.png"] = ("image/png", sample_png(2400, 1600))
+    open_hit(page, hit_server, "big", custom_page(hit_server, KEYPOINT_TEMPLATE, {"source-ref": "s3://bucket/images/big.png"}))
+    wait_for_image(page, "crowd-keypoint")
+    zoom = page.evaluate("document.querySelector('crowd-keypoint').zoom")
+    assert 0.2 < zoom < 0.5                                       # the whole width fits the stage
+    click_at(page, "crowd-keypoint", 1150, 450)
+    [answer] = answers(submit_and_read(page, hit_server))
+    [point] = answer["crowdKeypoint"]["keypoints"]
+    assert answer["crowdKeypoint"]["inputImageProperties"] == {"height": 1600, "width": 2400}
+    # one screen pixel is 1/zoom image pixels: the click lands within that of its target
+    assert abs(point["x"] - 1150) <= 1 / zoom and abs(point["y"] - 450) <= 1 / zoom
+
+
+ENTITY_ADJUST_TEMPLATE = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
+<crowd-entity-annotation name="ner" header="Check the names" text="{{ task.input.taskObject }}"
+  labels="[{label: 'person', shortDisplayName: 'per'}, {label: 'place', shortDisplayName: 'plc'}]"
+  initial-value="[{label: 'person', startOffset: 2, endOffset: 14}, {label: 'place', startOffset: 19, endOffset: 26}]">
+</crowd-entity-annotation>"""
+
+
+def test_entity_initial_value_is_shown_and_corrected(page, hit_server):
+    open_hit(page, hit_server, "ner-adjust", custom_page(hit_server, ENTITY_ADJUST_TEMPLATE, {"source": NER_TEXT}))
+    assert page.locator("mark").all_inner_texts() == ["Ada Lovelaceper×", "Charlesplc×"]
+    assert page.evaluate("document.querySelector('crowd-entity-annotation').crowdAnswer().initialValueModified") is False
+    page.locator("mark", has_text="Charles").click()               # caret in the wrong span ...
+    page.keyboard.press("1")                                       # ... relabels it "person"
+    assert answers(submit_and_read(page, hit_server)) == [{"ner": {
+        "entities": [{"label": "person", "startOffset": 2, "endOffset": 14},
+                     {"label": "person", "startOffset": 19, "endOffset": 26}],
+        "initialValueModified": True,
+    }}]

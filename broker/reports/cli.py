@@ -1,0 +1,144 @@
+"""`broker report workers|job` and `broker estimate`: typer commands registered by broker/cli.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+report_app = typer.Typer(no_args_is_help=True, help="Worker and job statistics: terminal table, CSV, HTML.")
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _settings(ctx: typer.Context | None) -> Any:
+    from broker.settings import SettingsError, load_settings
+
+    obj = ctx.find_root().obj if ctx is not None else None
+    try:
+        return load_settings((obj or {}).get("settings_path"))
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _engine(ctx: typer.Context) -> Any:
+    from broker.db import get_engine
+
+    return get_engine(_settings(ctx).db_url)
+
+
+@report_app.command("workers")
+def report_workers(ctx: typer.Context,
+                   job: Optional[str] = typer.Argument(None, help="Job name (or use --all)."),
+                   all_jobs: bool = typer.Option(False, "--all", help="Every job in the broker DB."),
+                   sort: str = typer.Option("assignments", "--sort", help="Column to sort by (e.g. em_accuracy)."),
+                   ascending: bool = typer.Option(False, "--ascending", help="Lowest first."),
+                   csv: Optional[Path] = typer.Option(None, "--csv", help="Write the rows as CSV here."),
+                   html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here.")) -> None:
+    """Per worker: answers, review outcome, EM/gold accuracy, agreement, spammer score, time, wage, money."""
+    from sqlmodel import Session, select
+
+    from broker.db import Job
+    from broker.reports.html import worker_report_html, write_html
+    from broker.reports.tables import events_table, workers_table, write_workers_csv
+    from broker.reports.workers import sort_rows, worker_report
+    from broker.submit import SubmitError, find_job
+
+    if (job is None) == (not all_jobs):
+        _fail("give a job name or --all (not both)")
+    with Session(_engine(ctx)) as session:
+        try:
+            jobs = list(session.exec(select(Job).order_by(Job.id))) if all_jobs else [find_job(session, job)]
+        except SubmitError as exc:
+            _fail(str(exc))
+        report = worker_report(session, jobs)
+    try:
+        rows = sort_rows(report.rows, sort, descending=False if ascending else None)
+    except ValueError as exc:
+        _fail(f"--sort: {exc}")
+    console.print(workers_table(report, rows))
+    if report.events:
+        console.print(events_table(report.events))
+    if csv is not None:
+        write_workers_csv(rows, csv)
+        console.print(f"wrote {csv}")
+    if html is not None:
+        write_html(worker_report_html(report, rows), html)
+        console.print(f"wrote {html}")
+
+
+@report_app.command("job")
+def report_job(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
+               csv: Optional[Path] = typer.Option(None, "--csv", help="Write figure,value CSV here."),
+               html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here.")) -> None:
+    """Progress, throughput, money spent and committed, cost per label, estimated and measured accuracy."""
+    from sqlmodel import Session
+
+    from broker.reports.html import job_report_html, write_html
+    from broker.reports.jobs import job_report
+    from broker.reports.tables import events_table, job_table, write_job_csv
+    from broker.submit import SubmitError, find_job
+
+    with Session(_engine(ctx)) as session:
+        try:
+            report = job_report(session, find_job(session, job))
+        except SubmitError as exc:
+            _fail(str(exc))
+    console.print(job_table(report))
+    if report.events:
+        console.print(events_table(report.events))
+    if csv is not None:
+        write_job_csv(report, csv)
+        console.print(f"wrote {csv}")
+    if html is not None:
+        write_html(job_report_html(report), html)
+        console.print(f"wrote {html}")
+
+
+def estimate_command(ctx: typer.Context, spec: Path = typer.Argument(..., help="Job spec YAML."),
+                     work_time: Optional[str] = typer.Option(None, "--work-time",
+                                                             help='Expected time per assignment, e.g. "45s" or "2m".'),
+                     objects: Optional[int] = typer.Option(None, "--objects", min=0,
+                                                           help="Object count (default: count the input manifest)."),
+                     as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Cost before posting: rewards, MTurk fees (10+ assignments and Masters surcharges), total, hourly wage."""
+    import json
+
+    from broker.estimate import count_manifest_objects, estimate_rows, estimate_spec
+    from broker.manifest import ManifestError
+    from broker.spec import SpecError, load_job_spec, parse_duration
+
+    settings = _settings(ctx)
+    try:
+        job = load_job_spec(spec, settings=settings)
+        count = objects if objects is not None else count_manifest_objects(job, settings)
+        seconds = float(parse_duration(work_time)) if work_time is not None else None
+    except (SpecError, ManifestError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(f"--work-time: {exc}")
+    if seconds is not None and seconds <= 0:
+        _fail("--work-time: must be positive")
+    estimate = estimate_spec(job, count, work_seconds=seconds)
+    if as_json:
+        print(json.dumps(estimate.as_dict()))
+        return
+    table = Table(title=f"estimate for {job.job_name}", show_header=False)
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    for key, value in estimate_rows(estimate):
+        table.add_row(key, value, style="bold" if key == "total" else None)
+    console.print(table)
+    if seconds is None:
+        console.print("give --work-time (e.g. 30s) to see the hourly wage it implies")
+    if not estimate.within_budget:
+        raise typer.Exit(2)

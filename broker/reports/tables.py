@@ -1,0 +1,131 @@
+"""Reports as rich tables for the terminal and as CSV files (one row per worker / per job figure)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from broker.money import cents_to_usd
+from broker.reports.jobs import JobReport
+from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow
+
+HEADERS = {
+    "worker_id": "worker", "assignments": "answers", "approved": "approved", "rejected": "rejected",
+    "em_accuracy": "EM acc", "gold_accuracy": "gold acc", "agreement": "agree", "spammer_score": "spammer",
+    "median_seconds": "median s", "p90_seconds": "p90 s", "hourly_wage_cents": "$/hour", "earned_cents": "earned",
+    "cost_cents": "cost+fees", "first_seen": "first seen", "last_seen": "last seen", "status": "status",
+}
+CSV_COLUMNS = (*COLUMNS, "pending", "gold_answers", "bonus_cents", "status_reason", "daily")
+
+
+def usd(cents: int | float | None) -> str:
+    if cents is None:
+        return "-"
+    return "$" + cents_to_usd(int(round(cents)))
+
+
+def cell(column: str, value: Any) -> str:
+    """How a value reads in the terminal table."""
+    if value is None:
+        return "-"
+    if column.endswith("_cents"):
+        return usd(value)
+    if isinstance(value, float):
+        return f"{value:.1f}" if column.endswith("seconds") else f"{value:.3f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def workers_table(report: WorkerReport, rows: list[WorkerRow] | None = None, *, title: str | None = None) -> Table:
+    table = Table(title=title or f"workers of {', '.join(report.jobs) or 'no jobs'}")
+    rows = rows if rows is not None else report.rows
+    id_width = max([len(HEADERS["worker_id"]), *(len(r.worker_id) for r in rows)])
+    for column in COLUMNS:
+        table.add_column(HEADERS[column], justify="left" if column in ("worker_id", "status") else "right",
+                         no_wrap=True, min_width=id_width if column == "worker_id" else None)
+    for row in rows:
+        table.add_row(*(cell(column, getattr(row, column)) for column in COLUMNS),
+                      style="red" if row.status != "active" else None)
+    return table
+
+
+def write_workers_csv(rows: list[WorkerRow], path: Path) -> None:
+    """Raw values (cents, seconds, ISO times) so a spreadsheet can compute with them."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            values = []
+            for column in CSV_COLUMNS:
+                value = getattr(row, column)
+                if isinstance(value, datetime):
+                    value = value.isoformat()
+                elif isinstance(value, dict):
+                    value = ";".join(f"{day}={count}" for day, count in value.items())
+                elif value is None:
+                    value = ""
+                values.append(value)
+            writer.writerow(values)
+
+
+def job_rows(report: JobReport) -> list[tuple[str, str]]:
+    """(figure, value) pairs shown in the table and written to CSV."""
+    r = report
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    return [
+        ("status", f"{r.status} ({r.task_type})"),
+        ("objects", f"{r.objects}" + (f" ({r.gold_objects} gold)" if r.gold_objects else "")),
+        ("consolidated labels", str(r.consolidated)),
+        ("assignments", f"{r.assignments}: {r.approved} approved, {r.rejected} rejected"),
+        ("workers", str(r.workers)),
+        ("first accept", cell("t", r.first_accept)),
+        ("last submit", cell("t", r.last_submit)),
+        ("duration (hours)", "-" if r.hours is None else f"{r.hours:.2f}"),
+        ("throughput (assignments/hour)", "-" if r.assignments_per_hour is None else f"{r.assignments_per_hour:.1f}"),
+        ("rewards", usd(r.reward_cents)),
+        ("MTurk fees", usd(r.fee_cents)),
+        ("bonuses", usd(r.bonus_cents)),
+        ("bonus fees", usd(r.bonus_fee_cents)),
+        ("spent", usd(r.spent_cents)),
+        ("committed", usd(r.committed_cents)),
+        ("budget", usd(r.budget_cents)),
+        ("cost per consolidated label", "-" if r.cost_per_label_cents is None else f"${r.cost_per_label_cents / 100:.4f}"),
+        ("estimated accuracy (mean confidence)", pct(r.estimated_accuracy)),
+        ("measured accuracy on gold", pct(r.measured_accuracy) + (f" ({r.gold_measured} gold objects)"
+                                                                   if r.gold_measured else "")),
+    ]
+
+
+def job_table(report: JobReport) -> Table:
+    table = Table(title=f"job {report.name}", show_header=False)
+    for key, value in job_rows(report):
+        table.add_row(key, value)
+    return table
+
+
+def events_table(events: list[tuple[datetime, str, str, str]]) -> Table:
+    table = Table(title="quality actions")
+    for column in ("at", "job", "action", "reason"):
+        table.add_column(column)
+    for at, job, kind, message in events:
+        table.add_row(cell("t", at), job, kind, message)
+    return table
+
+
+def write_job_csv(report: JobReport, path: Path) -> None:
+    """figure,value with raw numbers (cents, fractions)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("figure", "value"))
+        for key, value in report.as_dict().items():
+            if key == "events":
+                continue
+            writer.writerow((key, value.isoformat() if isinstance(value, datetime) else ("" if value is None else value)))
