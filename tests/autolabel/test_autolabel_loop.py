@@ -249,3 +249,22 @@ def test_cost_saved_uses_mturk_fees_and_the_extra_validation_answers(blobs, perf
     row = iteration_table(labeler.iterations)[0]
     assert row["new_machine_labels"] == row["machine_count"] > 0 and "machine_labels" not in row
     assert json.dumps(row)  # plain data for `broker status --json` and the job report
+
+
+def test_text_classification_with_tfidf_features(perfect_crowd):
+    """Sparse TF-IDF features go through the same loop (scaled without centring)."""
+    from broker.autolabel.features import manifest_features
+
+    rng = np.random.default_rng(4)
+    words = [["goal", "match", "team", "league", "coach"], ["vote", "party", "election", "senate", "law"]]
+    filler = ["the", "a", "today", "news", "report", "about", "new"]
+    truth = rng.integers(0, 2, 400)
+    texts = [" ".join(rng.choice(words[label] * 1 + filler, 8)) for label in truth]
+    config = AutoLabelConfig(features="tfidf", validation_fraction=0.25, initial_batch_size=200, human_batch_size=40)
+    features = manifest_features(config, [{"source": text} for text in texts])
+    labeler = AutoLabeler(config, 400, features, 2)
+    human = run_to_end(labeler, truth, perfect_crowd)
+    machine = labeler.machine_labels
+    assert labeler.reason == "all-labeled" and len(human) + len(machine) == 400
+    assert len(machine) > 100
+    assert np.mean([truth[i] == label for i, (label, _) in machine.items()]) >= 0.95

@@ -81,7 +81,8 @@ def test_boxes_are_jittered_sometimes_missed_and_clipped() -> None:
     assert np.mean([_iou(boxes[0], truth.boxes[0]) for boxes in kept]) > 0.85
     assert all(o["inputImageProperties"] == {"height": 480, "width": 640} for o in outputs)
     spam = [models.answer_boxes(WorkerModelSpec("spammer", 0.0), ["dog"], truth, 1, 1, f"o{i}") for i in range(200)]
-    assert np.mean([_iou(o["boundingBoxes"][0], truth.boxes[0]) for o in spam]) < 0.3
+    assert any(not o["boundingBoxes"] for o in spam)  # some spam pages are submitted empty
+    assert np.mean([max((_iou(b, truth.boxes[0]) for b in o["boundingBoxes"]), default=0.0) for o in spam]) < 0.3
     for output in spam:
         for box in output["boundingBoxes"]:
             assert box["left"] + box["width"] <= 640 and box["top"] + box["height"] <= 480

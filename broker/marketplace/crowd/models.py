@@ -162,6 +162,25 @@ def answer_label(spec: WorkerModelSpec, labels: Sequence[str], truth: Any, seed:
     return labels[int(rng.choice(k, p=matrix[true_index]))]
 
 
+def confuse_labels(
+    spec: WorkerModelSpec, labels: Sequence[str], true_labels: Sequence[str], rng: np.random.Generator,
+    seed: int, worker: int,
+) -> list[str]:
+    """The labels this worker gives objects of `true_labels` (shapes, regions, spans), drawn from
+    its confusion matrix over the page's labels; a true label not on the page is kept as is."""
+    labels = list(labels)
+    if not true_labels:
+        return []
+    if len(labels) < 2:
+        return list(true_labels)
+    matrix = confusion_matrix(spec, len(labels), seed, worker, "\x1e".join(labels))
+    known = np.array([t in labels for t in true_labels])
+    rows = np.array([labels.index(t) if t in labels else 0 for t in true_labels])
+    cumulative = np.cumsum(matrix[rows], axis=1)
+    drawn = (rng.random(len(rows))[:, None] > cumulative).sum(axis=1).clip(0, len(labels) - 1)
+    return [labels[d] if k else t for d, k, t in zip(drawn, known, true_labels)]
+
+
 def answer_labels(spec: WorkerModelSpec, labels: Sequence[str], truth: Any, seed: int, worker: int, object_key: str) -> list[str]:
     """Multi-label: each label's presence is judged independently with the worker's accuracy."""
     labels = list(labels)
@@ -239,7 +258,7 @@ def answer_boxes(
     width, height = truth.width, truth.height
     out: list[dict[str, Any]] = []
     if spec.kind in ("spammer", "constant"):
-        count = 1 if spec.kind == "constant" else int(rng.integers(1, 4))
+        count = 1 if spec.kind == "constant" else int(rng.integers(0, 4))  # a spammer may draw nothing
         place = rng_for("constant-box", seed, worker) if spec.kind == "constant" else rng
         for _ in range(count):
             w, h = place.uniform(0.05, 0.6) * width, place.uniform(0.05, 0.6) * height
@@ -254,12 +273,8 @@ def answer_boxes(
             noisy = true + rng.normal(0.0, spec.box_jitter, size=true.shape) * scale
             if spec.kind == "adversary":
                 noisy[:, 0] += true[:, 2] * 1.5  # boxes beside the objects
-            label_names = [str(b.get("label", labels[0])) for b in boxes]
-            for i in np.flatnonzero(kept):
-                label = label_names[i]
-                if label in labels and rng.random() > (spec.accuracy if spec.kind != "adversary" else 1.0):
-                    label = labels[int(rng.integers(0, len(labels)))]
-                out.append(_box(label, *noisy[i], width, height))
+            given = confuse_labels(spec, labels, [str(b.get("label", labels[0])) for b in boxes], rng, seed, worker)
+            out.extend(_box(given[i], *noisy[i], width, height) for i in np.flatnonzero(kept))
     return {"boundingBoxes": out, "inputImageProperties": {"height": int(height), "width": int(width)}}
 
 
@@ -276,12 +291,18 @@ def _box(label: str, left: float, top: float, w: float, h: float, width: int, he
 ELEMENT_EFFORT = {  # median work time relative to a single-label classification
     "crowd-image-classifier": 1.0, "crowd-classifier": 1.0,
     "crowd-image-classifier-multi-select": 1.6, "crowd-classifier-multi-select": 1.6,
-    "crowd-bounding-box": 4.0,
+    "crowd-bounding-box": 4.0, "crowd-polygon": 6.0, "crowd-keypoint": 3.0,
+    "crowd-semantic-segmentation": 8.0, "crowd-entity-annotation": 4.0,
 }
+EFFORT_PER_VERIFIED_ITEM = 0.4  # crowd-label-verification: a glance per item of the batch
 GENERIC_EFFORT_PER_FIELD = 0.5
 
 
 def effort(element: str | None, n_fields: int = 1) -> float:
+    """Median work time relative to one classification; `n_fields` counts a form's fields or a
+    verification batch's items."""
+    if element == "crowd-label-verification":
+        return max(1.0, EFFORT_PER_VERIFIED_ITEM * n_fields)
     if element in ELEMENT_EFFORT:
         return ELEMENT_EFFORT[element]
     return max(1.0, GENERIC_EFFORT_PER_FIELD * n_fields) if element is None else 2.0
