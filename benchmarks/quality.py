@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+# run as a script, benchmarks/ would shadow the `scoring` package with benchmarks/scoring.py
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 MIX = "good=0.6,sloppy=0.2,spammer=0.2"
 QUALITY = {

@@ -216,7 +216,7 @@ def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:
     if spec.keywords_text:
         params["Keywords"] = spec.keywords_text
     requirements = spec.qualification_requirements()
-    from broker.quality import exclusion_requirements  # issue 6 hook: soft-block qualification
+    from broker.quality import exclusion_requirements  # issue 6 hook: soft-block qualification, test score
 
     requirements += exclusion_requirements(client, job, spec)
     if requirements:

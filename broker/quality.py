@@ -12,6 +12,10 @@ marketplace and logs every action as an Event with its reason, which the reports
   requires it not to exist: a soft block) or a CreateWorkerBlock (hard block). Their answers drop
   out of consolidation and each affected object gets a fresh HIT with as many assignments as
   answers were dropped, within the budget.
+- Qualification test: a Liquid template rendering MTurk's QuestionForm plus a YAML answer key
+  become a qualification type with Test and AnswerKey (auto-scored, 0-100); the HIT type requires
+  `min_score` to accept. Checked at submit, so a broken test stores nothing.
+- Gold objects are left out of the output manifest (`without_gold`); reports measure them.
 - Bonus: once the job has no open work, the top `top_fraction` of workers by EM accuracy get
   one bonus each, tokened by (assignment, amount, reason) through broker.review.send_bonus, so a
   restart or a second run never pays twice.
@@ -34,6 +38,7 @@ from sqlmodel import Session, select
 from broker import mturk
 from broker.db import (Assignment, Bonus, DataObject, Event, Hit, HitStatus, Job, JobStatus, ObjectStatus,
                        ReviewStatus, Worker, record_event, transaction, utcnow)
+from broker.submit import SubmitError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,7 @@ class Exclusion:
 
     @property
     def reason(self) -> str:
-        return (f"{self.measure} accuracy {self.accuracy:.2f} over {self.n_answers} answers "
+        return (f"{self.measure} accuracy {self.accuracy:.3f} over {self.n_answers} answers "
                 f"is below the threshold")
 
 
@@ -154,6 +159,16 @@ def mix_gold(spec: Any, lines: list[Any], settings: Any = None) -> list[Any]:
     return [next(golds) if position in slots else next(real) for position in range(len(lines) + len(chosen))]
 
 
+def without_gold(spec: Any, input_lines: list[dict], outcomes: dict[int, Any]) -> tuple[list[dict], dict[int, Any]]:
+    """The output manifest's lines and outcomes without the gold objects (they are the requester's
+    own known answers, not part of the dataset); outcomes are re-keyed by the remaining positions."""
+    gold = getattr(getattr(spec, "quality", None), "gold", None)
+    if gold is None:
+        return input_lines, outcomes
+    kept = [position for position, line in enumerate(input_lines) if gold.label_attribute not in line]
+    return [input_lines[p] for p in kept], {new: outcomes[old] for new, old in enumerate(kept) if old in outcomes}
+
+
 # --------------------------------------------------------------------------------------------- DB views
 
 def excluded_workers(session: Session, job_id: int) -> dict[str, str]:
@@ -193,6 +208,122 @@ def exclusion_qualification_name(job_name: str) -> str:
 def ensure_exclusion_qualification(client: Any, job: Job) -> str:
     """The job's exclusion qualification type (found by name after a crash, else created)."""
     name = exclusion_qualification_name(job.name)
+    found = _find_qualification_type(client, name)
+    if found is not None:
+        return found
+    created = client.create_qualification_type(
+        Name=name, Description=f"Workers whose accuracy on job {job.name} was below its threshold.",
+        QualificationTypeStatus="Active")
+    return created["QualificationType"]["QualificationTypeId"]
+
+
+def exclusion_requirements(client: Any, job: Job, spec: Any) -> list[dict[str, Any]]:
+    """QualificationRequirements quality control adds to the job's HIT type (called by publish):
+    the exclusion qualification must not exist (soft block); the test score must reach min_score."""
+    quality = getattr(spec, "quality", None)
+    requirements: list[dict[str, Any]] = []
+    rule = getattr(quality, "exclusion", None)
+    if rule is not None and rule.action == "qualification":
+        requirements.append({"QualificationTypeId": ensure_exclusion_qualification(client, job),
+                             "Comparator": "DoesNotExist", "ActionsGuarded": "DiscoverPreviewAndAccept"})
+    test = getattr(quality, "qualification_test", None)
+    if test is not None:
+        requirements.append({"QualificationTypeId": ensure_test_qualification(client, job, spec),
+                             "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [test.min_score],
+                             "ActionsGuarded": "Accept"})      # workers find and preview the work, then take the test
+    return requirements
+
+
+# --------------------------------------------------------------------------------------------- qualification test
+
+QUESTION_FORM_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd"
+ANSWER_KEY_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/AnswerKey.xsd"
+
+
+class QualificationTestError(SubmitError):
+    """The qualification test or its answer key is unusable; the message names the file.
+    A SubmitError, so `broker submit` reports it and stores nothing."""
+
+
+def render_test(spec: Any) -> tuple[str, list[str]]:
+    """The test's QuestionForm XML (Liquid rendered with labels, job_name, header) and its question ids."""
+    from defusedxml import ElementTree
+    from liquid import Environment
+    from liquid.exceptions import LiquidError
+
+    test = spec.quality.qualification_test
+    try:
+        source = open(test.template, encoding="utf-8").read()
+        xml = Environment(autoescape=True).from_string(source).render(
+            labels=list(spec.labels), job_name=spec.job_name, header=spec.header_text)
+    except OSError as error:
+        raise QualificationTestError(f"{test.template}: cannot read: {error.strerror}") from error
+    except LiquidError as error:
+        raise QualificationTestError(f"{test.template}: Liquid error: {error}") from error
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as error:
+        raise QualificationTestError(f"{test.template}: the rendered test is not XML: {error}") from error
+    if root.tag != f"{{{QUESTION_FORM_NS}}}QuestionForm":
+        raise QualificationTestError(f"{test.template}: the rendered test must be a <QuestionForm xmlns=\"{QUESTION_FORM_NS}\">")
+    ids = [(node.text or "").strip() for node in root.iter(f"{{{QUESTION_FORM_NS}}}QuestionIdentifier")]
+    return xml, ids
+
+
+def answer_key_xml(spec: Any, question_ids: list[str]) -> str:
+    """MTurk AnswerKey XML: 1 point per right answer, mapped to a 0-100 percentage."""
+    from xml.sax.saxutils import escape
+
+    import yaml
+
+    test = spec.quality.qualification_test
+    try:
+        key = yaml.safe_load(open(test.answer_key, encoding="utf-8"))
+    except OSError as error:
+        raise QualificationTestError(f"{test.answer_key}: cannot read: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise QualificationTestError(f"{test.answer_key}: YAML error: {error}") from error
+    if not isinstance(key, dict) or not key:
+        raise QualificationTestError(f"{test.answer_key}: must map each QuestionIdentifier to its right answer")
+    missing = [q for q in question_ids if str(q) not in {str(k) for k in key}]
+    unknown = [str(k) for k in key if str(k) not in question_ids]
+    if missing or unknown:
+        raise QualificationTestError(f"{test.answer_key}: " + "; ".join(
+            part for part in (f"no answer for {', '.join(missing)}" if missing else "",
+                              f"not questions of the test: {', '.join(unknown)}" if unknown else "") if part))
+    questions = "".join(
+        f"<Question><QuestionIdentifier>{escape(str(q))}</QuestionIdentifier><AnswerOption>"
+        f"<SelectionIdentifier>{escape(str(key[q]))}</SelectionIdentifier><AnswerScore>1</AnswerScore>"
+        "</AnswerOption></Question>" for q in key)
+    return (f'<AnswerKey xmlns="{ANSWER_KEY_NS}">{questions}<QualificationValueMapping><PercentageMapping>'
+            f"<MaximumSummedScore>{len(key)}</MaximumSummedScore></PercentageMapping></QualificationValueMapping>"
+            "</AnswerKey>")
+
+
+def check_qualification_test(spec: Any) -> None:
+    """Render the test and build the key at submit time, so a broken test never reaches publishing."""
+    if getattr(getattr(spec, "quality", None), "qualification_test", None) is not None:
+        _, ids = render_test(spec)
+        answer_key_xml(spec, ids)
+
+
+def ensure_test_qualification(client: Any, job: Job, spec: Any) -> str:
+    """The job's test qualification type (Test + AnswerKey, auto-scored), found by name or created."""
+    test = spec.quality.qualification_test
+    name = f"crowd-broker: test for {job.name}"
+    found = _find_qualification_type(client, name)
+    if found is not None:
+        return found
+    xml, ids = render_test(spec)
+    params: dict[str, Any] = {
+        "Name": name, "Description": f"A short test for {spec.title}"[:2000], "QualificationTypeStatus": "Active",
+        "Test": xml, "AnswerKey": answer_key_xml(spec, ids), "TestDurationInSeconds": int(test.duration_seconds)}
+    if test.retry_delay_seconds is not None:
+        params["RetryDelayInSeconds"] = int(test.retry_delay_seconds)
+    return client.create_qualification_type(**params)["QualificationType"]["QualificationTypeId"]
+
+
+def _find_qualification_type(client: Any, name: str) -> str | None:
     token = None
     while True:
         params: dict[str, Any] = {"Query": name, "MustBeRequestable": False, "MustBeOwnedByCaller": True,
@@ -205,20 +336,7 @@ def ensure_exclusion_qualification(client: Any, job: Job) -> str:
                 return qualification["QualificationTypeId"]
         token = page.get("NextToken")
         if not token or not page.get("QualificationTypes"):
-            break
-    created = client.create_qualification_type(
-        Name=name, Description=f"Workers whose accuracy on job {job.name} was below its threshold.",
-        QualificationTypeStatus="Active")
-    return created["QualificationType"]["QualificationTypeId"]
-
-
-def exclusion_requirements(client: Any, job: Job, spec: Any) -> list[dict[str, Any]]:
-    """QualificationRequirements the job's HIT type needs for soft exclusion (called by publish)."""
-    rule = getattr(getattr(spec, "quality", None), "exclusion", None)
-    if rule is None or rule.action != "qualification":
-        return []
-    return [{"QualificationTypeId": ensure_exclusion_qualification(client, job), "Comparator": "DoesNotExist",
-             "ActionsGuarded": "DiscoverPreviewAndAccept"}]
+            return None
 
 
 @dataclass
@@ -245,7 +363,7 @@ def exclude_worker(engine: Engine, client: Any, job: Job, exclusion: Exclusion, 
             worker.block_reason = rule.reason
             session.add(worker)
         record_event(session, job.id, EXCLUDE_EVENT,
-                     f"{exclusion.worker_id}: {exclusion.action}: {exclusion.reason} ({rule.min_accuracy:.2f})")
+                     f"{exclusion.worker_id}: {exclusion.action}: {exclusion.reason} ({rule.min_accuracy:.3f})")
         session.execute(Job.__table__.update().where(Job.__table__.c.id == job.id)
                         .values(answers_version=Job.__table__.c.answers_version + 1))
 
@@ -392,7 +510,7 @@ def quality_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
             continue
         with Session(engine) as session:
             state = (job.consolidated_version, job_work_finished(session, job.id))
-        key = (id(engine), job.id)
+        key = (str(engine.url), job.id, job.created_at)
         if _LAST_STATE.get(key) == state:
             continue     # nothing new since the last pass (an EM fit per tick would be wasted)
         try:
@@ -404,8 +522,9 @@ def quality_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
     return report
 
 
-# (engine, job id) -> (consolidated_version, work finished) at the last complete pass; a restart re-runs once.
-_LAST_STATE: dict[tuple[int, int], tuple[int, bool]] = {}
+# (DB URL, job id, created) -> (consolidated_version, work finished) at the last complete pass;
+# a restart re-runs once.
+_LAST_STATE: dict[tuple[str, int, Any], tuple[int, bool]] = {}
 
 
 def _quality_job(engine: Engine, settings: Any, job: Job, spec: Any, quality: Any, report: QualityReport) -> None:

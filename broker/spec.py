@@ -486,10 +486,28 @@ class BonusRule(StrictModel):
         return self
 
 
+class QualificationTest(StrictModel):
+    """A test workers take before they may accept: `template` is Liquid that renders MTurk's
+    QuestionForm XML (variables: labels, job_name, header); `answer_key` is a YAML mapping of
+    QuestionIdentifier -> the right SelectionIdentifier. Score = % of questions right."""
+
+    template: str = Field(min_length=1)
+    answer_key: str = Field(min_length=1)
+    min_score: int = Field(default=80, ge=0, le=100)
+    duration_seconds: Seconds = Field(default=600, ge=MIN_DURATION_SECONDS, le=MAX_DURATION_SECONDS)
+    retry_delay_seconds: Seconds | None = Field(default=None, ge=0)
+
+    @field_validator("template", "answer_key")
+    @classmethod
+    def _resolve(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_local(value, (info.context or {}).get("base_dir"))
+
+
 class QualityConfig(StrictModel):
-    """Quality control of a job (broker.quality): gold objects, exclusion and bonus rules."""
+    """Quality control of a job (broker.quality): gold objects, exclusion and bonus rules, a test."""
 
     gold: GoldConfig | None = None
+    qualification_test: QualificationTest | None = None
     exclusion: ExclusionRule | None = None
     bonus: BonusRule | None = None
 

@@ -67,9 +67,10 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
     lines, rejected = read_manifest(spec.input_manifest, skip_invalid=skip_invalid_lines, settings=settings)
     if not lines:
         raise SubmitError(f"{spec.input_manifest}: the input manifest holds no data objects")
-    from broker.quality import mix_gold  # issue 6 hook: gold objects interleaved at the spec's rate
+    from broker.quality import check_qualification_test, mix_gold  # issue 6 hook: gold objects, test
 
     lines = mix_gold(spec, lines, settings)
+    check_qualification_test(spec)
     template_source = template_source_for(spec)
     _check_renders(spec, template_source, lines, settings)
 

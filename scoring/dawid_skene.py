@@ -125,6 +125,10 @@ class DawidSkene(_EMClassifier):
     ``smoothing`` is a symmetric Dirichlet pseudo-count added to every cell (MAP EM):
     it keeps a worker's never-seen (true, answered) cells and never-observed classes
     off zero, which plain DS turns into certainty.
+
+    ``warm_start=True`` (here, in ``OneCoin`` and ``BayesianDawidSkene``) starts a
+    re-fit from the previous fit's posteriors: the daemon's case, where a job is
+    re-consolidated each time answers arrive.
     """
 
     def __init__(self, max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01, warm_start: bool = False) -> None:

@@ -52,5 +52,6 @@ def pricing(ctx: typer.Context, spec: Path = typer.Argument(..., help="Experimen
         write_results_csv(results, csv)
         console.print(f"wrote {csv}")
     if html is not None:
-        html.write_text(results_html(experiment.experiment, results, recommendation), encoding="utf-8")
+        html.write_text(results_html(experiment.experiment, results, recommendation, experiment.quality_target,
+                                     experiment.deadline_seconds), encoding="utf-8")
         console.print(f"wrote {html}")

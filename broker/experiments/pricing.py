@@ -146,6 +146,14 @@ def submit_experiment(spec: PricingExperimentSpec, folder: Path, engine: Any, se
     """Submit every arm as a job (all or none are validated first); returns the job ids."""
     from broker.submit import submit_job
 
+    from broker.submit import SubmitError
+
+    names = [arm_job_name(spec.experiment, arm.name) for arm in spec.arms]
+    with Session(engine) as session:
+        taken = list(session.exec(select(Job.name).where(Job.name.in_(names))))
+    if taken:
+        raise SubmitError(f"experiment {spec.experiment}: job(s) {', '.join(taken)} already exist; "
+                          "give the experiment a new name")
     paths = write_arm_jobs(spec, folder, settings)
     for path in paths:
         load_job_spec(path, settings=settings)      # every arm valid before any is submitted

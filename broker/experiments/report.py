@@ -54,7 +54,8 @@ def write_results_csv(results: list[ArmResult], path: Path) -> None:
             writer.writerow({k: ("" if v is None else v) for k, v in result.as_dict().items()})
 
 
-def results_html(experiment: str, results: list[ArmResult], recommendation: Recommendation) -> str:
+def results_html(experiment: str, results: list[ArmResult], recommendation: Recommendation,
+                 quality_target: float | None = None, deadline_seconds: float | None = None) -> str:
     names = [r.arm for r in results]
 
     def speed(figure: Any) -> None:
@@ -65,6 +66,8 @@ def results_html(experiment: str, results: list[ArmResult], recommendation: Reco
         ax.bar([i - 0.2 for i in x], half, width=0.4, label="50% done")
         ax.bar([i + 0.2 for i in x], full, width=0.4, label="100% done")
         ax.set_xticks(list(x), names)
+        if deadline_seconds is not None:
+            ax.axhline(deadline_seconds, color="red", linestyle="--", label="deadline")
         ax.set_ylabel("seconds after posting")
         ax.legend(fontsize=7)
 
@@ -75,6 +78,9 @@ def results_html(experiment: str, results: list[ArmResult], recommendation: Reco
                 ax.scatter(r.cost_per_object_cents / 100, r.accuracy, s=60,
                            c="tab:green" if r.arm == recommendation.arm else "tab:blue")
                 ax.annotate(r.arm, (r.cost_per_object_cents / 100, r.accuracy), fontsize=8)
+        if quality_target is not None:
+            ax.axhline(quality_target, color="red", linestyle="--", label="quality target")
+            ax.legend(fontsize=7)
         ax.set_xlabel("USD per object")
         ax.set_ylabel("accuracy")
 
@@ -84,7 +90,8 @@ def results_html(experiment: str, results: list[ArmResult], recommendation: Reco
     sections = [
         {"heading": "Recommendation", "body": Markup("<p><b>{}</b>: {}</p>").format(recommendation.arm or "none",
                                                                                    recommendation.reason)},
-        {"heading": "Arms", "body": _table([h for _, h in COLUMNS], rows, [r.arm == recommendation.arm for r in results])},
+        {"heading": "Arms", "body": _table([h for _, h in COLUMNS], rows, [r.arm == recommendation.arm for r in results],
+                                          css_class="chosen")},
         {"heading": "Plots", "body": Markup('<div class="plots">') + Markup("").join(plots) + Markup("</div>")},
     ]
     return _page(f"Pricing experiment {experiment}", sections)

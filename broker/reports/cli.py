@@ -65,7 +65,7 @@ def report_workers(ctx: typer.Context,
         rows = sort_rows(report.rows, sort, descending=False if ascending else None)
     except ValueError as exc:
         _fail(f"--sort: {exc}")
-    console.print(workers_table(report, rows))
+    console.print(workers_table(report, rows, width=console.width))
     if report.events:
         console.print(events_table(report.events))
     if csv is not None:

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from broker.reports.jobs import JobReport
 from broker.reports.tables import HEADERS, cell, job_rows
-from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow
+from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow, summarise_events
 
 MAX_HEATMAPS = 12
 
@@ -27,7 +27,7 @@ body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:12px 0}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f0f0f0} td.text{text-align:left}
-tr.flagged td{background:#fde8e8}
+tr.flagged td{background:#fde8e8} tr.chosen td{background:#e3f5e3;font-weight:bold}
 .plots{display:flex;flex-wrap:wrap;gap:16px}
 figure.plot{margin:0;border:1px solid #ddd;padding:6px}
 figure.plot svg{display:block;max-width:100%;height:auto}
@@ -65,10 +65,10 @@ def _figure(plot_id: str, caption: str, svg: Markup) -> Markup:
 
 
 def _table(headers: list[str], rows: list[list[str]], flagged: list[bool] | None = None,
-           text_columns: int = 1) -> Markup:
+           text_columns: int = 1, css_class: str = "flagged") -> Markup:
     html = Markup("<table><tr>") + Markup("").join(Markup("<th>{}</th>").format(h) for h in headers) + Markup("</tr>")
     for i, row in enumerate(rows):
-        css = Markup(' class="flagged"') if flagged and flagged[i] else Markup("")
+        css = Markup(' class="{}"').format(css_class) if flagged and flagged[i] else Markup("")
         html += Markup("<tr{}>").format(css)
         for j, value in enumerate(row):
             html += Markup('<td class="text">{}</td>' if j < text_columns else "<td>{}</td>").format(value)
@@ -97,7 +97,11 @@ def accuracy_volume_plot(rows: list[WorkerRow]) -> Markup:
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("answers")
         ax.set_ylabel("accuracy")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no accuracy figures (multi-label or no usable answers)", ha="center",
+                    transform=ax.transAxes, fontsize=8)
     return _svg(draw)
 
 
@@ -129,6 +133,8 @@ def daily_activity_plot(rows: list[WorkerRow]) -> Markup:
         twin = ax.twinx()
         twin.plot(days, [workers[d] for d in days], color="tab:orange", marker="o", label="active workers")
         twin.set_ylabel("active workers")
+        twin.set_ylim(bottom=0)
+        ax.set_ylim(bottom=0)
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     return _svg(draw)
 
@@ -194,7 +200,8 @@ def _events(events: list[tuple[datetime, str, str, str]]) -> Markup:
     if not events:
         return Markup("<p>No quality-control actions.</p>")
     return _table(["at", "job", "action", "reason"], [[cell("t", at), job, kind, message]
-                                                      for at, job, kind, message in events], text_columns=4)
+                                                      for at, job, kind, message in summarise_events(events)],
+                  text_columns=4)
 
 
 def _page(title: str, sections: list[dict[str, Any]]) -> str:

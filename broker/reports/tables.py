@@ -11,7 +11,7 @@ from rich.table import Table
 
 from broker.money import cents_to_usd
 from broker.reports.jobs import JobReport
-from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow
+from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow, summarise_events
 
 HEADERS = {
     "worker_id": "worker", "assignments": "answers", "approved": "approved", "rejected": "rejected",
@@ -35,21 +35,30 @@ def cell(column: str, value: Any) -> str:
     if column.endswith("_cents"):
         return usd(value)
     if isinstance(value, float):
-        return f"{value:.1f}" if column.endswith("seconds") else f"{value:.3f}"
+        return f"{value:.1f}" if column.endswith("seconds") else f"{value:.2f}"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return str(value)
 
 
-def workers_table(report: WorkerReport, rows: list[WorkerRow] | None = None, *, title: str | None = None) -> Table:
-    table = Table(title=title or f"workers of {', '.join(report.jobs) or 'no jobs'}")
+COMPACT_COLUMNS = ("worker_id", "assignments", "em_accuracy", "gold_accuracy", "agreement", "median_seconds",
+                   "hourly_wage_cents", "status")
+WIDE_TERMINAL = 170
+
+
+def workers_table(report: WorkerReport, rows: list[WorkerRow] | None = None, *, title: str | None = None,
+                  width: int | None = None) -> Table:
+    """All columns on a wide terminal; the compact set below WIDE_TERMINAL characters (CSV has everything)."""
+    columns = COLUMNS if width is None or width >= WIDE_TERMINAL else COMPACT_COLUMNS
+    caption = None if columns is COLUMNS else "more columns in a wider terminal, --csv or --html"
+    table = Table(title=title or f"workers of {', '.join(report.jobs) or 'no jobs'}", caption=caption)
     rows = rows if rows is not None else report.rows
     id_width = max([len(HEADERS["worker_id"]), *(len(r.worker_id) for r in rows)])
-    for column in COLUMNS:
+    for column in columns:
         table.add_column(HEADERS[column], justify="left" if column in ("worker_id", "status") else "right",
                          no_wrap=True, min_width=id_width if column == "worker_id" else None)
     for row in rows:
-        table.add_row(*(cell(column, getattr(row, column)) for column in COLUMNS),
+        table.add_row(*(cell(column, getattr(row, column)) for column in columns),
                       style="red" if row.status != "active" else None)
     return table
 
@@ -115,7 +124,7 @@ def events_table(events: list[tuple[datetime, str, str, str]]) -> Table:
     table = Table(title="quality actions")
     for column in ("at", "job", "action", "reason"):
         table.add_column(column)
-    for at, job, kind, message in events:
+    for at, job, kind, message in summarise_events(events):
         table.add_row(cell("t", at), job, kind, message)
     return table
 

@@ -244,6 +244,29 @@ def quality_events(session: Session, jobs: list[Job]) -> list[tuple[datetime, st
     return [(e.at, names.get(e.job_id, "-"), e.kind, e.message) for e in rows]
 
 
+def summarise_events(events: list[tuple[datetime, str, str, str]]) -> list[tuple[datetime, str, str, str]]:
+    """Per-object reassignment events folded into one line per job (first time, totals); others kept."""
+    import re
+
+    kept: list[tuple[datetime, str, str, str]] = []
+    folded: dict[str, list[Any]] = {}
+    for at, job, kind, message in events:
+        if kind != "reassign":
+            kept.append((at, job, kind, message))
+            continue
+        match = re.search(r": (\d+) fresh assignments", message)
+        entry = folded.setdefault(job, [at, 0, 0, 0])
+        if match:
+            entry[1] += 1
+            entry[2] += int(match.group(1))
+        else:
+            entry[3] += 1
+    for job, (at, objects, assignments, refused) in folded.items():
+        text = f"{objects} objects got {assignments} fresh assignments for answers of excluded workers"
+        kept.append((at, job, "reassign", text + (f"; {refused} refused for lack of budget" if refused else "")))
+    return sorted(kept, key=lambda event: event[0])
+
+
 def sort_rows(rows: list[WorkerRow], column: str, descending: bool | None = None) -> list[WorkerRow]:
     """Rows sorted by a column; None values last. Numeric columns sort high-first unless told."""
     if column not in WorkerRow.__dataclass_fields__:

@@ -107,3 +107,10 @@ def test_report_job_cli(settings_file: Path, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "$1.62" in result.stdout and "$0.5400" in result.stdout
     assert {r["figure"]: r["value"] for r in csv.DictReader(out_csv.open())}["spent_cents"] == "162"
+
+
+def test_estimate_counts_gold_objects_of_the_spec(tmp_path: Path):
+    (tmp_path / "gold.manifest").write_text(json.dumps({"source": "g", "gold-label": "a"}) + "\n")
+    spec = _spec(tmp_path, "quality:\n  gold: {manifest: gold.manifest, rate: 0.2}\n")
+    data = json.loads(runner.invoke(app, ["estimate", str(spec), "--json"]).stdout)
+    assert (data["objects"], data["gold_objects"], data["assignments"]) == (7, 2, 27)   # ceil(7 * .2 / .8) = 2

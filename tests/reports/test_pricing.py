@@ -147,3 +147,25 @@ def test_pricing_experiment_ranks_arms_for_a_known_price_sensitivity(tmp_path: P
     assert "recommended:" in out.stdout
     assert 'id="plot-speed"' in (tmp_path / "p.html").read_text()
     assert (tmp_path / "p.csv").read_text().count("\n") == 4
+
+
+def test_cli_submits_every_arm_as_a_job_with_its_reward(tmp_path: Path, settings):
+    from sqlmodel import select
+
+    from broker.cli import app
+    from broker.db import Job
+
+    spec = _write_experiment(tmp_path)
+    settings_path = tmp_path / "settings.yaml"
+    settings_path.write_text(f"db_url: {settings.db_url}\n")
+    out = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
+    assert out.exit_code == 0, out.output
+    with Session(get_engine(settings.db_url)) as session:
+        jobs = {j.name: j for j in session.exec(select(Job))}
+    assert {name: (j.reward_cents, j.n_objects) for name, j in jobs.items()} == {
+        "price-low": (1, 30), "price-mid": (3, 30), "price-high": (8, 30)}
+    sources = [json.loads(line)["source"] for arm in ("low", "mid", "high")
+               for line in (tmp_path / "price-arms" / f"{arm}.manifest").read_text().splitlines()]
+    assert len(sources) == len(set(sources)) == OBJECTS          # every object in exactly one arm
+    again = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
+    assert again.exit_code == 1 and "price-high, price-low, price-mid already exist" in again.stderr

@@ -43,7 +43,7 @@ def test_exclusion_prefers_gold_then_em_and_waits_for_enough_answers():
     decided = decide_exclusions(evidence, rule, {"DONE"})
     assert [(d.worker_id, d.measure, d.action) for d in decided] == [("GOLDBAD", "gold", "qualification"),
                                                                      ("EMBAD", "em", "qualification")]
-    assert "gold accuracy 0.33 over 10 answers" in decided[0].reason
+    assert "gold accuracy 0.330 over 10 answers" in decided[0].reason
     gold_only = ExclusionRule(min_answers=5, measure="gold", min_gold_answers=2, action="block")
     assert [d.worker_id for d in decide_exclusions(evidence, gold_only, set())] == ["GOLDBAD", "DONE"]
 
@@ -164,7 +164,7 @@ def test_gold_exclusion_reassignment_and_bonus_on_the_marketplace(tmp_path: Path
         money = job_money(session, submitted.job_id)
         job = session.get(Job, submitted.job_id)
     assert excluded == SPAMMERS
-    assert all("gold accuracy 0.00" in e.message for e in events)
+    assert all("gold accuracy 0.000" in e.message for e in events)
     # the spammers' answers no longer count; 8 objects x 2 fresh assignments are committed within budget
     assert money.committed_cents == 16 * 6 and money.spent_cents + money.committed_cents <= job.budget_cents
     with Session(engine) as session:
@@ -181,6 +181,9 @@ def test_gold_exclusion_reassignment_and_bonus_on_the_marketplace(tmp_path: Path
         bonuses = session.exec(select(Bonus).where(Bonus.job_id == job.id)).all()
         money = job_money(session, job.id)
     assert statuses == {ObjectStatus.CONSOLIDATED} and job.completed_at is not None
+    output = [json.loads(line) for line in Path(job.output_manifest).read_text().splitlines()]
+    assert [line["source"] for line in output] == [text for text, _ in TEXTS]     # gold left out, order kept
+    assert [line["quality-job"] for line in output] == [["positive", "negative"].index(label) for _, label in TEXTS]
     assert accuracy(engine, job.id) == 1.0
     spammed = consolidate_answers(answer_arrays(rows), 8, 2, multilabel=False, workers_per_object=3)
     with Session(engine) as session:

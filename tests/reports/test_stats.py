@@ -122,3 +122,20 @@ def test_job_csv(fixed_job, tmp_path):
     assert figures["cost_per_label_cents"] == "54.0"
     assert figures["measured_accuracy"] == "1.0"
     assert figures["budget_cents"] == ""
+
+
+def test_multilabel_job_reports_counts_time_and_money_without_em(fixed_job):
+    """Multi-label answers have no single-class EM model: those figures are empty, the rest is kept."""
+    from broker.db import transaction
+    from broker.reports.html import worker_report_html
+
+    with transaction(fixed_job.engine) as session:
+        job = session.get(Job, fixed_job.job_id)
+        job.task_type = "image-classification-multilabel"
+        session.add(job)
+    with Session(fixed_job.engine) as session:
+        report = worker_report(session, [session.get(Job, fixed_job.job_id)])
+    one = rows_by_id(report)["AGOODWORKER1"]
+    assert (one.assignments, one.median_seconds, one.hourly_wage_cents, one.cost_cents) == (4, 45.0, 800, 48)
+    assert one.em_accuracy is None and one.agreement is None and report.class_confusion is None
+    assert 'id="plot-work-time"' in worker_report_html(report)

@@ -18,14 +18,36 @@ def crowd(
         [], "--model", help="Worker model for every worker (good, sloppy, spammer, constant, adversary); shorthand for --mix MODEL=1."
     ),
     mix: str = typer.Option(DEFAULT_MIX, "--mix", help='Share of each worker model, e.g. "good=0.6,sloppy=0.25,spammer=0.15".'),
-    truth: str | None = typer.Option(None, "--truth", help="JSON lines or CSV mapping source-ref/source -> true label."),
+    truth: str | None = typer.Option(
+        None, "--truth",
+        help="JSON lines (or CSV) keyed by source-ref/source: the true label, boxes, polygons, keypoints, "
+             "mask or regions, entities, or verification verdict of each data object (formats below).",
+    ),
     replay: str | None = typer.Option(None, "--replay", help="worker,task,label CSV of real answers to replay."),
     time_scale: float = typer.Option(1.0, "--time-scale", min=1e-6, help="Simulated work time runs this many times faster."),
     idle_seconds: float = typer.Option(5.0, "--idle-seconds", min=0.0, help="Stop after this long with no work picked up."),
     max_assignments: int | None = typer.Option(None, "--max-assignments", min=1, help="Stop after this many submissions."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Bots working at the same time."),
 ) -> None:
-    """Run simulated workers against the worker site until no work is left."""
+    """Run simulated workers against the worker site until no work is left.
+
+    \b
+    --truth: JSON lines keyed by "source-ref" (images) or "source" (texts):
+      label        {"source-ref": "s3://b/1.jpg", "label": "cat"}  (or "labels")
+      boxes        {"source-ref": ..., "width": 640, "height": 480,
+                    "boundingBoxes": [{"label","left","top","width","height"}]}
+      polygons     + "polygons": [{"label", "vertices": [{"x", "y"}]}]
+      keypoints    + "keypoints": [{"label", "x", "y"}]
+                   (without them: the boxes' corners / centres)
+      segmentation {"source-ref": ..., "mask": "masks/1.png",
+                    "labelMappings": {"cat": {"color": "#1f77b4"}}}
+                   or "regions": [{"label","left","top","width","height"}]
+      entities     {"source": "Ada met Bob.",
+                    "entities": [{"label", "startOffset", "endOffset"}]}
+      verification {"source-ref": ..., "correct": false}  (or its "label")
+    Mask paths are relative to the truth file; a mask without labelMappings
+    uses the element's colours (d3 category10 in label order).
+    """
     from broker.marketplace.crowd.runner import run_crowd
     from broker.marketplace.crowd.truth import TruthFileError, load_truth
 

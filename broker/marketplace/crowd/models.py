@@ -238,6 +238,19 @@ def box_truth(truth: Any, image_size: tuple[int, int] | None = None) -> BoxTruth
     return BoxTruth([dict(b) for b in boxes], int(width), int(height))
 
 
+def latent_box_truth(labels: Sequence[str], seed: int, object_key: str, image_size: tuple[int, int] | None) -> BoxTruth:
+    """Without a truth table, the image's 'true' boxes: 1-2 boxes fixed by (seed, object)."""
+    labels = list(labels) or ["object"]
+    width, height = image_size or (640, 480)
+    latent = rng_for("latent-boxes", seed, object_key)
+    boxes = []
+    for _ in range(int(latent.integers(1, 3))):
+        w, h = latent.uniform(0.15, 0.5) * width, latent.uniform(0.15, 0.5) * height
+        boxes.append({"label": labels[int(latent.integers(0, len(labels)))], "left": latent.uniform(0, width - w),
+                      "top": latent.uniform(0, height - h), "width": w, "height": h})
+    return BoxTruth(boxes, width, height)
+
+
 def answer_boxes(
     spec: WorkerModelSpec, labels: Sequence[str], truth: BoxTruth | None, seed: int, worker: int, object_key: str,
     image_size: tuple[int, int] | None = None,
@@ -246,15 +259,7 @@ def answer_boxes(
     labels = list(labels) or ["object"]
     rng = rng_for("answer-boxes", seed, worker, object_key)
     if truth is None:
-        width, height = image_size or (640, 480)
-        latent = rng_for("latent-boxes", seed, object_key)
-        count = int(latent.integers(1, 3))
-        boxes = []
-        for _ in range(count):
-            w, h = latent.uniform(0.15, 0.5) * width, latent.uniform(0.15, 0.5) * height
-            boxes.append({"label": labels[int(latent.integers(0, len(labels)))], "left": latent.uniform(0, width - w),
-                          "top": latent.uniform(0, height - h), "width": w, "height": h})
-        truth = BoxTruth(boxes, width, height)
+        truth = latent_box_truth(labels, seed, object_key, image_size)
     width, height = truth.width, truth.height
     out: list[dict[str, Any]] = []
     if spec.kind in ("spammer", "constant"):

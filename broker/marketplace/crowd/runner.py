@@ -28,7 +28,16 @@ import httpx
 import numpy as np
 
 from broker.marketplace.crowd import models, pricing
-from broker.marketplace.crowd.answers import TaskInput, element_answer, image_size_hint, task_answers, task_input_from_block
+from broker.marketplace.crowd.answers import (
+    IMAGE_TOOLS,
+    AnswerError,
+    TaskInput,
+    element_answer,
+    image_size_hint,
+    task_answers,
+    task_input_from_block,
+    truth_image_size,
+)
 from broker.marketplace.crowd.bot import BotBrowser, BotError, HitFrame, shared_transport
 from broker.marketplace.crowd.form_filler import fill_form
 from broker.marketplace.crowd.models import WorkerModelSpec
@@ -305,7 +314,7 @@ class Crowd:
     @staticmethod
     def _page_effort(page: ParsedPage) -> float:
         if page.task_input is not None:
-            return models.effort(str(page.task_input.get("element", "")))
+            return task_input_from_block(page.task_input).effort
         form = _main_form(page)
         names = {c.name for c in form.fields if c.name and c.type != "hidden"} if form else set()
         return models.effort(None, len(names))
@@ -315,7 +324,13 @@ class Crowd:
         """Do one accepted assignment: read the HIT, answer, wait the work time, submit (or return)."""
         browser = worker.browser
         frame = browser.open_task(assignment_id)
-        fields, action, key, effort = self._answer(worker, frame, replay_label, fallback_task)
+        try:
+            fields, action, key, effort = self._answer(worker, frame, replay_label, fallback_task)
+        except AnswerError as error:  # hand the HIT back rather than leave it accepted and unanswered
+            browser.return_task(assignment_id)
+            with self._lock:
+                self.stats.assignments_returned += 1
+            raise BotError(f"{assignment_id}: {error}") from error
         if key not in worker.returned and models.will_return(worker.spec, self.seed, worker.index, key):
             worker.returned.add(key)  # next time this object comes round, the worker does it
             browser.return_task(assignment_id)
@@ -353,10 +368,10 @@ class Crowd:
             else:
                 answer = element_answer(
                     worker.spec, task, self.truth.get(task.key), self.seed, worker.index,
-                    self._image_size(worker, task, frame),
+                    self._image_size(worker, task, frame), truth_table=self.truth,
                 )
             fields = [("assignmentId", frame.assignment_id), ("taskAnswers", json.dumps(task_answers(answer, task.name)))]
-            return fields, submit_url, task.key, models.effort(task.element)
+            return fields, submit_url, task.key, task.effort
         form = _main_form(frame.page) or Form(action="", method="post", id="")
         key = "html:" + hashlib.sha256(frame.html.encode("utf-8")).hexdigest()
         rng = models.rng_for("generic-form", self.seed, worker.index, key)
@@ -372,12 +387,12 @@ class Crowd:
         return fields, action, key, models.effort(None, len(names))
 
     def _image_size(self, worker: SimWorker, task: TaskInput, frame: HitFrame) -> tuple[int, int] | None:
-        """The image's real size for box tasks, as the browser knows it after loading the image."""
-        if task.element != "crowd-bounding-box" or image_size_hint(task) is not None:
+        """The image's real size for image tools, as the browser knows it after loading the image."""
+        if task.element not in IMAGE_TOOLS or image_size_hint(task) is not None:
             return None
-        truth = models.box_truth(self.truth.get(task.key))
-        if truth is not None:  # the truth states the size (a bare box list does not)
-            return truth.width, truth.height
+        stated = truth_image_size(self.truth.get(task.key))
+        if stated is not None:  # the truth states the size (a bare box list does not)
+            return stated
         url = frame.page.element_srcs.get(task.element) or str(task.task_input.get("taskObject") or "")
         if not url or url.startswith("s3://"):
             return None
