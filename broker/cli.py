@@ -208,6 +208,10 @@ def _job_table(r: Any) -> Table:
         ("budget", _usd(r.budget_cents)),
         ("ETA", format_eta(r.eta_seconds)),
     ]
+    if getattr(r, "auto_label", None):   # issue 7
+        from broker.autolabel.daemon import summary_rows
+
+        rows += summary_rows(r.auto_label)
     for key, value in rows:
         table.add_row(key, value)
     table.add_row("output manifest", Text(r.output_manifest or "-", overflow="fold"))

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 
+from broker.autolabel.daemon import autolabel_tick
 from broker.collect import collect_tick
 from broker.consolidate import consolidate_tick
 from broker.finalize import active_jobs_remaining, finalize_tick
@@ -32,6 +33,7 @@ TICKS: dict[str, Callable[..., Any]] = {
     "review": review_tick,
     "consolidate": consolidate_tick,
     "quality": quality_tick,      # issue 6: exclusion and bonus rules (broker.quality)
+    "autolabel": autolabel_tick,  # issue 7: machine-label, release the next batch (broker.autolabel.daemon)
     "finalize": finalize_tick,
 }
 

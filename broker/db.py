@@ -55,10 +55,12 @@ class JobStatus:
 
 
 class ObjectStatus:
+    HELD = "held"                # auto_label job: not released to the crowd yet (broker.autolabel.daemon)
     PENDING = "pending"          # no HIT yet
     PUBLISHED = "published"      # a HIT is open for it
     ANSWERED = "answered"        # its HIT finished; answers stored, not consolidated yet
     CONSOLIDATED = "consolidated"
+    MACHINE_LABELED = "machine-labeled"  # labeled by the auto-label model (human-annotated: "no")
     FAILED = "failed"
 
 
@@ -117,6 +119,7 @@ class DataObject(SQLModel, table=True):
     label_json: str | None = None        # consolidated class index, or list of indices
     confidence_json: str | None = None   # float, or {class: confidence}
     n_answers: int = 0
+    max_assignments: int | None = None  # answers to ask for; None: the job's workers_per_object
     consolidated_at: datetime | None = _time()
 
     @property
@@ -181,6 +184,16 @@ class Bonus(SQLModel, table=True):
     reason: str
     sent: bool = False
     created_at: datetime | None = _time(nullable=False)
+
+
+class AutoLabelRun(SQLModel, table=True):
+    """One auto_label job's loop state (AutoLabeler.state_dict()), committed in the same transaction
+    that releases its next batch, so a crash can neither lose a batch nor publish one twice."""
+
+    job_id: int = Field(foreign_key="job.id", primary_key=True)
+    state_json: str
+    model_uri: str | None = None         # the latest trained model, in the output tree's activelearning/
+    updated_at: datetime | None = _time(nullable=False)
 
 
 class Event(SQLModel, table=True):

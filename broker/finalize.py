@@ -41,6 +41,10 @@ def outcomes_for(objects: list[tuple[int, str, str | None, str | None, str | Non
                 outcomes[index] = ObjectResult(labels=list(label), confidence_map=confidence_map)
             else:
                 outcomes[index] = ObjectResult(label=int(label), confidence=confidence)
+        elif status == ObjectStatus.MACHINE_LABELED and label_json is not None:   # issue 7: auto_label
+            confidence = json.loads(confidence_json) if confidence_json else None
+            outcomes[index] = ObjectResult(label=int(json.loads(label_json)), confidence=confidence,
+                                           human_annotated=False)
         elif status == ObjectStatus.FAILED:
             outcomes[index] = FailedObject(reason=reason or "failed")
     return outcomes
@@ -118,7 +122,8 @@ def job_is_finished(session: Session, job: Job) -> bool:
     """Nothing left to publish, collect, consolidate or review."""
     unfinished = session.exec(select(func.count()).select_from(DataObject).where(
         DataObject.job_id == job.id,
-        DataObject.status.in_([ObjectStatus.PENDING, ObjectStatus.PUBLISHED, ObjectStatus.ANSWERED]))).one()
+        DataObject.status.in_([ObjectStatus.HELD, ObjectStatus.PENDING, ObjectStatus.PUBLISHED,
+                               ObjectStatus.ANSWERED]))).one()
     open_hits = session.exec(select(func.count()).select_from(Hit).where(
         Hit.job_id == job.id, Hit.status.in_([HitStatus.CREATING, HitStatus.OPEN]))).one()
     unreviewed = session.exec(select(func.count()).select_from(Assignment).where(
@@ -174,8 +179,8 @@ def cancel_job(engine: Engine, settings: Any, job_id: int, *, now: datetime | No
             raise ValueError(f"job {job.name} is already completed")
         job.status = JobStatus.CANCELLED
         session.add(job)
-        pending = session.exec(select(DataObject).where(DataObject.job_id == job_id,
-                                                        DataObject.status == ObjectStatus.PENDING)).all()
+        pending = session.exec(select(DataObject).where(
+            DataObject.job_id == job_id, DataObject.status.in_([ObjectStatus.PENDING, ObjectStatus.HELD]))).all()
         for obj in pending:
             obj.status = ObjectStatus.FAILED
             obj.failure_reason = REASON_STOPPED

@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
@@ -106,6 +107,13 @@ def render_question(spec: Any, template_source: str, data: dict, grant: Callable
         raise PublishError(f"{where}: {exc}") from exc
 
 
+def object_assignment_cost(job: Job, max_assignments: int) -> int:
+    """Reward + MTurk fee for one assignment of a HIT asking for `max_assignments` answers."""
+    from broker.money import assignment_cost_cents
+
+    return int(assignment_cost_cents(job.reward_cents, max_assignments, masters=job.masters))
+
+
 def hit_assignment_cost(job: Job) -> int:
     """Reward + MTurk fee for one assignment of this job's HITs (fees by MaxAssignments, Masters)."""
     from broker.money import assignment_cost_cents
@@ -149,7 +157,6 @@ def _publish_job(engine: Engine, settings: Any, job_id: int, report: PublishRepo
     _finish_creating(engine, client, job, spec, grant, report)
 
     cost = hit_assignment_cost(job)
-    hit_cost = cost * job.workers_per_object
     while True:
         with transaction(engine) as session:
             open_hits = session.exec(
@@ -166,22 +173,26 @@ def _publish_job(engine: Engine, settings: Any, job_id: int, report: PublishRepo
             ).all()
             if not pending:
                 return
+            # an object may ask for its own number of answers (auto_label validation objects)
+            wanted = [obj.max_assignments or job.workers_per_object for obj in pending]
+            costs = [cost if n == job.workers_per_object else object_assignment_cost(job, n) for n in wanted]
             affordable = len(pending)
             if job.budget_cents is not None:
                 money = job_money(session, job.id)
                 left = job.budget_cents - money.spent_cents - money.committed_cents
-                affordable = max(0, min(affordable, left // hit_cost))
+                totals = accumulate(c * n for c, n in zip(costs, wanted))
+                affordable = sum(1 for total in totals if total <= left)
                 if affordable == 0:
                     report.blocked_by_budget = True
                     if open_hits == 0:
-                        _fail_unaffordable(session, job, left, hit_cost)
+                        _fail_unaffordable(session, job, left, costs[0] * wanted[0])
                     return
             batch: list[tuple[Hit, DataObject]] = []
-            for obj in pending[:affordable]:
+            for obj, n_answers, obj_cost in zip(pending[:affordable], wanted, costs):
                 hit = Hit(job_id=job.id, object_id=obj.id, attempt=0,
                           token=request_token(job, obj.index, 0), status=HitStatus.CREATING,
-                          max_assignments=job.workers_per_object, reward_cents=job.reward_cents,
-                          assignment_cost_cents=cost, created_at=utcnow())
+                          max_assignments=n_answers, reward_cents=job.reward_cents,
+                          assignment_cost_cents=obj_cost, created_at=utcnow())
                 obj.status = ObjectStatus.PUBLISHED
                 session.add(hit)
                 session.add(obj)

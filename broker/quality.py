@@ -438,7 +438,8 @@ def job_work_finished(session: Session, job_id: int) -> bool:
     """No object waits for answers and nothing awaits review: the ranking of workers is final."""
     open_objects = session.exec(select(func.count()).select_from(DataObject).where(
         DataObject.job_id == job_id,
-        DataObject.status.in_([ObjectStatus.PENDING, ObjectStatus.PUBLISHED, ObjectStatus.ANSWERED]))).one()
+        DataObject.status.in_([ObjectStatus.HELD, ObjectStatus.PENDING, ObjectStatus.PUBLISHED,
+                               ObjectStatus.ANSWERED]))).one()
     pending = session.exec(select(func.count()).select_from(Assignment).where(
         Assignment.job_id == job_id, Assignment.review_status == ReviewStatus.PENDING)).one()
     return open_objects == 0 and pending == 0

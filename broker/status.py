@@ -44,6 +44,7 @@ class JobStatusReport:
     budget_cents: int | None
     eta_seconds: float | None
     output_manifest: str | None
+    auto_label: dict[str, Any] | None = None   # issue 7: broker.autolabel.daemon.autolabel_summary
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +98,14 @@ def job_status(session: Session, job: Job, now: datetime | None = None) -> JobSt
         awaiting_review=reviews.get(ReviewStatus.PENDING, 0),
         spent_cents=money.spent_cents, committed_cents=money.committed_cents, budget_cents=job.budget_cents,
         eta_seconds=_eta(job, answered + failed, now), output_manifest=job.output_manifest,
+        auto_label=autolabel_summary(session, job),
     )
+
+
+def autolabel_summary(session: Session, job: Job) -> dict[str, Any] | None:
+    from broker.autolabel.daemon import autolabel_summary as summary
+
+    return summary(session, job)
 
 
 def _eta(job: Job, done: int, now: datetime) -> float | None:

@@ -100,6 +100,9 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
         )
         session.add(job)
         session.flush()
+        # issue 7: an auto_label job's objects wait until the loop releases them (broker.autolabel.daemon)
+        auto_label = getattr(spec, "auto_label", None)
+        first_status = ObjectStatus.HELD if auto_label is not None and auto_label.enabled else ObjectStatus.PENDING
         session.execute(
             insert(DataObject),
             [
@@ -108,7 +111,7 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
                     "index": index,
                     "line_number": line.line_number,
                     "data_json": json.dumps(line.data, ensure_ascii=False),
-                    "status": ObjectStatus.PENDING,
+                    "status": first_status,
                     "n_answers": 0,
                 }
                 for index, line in enumerate(lines)
