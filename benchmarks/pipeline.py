@@ -105,7 +105,9 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
         settings = load_settings(db_url=f"sqlite:///{folder}/broker.db", local_endpoint_url=endpoint,
                                  ticks=intervals)
         engine = get_engine(settings.db_url)
-        counter = mturk.CallCounter().attach(mturk.client_for(mturk.resolve_target("local", settings)))
+        client = mturk.client_for(mturk.resolve_target("local", settings))
+        counter = mturk.CallCounter().attach(client)
+        api_cpu = _time_api_calls(client)
         tick_cpu = _time_ticks()
 
         wall0, cpu0, times0 = time.perf_counter(), time.process_time(), os.times()
@@ -126,8 +128,24 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
         "objects": n_objects, "assignments": report.assignments, "wall_seconds": wall, "broker_cpu_seconds": cpu,
         "submit_cpu_seconds": submit_cpu, "calls": dict(counter.calls), "api_calls": counter.total,
         "accuracy": float((labels == truth).mean()), "spent_cents": report.spent_cents, "tick_cpu": dict(tick_cpu),
+        "api_cpu_seconds": api_cpu[0],
         "user_seconds": user, "system_seconds": system,
     }
+
+
+def _time_api_calls(client) -> list[float]:
+    """Wrap the client's one entry point to add up the CPU its calls use (serialise, sign, HTTP, parse)."""
+    spent = [0.0]
+    make_api_call = client._make_api_call
+
+    def timed(operation_name, api_params):
+        start = time.process_time()
+        try:
+            return make_api_call(operation_name, api_params)
+        finally:
+            spent[0] += time.process_time() - start
+    client._make_api_call = timed
+    return spent
 
 
 def _time_ticks() -> dict[str, float]:
@@ -170,6 +188,9 @@ def table(result: dict) -> str:
         f"| of which user / kernel (system calls: sockets, files) | {result['user_seconds']:.1f} s / "
         f"{result['system_seconds']:.1f} s |",
         f"| of which submit (validate + insert) | {result['submit_cpu_seconds']:.1f} s |",
+        f"| of which in MTurk API calls (botocore: serialise, sign, HTTP, parse) | {result['api_cpu_seconds']:.1f} s = "
+        f"{result['api_cpu_seconds'] / n * 1000:.2f} ms per assignment, "
+        f"{result['api_cpu_seconds'] / max(result['api_calls'], 1) * 1000:.2f} ms per call |",
         f"| MTurk API calls | {result['api_calls']:,} = {result['api_calls'] / n:.3f} per assignment |",
     ]
     for name, seconds in result["tick_cpu"].items():

@@ -9,6 +9,7 @@ not stop a collect tick.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 
@@ -80,17 +81,45 @@ def parse_question_form_answers(xml: str | bytes) -> list[tuple[str, str]]:
     return pairs
 
 
+# What crowd-form submits nearly every time: one taskAnswers FreeText, no DTD, no entity other than
+# XML's five predefined ones, no CDATA, no carriage return, no character XML forbids. Only such a
+# document takes the fast path (a regular expression instead of the parser, ~10x cheaper); anything
+# else, including every hostile document, goes through defusedxml.
+_PREDEFINED = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'", "&amp;": "&"}
+_TEXT = "[^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]*"
+_SIMPLE_TASK_ANSWERS = re.compile(
+    r'(?:<\?xml version="1\.0"(?: encoding="[Uu][Tt][Ff]-8")?\?>)?\s*'
+    rf'<QuestionFormAnswers xmlns="{re.escape(QUESTION_FORM_ANSWERS_NAMESPACE)}">\s*<Answer>\s*'
+    rf"<QuestionIdentifier>{TASK_ANSWERS_FIELD}</QuestionIdentifier>\s*"
+    rf"<FreeText>({_TEXT}(?:&(?:lt|gt|quot|apos|amp);{_TEXT})*)</FreeText>\s*</Answer>\s*</QuestionFormAnswers>\s*"
+)
+_ENTITY = re.compile("&(?:lt|gt|quot|apos|amp);")
+
+
+def _simple_task_answers(xml: str) -> str | None:
+    """The taskAnswers text of a document of exactly the common shape above, else None."""
+    if len(xml) > MAX_ANSWER_BYTES // 4:      # <= 4 UTF-8 bytes per character: within the limit
+        return None
+    match = _SIMPLE_TASK_ANSWERS.fullmatch(xml)
+    if match is None or "]]>" in match.group(1):
+        return None
+    return _ENTITY.sub(lambda entity: _PREDEFINED[entity.group(0)], match.group(1))
+
+
 def task_answers(xml: str | bytes) -> list[dict[str, Any]]:
     """The decoded `taskAnswers` JSON array that crowd-form (and our templates) submit."""
-    pairs = parse_question_form_answers(xml)
-    found = [value for identifier, value in pairs if identifier == TASK_ANSWERS_FIELD]
-    if not found:
-        names = ", ".join(sorted({identifier for identifier, _ in pairs})) or "none"
-        raise AnswerError(f"no {TASK_ANSWERS_FIELD} field in the answer (fields: {names})")
-    if len(found) > 1:
-        raise AnswerError(f"{TASK_ANSWERS_FIELD} appears {len(found)} times")
+    value = _simple_task_answers(xml) if isinstance(xml, str) else None
+    if value is None:
+        pairs = parse_question_form_answers(xml)
+        found = [value for identifier, value in pairs if identifier == TASK_ANSWERS_FIELD]
+        if not found:
+            names = ", ".join(sorted({identifier for identifier, _ in pairs})) or "none"
+            raise AnswerError(f"no {TASK_ANSWERS_FIELD} field in the answer (fields: {names})")
+        if len(found) > 1:
+            raise AnswerError(f"{TASK_ANSWERS_FIELD} appears {len(found)} times")
+        value = found[0]
     try:
-        decoded = json.loads(found[0])
+        decoded = json.loads(value)
     except json.JSONDecodeError as error:
         raise AnswerError(f"{TASK_ANSWERS_FIELD} is not JSON: {error.msg} at column {error.colno}") from None
     if isinstance(decoded, dict):

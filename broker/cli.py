@@ -358,12 +358,19 @@ def demo(output: Path = typer.Option(Path("demo-output"), "--output", help="Wher
          seed: int = typer.Option(0, "--seed"),
          workers_per_object: int = typer.Option(3, "--workers-per-object", min=1, max=9),
          objects: Optional[int] = typer.Option(None, "--objects", min=1, help="Label only the first N digits."),
-         as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object.")) -> None:
+         as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+         auto_label: bool = typer.Option(False, "--auto-label",
+                                         help="Automated labeling: a model labels the digits it is sure of."),
+         validation_workers: Optional[int] = typer.Option(
+             None, "--validation-workers", min=1, max=9,
+             help="--auto-label: answers per validation object (default 5).")) -> None:
     """Label scikit-learn's 1,797 digits on the embedded marketplace with a simulated crowd."""
     from broker.demo import DemoOptions, run_demo
 
     summary = run_demo(DemoOptions(output=output, seed=seed, workers_per_object=workers_per_object,
-                                   objects=objects, show_progress=not as_json))
+                                   objects=objects, show_progress=not as_json, auto_label=auto_label,
+                                   auto_label_settings={"validation_workers_per_object": validation_workers}
+                                   if validation_workers else {}))
     if as_json:
         print(json.dumps(summary.as_dict()))
     else:

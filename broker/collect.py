@@ -44,10 +44,16 @@ class CollectReport:
 
 def decode_answer(xml: str) -> tuple[str | None, str | None]:
     """(answer JSON, error): taskAnswers when the HIT used crowd-form, else the raw form fields."""
+    data, error = decode_answer_data(xml)
+    return (json.dumps(data) if data is not None else None), error
+
+
+def decode_answer_data(xml: str) -> tuple[Any, str | None]:
+    """decode_answer before JSON encoding: (taskAnswers list or {"fields": ...}, error)."""
     from broker.answers import parse_question_form_answers, task_answers
 
     try:
-        return json.dumps(task_answers(xml)), None
+        return task_answers(xml), None
     except Exception as first:  # AnswerError, or a form without taskAnswers
         try:
             fields: dict[str, list[str]] = {}
@@ -55,7 +61,7 @@ def decode_answer(xml: str) -> tuple[str | None, str | None]:
                 fields.setdefault(name, []).append(value)
             if not fields:
                 return None, f"no answer fields: {first}"
-            return json.dumps({"fields": fields}), None
+            return {"fields": fields}, None
         except Exception as second:
             return None, f"unreadable QuestionFormAnswers: {second}"
 
@@ -198,40 +204,49 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
     to_extend: list[str] = []
     labels = job.labels
     with transaction(engine) as session:
+        # plain rows in, bulk UPDATEs out (ORM objects cost ~0.1 ms per HIT here); an object shared by
+        # two HITs of the page (a re-published object) sees the first HIT's changes, as before
         hit_rows = {rows[hit_id].id for hit_id in fetched}
-        hits = {h.id: h for h in session.exec(select(Hit).where(Hit.id.in_(hit_rows)))}
-        objects = {o.id: o for o in session.exec(select(DataObject).where(
-            DataObject.id.in_([h.object_id for h in hits.values()])))}
+        hits = {h.id: h._asdict() for h in session.exec(select(
+            Hit.id, Hit.object_id, Hit.max_assignments, Hit.extensions, Hit.status, Hit.assignment_cost_cents)
+            .where(Hit.id.in_(hit_rows)))}
+        objects = {o.id: o._asdict() for o in session.exec(select(
+            DataObject.id, DataObject.index, DataObject.status, DataObject.failure_reason, DataObject.n_answers)
+            .where(DataObject.id.in_([h["object_id"] for h in hits.values()])))}
         new_rows: list[dict[str, Any]] = []
         for hit_id, assignments in fetched.items():
             hit = hits[rows[hit_id].id]
-            obj = objects[hit.object_id]
+            obj = objects[hit["object_id"]]
             for remote in assignments:
                 if remote["AssignmentId"] in known:
                     continue
                 new_rows.append(_assignment_row(remote, hit, job, labels))
                 known.add(remote["AssignmentId"])
             total = len(assignments)
-            obj.n_answers = total
-            if total < hit.max_assignments and hit.extensions < extensions_allowed:
-                hit.extensions += 1
+            obj["n_answers"] = total
+            if total < hit["max_assignments"] and hit["extensions"] < extensions_allowed:
+                hit["extensions"] += 1
                 to_extend.append(hit_id)
                 record_event(session, job.id, "hit-extended",
-                             f"HIT {hit_id} (object {obj.index}) expired with {total}/{hit.max_assignments} answers")
+                             f"HIT {hit_id} (object {obj['index']}) expired with {total}/{hit['max_assignments']} answers")
             else:
-                hit.status = HitStatus.COLLECTED
+                hit["status"] = HitStatus.COLLECTED
                 to_mark.append(hit_id)
                 report.hits_collected += 1
                 if total == 0:
-                    obj.status = ObjectStatus.FAILED
-                    obj.failure_reason = zero_answer_reason + (
-                        f" (after {hit.extensions} extension{'s' if hit.extensions > 1 else ''})"
-                        if hit.extensions and zero_answer_reason == REASON_EXPIRED else "")
+                    obj["status"] = ObjectStatus.FAILED
+                    obj["failure_reason"] = zero_answer_reason + (
+                        f" (after {hit['extensions']} extension{'s' if hit['extensions'] > 1 else ''})"
+                        if hit["extensions"] and zero_answer_reason == REASON_EXPIRED else "")
                     report.objects_failed += 1
-                elif obj.status in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
-                    obj.status = ObjectStatus.ANSWERED
-            session.add(hit)
-            session.add(obj)
+                elif obj["status"] in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
+                    obj["status"] = ObjectStatus.ANSWERED
+        if hits:
+            session.execute(update(Hit), [{"id": h["id"], "extensions": h["extensions"], "status": h["status"]}
+                                          for h in hits.values()])
+            session.execute(update(DataObject), [
+                {"id": o["id"], "n_answers": o["n_answers"], "status": o["status"], "failure_reason": o["failure_reason"]}
+                for o in objects.values()])
         if new_rows:
             session.execute(insert(Assignment), new_rows)
             session.execute(update(Job).where(Job.id == job.id).values(answers_version=Job.answers_version + 1))
@@ -239,22 +254,24 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
     return to_mark, to_extend
 
 
-def _assignment_row(remote: dict, hit: Hit, job: Job, labels: list[str]) -> dict[str, Any]:
+def _assignment_row(remote: dict, hit: dict[str, Any], job: Job, labels: list[str]) -> dict[str, Any]:
     """An Assignment row (as a dict, for one bulk INSERT): raw XML, decoded answer, chosen classes."""
-    from broker.review import answer_labels
+    from broker.review import chosen_labels
 
-    answer_json, answer_error = decode_answer(remote.get("Answer") or "")
-    chosen = answer_labels(answer_json, labels)
+    data, answer_error = decode_answer_data(remote.get("Answer") or "")
+    answer_json = json.dumps(data) if data is not None else None
+    # answer_labels(answer_json, labels) without decoding the JSON just encoded
+    chosen = chosen_labels(data, {label: i for i, label in enumerate(labels)}) if answer_json else None
     status = remote.get("AssignmentStatus", "Submitted")
     return {
-        "assignment_id": remote["AssignmentId"], "hit_row_id": hit.id, "job_id": job.id, "object_id": hit.object_id,
+        "assignment_id": remote["AssignmentId"], "hit_row_id": hit["id"], "job_id": job.id, "object_id": hit["object_id"],
         "worker_id": remote["WorkerId"], "mturk_status": status,
         "accept_time": _aware(remote.get("AcceptTime")), "submit_time": _aware(remote.get("SubmitTime")),
         "auto_approval_time": _aware(remote.get("AutoApprovalTime")),
         "answer_xml": remote.get("Answer") or "", "answer_json": answer_json, "answer_error": answer_error,
         "chosen_json": json.dumps(chosen) if chosen is not None else None,
         "review_status": _REVIEW_FROM_MTURK.get(status, ReviewStatus.PENDING), "review_message": None,
-        "reviewed_at": None, "cost_cents": hit.assignment_cost_cents, "written": False,
+        "reviewed_at": None, "cost_cents": hit["assignment_cost_cents"], "written": False,
     }
 
 

@@ -25,6 +25,11 @@ LABELS = [str(d) for d in range(10)]
 IMAGE_SIZE = 96
 TIME_SCALE = 1000.0
 CROWD_SIZE = 40
+AUTO_LABEL_FIELDS = ("machine_labeled", "machine_label_accuracy", "cost_saved_fraction")
+# A 12% validation set and 8x8 features (the original digits). The demo's bots are noisier than
+# benchmarks/autolabel.py's crowd: with 5 answers per validation object its labels are only ~96% right,
+# too few to show 95% accuracy on 216 objects, so nothing gets machine-labeled; 9 answers show it.
+AUTO_LABEL_SPEC = {"validation_workers_per_object": 9, "validation_fraction": 0.12, "image_size": 8}
 
 
 @dataclass
@@ -37,6 +42,8 @@ class DemoOptions:
     crowd_size: int = CROWD_SIZE
     time_scale: float = TIME_SCALE
     crowd_concurrency: int = 8
+    auto_label: bool = False     # issue 7: a model labels what it is sure of (broker.autolabel.daemon)
+    auto_label_settings: dict[str, Any] = field(default_factory=dict)   # overrides of AUTO_LABEL_SPEC
 
 
 @dataclass
@@ -50,10 +57,16 @@ class DemoSummary:
     output_manifest: str
     failed_objects: int = 0
     crowd: dict[str, int] = field(default_factory=dict)
+    machine_labeled: int | None = None           # --auto-label only
+    machine_label_accuracy: float | None = None  # machine labels == truth, over machine-labeled objects
+    cost_saved_fraction: float | None = None     # crowd cost saved against labeling every object by the crowd
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("crowd")
+        if self.machine_labeled is None:
+            for key in AUTO_LABEL_FIELDS:
+                data.pop(key)
         return data
 
     def print(self, console: Any) -> None:
@@ -65,6 +78,10 @@ class DemoSummary:
         table.add_row("accuracy (EM consolidation)", f"{self.accuracy:.2%}")
         table.add_row("accuracy (majority vote)", f"{self.majority_vote_accuracy:.2%}")
         table.add_row("cost incl. MTurk fees", f"${self.cost_cents // 100}.{self.cost_cents % 100:02d}")
+        if self.machine_labeled is not None:
+            accuracy = "-" if self.machine_label_accuracy is None else f"{self.machine_label_accuracy:.2%}"
+            table.add_row("machine-labeled", f"{self.machine_labeled} (accuracy {accuracy})")
+            table.add_row("cost saved vs all-human", f"{self.cost_saved_fraction or 0.0:.1%}")
         table.add_row("wall time", f"{self.wall_seconds:.1f} s")
         table.add_row("output manifest", self.output_manifest)
         if self.crowd:
@@ -95,7 +112,8 @@ def write_digits(folder: Path, limit: int | None) -> tuple[Path, dict[str, str]]
     return manifest, truth
 
 
-def write_spec(folder: Path, manifest: Path, workers_per_object: int) -> Path:
+def write_spec(folder: Path, manifest: Path, workers_per_object: int, auto_label: bool = False,
+               auto_label_settings: dict[str, Any] | None = None) -> Path:
     spec = {
         "job_name": JOB_NAME,
         "task_type": "image-classification",
@@ -116,6 +134,8 @@ def write_spec(folder: Path, manifest: Path, workers_per_object: int) -> Path:
         "auto_approval_delay_seconds": 30 * 86_400,
         "max_concurrent_hits": 1000,
     }
+    if auto_label:
+        spec["auto_label"] = {**AUTO_LABEL_SPEC, **(auto_label_settings or {})}
     path = folder / "digits.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
@@ -165,7 +185,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     folder = options.output.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     manifest, truth = write_digits(folder, options.objects)
-    spec_path = write_spec(folder, manifest, options.workers_per_object)
+    spec_path = write_spec(folder, manifest, options.workers_per_object, options.auto_label,
+                           options.auto_label_settings)
     db_url = _fresh_db(folder)
 
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(folder)], time_scale=options.time_scale)
@@ -174,7 +195,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         mturk.forget_clients()
         engine = get_engine(db_url)
         submitted = submit_job(spec_path, engine, settings)
-        run_cycle(engine, settings, ticks=("publish",))
+        run_cycle(engine, settings, ticks=("autolabel", "publish") if options.auto_label else ("publish",))
         stop = threading.Event()
         crowd_stats: dict[str, Any] = {}
 
@@ -188,11 +209,11 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         crowd_thread.start()
         try:
             _drive(engine, settings, submitted.job_id, submitted.n_objects, options.show_progress,
-                   active_jobs_remaining)
+                   active_jobs_remaining, options.auto_label)
         finally:
             stop.set()
             crowd_thread.join(timeout=30)
-        summary = _summary(engine, submitted.job_id, truth, time.monotonic() - started)
+        summary = _summary(engine, submitted.job_id, truth, time.monotonic() - started, options.auto_label)
         stats = crowd_stats.get("stats")
         if stats is not None:
             summary.crowd = {kind: sum(1 for k in stats.worker_models.values() if k == kind)
@@ -202,7 +223,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     return summary
 
 
-def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progress: bool, remaining: Any) -> None:
+def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progress: bool, remaining: Any,
+           auto_label: bool = False) -> None:
     """The daemon's ticks in a loop (consolidation every few passes) until the job completes."""
     from contextlib import nullcontext
 
@@ -221,7 +243,8 @@ def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progres
             bars = {name: progress.add_task(name, total=n_objects) for name in ("published", "answered", "consolidated")}
         passes = 0
         while remaining(engine) > 0:
-            ticks = ("publish", "collect", "review") + (("consolidate", "finalize") if passes % 5 == 4 else ())
+            last = ("consolidate", "autolabel", "finalize") if auto_label else ("consolidate", "finalize")
+            ticks = ("publish", "collect", "review") + (last if passes % 5 == 4 else ())
             run_cycle(engine, settings, ticks=ticks)
             passes += 1
             if progress is not None:
@@ -233,7 +256,7 @@ def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progres
             time.sleep(0.5)
 
 
-def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float) -> DemoSummary:
+def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float, auto_label: bool = False) -> DemoSummary:
     from sqlmodel import Session, select
 
     from broker.consolidate import job_answer_rows, majority_labels
@@ -247,12 +270,25 @@ def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float) -> De
         n_assignments = len(session.exec(select(Assignment.id).where(Assignment.job_id == job_id)).all())
         money = job_money(session, job_id)
     true = np.array([int(truth[json.loads(o.data_json)["source-ref"]]) for o in objects])
-    em = np.array([int(json.loads(o.label_json)) if o.status == ObjectStatus.CONSOLIDATED else -1 for o in objects])
+    labeled = (ObjectStatus.CONSOLIDATED, ObjectStatus.MACHINE_LABELED)
+    em = np.array([int(json.loads(o.label_json)) if o.status in labeled else -1 for o in objects])
     majority = majority_labels(rows, len(objects), len(LABELS)) if rows else np.full(len(objects), -1)
+    machine = np.array([o.status == ObjectStatus.MACHINE_LABELED for o in objects], dtype=bool)
+    majority = np.where(machine, em, majority)   # auto-label: machine-labeled objects have no answers to vote on
+    saved = None
+    if auto_label:
+        from broker.autolabel.daemon import autolabel_summary
+
+        with Session(engine) as session:
+            summary = autolabel_summary(session, session.get(Job, job_id)) or {}
+        saved = float(summary.get("cost", {}).get("saved_fraction", 0.0))
     return DemoSummary(
         accuracy=round(float((em == true).mean()), 4),
         majority_vote_accuracy=round(float((majority == true).mean()), 4),
         objects=len(objects), assignments=n_assignments, cost_cents=money.spent_cents,
         wall_seconds=round(wall, 1), output_manifest=str(job.output_manifest),
         failed_objects=sum(1 for o in objects if o.status == ObjectStatus.FAILED),
+        machine_labeled=int(machine.sum()) if auto_label else None,
+        machine_label_accuracy=round(float((em[machine] == true[machine]).mean()), 4) if machine.any() else None,
+        cost_saved_fraction=saved,
     )

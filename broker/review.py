@@ -56,10 +56,13 @@ def answer_labels(answer_json: str | None, labels: list[str]) -> list[int] | Non
     """Class indices chosen in one answer (first crowd element with label/labels), None if none."""
     if not answer_json:
         return None
-    data = json.loads(answer_json)
+    return chosen_labels(json.loads(answer_json), {label: i for i, label in enumerate(labels)})
+
+
+def chosen_labels(data: Any, index: dict[str, int]) -> list[int] | None:
+    """answer_labels on an already decoded answer (label -> class index given), for the collect tick."""
     if isinstance(data, dict) and "fields" in data:
         return None
-    index = {label: i for i, label in enumerate(labels)}
     for entry in data if isinstance(data, list) else [data]:
         if not isinstance(entry, dict):
             continue

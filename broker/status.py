@@ -97,7 +97,8 @@ def job_status(session: Session, job: Job, now: datetime | None = None) -> JobSt
         approved=reviews.get(ReviewStatus.APPROVED, 0), rejected=reviews.get(ReviewStatus.REJECTED, 0),
         awaiting_review=reviews.get(ReviewStatus.PENDING, 0),
         spent_cents=money.spent_cents, committed_cents=money.committed_cents, budget_cents=job.budget_cents,
-        eta_seconds=_eta(job, answered + failed, now), output_manifest=job.output_manifest,
+        eta_seconds=_eta(job, answered + failed + counts.get(ObjectStatus.MACHINE_LABELED, 0), now),
+        output_manifest=job.output_manifest,
         auto_label=autolabel_summary(session, job),
     )
 

@@ -103,6 +103,8 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
         # issue 7: an auto_label job's objects wait until the loop releases them (broker.autolabel.daemon)
         auto_label = getattr(spec, "auto_label", None)
         first_status = ObjectStatus.HELD if auto_label is not None and auto_label.enabled else ObjectStatus.PENDING
+        gold = getattr(getattr(spec, "quality", None), "gold", None)   # gold objects always go to the crowd
+        gold_attribute = getattr(gold, "label_attribute", None)
         session.execute(
             insert(DataObject),
             [
@@ -111,7 +113,7 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
                     "index": index,
                     "line_number": line.line_number,
                     "data_json": json.dumps(line.data, ensure_ascii=False),
-                    "status": first_status,
+                    "status": ObjectStatus.PENDING if gold_attribute and gold_attribute in line.data else first_status,
                     "n_answers": 0,
                 }
                 for index, line in enumerate(lines)

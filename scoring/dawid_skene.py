@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.special import digamma
+from scipy.special import digamma, gammaln
 
 from scoring._answers import Answers
 from scoring._base import (
@@ -68,24 +68,40 @@ def run_em(
     m_step: MStep,
     max_iter: int,
     tol: float,
+    posterior_tol: float = 0.0,
 ) -> EMResult:
-    """EM from item posteriors until the log-likelihood's relative change is below ``tol``."""
+    """EM from item posteriors until the log-likelihood's relative change is below ``tol``.
+
+    With ``posterior_tol`` > 0, EM also stops once the items' posteriors moved by less
+    than that on average (mean over items of the summed absolute change): labels and
+    confidences are then settled, while the log-likelihood may still creep for tens
+    of iterations as a few contested items drift on large, noisy crowds.
+    """
     posterior = clamp_gold(initial_posterior, gold)
     answered = data.answered_weight
     previous = None
     confusion, prior, ll, n_iter = None, None, float("nan"), 0
     for n_iter in range(1, max(max_iter, 1) + 1):
         confusion, prior = m_step(data.confusion_counts(posterior), posterior, answered)
+        old = posterior
         posterior, ll = log_likelihood(data, confusion, prior, gold)
         if previous is not None and abs(ll - previous) <= tol * max(abs(previous), 1e-12):
+            break
+        if posterior_tol > 0 and _mean_abs_change(old, posterior) <= posterior_tol:
             break
         previous = ll
     return EMResult(posterior, confusion, prior, n_iter, ll)
 
 
+def _mean_abs_change(old: np.ndarray, new: np.ndarray) -> float:
+    """Mean over items of the summed absolute change of their posterior between two iterations."""
+    return float(np.abs(new - old).sum() / new.shape[0]) if new.size else 0.0
+
+
 class _EMClassifier(Classifier):
     max_iter: int
     tol: float
+    posterior_tol: float = 0.0
     warm_start: bool = False
 
     def _m_step(self, counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +124,8 @@ class _EMClassifier(Classifier):
         return votes
 
     def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        result = run_em(data, gold, self._initial_posterior(data), self._m_step, self.max_iter, self.tol)
+        result = run_em(data, gold, self._initial_posterior(data), self._m_step, self.max_iter, self.tol,
+                        self.posterior_tol)
         self._store(result)
         return result.posterior
 
@@ -193,6 +210,14 @@ class BayesianDawidSkene(_EMClassifier):
     contradicts the vote on more than ``max_unanimous_flips`` of the unanimous
     (>= 2 answers) items, the majority vote posterior is returned instead.
     ``fallback_`` says which happened ("none", "diagonal-prior", "majority").
+
+    Sparse, many-class crowds (10 classes, a dozen answers per worker and class)
+    leave most cells of a worker's matrix empty, and the fit turns that into
+    certainty. Before EM, the marginal likelihood of the majority-vote counts
+    decides whether to also pull every worker toward their own one-coin matrix
+    (see ``_choose_one_coin_strength``); ``one_coin_strength_`` is the pseudo-count
+    per row chosen (0 = off; ``one_coin_evidence=0`` disables it).
+    ``posterior_tol`` stops EM once the posteriors settle (``run_em``).
     """
 
     def __init__(
@@ -205,8 +230,12 @@ class BayesianDawidSkene(_EMClassifier):
         tol: float = 1e-6,
         max_unanimous_flips: float = 0.2,
         warm_start: bool = False,
+        posterior_tol: float = 1e-3,
+        one_coin_evidence: float = 100.0,
     ) -> None:
         self.warm_start = warm_start
+        self.posterior_tol = posterior_tol
+        self.one_coin_evidence = one_coin_evidence
         self.strength = strength
         self.diagonal = diagonal
         self.variational = variational
@@ -217,7 +246,38 @@ class BayesianDawidSkene(_EMClassifier):
 
     def _alpha(self, counts: np.ndarray, diagonal: float) -> np.ndarray:
         k = counts.shape[1]
-        return counts + (self.strength * pooled_confusion(counts) + diagonal * np.eye(k))[None]
+        alpha = counts + (self.strength * pooled_confusion(counts) + diagonal * np.eye(k))[None]
+        if self.one_coin_strength_:
+            alpha += self.one_coin_strength_ * one_coin_centre(counts)
+        return alpha
+
+    def _choose_one_coin_strength(self, counts: np.ndarray) -> float:
+        """Pseudo-counts per row pulling each worker toward their own one-coin matrix, chosen by evidence.
+
+        Many classes and few answers per (worker, class) leave most confusion cells at
+        zero or one count; full matrices then make every disagreement look decisive
+        (digits-like crowd, 10 classes, 3 answers per item: confidence 0.96 at accuracy
+        0.82). The Dirichlet-multinomial marginal likelihood of the majority-vote soft
+        counts compares two priors over a grid of strengths: shrinking every worker
+        toward their own one-coin matrix, or toward the crowd's pooled matrix (what
+        sparse crowds with shared class-specific confusions, like act_cf, prefer). The
+        one-coin shrinkage is switched on only when it wins with a decisive strength
+        (>= ``one_coin_evidence`` pseudo-counts per row); otherwise workers keep the
+        pooled prior alone, so dense crowds keep their own matrices.
+        """
+        k = counts.shape[1]
+        if self.one_coin_evidence <= 0 or k < 2:
+            return 0.0
+        pooled = pooled_confusion(counts)
+        base = (self.strength * pooled + self.diagonal * np.eye(k))[None]
+        centre = one_coin_centre(counts)
+        answers = counts.sum(axis=2)
+        one_coin = [_dirichlet_multinomial_log_evidence(counts, base + s * centre, answers) for s in STRENGTH_GRID]
+        crowd = [_dirichlet_multinomial_log_evidence(counts, base + s * pooled[None], answers) for s in STRENGTH_GRID]
+        best = float(STRENGTH_GRID[int(np.argmax(one_coin))])
+        if max(one_coin) <= max(crowd) or best < self.one_coin_evidence:
+            return 0.0
+        return best
 
     def _m_step_with(self, diagonal: float) -> MStep:
         def m_step(counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,12 +296,15 @@ class BayesianDawidSkene(_EMClassifier):
         initial = soft_majority(data)
         start = self._initial_posterior(data)
         self.fallback_ = "none"
-        result = run_em(data, gold, start, self._m_step_with(self.diagonal), self.max_iter, self.tol)
+        vote_counts = data.confusion_counts(clamp_gold(initial.copy(), gold))
+        self.one_coin_strength_ = self._choose_one_coin_strength(vote_counts)
+        result = run_em(data, gold, start, self._m_step_with(self.diagonal), self.max_iter, self.tol,
+                        self.posterior_tol)
         counts = data.confusion_counts(result.posterior)
         if not _diagonal_dominant(counts.sum(axis=0)):
             self.fallback_ = "diagonal-prior"
             strong = self._m_step_with(self.diagonal * 10 + 1)
-            result = run_em(data, gold, initial.copy(), strong, self.max_iter, self.tol)
+            result = run_em(data, gold, initial.copy(), strong, self.max_iter, self.tol, self.posterior_tol)
             counts = data.confusion_counts(result.posterior)
         if _unanimous_flip_rate(data, initial, result.posterior) > self.max_unanimous_flips:
             self.fallback_ = "majority"
@@ -252,6 +315,24 @@ class BayesianDawidSkene(_EMClassifier):
         result.class_prior = class_prior(result.posterior, data.answered_weight, self.class_pseudo)
         self._store(result)
         return result.posterior
+
+
+STRENGTH_GRID = np.array([0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0])
+
+
+def one_coin_centre(counts: np.ndarray) -> np.ndarray:
+    """(W, K, K): each worker's smoothed overall accuracy on the diagonal, errors spread evenly."""
+    correct = np.trace(counts, axis1=1, axis2=2)
+    accuracy = (correct + 2.0) / (counts.sum(axis=(1, 2)) + 3.0)
+    return diagonal_confusion(accuracy, counts.shape[1])
+
+
+def _dirichlet_multinomial_log_evidence(counts: np.ndarray, alpha: np.ndarray, answers: np.ndarray) -> float:
+    """log p(counts | alpha) of every (worker, true class) row, up to the multinomial coefficient."""
+    total = alpha.sum(axis=2)
+    with np.errstate(all="ignore"):  # a zero prior cell (strength=diagonal=0) makes this prior unusable, not an error
+        value = float((gammaln(total) - gammaln(total + answers)).sum() + (gammaln(counts + alpha) - gammaln(alpha)).sum())
+    return value if np.isfinite(value) else -np.inf
 
 
 def _diagonal_dominant(pooled_counts: np.ndarray) -> bool:

@@ -168,6 +168,8 @@ def autolabel_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] |
         state = json.loads(run.state_json) if run is not None else None
         if state is not None and state.get("done"):
             continue
+        if state is None and '"auto_label": null' in job.spec_json:   # cheap: no spec parse for plain jobs
+            continue
         try:
             step_job(engine, settings, job, state, report)
         except Exception as exc:  # one job's failure must not stop the others; retried next tick

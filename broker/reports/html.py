@@ -248,7 +248,24 @@ def job_report_html(report: JobReport) -> str:
         {"heading": "Plots", "body": Markup('<div class="plots">') + Markup("").join(plots) + Markup("</div>")},
         {"heading": "Quality actions", "body": _events(report.events)},
     ]
+    if report.auto_label and report.auto_label.get("iterations"):   # issue 7: one row per iteration
+        sections.append({"heading": "Automated labeling", "body": _auto_label_table(report.auto_label)})
     return _page(f"Job {report.name}", sections)
+
+
+def _auto_label_table(summary: dict[str, Any]) -> Markup:
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    rows = [[str(row["iteration"]), str(row["human_count"]), str(row["machine_count"]), str(row["new_machine_labels"]),
+             str(row["n_validation"]), fmt(row["validation_accuracy"]), fmt(row["threshold"])]
+            for row in summary["iterations"]]
+    cost = summary["cost"]
+    table = _table(["iteration", "human", "machine", "new machine", "validation objects", "validation accuracy",
+                    "threshold"], rows)
+    return table + Markup("<p>{}</p>").format(
+        f"Crowd cost {cost['cost_cents']} cents against {cost['all_human_cost_cents']} cents all-human: "
+        f"{cost['saved_fraction']:.1%} saved. Model: {summary.get('model_uri') or '-'}")
 
 
 def write_html(text: str, path: Path) -> None:

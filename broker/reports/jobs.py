@@ -17,6 +17,7 @@ from sqlmodel import Session
 from broker.db import Job, ReviewStatus
 from broker.reports.answers import load_job_answers
 from broker.reports.workers import quality_events
+from broker.autolabel.daemon import autolabel_summary
 from broker.status import job_money
 
 
@@ -52,6 +53,7 @@ class JobReport:
     completion_times: list[datetime]  # time each object was first consolidated, in order
     completion_objects: list[int]     # cumulative objects consolidated
     events: list[tuple[datetime, str, str, str]]
+    auto_label: dict[str, Any] | None = None   # issue 7: broker.autolabel.daemon.autolabel_summary
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,4 +102,5 @@ def job_report(session: Session, job: Job) -> JobReport:
         progress_times=_times(submits), progress_assignments=list(range(1, submits.size + 1)),
         completion_times=_times(done_at), completion_objects=list(range(1, done_at.size + 1)),
         events=quality_events(session, [job]),
+        auto_label=autolabel_summary(session, job),
     )

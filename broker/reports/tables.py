@@ -110,7 +110,14 @@ def job_rows(report: JobReport) -> list[tuple[str, str]]:
         ("estimated accuracy (mean confidence)", pct(r.estimated_accuracy)),
         ("measured accuracy on gold", pct(r.measured_accuracy) + (f" ({r.gold_measured} gold objects)"
                                                                    if r.gold_measured else "")),
-    ]
+    ] + (auto_label_rows(r.auto_label) if getattr(r, "auto_label", None) else [])
+
+
+def auto_label_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Issue 7: human and machine counts, validation accuracy and threshold per iteration, money saved."""
+    from broker.autolabel.daemon import summary_rows
+
+    return summary_rows(summary)
 
 
 def job_table(report: JobReport) -> Table:

@@ -41,6 +41,25 @@ def make_crowd(
     return Crowd(items, workers, np.minimum(labels, n_classes - 1), truth, confusion, n_classes)
 
 
+def mixed_crowd_confusion(n_workers: int, n_classes: int, seed: int) -> np.ndarray:
+    """The simulated crowd's mix: 60% good (accuracy 0.90-0.97), 25% sloppy (0.6-0.8), 15% uniform spammers.
+
+    Good and sloppy workers spread their errors unevenly (Dirichlet 0.8), as
+    broker.marketplace.crowd does.
+    """
+    rng = np.random.default_rng(seed)
+    n_good, n_sloppy = round(0.6 * n_workers), round(0.25 * n_workers)
+    accuracy = np.concatenate([rng.uniform(0.9, 0.97, n_good), rng.uniform(0.6, 0.8, n_sloppy),
+                               np.full(n_workers - n_good - n_sloppy, 1.0 / n_classes)])
+    off = rng.dirichlet(np.full(n_classes - 1, 0.8), size=(n_workers, n_classes))
+    errors = np.zeros((n_workers, n_classes, n_classes))
+    mask = ~np.eye(n_classes, dtype=bool)
+    errors[:, mask] = off.reshape(n_workers, -1)
+    confusion = accuracy[:, None, None] * np.eye(n_classes) + (1.0 - accuracy)[:, None, None] * errors
+    confusion[n_good + n_sloppy:] = 1.0 / n_classes
+    return confusion
+
+
 @pytest.fixture
 def crowd() -> Crowd:
     return make_crowd()

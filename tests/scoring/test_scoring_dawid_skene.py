@@ -255,3 +255,73 @@ def test_warm_start_refit_after_new_answers_needs_fewer_iterations(name, make_cr
     assert warm.n_iter_ < cold.n_iter_
     assert np.mean(warm.labels_ == cold.labels_) > 0.99
     np.testing.assert_allclose(warm.proba_, cold.proba_, atol=0.05)
+
+
+def _many_class_sparse_crowd(make_crowd, seed: int):
+    """10 classes, 3 answers per item, 40 workers of the simulated crowd's mix (good, sloppy, spammers)."""
+    from tests.scoring.conftest import mixed_crowd_confusion
+
+    return make_crowd(n_items=1800, n_workers=40, n_classes=10, per_item=3, seed=seed,
+                      confusion=mixed_crowd_confusion(40, 10, seed))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_confidence_matches_accuracy_on_sparse_many_class_crowd(seed, make_crowd):
+    # per-worker 10x10 matrices from ~13 answers a row made every disagreement look decisive:
+    # mean confidence 0.996 at accuracy 0.93 before the evidence-chosen one-coin shrinkage
+    crowd = _many_class_sparse_crowd(make_crowd, seed)
+    est = scoring.estimator("default").fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
+    accuracy = np.mean(est.labels_ == crowd.truth)
+    assert est.one_coin_strength_ >= 100
+    assert abs(est.confidence_.mean() - accuracy) < 0.03
+    assert scoring.expected_calibration_error(est.proba_, crowd.truth) < 0.04
+    one_coin = scoring.estimator("one-coin").fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
+    assert accuracy >= np.mean(one_coin.labels_ == crowd.truth) - 0.005
+
+
+def test_without_one_coin_shrinkage_the_sparse_many_class_crowd_is_over_confident(make_crowd):
+    crowd = _many_class_sparse_crowd(make_crowd, 0)
+    est = scoring.BayesianDawidSkene(one_coin_evidence=0).fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
+    assert est.one_coin_strength_ == 0
+    assert est.confidence_.mean() - np.mean(est.labels_ == crowd.truth) > 0.04
+
+
+def test_one_coin_shrinkage_stays_off_when_workers_have_class_specific_biases(make_crowd):
+    # three of five workers call class 1 "2" most of the time: only full matrices can undo that
+    k = 3
+    confusion = np.tile(np.eye(k) * 0.9 + 0.05, (5, 1, 1))
+    confusion[:3, 1] = [0.05, 0.25, 0.70]
+    crowd = make_crowd(n_items=1500, n_workers=5, n_classes=k, per_item=5, seed=2, confusion=confusion)
+    est = scoring.estimator("default").fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
+    assert est.one_coin_strength_ == 0
+    np.testing.assert_allclose(est.worker_confusion_[:3, 1], confusion[:3, 1], atol=0.06)
+
+
+def test_posterior_tolerance_stops_em_once_posteriors_settle(make_crowd):
+    from scoring._answers import prepare_answers
+    from scoring._base import soft_majority
+    from scoring.dawid_skene import run_em
+
+    crowd = make_crowd(n_items=400, n_workers=12, n_classes=3, per_item=3, seed=14)
+    data = prepare_answers(crowd.items, crowd.workers, crowd.labels, 3)
+    gold = (np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    m_step = scoring.DawidSkene()._m_step
+    tight = run_em(data, gold, soft_majority(data), m_step, max_iter=500, tol=1e-12)
+    settled = run_em(data, gold, soft_majority(data), m_step, max_iter=500, tol=1e-12, posterior_tol=1e-3)
+    assert settled.n_iter < tight.n_iter
+    again = run_em(data, gold, soft_majority(data), m_step, max_iter=settled.n_iter - 1, tol=1e-12)
+    assert np.abs(settled.posterior - again.posterior).sum(axis=1).mean() <= 1e-3
+    np.testing.assert_array_equal(settled.posterior.argmax(axis=1), tight.posterior.argmax(axis=1))
+
+
+def test_one_coin_evidence_ignores_an_improper_zero_prior(make_crowd):
+    # strength=diagonal=0 leaves zero pseudo-counts: that prior's evidence is unusable, the choice still well defined
+    crowd = make_crowd(n_items=200, n_workers=6, n_classes=3, per_item=3, seed=15)
+    from scoring._answers import prepare_answers
+    from scoring._base import soft_majority
+
+    data = prepare_answers(crowd.items, crowd.workers, crowd.labels, 3)
+    est = scoring.BayesianDawidSkene(strength=0.0, diagonal=0.0)
+    with np.errstate(all="raise"):
+        strength = est._choose_one_coin_strength(data.confusion_counts(soft_majority(data)))
+    assert strength in (0.0, *scoring.dawid_skene.STRENGTH_GRID[1:])

@@ -46,6 +46,7 @@ from broker.marketplace.crowd.replay import ReplayTable, load_replay
 
 MAX_ERRORS_KEPT = 200
 EXTERNAL_SUBMIT = "/mturk/externalSubmit"
+UNANSWERABLE = 2**62  # an `exhausted` mark no group's HIT count exceeds
 
 
 @dataclass
@@ -328,6 +329,7 @@ class Crowd:
             fields, action, key, effort = self._answer(worker, frame, replay_label, fallback_task)
         except AnswerError as error:  # hand the HIT back rather than leave it accepted and unanswered
             browser.return_task(assignment_id)
+            worker.exhausted[hit_type_id] = UNANSWERABLE  # and do not pick the group up again
             with self._lock:
                 self.stats.assignments_returned += 1
             raise BotError(f"{assignment_id}: {error}") from error
