@@ -4,8 +4,11 @@ images and records every POST to /mturk/externalSubmit, and built-in HIT renderi
 from __future__ import annotations
 
 import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from PIL import Image, ImageDraw
@@ -134,3 +137,19 @@ def render_builtin(
         builtin_template_source(task_type), task_input, task_type=task_type, data_object=data_object,
         grant_read_access=grant,
     )
+
+
+@contextmanager
+def running_hit_server() -> Iterator[HitServer]:
+    """A local HIT server on a free port, serving a 480x320 sample image at images/house.png."""
+    state = HitServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    state.files["images/house.png"] = ("image/png", sample_png())
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -15,11 +15,12 @@ from template_helpers import (  # noqa: E402  (the shared local HIT server)
     HitServer,
     make_handler,
     render_builtin,
+    running_hit_server,
     sample_png,
 )
 
 __all__ = [
-    "PREVIEW_ID", "REALISTIC_FULL", "HitServer", "make_handler", "render_builtin", "sample_png",
+    "PREVIEW_ID", "REALISTIC_FULL", "HitServer", "make_handler", "render_builtin", "running_hit_server", "sample_png",
     "open_hit", "submit_and_read", "answers", "image_to_page", "drag", "click_at",
 ]
 
