@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from broker.money import cents_to_usd
+
 JOB_NAME = "digits"
 LABELS = [str(d) for d in range(10)]
 IMAGE_SIZE = 96
@@ -77,16 +79,17 @@ class DemoSummary:
         table.add_row("assignments", str(self.assignments))
         table.add_row("accuracy (EM consolidation)", f"{self.accuracy:.2%}")
         table.add_row("accuracy (majority vote)", f"{self.majority_vote_accuracy:.2%}")
-        table.add_row("cost incl. MTurk fees", f"${self.cost_cents // 100}.{self.cost_cents % 100:02d}")
+        table.add_row("cost incl. MTurk fees", f"${cents_to_usd(self.cost_cents)}")
         if self.machine_labeled is not None:
             accuracy = "-" if self.machine_label_accuracy is None else f"{self.machine_label_accuracy:.2%}"
             table.add_row("machine-labeled", f"{self.machine_labeled} (accuracy {accuracy})")
             table.add_row("cost saved vs all-human", f"{self.cost_saved_fraction or 0.0:.1%}")
         table.add_row("wall time", f"{self.wall_seconds:.1f} s")
-        table.add_row("output manifest", self.output_manifest)
         if self.crowd:
             table.add_row("crowd", ", ".join(f"{k}: {v}" for k, v in sorted(self.crowd.items())))
         console.print(table)
+        # On its own line, unwrapped: the path is the one thing a reader copies whole.
+        console.print(f"output manifest: {self.output_manifest}", soft_wrap=True, highlight=False)
 
 
 def write_digits(folder: Path, limit: int | None) -> tuple[Path, dict[str, str]]:
