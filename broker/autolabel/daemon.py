@@ -180,14 +180,15 @@ def autolabel_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] |
 
 def step_job(engine: Engine, settings: Any, job: Job, state: dict | None, report: AutoLabelReport) -> None:
     """Start the loop, or finish an iteration once its batch is done; commit it with the next batch."""
-    from broker.autolabel.features import FeatureError
-    from broker.autolabel.loop import AutoLabeler
     from broker.submit import job_spec
 
     spec = job_spec(job)
     config = spec.auto_label
     if config is None or not config.enabled:
         return
+    # Only now: these pull in scikit-learn (~1.3 s of CPU), which jobs without auto_label never need.
+    from broker.autolabel.features import FeatureError
+    from broker.autolabel.loop import AutoLabeler
     report.jobs += 1
     with Session(engine) as session:
         if state is not None and batch_in_progress(session, job):
