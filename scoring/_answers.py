@@ -22,7 +22,8 @@ class AnswersError(ValueError):
     """Bad consolidation input; the message names the offending argument."""
 
 
-def _as_index_array(name: str, values: object) -> np.ndarray:
+def index_array(name: str, values: object) -> np.ndarray:
+    """A 1-D array of non-negative integer codes, or an ``AnswersError`` naming ``name``."""
     array = np.asarray(values)
     if array.ndim != 1:
         raise AnswersError(f"{name} must be a 1-D array, got shape {array.shape}")
@@ -116,9 +117,9 @@ def prepare_answers(
     n_workers: int | None = None,
 ) -> Answers:
     """Validate integer-coded answers, keep each worker's latest answer per item, build the design."""
-    items_a = _as_index_array("items", items)
-    workers_a = _as_index_array("workers", workers)
-    labels_a = _as_index_array("labels", labels)
+    items_a = index_array("items", items)
+    workers_a = index_array("workers", workers)
+    labels_a = index_array("labels", labels)
     if not (items_a.size == workers_a.size == labels_a.size):
         raise AnswersError(
             "items, workers and labels must have the same length, got "
@@ -170,8 +171,8 @@ def prepare_gold(
         return np.empty(0, np.int64), np.empty(0, np.int64)
     if gold_items is None or gold_labels is None:
         raise AnswersError("gold_items and gold_labels must be given together")
-    g_items = _as_index_array("gold_items", gold_items)
-    g_labels = _as_index_array("gold_labels", gold_labels)
+    g_items = index_array("gold_items", gold_items)
+    g_labels = index_array("gold_labels", gold_labels)
     if g_items.size != g_labels.size:
         raise AnswersError(
             f"gold_items and gold_labels must have the same length, got {g_items.size}, {g_labels.size}"

@@ -25,29 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from scoring._answers import AnswersError
+from scoring._answers import AnswersError, index_array
 
 EPS = 1e-12
 
 
 # ---------------------------------------------------------------- validation
-
-
-def index_array(name: str, values: object) -> np.ndarray:
-    """A 1-D array of non-negative integer codes, or an ``AnswersError`` naming ``name``."""
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise AnswersError(f"{name} must be a 1-D array, got shape {array.shape}")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        if np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0):
-            array = array.astype(np.int64)
-        else:
-            raise AnswersError(f"{name} must hold integer codes, got dtype {array.dtype}")
-    array = array.astype(np.int64, copy=False)
-    if array.size and array.min() < 0:
-        position = int(np.argmin(array))
-        raise AnswersError(f"{name}[{position}] = {array[position]} is negative")
-    return array
 
 
 def check_same_length(**arrays: np.ndarray) -> int:
