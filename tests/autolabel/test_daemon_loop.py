@@ -268,7 +268,7 @@ def test_gold_objects_go_to_the_crowd_at_once_and_stay_out_of_the_output(tmp_pat
 def test_demo_auto_label_on_300_digits_with_the_simulated_crowd(tmp_path):
     """`broker demo --auto-label` on 300 digits: the simulated crowd over HTTP, the real ticks. The
     crowd is noisy (15% spammers), so 95% cannot be shown on 60 validation objects; 80% can."""
-    from broker.demo import DemoOptions, run_demo, write_digits
+    from broker.demo import AUTO_LABEL_SPEC, DemoOptions, run_demo, write_digits
 
     summary = run_demo(DemoOptions(output=tmp_path / "demo", objects=300, auto_label=True, show_progress=False,
                                    auto_label_settings={"target_accuracy": 0.8, "validation_fraction": 0.2}))
@@ -281,7 +281,7 @@ def test_demo_auto_label_on_300_digits_with_the_simulated_crowd(tmp_path):
     assert summary.machine_labeled == len(machine) > 0
     right = sum(line["digits-metadata"]["class-name"] == truth[line["source-ref"]] for line in machine)
     assert summary.machine_label_accuracy == round(right / len(machine), 4) >= 0.8
-    # 2c reward + 1c fee per assignment; human objects get 3 answers, the 60 validation objects 5
-    human = 300 - len(machine)
-    assert summary.assignments == (human - 60) * 3 + 60 * 5
+    # 2c reward + 1c fee per assignment; human objects get 3 answers, the 60 validation objects the demo's number
+    human, per_validation = 300 - len(machine), AUTO_LABEL_SPEC["validation_workers_per_object"]
+    assert summary.assignments == (human - 60) * 3 + 60 * per_validation
     assert summary.cost_saved_fraction == round(1 - summary.assignments * 3 / (300 * 3 * 3), 4)
