@@ -18,6 +18,7 @@ from sqlmodel import Session, func, select
 
 from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
                        record_event, transaction, utcnow)
+from broker.storage import sync_local_writes
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,14 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
         for index, assignments in by_object.items():
             answers = [worker_answer(a.worker_id, a.accept_time or a.submit_time or now, a.submit_time or now,
                                      answer_content(a.answer_json)) for a in assignments]
-            writer.write_worker_response(iteration, str(index), answers, now)
+            writer.write_worker_response(iteration, str(index), answers, now, durable=False)
             written_ids += [a.id for a in assignments]
             outcome = outcomes.get(index)
             if outcome is not None and hasattr(outcome, "human_annotated"):
                 entries.append(consolidation_entry(spec, str(index), output_line(spec, input_lines[index], outcome, now)))
         if entries:
             writer.write_consolidation_response(iteration, entries, now)
+        sync_local_writes()   # the worker responses are on disk before the DB says they are written
     with transaction(engine) as session:
         row = session.get(Job, job_id)
         row.output_manifest = manifest_uri

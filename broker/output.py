@@ -242,15 +242,19 @@ class OutputWriter:
         return self.write_manifest(output), self.write_failed(failed)
 
     def write_worker_response(
-        self, iteration: int, dataset_object_id: str, answers: list[dict[str, Any]], now: datetime
+        self, iteration: int, dataset_object_id: str, answers: list[dict[str, Any]], now: datetime,
+        *, durable: bool = True,
     ) -> str:
-        """annotations/worker-response/iteration-N/<id>/<timestamp>.json holding {"answers": [...]}."""
+        """annotations/worker-response/iteration-N/<id>/<timestamp>.json holding {"answers": [...]}.
+
+        A batch of them may be written with `durable=False` and then storage.sync_local_writes().
+        """
         uri = self.uri(
             "annotations", "worker-response", f"iteration-{iteration}", str(dataset_object_id),
             f"{file_timestamp(now)}.json",
         )
         write_text(uri, json.dumps({"answers": answers}, ensure_ascii=False), self.settings,
-                   content_type="application/json")
+                   content_type="application/json", durable=durable)
         return uri
 
     def write_consolidation_response(self, iteration: int, entries: list[dict[str, Any]], now: datetime) -> str:
