@@ -22,4 +22,28 @@
     }
     return Crowd.parseObject(text);
   };
+
+  // The tools' sidebar: label buttons (keys 1-9, 0) first, then the instructions and a hint.
+  // `names` are the label values, `captions` what the buttons show; sets tool.labelButtons.
+  Crowd.annotationSidebar = function (tool, short, full, names, captions, hint) {
+    var side = Crowd.h('aside', { class: 'crowd-annot-side' });
+    var labels = Crowd.h('div', { class: 'crowd-annot-labels', role: 'radiogroup', 'aria-label': 'Labels' });
+    side.append(Crowd.h('h2', { text: 'Labels' }), labels, Crowd.h('h2', { text: 'Instructions' }));
+    if (full) {
+      var modal = Crowd.modal(full.getAttribute('header') || 'Instructions',
+        Crowd.moveChildren(full, Crowd.h('div', { class: 'crowd-full-instructions' })));
+      side.append(Crowd.h('button', { type: 'button', class: 'crowd-link', text: 'View full instructions', onclick: modal.open }));
+    }
+    if (short) side.append(Crowd.moveChildren(short, Crowd.h('div', { class: 'crowd-short-instructions' })));
+    tool.labelButtons = names.map(function (label, index) {
+      var key = index < 9 ? String(index + 1) : index === 9 ? '0' : '';
+      return Crowd.h('button', {
+        type: 'button', class: 'crowd-annot-label', role: 'radio', 'aria-checked': String(index === 0), 'data-label': label,
+        style: '--label-color:' + Crowd.PALETTE[index % 10], onclick: function () { tool.pickLabel(index); },
+      }, [key ? Crowd.h('kbd', { text: key }) : '', Crowd.h('span', { text: captions[index] })]);
+    });
+    labels.append.apply(labels, tool.labelButtons);
+    side.append(Crowd.h('p', { class: 'crowd-hint', text: hint }));
+    return side;
+  };
 })();

@@ -74,27 +74,9 @@
     }
 
     buildSidebar(short, full) {
-      var self = this;
-      // Labels first (workers use them all the time), then the instructions.
-      var side = Crowd.h('aside', { class: 'crowd-annot-side' });
-      var labels = Crowd.h('div', { class: 'crowd-annot-labels', role: 'radiogroup', 'aria-label': 'Labels' });
-      side.append(Crowd.h('h2', { text: 'Labels' }), labels, Crowd.h('h2', { text: 'Instructions' }));
-      if (full) {
-        var modal = Crowd.modal(full.getAttribute('header') || 'Instructions',
-          Crowd.moveChildren(full, Crowd.h('div', { class: 'crowd-full-instructions' })));
-        side.append(Crowd.h('button', { type: 'button', class: 'crowd-link', text: 'View full instructions', onclick: modal.open }));
-      }
-      if (short) side.append(Crowd.moveChildren(short, Crowd.h('div', { class: 'crowd-short-instructions' })));
-      this.labelButtons = this.labelList.map(function (item, index) {
-        var key = index < 9 ? String(index + 1) : index === 9 ? '0' : '';
-        return Crowd.h('button', {
-          type: 'button', class: 'crowd-annot-label', role: 'radio', 'aria-checked': String(index === 0), 'data-label': item.label,
-          style: '--label-color:' + Crowd.PALETTE[index % 10], onclick: function () { self.pickLabel(index); },
-        }, [key ? Crowd.h('kbd', { text: key }) : '', Crowd.h('span', { text: item.full })]);
-      });
-      labels.append.apply(labels, this.labelButtons);
-      side.append(Crowd.h('p', { class: 'crowd-hint', text: 'Choose a label (keys 1\u20139), then select the words. Keyboard: click in the text, Shift+arrows to select, Enter to label. Delete removes the span at the caret, Ctrl+Z undoes.' }));
-      return side;
+      var names = this.labelList.map(function (l) { return l.label; });
+      var captions = this.labelList.map(function (l) { return l.full; });
+      return Crowd.annotationSidebar(this, short, full, names, captions, 'Choose a label (keys 1\u20139), then select the words. Keyboard: click in the text, Shift+arrows to select, Enter to label. Delete removes the span at the caret, Ctrl+Z undoes.');
     }
 
     loadInitial(value) {

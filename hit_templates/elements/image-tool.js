@@ -53,28 +53,8 @@
     }
 
     buildSidebar(short, full) {
-      var self = this;
-      // Labels first (workers use them all the time), then the instructions.
-      var side = Crowd.h('aside', { class: 'crowd-annot-side' });
-      var labels = Crowd.h('div', { class: 'crowd-annot-labels', role: 'radiogroup', 'aria-label': 'Labels' });
-      side.append(Crowd.h('h2', { text: 'Labels' }), labels, Crowd.h('h2', { text: 'Instructions' }));
-      if (full) {
-        var modal = Crowd.modal(full.getAttribute('header') || 'Instructions',
-          Crowd.moveChildren(full, Crowd.h('div', { class: 'crowd-full-instructions' })));
-        side.append(Crowd.h('button', { type: 'button', class: 'crowd-link', text: 'View full instructions', onclick: modal.open }));
-      }
-      if (short) side.append(Crowd.moveChildren(short, Crowd.h('div', { class: 'crowd-short-instructions' })));
-      this.labelButtons = this.labelNames.map(function (label, index) {
-        var key = index < 9 ? String(index + 1) : index === 9 ? '0' : '';
-        return Crowd.h('button', {
-          type: 'button', class: 'crowd-annot-label', role: 'radio', 'aria-checked': String(index === 0), 'data-label': label,
-          style: '--label-color:' + Crowd.PALETTE[index % 10], onclick: function () { self.pickLabel(index); },
-        }, [key ? Crowd.h('kbd', { text: key }) : '', Crowd.h('span', { text: label })]);
-      });
-      labels.append.apply(labels, this.labelButtons);
-      side.append(Crowd.h('p', { class: 'crowd-hint', text: this.constructor.hint + ' Keys: 1\u20139 label, Ctrl+Z undo, + / \u2212 zoom' +
-        (this.constructor.paints ? '.' : ', Delete removes the selected shape.') }));
-      return side;
+      return Crowd.annotationSidebar(this, short, full, this.labelNames, this.labelNames, this.constructor.hint +
+        ' Keys: 1\u20139 label, Ctrl+Z undo, + / \u2212 zoom' + (this.constructor.paints ? '.' : ', Delete removes the selected shape.'));
     }
 
     buildToolbar() {

@@ -193,6 +193,17 @@ class WorkerSite:
             request, session, 403, "The form's CSRF token is missing or invalid. Reload the page and try again."
         )
 
+    async def worker_post(self, request: Request, action: str) -> tuple[Session, str, FormData] | Response:
+        """A signed-in worker's POST with a valid CSRF token as (session, worker id, form), else the refusal page."""
+        session = self.session(request)
+        form = await self.checked_form(request, session)
+        if form is None:
+            return self.csrf_failure(request, session)
+        assert session is not None
+        if session.worker_id is None:
+            return self.error_page(request, session, 403, f"Sign in to {action}.")
+        return session, session.worker_id, form
+
     def signin_redirect(self, request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?{urlencode({'next': target})}", status_code=303)
@@ -284,13 +295,10 @@ class WorkerSite:
         return await self._accept(request, hit_id=request.path_params["hit_id"])
 
     async def _accept(self, request: Request, *, hit_type_id: str | None = None, hit_id: str | None = None) -> Response:
-        session = self.session(request)
-        if await self.checked_form(request, session) is None:
-            return self.csrf_failure(request, session)
-        assert session is not None
-        if session.worker_id is None:
-            return self.error_page(request, session, 403, "Sign in to accept HITs.")
-        worker_id = session.worker_id
+        posted = await self.worker_post(request, "accept HITs")
+        if isinstance(posted, Response):
+            return posted
+        session, worker_id, _ = posted
         error: MarketplaceError | None = None
         for _ in range(ACCEPT_RETRIES if hit_type_id else 1):
             try:
@@ -359,12 +367,10 @@ class WorkerSite:
         )
 
     async def return_task(self, request: Request) -> Response:
-        session = self.session(request)
-        if await self.checked_form(request, session) is None:
-            return self.csrf_failure(request, session)
-        assert session is not None
-        if session.worker_id is None:
-            return self.error_page(request, session, 403, "Sign in to return HITs.")
+        posted = await self.worker_post(request, "return HITs")
+        if isinstance(posted, Response):
+            return posted
+        session, _, _ = posted
         try:
             await self.call("return_assignment", request.path_params["assignment_id"], session.worker_id)
         except MarketplaceError as error:
@@ -424,13 +430,10 @@ class WorkerSite:
         return self.render(request, session, "dashboard.html", board=board, active=active)
 
     async def profile(self, request: Request) -> Response:
-        session = self.session(request)
-        form = await self.checked_form(request, session)
-        if form is None:
-            return self.csrf_failure(request, session)
-        assert session is not None
-        if session.worker_id is None:
-            return self.error_page(request, session, 403, "Sign in to edit your profile.")
+        posted = await self.worker_post(request, "edit your profile")
+        if isinstance(posted, Response):
+            return posted
+        session, _, form = posted
         country = str(form.get("country", "")).strip().upper()
         subdivision = str(form.get("subdivision", "")).strip().upper() or None
         if len(country) != 2 or not country.isalpha():
@@ -470,13 +473,10 @@ class WorkerSite:
         )
 
     async def request_qualification(self, request: Request) -> Response:
-        session = self.session(request)
-        form = await self.checked_form(request, session)
-        if form is None:
-            return self.csrf_failure(request, session)
-        assert session is not None
-        if session.worker_id is None:
-            return self.error_page(request, session, 403, "Sign in to request qualifications.")
+        posted = await self.worker_post(request, "request qualifications")
+        if isinstance(posted, Response):
+            return posted
+        session, _, form = posted
         type_id = request.path_params["qualification_type_id"]
         qtype = await self._qualification_type(session.worker_id, type_id)
         if qtype is None:
