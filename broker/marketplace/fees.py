@@ -1,5 +1,9 @@
 """MTurk's commission: 20% of reward and bonus (minimum $0.01), +20% for HITs with 10 or more
-assignments, +5% for Masters; rounded half up to the cent; nothing on rejected work."""
+assignments, +5% for Masters; rounded half up to the cent; nothing on rejected work.
+
+broker/money.py holds the same rules on the requester side on purpose: the marketplace stands
+alone (imports nothing from broker/), as MTurk's own books are kept apart from the requester's.
+"""
 
 from __future__ import annotations
 
