@@ -214,13 +214,20 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
             DataObject.id, DataObject.index, DataObject.status, DataObject.failure_reason, DataObject.n_answers)
             .where(DataObject.id.in_([h["object_id"] for h in hits.values()])))}
         new_rows: list[dict[str, Any]] = []
+        batches: dict[int, list[str]] = {}
+        if job.task_type == "label-verification":   # one verdict per object of the batch (broker.verify)
+            from broker.verify.answers import apply_verdicts
+            from broker.verify.batching import item_ids
+
+            batches = item_ids(session, list(hits))
         for hit_id, assignments in fetched.items():
             hit = hits[rows[hit_id].id]
             obj = objects[hit["object_id"]]
             for remote in assignments:
                 if remote["AssignmentId"] in known:
                     continue
-                new_rows.append(_assignment_row(remote, hit, job, labels))
+                row = _assignment_row(remote, hit, job, labels)
+                new_rows.append(apply_verdicts(row, batches[hit["id"]]) if batches else row)
                 known.add(remote["AssignmentId"])
             total = len(assignments)
             obj["n_answers"] = total
@@ -241,6 +248,10 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
                     report.objects_failed += 1
                 elif obj["status"] in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
                     obj["status"] = ObjectStatus.ANSWERED
+        if job.task_type == "label-verification":   # a batch HIT's other objects follow its first one
+            from broker.verify.batching import mirror_batch_state
+
+            objects.update(mirror_batch_state(session, hits, objects))
         if hits:
             session.execute(update(Hit), [{"id": h["id"], "extensions": h["extensions"], "status": h["status"]}
                                           for h in hits.values()])

@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, transaction,
                        utcnow)
+from broker.verify.consolidate import consolidate_job_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,10 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
     from broker.output import REASON_NO_VALID_ANSWERS
 
     version = job.answers_version
+    verification = job.task_type == "label-verification"   # batch verdicts: broker.verify
     with Session(engine) as session:
-        rows = job_answer_rows(session, job.id)
-    result = None
+        rows = [] if verification else job_answer_rows(session, job.id)
+        result = consolidate_job_verdicts(session, job) if verification else None
     if rows:
         result = consolidate_answers(answer_arrays(rows), job.n_objects, len(job.labels),
                                      multilabel=job.task_type in MULTILABEL_TYPES,

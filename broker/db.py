@@ -143,6 +143,19 @@ class Hit(SQLModel, table=True):
     expires_at: datetime | None = _time()
 
 
+class HitObject(SQLModel, table=True):
+    """The objects of a HIT that shows several (a label-verification batch), in page order.
+
+    Hit.object_id is the first of them; a HIT without these rows shows just Hit.object_id.
+    An assignment's chosen_json then holds one verdict per position.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    hit_row_id: int = Field(foreign_key="hit.id", index=True)
+    object_id: int = Field(foreign_key="dataobject.id", index=True)
+    position: int
+
+
 class Assignment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     assignment_id: str = Field(unique=True)

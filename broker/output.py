@@ -105,6 +105,8 @@ def output_line(spec: JobSpec, input_line: Mapping[str, Any], result: ObjectResu
         line[attribute], line[f"{attribute}-metadata"] = _multilabel(spec, result, now)
     else:
         line[attribute], line[f"{attribute}-metadata"] = _single_label(spec, result, now)
+        if spec.task_type == "label-verification":   # Ground Truth writes the verdict index as a string
+            line[attribute] = str(line[attribute])
     return line
 
 

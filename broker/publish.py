@@ -25,6 +25,8 @@ from sqlmodel import Session, func, select
 from broker import mturk
 from broker.db import (DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, record_event,
                        transaction, utcnow)
+from broker.verify.batching import (batch_key, batch_members, hit_objects, is_verification, link_objects,
+                                    pending_batches)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class PublishReport:
 
 # --------------------------------------------------------------------------- pure helpers
 
-def request_token(job: Job, object_index: int, attempt: int) -> str:
+def request_token(job: Job, object_index: int | str, attempt: int) -> str:
     """Deterministic UniqueRequestToken (<= 64 chars) for one object's HIT attempt of this job."""
     created = job.created_at.isoformat() if job.created_at else ""
     digest = hashlib.sha256(f"{job.name}\x00{created}\x00{object_index}\x00{attempt}".encode()).hexdigest()
@@ -80,14 +82,17 @@ def grant_read_access_for(target: mturk.MarketplaceTarget, settings: Any = None)
 
 
 def render_question(spec: Any, template_source: str, data: dict, grant: Callable[[str], str], *,
-                    where: str) -> str:
-    """HTMLQuestion XML for one data object; PublishError naming `where` on any failure."""
+                    where: str, batch: list[tuple[str, dict]] | None = None) -> str:
+    """HTMLQuestion XML for one data object, or for a verification `batch` of (id, data object);
+    PublishError naming `where` on any failure."""
     from broker.templates import (QuestionTooLarge, TemplateError, build_task_input, html_question,
                                   render_task_html)
+    from broker.verify.inputs import batch_task_input
 
     instructions = spec.instructions
     try:
-        task_input = build_task_input(
+        task_input = batch_task_input(spec, [d for _, d in batch], [i for i, _ in batch]) if batch is not None \
+            else build_task_input(
             spec.task_type, data, labels=list(spec.labels), header=spec.header_text,
             short_instructions=instructions.short or "", full_instructions=instructions.full or "",
             good_examples=list(instructions.good_examples or []),
@@ -166,15 +171,11 @@ def _publish_job(engine: Engine, settings: Any, job_id: int, report: PublishRepo
             slots = min(PUBLISH_BATCH, job.max_concurrent_hits - open_hits)
             if slots <= 0:
                 return
-            pending = session.exec(
-                select(DataObject).where(DataObject.job_id == job.id,
-                                         DataObject.status == ObjectStatus.PENDING)
-                .order_by(DataObject.index).limit(slots)
-            ).all()
+            pending = _pending_groups(session, job, spec, slots)   # each group: the objects of one HIT
             if not pending:
                 return
             # an object may ask for its own number of answers (auto_label validation objects)
-            wanted = [obj.max_assignments or job.workers_per_object for obj in pending]
+            wanted = [group[0].max_assignments or job.workers_per_object for group in pending]
             costs = [cost if n == job.workers_per_object else object_assignment_cost(job, n) for n in wanted]
             affordable = len(pending)
             if job.budget_cents is not None:
@@ -188,16 +189,32 @@ def _publish_job(engine: Engine, settings: Any, job_id: int, report: PublishRepo
                         _fail_unaffordable(session, job, left, costs[0] * wanted[0])
                     return
             batch: list[tuple[Hit, DataObject]] = []
-            for obj, n_answers, obj_cost in zip(pending[:affordable], wanted, costs):
+            for group, n_answers, obj_cost in zip(pending[:affordable], wanted, costs):
+                obj = group[0]
+                token = request_token(job, batch_key(group) if is_verification(job) else obj.index, 0)
                 hit = Hit(job_id=job.id, object_id=obj.id, attempt=0,
-                          token=request_token(job, obj.index, 0), status=HitStatus.CREATING,
+                          token=token, status=HitStatus.CREATING,
                           max_assignments=n_answers, reward_cents=job.reward_cents,
                           assignment_cost_cents=obj_cost, created_at=utcnow())
-                obj.status = ObjectStatus.PUBLISHED
                 session.add(hit)
-                session.add(obj)
+                if is_verification(job):    # the HIT -> objects link, committed with the token
+                    session.flush()
+                    link_objects(session, hit.id, group)
+                for member in group:
+                    member.status = ObjectStatus.PUBLISHED
+                    session.add(member)
                 batch.append((hit, obj))
         _create_hits(engine, client, job, spec, grant, batch, report)
+
+
+def _pending_groups(session: Session, job: Job, spec: Any, slots: int) -> list[list[DataObject]]:
+    """Up to `slots` HITs' worth of pending objects: verification batches, else one object each."""
+    if is_verification(job):
+        return pending_batches(session, job.id, spec, slots)
+    pending = session.exec(select(DataObject).where(DataObject.job_id == job.id,
+                                                    DataObject.status == ObjectStatus.PENDING)
+                           .order_by(DataObject.index).limit(slots)).all()
+    return [[obj] for obj in pending]
 
 
 def _fail_unaffordable(session: Session, job: Job, left: int, hit_cost: int) -> None:
@@ -265,12 +282,17 @@ def _create_hits(engine: Engine, client: Any, job: Job, spec: Any, grant: Callab
     """CreateHITWithHITType for each committed row; results committed together at the end."""
     created: list[tuple[int, str, datetime | None]] = []
     failed: list[tuple[int, int, str]] = []
+    members = {}
+    if is_verification(job):
+        with Session(engine) as session:
+            members = hit_objects(session, [hit.id for hit, _ in batch])
     try:
         for hit, obj in batch:
             where = f"object {obj.index} (manifest line {obj.line_number})"
+            group = [(str(m.index), m.data) for m in members.get(hit.id, [])] or None
             try:
                 question = render_question(spec, job.template_source, json.loads(obj.data_json), grant,
-                                           where=where)
+                                           where=where, batch=group)
             except PublishError as exc:
                 failed.append((hit.id, obj.id, str(exc)))
                 continue
@@ -327,7 +349,8 @@ def _record_created(engine: Engine, job: Job, created: list[tuple[int, str, date
                                            "expires_at": expires} for row_id, hit_id, expires in created])
         for row_id, object_id, reason in failed:
             session.execute(update(Hit).where(Hit.id == row_id).values(status=HitStatus.CANCELLED))
-            session.execute(update(DataObject).where(DataObject.id == object_id).values(
+            batch = [member for member, _ in batch_members(session, [row_id]).get(row_id, [])] or [object_id]
+            session.execute(update(DataObject).where(DataObject.id.in_(batch)).values(
                 status=ObjectStatus.FAILED, failure_reason=reason))
             record_event(session, job.id, "object-failed", reason)
     if recovering:

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from broker.autolabel.config import AutoLabelConfig
+from broker.verify.config import DEFAULT_VERDICT_LABELS, VerificationConfig
 from broker.money import MoneyError, cents_to_usd, hit_cost_cents, usd_to_cents
 from broker.storage import StorageError, read_text, resolve_local
 
@@ -36,6 +37,7 @@ TaskType = Literal[
     "text-classification",
     "text-classification-multilabel",
     "custom",
+    "label-verification",
 ]
 MULTILABEL_TASK_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
 IMAGE_TASK_TYPES = frozenset({"image-classification", "image-classification-multilabel"})
@@ -555,6 +557,7 @@ class JobSpec(StrictModel):
     review_policy: ReviewPolicy = Field(default_factory=ReviewPolicy)
     auto_label: AutoLabelConfig | None = None
     quality: QualityConfig | None = None  # issue 6: broker.quality
+    verification: VerificationConfig | None = None  # label-verification: broker.verify
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     keywords: list[str] = Field(default_factory=list)
@@ -631,6 +634,7 @@ class JobSpec(StrictModel):
             except ValueError as error:
                 problems.append(("label_attribute_name", f"not given, and job_name cannot serve: {error}"))
         problems += self._money_rules()
+        problems += self._verification_rules()
         problems += self._label_rules()
         if self.task_type == "custom" and not self.template:
             problems.append(("template", "a custom task needs `template:` (a Liquid file)"))
@@ -667,6 +671,20 @@ class JobSpec(StrictModel):
                 problems.append(("budget_usd", f"{cents_to_usd(self.budget_cents)} cannot pay for one object: "
                                  f"{self.workers_per_object} assignments with MTurk's fees cost {cents_to_usd(one_object)}"))
         return problems
+
+    def _verification_rules(self) -> list[tuple[str, str]]:
+        """A verification job names the attribute to verify; its labels are the two verdicts."""
+        if self.task_type != "label-verification":
+            return [("verification", "only a label-verification job takes it")] if self.verification else []
+        if self.verification is None:
+            return [("verification", "a label-verification job needs `verification: {label_attribute: ...}`")]
+        if not self.labels and self.label_category_config is None:
+            self.labels = list(DEFAULT_VERDICT_LABELS)
+        if self.labels and len(self.labels) != 2:
+            return [("labels", f"label-verification takes two verdict labels (fits, does not fit), got {len(self.labels)}")]
+        if self.verification.label_attribute == self.label_attribute_name:
+            return [("label_attribute_name", "must differ from verification.label_attribute (the label verified)")]
+        return []
 
     def _auto_label_rules(self) -> list[tuple[str, str]]:
         """Automated labeling covers single-label classification; the features must fit the data."""
@@ -810,6 +828,7 @@ RELATED_FIELDS = (
     {"template", "task_type"},
     {"label_attribute_name", "job_name"},
     {"auto_label", "task_type"},
+    {"verification", "task_type", "labels", "label_attribute_name"},
 )
 
 

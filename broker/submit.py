@@ -70,6 +70,12 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
     from broker.quality import check_qualification_test, mix_gold  # issue 6 hook: gold objects, test
 
     lines = mix_gold(spec, lines, settings)
+    if spec.task_type == "label-verification":   # every line needs the label to verify (broker.verify)
+        from broker.verify.inputs import check_lines
+
+        problems = check_lines(spec, lines)
+        if problems:
+            raise SubmitError("\n".join(problems))
     check_qualification_test(spec)
     template_source = template_source_for(spec)
     _check_renders(spec, template_source, lines, settings)
@@ -128,6 +134,14 @@ def _check_renders(spec: Any, template_source: str, lines: list, settings: Any) 
     """Render the first object and the largest one: template errors and size fail the submit."""
     from broker.publish import render_question
 
+    if spec.task_type == "label-verification":
+        from broker.verify.inputs import render_check_batches
+
+        for batch in render_check_batches(spec, lines):
+            render_question(spec, template_source, {}, _placeholder_url, batch=[(str(i), line.data) for i, line in
+                                                                                enumerate(batch)],
+                            where=f"{spec.input_manifest}:{batch[0].line_number}")
+        return
     largest = max(lines, key=lambda line: len(json.dumps(line.data)))
     for line in {id(lines[0]): lines[0], id(largest): largest}.values():
         render_question(spec, template_source, line.data, lambda uri: _placeholder_url(uri),

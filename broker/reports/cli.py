@@ -1,4 +1,4 @@
-"""`broker report workers|job` and `broker estimate`: typer commands registered by broker/cli.py."""
+"""`broker report workers|job|qa` and `broker estimate`: typer commands registered by broker/cli.py."""
 
 from __future__ import annotations
 
@@ -102,6 +102,44 @@ def report_job(ctx: typer.Context, job: str = typer.Argument(..., help="Job name
     if html is not None:
         write_html(job_report_html(report), html)
         console.print(f"wrote {html}")
+
+
+@report_app.command("qa")
+def report_qa(ctx: typer.Context, job: str = typer.Argument(..., help="A label-verification job's name."),
+              bins: str = typer.Option("80,85,90,95,100", "--bins", help="Model-confidence bin edges, in percent."),
+              fp_cost_ratio: float = typer.Option(1.0, "--fp-cost-ratio", min=0.0,
+                                                  help="Cost of accepting a wrong model label, in human reviews."),
+              csv: Optional[Path] = typer.Option(None, "--csv", help="Write the tables as CSV here."),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
+    """Bulk QA of model labels: per class x confidence bin, confirmed / disconfirmed / split / % correct,
+    and the confidence threshold per class to accept the model's labels at."""
+    import json
+
+    from sqlmodel import Session
+
+    from broker.reports.qa import load_qa_report, parse_bins, qa_csv, qa_rich_tables
+    from broker.submit import SubmitError, find_job
+
+    try:
+        edges = parse_bins(bins)
+    except ValueError as exc:
+        _fail(f"--bins: {exc}")
+    with Session(_engine(ctx)) as session:
+        try:
+            report = load_qa_report(session, find_job(session, job), edges, fp_cost_ratio)
+        except (SubmitError, ValueError) as exc:
+            _fail(str(exc))
+    if as_json:
+        print(json.dumps(report.as_dict()))
+    else:
+        for table in qa_rich_tables(report):
+            console.print(table)
+        if report.unbinned:
+            console.print(f"{report.unbinned} verified objects have no confidence within the bins")
+    if csv is not None:
+        csv.write_text(qa_csv(report), encoding="utf-8")
+        if not as_json:
+            console.print(f"wrote {csv}")
 
 
 def estimate_command(ctx: typer.Context, spec: Path = typer.Argument(..., help="Job spec YAML."),
