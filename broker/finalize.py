@@ -19,6 +19,8 @@ from sqlmodel import Session, func, select
 from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
                        record_event, transaction, utcnow)
 from broker.storage import sync_local_writes
+from broker.verify.answers import item_answer
+from broker.verify.batching import is_verification, item_ids
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
             .where(Assignment.job_id == job_id, Assignment.written == False,  # noqa: E712
                    DataObject.status.in_([ObjectStatus.CONSOLIDATED, ObjectStatus.FAILED]))
             .order_by(Assignment.id)).all()
+        batches = item_ids(session, list({a.hit_row_id for a, _ in unwritten})) if is_verification(job) else {}
     outcomes = outcomes_for([row[:5] for row in objects], spec.is_multilabel)
     input_lines = [json.loads(row[5]) for row in objects]
     writer = OutputWriter(spec, settings)
@@ -92,18 +95,22 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
     iteration = job.iteration
     if unwritten:
         iteration += 1
-        by_object: dict[int, list[Assignment]] = defaultdict(list)
-        for assignment, index in unwritten:
-            by_object[index].append(assignment)
+        by_object: dict[int, list[tuple[Assignment, Any]]] = defaultdict(list)
+        for assignment, index in unwritten:    # a verification batch's answer: one share per object
+            content = answer_content(assignment.answer_json)
+            for item in batches.get(assignment.hit_row_id, []):
+                by_object[int(item)].append((assignment, item_answer(content, item)))
+            if assignment.hit_row_id not in batches:
+                by_object[index].append((assignment, content))
         entries = []
-        for index, assignments in by_object.items():
+        for index, shares in by_object.items():
             answers = [worker_answer(a.worker_id, a.accept_time or a.submit_time or now, a.submit_time or now,
-                                     answer_content(a.answer_json)) for a in assignments]
+                                     content) for a, content in shares]
             writer.write_worker_response(iteration, str(index), answers, now, durable=False)
-            written_ids += [a.id for a in assignments]
             outcome = outcomes.get(index)
             if outcome is not None and hasattr(outcome, "human_annotated"):
                 entries.append(consolidation_entry(spec, str(index), output_line(spec, input_lines[index], outcome, now)))
+        written_ids = [assignment.id for assignment, _ in unwritten]
         if entries:
             writer.write_consolidation_response(iteration, entries, now)
         sync_local_writes()   # the worker responses are on disk before the DB says they are written

@@ -56,3 +56,13 @@ def apply_verdicts(row: dict[str, Any], ids: Sequence[str]) -> dict[str, Any]:
     verdicts, error = batch_verdicts(json.loads(row["answer_json"]), ids)
     return row | {"chosen_json": json.dumps(verdicts) if verdicts is not None else None,
                   "answer_error": error or row.get("answer_error")}
+
+
+def item_answer(content: Any, item_id: str) -> Any:
+    """One object's share of a batch answer (worker-response files are per object): the
+    verification answer with only that item; any other content as it is."""
+    value = _verification_value(content)
+    if value is None:
+        return content
+    items = [item for item in value["items"] if isinstance(item, dict) and str(item.get("id")) == item_id]
+    return {ELEMENT: {**value, "items": items}}

@@ -95,3 +95,14 @@ class WebWorker:
 
     def close(self) -> None:
         self.http.close()
+
+
+def browser_sign_up(page, site: str, username: str, password: str = "a long password") -> str:
+    """Sign a new worker up in a Playwright page on the worker site; returns the WorkerId."""
+    page.goto(f"{site}/signup")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.fill("input[name=confirm]", password)
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_url(f"{site}/")
+    return page.get_attribute("#worker-id", "data-worker-id")
