@@ -75,7 +75,7 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
 
         problems = check_lines(spec, lines)
         if problems:
-            raise SubmitError("\n".join(problems))
+            raise SubmitError("\n".join(map(str, problems)))
     check_qualification_test(spec)
     template_source = template_source_for(spec)
     _check_renders(spec, template_source, lines, settings)

@@ -68,6 +68,11 @@ def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: 
     from broker.templates import build_task_input, render_task_html
 
     instructions = spec.instructions
+    if spec.task_type == "label-verification":   # the object as a batch of one (broker.verify)
+        from broker.verify.inputs import batch_task_input
+
+        task_input = batch_task_input(spec, [data], ["0"])
+        return render_task_html(source, task_input, task_type=spec.task_type, data_object={}, grant_read_access=grant)
     task_input = build_task_input(
         spec.task_type,
         data,
@@ -110,6 +115,10 @@ def validate_job(
             + (" ..." if len(report.rejected) > 20 else "")
         )
     report.issues.extend(_source_file_issues(spec, report.lines))
+    if spec.task_type == "label-verification":
+        from broker.verify.inputs import check_lines
+
+        report.issues.extend(check_lines(spec, report.lines))
     report.issues.extend(_render_issues(spec, report, settings, render_count))
     _money_figures(spec, report)
     _chaining_warning(spec, report)
@@ -211,7 +220,12 @@ def _render_issues(spec: JobSpec, report: ValidationReport, settings: Any, count
 
 def _money_figures(spec: JobSpec, report: ValidationReport) -> None:
     assert spec.reward_cents is not None
-    report.max_cost_cents = job_cost_cents(len(report.lines), spec.reward_cents, spec.workers_per_object, spec.masters)
+    hits = len(report.lines)
+    if spec.task_type == "label-verification" and not report.issues:   # one HIT per batch (broker.verify)
+        from broker.verify.batching import hit_count
+
+        hits = hit_count(spec, [line.data for line in report.lines])
+    report.max_cost_cents = job_cost_cents(hits, spec.reward_cents, spec.workers_per_object, spec.masters)
     if spec.budget_cents is not None and spec.budget_cents < report.max_cost_cents:
         report.warnings.append(
             f"budget_usd {cents_to_usd(spec.budget_cents)} is below the full cost "

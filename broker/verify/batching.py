@@ -36,6 +36,15 @@ def pending_batches(session: Session, job_id: int, spec: Any, limit: int) -> lis
     return batches[:limit]
 
 
+def hit_count(spec: Any, data_objects: list[dict]) -> int:
+    """HITs a verification job will post: per shown label, ceil(objects / batch_size)."""
+    counts: dict[str, int] = defaultdict(int)
+    for data in data_objects:
+        counts[shown_label(data, spec.verification).label] += 1
+    size = spec.verification.batch_size
+    return sum(-(-n // size) for n in counts.values())
+
+
 def batch_key(objects: list[DataObject]) -> str:
     """What a batch's UniqueRequestToken is derived from: its objects' datasetObjectIds."""
     return "batch:" + ",".join(str(obj.index) for obj in objects)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broker.spec import Issue
 from broker.verify.config import VerificationConfig
 
 
@@ -20,6 +21,7 @@ class VerificationInputError(ValueError):
 
     def __init__(self, field: str, message: str):
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
 
 
@@ -72,14 +74,14 @@ def shown_label(data: Mapping[str, Any], config: VerificationConfig) -> ShownLab
     return ShownLabel(_label(data, config.label_attribute), _confidence(data, config))
 
 
-def check_lines(spec: Any, lines: Sequence[Any]) -> list[str]:
-    """`file:line: field: message` for every line without a usable label or confidence."""
+def check_lines(spec: Any, lines: Sequence[Any]) -> list[Issue]:
+    """An Issue (file, line, field) for every line without a usable label or confidence."""
     problems = []
     for line in lines:
         try:
             shown_label(line.data, spec.verification)
         except VerificationInputError as error:
-            problems.append(f"{spec.input_manifest}:{line.line_number}: {error}")
+            problems.append(Issue(spec.input_manifest, line.line_number, error.field, error.message))
     return problems
 
 

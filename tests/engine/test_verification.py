@@ -17,6 +17,7 @@ from broker.publish import publish_tick
 from broker.spec import SpecError, load_job_spec
 from broker.status import job_money
 from broker.submit import SubmitError, submit_job
+from broker.validate import validate_job
 from tests.engine.conftest import hit_data_object, task_answers_xml
 from tests.engine.test_crash_safety import KILL_SCRIPT
 from tests.engine.verification_jobs import write_verification_job
@@ -136,6 +137,15 @@ def test_spec_and_manifest_errors_name_the_field_and_line(tmp_path, market, sett
         submit_job(files.spec_path, engine, settings)
     with Session(engine) as session:
         assert session.exec(select(Job)).first() is None      # nothing half-submitted
+    issue = validate_job(files.spec_path).issues[0]
+    assert (issue.file, issue.line, issue.field) == (str(files.manifest_path), 2, "category")
+
+
+def test_validate_prices_one_hit_per_batch(tmp_path):
+    files = write_verification_job(tmp_path / "job", {"cat": 12, "dog": 5}, batch_size=5)
+    report = validate_job(files.spec_path)
+    assert report.issues == []
+    assert report.max_cost_cents == (3 + 1) * 3 * 12       # cat 5+5+2, dog 5: 4 HITs x 3 x (10c + 2c)
 
 
 def test_simulated_crowd_verifies_labels_and_output_has_ground_truths_layout(tmp_path, market, settings, engine):
