@@ -121,6 +121,10 @@ def decide(policy: Any, pending: list[tuple[Any, Any]], labels: list[str],
 
 def worker_agreements(session: Session, job: Job) -> dict[str, tuple[float, int]]:
     """Per worker: mean agreement with the consolidated labels over their consolidated objects."""
+    if job.task_type == "label-verification":   # one verdict per object of a batch (broker.verify)
+        from broker.verify.consolidate import verdict_agreements
+
+        return verdict_agreements(session, job)
     labels = job.labels
     rows = session.exec(select(Assignment.worker_id, Assignment.answer_json, DataObject.label_json)
                         .join(DataObject, Assignment.object_id == DataObject.id)

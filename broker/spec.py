@@ -684,7 +684,9 @@ class JobSpec(StrictModel):
             return [("labels", f"label-verification takes two verdict labels (fits, does not fit), got {len(self.labels)}")]
         if self.verification.label_attribute == self.label_attribute_name:
             return [("label_attribute_name", "must differ from verification.label_attribute (the label verified)")]
-        return []
+        unsupported = [name for name in ("gold", "exclusion") if getattr(self.quality, name, None) is not None]
+        return [(f"quality.{name}", "not available for label-verification jobs (a HIT is a batch of objects)")
+                for name in unsupported]
 
     def _auto_label_rules(self) -> list[tuple[str, str]]:
         """Automated labeling covers single-label classification; the features must fit the data."""

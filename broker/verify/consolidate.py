@@ -84,3 +84,21 @@ def consolidate_job_verdicts(session: Session, job: "Job") -> "Consolidated | No
     if not arrays.objects.size:
         return None
     return consolidate_verdicts(arrays, job.n_objects, workers_per_object=job.workers_per_object)
+
+
+def verdict_agreements(session: Session, job: "Job") -> dict[str, tuple[float, int]]:
+    """Per worker: share of their verdicts that match the consolidated ones, and how many were judged
+    (the review policy's agreement, for verification jobs)."""
+    from broker.db import ObjectStatus
+
+    arrays = verdict_arrays(session, job.id)
+    consolidated = np.full(max(job.n_objects, 1), -1, dtype=np.int64)
+    for index, label_json in session.exec(select(DataObject.index, DataObject.label_json).where(
+            DataObject.job_id == job.id, DataObject.status == ObjectStatus.CONSOLIDATED)).all():
+        consolidated[index] = int(json.loads(label_json))
+    judged = consolidated[arrays.objects] >= 0
+    n_workers = len(arrays.worker_ids)
+    counts = np.bincount(arrays.workers[judged], minlength=n_workers)
+    agree = np.bincount(arrays.workers[judged], minlength=n_workers,
+                        weights=arrays.verdicts[judged] == consolidated[arrays.objects][judged])
+    return {w: (float(agree[c] / counts[c]), int(counts[c])) for c, w in enumerate(arrays.worker_ids) if counts[c]}

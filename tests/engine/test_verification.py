@@ -20,7 +20,7 @@ from broker.submit import SubmitError, submit_job
 from broker.validate import validate_job
 from tests.engine.conftest import hit_data_object, task_answers_xml
 from tests.engine.test_crash_safety import KILL_SCRIPT
-from tests.engine.verification_jobs import write_verification_job
+from tests.engine.verification_jobs import answer_batches, write_verification_job
 
 COUNTS = {"cat": 27, "dog": 18}            # batches of 10: cat 10, 10, 7; dog 10, 8
 METADATA_KEYS = {"class-name", "confidence", "type", "job-name", "human-annotated", "creation-date"}
@@ -127,6 +127,9 @@ def test_spec_and_manifest_errors_name_the_field_and_line(tmp_path, market, sett
     files = write_verification_job(tmp_path / "job2", {"cat": 3}, labels=["yes", "no", "maybe"])
     with pytest.raises(SpecError, match="two verdict labels"):
         load_job_spec(files.spec_path)
+    files = write_verification_job(tmp_path / "job4", {"cat": 2}, quality={"exclusion": {"min_answers": 5}})
+    with pytest.raises(SpecError, match="quality.exclusion: not available for label-verification"):
+        load_job_spec(files.spec_path)
     files = write_verification_job(tmp_path / "job3", {"cat": 3})
     lines = files.manifest_path.read_text().splitlines()
     broken = json.loads(lines[1])
@@ -193,3 +196,21 @@ def test_simulated_crowd_verifies_labels_and_output_has_ground_truths_layout(tmp
     for row in report["rows"]:
         assert row["confirmed"] + row["disconfirmed"] + row["split"] == row["total"]
     assert [t["label"] for t in report["thresholds"]] == ["cat", "dog"]
+
+
+def test_agreement_review_rejects_the_worker_whose_verdicts_disagree(tmp_path, market, settings, engine):
+    files = write_verification_job(tmp_path / "job", {"cat": 8}, batch_size=8, review_policy={
+        "approve": "agreement", "min_agreement": 0.6, "min_answers_to_judge": 8, "reject_message": "Disagreed."})
+    submit_job(files.spec_path, engine, settings)
+    run_cycle(engine, settings)
+    fits = {str(i): f for i, f in enumerate(files.fits)}
+    honest, contrary = ["AHONESTONE0001", "AHONESTTWO0002"], "ACONTRARY00003"
+    assert answer_batches(market, [*honest, contrary],
+                          lambda worker, item: fits[item["id"]] != (worker == contrary)) == 3
+    for _ in range(3):
+        run_cycle(engine, settings)
+    with Session(engine) as session:
+        reviews = {a.worker_id: (a.review_status, a.review_message) for a in session.exec(select(Assignment))}
+        labels = [json.loads(o.label_json) for o in session.exec(select(DataObject).order_by(DataObject.index))]
+    assert labels == [0 if f else 1 for f in files.fits]          # the two honest workers carry the verdicts
+    assert reviews == {honest[0]: ("approved", None), honest[1]: ("approved", None), contrary: ("rejected", "Disagreed.")}

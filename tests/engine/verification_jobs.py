@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -60,3 +60,25 @@ def write_verification_job(folder: Path, counts: dict[str, int], *, batch_size: 
     spec_path = folder / f"{name}.yaml"
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return VerificationFiles(spec_path, manifest, folder / "output", lines, fits, truth)
+
+
+def answer_batches(running: Any, workers: list[str], verdict: Callable[[str, dict], bool]) -> int:
+    """Each worker accepts and submits every open verification HIT once, as crowd-label-verification
+    posts it; verdict(worker, item) says whether the worker leaves the item checked."""
+    from tests.engine.conftest import hit_data_object, task_answers_xml
+
+    marketplace = running.marketplace
+    submitted = 0
+    for worker in workers:
+        if worker not in marketplace.workers:
+            marketplace.register_worker(worker)
+        for group in marketplace.list_hit_groups(worker):
+            while (hit_id := marketplace.next_hit_for_worker(group.hit_type_id, worker)) is not None:
+                block = hit_data_object(marketplace, hit_id)
+                assignment_id = marketplace.accept_hit(hit_id, worker)
+                items = [{"id": item["id"], "correct": verdict(worker, item)} for item in block["dataObjects"]]
+                answer = {"label": block["taskInput"]["label"], "items": items}
+                marketplace.submit_assignment(assignment_id, worker,
+                                              task_answers_xml([{"crowd-label-verification": answer}]))
+                submitted += 1
+    return submitted
