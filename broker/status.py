@@ -90,6 +90,10 @@ def job_status(session: Session, job: Job, now: datetime | None = None) -> JobSt
     pending = counts.get(ObjectStatus.PENDING, 0)
     published = session.exec(select(func.count(func.distinct(Hit.object_id))).where(
         Hit.job_id == job.id, Hit.hit_id != None)).one()  # noqa: E711
+    if job.task_type == "label-verification":   # a HIT shows a batch (broker.verify)
+        from broker.verify.batching import published_objects
+
+        published = published_objects(session, job.id)
     return JobStatusReport(
         name=job.name, status=job.status, task_type=job.task_type, objects=job.n_objects,
         published=published, answered=answered, consolidated=consolidated, failed=failed, pending=pending,

@@ -90,3 +90,14 @@ def mirror_batch_state(session: Session, hits: dict[int, dict], objects: dict[in
             if object_id != first["id"]:
                 mirrored[object_id] = {**first, "id": object_id, "index": index}
     return mirrored
+
+
+def published_objects(session: Session, job_id: int) -> int:
+    """Objects shown by a HIT that exists on the marketplace (for `broker status`)."""
+    from sqlmodel import func
+
+    from broker.db import Hit
+
+    return int(session.exec(select(func.count(func.distinct(HitObject.object_id)))
+                            .join(Hit, HitObject.hit_row_id == Hit.id)
+                            .where(Hit.job_id == job_id, Hit.hit_id != None)).one())  # noqa: E711

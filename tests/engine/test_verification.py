@@ -15,7 +15,7 @@ from broker.daemon import run_cycle
 from broker.db import Assignment, DataObject, Hit, HitObject, Job, JobStatus, ObjectStatus
 from broker.publish import publish_tick
 from broker.spec import SpecError, load_job_spec
-from broker.status import job_money
+from broker.status import job_money, job_status
 from broker.submit import SubmitError, submit_job
 from broker.validate import validate_job
 from tests.engine.conftest import hit_data_object, task_answers_xml
@@ -60,6 +60,9 @@ def test_one_hit_per_batch_of_one_label_last_batch_smaller(tmp_path, market, set
     assert {o.status for o in objects} == {ObjectStatus.PUBLISHED}
     # budget: 5 HITs x 3 assignments x (10c + 2c fee) committed, not 45 objects' worth
     assert money.committed_cents == 5 * 3 * 12 and money.spent_cents == 0
+    with Session(engine) as session:
+        status = job_status(session, session.get(Job, hits[0].job_id))
+    assert (status.published, status.hits_open, status.pending) == (45, 5, 0)
     # the page shows the batch, every item named by its datasetObjectId
     first_hit, (first_indices, first_labels) = hits[0], batches[0]
     block = hit_data_object(market.marketplace, first_hit.hit_id)
