@@ -12,7 +12,7 @@ The two matrices turn both EM steps into one sparse product each, with no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,13 +48,13 @@ def _check_bound(name: str, values: np.ndarray, bound: int, bound_name: str) -> 
 def latest_answer_index(items: np.ndarray, workers: np.ndarray, n_workers: int) -> np.ndarray:
     """Indices of the answers to keep, ordered by (item, worker): the last row per pair wins."""
     key = items * np.int64(n_workers) + workers
-    order = np.argsort(key)  # introsort: cheaper than a stable sort on 10M keys
+    if key.size < 2 or bool(np.all(key[1:] > key[:-1])):
+        return np.arange(key.size)  # already one answer per pair in (item, worker) order: no sort
+    # stable (timsort): near-linear on the usual item-grouped input, and a pair's last row is its run's last
+    order = np.argsort(key, kind="stable")
     sorted_key = key[order]
-    repeated = sorted_key[1:] == sorted_key[:-1]
-    if not repeated.any():
-        return order
-    starts = np.flatnonzero(np.r_[True, ~repeated])
-    return np.maximum.reduceat(order, starts)
+    last = np.r_[sorted_key[1:] != sorted_key[:-1], True]
+    return order if last.all() else order[last]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,23 @@ class Answers:
     by_worker_label: sp.csr_matrix
     answered: np.ndarray  # (items,) bool: at least one answer
     answered_weight: np.ndarray  # the same as float, for matrix-vector sums over answered items
+    _designs: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def design(self, dtype: np.dtype) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """``(by_item, by_worker_label)`` holding ``dtype`` ones, built once per dtype.
+
+        A float32 EM needs float32 matrices: scipy would otherwise upcast, and
+        copy, the float64 ones on every product.
+        """
+        dtype = np.dtype(dtype)
+        if dtype == self.by_item.dtype:
+            return self.by_item, self.by_worker_label
+        if dtype not in self._designs:
+            self._designs[dtype] = tuple(
+                sp.csr_matrix((m.data.astype(dtype), m.indices, m.indptr), shape=m.shape)
+                for m in (self.by_item, self.by_worker_label)
+            )
+        return self._designs[dtype]
 
     @property
     def n_answers(self) -> int:
@@ -90,14 +107,14 @@ class Answers:
         """E-step numerator: log prior + sum of log conf[w, :, l] over each item's answers."""
         n_workers, k, _ = log_conf.shape
         log_conf_t = np.ascontiguousarray(log_conf.transpose(0, 2, 1)).reshape(n_workers * k, k)
-        joint = self.by_item @ log_conf_t
+        joint = self.design(log_conf.dtype)[0] @ log_conf_t
         joint += log_prior
         return joint
 
     def confusion_counts(self, posterior: np.ndarray) -> np.ndarray:
-        """M-step soft counts (workers, true, answered) from item posteriors."""
+        """M-step soft counts (workers, true, answered) from item posteriors, in the posteriors' dtype."""
         k = self.n_classes
-        flat = self.by_worker_label @ posterior  # [w*K + l, true]
+        flat = self.design(posterior.dtype)[1] @ posterior  # [w*K + l, true]
         return np.ascontiguousarray(flat.reshape(self.n_workers, k, k).transpose(0, 2, 1))
 
     def vote_counts(self) -> np.ndarray:

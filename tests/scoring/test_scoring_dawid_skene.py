@@ -325,3 +325,51 @@ def test_one_coin_evidence_ignores_an_improper_zero_prior(make_crowd):
     with np.errstate(all="raise"):
         strength = est._choose_one_coin_strength(data.confusion_counts(soft_majority(data)))
     assert strength in (0.0, *scoring.dawid_skene.STRENGTH_GRID[1:])
+
+
+def test_squarem_reaches_plain_em_fixed_point_in_fewer_em_steps(make_crowd):
+    from scoring._answers import prepare_answers
+    from scoring._base import soft_majority
+    from scoring.dawid_skene import run_em, run_squarem
+
+    crowd = make_crowd(n_items=400, n_workers=30, n_classes=3, per_item=3, seed=16)
+    data = prepare_answers(crowd.items, crowd.workers, crowd.labels, 3)
+    gold = (np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    est = scoring.BayesianDawidSkene()
+    est.one_coin_strength_ = 0.0
+    m_step = est._m_step_with(est.diagonal)
+    exact = run_em(data, gold, soft_majority(data), m_step, max_iter=20000, tol=0.0, posterior_tol=1e-12)
+    plain = run_em(data, gold, soft_majority(data), m_step, max_iter=1000, tol=0.0, posterior_tol=1e-6)
+    fast = run_squarem(data, gold, soft_majority(data), m_step, max_iter=1000, tol=0.0, posterior_tol=1e-6)
+    assert fast.n_iter < plain.n_iter < 1000
+    np.testing.assert_allclose(fast.posterior, exact.posterior, atol=1e-3)
+    np.testing.assert_array_equal(fast.posterior.argmax(axis=1), exact.posterior.argmax(axis=1))
+
+
+def test_squarem_respects_max_iter_and_gold(make_crowd):
+    crowd = make_crowd(n_items=300, n_workers=20, n_classes=3, per_item=3, seed=17)
+    est = scoring.BayesianDawidSkene(max_iter=4).fit(
+        crowd.items, crowd.workers, crowd.labels, n_classes=3, gold_items=[0, 1], gold_labels=[2, 2]
+    )
+    assert est.n_iter_ <= 4
+    np.testing.assert_array_equal(est.proba_[[0, 1]], [[0, 0, 1], [0, 0, 1]])
+
+
+def test_float32_em_gives_float64_results_matching_the_float64_fit(make_crowd):
+    crowd = make_crowd(n_items=500, n_workers=25, n_classes=4, per_item=3, seed=18)
+    wide = scoring.BayesianDawidSkene().fit(crowd.items, crowd.workers, crowd.labels, n_classes=4)
+    narrow = scoring.BayesianDawidSkene(dtype="float32").fit(crowd.items, crowd.workers, crowd.labels, n_classes=4)
+    assert narrow.proba_.dtype == np.float64 and narrow.worker_confusion_.dtype == np.float64
+    np.testing.assert_allclose(narrow.proba_.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(narrow.proba_, wide.proba_, atol=1e-4)
+    np.testing.assert_array_equal(narrow.labels_, wide.labels_)
+
+
+def test_latest_answer_index_sorted_input_and_repeated_pairs():
+    from scoring._answers import latest_answer_index
+
+    items, workers = np.array([0, 0, 1, 2]), np.array([0, 1, 0, 1])
+    np.testing.assert_array_equal(latest_answer_index(items, workers, 2), [0, 1, 2, 3])
+    # rows 0 and 3 are the same (item 1, worker 0): the later one is kept; result in (item, worker) order
+    items, workers = np.array([1, 0, 2, 1, 0]), np.array([0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(latest_answer_index(items, workers, 2), [4, 1, 3, 2])
