@@ -99,13 +99,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--human-batch", type=int, default=None,
                         help="objects sent to the crowd per iteration (default: 5%% of the job, 100 to 1,000)")
     parser.add_argument("--accuracy-against", default="crowd-posterior", choices=["crowd-posterior", "crowd-labels"])
+    parser.add_argument("--accuracy-scope", default="cumulative", choices=["cumulative", "batch"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     config = AutoLabelConfig(target_accuracy=args.target, accuracy_against=args.accuracy_against,
+                             accuracy_scope=args.accuracy_scope,
                              validation_workers_per_object=args.validation_workers,
                              validation_fraction=args.validation_fraction, human_batch_size=args.human_batch)
     print(f"target accuracy {args.target}, lower bound: {config.bound} at {config.confidence_level}, "
-          f"accuracy against: {config.accuracy_against}, reward {REWARD_CENTS}c x "
+          f"accuracy against: {config.accuracy_against} ({config.accuracy_scope}), reward {REWARD_CENTS}c x "
           f"{WORKERS_PER_OBJECT} workers ({config.validation_workers_per_object} per validation object), "
           f"validation fraction: {config.validation_fraction or 'Ground Truth rule'}, "
           f"human batch: {config.human_batch_size or 'default'}\n")

@@ -15,6 +15,7 @@ ModelName = Literal["logistic-regression", "random-forest", "mlp"]
 FeatureKind = Literal["pixels", "tfidf", "embedding"]
 BoundMethod = Literal["clopper-pearson", "wilson"]
 AccuracyReference = Literal["crowd-posterior", "crowd-labels"]
+AccuracyScope = Literal["cumulative", "batch"]
 
 GT_LARGE_JOB_OBJECTS = 5000
 GT_VALIDATION_FRACTION_SMALL = 0.2
@@ -38,6 +39,11 @@ class AutoLabelConfig(BaseModel):
         description="crowd-labels: agreement with the consolidated crowd labels (Ground Truth's definition, "
                     "capped by the crowd's own accuracy); crowd-posterior: expected accuracy against the truth, the "
                     "model treated as one more annotator whose accuracy EM estimates from the crowd's confidence")
+    accuracy_scope: AccuracyScope = Field(
+        default="cumulative",
+        description="cumulative: the bound covers every machine label so far, pooling the validation objects "
+                    "of earlier iterations with this one's; batch: each iteration's new machine labels on their "
+                    "own, judged only on the validation objects left")
     validation_fraction: float | None = Field(
         default=None, gt=0.0, lt=1.0,
         description="share of all objects held out (human-labeled) to choose the threshold; "

@@ -26,7 +26,7 @@ from scipy import sparse
 
 from broker.autolabel.config import AutoLabelConfig
 from broker.autolabel.model import Predictions, build_model, predict, save_model, train
-from broker.autolabel.threshold import choose_threshold, choose_threshold_noisy
+from broker.autolabel.threshold import NO_EVIDENCE, Evidence, choose_threshold, choose_threshold_noisy
 from broker.output import ObjectResult
 
 MIN_WEIGHT = 0.05  # a training object's weight is its crowd confidence, never zero
@@ -103,6 +103,7 @@ class AutoLabeler:
     first_batch: list[int] = field(default_factory=list)
     validation_ids: list[int] = field(default_factory=list)
     validation_retired: dict[int, int] = field(default_factory=dict)
+    retired_labels: dict[int, int] = field(default_factory=dict)  # the model's label when it retired
     requested: list[int] = field(default_factory=list)
     failed: set[int] = field(default_factory=set)
     machine: dict[int, MachineLabel] = field(default_factory=dict)
@@ -204,7 +205,9 @@ class AutoLabeler:
             return self._record(iteration, labels, 0, 0, None, None, None, {})
         validation = np.asarray([i for i in self.validation_ids if i in labels and i not in self.validation_retired],
                                 dtype=np.int64)
-        training = np.asarray(sorted(set(labels) - set(self.validation_ids)), dtype=np.int64)
+        # a retired validation object's evidence is fixed (the model's label when it retired), so
+        # later models may train on it; only the validation objects still judged are held out
+        training = np.asarray(sorted(set(labels) - set(validation.tolist())), dtype=np.int64)
         new_labels: dict[int, tuple[int, float]] = {}
         accuracy = threshold = lower_bound = None
         if training.size and len({labels[i][0] for i in training.tolist()}) >= 2:
@@ -232,17 +235,30 @@ class AutoLabeler:
         crowd_confidence = np.asarray([labels[i][1] for i in validation.tolist()])
         agree = predicted.labels == crowd
         target, level, bound = self.config.target_accuracy, self.config.confidence_level, self.config.bound
+        earlier = self._earlier_evidence(labels)
         if self.config.accuracy_against == "crowd-posterior":
             choice = choose_threshold_noisy(predicted.confidence, agree, crowd_confidence, self.n_classes,
-                                            target, level, bound)
+                                            target, level, bound, earlier)
         else:
-            choice = choose_threshold(predicted.confidence, agree, target, level, bound)
+            choice = choose_threshold(predicted.confidence, agree, target, level, bound, earlier)
         accuracy = float(agree.mean())
         if choice is None:
             return accuracy, None, None
-        for index in validation[predicted.confidence >= choice.threshold].tolist():
+        sure = predicted.confidence >= choice.threshold
+        for index, label in zip(validation[sure].tolist(), predicted.labels[sure].tolist(), strict=True):
             self.validation_retired[index] = iteration
+            self.retired_labels[index] = int(label)
         return accuracy, choice.threshold, choice.lower_bound
+
+    def _earlier_evidence(self, labels: dict[int, tuple[int, float]]) -> Evidence:
+        """The retired validation objects, for a bound on every machine label so far
+        (accuracy_scope: cumulative): the model's label then against the crowd's label now."""
+        if self.config.accuracy_scope != "cumulative":
+            return NO_EVIDENCE
+        retired = [i for i in self.retired_labels if i in labels]
+        agree = np.asarray([self.retired_labels[i] == labels[i][0] for i in retired], dtype=np.float64)
+        crowd_confidence = np.asarray([labels[i][1] for i in retired], dtype=np.float64)
+        return Evidence(agree=agree, crowd_confidence=crowd_confidence)
 
     def _machine_label(self, threshold: float | None, iteration: int) -> dict[int, tuple[int, float]]:
         """Label the unlabeled objects at or above `threshold`; rank the rest, least certain first."""
@@ -363,6 +379,7 @@ class AutoLabeler:
             "first_batch": list(self.first_batch),
             "validation_ids": list(self.validation_ids),
             "validation_retired": {str(i): n for i, n in self.validation_retired.items()},
+            "retired_labels": {str(i): label for i, label in self.retired_labels.items()},
             "requested": list(self.requested),
             "failed": sorted(self.failed),
             "machine": {str(i): [m.label, m.confidence, m.iteration] for i, m in self.machine.items()},
@@ -386,6 +403,8 @@ class AutoLabeler:
             first_batch=[int(i) for i in state["first_batch"]],
             validation_ids=[int(i) for i in state["validation_ids"]],
             validation_retired={int(i): int(n) for i, n in state["validation_retired"].items()},
+            # states saved before pooling have no retired labels: their earlier evidence is not pooled
+            retired_labels={int(i): int(n) for i, n in state.get("retired_labels", {}).items()},
             requested=[int(i) for i in state["requested"]],
             failed={int(i) for i in state["failed"]},
             machine={int(i): MachineLabel(int(v[0]), float(v[1]), int(v[2])) for i, v in state["machine"].items()},

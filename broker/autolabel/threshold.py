@@ -10,7 +10,7 @@ stopping at the first threshold that fails, wins (the most objects machine-label
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import ndtri
@@ -52,12 +52,32 @@ def wilson_lower(correct: np.ndarray, total: np.ndarray, level: float) -> np.nda
 LOWER_BOUNDS = {"clopper-pearson": clopper_pearson_lower, "wilson": wilson_lower}
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Validation objects already judged in earlier iterations (their twins are machine-labeled):
+    pooling them with this iteration's makes the bound hold for every machine label so far, not
+    only for this iteration's, on up to the whole validation set instead of its shrinking rest."""
+
+    agree: np.ndarray = field(default_factory=lambda: np.zeros(0))            # model label == crowd label
+    crowd_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the crowd label's confidence
+
+    def sums(self, n_classes: int) -> tuple[float, float, float, int]:
+        """(agreements, chance agreements, informative weight, count), as choose_threshold_noisy sums them."""
+        crowd = np.clip(np.asarray(self.crowd_confidence, dtype=np.float64), 0.0, 1.0)
+        chance = (1.0 - crowd) / max(n_classes - 1, 1)
+        return float(np.sum(self.agree)), float(chance.sum()), float((crowd - chance).sum()), int(crowd.size)
+
+
+NO_EVIDENCE = Evidence()
+
+
 def choose_threshold(
     confidence: np.ndarray,
     correct: np.ndarray,
     target: float = 0.95,
     level: float = 0.95,
     bound: str = "clopper-pearson",
+    earlier: Evidence = NO_EVIDENCE,
 ) -> ThresholdChoice | None:
     """The lowest confidence t such that the objects with confidence >= t are accurate to at least
     `target` with `level` confidence (walking down from the top, up to the first t that fails after
@@ -66,13 +86,16 @@ def choose_threshold(
     `confidence`: the model's confidence per validation object; `correct`: whether its label
     matches the human one (booleans), or the probability that it is right (floats in [0, 1]; the
     bound then treats the expected count of right labels as the binomial count). Objects tied at a
-    confidence are always taken together.
+    confidence are always taken together. `earlier`'s objects are added to every top-k.
     """
     confidence, correct = _checked(confidence, correct)
     if confidence.size == 0:
         return None
     order = np.argsort(-confidence, kind="stable")
-    return _lowest_passing(confidence[order], np.cumsum(correct[order]), target, level, bound)
+    count0 = earlier.agree.size
+    hits = float(np.sum(earlier.agree)) + np.cumsum(correct[order])
+    totals = count0 + np.arange(1, confidence.size + 1, dtype=np.float64)
+    return _lowest_passing(confidence[order], hits, target, level, bound, totals=totals, accuracy=hits / totals)
 
 
 def choose_threshold_noisy(
@@ -83,6 +106,7 @@ def choose_threshold_noisy(
     target: float = 0.95,
     level: float = 0.95,
     bound: str = "clopper-pearson",
+    earlier: Evidence = NO_EVIDENCE,
 ) -> ThresholdChoice | None:
     """choose_threshold against the truth when the validation labels come from a noisy crowd.
 
@@ -94,7 +118,7 @@ def choose_threshold_noisy(
     spread is that of a binomial over n_eff = (sum d)^2 / k objects; the lower bound is taken on
     a * n_eff right out of n_eff. With confidence-1 crowd labels this is plain agreement (Ground
     Truth's definition). It assumes the crowd's confidence is calibrated and that the model's
-    mistakes are independent of the crowd's.
+    mistakes are independent of the crowd's. `earlier`'s objects are added to every top-k.
     """
     confidence, agree = _checked(confidence, agree)
     crowd_confidence = np.clip(np.asarray(crowd_confidence, dtype=np.float64), 0.0, 1.0)
@@ -103,11 +127,12 @@ def choose_threshold_noisy(
     if confidence.size == 0:
         return None
     order = np.argsort(-confidence, kind="stable")
+    agree0, chance0, informative0, count0 = earlier.sums(n_classes)
     chance = (1.0 - crowd_confidence[order]) / max(n_classes - 1, 1)
-    informative = np.cumsum(crowd_confidence[order] - chance)
-    counts = np.arange(1, confidence.size + 1, dtype=np.float64)
+    informative = informative0 + np.cumsum(crowd_confidence[order] - chance)
+    counts = count0 + np.arange(1, confidence.size + 1, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        accuracy = np.clip((np.cumsum(agree[order]) - np.cumsum(chance)) / informative, 0.0, 1.0)
+        accuracy = np.clip((agree0 + np.cumsum(agree[order]) - chance0 - np.cumsum(chance)) / informative, 0.0, 1.0)
         n_effective = np.where(informative > 0, informative**2 / counts, 0.0)
     accuracy = np.nan_to_num(accuracy, nan=0.0)
     return _lowest_passing(confidence[order], accuracy * n_effective, target, level, bound,

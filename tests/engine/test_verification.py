@@ -163,8 +163,10 @@ def test_simulated_crowd_verifies_labels_and_output_has_ground_truths_layout(tmp
     files = write_verification_job(tmp_path / "job", COUNTS)
     submit_job(files.spec_path, engine, settings)
     run_cycle(engine, settings)
-    stats = run_crowd(market.worker_site_url, n_workers=5, seed=5, truth=files.truth, mix="good=0.8,spammer=0.2",
-                      time_scale=200.0, idle_seconds=1.0, concurrency=4)
+    # three workers for three assignments per HIT: each does every HIT, so which bot picks up which
+    # HIT (thread timing) cannot change the answers and the accuracy below is the same on every run
+    stats = run_crowd(market.worker_site_url, n_workers=3, seed=5, truth=files.truth, mix="good=0.67,spammer=0.33",
+                      time_scale=200.0, idle_seconds=1.0, concurrency=3)
     assert stats is not None
     for _ in range(3):
         run_cycle(engine, settings)
@@ -188,7 +190,7 @@ def test_simulated_crowd_verifies_labels_and_output_has_ground_truths_layout(tmp
         assert metadata["job-name"] == "labeling-job/verify-job" and metadata["human-annotated"] == "yes"
         assert 0.5 <= metadata["confidence"] <= 1.0
         correct += (value == "0") == fits
-    assert correct / len(lines) >= 0.9      # one worker in five spams; 1 in 4 labels is wrong
+    assert correct / len(lines) >= 0.9      # one worker in three spams; 1 in 4 labels is wrong
 
     result = CliRunner().invoke(app, ["report", "qa", "verify-job", "--json", "--fp-cost-ratio", "3"],
                                 env={"BROKER_DB_URL": settings.db_url})

@@ -66,7 +66,10 @@ def answer_verification(
     Each item's draw is seeded by (seed, worker, item, label), so batches do not change it.
     """
     fits = true_fits(items, label, truth, seed)
-    draws = np.array([rng_for("verify", seed, worker, item_key(item), label).random() for item in items])
+    # keyed by the item's datasetObjectId where it has one: a source-ref may be an absolute path
+    # that differs between runs of the same job, and the draws should not
+    draws = np.array([rng_for("verify", seed, worker, str(item.get("id", item_key(item))), label).random()
+                      for item in items])
     if spec.kind == "constant" or (spec.kind == "spammer" and stable_hash("lazy-verifier", seed, worker) % 2 == 0):
         said = np.ones(len(items), dtype=bool)
     elif spec.kind == "spammer":
