@@ -134,3 +134,20 @@ def test_noisy_rule_is_plain_agreement_for_certain_crowd_labels():
     assert plain is not None and noisy is not None
     assert noisy.threshold == plain.threshold
     assert noisy.lower_bound == pytest.approx(plain.lower_bound)
+
+
+def test_earlier_evidence_is_pooled_into_every_top_k():
+    from broker.autolabel.threshold import Evidence, choose_threshold, choose_threshold_noisy
+
+    confidence = np.linspace(0.99, 0.5, 20)
+    correct = np.ones(20, dtype=bool)
+    assert choose_threshold(confidence, correct) is None          # 20 of 20 cannot bound 95% at 95%
+    right_before = Evidence(agree=np.ones(200), crowd_confidence=np.ones(200))
+    pooled = choose_threshold(confidence, correct, earlier=right_before)
+    assert pooled is not None and pooled.threshold == confidence[-1] and pooled.lower_bound >= 0.95
+    # earlier machine labels that the crowd now contradicts keep every threshold out
+    wrong_before = Evidence(agree=np.zeros(200), crowd_confidence=np.ones(200))
+    assert choose_threshold(confidence, correct, earlier=wrong_before) is None
+    # with confidence-1 crowd labels the noisy rule pools the same way
+    noisy = choose_threshold_noisy(confidence, correct, np.ones(20), 10, earlier=right_before)
+    assert noisy is not None and noisy.threshold == pooled.threshold
