@@ -106,6 +106,7 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
                                  ticks=intervals)
         engine = get_engine(settings.db_url)
         client = mturk.client_for(mturk.resolve_target("local", settings))
+        bare_before = _bare_call_cpu(client)
         counter = mturk.CallCounter().attach(client)
         api_cpu = _time_api_calls(client)
         tick_cpu = _time_ticks()
@@ -120,17 +121,31 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
         user, system = times1.user - times0.user, times1.system - times0.system
         with Session(engine) as session:
             report = job_status(session, session.get(Job, submitted.job_id))
+        api_seconds, calls, total_calls = api_cpu[0], dict(counter.calls), counter.total
+        bare_after = _bare_call_cpu(client)   # after the snapshot: not counted as the broker's calls
     finally:
         child.stdin.close()
         child.wait(timeout=60)
     labels = _consolidated_labels(engine, submitted.job_id)
     return {
         "objects": n_objects, "assignments": report.assignments, "wall_seconds": wall, "broker_cpu_seconds": cpu,
-        "submit_cpu_seconds": submit_cpu, "calls": dict(counter.calls), "api_calls": counter.total,
+        "submit_cpu_seconds": submit_cpu, "calls": calls, "api_calls": total_calls,
         "accuracy": float((labels == truth).mean()), "spent_cents": report.spent_cents, "tick_cpu": dict(tick_cpu),
-        "api_cpu_seconds": api_cpu[0],
+        "api_cpu_seconds": api_seconds, "bare_call_cpu_seconds": (bare_before + bare_after) / 2,
         "user_seconds": user, "system_seconds": system,
     }
+
+
+def _bare_call_cpu(client, calls: int = 300) -> float:
+    """CPU of one GetAccountBalance (botocore's floor per call), to read the run's figures against.
+
+    This machine's speed drifts by half within an hour (a shared VM); figures in units of a bare
+    call measured in the same run compare across runs where milliseconds do not.
+    """
+    start = time.process_time()
+    for _ in range(calls):
+        client.get_account_balance()
+    return (time.process_time() - start) / calls
 
 
 def _time_api_calls(client) -> list[float]:
@@ -179,6 +194,7 @@ def _consolidated_labels(engine, job_id: int) -> np.ndarray:
 
 def table(result: dict) -> str:
     n = result["assignments"]
+    bare = result["bare_call_cpu_seconds"]
     lines = [
         "| measure | value |", "|---|---|",
         f"| objects x workers | {result['objects']:,} x {n // max(result['objects'], 1)} = {n:,} assignments |",
@@ -192,6 +208,10 @@ def table(result: dict) -> str:
         f"{result['api_cpu_seconds'] / n * 1000:.2f} ms per assignment, "
         f"{result['api_cpu_seconds'] / max(result['api_calls'], 1) * 1000:.2f} ms per call |",
         f"| MTurk API calls | {result['api_calls']:,} = {result['api_calls'] / n:.3f} per assignment |",
+        f"| a bare GetAccountBalance call (botocore's floor, same run) | {bare * 1000:.2f} ms of CPU |",
+        f"| broker CPU per assignment in bare calls | {result['broker_cpu_seconds'] / n / bare:.2f} "
+        f"(API calls {result['api_cpu_seconds'] / n / bare:.2f}, the broker's own work "
+        f"{(result['broker_cpu_seconds'] - result['api_cpu_seconds']) / n / bare:.2f}) |",
     ]
     for name, seconds in result["tick_cpu"].items():
         lines.append(f"| &nbsp;&nbsp;{name} tick CPU | {seconds:.1f} s ({seconds / n * 1000:.2f} ms per assignment) |")

@@ -244,15 +244,25 @@ def cancel(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."))
 
 @app.command()
 def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
-           output: Optional[Path] = typer.Option(None, "--output", "-o", help="Copy the output manifest here."),
-           csv: bool = typer.Option(False, "--csv", help="Print CSV object,label,confidence instead.")) -> None:
-    """Copy or print a job's output manifest (or a CSV of object, label, confidence)."""
+           fmt: str = typer.Option("manifest", "--format", "-f",
+                                   help="manifest | csv | coco | yolo | voc (the last three: bounding-box jobs)."),
+           output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                                 help="File (manifest, csv, coco) or directory (yolo, voc)."),
+           csv: bool = typer.Option(False, "--csv", help="Same as --format csv.")) -> None:
+    """Copy or print a job's output manifest, or export it as CSV, COCO JSON, YOLO txt or Pascal VOC XML."""
     from sqlmodel import Session
 
+    from broker.export import FORMATS, ExportError, boxes_csv, class_names, export_files, \
+        is_detection_manifest, read_detections
     from broker.finalize import manifest_csv
     from broker.storage import read_text
-    from broker.submit import SubmitError, find_job
+    from broker.submit import SubmitError, find_job, job_spec
 
+    fmt = "csv" if csv else fmt
+    if fmt not in FORMATS:
+        _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt in ("yolo", "voc") and output is None:
+        _fail(f"--format {fmt} writes one file per image: give --output DIRECTORY")
     settings = _settings(ctx)
     with Session(_engine(settings)) as session:
         try:
@@ -262,10 +272,25 @@ def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
     if not row.output_manifest:
         _fail(f"job {job} has no output manifest yet (run `broker run`)")
     text = read_text(row.output_manifest, settings)
-    if csv:
-        from broker.submit import job_spec
-
-        text = manifest_csv(text, job_spec(row))
+    spec = job_spec(row)
+    try:
+        if fmt == "csv" and is_detection_manifest(text, spec.label_attribute_name):
+            images, class_map = read_detections(text, spec.label_attribute_name)
+            text = boxes_csv(images, class_names(class_map, spec.labels))
+        elif fmt == "csv":
+            text = manifest_csv(text, spec)
+        elif fmt != "manifest":
+            files = export_files(text, spec.label_attribute_name, fmt, spec.labels)
+            if fmt == "coco":
+                text = files["annotations.json"]
+            else:
+                output.mkdir(parents=True, exist_ok=True)
+                for name, content in files.items():
+                    (output / name).write_text(content, encoding="utf-8")
+                console.print(f"wrote {len(files)} files to {output}")
+                return
+    except ExportError as exc:
+        _fail(f"{row.output_manifest}: {exc}")
     if output is not None:
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from scoring._answers import AnswersError, index_array
 
@@ -119,6 +118,7 @@ def cluster_by_overlap(
     average-linkage similarity (``link_weight``-weighted mean of the similarity with
     the cluster's members); a match below ``threshold`` starts a new cluster.
     """
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
     n = item_workers.size
     labels = np.full(n, -1, dtype=np.int64)
     if n == 0:
@@ -514,6 +514,7 @@ def matched_iou(pred_boxes: object, pred_classes: object, true_boxes: object, tr
 
     Missed and spurious boxes count as IoU 0; 1.0 when both are empty. Used against gold.
     """
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
     pred = to_corners(np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4))
     true = to_corners(np.asarray(true_boxes, dtype=np.float64).reshape(-1, 4))
     if pred.shape[0] == 0 and true.shape[0] == 0:

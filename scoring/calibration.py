@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from scoring._base import normalise_log
 
@@ -36,6 +35,7 @@ class TemperatureScaling:
         self.bounds = bounds
 
     def fit(self, proba: np.ndarray, truth: np.ndarray) -> "TemperatureScaling":
+        from scipy.optimize import minimize_scalar  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
         log_p = np.log(np.maximum(np.asarray(proba, dtype=np.float64), 1e-300))
         truth = np.asarray(truth)
         rows = np.arange(truth.size)

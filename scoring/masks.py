@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 from scoring._answers import AnswersError
 from scoring.boxes import check_bound, group_starts, index_array
@@ -192,6 +191,7 @@ class MaskConsolidator:
 
     def _posterior(self, stack: np.ndarray, workers: np.ndarray, accuracy: np.ndarray, n_classes: int) -> np.ndarray:
         """(K, pixels) float32 posteriors: softmax of the smoothed, log-odds-weighted vote maps."""
+        from scipy.ndimage import gaussian_filter  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
         n_votes, height, width = stack.shape
         a = np.clip(accuracy[workers], ACCURACY_FLOOR, 1 - ACCURACY_FLOOR)
         weight = np.log(a * max(n_classes - 1, 1) / (1 - a)) if n_classes > 1 else np.ones(n_votes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import beta
+from scipy.special import betaincinv
 
 from scoring._answers import prepare_answers, prepare_gold
 from scoring._base import Classifier
@@ -67,8 +67,8 @@ def worker_stats(
         data.workers, weights=fitted_estimator.proba_[data.items, data.labels], minlength=n_workers
     )
     tail = (1.0 - interval) / 2
-    low = beta.ppf(tail, 1.0 + expected_correct, 1.0 + n_answers - expected_correct)
-    high = beta.ppf(1.0 - tail, 1.0 + expected_correct, 1.0 + n_answers - expected_correct)
+    a, b = 1.0 + expected_correct, 1.0 + n_answers - expected_correct
+    low, high = betaincinv(a, b, tail), betaincinv(a, b, 1.0 - tail)   # Beta(a, b) quantiles
 
     gold_of_item = np.full(n_items, -1)
     gold_of_item[g_items] = g_labels

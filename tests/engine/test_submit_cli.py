@@ -88,6 +88,14 @@ def test_status_export_csv_and_worker_commands(tmp_path, market, settings, engin
     copy = tmp_path / "copy.manifest"
     assert runner.invoke(app, ["export", "test-job", "-o", str(copy)], env=env).exit_code == 0
     assert len(copy.read_text().splitlines()) == 3
+    as_format = runner.invoke(app, ["export", "test-job", "--format", "csv"], env=env)
+    assert as_format.exit_code == 0 and as_format.output == exported.output
+    coco = runner.invoke(app, ["export", "test-job", "--format", "coco"], env=env)
+    assert coco.exit_code == 1 and "line 1" in coco.output and "only bounding-box jobs" in coco.output.replace("\n", " ")
+    yolo = runner.invoke(app, ["export", "test-job", "--format", "yolo"], env=env)
+    assert yolo.exit_code == 1 and "--output DIRECTORY" in yolo.output
+    unknown = runner.invoke(app, ["export", "test-job", "--format", "parquet"], env=env)
+    assert unknown.exit_code == 1 and "coco" in unknown.output
 
     assignment = next(iter(market.marketplace.assignments.values()))
     bonus_args = ["worker", "bonus", assignment.worker_id, assignment.id, "--amount", "0.10", "--reason", "Thanks"]

@@ -373,3 +373,26 @@ def test_latest_answer_index_sorted_input_and_repeated_pairs():
     # rows 0 and 3 are the same (item 1, worker 0): the later one is kept; result in (item, worker) order
     items, workers = np.array([1, 0, 2, 1, 0]), np.array([0, 1, 0, 0, 0])
     np.testing.assert_array_equal(latest_answer_index(items, workers, 2), [4, 1, 3, 2])
+
+
+def test_label_switch_check_agrees_with_hungarian_matching():
+    """The negative-cycle test finds exactly the matrices where a permutation beats identity."""
+    from scipy.optimize import linear_sum_assignment
+
+    from scoring.dawid_skene import _diagonal_dominant
+    from scoring.majority import row_normalise
+
+    rng = np.random.default_rng(7)
+    switched = 0
+    for _ in range(500):
+        k = int(rng.integers(1, 7))
+        counts = rng.random((k, k)) * 3 + np.eye(k) * rng.random() * 2
+        if rng.random() < 0.2:
+            counts[rng.integers(k)] = 0.0          # a class nobody answered for
+        observed = counts.sum(axis=1) > 1e-9
+        rates = row_normalise(counts)[np.ix_(observed, observed)]
+        rows, cols = linear_sum_assignment(rates, maximize=True)
+        expected = bool(rates[rows, cols].sum() <= np.trace(rates) + 1e-9)
+        switched += not expected
+        assert _diagonal_dominant(counts) == expected
+    assert 50 < switched < 450      # both outcomes were exercised
