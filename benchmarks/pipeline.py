@@ -121,7 +121,7 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
         user, system = times1.user - times0.user, times1.system - times0.system
         with Session(engine) as session:
             report = job_status(session, session.get(Job, submitted.job_id))
-        api_seconds, calls, total_calls = api_cpu[0], dict(counter.calls), counter.total
+        api_by_operation, calls, total_calls = dict(api_cpu), dict(counter.calls), counter.total
         bare_after = _bare_call_cpu(client)   # after the snapshot: not counted as the broker's calls
     finally:
         child.stdin.close()
@@ -131,7 +131,7 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
         "objects": n_objects, "assignments": report.assignments, "wall_seconds": wall, "broker_cpu_seconds": cpu,
         "submit_cpu_seconds": submit_cpu, "calls": calls, "api_calls": total_calls,
         "accuracy": float((labels == truth).mean()), "spent_cents": report.spent_cents, "tick_cpu": dict(tick_cpu),
-        "api_cpu_seconds": api_seconds, "bare_call_cpu_seconds": (bare_before + bare_after) / 2,
+        "api_cpu_seconds": sum(api_by_operation.values()), "api_cpu_by_operation": api_by_operation, "bare_call_cpu_seconds": (bare_before + bare_after) / 2,
         "user_seconds": user, "system_seconds": system,
     }
 
@@ -148,9 +148,12 @@ def _bare_call_cpu(client, calls: int = 300) -> float:
     return (time.process_time() - start) / calls
 
 
-def _time_api_calls(client) -> list[float]:
-    """Wrap the client's one entry point to add up the CPU its calls use (serialise, sign, HTTP, parse)."""
-    spent = [0.0]
+def _time_api_calls(client) -> dict[str, float]:
+    """Wrap the client's one entry point to add up, per operation, the CPU its calls use
+    (serialise, sign, HTTP, parse)."""
+    from collections import defaultdict
+
+    spent: dict[str, float] = defaultdict(float)
     make_api_call = client._make_api_call
 
     def timed(operation_name, api_params):
@@ -158,7 +161,7 @@ def _time_api_calls(client) -> list[float]:
         try:
             return make_api_call(operation_name, api_params)
         finally:
-            spent[0] += time.process_time() - start
+            spent[operation_name] += time.process_time() - start
     client._make_api_call = timed
     return spent
 
@@ -216,7 +219,9 @@ def table(result: dict) -> str:
     for name, seconds in result["tick_cpu"].items():
         lines.append(f"| &nbsp;&nbsp;{name} tick CPU | {seconds:.1f} s ({seconds / n * 1000:.2f} ms per assignment) |")
     for operation, count in sorted(result["calls"].items(), key=lambda item: -item[1]):
-        lines.append(f"| &nbsp;&nbsp;{operation} | {count:,} ({count / n:.3f} per assignment) |")
+        cpu = result["api_cpu_by_operation"].get(operation, 0.0) / max(count, 1)
+        lines.append(f"| &nbsp;&nbsp;{operation} | {count:,} ({count / n:.3f} per assignment), "
+                     f"{cpu * 1000:.2f} ms CPU per call = {cpu / bare:.2f} bare calls |")
     lines.append(f"| EM accuracy vs truth | {result['accuracy']:.2%} |")
     lines.append(f"| spent (rewards + fees) | ${result['spent_cents'] / 100:,.2f} |")
     return "\n".join(lines)
