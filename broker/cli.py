@@ -135,7 +135,7 @@ def _show_progress(progress: Any, engine: Any, tick: str) -> None:
     for report in reports:
         if report.name not in bars:
             bars[report.name] = progress.add_task(report.name, total=report.objects)
-        progress.update(bars[report.name], completed=report.answered + report.failed,
+        progress.update(bars[report.name], completed=report.answered + report.failed + report.carried,
                         description=f"{report.name} (spent ${report.spent_cents / 100:,.2f})")
     progress._broker_bars = bars
 
@@ -199,7 +199,8 @@ def _job_table(r: Any) -> Table:
     rows = [
         ("status", f"{r.status} ({r.task_type})"),
         ("objects", f"{r.objects}: {r.published} published, {r.answered} answered, {r.consolidated} consolidated,"
-                    f" {r.failed} failed, {r.pending} waiting"),
+                    f" {r.failed} failed, {r.pending} waiting"
+                    + (f", {r.carried} carried over from an earlier job" if r.carried else "")),
         ("HITs open", str(r.hits_open)),
         ("assignments", f"{r.assignments}: {r.approved} approved, {r.rejected} rejected,"
                         f" {r.awaiting_review} awaiting review"),

@@ -61,6 +61,7 @@ class ObjectStatus:
     ANSWERED = "answered"        # its HIT finished; answers stored, not consolidated yet
     CONSOLIDATED = "consolidated"
     MACHINE_LABELED = "machine-labeled"  # labeled by the auto-label model (human-annotated: "no")
+    CARRIED = "carried"          # job chaining: already labeled under this attribute by an earlier job; copied as is
     FAILED = "failed"
 
 

@@ -104,11 +104,14 @@ def estimate_spec(spec: Any, objects: int, *, work_seconds: float | None = None,
 
 
 def count_manifest_objects(spec: Any, settings: Any = None) -> int:
-    """Valid data objects in the spec's input manifest (ManifestError names any bad line)."""
-    from broker.manifest import read_manifest
+    """Data objects the spec's input manifest will post (ManifestError names any bad line).
+
+    Lines an earlier job already labeled under the same attribute are not posted (job chaining).
+    """
+    from broker.manifest import carried_indices, read_manifest
 
     lines, _ = read_manifest(spec.input_manifest, settings=settings, task_type=spec.task_type)
-    return len(lines)
+    return len(lines) - len(carried_indices(spec, lines))
 
 
 def estimate_rows(estimate: CostEstimate) -> list[tuple[str, str]]:

@@ -169,3 +169,22 @@ def write_rejected(rejected: list[RejectedLine], uri: str, settings: Any = None)
 def rejected_report(rejected: list[RejectedLine]) -> str:
     """One 'line N: reason' per rejected line."""
     return "".join(f"line {line.line_number}: {line.reason}\n" for line in rejected)
+
+
+def carried_indices(spec: Any, lines: list) -> set[int]:
+    """Job chaining: lines an earlier job already labeled under this job's label attribute.
+
+    Ground Truth continues such a job: only the unlabeled objects (no label, or a
+    ``failure-reason``) are posted; labeled lines are copied to the output unchanged. With a new
+    label attribute nothing is carried and every object gets the new annotation.
+    Verification jobs batch their objects and always post all of them.
+    """
+    if spec.task_type == "label-verification":
+        return set()
+    attribute = spec.label_attribute_name
+    carried = set()
+    for index, line in enumerate(lines):
+        metadata = line.data.get(f"{attribute}-metadata")
+        if attribute in line.data and isinstance(metadata, dict) and "failure-reason" not in metadata:
+            carried.add(index)
+    return carried

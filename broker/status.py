@@ -45,6 +45,7 @@ class JobStatusReport:
     eta_seconds: float | None
     output_manifest: str | None
     auto_label: dict[str, Any] | None = None   # issue 7: broker.autolabel.daemon.autolabel_summary
+    carried: int = 0        # labeled by an earlier job under the same attribute (job chaining): not posted
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,9 +102,11 @@ def job_status(session: Session, job: Job, now: datetime | None = None) -> JobSt
         approved=reviews.get(ReviewStatus.APPROVED, 0), rejected=reviews.get(ReviewStatus.REJECTED, 0),
         awaiting_review=reviews.get(ReviewStatus.PENDING, 0),
         spent_cents=money.spent_cents, committed_cents=money.committed_cents, budget_cents=job.budget_cents,
-        eta_seconds=_eta(job, answered + failed + counts.get(ObjectStatus.MACHINE_LABELED, 0), now),
+        eta_seconds=_eta(job, answered + failed + counts.get(ObjectStatus.MACHINE_LABELED, 0), now,
+                         total=job.n_objects - counts.get(ObjectStatus.CARRIED, 0)),
         output_manifest=job.output_manifest,
         auto_label=autolabel_summary(session, job),
+        carried=counts.get(ObjectStatus.CARRIED, 0),
     )
 
 
@@ -113,12 +116,13 @@ def autolabel_summary(session: Session, job: Job) -> dict[str, Any] | None:
     return summary(session, job)
 
 
-def _eta(job: Job, done: int, now: datetime) -> float | None:
-    """Linear extrapolation of the objects finished so far since submit."""
-    if job.created_at is None or done <= 0 or done >= job.n_objects:
-        return 0.0 if done >= job.n_objects else None
+def _eta(job: Job, done: int, now: datetime, total: int | None = None) -> float | None:
+    """Linear extrapolation of the objects finished so far since submit (of ``total`` to do)."""
+    total = job.n_objects if total is None else total
+    if job.created_at is None or done <= 0 or done >= total:
+        return 0.0 if done >= total else None
     elapsed = (now - job.created_at).total_seconds()
-    return elapsed / done * (job.n_objects - done)
+    return elapsed / done * (total - done)
 
 
 def format_eta(seconds: float | None) -> str:

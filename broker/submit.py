@@ -60,7 +60,7 @@ def template_source_for(spec: Any) -> str:
 def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
                skip_invalid_lines: bool = False) -> SubmittedJob:
     """Load and check spec, manifest and template; then store Job + DataObjects atomically."""
-    from broker.manifest import read_manifest
+    from broker.manifest import carried_indices, read_manifest
     from broker.spec import load_job_spec
 
     spec = load_job_spec(spec_path, settings=settings)
@@ -111,6 +111,8 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
         first_status = ObjectStatus.HELD if auto_label is not None and auto_label.enabled else ObjectStatus.PENDING
         gold = getattr(getattr(spec, "quality", None), "gold", None)   # gold objects always go to the crowd
         gold_attribute = getattr(gold, "label_attribute", None)
+        carried = carried_indices(spec, lines) - {i for i, line in enumerate(lines)
+                                                  if gold_attribute and gold_attribute in line.data}
         session.execute(
             insert(DataObject),
             [
@@ -119,14 +121,16 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
                     "index": index,
                     "line_number": line.line_number,
                     "data_json": json.dumps(line.data, ensure_ascii=False),
-                    "status": ObjectStatus.PENDING if gold_attribute and gold_attribute in line.data else first_status,
+                    "status": ObjectStatus.CARRIED if index in carried else ObjectStatus.PENDING
+                    if gold_attribute and gold_attribute in line.data else first_status,
                     "n_answers": 0,
                 }
                 for index, line in enumerate(lines)
             ],
         )
         record_event(session, job.id, "submitted",
-                     f"{len(lines)} objects from {spec.input_manifest}; {len(rejected)} lines rejected")
+                     f"{len(lines)} objects from {spec.input_manifest}; {len(rejected)} lines rejected; "
+                     f"{len(carried)} already labeled as {spec.label_attribute_name!r} (carried over, not posted)")
         return SubmittedJob(job.id, job.name, len(lines), len(rejected))
 
 
