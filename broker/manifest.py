@@ -177,9 +177,11 @@ def carried_indices(spec: Any, lines: list) -> set[int]:
     Ground Truth continues such a job: only the unlabeled objects (no label, or a
     ``failure-reason``) are posted; labeled lines are copied to the output unchanged. With a new
     label attribute nothing is carried and every object gets the new annotation.
-    Verification jobs batch their objects and always post all of them.
+    Verification jobs (they batch objects) and auto-label jobs (the model's loop owns every object)
+    post all of them.
     """
-    if spec.task_type == "label-verification":
+    auto_label = getattr(spec, "auto_label", None)
+    if spec.task_type == "label-verification" or (auto_label is not None and auto_label.enabled):
         return set()
     attribute = spec.label_attribute_name
     carried = set()
