@@ -183,10 +183,12 @@ def carried_indices(spec: Any, lines: list) -> set[int]:
     auto_label = getattr(spec, "auto_label", None)
     if spec.task_type == "label-verification" or (auto_label is not None and auto_label.enabled):
         return set()
+    from broker.output import FAILURE_REASON_KEY
+
     attribute = spec.label_attribute_name
     carried = set()
     for index, line in enumerate(lines):
         metadata = line.data.get(f"{attribute}-metadata")
-        if attribute in line.data and isinstance(metadata, dict) and "failure-reason" not in metadata:
+        if attribute in line.data and isinstance(metadata, dict) and FAILURE_REASON_KEY not in metadata:
             carried.add(index)
     return carried
