@@ -21,6 +21,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from broker import mturk
+from broker.annotations import kind_for
 from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
                        record_event, transaction, utcnow)
 
@@ -213,6 +214,9 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
         objects = {o.id: o._asdict() for o in session.exec(select(
             DataObject.id, DataObject.index, DataObject.status, DataObject.failure_reason, DataObject.n_answers)
             .where(DataObject.id.in_([h["object_id"] for h in hits.values()])))}
+        kind = kind_for(job.task_type)
+        data_objects = {} if kind is None else dict(session.exec(select(DataObject.id, DataObject.data_json).where(
+            DataObject.id.in_(list(objects)))).all())   # a span is checked against its text
         new_rows: list[dict[str, Any]] = []
         batches: dict[int, list[str]] = {}
         if job.task_type == "label-verification":   # one verdict per object of the batch (broker.verify)
@@ -227,6 +231,8 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
                 if remote["AssignmentId"] in known:
                     continue
                 row = _assignment_row(remote, hit, job, labels)
+                if kind is not None:
+                    row = read_structured(row, kind, labels, json.loads(data_objects[hit["object_id"]]))
                 new_rows.append(apply_verdicts(row, batches[hit["id"]]) if batches else row)
                 known.add(remote["AssignmentId"])
             total = len(assignments)
@@ -284,6 +290,19 @@ def _assignment_row(remote: dict, hit: dict[str, Any], job: Job, labels: list[st
         "review_status": _REVIEW_FROM_MTURK.get(status, ReviewStatus.PENDING), "review_message": None,
         "reviewed_at": None, "cost_cents": hit["assignment_cost_cents"], "written": False,
     }
+
+
+def read_structured(row: dict[str, Any], kind: Any, labels: list[str], data_object: dict[str, Any]) -> dict[str, Any]:
+    """A box or span answer: chosen_json = its checked shapes, or None with the reason in
+    answer_error; the raw and decoded answer stay as they are (flagged, not lost)."""
+    from broker.answers import AnswerError
+
+    if row["answer_json"] is None:
+        return row | {"chosen_json": None}
+    try:
+        return row | {"chosen_json": json.dumps(kind.read(json.loads(row["answer_json"]), labels, data_object))}
+    except AnswerError as error:
+        return row | {"chosen_json": None, "answer_error": str(error)}
 
 
 def _aware(value: Any) -> datetime | None:

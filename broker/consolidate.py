@@ -19,6 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from broker.annotations import kind_for
 from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, transaction,
                        utcnow)
 from broker.verify.consolidate import consolidate_job_verdicts
@@ -47,7 +48,8 @@ class AnswerArrays:
 
 @dataclass(frozen=True)
 class Consolidated:
-    """Per object index: label (int or list[int]) and confidence (float or {class: float})."""
+    """Per object index: label (int, list[int], or a box/span task's Ground Truth value) and
+    confidence (float, {class: float}, or that task's metadata keys such as `objects`)."""
 
     labels: dict[int, Any]
     confidences: dict[int, Any]
@@ -131,7 +133,13 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
     with Session(engine) as session:
         rows = [] if verification else job_answer_rows(session, job.id)
         result = consolidate_job_verdicts(session, job) if verification else None
-    if rows:
+    kind = kind_for(job.task_type)
+    if rows and kind is not None:   # boxes, spans: broker.annotations
+        from broker.submit import job_spec
+
+        shapes = kind.consolidate(rows, job_spec(job), job.n_objects)
+        result = Consolidated(shapes.values, shapes.metadata, shapes.worker_accuracy)
+    elif rows:
         result = consolidate_answers(answer_arrays(rows), job.n_objects, len(job.labels),
                                      multilabel=job.task_type in MULTILABEL_TYPES,
                                      workers_per_object=job.workers_per_object)
@@ -149,7 +157,7 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
             if result is not None and index in result.labels:
                 confidence = result.confidences[index]
                 label_json = json.dumps(result.labels[index])
-                confidence_json = json.dumps({str(k): v for k, v in confidence.items()}
+                confidence_json = json.dumps({str(k): v for k, v in confidence.items()}   # JSON keys: str anyway
                                              if isinstance(confidence, dict) else confidence)
                 values = {"id": object_id, "label_json": label_json, "confidence_json": confidence_json}
                 if status != ObjectStatus.CONSOLIDATED:

@@ -17,6 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from broker.annotations import kind_for
 from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
                        record_event, transaction, utcnow)
 from broker.storage import sync_local_writes
@@ -31,13 +32,18 @@ class FinalizeReport:
     completed: list[str]
 
 
-def outcomes_for(objects: list[tuple[int, str, str | None, str | None, str | None]], multilabel: bool) -> dict:
-    """(index, status, label JSON, confidence JSON, failure reason) rows -> broker.output outcomes."""
+def outcomes_for(objects: list[tuple[int, str, str | None, str | None, str | None]], multilabel: bool,
+                 shapes: bool = False) -> dict:
+    """(index, status, label JSON, confidence JSON, failure reason) rows -> broker.output outcomes.
+
+    `shapes` (boxes, spans): the label is Ground Truth's value and the "confidence" its metadata keys."""
     from broker.output import FailedObject, ObjectResult
 
     outcomes: dict[int, Any] = {}
     for index, status, label_json, confidence_json, reason in objects:
-        if status == ObjectStatus.CONSOLIDATED and label_json is not None:
+        if shapes and status == ObjectStatus.CONSOLIDATED and label_json is not None:
+            outcomes[index] = ObjectResult(content=json.loads(label_json), metadata=json.loads(confidence_json or "{}"))
+        elif status == ObjectStatus.CONSOLIDATED and label_json is not None:
             label = json.loads(label_json)
             confidence = json.loads(confidence_json) if confidence_json else None
             if multilabel:
@@ -86,7 +92,7 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
                    DataObject.status.in_([ObjectStatus.CONSOLIDATED, ObjectStatus.FAILED]))
             .order_by(Assignment.id)).all()
         batches = item_ids(session, list({a.hit_row_id for a in unwritten})) if is_verification(job) else {}
-    outcomes = outcomes_for([row[:5] for row in objects], spec.is_multilabel)
+    outcomes = outcomes_for([row[:5] for row in objects], spec.is_multilabel, kind_for(spec.task_type) is not None)
     input_lines = [json.loads(row[5]) for row in objects]
     writer = OutputWriter(spec, settings)
     from broker.quality import without_gold  # issue 6 hook: gold objects stay out of the output manifest

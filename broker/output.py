@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from broker.spec import JobSpec
+from broker.spec import SHAPE_TASK_TYPES, JobSpec
 from broker.storage import join_uri, write_text
 
 OUTPUT_MANIFEST_PATH = ("manifests", "output", "output.manifest")
@@ -37,7 +37,8 @@ class ObjectResult:
 
     Single-label: `label` (class index) and `confidence`. Multi-label: `labels` (every class index
     chosen by at least one worker) and `confidence_map` (index -> confidence). Custom: `content`,
-    written verbatim.
+    written verbatim. Boxes and spans (broker.annotations): `content` is Ground Truth's value and
+    `metadata` the type's own metadata keys (`objects`, `class-map`, `entities`, ...).
     """
 
     label: int | None = None
@@ -46,6 +47,7 @@ class ObjectResult:
     confidence_map: dict[int, float] | None = None
     human_annotated: bool = True
     content: Any = None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,25 @@ def output_line(spec: JobSpec, input_line: Mapping[str, Any], result: ObjectResu
             "creation_date": creation_date(now),
         }
         return line
-    if spec.is_multilabel:
+    if spec.task_type in SHAPE_TASK_TYPES:
+        line[attribute] = result.content
+        line[f"{attribute}-metadata"] = {**(result.metadata or {}), **_common_metadata(spec, result, now)}
+    elif spec.is_multilabel:
         line[attribute], line[f"{attribute}-metadata"] = _multilabel(spec, result, now)
     else:
         line[attribute], line[f"{attribute}-metadata"] = _single_label(spec, result, now)
         if spec.task_type == "label-verification":   # Ground Truth writes the verdict index as a string
             line[attribute] = str(line[attribute])
     return line
+
+
+def _common_metadata(spec: JobSpec, result: ObjectResult, now: datetime) -> dict[str, Any]:
+    return {
+        "type": spec.output_type,
+        "human-annotated": "yes" if result.human_annotated else "no",
+        "creation-date": creation_date(now),
+        "job-name": job_name_value(spec),
+    }
 
 
 def _single_label(spec: JobSpec, result: ObjectResult, now: datetime) -> tuple[int, dict[str, Any]]:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broker import mturk
+from broker.annotations import kind_for
 from broker.db import (Assignment, Bonus, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker,
                        record_event, transaction, utcnow)
 
@@ -164,7 +165,10 @@ def review_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | No
                                 .order_by(Assignment.id)).all()
             pending = [(row, row) for row in rows]      # plain rows: the assignment's columns + its object's status
             scores = worker_agreements(session, job) if pending and policy.approve == "agreement" else {}
-        decisions = decide(policy, list(pending), job.labels, scores, now) if pending else []
+        # a box or span answer that failed its checks is kept and flagged, not "empty": no labels
+        # here means only an unreadable answer counts as empty (broker.annotations)
+        labels = [] if kind_for(job.task_type) is not None else job.labels
+        decisions = decide(policy, list(pending), labels, scores, now) if pending else []
         for start in range(0, len(decisions), REVIEW_BATCH):
             _apply(engine, client, job, decisions[start:start + REVIEW_BATCH], report, now)
     return report

@@ -38,10 +38,13 @@ TaskType = Literal[
     "text-classification-multilabel",
     "custom",
     "label-verification",
+    "bounding-box",
+    "named-entity-recognition",
 ]
 MULTILABEL_TASK_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
 IMAGE_TASK_TYPES = frozenset({"image-classification", "image-classification-multilabel"})
 TEXT_TASK_TYPES = frozenset({"text-classification", "text-classification-multilabel"})
+SHAPE_TASK_TYPES = frozenset({"bounding-box", "named-entity-recognition"})   # broker.annotations
 
 # Ground Truth's LabelingJobName / LabelAttributeName patterns (botocore sagemaker model).
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -722,9 +725,11 @@ class JobSpec(StrictModel):
                 return [("label_category_config", str(error))]
         if self.task_type == "custom":
             return problems
-        limit = MAX_LABELS_MULTILABEL if self.task_type in MULTILABEL_TASK_TYPES else MAX_LABELS_SINGLE
-        if len(self.labels) < 2:
-            problems.append(("labels", f"{self.task_type} needs at least 2 labels, got {len(self.labels)}"))
+        limit = MAX_LABELS_MULTILABEL if self.task_type in MULTILABEL_TASK_TYPES | SHAPE_TASK_TYPES else MAX_LABELS_SINGLE
+        least = 1 if self.task_type in SHAPE_TASK_TYPES else 2    # one kind of object to box is a job
+        if len(self.labels) < least:
+            problems.append(("labels", f"{self.task_type} needs at least {least} label{'s' * (least > 1)}, "
+                                       f"got {len(self.labels)}"))
         elif len(self.labels) > limit:
             problems.append(("labels", f"{self.task_type} takes at most {limit} labels, got {len(self.labels)}"))
         return problems
@@ -752,7 +757,9 @@ class JobSpec(StrictModel):
     @property
     def output_type(self) -> str:
         """Ground Truth's metadata `type`."""
-        return "groundTruth/custom" if self.task_type == "custom" else f"groundtruth/{self.task_type}"
+        from broker.templates import TASK_TYPES
+
+        return TASK_TYPES[self.task_type].output_type
 
     def qualification_requirements(self) -> list[dict[str, Any]]:
         return self.qualifications.to_mturk(self.marketplace)

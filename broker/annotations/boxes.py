@@ -1,0 +1,105 @@
+"""Bounding boxes (and box adjustment) in the engine: crowd-bounding-box answers in, Ground Truth's
+object-detection layout out, scoring.BoxConsolidator in between."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from broker.annotations import AnnotationKind, Consolidation, confidence, element_value, finite_number, job_answers
+from broker.answers import AnswerError
+
+ELEMENT = "crowd-bounding-box"
+# A box may overhang the image by this many pixels (a drag that ends on the border) and is clipped;
+# beyond it the answer is flagged: the worker drew outside the image, or the tool is broken.
+EDGE_TOLERANCE_PX = 2.0
+IMAGE_DEPTH = 3      # the answer gives width and height only; Ground Truth writes RGB images as depth 3
+ADJUSTED, UNADJUSTED = "adjusted", "unadjusted"
+
+
+def read_boxes(data: Any, labels: list[str], data_object: Mapping[str, Any]) -> dict[str, Any]:
+    """{"image": [width, height], "boxes": [[class, left, top, width, height], ...]} (+ "modified"
+    for adjustment answers), or AnswerError naming the box and what is wrong with it."""
+    value = element_value(data, ELEMENT, "boundingBoxes")
+    size = value.get("inputImageProperties")
+    if not isinstance(size, Mapping):
+        raise AnswerError("the answer has no inputImageProperties {width, height}")
+    width = finite_number(size.get("width"), "inputImageProperties.width")
+    height = finite_number(size.get("height"), "inputImageProperties.height")
+    if width <= 0 or height <= 0:
+        raise AnswerError(f"inputImageProperties is {width:g}x{height:g}; the image needs a positive size")
+    drawn = value.get("boundingBoxes")
+    if not isinstance(drawn, list):
+        raise AnswerError('"boundingBoxes" must be a list of boxes')
+    index_of = {label: index for index, label in enumerate(labels)}
+    boxes: list[list[float]] = []
+    for n, box in enumerate(drawn):
+        where = f"boundingBoxes[{n}]"
+        if not isinstance(box, Mapping):
+            raise AnswerError(f"{where} is not an object")
+        if box.get("label") not in index_of:
+            raise AnswerError(f"{where}: unknown label {box.get('label')!r}")
+        left, top, w, h = (finite_number(box.get(key), f"{where}.{key}") for key in ("left", "top", "width", "height"))
+        if w <= 0 or h <= 0:
+            raise AnswerError(f"{where}: width and height must be positive, got {w:g}x{h:g}")
+        tol = EDGE_TOLERANCE_PX
+        if left < -tol or top < -tol or left + w > width + tol or top + h > height + tol:
+            raise AnswerError(f"{where}: the box at ({left:g}, {top:g}) of {w:g}x{h:g} lies outside the "
+                              f"{width:g}x{height:g} image")
+        right, bottom = min(left + w, width), min(top + h, height)
+        left, top = max(left, 0.0), max(top, 0.0)
+        boxes.append([index_of[box["label"]], left, top, right - left, bottom - top])
+    answer: dict[str, Any] = {"image": [width, height], "boxes": boxes}
+    if "initialValueModified" in value:
+        answer["modified"] = bool(value["initialValueModified"])
+    return answer
+
+
+def consolidate_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: int, *,
+                      adjustment: bool = False) -> Consolidation:
+    """Match boxes across workers by IoU and average them by learned worker quality (scoring)."""
+    from scoring import BoxConsolidator
+
+    job = job_answers(rows)
+    counts = np.fromiter((len(a["boxes"]) for a in job.answers), dtype=np.int64, count=len(job.answers))
+    flat = np.asarray([box for a in job.answers for box in a["boxes"]], dtype=np.float64).reshape(-1, 5)
+    model = BoxConsolidator().fit(
+        np.repeat(job.items, counts), np.repeat(job.workers, counts), flat[:, 1:], flat[:, 0].astype(np.int64),
+        answered_objects=job.items, answered_workers=job.workers, n_objects=n_objects,
+        n_workers=len(job.worker_ids), n_classes=len(spec.labels))
+    sizes: dict[int, Counter] = {}
+    modified: dict[int, bool] = {}
+    for index, answer in zip(job.items.tolist(), job.answers):
+        sizes.setdefault(index, Counter())[tuple(answer["image"])] += 1
+        modified[index] = modified.get(index, False) or bool(answer.get("modified"))
+    rounded = np.rint(model.boxes_).astype(np.int64)
+    values: dict[int, Any] = {}
+    metadata: dict[int, dict[str, Any]] = {}
+    for index, counter in sizes.items():
+        lo, hi = model.object_starts_[index], model.object_starts_[index + 1]
+        width, height = counter.most_common(1)[0][0]
+        classes = model.classes_[lo:hi].tolist()
+        values[index] = {
+            "image_size": [{"width": int(round(width)), "height": int(round(height)), "depth": IMAGE_DEPTH}],
+            "annotations": [{"class_id": int(c), "left": int(b[0]), "top": int(b[1]), "width": int(b[2]),
+                             "height": int(b[3])} for c, b in zip(classes, rounded[lo:hi].tolist())],
+        }
+        metadata[index] = {
+            "objects": [{"confidence": confidence(c, spec.workers_per_object)} for c in model.confidence_[lo:hi]],
+            "class-map": {str(c): spec.labels[c] for c in sorted(set(classes))},
+        }
+        if adjustment:
+            metadata[index]["adjustment-status"] = ADJUSTED if modified[index] else UNADJUSTED
+    accuracy = {worker: float(model.reliability_[code]) for code, worker in enumerate(job.worker_ids)}
+    return Consolidation(values, metadata, accuracy)
+
+
+def consolidate_adjusted_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: int) -> Consolidation:
+    return consolidate_boxes(rows, spec, n_objects, adjustment=True)
+
+
+KIND = AnnotationKind(ELEMENT, read_boxes, consolidate_boxes)
+ADJUSTMENT_KIND = AnnotationKind(ELEMENT, read_boxes, consolidate_adjusted_boxes)
