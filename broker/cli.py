@@ -382,19 +382,32 @@ def worker_message(ctx: typer.Context, worker_ids: list[str] = typer.Argument(..
 @app.command()
 def demo(output: Path = typer.Option(Path("demo-output"), "--output", help="Where the job's files go."),
          seed: int = typer.Option(0, "--seed"),
-         workers_per_object: int = typer.Option(3, "--workers-per-object", min=1, max=9),
-         objects: Optional[int] = typer.Option(None, "--objects", min=1, help="Label only the first N digits."),
+         task: str = typer.Option("image-classification", "--task",
+                                  help="image-classification (the digits), bounding-box (shapes in generated "
+                                       "scenes) or named-entity (generated sentences)."),
+         workers_per_object: Optional[int] = typer.Option(
+             None, "--workers-per-object", min=1, max=9,
+             help="Answers per object (default 3; bounding-box 5, as Ground Truth's console suggests)."),
+         objects: Optional[int] = typer.Option(None, "--objects", min=1,
+                                               help="Label only the first N digits (or N generated objects)."),
          as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
          auto_label: bool = typer.Option(False, "--auto-label",
                                          help="Automated labeling: a model labels the digits it is sure of."),
          validation_workers: Optional[int] = typer.Option(
              None, "--validation-workers", min=1, max=9,
              help="--auto-label: answers per validation object (default 5).")) -> None:
-    """Label scikit-learn's 1,797 digits on the embedded marketplace with a simulated crowd."""
-    from broker.demo import DemoOptions, run_demo
+    """Label scikit-learn's 1,797 digits (or generated scenes/sentences) on the embedded marketplace with a
+    simulated crowd."""
+    from broker.demo import DEMO_TASKS, DemoOptions, run_demo
 
+    if task not in DEMO_TASKS:
+        raise typer.BadParameter(f"{task!r} is not a demo task: choose one of {', '.join(DEMO_TASKS)}",
+                                 param_hint="--task")
+    if auto_label and task != "image-classification":
+        raise typer.BadParameter("automated labeling runs on the digits (image-classification) only",
+                                 param_hint="--auto-label")
     summary = run_demo(DemoOptions(output=output, seed=seed, workers_per_object=workers_per_object,
-                                   objects=objects, show_progress=not as_json, auto_label=auto_label,
+                                   objects=objects, task=task, show_progress=not as_json, auto_label=auto_label,
                                    auto_label_settings={"validation_workers_per_object": validation_workers}
                                    if validation_workers else {}))
     if as_json:

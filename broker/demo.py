@@ -34,12 +34,17 @@ AUTO_LABEL_FIELDS = ("machine_labeled", "machine_label_accuracy", "cost_saved_fr
 AUTO_LABEL_SPEC = {"validation_workers_per_object": 9, "validation_fraction": 0.12, "image_size": 8}
 
 
+DEMO_TASKS = ("image-classification", "bounding-box", "named-entity")
+SHAPE_FIELDS = ("mean_iou", "single_worker_mean_iou", "span_f1", "single_worker_span_f1")
+
+
 @dataclass
 class DemoOptions:
     output: Path = Path("demo-output")
     seed: int = 0
-    workers_per_object: int = 3
+    workers_per_object: int | None = None   # None: 3 for digits, the task's default otherwise (demo_tasks)
     objects: int | None = None
+    task: str = "image-classification"      # issue 5: or bounding-box / named-entity (broker.demo_tasks)
     show_progress: bool = True
     crowd_size: int = CROWD_SIZE
     time_scale: float = TIME_SCALE
@@ -50,8 +55,8 @@ class DemoOptions:
 
 @dataclass
 class DemoSummary:
-    accuracy: float
-    majority_vote_accuracy: float
+    accuracy: float | None          # classification only
+    majority_vote_accuracy: float | None
     objects: int
     assignments: int
     cost_cents: int
@@ -62,23 +67,35 @@ class DemoSummary:
     machine_labeled: int | None = None           # --auto-label only
     machine_label_accuracy: float | None = None  # machine labels == truth, over machine-labeled objects
     cost_saved_fraction: float | None = None     # crowd cost saved against labeling every object by the crowd
+    task: str = "image-classification"
+    mean_iou: float | None = None                # bounding-box: consolidated boxes against the truth
+    single_worker_mean_iou: float | None = None  # ... and one worker's answer, on average
+    span_f1: float | None = None                 # named-entity: exact-span F1 of the consolidated entities
+    single_worker_span_f1: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The --json summary: only the figures this run has (a box demo has no accuracy)."""
         data = asdict(self)
         data.pop("crowd")
-        if self.machine_labeled is None:
-            for key in AUTO_LABEL_FIELDS:
+        optional = ("accuracy", "majority_vote_accuracy") + AUTO_LABEL_FIELDS + SHAPE_FIELDS
+        for key in optional:
+            if data[key] is None:
                 data.pop(key)
         return data
 
     def print(self, console: Any) -> None:
         from rich.table import Table
 
-        table = Table(title="broker demo: sklearn digits on the embedded marketplace", show_header=False)
+        what = "sklearn digits" if self.task == "image-classification" else f"{self.task} on generated data"
+        table = Table(title=f"broker demo: {what} on the embedded marketplace", show_header=False)
         table.add_row("objects", f"{self.objects} ({self.failed_objects} failed)")
         table.add_row("assignments", str(self.assignments))
-        table.add_row("accuracy (EM consolidation)", f"{self.accuracy:.2%}")
-        table.add_row("accuracy (majority vote)", f"{self.majority_vote_accuracy:.2%}")
+        figures = [("accuracy (EM consolidation)", self.accuracy), ("accuracy (majority vote)", self.majority_vote_accuracy),
+                   ("mean IoU (consolidated boxes)", self.mean_iou), ("mean IoU (one worker)", self.single_worker_mean_iou),
+                   ("span F1 (consolidated)", self.span_f1), ("span F1 (one worker)", self.single_worker_span_f1)]
+        for name, value in figures:
+            if value is not None:
+                table.add_row(name, f"{value:.2%}")
         table.add_row("cost incl. MTurk fees", f"${cents_to_usd(self.cost_cents)}")
         if self.machine_labeled is not None:
             accuracy = "-" if self.machine_label_accuracy is None else f"{self.machine_label_accuracy:.2%}"
@@ -115,22 +132,28 @@ def write_digits(folder: Path, limit: int | None) -> tuple[Path, dict[str, str]]
     return manifest, truth
 
 
+DIGITS_SPEC = {
+    "job_name": JOB_NAME,
+    "task_type": "image-classification",
+    "labels": LABELS,
+    "header": "Which digit is this?",
+    "instructions": {"short": "Pick the digit shown in the image.",
+                     "full": "Each image is one handwritten digit from 0 to 9. Pick the digit you see."},
+    "reward": "0.02",
+    "title": "Recognise a handwritten digit",
+    "description": "Look at a small image of a handwritten digit and say which digit it is.",
+    "keywords": ["image", "digit", "classification"],
+}
+
+
 def write_spec(folder: Path, manifest: Path, workers_per_object: int, auto_label: bool = False,
-               auto_label_settings: dict[str, Any] | None = None) -> Path:
+               auto_label_settings: dict[str, Any] | None = None, task_spec: dict[str, Any] | None = None) -> Path:
+    """The demo job's YAML: the task's own part (digits by default) plus the demo's run settings."""
     spec = {
-        "job_name": JOB_NAME,
-        "task_type": "image-classification",
-        "labels": LABELS,
-        "header": "Which digit is this?",
-        "instructions": {"short": "Pick the digit shown in the image.",
-                         "full": "Each image is one handwritten digit from 0 to 9. Pick the digit you see."},
+        **(task_spec or DIGITS_SPEC),
         "input_manifest": str(manifest),
         "output": str(folder),
         "workers_per_object": workers_per_object,
-        "reward": "0.02",
-        "title": "Recognise a handwritten digit",
-        "description": "Look at a small image of a handwritten digit and say which digit it is.",
-        "keywords": ["image", "digit", "classification"],
         # long in simulated time: the marketplace clock runs TIME_SCALE x faster than the wall clock
         "assignment_duration_seconds": 3_600,
         "lifetime_seconds": 30 * 86_400,
@@ -139,7 +162,7 @@ def write_spec(folder: Path, manifest: Path, workers_per_object: int, auto_label
     }
     if auto_label:
         spec["auto_label"] = {**AUTO_LABEL_SPEC, **(auto_label_settings or {})}
-    path = folder / "digits.yaml"
+    path = folder / f"{spec['job_name']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
 
@@ -184,12 +207,24 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     from broker.settings import load_settings
     from broker.submit import submit_job
 
+    from broker.demo_tasks import TASK_DEFAULTS, WRITERS
+
+    if options.task not in DEMO_TASKS:
+        raise ValueError(f"demo task {options.task!r}: choose one of {', '.join(DEMO_TASKS)}")
+    if options.auto_label and options.task != "image-classification":
+        raise ValueError("--auto-label runs the digits demo (image-classification) only")
     started = time.monotonic()
     folder = options.output.resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    manifest, truth = write_digits(folder, options.objects)
-    spec_path = write_spec(folder, manifest, options.workers_per_object, options.auto_label,
-                           options.auto_label_settings)
+    if options.task == "image-classification":
+        manifest, truth = write_digits(folder, options.objects)
+        spec_path = write_spec(folder, manifest, options.workers_per_object or 3, options.auto_label,
+                               options.auto_label_settings)
+    else:
+        n_objects, workers = TASK_DEFAULTS[options.task]
+        data = WRITERS[options.task](folder, options.objects or n_objects, options.seed)
+        truth = data.truth
+        spec_path = write_spec(folder, data.manifest, options.workers_per_object or workers, task_spec=data.spec)
     db_url = _fresh_db(folder)
 
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(folder)], time_scale=options.time_scale)
@@ -216,7 +251,10 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         finally:
             stop.set()
             crowd_thread.join(timeout=30)
-        summary = _summary(engine, submitted.job_id, truth, time.monotonic() - started, options.auto_label)
+        if options.task == "image-classification":
+            summary = _summary(engine, submitted.job_id, truth, time.monotonic() - started, options.auto_label)
+        else:
+            summary = _task_summary(engine, submitted.job_id, options.task, truth, time.monotonic() - started)
         stats = crowd_stats.get("stats")
         if stats is not None:
             summary.crowd = {kind: sum(1 for k in stats.worker_models.values() if k == kind)
@@ -259,19 +297,39 @@ def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progres
             time.sleep(0.5)
 
 
-def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float, auto_label: bool = False) -> DemoSummary:
-    from sqlmodel import Session, select
+def _bookkeeping(engine: Any, job_id: int, wall: float) -> dict[str, Any]:
+    """The summary fields every demo task shares: counts, money, wall time, the manifest."""
+    from sqlmodel import Session, func, select
 
-    from broker.consolidate import job_answer_rows, majority_labels
     from broker.db import Assignment, DataObject, Job, ObjectStatus
     from broker.status import job_money
 
     with Session(engine) as session:
         job = session.get(Job, job_id)
+        statuses = session.exec(select(DataObject.status).where(DataObject.job_id == job_id)).all()
+        n_assignments = session.exec(select(func.count(Assignment.id)).where(Assignment.job_id == job_id)).one()
+        money = job_money(session, job_id)
+        return {"objects": len(statuses), "assignments": int(n_assignments), "cost_cents": money.spent_cents,
+                "wall_seconds": round(wall, 1), "output_manifest": str(job.output_manifest),
+                "failed_objects": sum(1 for status in statuses if status == ObjectStatus.FAILED)}
+
+
+def _task_summary(engine: Any, job_id: int, task: str, truth: dict[str, Any], wall: float) -> DemoSummary:
+    from broker.demo_tasks import task_summary
+
+    return DemoSummary(accuracy=None, majority_vote_accuracy=None, task=task, **_bookkeeping(engine, job_id, wall),
+                       **task_summary(task, engine, job_id, truth))
+
+
+def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float, auto_label: bool = False) -> DemoSummary:
+    from sqlmodel import Session, select
+
+    from broker.consolidate import job_answer_rows, majority_labels
+    from broker.db import DataObject, Job, ObjectStatus
+
+    with Session(engine) as session:
         objects = session.exec(select(DataObject).where(DataObject.job_id == job_id).order_by(DataObject.index)).all()
         rows = job_answer_rows(session, job_id)
-        n_assignments = len(session.exec(select(Assignment.id).where(Assignment.job_id == job_id)).all())
-        money = job_money(session, job_id)
     true = np.array([int(truth[json.loads(o.data_json)["source-ref"]]) for o in objects])
     labeled = (ObjectStatus.CONSOLIDATED, ObjectStatus.MACHINE_LABELED)
     em = np.array([int(json.loads(o.label_json)) if o.status in labeled else -1 for o in objects])
@@ -288,9 +346,7 @@ def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float, auto_
     return DemoSummary(
         accuracy=round(float((em == true).mean()), 4),
         majority_vote_accuracy=round(float((majority == true).mean()), 4),
-        objects=len(objects), assignments=n_assignments, cost_cents=money.spent_cents,
-        wall_seconds=round(wall, 1), output_manifest=str(job.output_manifest),
-        failed_objects=sum(1 for o in objects if o.status == ObjectStatus.FAILED),
+        **_bookkeeping(engine, job_id, wall),
         machine_labeled=int(machine.sum()) if auto_label else None,
         machine_label_accuracy=round(float((em[machine] == true[machine]).mean()), 4) if machine.any() else None,
         cost_saved_fraction=saved,

@@ -31,3 +31,51 @@ def test_demo_json_summary(tmp_path):
     assert len(lines) == 60 and all(line["digits-metadata"]["type"] == "groundtruth/image-classification"
                                     for line in lines)
     assert all(line["digits-metadata"]["class-name"] == str(line["digits"]) for line in lines)
+
+
+def _run_demo(tmp_path: Path, *args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "broker.cli", "demo", *args, "--json", "--output", str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=280, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_demo_bounding_box_reports_mean_iou(tmp_path):
+    summary = _run_demo(tmp_path, "--task", "bounding-box", "--objects", "20")
+    assert summary["task"] == "bounding-box" and "accuracy" not in summary and "span_f1" not in summary
+    assert summary["objects"] == 20 and summary["assignments"] == 100   # 5 workers per image by default
+    assert summary["cost_cents"] == 100 * 5 and summary["failed_objects"] == 0   # 4c reward + 1c fee
+    # five answers from a crowd with spammers: consolidation is far better than one worker's answer
+    assert summary["mean_iou"] >= 0.7 and summary["mean_iou"] >= summary["single_worker_mean_iou"] + 0.15
+    lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
+    assert len(lines) == 20
+    for line in lines:
+        assert line["shapes-metadata"]["type"] == "groundtruth/object-detection"
+        assert line["shapes"]["image_size"] == [{"width": 160, "height": 120, "depth": 3}]
+        boxes = line["shapes"]["annotations"]
+        assert len(boxes) == len(line["shapes-metadata"]["objects"])
+        assert {str(b["class_id"]) for b in boxes} <= set(line["shapes-metadata"]["class-map"])
+
+
+@pytest.mark.slow
+def test_demo_named_entity_reports_span_f1(tmp_path):
+    summary = _run_demo(tmp_path, "--task", "named-entity", "--objects", "30", "--workers-per-object", "5")
+    assert summary["task"] == "named-entity" and "mean_iou" not in summary
+    assert summary["objects"] == 30 and summary["assignments"] == 150
+    assert summary["span_f1"] >= 0.75 and summary["span_f1"] >= summary["single_worker_span_f1"] + 0.15
+    lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
+    assert len(lines) == 30
+    for line in lines:
+        assert line["entities-metadata"]["type"] == "groundtruth/text-span"
+        entities = line["entities"]["annotations"]["entities"]
+        assert len(entities) == len(line["entities-metadata"]["entities"])
+        assert all(0 <= e["startOffset"] < e["endOffset"] <= len(line["source"]) for e in entities)
+
+
+def test_demo_rejects_unknown_task(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "broker.cli", "demo", "--task", "polygon", "--output",
+                             str(tmp_path / "demo")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode != 0 and "not a demo task" in result.stderr and not (tmp_path / "demo").exists()
