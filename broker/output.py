@@ -84,10 +84,10 @@ def job_name_value(spec: JobSpec) -> str:
 
 
 def _confidence(spec: JobSpec, value: float | None) -> float:
-    """Rounded to two places like Ground Truth; 0.00 when one worker labels each object."""
-    if spec.workers_per_object == 1 or value is None:
-        return 0.0
-    return round(float(value), 2)
+    """annotations.confidence for the job; 0.00 for a class nobody chose."""
+    from broker.annotations import confidence
+
+    return 0.0 if value is None else confidence(value, spec.workers_per_object)
 
 
 def output_line(spec: JobSpec, input_line: Mapping[str, Any], result: ObjectResult, now: datetime) -> dict[str, Any]:

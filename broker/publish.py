@@ -85,21 +85,11 @@ def render_question(spec: Any, template_source: str, data: dict, grant: Callable
                     where: str, batch: list[tuple[str, dict]] | None = None) -> str:
     """HTMLQuestion XML for one data object, or for a verification `batch` of (id, data object);
     PublishError naming `where` on any failure."""
-    from broker.templates import (QuestionTooLarge, TemplateError, build_task_input, html_question,
-                                  render_task_html)
-    from broker.verify.inputs import batch_task_input
+    from broker.templates import QuestionTooLarge, TemplateError, html_question
+    from broker.validate import render_object_html
 
-    instructions = spec.instructions
     try:
-        task_input = batch_task_input(spec, [d for _, d in batch], [i for i, _ in batch]) if batch is not None \
-            else build_task_input(
-            spec.task_type, data, labels=list(spec.labels), header=spec.header_text,
-            short_instructions=instructions.short or "", full_instructions=instructions.full or "",
-            good_examples=list(instructions.good_examples or []),
-            bad_examples=list(instructions.bad_examples or []),
-        )
-        html = render_task_html(template_source, task_input, task_type=spec.task_type, data_object=data,
-                                grant_read_access=grant)
+        html = render_object_html(spec, template_source, data, grant, batch=batch)
         return html_question(html, int(getattr(spec, "frame_height", 0) or 0))
     except QuestionTooLarge as exc:
         size = getattr(exc, "size_bytes", None) or (exc.args[0] if exc.args else "?")

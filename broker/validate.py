@@ -63,26 +63,25 @@ def template_source(spec: JobSpec, settings: Any = None) -> tuple[str, str]:
     return builtin_template_source(spec.task_type), f"built-in {spec.task_type} template"
 
 
-def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: Callable[[str], str]) -> str:
-    """The worker's page for one data object (Ground Truth's PRE step + Liquid rendering)."""
+def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: Callable[[str], str],
+                       batch: list[tuple[str, dict]] | None = None) -> str:
+    """The worker's page for one data object, or for a verification `batch` of (id, data object)
+    (Ground Truth's PRE step + Liquid rendering). Publishing and validation both render through here."""
     from broker.templates import build_task_input, render_task_html
 
-    instructions = spec.instructions
-    if spec.task_type == "label-verification":   # the object as a batch of one (broker.verify)
+    if batch is None and spec.task_type == "label-verification":   # the object as a batch of one (broker.verify)
+        batch, data = [("0", data)], {}
+    if batch is not None:
         from broker.verify.inputs import batch_task_input
 
-        task_input = batch_task_input(spec, [data], ["0"])
-        return render_task_html(source, task_input, task_type=spec.task_type, data_object={}, grant_read_access=grant)
-    task_input = build_task_input(
-        spec.task_type,
-        data,
-        labels=list(spec.labels),
-        header=spec.header_text,
-        short_instructions=instructions.short,
-        full_instructions=instructions.full,
-        good_examples=list(instructions.good_examples),
-        bad_examples=list(instructions.bad_examples),
-    )
+        task_input = batch_task_input(spec, [d for _, d in batch], [i for i, _ in batch])
+    else:
+        instructions = spec.instructions
+        task_input = build_task_input(
+            spec.task_type, data, labels=list(spec.labels), header=spec.header_text,
+            short_instructions=instructions.short or "", full_instructions=instructions.full or "",
+            good_examples=list(instructions.good_examples or []), bad_examples=list(instructions.bad_examples or []),
+        )
     return render_task_html(source, task_input, task_type=spec.task_type, data_object=data, grant_read_access=grant)
 
 
