@@ -104,7 +104,8 @@ def bench_masks(n_objects: int, n_noisy: int, seed: int) -> list[tuple[str, floa
     for name, params in [
         ("plain per-pixel majority", dict(learn_workers=False, smoothing_sigma=0)),
         ("GT: majority + smoothing", dict(learn_workers=False)),
-        ("ours: learned weights (EM) + smoothing", {}),
+        ("EM, one-coin pixel accuracy + smoothing", dict(worker_model="one-coin")),
+        ("ours: EM, class-balanced accuracy + smoothing", {}),
     ]:
         est, seconds = timed(
             lambda: MaskConsolidator(**params).fit(crowd.objects, crowd.workers, crowd.masks, n_classes=4)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broker.annotations import kind_for
+from broker.storage import write_bytes
 from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, transaction,
                        utcnow)
 from broker.verify.consolidate import consolidate_job_verdicts
@@ -134,11 +135,13 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
         rows = [] if verification else job_answer_rows(session, job.id)
         result = consolidate_job_verdicts(session, job) if verification else None
     kind = kind_for(job.task_type)
-    if rows and kind is not None:   # boxes, spans: broker.annotations
+    files: dict[int, bytes] = {}
+    if rows and kind is not None:   # boxes, masks, spans: broker.annotations
         from broker.submit import job_spec
 
         shapes = kind.consolidate(rows, job_spec(job), job.n_objects)
         result = Consolidated(shapes.values, shapes.metadata, shapes.worker_accuracy)
+        files = shapes.files
     elif rows:
         result = consolidate_answers(answer_arrays(rows), job.n_objects, len(job.labels),
                                      multilabel=job.task_type in MULTILABEL_TYPES,
@@ -160,6 +163,8 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
                 confidence_json = json.dumps({str(k): v for k, v in confidence.items()}   # JSON keys: str anyway
                                              if isinstance(confidence, dict) else confidence)
                 values = {"id": object_id, "label_json": label_json, "confidence_json": confidence_json}
+                if index in files and label_json != old_label:   # a mask's PNG, stored before its URI is
+                    write_bytes(result.labels[index], files[index], settings, content_type="image/png")
                 if status != ObjectStatus.CONSOLIDATED:
                     newly.append(values | {"status": ObjectStatus.CONSOLIDATED, "consolidated_at": now})
                     report.objects_consolidated += 1

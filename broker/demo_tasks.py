@@ -1,8 +1,12 @@
-"""`broker demo --task bounding-box|named-entity`: generated data with known truth and its quality figure.
+"""`broker demo --task bounding-box|semantic-segmentation|named-entity`: generated data with known
+truth and its quality figure.
 
 bounding-box   scenes of filled shapes (rectangle, ellipse, triangle) on a light background; the
                truth is each shape's bounding rectangle. Quality: mean matched IoU per image
                (scoring.matched_iou: Hungarian-matched same-class boxes, misses and extras count 0).
+semantic-segmentation  the same scenes; the truth is each shape's pixels (a mask PNG in the paint
+               tool's colours). Quality: mean mask IoU per image over the classes present
+               (scoring.mask_iou, background included).
 named-entity   sentences built from names, places and organisations with known offsets. Quality:
                exact-span F1 (start, end and label all right) over the job.
 
@@ -36,8 +40,9 @@ SENTENCES = [  # {p}: person, {l}: place, {o}: organization
     "{p} and {p} wrote the report for {o}.",
     "Nobody expected the results to be so clear.",
 ]
-TASK_DEFAULTS = {   # objects, workers per object (Ground Truth's console defaults: 5 for boxes, 3 for NER)
+TASK_DEFAULTS = {   # objects, workers per object (Ground Truth's console defaults: 5 for boxes, 3 otherwise)
     "bounding-box": (120, 5),
+    "semantic-segmentation": (100, 3),
     "named-entity": (150, 3),
 }
 
@@ -49,18 +54,24 @@ class DemoData:
     truth: dict[str, Any]         # source-ref / source -> the simulated crowd's truth record
 
 
-def write_scenes(folder: Path, n: int, seed: int) -> DemoData:
-    """n PNG scenes of 1-3 shapes each, their input manifest, and the true boxes."""
+def write_scenes(folder: Path, n: int, seed: int, masks: bool = False) -> DemoData:
+    """n PNG scenes of 1-3 shapes each, their input manifest, and the true boxes (with `masks`, the
+    true label mask of each scene, a PNG in the paint tool's colours, as the truth instead)."""
     from PIL import Image, ImageDraw
+
+    from broker.annotations.masks import job_palette
 
     rng = np.random.default_rng(seed)
     images = folder / "scenes"
     images.mkdir(parents=True, exist_ok=True)
+    palette = [tuple(int(c) for c in color) for color in job_palette(SHAPES)]
     truth: dict[str, Any] = {}
     lines = []
     for i in range(n):
         image = Image.new("RGB", (SCENE_W, SCENE_H), (235, 235, 228))
         draw = ImageDraw.Draw(image)
+        mask = Image.new("RGB", (SCENE_W, SCENE_H), palette[0])
+        paint = ImageDraw.Draw(mask)
         boxes = []
         for _ in range(int(rng.integers(1, 4))):
             w, h = (int(v) for v in rng.integers(18, 60, size=2))
@@ -68,16 +79,21 @@ def write_scenes(folder: Path, n: int, seed: int) -> DemoData:
             shape = SHAPES[int(rng.integers(0, len(SHAPES)))]
             color = tuple(int(c) for c in rng.integers(20, 180, size=3))
             corners = [left, top, left + w - 1, top + h - 1]
-            if shape == "rectangle":
-                draw.rectangle(corners, fill=color)
-            elif shape == "ellipse":
-                draw.ellipse(corners, fill=color)
-            else:
-                draw.polygon([(left, top + h - 1), (left + w - 1, top + h - 1), (left + w // 2, top)], fill=color)
+            for canvas, fill in ((draw, color), (paint, palette[1 + SHAPES.index(shape)])):
+                if shape == "rectangle":
+                    canvas.rectangle(corners, fill=fill)
+                elif shape == "ellipse":
+                    canvas.ellipse(corners, fill=fill)
+                else:
+                    canvas.polygon([(left, top + h - 1), (left + w - 1, top + h - 1), (left + w // 2, top)], fill=fill)
             boxes.append({"label": shape, "left": left, "top": top, "width": w, "height": h})
         path = (images / f"scene-{i:04d}.png").resolve()
         image.save(path)
         truth[str(path)] = {"boundingBoxes": boxes, "width": SCENE_W, "height": SCENE_H}
+        if masks:
+            mask_path = path.with_name(f"scene-{i:04d}-mask.png")
+            mask.save(mask_path)
+            truth[str(path)] = {"mask": str(mask_path)}
         lines.append(json.dumps({"source-ref": str(path)}))
     manifest = folder / "input.manifest"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -88,7 +104,18 @@ def write_scenes(folder: Path, n: int, seed: int) -> DemoData:
                                      "pixels, and give it the shape's name. Leave the background alone."},
             "title": "Box the shapes in a picture", "description": "Draw a tight box around each shape and label it.",
             "keywords": ["image", "bounding box", "shapes"], "reward": "0.04"}
+    if masks:
+        spec |= {"job_name": "regions", "task_type": "semantic-segmentation", "header": "Paint every shape",
+                 "instructions": {"short": "Paint each rectangle, ellipse and triangle with its label.",
+                                  "full": "Paint every pixel of each shape with the shape's label, right up to its "
+                                          "edges, and leave the background unpainted."},
+                 "title": "Paint the shapes in a picture", "description": "Paint each shape with its label.",
+                 "keywords": ["image", "segmentation", "shapes"], "reward": "0.05"}
     return DemoData(spec, manifest, truth)
+
+
+def write_masks(folder: Path, n: int, seed: int) -> DemoData:
+    return write_scenes(folder, n, seed, masks=True)
 
 
 def write_sentences(folder: Path, n: int, seed: int) -> DemoData:
@@ -122,7 +149,7 @@ def write_sentences(folder: Path, n: int, seed: int) -> DemoData:
     return DemoData(spec, manifest, truth)
 
 
-WRITERS = {"bounding-box": write_scenes, "named-entity": write_sentences}
+WRITERS = {"bounding-box": write_scenes, "semantic-segmentation": write_masks, "named-entity": write_sentences}
 
 
 def box_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
@@ -163,7 +190,29 @@ def span_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth:
     return {"span_f1": f1(consolidated), "single_worker_span_f1": f1(single)}
 
 
-QUALITY = {"bounding-box": box_quality, "named-entity": span_quality}
+def mask_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
+                 labels: list[str]) -> dict[str, float]:
+    """Mean mask IoU of the consolidated masks (the PNGs the job wrote), and of single workers'."""
+    from PIL import Image
+
+    from broker.annotations.masks import decode_ids, job_palette
+    from scoring import label_mask_from_rgb, mask_iou
+
+    palette = job_palette(labels)
+
+    def ids_of(path: str) -> np.ndarray:
+        with Image.open(path) as image:
+            return label_mask_from_rgb(np.asarray(image.convert("RGB")), palette)
+
+    k = 1 + len(labels)
+    consolidated = [mask_iou(ids_of(uri), ids_of(truth[i]["mask"]), k) for i, uri in values.items()]
+    true = {i: ids_of(truth[i]["mask"]) for i, _ in answers}
+    single = [mask_iou(decode_ids(answer["mask"]), true[i], k) for i, answer in answers]
+    return {"mask_iou": round(float(np.mean(consolidated)), 4) if consolidated else 0.0,
+            "single_worker_mask_iou": round(float(np.mean(single)), 4) if single else 0.0}
+
+
+QUALITY = {"bounding-box": box_quality, "semantic-segmentation": mask_quality, "named-entity": span_quality}
 
 
 def task_summary(task: str, engine: Any, job_id: int, truth: dict[str, Any]) -> dict[str, float]:

@@ -39,12 +39,14 @@ TaskType = Literal[
     "custom",
     "label-verification",
     "bounding-box",
+    "semantic-segmentation",
     "named-entity-recognition",
 ]
 MULTILABEL_TASK_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
 IMAGE_TASK_TYPES = frozenset({"image-classification", "image-classification-multilabel"})
 TEXT_TASK_TYPES = frozenset({"text-classification", "text-classification-multilabel"})
-SHAPE_TASK_TYPES = frozenset({"bounding-box", "named-entity-recognition"})   # broker.annotations
+SHAPE_TASK_TYPES = frozenset({"bounding-box", "semantic-segmentation", "named-entity-recognition"})  # broker.annotations
+REF_TASK_TYPES = frozenset({"semantic-segmentation"})   # their label attribute ends in -ref (a URI to the mask)
 
 # Ground Truth's LabelingJobName / LabelAttributeName patterns (botocore sagemaker model).
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -632,10 +634,15 @@ class JobSpec(StrictModel):
     def _cross_field_rules(self) -> JobSpec:
         problems: list[tuple[str, str]] = []
         if not self.label_attribute_name:
+            default = f"{self.job_name}-ref" if self.task_type in REF_TASK_TYPES else self.job_name
             try:
-                self.label_attribute_name = _check_label_attribute(self.job_name)
+                self.label_attribute_name = _check_label_attribute(default)
             except ValueError as error:
                 problems.append(("label_attribute_name", f"not given, and job_name cannot serve: {error}"))
+        elif self.task_type in REF_TASK_TYPES and not self.label_attribute_name.endswith("-ref"):
+            problems.append(("label_attribute_name", f"a {self.task_type} job's label attribute must end in -ref"))
+        elif self.task_type not in REF_TASK_TYPES and self.label_attribute_name.endswith("-ref"):
+            problems.append(("label_attribute_name", "only semantic segmentation, video and 3D jobs may end in -ref"))
         problems += self._money_rules()
         problems += self._verification_rules()
         problems += self._label_rules()
@@ -726,6 +733,10 @@ class JobSpec(StrictModel):
         if self.task_type == "custom":
             return problems
         limit = MAX_LABELS_MULTILABEL if self.task_type in MULTILABEL_TASK_TYPES | SHAPE_TASK_TYPES else MAX_LABELS_SINGLE
+        if self.task_type == "semantic-segmentation":   # the paint tool has ten distinct colours
+            from broker.annotations.masks import MAX_LABELS
+
+            limit = MAX_LABELS
         least = 1 if self.task_type in SHAPE_TASK_TYPES else 2    # one kind of object to box is a job
         if len(self.labels) < least:
             problems.append(("labels", f"{self.task_type} needs at least {least} label{'s' * (least > 1)}, "
@@ -784,8 +795,6 @@ def _check_label_attribute(value: str) -> str:
         raise ValueError("may not end in -metadata")
     if value in RESERVED_ATTRIBUTES:
         raise ValueError(f"{value!r} is reserved by the input manifest")
-    if value.endswith("-ref"):
-        raise ValueError("only semantic segmentation, video and 3D jobs may end in -ref")
     return value
 
 

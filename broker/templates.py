@@ -101,8 +101,8 @@ TASK_TYPES: dict[str, TaskType] = {
             "text-classification-multilabel.liquid",
         ),
         TaskType("custom", None, None, False, "groundTruth/custom", "", None),
-        # The spatial, span and verification tools: templates and elements exist, the
-        # engine (spec, consolidation) does not run them yet, so they are not BUILTIN.
+        # The spatial, span and verification tools. broker.spec.TaskType lists the ones the engine
+        # runs (BUILTIN_TASK_TYPES: the classification core only); the rest have template and element.
         TaskType(
             "bounding-box", "crowd-bounding-box", "source-ref", False,
             "groundtruth/object-detection", "Draw a box around each object", "bounding-box.liquid",

@@ -2,12 +2,26 @@
 
 Ground Truth treats each pixel as a multi-class vote and adds information from
 neighbouring pixels with a smoothing function; confidence is one value per image.
-``MaskConsolidator`` follows that with a one-coin worker model learned by EM: each
-worker has a pixel accuracy ``a``; their vote for a class weighs
-``log(a (K - 1) / (1 - a))`` (the one-coin log-likelihood ratio). The per-class
-vote maps are smoothed by a Gaussian filter (``scipy.ndimage``), the posterior of
-each pixel is the softmax of the smoothed map, the label its argmax, and the
-M-step sets each worker's accuracy to the mean posterior of the labels they drew.
+``MaskConsolidator`` follows that with a worker model learned by EM: each worker's vote
+for a class weighs ``log(a (K - 1) / (1 - a))`` (the one-coin log-likelihood ratio) for
+an accuracy ``a``. Which accuracy matters, because background dominates an image:
+
+* ``worker_model="balanced"`` (default): the mean over classes of the worker's recall,
+  read off their K x K confusion matrix ``pi[true, painted]``. A worker who paints
+  nothing agrees with the truth on most pixels but recalls only the background, so
+  they score 1/K: a vote of weight zero.
+* ``worker_model="one-coin"``: pixel accuracy, which rates that worker well enough for
+  their empty answer to outvote a careful worker's shapes.
+
+(A full Dawid-Skene vote, ``log pi[k, painted]`` per class, was measured and dropped: with
+a uniform class prior background pixels leak into the rare classes' rows and EM
+collapses them into "painted background"; with a learned prior a lone careful worker
+loses every small object to background's share.)
+
+The per-class vote maps are smoothed by a Gaussian filter (``scipy.ndimage``), the
+posterior of each pixel is their softmax, the label its argmax; the M-step counts each
+worker's posterior-weighted (true, painted) pixels, shrunk towards the pooled matrix
+(itself shrunk towards the starting one) by ``pseudo_count`` pixels per row.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ from scoring._answers import AnswersError
 from scoring.boxes import check_bound, group_starts, index_array
 
 ACCURACY_FLOOR = 1e-4
+WORKER_MODELS = ("balanced", "one-coin")
 
 
 def label_mask_from_rgb(rgb: object, colors: object) -> np.ndarray:
@@ -52,16 +67,19 @@ def mask_iou(pred: np.ndarray, true: np.ndarray, n_classes: int) -> float:
 class MaskConsolidator:
     """Consolidate workers' label masks (H x W class ids) per image.
 
-    Parameters: ``smoothing_sigma`` of the Gaussian over each class's vote map, in
+    Parameters: ``smoothing_sigma`` of the Gaussian over each class's map, in
     pixels (0 turns smoothing off); ``learn_workers`` (False: every worker's vote
-    weighs the same, i.e. a smoothed plain majority); ``max_iter``/``tol``;
-    ``pseudo_count`` pixels of smoothing towards the pooled accuracy;
-    ``initial_accuracy``.
+    weighs the same, i.e. a smoothed plain majority); ``worker_model``
+    ("confusion" or "one-coin", see the module); ``max_iter``/``tol``;
+    ``pseudo_count`` pixels of smoothing towards the pooled model;
+    ``initial_accuracy`` (the diagonal of the starting matrices).
 
     After ``fit``: ``masks_`` (list, one (H, W) int array per object, ``None`` for
     objects nobody answered), ``confidence_`` (n_objects,) the mean over pixels of
-    the winning class's posterior, ``reliability_`` (n_workers,) learned pixel
-    accuracy, ``n_iter_``.
+    the winning class's posterior, ``reliability_`` (n_workers,) each worker's
+    learned accuracy (balanced: the mean recall over the classes, so painting only
+    background scores 1/K; one-coin: pixel accuracy), ``worker_confusion_``
+    (n_workers, K, K) for the balanced model, ``n_iter_``.
     """
 
     def __init__(
@@ -72,7 +90,11 @@ class MaskConsolidator:
         tol: float = 1e-3,
         pseudo_count: float = 100.0,
         initial_accuracy: float = 0.8,
+        worker_model: str = "balanced",
     ) -> None:
+        if worker_model not in WORKER_MODELS:
+            raise ValueError(f"worker_model must be one of {', '.join(WORKER_MODELS)}, got {worker_model!r}")
+        self.worker_model = worker_model
         self.smoothing_sigma = smoothing_sigma
         self.learn_workers = learn_workers
         self.max_iter = max_iter
@@ -103,55 +125,76 @@ class MaskConsolidator:
         check_bound("workers", workers_a, n_workers, "n_workers")
         stacks, stack_workers, n_classes = self._stack(objects_a, workers_a, masks, n_objects, n_classes)
         self.n_classes_ = n_classes
-        accuracy = np.full(n_workers, self.initial_accuracy)
+        model = self._initial_model(n_workers, n_classes)
         n_iter = 0
         for n_iter in range(1, max(self.max_iter, 1) + 1):
             if not self.learn_workers:
                 break
-            new_accuracy = self._pass(stacks, stack_workers, accuracy, n_workers, n_classes, keep=False)[0]
-            change = np.abs(new_accuracy - accuracy).max(initial=0)
-            accuracy = new_accuracy
+            new_model = self._pass(stacks, stack_workers, model, n_classes, keep=False)[0]
+            change = np.abs(new_model - model).max(initial=0)
+            model = new_model
             if change < self.tol:
                 break
-        measured, masks_out, confidence = self._pass(stacks, stack_workers, accuracy, n_workers, n_classes, keep=True)
+        measured, masks_out, confidence = self._pass(stacks, stack_workers, model, n_classes, keep=True)
+        confusion = model if self.learn_workers else measured
         self.masks_ = masks_out
         self.confidence_ = confidence
-        self.reliability_ = accuracy if self.learn_workers else measured
+        if self.worker_model == "balanced":
+            self.worker_confusion_ = confusion
+            self.reliability_ = np.diagonal(confusion, axis1=1, axis2=2).mean(axis=1)
+        else:
+            self.reliability_ = confusion
         self.n_iter_ = n_iter
         return self
+
+    def _initial_model(self, n_workers: int, n_classes: int) -> np.ndarray:
+        """Confusion matrices (W, K, K) with ``initial_accuracy`` on the diagonal, or one accuracy
+        per worker (W,)."""
+        if self.worker_model == "one-coin":
+            return np.full(n_workers, self.initial_accuracy)
+        off = (1 - self.initial_accuracy) / max(n_classes - 1, 1)
+        matrix = np.full((n_classes, n_classes), off) + np.eye(n_classes) * (self.initial_accuracy - off)
+        return np.broadcast_to(matrix, (n_workers, n_classes, n_classes)).copy()
 
     def _pass(
         self,
         stacks: list[np.ndarray | None],
         stack_workers: list[np.ndarray],
-        accuracy: np.ndarray,
-        n_workers: int,
+        params: np.ndarray,
         n_classes: int,
         keep: bool,
     ) -> tuple[np.ndarray, list[np.ndarray | None], np.ndarray]:
         """E-step over every image, one at a time (a posterior is K x H x W: never all held at once).
 
-        Returns the M-step's new accuracies (from images with two or more workers: a lone
+        Returns the M-step's new worker parameters (from images with two or more workers: a lone
         worker agrees with themself) and, when ``keep``, the label masks and confidences.
         """
-        agreed = np.zeros(n_workers)
-        drawn = np.zeros(n_workers)
+        n_workers = params.shape[0]
+        # counts[w, true, painted]: posterior-weighted pixels (one-coin uses the trace and the total)
+        counts = np.zeros((n_workers, n_classes, n_classes))
         masks_out: list[np.ndarray | None] = []
         confidence = np.zeros(len(stacks))
+        eye = np.eye(n_classes, dtype=np.float32)
         for obj, (stack, workers) in enumerate(zip(stacks, stack_workers)):
             if stack is None:
                 masks_out.append(None)
                 continue
-            posterior = self._posterior(stack, workers, accuracy, n_classes)  # (K, pixels)
-            pixels = np.arange(posterior.shape[1])
+            posterior = self._posterior(stack, workers, params, n_classes)  # (K, pixels)
             for vote, worker in enumerate(workers if workers.size >= 2 else ()):
-                agreed[worker] += float(posterior[stack[vote].ravel(), pixels].sum(dtype=np.float64))
-                drawn[worker] += pixels.size
+                counts[worker] += posterior @ eye[stack[vote].ravel()]     # (K, P) @ (P, K)
             if keep:
                 masks_out.append(posterior.argmax(axis=0).reshape(stack.shape[1:]))
                 confidence[obj] = float(posterior.max(axis=0).mean(dtype=np.float64))
-        pooled = agreed.sum() / drawn.sum() if drawn.sum() > 0 else self.initial_accuracy
-        return (agreed + self.pseudo_count * pooled) / (drawn + self.pseudo_count), masks_out, confidence
+        if self.worker_model == "one-coin":
+            agreed, drawn = np.trace(counts, axis1=1, axis2=2), counts.sum(axis=(1, 2))
+            pooled = agreed.sum() / drawn.sum() if drawn.sum() > 0 else self.initial_accuracy
+            return (agreed + self.pseudo_count * pooled) / (drawn + self.pseudo_count), masks_out, confidence
+        # the pooled matrix itself leans on the starting one: a class with almost no pixels would
+        # otherwise copy whatever little it saw (every row "painted background": nothing identifiable)
+        pooled = counts.sum(axis=0) + self.pseudo_count * self._initial_model(1, n_classes)[0]
+        pooled /= pooled.sum(axis=1, keepdims=True)
+        smoothed = counts + self.pseudo_count * pooled[None]
+        return smoothed / smoothed.sum(axis=2, keepdims=True), masks_out, confidence
 
     def _stack(
         self, objects: np.ndarray, workers: np.ndarray, masks: Sequence[object], n_objects: int, n_classes: int | None
@@ -189,22 +232,27 @@ class MaskConsolidator:
             stack_workers.append(workers[rows])
         return stacks, stack_workers, n_classes
 
-    def _posterior(self, stack: np.ndarray, workers: np.ndarray, accuracy: np.ndarray, n_classes: int) -> np.ndarray:
-        """(K, pixels) float32 posteriors: softmax of the smoothed, log-odds-weighted vote maps."""
+    def _posterior(self, stack: np.ndarray, workers: np.ndarray, params: np.ndarray, n_classes: int) -> np.ndarray:
+        """(K, pixels) float32 posteriors: softmax of the smoothed, weighted vote maps."""
         from scipy.ndimage import gaussian_filter  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
         n_votes, height, width = stack.shape
-        a = np.clip(accuracy[workers], ACCURACY_FLOOR, 1 - ACCURACY_FLOOR)
-        weight = np.log(a * max(n_classes - 1, 1) / (1 - a)) if n_classes > 1 else np.ones(n_votes)
-        weight = np.maximum(weight, 0.0)  # a worker below chance adds nothing rather than votes against
-        votes = np.zeros((n_classes, height * width), dtype=np.float32)
+        if not self.learn_workers:   # equal weights: a plain (smoothed) vote
+            weight = np.ones(n_votes)
+        else:
+            a = params[workers] if self.worker_model == "one-coin" else \
+                np.diagonal(params[workers], axis1=1, axis2=2).mean(axis=1)
+            a = np.clip(a, ACCURACY_FLOOR, 1 - ACCURACY_FLOOR)
+            weight = np.log(a * max(n_classes - 1, 1) / (1 - a)) if n_classes > 1 else np.ones(n_votes)
+            weight = np.maximum(weight, 0.0)  # a worker below chance adds nothing rather than votes against
+        scores = np.zeros((n_classes, height * width), dtype=np.float32)
         pixels = np.arange(height * width)
         for vote in range(n_votes):  # at most a handful of workers per image; each step covers every pixel
-            votes[stack[vote].ravel(), pixels] += weight[vote]
-        votes = votes.reshape(n_classes, height, width)
+            scores[stack[vote].ravel(), pixels] += weight[vote]
+        scores = scores.reshape(n_classes, height, width)
         if self.smoothing_sigma > 0:
-            votes = gaussian_filter(votes, sigma=(0, self.smoothing_sigma, self.smoothing_sigma), mode="nearest")
-        votes = votes.reshape(n_classes, height * width)
-        votes -= votes.max(axis=0, keepdims=True)
-        np.exp(votes, out=votes)
-        votes /= votes.sum(axis=0, keepdims=True)
-        return votes
+            scores = gaussian_filter(scores, sigma=(0, self.smoothing_sigma, self.smoothing_sigma), mode="nearest")
+        scores = scores.reshape(n_classes, height * width)
+        scores -= scores.max(axis=0, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=0, keepdims=True)
+        return scores

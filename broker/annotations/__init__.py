@@ -1,4 +1,4 @@
-"""Structured answers in the engine: bounding boxes and entity spans.
+"""Structured answers in the engine: bounding boxes, segmentation masks and entity spans.
 
 Classification answers are class indices; these task types answer with shapes. Each kind here
 does the three things the engine needs, so collect, consolidate and output dispatch on the task
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ class Consolidation:
     values: dict[int, Any]
     metadata: dict[int, dict[str, Any]]
     worker_accuracy: dict[str, float]
+    files: dict[int, bytes] = field(default_factory=dict)   # object index -> bytes to store at its value (a URI)
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,10 @@ def confidence(value: float, workers_per_object: int) -> float:
 
 def kind_for(task_type: str) -> AnnotationKind | None:
     """The structured kind of a task type, or None for classification, verification and custom."""
-    from broker.annotations import boxes, spans
+    from broker.annotations import boxes, masks, spans
 
     return {"bounding-box": boxes.KIND, "bounding-box-adjustment": boxes.ADJUSTMENT_KIND,
-            "named-entity-recognition": spans.KIND}.get(task_type)
+            "semantic-segmentation": masks.KIND, "named-entity-recognition": spans.KIND}.get(task_type)
 
 
 __all__ = ["AnnotationKind", "Consolidation", "JobAnswers", "element_value", "job_answers",

@@ -79,3 +79,20 @@ def test_demo_rejects_unknown_task(tmp_path):
     result = subprocess.run([sys.executable, "-m", "broker.cli", "demo", "--task", "polygon", "--output",
                              str(tmp_path / "demo")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode != 0 and "not a demo task" in result.stderr and not (tmp_path / "demo").exists()
+
+
+@pytest.mark.slow
+def test_demo_semantic_segmentation_reports_mask_iou(tmp_path):
+    summary = _run_demo(tmp_path, "--task", "semantic-segmentation", "--objects", "30")
+    assert summary["task"] == "semantic-segmentation" and "accuracy" not in summary
+    assert summary["objects"] == 30 and summary["assignments"] == 90 and summary["failed_objects"] == 0
+    # spammers who paint nothing are flagged and dropped; sloppy painters are outweighed
+    assert summary["mask_iou"] >= 0.6 and summary["mask_iou"] >= summary["single_worker_mask_iou"] + 0.05
+    lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
+    assert len(lines) == 30
+    for line in lines:
+        metadata = line["regions-ref-metadata"]
+        assert metadata["type"] == "groundtruth/semantic-segmentation"
+        assert [entry["class-name"] for entry in metadata["internal-color-map"].values()] == \
+            ["BACKGROUND", "rectangle", "ellipse", "triangle"]
+        assert Path(line["regions-ref"]).is_file() and line["regions-ref"].endswith(".png")

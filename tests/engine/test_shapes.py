@@ -5,6 +5,8 @@ Ground Truth's object-detection and text-span output layouts."""
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,7 +15,7 @@ from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
 from broker.db import Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus
-from broker.submit import submit_job
+from broker.submit import job_spec, submit_job
 from tests.engine.conftest import hit_data_object, task_answers_xml
 
 WORKERS = ["ABOXWORKER0001", "ABOXWORKER0002", "ABOXWORKER0003"]
@@ -169,3 +171,129 @@ def test_named_entity_job_consolidates_spans_and_flags_a_span_past_the_text(tmp_
         got = [(e["label"], e["startOffset"], e["endOffset"]) for e in value["annotations"]["entities"]]
         assert sorted(got) == sorted(truth[line["source"]])
         assert len(metadata["entities"]) == len(got) and metadata["type"] == "groundtruth/text-span"
+
+
+SEG_LABELS = ["road", "car"]
+SEG_COLORS = {"road": "#1f77b4", "car": "#ff7f0e"}      # the element's palette, in label order
+SEG_W, SEG_H = 40, 30
+
+
+def _true_mask(i: int):
+    """Class ids per pixel: road along the bottom, a car whose place depends on the image."""
+    import numpy as np
+
+    ids = np.zeros((SEG_H, SEG_W), dtype=np.uint8)
+    ids[20:, :] = 1
+    ids[8 + i:16 + i, 5 + 6 * i:17 + 6 * i] = 2
+    return ids
+
+
+def _mask_answer(ids, mappings: dict | None = None) -> dict:
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    palette = np.array([(255, 255, 255), (0x1f, 0x77, 0xb4), (0xff, 0x7f, 0x0e)], dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(palette[ids], "RGB").save(buffer, format="PNG")
+    return {"labeledImage": {"pngImageData": base64.b64encode(buffer.getvalue()).decode()},
+            "labelMappings": mappings or {label: {"color": SEG_COLORS[label]} for label in SEG_LABELS},
+            "inputImageProperties": {"width": int(ids.shape[1]), "height": int(ids.shape[0])}}
+
+
+def test_semantic_segmentation_job_writes_consolidated_pngs_and_flags_an_empty_mask(tmp_path, market, settings, engine):
+    import numpy as np
+    from PIL import Image
+
+    from scoring import label_mask_from_rgb, mask_iou
+
+    (tmp_path / "images").mkdir()
+    lines = []
+    for i in range(3):
+        path = tmp_path / "images" / f"street-{i}.png"
+        Image.new("RGB", (SEG_W, SEG_H), "gray").save(path)
+        lines.append(json.dumps({"source-ref": str(path)}))
+    manifest = tmp_path / "input.manifest"
+    manifest.write_text("\n".join(lines) + "\n")
+    spec = yaml.safe_load(_spec(tmp_path, "semantic-segmentation", SEG_LABELS, manifest, "unused").read_text())
+    del spec["label_attribute_name"]             # defaults to <job name>-ref, as Ground Truth requires
+    spec_path = tmp_path / "seg.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    job_id = submit_job(spec_path, engine, settings).job_id
+    assert run_cycle(engine, settings, ticks=("publish",)).errors == []
+
+    def paint(data: dict, worker: str) -> dict:
+        i = int(Path(data["source-ref"]).stem.split("-")[1])
+        ids = _true_mask(i)
+        if worker == WORKERS[0]:
+            ids = ids.copy()
+            ids[:, :3] = 0                              # sloppy at the left edge: outvoted
+        if worker == WORKERS[2] and i == 1:
+            ids = np.zeros_like(ids)                    # nothing painted: flagged
+        return _mask_answer(ids)
+
+    assert _answer_all(market, paint) == 9
+    _run_to_completion(engine, settings, job_id)
+
+    with Session(engine) as session:
+        flagged = session.exec(select(Assignment).where(Assignment.answer_error != None)).all()  # noqa: E711
+        assert job_spec(session.get(Job, job_id)).label_attribute_name == "semantic-segmentation-job-ref"
+    assert len(flagged) == 1 and "the mask is empty" in flagged[0].answer_error
+    assert flagged[0].review_status == ReviewStatus.APPROVED and "pngImageData" in flagged[0].answer_json
+
+    out = tmp_path / "output" / "semantic-segmentation-job"
+    for i, line in enumerate(_output(tmp_path, "semantic-segmentation-job")):
+        uri, metadata = line["semantic-segmentation-job-ref"], line["semantic-segmentation-job-ref-metadata"]
+        assert Path(uri).parent == out / "annotations" / "consolidated-annotation" / "output"
+        assert Path(uri).name.startswith(f"{i}_") and Path(uri).suffix == ".png"
+        assert metadata["type"] == "groundtruth/semantic-segmentation" and metadata["human-annotated"] == "yes"
+        color_map = metadata["internal-color-map"]
+        assert [color_map[k]["class-name"] for k in ("0", "1", "2")] == ["BACKGROUND", "road", "car"]
+        assert [color_map[k]["hex-color"] for k in ("0", "1", "2")] == ["#ffffff", "#1f77b4", "#ff7f0e"]
+        assert len({entry["confidence"] for entry in color_map.values()}) == 1     # one confidence per image
+        assert 0.5 < color_map["0"]["confidence"] <= 1
+        with Image.open(uri) as image:
+            colors = [tuple(int(c[j:j + 2], 16) for j in (1, 3, 5)) for c in (e["hex-color"] for e in color_map.values())]
+            ids = label_mask_from_rgb(np.asarray(image.convert("RGB")), colors)
+        assert mask_iou(ids, _true_mask(i), 3) >= 0.95
+    # a forced second pass over the same answers rewrites no PNG (named by content, written on change)
+    from broker.consolidate import ConsolidateReport, consolidate_job
+
+    pngs = {path: path.stat().st_mtime_ns for path in (out / "annotations" / "consolidated-annotation" / "output").glob("*.png")}
+    assert len(pngs) == 3
+    for path in pngs:
+        os.utime(path, ns=(1, 1))
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+    consolidate_job(engine, settings, job, ConsolidateReport(), now=datetime.now(timezone.utc))
+    assert {path: path.stat().st_mtime_ns for path in pngs} == dict.fromkeys(pngs, 1)
+    assert sorted((out / "annotations" / "consolidated-annotation" / "output").glob("*.png")) == sorted(pngs)
+
+
+def test_segmentation_spec_rules(tmp_path):
+    from broker.spec import SpecError, load_job_spec
+
+    manifest = tmp_path / "in.manifest"
+    manifest.write_text('{"source-ref": "a.png"}\n')
+    spec_path = _spec(tmp_path, "semantic-segmentation", ["a"], manifest, "city")
+    try:
+        load_job_spec(spec_path)
+        raise AssertionError("accepted a segmentation label attribute without -ref")
+    except SpecError as error:
+        assert "label_attribute_name" in str(error) and "must end in -ref" in str(error)
+    spec = yaml.safe_load(spec_path.read_text()) | {"label_attribute_name": "city-ref",
+                                                    "labels": [f"class{i}" for i in range(11)]}
+    spec_path.write_text(yaml.safe_dump(spec))
+    try:
+        load_job_spec(spec_path)
+        raise AssertionError("accepted 11 segmentation labels")
+    except SpecError as error:
+        assert "at most 10 labels" in str(error)
+    box = _spec(tmp_path, "bounding-box", ["a"], manifest, "boxes-ref")
+    try:
+        load_job_spec(box)
+        raise AssertionError("accepted -ref on a box job")
+    except SpecError as error:
+        assert "only semantic segmentation" in str(error)
