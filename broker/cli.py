@@ -253,8 +253,8 @@ def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
     """Copy or print a job's output manifest, or export it as CSV, COCO JSON, YOLO txt or Pascal VOC XML."""
     from sqlmodel import Session
 
-    from broker.export import FORMATS, ExportError, boxes_csv, class_names, export_files, \
-        is_detection_manifest, read_detections
+    from broker.export import (DETECTION_TYPE, FORMATS, SPAN_TYPE, ExportError, boxes_csv, class_names, export_files,
+                               manifest_type, read_detections, spans_csv)
     from broker.finalize import manifest_csv
     from broker.storage import read_text
     from broker.submit import SubmitError, find_job, job_spec
@@ -275,9 +275,12 @@ def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
     text = read_text(row.output_manifest, settings)
     spec = job_spec(row)
     try:
-        if fmt == "csv" and is_detection_manifest(text, spec.label_attribute_name):
+        kind = manifest_type(text, spec.label_attribute_name) if fmt == "csv" else None
+        if kind == DETECTION_TYPE:
             images, class_map = read_detections(text, spec.label_attribute_name)
             text = boxes_csv(images, class_names(class_map, spec.labels))
+        elif kind == SPAN_TYPE:
+            text = spans_csv(text, spec.label_attribute_name)
         elif fmt == "csv":
             text = manifest_csv(text, spec)
         elif fmt != "manifest":

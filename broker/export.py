@@ -13,10 +13,12 @@ import csv
 import io
 import json
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 DETECTION_TYPE = "groundtruth/object-detection"
+SPAN_TYPE = "groundtruth/text-span"
 FORMATS = ("manifest", "csv", "coco", "yolo", "voc")
 
 
@@ -186,17 +188,46 @@ def boxes_csv(images: list[ImageBoxes], classes: list[str]) -> str:
     return out.getvalue()
 
 
-def is_detection_manifest(manifest_text: str, attribute: str) -> bool:
-    """Whether the first labeled line is an object-detection label."""
+def _lines(manifest_text: str) -> Iterator[tuple[int, dict]]:
     for number, text in enumerate(manifest_text.splitlines(), start=1):
         if text.strip():
             try:
-                line = json.loads(text)
+                yield number, json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ExportError(f"line {number}: not JSON ({exc.msg})") from None
-            if attribute in line:
-                return (line.get(f"{attribute}-metadata") or {}).get("type") == DETECTION_TYPE
-    return False
+
+
+def manifest_type(manifest_text: str, attribute: str) -> str | None:
+    """The metadata `type` of the first labeled line (None when nothing is labeled yet)."""
+    for _, line in _lines(manifest_text):
+        if attribute in line:
+            return (line.get(f"{attribute}-metadata") or {}).get("type")
+    return None
+
+
+def is_detection_manifest(manifest_text: str, attribute: str) -> bool:
+    """Whether the first labeled line is an object-detection label."""
+    return manifest_type(manifest_text, attribute) == DETECTION_TYPE
+
+
+def spans_csv(manifest_text: str, attribute: str) -> str:
+    """A text-span manifest, one row per entity: object, label, startOffset, endOffset, confidence."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["object", "label", "startOffset", "endOffset", "confidence"])
+    for number, line in _lines(manifest_text):
+        if attribute not in line:
+            continue
+        try:
+            entities = line[attribute]["annotations"]["entities"]
+            confidences = [e.get("confidence", "") for e in (line.get(f"{attribute}-metadata") or {}).get("entities", [])]
+            for n, entity in enumerate(entities):
+                writer.writerow([line.get("source", ""), entity["label"], entity["startOffset"], entity["endOffset"],
+                                 confidences[n] if n < len(confidences) else ""])
+        except (KeyError, TypeError) as exc:
+            raise ExportError(f"line {number}: {attribute}.annotations.entities is not a list of entities ({exc})") \
+                from None
+    return out.getvalue()
 
 
 def export_files(manifest_text: str, attribute: str, fmt: str, labels: list[str] | None = None) -> dict[str, str]:
@@ -211,4 +242,4 @@ def export_files(manifest_text: str, attribute: str, fmt: str, labels: list[str]
 
 
 __all__ = ["ExportError", "FORMATS", "Box", "ImageBoxes", "read_detections", "class_names", "to_coco",
-           "to_yolo", "to_voc", "boxes_csv", "export_files", "is_detection_manifest"]
+           "to_yolo", "to_voc", "boxes_csv", "spans_csv", "export_files", "is_detection_manifest", "manifest_type"]

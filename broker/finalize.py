@@ -241,6 +241,9 @@ def manifest_csv(manifest_text: str, spec: Any) -> str:
         metadata = line.get(f"{attribute}-metadata") or {}
         if attribute not in line:
             writer.writerow([source, "", ""])
+        elif "internal-color-map" in metadata:   # segmentation: the mask's URI, one confidence per image
+            confidence = next(iter(metadata["internal-color-map"].values()), {}).get("confidence", "")
+            writer.writerow([source, line[attribute], confidence])
         elif "class-map" in metadata:
             names = [metadata["class-map"][str(i)] for i in line[attribute]]
             confidences = [str(metadata.get("confidence-map", {}).get(str(i), "")) for i in line[attribute]]

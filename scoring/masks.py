@@ -20,8 +20,12 @@ loses every small object to background's share.)
 
 The per-class vote maps are smoothed by a Gaussian filter (``scipy.ndimage``), the
 posterior of each pixel is their softmax, the label its argmax; the M-step counts each
-worker's posterior-weighted (true, painted) pixels, shrunk towards the pooled matrix
-(itself shrunk towards the starting one) by ``pseudo_count`` pixels per row.
+worker's (consolidated label, painted) pixels, shrunk towards the pooled matrix (itself
+shrunk towards the starting one) by ``pseudo_count`` pixels per row. The counts use the
+labels, not the soft posteriors ("hard" EM): on an image that is mostly background, the
+little posterior mass every background pixel gives each shape class adds up to more than
+the shape's own pixels, lowers every worker's recall, flattens the next posteriors, and
+within a few rounds every weight is zero; hard counts keep the rows apart.
 """
 
 from __future__ import annotations
@@ -170,20 +174,21 @@ class MaskConsolidator:
         worker agrees with themself) and, when ``keep``, the label masks and confidences.
         """
         n_workers = params.shape[0]
-        # counts[w, true, painted]: posterior-weighted pixels (one-coin uses the trace and the total)
+        # counts[w, consolidated, painted] pixels (one-coin uses the trace and the total)
         counts = np.zeros((n_workers, n_classes, n_classes))
         masks_out: list[np.ndarray | None] = []
         confidence = np.zeros(len(stacks))
-        eye = np.eye(n_classes, dtype=np.float32)
         for obj, (stack, workers) in enumerate(zip(stacks, stack_workers)):
             if stack is None:
                 masks_out.append(None)
                 continue
             posterior = self._posterior(stack, workers, params, n_classes)  # (K, pixels)
+            label = posterior.argmax(axis=0)
             for vote, worker in enumerate(workers if workers.size >= 2 else ()):
-                counts[worker] += posterior @ eye[stack[vote].ravel()]     # (K, P) @ (P, K)
+                counts[worker] += np.bincount(label * n_classes + stack[vote].ravel(),
+                                              minlength=n_classes * n_classes).reshape(n_classes, n_classes)
             if keep:
-                masks_out.append(posterior.argmax(axis=0).reshape(stack.shape[1:]))
+                masks_out.append(label.reshape(stack.shape[1:]))
                 confidence[obj] = float(posterior.max(axis=0).mean(dtype=np.float64))
         if self.worker_model == "one-coin":
             agreed, drawn = np.trace(counts, axis1=1, axis2=2), counts.sum(axis=(1, 2))

@@ -116,3 +116,39 @@ def test_malformed_box_names_line_and_field():
     del bad["bb"]["annotations"][0]["width"]
     with pytest.raises(ExportError, match=r"line 2: bb.annotations\[0\] needs"):
         export_files(MANIFEST.splitlines()[0] + "\n" + json.dumps(bad) + "\n", "bb", "yolo")
+
+
+def test_span_manifest_exports_one_csv_row_per_entity():
+    from broker.export import manifest_type, spans_csv
+
+    text = "Ada met Bob, in \"Paris\"."
+    line = {"source": text,
+            "ner": {"annotations": {"labels": [{"label": "person"}, {"label": "place"}],
+                                    "entities": [{"label": "person", "startOffset": 0, "endOffset": 3},
+                                                 {"label": "person", "startOffset": 8, "endOffset": 11},
+                                                 {"label": "place", "startOffset": 17, "endOffset": 22}]}},
+            "ner-metadata": {"entities": [{"confidence": 0.9}, {"confidence": 0.5}, {"confidence": 0.75}],
+                             "type": "groundtruth/text-span"}}
+    manifest = json.dumps(line) + "\n" + json.dumps({"source": "unlabeled"}) + "\n"
+    assert manifest_type(manifest, "ner") == "groundtruth/text-span"
+    rows = list(csv.reader(io.StringIO(spans_csv(manifest, "ner"))))
+    assert rows[0] == ["object", "label", "startOffset", "endOffset", "confidence"]
+    assert rows[1:] == [[text, "person", "0", "3", "0.9"], [text, "person", "8", "11", "0.5"],
+                        [text, "place", "17", "22", "0.75"]]
+    assert [text[int(r[2]):int(r[3])] for r in rows[1:]] == ["Ada", "Bob", "Paris"]   # offsets survive quoting
+    broken = json.dumps({"source": "x", "ner": {"annotations": {}}, "ner-metadata": {}}) + "\n"
+    with pytest.raises(ExportError, match="line 1: ner.annotations.entities"):
+        spans_csv(broken, "ner")
+
+
+def test_segmentation_manifest_csv_gives_the_mask_uri_and_the_image_confidence():
+    from types import SimpleNamespace
+
+    from broker.finalize import manifest_csv
+
+    line = {"source-ref": "s3://bkt/city.png", "city-ref": "s3://out/city/0_ab.png",
+            "city-ref-metadata": {"internal-color-map": {"0": {"class-name": "BACKGROUND", "confidence": 0.87,
+                                                               "hex-color": "#ffffff"}},
+                                  "type": "groundtruth/semantic-segmentation"}}
+    rows = list(csv.reader(io.StringIO(manifest_csv(json.dumps(line) + "\n", SimpleNamespace(label_attribute_name="city-ref")))))
+    assert rows[1] == ["s3://bkt/city.png", "s3://out/city/0_ab.png", "0.87"]
