@@ -39,13 +39,15 @@ TaskType = Literal[
     "custom",
     "label-verification",
     "bounding-box",
+    "bounding-box-adjustment",
     "semantic-segmentation",
     "named-entity-recognition",
 ]
 MULTILABEL_TASK_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
 IMAGE_TASK_TYPES = frozenset({"image-classification", "image-classification-multilabel"})
 TEXT_TASK_TYPES = frozenset({"text-classification", "text-classification-multilabel"})
-SHAPE_TASK_TYPES = frozenset({"bounding-box", "semantic-segmentation", "named-entity-recognition"})  # broker.annotations
+SHAPE_TASK_TYPES = frozenset({"bounding-box", "bounding-box-adjustment", "semantic-segmentation",
+                              "named-entity-recognition"})  # broker.annotations
 REF_TASK_TYPES = frozenset({"semantic-segmentation"})   # their label attribute ends in -ref (a URI to the mask)
 
 # Ground Truth's LabelingJobName / LabelAttributeName patterns (botocore sagemaker model).
@@ -536,6 +538,15 @@ class LabelCategoryConfig(BaseModel):
 # The job spec
 
 
+class AdjustmentConfig(BaseModel):
+    """The `adjustment:` block: `label_attribute` names the earlier object-detection output in each
+    manifest line (`<attr>` annotations + `<attr>-metadata` class-map) that workers correct."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label_attribute: str = Field(min_length=1)
+
+
 class JobSpec(StrictModel):
     """A labeling job: what to label, how to ask, who may answer, what it may cost, where it goes."""
 
@@ -563,6 +574,7 @@ class JobSpec(StrictModel):
     auto_label: AutoLabelConfig | None = None
     quality: QualityConfig | None = None  # issue 6: broker.quality
     verification: VerificationConfig | None = None  # label-verification: broker.verify
+    adjustment: AdjustmentConfig | None = None      # bounding-box-adjustment: the boxes to correct
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     keywords: list[str] = Field(default_factory=list)
@@ -645,6 +657,7 @@ class JobSpec(StrictModel):
             problems.append(("label_attribute_name", "only semantic segmentation, video and 3D jobs may end in -ref"))
         problems += self._money_rules()
         problems += self._verification_rules()
+        problems += self._adjustment_rules()
         problems += self._label_rules()
         if self.task_type == "custom" and not self.template:
             problems.append(("template", "a custom task needs `template:` (a Liquid file)"))
@@ -681,6 +694,17 @@ class JobSpec(StrictModel):
                 problems.append(("budget_usd", f"{cents_to_usd(self.budget_cents)} cannot pay for one object: "
                                  f"{self.workers_per_object} assignments with MTurk's fees cost {cents_to_usd(one_object)}"))
         return problems
+
+    def _adjustment_rules(self) -> list[tuple[str, str]]:
+        """An adjustment job names the earlier job's box attribute; its output goes to a new one."""
+        if self.task_type != "bounding-box-adjustment":
+            return [("adjustment", "only a bounding-box-adjustment job takes it")] if self.adjustment else []
+        if self.adjustment is None:
+            return [("adjustment", "a bounding-box-adjustment job needs `adjustment: {label_attribute: ...}` "
+                                   "(the earlier job's label attribute holding the boxes to correct)")]
+        if self.adjustment.label_attribute == self.label_attribute_name:
+            return [("label_attribute_name", "must differ from adjustment.label_attribute (the boxes corrected)")]
+        return []
 
     def _verification_rules(self) -> list[tuple[str, str]]:
         """A verification job names the attribute to verify; its labels are the two verdicts."""
@@ -847,6 +871,7 @@ RELATED_FIELDS = (
     {"label_attribute_name", "job_name"},
     {"auto_label", "task_type"},
     {"verification", "task_type", "labels", "label_attribute_name"},
+    {"adjustment", "task_type", "label_attribute_name"},
 )
 
 

@@ -70,12 +70,11 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
     from broker.quality import check_qualification_test, mix_gold  # issue 6 hook: gold objects, test
 
     lines = mix_gold(spec, lines, settings)
-    if spec.task_type == "label-verification":   # every line needs the label to verify (broker.verify)
-        from broker.verify.inputs import check_lines
+    from broker.validate import line_issues   # a verification label, the boxes to adjust
 
-        problems = check_lines(spec, lines)
-        if problems:
-            raise SubmitError("\n".join(map(str, problems)))
+    problems = line_issues(spec, lines)
+    if problems:
+        raise SubmitError("\n".join(map(str, problems)))
     check_qualification_test(spec)
     template_source = template_source_for(spec)
     _check_renders(spec, template_source, lines, settings)

@@ -81,8 +81,29 @@ def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: 
             spec.task_type, data, labels=list(spec.labels), header=spec.header_text,
             short_instructions=instructions.short or "", full_instructions=instructions.full or "",
             good_examples=list(instructions.good_examples or []), bad_examples=list(instructions.bad_examples or []),
+            initial_value_attribute=spec.adjustment.label_attribute if spec.adjustment else None,
         )
     return render_task_html(source, task_input, task_type=spec.task_type, data_object=data, grant_read_access=grant)
+
+
+def line_issues(spec: JobSpec, lines: list[ManifestLine]) -> list[Issue]:
+    """Every manifest line the task type cannot use, as an Issue (file, line, field): a verification
+    job's lines need the label to verify, an adjustment job's the boxes to correct."""
+    if spec.task_type == "label-verification":
+        from broker.verify.inputs import check_lines
+
+        return check_lines(spec, lines)
+    if spec.adjustment is not None:
+        from broker.templates import TemplateError, initial_boxes
+
+        issues = []
+        for line in lines:
+            try:
+                initial_boxes(line.data, spec.adjustment.label_attribute, list(spec.labels))
+            except TemplateError as error:
+                issues.append(Issue(spec.input_manifest, line.line_number, spec.adjustment.label_attribute, str(error)))
+        return issues
+    return []
 
 
 def validate_job(
@@ -114,10 +135,7 @@ def validate_job(
             + (" ..." if len(report.rejected) > 20 else "")
         )
     report.issues.extend(_source_file_issues(spec, report.lines))
-    if spec.task_type == "label-verification":
-        from broker.verify.inputs import check_lines
-
-        report.issues.extend(check_lines(spec, report.lines))
+    report.issues.extend(line_issues(spec, report.lines))
     report.issues.extend(_render_issues(spec, report, settings, render_count))
     _money_figures(spec, report)
     _chaining_warning(spec, report)

@@ -297,3 +297,62 @@ def test_segmentation_spec_rules(tmp_path):
         raise AssertionError("accepted -ref on a box job")
     except SpecError as error:
         assert "only semantic segmentation" in str(error)
+
+
+def test_bounding_box_adjustment_job_corrects_earlier_boxes_and_writes_adjustment_status(
+        tmp_path, market, settings, engine):
+    from broker.submit import SubmitError
+
+    (tmp_path / "images").mkdir()
+    earlier = [  # the earlier job's boxes: scene 0 is right, scene 1's car is off by 8 px
+        [(0, 10, 10, 40, 30)],
+        [(0, 13, 48, 30, 25), (1, 70, 8, 20, 60)],
+    ]
+    corrected = [[("car", 10, 10, 40, 30)], [("car", 5, 40, 30, 25), ("person", 70, 8, 20, 60)]]
+    lines = []
+    for i, boxes in enumerate(earlier):
+        path = tmp_path / "images" / f"scene-{i}.png"
+        _blank_image(path)
+        lines.append({"source-ref": str(path),
+                      "bb": {"image_size": [{"width": IMAGE_W, "height": IMAGE_H, "depth": 3}],
+                             "annotations": [{"class_id": c, "left": x, "top": y, "width": w, "height": h}
+                                             for c, x, y, w, h in boxes]},
+                      "bb-metadata": {"objects": [{"confidence": 0.9}] * len(boxes),
+                                      "class-map": {"0": "car", "1": "person"}, "type": "groundtruth/object-detection"}})
+    manifest = tmp_path / "input.manifest"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines) + json.dumps({"source-ref": "x.png"}) + "\n")
+    spec = yaml.safe_load(_spec(tmp_path, "bounding-box-adjustment", ["car", "person"], manifest, "bb-adjusted")
+                          .read_text()) | {"adjustment": {"label_attribute": "bb"}}
+    spec_path = tmp_path / "adjust.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    try:   # a line without the boxes to adjust: nothing is submitted, the error names line and field
+        submit_job(spec_path, engine, settings)
+        raise AssertionError("submitted a line without boxes")
+    except SubmitError as error:
+        assert "input.manifest:3: bb: data object has no object-detection output 'bb'" in str(error)
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    job_id = submit_job(spec_path, engine, settings).job_id
+    assert run_cycle(engine, settings, ticks=("publish",)).errors == []
+
+    def adjust(data: dict, worker: str) -> dict:
+        i = int(Path(data["source-ref"]).stem.split("-")[1])
+        boxes = [{"label": label, "left": x, "top": y, "width": w, "height": h} for label, x, y, w, h in corrected[i]]
+        return {"boundingBoxes": boxes, "inputImageProperties": {"width": IMAGE_W, "height": IMAGE_H},
+                "initialValueModified": i == 1}
+
+    assert _answer_all(market, adjust) == 6
+    _run_to_completion(engine, settings, job_id)
+    out = _output(tmp_path, "bounding-box-adjustment-job")
+    assert [line["bb-adjusted-metadata"]["adjustment-status"] for line in out] == ["unadjusted", "adjusted"]
+    for line, truth in zip(out, corrected):
+        got = sorted((line["bb-adjusted-metadata"]["class-map"][str(a["class_id"])], a["left"], a["top"], a["width"],
+                      a["height"]) for a in line["bb-adjusted"]["annotations"])
+        assert got == sorted(truth)
+        assert line["bb-adjusted-metadata"]["type"] == "groundtruth/object-detection"
+        assert line["bb"]["annotations"] and "bb-metadata" in line          # the earlier label is kept as it was
+
+
+def _blank_image(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (IMAGE_W, IMAGE_H), "white").save(path)
