@@ -386,8 +386,9 @@ def worker_message(ctx: typer.Context, worker_ids: list[str] = typer.Argument(..
 def demo(output: Path = typer.Option(Path("demo-output"), "--output", help="Where the job's files go."),
          seed: int = typer.Option(0, "--seed"),
          task: str = typer.Option("image-classification", "--task",
-                                  help="image-classification (the digits), bounding-box or semantic-segmentation "
-                                       "(shapes in generated scenes), named-entity (generated sentences)."),
+                                  help="image-classification (the digits); bounding-box, bounding-box-adjustment or "
+                                       "semantic-segmentation (shapes in generated scenes); named-entity "
+                                       "(generated sentences)."),
          workers_per_object: Optional[int] = typer.Option(
              None, "--workers-per-object", min=1, max=9,
              help="Answers per object (default 3; bounding-box 5, as Ground Truth's console suggests)."),

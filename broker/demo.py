@@ -34,8 +34,9 @@ AUTO_LABEL_FIELDS = ("machine_labeled", "machine_label_accuracy", "cost_saved_fr
 AUTO_LABEL_SPEC = {"validation_workers_per_object": 9, "validation_fraction": 0.12, "image_size": 8}
 
 
-DEMO_TASKS = ("image-classification", "bounding-box", "semantic-segmentation", "named-entity")
-SHAPE_FIELDS = ("mean_iou", "single_worker_mean_iou", "mask_iou", "single_worker_mask_iou", "span_f1",
+DEMO_TASKS = ("image-classification", "bounding-box", "bounding-box-adjustment", "semantic-segmentation",
+              "named-entity")
+SHAPE_FIELDS = ("mean_iou", "single_worker_mean_iou", "initial_mean_iou", "mask_iou", "single_worker_mask_iou", "span_f1",
                 "single_worker_span_f1")
 
 
@@ -71,6 +72,7 @@ class DemoSummary:
     task: str = "image-classification"
     mean_iou: float | None = None                # bounding-box: consolidated boxes against the truth
     single_worker_mean_iou: float | None = None  # ... and one worker's answer, on average
+    initial_mean_iou: float | None = None        # bounding-box-adjustment: the boxes workers started from
     mask_iou: float | None = None                # semantic-segmentation: consolidated masks' mean IoU
     single_worker_mask_iou: float | None = None
     span_f1: float | None = None                 # named-entity: exact-span F1 of the consolidated entities
@@ -95,6 +97,7 @@ class DemoSummary:
         table.add_row("assignments", str(self.assignments))
         figures = [("accuracy (EM consolidation)", self.accuracy), ("accuracy (majority vote)", self.majority_vote_accuracy),
                    ("mean IoU (consolidated boxes)", self.mean_iou), ("mean IoU (one worker)", self.single_worker_mean_iou),
+                   ("mean IoU (boxes before adjustment)", self.initial_mean_iou),
                    ("mask IoU (consolidated)", self.mask_iou), ("mask IoU (one worker)", self.single_worker_mask_iou),
                    ("span F1 (consolidated)", self.span_f1), ("span F1 (one worker)", self.single_worker_span_f1)]
         for name, value in figures:

@@ -4,6 +4,10 @@ truth and its quality figure.
 bounding-box   scenes of filled shapes (rectangle, ellipse, triangle) on a light background; the
                truth is each shape's bounding rectangle. Quality: mean matched IoU per image
                (scoring.matched_iou: Hungarian-matched same-class boxes, misses and extras count 0).
+bounding-box-adjustment  the same scenes, each with an earlier job's boxes to correct (two thirds
+               of them shifted by a third of their width and a quarter of their height, a box missing
+               in every fourth scene, a spurious one in every fifth). Quality: mean IoU as for boxes, next to the earlier
+               boxes' (`initial_mean_iou`).
 semantic-segmentation  the same scenes; the truth is each shape's pixels (a mask PNG in the paint
                tool's colours). Quality: mean mask IoU per image over the classes present
                (scoring.mask_iou, background included).
@@ -42,6 +46,7 @@ SENTENCES = [  # {p}: person, {l}: place, {o}: organization
 ]
 TASK_DEFAULTS = {   # objects, workers per object (Ground Truth's console defaults: 5 for boxes, 3 otherwise)
     "bounding-box": (120, 5),
+    "bounding-box-adjustment": (120, 3),
     "semantic-segmentation": (100, 3),
     "named-entity": (150, 3),
 }
@@ -118,6 +123,40 @@ def write_masks(folder: Path, n: int, seed: int) -> DemoData:
     return write_scenes(folder, n, seed, masks=True)
 
 
+def write_adjustment(folder: Path, n: int, seed: int) -> DemoData:
+    """Scenes whose manifest lines carry an earlier job's `boxes` output with known mistakes."""
+    data = write_scenes(folder, n, seed)
+    rng = np.random.default_rng([seed, 1])
+    lines = []
+    for path, truth in data.truth.items():
+        boxes = [[SHAPES.index(b["label"]), b["left"], b["top"], b["width"], b["height"]] for b in truth["boundingBoxes"]]
+        for box in boxes:
+            if rng.random() < 2 / 3:
+                box[1] = int(np.clip(box[1] + rng.choice([-1, 1]) * box[3] // 3, 0, SCENE_W - box[3]))
+                box[2] = int(np.clip(box[2] + rng.choice([-1, 1]) * box[4] // 4, 0, SCENE_H - box[4]))
+        if len(lines) % 4 == 0 and len(boxes) > 1:
+            boxes.pop()
+        if len(lines) % 5 == 3:
+            boxes.append([int(rng.integers(0, 3)), 5, 5, 20, 16])
+        lines.append({"source-ref": path,
+                      "boxes": {"image_size": [{"width": SCENE_W, "height": SCENE_H, "depth": 3}],
+                                "annotations": [dict(zip(("class_id", "left", "top", "width", "height"), b))
+                                                for b in boxes]},
+                      "boxes-metadata": {"objects": [{"confidence": 0.5}] * len(boxes),
+                                         "class-map": {str(i): label for i, label in enumerate(SHAPES)},
+                                         "type": "groundtruth/object-detection", "human-annotated": "no",
+                                         "job-name": "labeling-job/shapes-model"}})
+    data.manifest.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    spec = data.spec | {"job_name": "shapes-adjusted", "task_type": "bounding-box-adjustment",
+                        "adjustment": {"label_attribute": "boxes"}, "header": "Correct the boxes around the shapes",
+                        "instructions": {"short": "Fix every box: move, resize, relabel, delete or add boxes.",
+                                         "full": "The boxes come from an earlier pass and some are wrong. Make "
+                                                 "each box touch its shape's outermost pixels, give it the shape's "
+                                                 "name, delete boxes over nothing and add the missing ones."},
+                        "title": "Correct the boxes around shapes", "reward": "0.03"}
+    return DemoData(spec, data.manifest, data.truth)
+
+
 def write_sentences(folder: Path, n: int, seed: int) -> DemoData:
     """n sentences with people, places and organisations at known offsets, and their manifest."""
     rng = np.random.default_rng(seed)
@@ -149,7 +188,7 @@ def write_sentences(folder: Path, n: int, seed: int) -> DemoData:
     return DemoData(spec, manifest, truth)
 
 
-WRITERS = {"bounding-box": write_scenes, "semantic-segmentation": write_masks, "named-entity": write_sentences}
+WRITERS = {"bounding-box": write_scenes, "bounding-box-adjustment": write_adjustment, "semantic-segmentation": write_masks, "named-entity": write_sentences}
 
 
 def box_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
@@ -212,6 +251,14 @@ def mask_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth:
             "single_worker_mask_iou": round(float(np.mean(single)), 4) if single else 0.0}
 
 
+def adjustment_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
+                       labels: list[str], lines: list[dict[str, Any]]) -> dict[str, float]:
+    """box_quality, plus the earlier boxes' mean IoU (what the adjustment started from)."""
+    initial = {i: {"annotations": line["boxes"]["annotations"]} for i, line in enumerate(lines)}
+    return {**box_quality(values, answers, truth, labels),
+            "initial_mean_iou": box_quality(initial, [], truth, labels)["mean_iou"]}
+
+
 QUALITY = {"bounding-box": box_quality, "semantic-segmentation": mask_quality, "named-entity": span_quality}
 
 
@@ -228,8 +275,11 @@ def task_summary(task: str, engine: Any, job_id: int, truth: dict[str, Any]) -> 
                                .where(DataObject.job_id == job_id).order_by(DataObject.index)).all()
         rows = job_answer_rows(session, job_id)
         labels = job.labels
-    records = [truth[json.loads(data).get("source-ref") or json.loads(data)["source"]] for _, data, _, _ in objects]
+    lines = [json.loads(data) for _, data, _, _ in objects]
+    records = [truth[line.get("source-ref") or line["source"]] for line in lines]
     values = {index: json.loads(label) for index, _, status, label in objects
               if status == ObjectStatus.CONSOLIDATED and label is not None}
     answers = [(index, json.loads(chosen)) for index, _, chosen in rows]
+    if task == "bounding-box-adjustment":
+        return adjustment_quality(values, answers, records, labels, lines)
     return QUALITY[task](values, answers, records, labels)

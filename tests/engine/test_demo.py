@@ -96,3 +96,15 @@ def test_demo_semantic_segmentation_reports_mask_iou(tmp_path):
         assert [entry["class-name"] for entry in metadata["internal-color-map"].values()] == \
             ["BACKGROUND", "rectangle", "ellipse", "triangle"]
         assert Path(line["regions-ref"]).is_file() and line["regions-ref"].endswith(".png")
+
+
+@pytest.mark.slow
+def test_demo_bounding_box_adjustment_improves_on_the_earlier_boxes(tmp_path):
+    summary = _run_demo(tmp_path, "--task", "bounding-box-adjustment", "--objects", "20")
+    assert summary["task"] == "bounding-box-adjustment" and summary["assignments"] == 60
+    assert summary["mean_iou"] >= summary["initial_mean_iou"] + 0.08       # the crowd fixed shifted boxes
+    lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
+    assert len(lines) == 20
+    for line in lines:
+        assert line["shapes-adjusted-metadata"]["adjustment-status"] in ("adjusted", "unadjusted")
+        assert line["boxes-metadata"]["job-name"] == "labeling-job/shapes-model"   # the earlier label passes through
