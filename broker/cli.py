@@ -388,7 +388,7 @@ def demo(output: Path = typer.Option(Path("demo-output"), "--output", help="Wher
          task: str = typer.Option("image-classification", "--task",
                                   help="image-classification (the digits); bounding-box, bounding-box-adjustment or "
                                        "semantic-segmentation (shapes in generated scenes); named-entity "
-                                       "(generated sentences)."),
+                                       "(generated sentences); verification (a model's digit labels)."),
          workers_per_object: Optional[int] = typer.Option(
              None, "--workers-per-object", min=1, max=9,
              help="Answers per object (default 3; bounding-box 5, as Ground Truth's console suggests)."),

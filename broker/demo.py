@@ -35,9 +35,10 @@ AUTO_LABEL_SPEC = {"validation_workers_per_object": 9, "validation_fraction": 0.
 
 
 DEMO_TASKS = ("image-classification", "bounding-box", "bounding-box-adjustment", "semantic-segmentation",
-              "named-entity")
-SHAPE_FIELDS = ("mean_iou", "single_worker_mean_iou", "initial_mean_iou", "mask_iou", "single_worker_mask_iou", "span_f1",
-                "single_worker_span_f1")
+              "named-entity", "verification")
+TASK_FIELDS = ("mean_iou", "single_worker_mean_iou", "initial_mean_iou", "mask_iou", "single_worker_mask_iou", "span_f1",
+                "single_worker_span_f1", "verification_accuracy", "single_worker_verification_accuracy",
+                "model_label_accuracy")
 
 
 @dataclass
@@ -77,12 +78,15 @@ class DemoSummary:
     single_worker_mask_iou: float | None = None
     span_f1: float | None = None                 # named-entity: exact-span F1 of the consolidated entities
     single_worker_span_f1: float | None = None
+    verification_accuracy: float | None = None   # verification: consolidated verdicts right (label fits or not)
+    single_worker_verification_accuracy: float | None = None
+    model_label_accuracy: float | None = None    # the share of the model's labels that were right
 
     def as_dict(self) -> dict[str, Any]:
         """The --json summary: only the figures this run has (a box demo has no accuracy)."""
         data = asdict(self)
         data.pop("crowd")
-        optional = ("accuracy", "majority_vote_accuracy") + AUTO_LABEL_FIELDS + SHAPE_FIELDS
+        optional = ("accuracy", "majority_vote_accuracy") + AUTO_LABEL_FIELDS + TASK_FIELDS
         for key in optional:
             if data[key] is None:
                 data.pop(key)
@@ -99,7 +103,10 @@ class DemoSummary:
                    ("mean IoU (consolidated boxes)", self.mean_iou), ("mean IoU (one worker)", self.single_worker_mean_iou),
                    ("mean IoU (boxes before adjustment)", self.initial_mean_iou),
                    ("mask IoU (consolidated)", self.mask_iou), ("mask IoU (one worker)", self.single_worker_mask_iou),
-                   ("span F1 (consolidated)", self.span_f1), ("span F1 (one worker)", self.single_worker_span_f1)]
+                   ("span F1 (consolidated)", self.span_f1), ("span F1 (one worker)", self.single_worker_span_f1),
+                   ("verdicts right (consolidated)", self.verification_accuracy),
+                   ("verdicts right (one worker)", self.single_worker_verification_accuracy),
+                   ("model labels right", self.model_label_accuracy)]
         for name, value in figures:
             if value is not None:
                 table.add_row(name, f"{value:.2%}")

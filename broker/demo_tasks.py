@@ -11,6 +11,10 @@ bounding-box-adjustment  the same scenes, each with an earlier job's boxes to co
 semantic-segmentation  the same scenes; the truth is each shape's pixels (a mask PNG in the paint
                tool's colours). Quality: mean mask IoU per image over the classes present
                (scoring.mask_iou, background included).
+verification   scikit-learn's digits labeled by a small model (logistic regression on 60 of them, so
+               about a fifth of its labels are wrong), with the model's confidence; workers uncheck
+               the wrong ones in batches of 25. Quality: accuracy of the consolidated verdicts (does
+               the model's label fit?) against the true digits.
 named-entity   sentences built from names, places and organisations with known offsets. Quality:
                exact-span F1 (start, end and label all right) over the job.
 
@@ -49,7 +53,9 @@ TASK_DEFAULTS = {   # objects, workers per object (Ground Truth's console defaul
     "bounding-box-adjustment": (120, 3),
     "semantic-segmentation": (100, 3),
     "named-entity": (150, 3),
+    "verification": (500, 3),
 }
+MODEL_TRAINING_DIGITS = 60
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,40 @@ def write_sentences(folder: Path, n: int, seed: int) -> DemoData:
     return DemoData(spec, manifest, truth)
 
 
-WRITERS = {"bounding-box": write_scenes, "bounding-box-adjustment": write_adjustment, "semantic-segmentation": write_masks, "named-entity": write_sentences}
+def write_verification(folder: Path, n: int, seed: int) -> DemoData:
+    """Digit PNGs whose manifest lines carry a weak model's label (`model`) and confidence."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    from broker.demo import write_digits
+
+    manifest, digit_truth = write_digits(folder, n)
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    train = rng.choice(np.arange(n, len(digits.target)) if n < len(digits.target) - MODEL_TRAINING_DIGITS
+                       else np.arange(len(digits.target)), MODEL_TRAINING_DIGITS, replace=False)
+    model = LogisticRegression(max_iter=2000).fit(digits.data[train], digits.target[train])
+    proba = model.predict_proba(digits.data[:n])
+    predicted = model.classes_[proba.argmax(axis=1)]
+    lines = []
+    for i, path in enumerate(digit_truth):
+        lines.append({"source-ref": path, "model": int(predicted[i]),
+                      "model-metadata": {"class-name": str(predicted[i]), "confidence": round(float(proba[i].max()), 2),
+                                         "type": "groundtruth/image-classification", "human-annotated": "no",
+                                         "job-name": "labeling-job/digits-model"}})
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    spec = {"job_name": "digits-verify", "task_type": "label-verification", "labels": ["good", "bad"],
+            "verification": {"label_attribute": "model", "batch_size": 25},
+            "header": "Is each image the digit shown?",
+            "instructions": {"short": "Uncheck every image that is not the digit named above the batch.",
+                             "full": "A model labeled these handwritten digits. Leave an image checked when it "
+                                     "shows the digit named; uncheck it when it shows another digit."},
+            "title": "Check a model's digit labels", "description": "Uncheck the images a digit label is wrong for.",
+            "keywords": ["image", "digit", "verification"], "reward": "0.10"}
+    return DemoData(spec, manifest, {path: {"label": label} for path, label in digit_truth.items()})
+
+
+WRITERS = {"bounding-box": write_scenes, "bounding-box-adjustment": write_adjustment, "verification": write_verification, "semantic-segmentation": write_masks, "named-entity": write_sentences}
 
 
 def box_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
@@ -262,6 +301,24 @@ def adjustment_quality(values: dict[int, Any], answers: list[tuple[int, dict]], 
 QUALITY = {"bounding-box": box_quality, "semantic-segmentation": mask_quality, "named-entity": span_quality}
 
 
+def verification_quality(engine: Any, job_id: int, lines: list[dict[str, Any]], truth: list[dict[str, Any]],
+                         values: dict[int, Any]) -> dict[str, float]:
+    """Consolidated verdicts (and single workers' verdicts) against "the model's label is right"."""
+    from sqlmodel import Session
+
+    from broker.verify.consolidate import verdict_arrays
+
+    fits = np.array([str(line["model"]) == record["label"] for line, record in zip(lines, truth)])
+    with Session(engine) as session:
+        arrays = verdict_arrays(session, job_id)
+    decided = np.array(sorted(values))
+    said_fits = np.array([int(values[i]) == 0 for i in decided], dtype=bool)
+    single = (arrays.verdicts == 0) == fits[arrays.objects]
+    return {"verification_accuracy": round(float((said_fits == fits[decided]).mean()), 4) if decided.size else 0.0,
+            "single_worker_verification_accuracy": round(float(single.mean()), 4) if single.size else 0.0,
+            "model_label_accuracy": round(float(fits.mean()), 4)}
+
+
 def task_summary(task: str, engine: Any, job_id: int, truth: dict[str, Any]) -> dict[str, float]:
     """The task's quality figures from the job's consolidated objects and usable answers."""
     from sqlmodel import Session, select
@@ -282,4 +339,6 @@ def task_summary(task: str, engine: Any, job_id: int, truth: dict[str, Any]) -> 
     answers = [(index, json.loads(chosen)) for index, _, chosen in rows]
     if task == "bounding-box-adjustment":
         return adjustment_quality(values, answers, records, labels, lines)
+    if task == "verification":
+        return verification_quality(engine, job_id, lines, records, values)
     return QUALITY[task](values, answers, records, labels)

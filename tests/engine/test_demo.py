@@ -108,3 +108,20 @@ def test_demo_bounding_box_adjustment_improves_on_the_earlier_boxes(tmp_path):
     for line in lines:
         assert line["shapes-adjusted-metadata"]["adjustment-status"] in ("adjusted", "unadjusted")
         assert line["boxes-metadata"]["job-name"] == "labeling-job/shapes-model"   # the earlier label passes through
+
+
+@pytest.mark.slow
+def test_demo_verification_checks_a_models_digit_labels(tmp_path):
+    summary = _run_demo(tmp_path, "--task", "verification", "--objects", "100")
+    assert summary["task"] == "verification" and summary["objects"] == 100 and summary["failed_objects"] == 0
+    # batches of up to 25 objects sharing a label, 3 workers each: far fewer assignments than objects
+    assert 3 * 4 <= summary["assignments"] <= 3 * 14        # one batch per label, plus one per 25 more
+    assert 0.5 < summary["model_label_accuracy"] < 0.95          # a weak model: some labels to catch
+    assert summary["verification_accuracy"] >= 0.8
+    assert summary["verification_accuracy"] >= summary["single_worker_verification_accuracy"]
+    lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
+    assert len(lines) == 100
+    for line in lines:
+        assert line["digits-verify"] in ("0", "1")
+        assert line["digits-verify-metadata"]["type"] == "groundtruth/label-verification"
+        assert line["model-metadata"]["job-name"] == "labeling-job/digits-model"
