@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broker.annotations import kind_for
+from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, record_event,
+                       transaction, utcnow)
 from broker.storage import write_bytes
-from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, transaction,
-                       utcnow)
 from broker.verify.consolidate import consolidate_job_verdicts
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class ConsolidateReport:
     jobs: int = 0
     objects_consolidated: int = 0
     objects_failed: int = 0
+    errors: list[str] = field(default_factory=list)   # a custom job's hook failed: that job retries next pass
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Consolidated:
     labels: dict[int, Any]
     confidences: dict[int, Any]
     worker_accuracy: dict[str, float]
+    failure_reasons: dict[int, str] = field(default_factory=dict)   # objects that fail with their own reason
 
 
 def answer_arrays(rows: list[tuple[int, str, str]]) -> AnswerArrays:
@@ -118,8 +120,17 @@ def consolidate_tick(engine: Engine, settings: Any = None, *, job_ids: list[int]
         jobs = [job for job in session.exec(select(Job).where(Job.status.in_([JobStatus.ACTIVE, JobStatus.CANCELLED]),
                                                              Job.completed_at == None))  # noqa: E711
                 if (job_ids is None or job.id in job_ids) and (force or job.answers_version > job.consolidated_version)]
+    from broker.hooks import HookError
+
     for job in jobs:
-        consolidate_job(engine, settings, job, report, now=now or utcnow())
+        try:
+            consolidate_job(engine, settings, job, report, now=now or utcnow())
+        except HookError as error:   # the requester's code: reported, the other jobs go on
+            log.warning("job %s: %s", job.name, error)
+            report.errors.append(f"job {job.name}: {error}")
+            with transaction(engine) as session:
+                record_event(session, job.id, "hook-failed", str(error)[:2000])
+            continue
         report.jobs += 1
     return report
 
@@ -131,9 +142,12 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
 
     version = job.answers_version
     verification = job.task_type == "label-verification"   # batch verdicts: broker.verify
+    custom = job.task_type == "custom"        # the post-annotation hook, or pass-through (broker.hooks)
     with Session(engine) as session:
-        rows = [] if verification else job_answer_rows(session, job.id)
+        rows = [] if verification or custom else job_answer_rows(session, job.id)
         result = consolidate_job_verdicts(session, job) if verification else None
+        if custom:
+            result = consolidate_custom(session, job, settings, now)
     kind = kind_for(job.task_type)
     files: dict[int, bytes] = {}
     if rows and kind is not None:   # boxes, masks, spans: broker.annotations
@@ -171,8 +185,9 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
                 elif label_json != old_label or confidence_json != old_confidence:
                     moved.append(values)
             elif status == ObjectStatus.ANSWERED:
+                reason = result.failure_reasons.get(index) if result is not None else None
                 failed.append({"id": object_id, "status": ObjectStatus.FAILED,
-                               "failure_reason": REASON_NO_VALID_ANSWERS})
+                               "failure_reason": reason or REASON_NO_VALID_ANSWERS})
                 report.objects_failed += 1
         for rows in (newly, moved, failed):
             if rows:
@@ -183,6 +198,48 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
         row.consolidated_version = version
         session.add(row)
     finalize.write_outputs(engine, settings, job.id, now=now)
+
+
+def consolidate_custom(session: Session, job: Job, settings: Any, now: datetime) -> Consolidated:
+    """A custom job's finished objects (every answer in) through its post-annotation hook, once each:
+    the payload file is written under annotations/consolidation-request/, the hook's content for
+    each object becomes its label. A hook that raises or answers outside the contract raises
+    HookError: nothing is stored, the objects stay answered and the next pass calls it again."""
+    from broker.finalize import answer_content
+    from broker.hooks import (call_hook, consolidated_contents, load_hook_cached, pass_through,
+                              payload_entry, post_annotation_event)
+    from broker.output import OutputWriter, file_timestamp
+    from broker.storage import write_text
+    from broker.submit import job_spec
+
+    spec = job_spec(job)
+    finished = {index: json.loads(data) for index, data in session.exec(
+        select(DataObject.index, DataObject.data_json)
+        .where(DataObject.job_id == job.id, DataObject.status == ObjectStatus.ANSWERED))}
+    answers: dict[int, list[tuple[str, Any]]] = {}
+    for index, worker, answer_json in session.exec(
+            select(DataObject.index, Assignment.worker_id, Assignment.answer_json)
+            .join(DataObject, Assignment.object_id == DataObject.id)
+            .where(Assignment.job_id == job.id, DataObject.status == ObjectStatus.ANSWERED,
+                   Assignment.answer_json != None, Assignment.review_status != ReviewStatus.REJECTED)  # noqa: E711
+            .order_by(Assignment.id)):
+        answers.setdefault(index, []).append((worker, answer_content(answer_json)))
+    entries = [payload_entry(index, finished[index], answers[index]) for index in sorted(answers)]
+    attribute = spec.label_attribute_name
+    if not entries:   # finished, but every answer was rejected or unreadable
+        return Consolidated({}, {}, {})
+    reference = spec.hooks.post_annotation if spec.hooks is not None else None
+    if reference is None:
+        response, where = pass_through(entries, attribute), "pass-through"
+    else:
+        uri = OutputWriter(spec, settings).uri("annotations", "consolidation-request", f"{file_timestamp(now)}.json")
+        write_text(uri, json.dumps(entries, ensure_ascii=False), settings, content_type="application/json")
+        event = post_annotation_event(spec.job_name, list(spec.labels), attribute, uri)
+        response, where = call_hook(load_hook_cached(reference), reference, event), reference
+    contents = consolidated_contents(response, where, attribute, {int(e["datasetObjectId"]) for e in entries})
+    missing = "The post-annotation hook returned no consolidated annotation for it"
+    return Consolidated(contents, dict.fromkeys(contents), {},
+                        {index: missing for index in finished if index not in contents})
 
 
 def _store_worker_accuracy(session: Session, accuracy: dict[str, float]) -> None:

@@ -61,7 +61,8 @@ class ObjectStatus:
     ANSWERED = "answered"        # its HIT finished; answers stored, not consolidated yet
     CONSOLIDATED = "consolidated"
     MACHINE_LABELED = "machine-labeled"  # labeled by the auto-label model (human-annotated: "no")
-    CARRIED = "carried"          # job chaining: already labeled under this attribute by an earlier job; copied as is
+    CARRIED = "carried"          # copied to the output as is, never posted: already labeled under this attribute by
+                                 # an earlier job (chaining), or a custom job's pre-annotation hook said no person is needed
     FAILED = "failed"
 
 

@@ -36,7 +36,8 @@ def outcomes_for(objects: list[tuple[int, str, str | None, str | None, str | Non
                  shapes: bool = False) -> dict:
     """(index, status, label JSON, confidence JSON, failure reason) rows -> broker.output outcomes.
 
-    `shapes` (boxes, spans): the label is Ground Truth's value and the "confidence" its metadata keys."""
+    `shapes` (boxes, masks, spans, custom content): the label is Ground Truth's value and the
+    "confidence" its metadata keys."""
     from broker.output import FailedObject, ObjectResult
 
     outcomes: dict[int, Any] = {}
@@ -92,7 +93,8 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
                    DataObject.status.in_([ObjectStatus.CONSOLIDATED, ObjectStatus.FAILED]))
             .order_by(Assignment.id)).all()
         batches = item_ids(session, list({a.hit_row_id for a in unwritten})) if is_verification(job) else {}
-    outcomes = outcomes_for([row[:5] for row in objects], spec.is_multilabel, kind_for(spec.task_type) is not None)
+    outcomes = outcomes_for([row[:5] for row in objects], spec.is_multilabel,
+                            kind_for(spec.task_type) is not None or spec.task_type == "custom")
     input_lines = [json.loads(row[5]) for row in objects]
     writer = OutputWriter(spec, settings)
     from broker.quality import without_gold  # issue 6 hook: gold objects stay out of the output manifest

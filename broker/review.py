@@ -167,7 +167,7 @@ def review_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | No
             scores = worker_agreements(session, job) if pending and policy.approve == "agreement" else {}
         # a box or span answer that failed its checks is kept and flagged, not "empty": no labels
         # here means only an unreadable answer counts as empty (broker.annotations)
-        labels = [] if kind_for(job.task_type) is not None else job.labels
+        labels = [] if kind_for(job.task_type) is not None or job.task_type == "custom" else job.labels
         decisions = decide(policy, list(pending), labels, scores, now) if pending else []
         for start in range(0, len(decisions), REVIEW_BATCH):
             _apply(engine, client, job, decisions[start:start + REVIEW_BATCH], report, now)

@@ -538,6 +538,23 @@ class LabelCategoryConfig(BaseModel):
 # The job spec
 
 
+class CustomHooks(BaseModel):
+    """The `hooks:` block of a custom job: Ground Truth's pre- and post-annotation Lambdas as Python
+    functions, `file.py:function` (relative to the spec) or `package.module:function` (broker.hooks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pre_annotation: str | None = None
+    post_annotation: str | None = None
+
+    @field_validator("pre_annotation", "post_annotation")
+    @classmethod
+    def _reference(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from broker.hooks import check_reference
+
+        return None if value is None else check_reference(value, (info.context or {}).get("base_dir"))
+
+
 class AdjustmentConfig(BaseModel):
     """The `adjustment:` block: `label_attribute` names the earlier object-detection output in each
     manifest line (`<attr>` annotations + `<attr>-metadata` class-map) that workers correct."""
@@ -575,6 +592,7 @@ class JobSpec(StrictModel):
     quality: QualityConfig | None = None  # issue 6: broker.quality
     verification: VerificationConfig | None = None  # label-verification: broker.verify
     adjustment: AdjustmentConfig | None = None      # bounding-box-adjustment: the boxes to correct
+    hooks: CustomHooks | None = None                # custom: pre-/post-annotation functions (broker.hooks)
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     keywords: list[str] = Field(default_factory=list)
@@ -661,6 +679,8 @@ class JobSpec(StrictModel):
         problems += self._label_rules()
         if self.task_type == "custom" and not self.template:
             problems.append(("template", "a custom task needs `template:` (a Liquid file)"))
+        if self.hooks is not None and self.task_type != "custom":
+            problems.append(("hooks", "only a custom job takes pre- and post-annotation hooks"))
         problems += self._auto_label_rules()
         if self.keywords and len(",".join(self.keywords)) > MAX_KEYWORDS_CHARS:
             problems.append(("keywords", f"longer than {MAX_KEYWORDS_CHARS} characters when joined with commas"))
@@ -867,7 +887,7 @@ RELATED_FIELDS = (
     {"labels", "label_category_config", "task_type"},
     {"reward", "reward_cents"},
     {"budget_usd", "budget_cents", "reward", "reward_cents", "workers_per_object", "qualifications"},
-    {"template", "task_type"},
+    {"template", "task_type", "hooks"},
     {"label_attribute_name", "job_name"},
     {"auto_label", "task_type"},
     {"verification", "task_type", "labels", "label_attribute_name"},

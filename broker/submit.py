@@ -70,14 +70,15 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
     from broker.quality import check_qualification_test, mix_gold  # issue 6 hook: gold objects, test
 
     lines = mix_gold(spec, lines, settings)
-    from broker.validate import line_issues   # a verification label, the boxes to adjust
+    from broker.validate import line_check   # a verification label, the boxes to adjust, the PRE hook
 
-    problems = line_issues(spec, lines)
-    if problems:
-        raise SubmitError("\n".join(map(str, problems)))
+    check = line_check(spec, lines)
+    if check.issues:
+        raise SubmitError("\n".join(map(str, check.issues)))
     check_qualification_test(spec)
     template_source = template_source_for(spec)
-    _check_renders(spec, template_source, lines, settings)
+    _check_renders(spec, template_source, [line for i, line in enumerate(lines) if i not in check.not_for_people]
+                   or lines, settings)
 
     with transaction(engine) as session:
         existing = session.exec(select(Job).where(Job.name == spec.job_name)).first()
@@ -112,6 +113,7 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
         gold_attribute = getattr(gold, "label_attribute", None)
         carried = carried_indices(spec, lines) - {i for i, line in enumerate(lines)
                                                   if gold_attribute and gold_attribute in line.data}
+        carried |= check.not_for_people   # passed through unlabeled, like a carried line
         session.execute(
             insert(DataObject),
             [

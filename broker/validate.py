@@ -75,6 +75,14 @@ def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: 
         from broker.verify.inputs import batch_task_input
 
         task_input = batch_task_input(spec, [d for _, d in batch], [i for i, _ in batch])
+    elif spec.hooks is not None and spec.hooks.pre_annotation:   # Ground Truth's PRE Lambda (broker.hooks)
+        from broker.hooks import HookError, pre_annotation
+        from broker.templates import TemplateError
+
+        try:
+            task_input = pre_annotation(spec.hooks.pre_annotation, spec.job_name, data).task_input
+        except HookError as error:
+            raise TemplateError(str(error)) from error
     else:
         instructions = spec.instructions
         task_input = build_task_input(
@@ -84,6 +92,30 @@ def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: 
             initial_value_attribute=spec.adjustment.label_attribute if spec.adjustment else None,
         )
     return render_task_html(source, task_input, task_type=spec.task_type, data_object=data, grant_read_access=grant)
+
+
+@dataclass(frozen=True)
+class LineCheck:
+    issues: list[Issue]
+    not_for_people: set[int]     # line indices a custom job's pre-annotation hook keeps from the crowd
+
+
+def line_check(spec: JobSpec, lines: list[ManifestLine]) -> LineCheck:
+    """line_issues, plus the objects no person needs to see (broker.hooks: isHumanAnnotationRequired
+    false); a custom job's pre-annotation hook runs once per line here."""
+    pre = spec.hooks.pre_annotation if spec.hooks is not None else None
+    if pre is None:
+        return LineCheck(line_issues(spec, lines), set())
+    from broker.hooks import HookError, pre_annotation
+
+    issues, skipped = [], set()
+    for index, line in enumerate(lines):
+        try:
+            if not pre_annotation(pre, spec.job_name, line.data).human_required:
+                skipped.add(index)
+        except HookError as error:
+            issues.append(Issue(spec.input_manifest, line.line_number, "hooks.pre_annotation", str(error)))
+    return LineCheck(issues, skipped)
 
 
 def line_issues(spec: JobSpec, lines: list[ManifestLine]) -> list[Issue]:
@@ -135,7 +167,11 @@ def validate_job(
             + (" ..." if len(report.rejected) > 20 else "")
         )
     report.issues.extend(_source_file_issues(spec, report.lines))
-    report.issues.extend(line_issues(spec, report.lines))
+    check = line_check(spec, report.lines)
+    report.issues.extend(check.issues)
+    if check.not_for_people:
+        report.warnings.append(f"{len(check.not_for_people)} object(s) need no human annotation (the pre-annotation "
+                               "hook said so): they are not posted and pass through to the output unlabeled")
     report.issues.extend(_render_issues(spec, report, settings, render_count))
     _money_figures(spec, report)
     _chaining_warning(spec, report)
