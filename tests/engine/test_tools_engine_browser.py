@@ -1,7 +1,8 @@
 """The annotation tools through the whole engine, in headless Chromium: the broker publishes a
-box / segmentation / entity job on the embedded marketplace, a person signs up on the worker site,
-accepts the HIT, draws a box / paints a region / selects a span inside the HIT's sandboxed frame
-and submits; the broker collects, reviews, consolidates and writes the output manifest line."""
+box / segmentation / entity / verification job on the embedded marketplace, a person signs up on
+the worker site, accepts the HIT, draws a box / paints a region / selects spans / unchecks items
+inside the HIT's sandboxed frame and submits; the broker collects, reviews, consolidates and
+writes the output manifest line."""
 
 from __future__ import annotations
 
@@ -172,3 +173,27 @@ def test_span_selected_in_the_worker_site_reaches_the_output_manifest(page, tmp_
     assert line["names-metadata"]["type"] == "groundtruth/text-span"
     assert [text[e["startOffset"]:e["endOffset"]] for e in line["names"]["annotations"]["entities"]] == \
         ["Grace Hopper", "Oslo"]
+
+
+def test_items_unchecked_in_the_worker_site_become_verification_verdicts(page, tmp_path, market, settings, engine):
+    texts = ["A red house with a roof.", "A blue bicycle.", "A small stone cottage.", "A yellow taxi."]
+    lines = [{"source": text, "kind": 0, "kind-metadata": {"class-name": "house", "confidence": 0.9}} for text in texts]
+    spec_path = _job(tmp_path, "label-verification", ["good", "bad"], lines[0], "check")
+    spec_path.write_text(yaml.safe_dump(yaml.safe_load(spec_path.read_text())
+                                        | {"verification": {"label_attribute": "kind"}}))
+    (tmp_path / "input.manifest").write_text("".join(json.dumps(line) + "\n" for line in lines))   # all four
+    job_id = _published(tmp_path, engine, settings, spec_path)
+    frame = _accept_as_new_worker(page, market)
+    boxes = frame.get_by_role("checkbox")
+    assert [boxes.nth(i).is_checked() for i in range(4)] == [True] * 4     # every item starts "fits"
+    frame.locator(".crowd-verify-item").nth(1).click()                      # the bicycle is no house
+    boxes.nth(2).focus()
+    page.keyboard.press("ArrowRight")                                       # keyboard: to the taxi, Space
+    page.keyboard.press("Space")
+    _submit_and_finish(page, frame, engine, settings, job_id)
+
+    out = [json.loads(line) for line in
+           (tmp_path / "output" / "check" / "manifests" / "output" / "output.manifest").read_text().splitlines()]
+    assert [line["check"] for line in out] == ["0", "1", "0", "1"]          # Ground Truth's verdict index
+    assert all(line["check-metadata"]["type"] == "groundtruth/label-verification" for line in out)
+    assert [line["kind-metadata"]["class-name"] for line in out] == ["house"] * 4   # the verified label stays
