@@ -153,7 +153,12 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
     if rows and kind is not None:   # boxes, masks, spans: broker.annotations
         from broker.submit import job_spec
 
-        shapes = kind.consolidate(rows, job_spec(job), job.n_objects)
+        extra = {}
+        if kind.uses_data_objects:
+            with Session(engine) as session:
+                extra["data_objects"] = {index: json.loads(data) for index, data in session.exec(
+                    select(DataObject.index, DataObject.data_json).where(DataObject.job_id == job.id))}
+        shapes = kind.consolidate(rows, job_spec(job), job.n_objects, **extra)
         result = Consolidated(shapes.values, shapes.metadata, shapes.worker_accuracy)
         files = shapes.files
     elif rows:

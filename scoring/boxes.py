@@ -11,6 +11,14 @@ style, two things per worker from their agreement with the consolidated boxes:
   A cluster's support is the reliability-weighted share of the object's workers
   that drew it; clusters below ``min_support`` are dropped.
 
+Adjustment jobs (workers correct boxes drawn before) add a third: ``review_rate_``,
+how often a worker looks at a box they were shown. A box copied unchanged is the
+commonest lazy answer, and copies agree with each other exactly, so without it the
+workers who submit what they were given outvote the ones who fix it. Given the
+``initial_*`` boxes, a worker's review rate is the share of the initial boxes the
+consolidation rejects (no kept box over them) that the worker did not copy; a copied
+box (and an answer that copies everything) weighs ``reliability x review_rate``.
+
 The clustering is shared with ``scoring.spans`` (spans are 1-D boxes):
 ``cluster_by_overlap`` builds clusters from one object's similarity matrix,
 visiting workers from the most to the least reliable, each worker's items
@@ -27,6 +35,7 @@ import numpy as np
 from scoring._answers import AnswersError, index_array
 
 EPS = 1e-12
+COPY_TOLERANCE_PX = 0.5   # a box within this of an initial box on every edge is a copy of it
 
 
 # ---------------------------------------------------------------- validation
@@ -195,7 +204,14 @@ def support_of_clusters(
     worker_weight: np.ndarray,
 ) -> np.ndarray:
     """Share of the object's worker weight (workers who answered it) carried by each cluster."""
-    carried = weight_sums(cluster_of, worker_weight[item_workers], minlength=cluster_object.size)
+    return support_of_weighted_clusters(cluster_of, worker_weight[item_workers], cluster_object, object_weight)
+
+
+def support_of_weighted_clusters(
+    cluster_of: np.ndarray, item_weight: np.ndarray, cluster_object: np.ndarray, object_weight: np.ndarray
+) -> np.ndarray:
+    """Share of the object's total weight carried by each cluster's items."""
+    carried = weight_sums(cluster_of, item_weight, minlength=cluster_object.size)
     total = object_weight[cluster_object]
     return np.divide(carried, total, out=np.zeros_like(carried), where=total > 0)
 
@@ -329,6 +345,74 @@ def prepare_boxes(
     )
 
 
+@dataclass(frozen=True)
+class InitialBoxes:
+    """The boxes an adjustment page showed, and which answer rows copy one of them."""
+
+    objects: np.ndarray        # (B,) object of each initial box, sorted by object
+    corners: np.ndarray        # (B, 4)
+    classes: np.ndarray        # (B,)
+    copy_of: np.ndarray        # (N,) per data row: the initial box it copies, -1 when drawn or changed
+    pair_copied: np.ndarray    # (P,) per (object, worker) submission: every box a copy and none deleted
+
+
+def _copy_keys(objects: np.ndarray, classes: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """One void-typed key per box: object, class and corners on the copy-tolerance grid."""
+    grid = np.rint(corners / (2 * COPY_TOLERANCE_PX)).astype(np.int64)
+    keys = np.ascontiguousarray(np.column_stack([objects, classes, grid]).astype(np.int64))
+    return keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
+
+
+def prepare_initial(data: BoxAnswers, objects: object, boxes: object, classes: object) -> InitialBoxes:
+    """Validate the initial boxes and find the rows that copy one (same object, class and edges)."""
+    objects_a = index_array("initial_objects", objects)
+    boxes_a = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if np.size(boxes) else np.empty((0, 4))
+    classes_a = np.zeros(objects_a.size, np.int64) if classes is None else index_array("initial_classes", classes)
+    check_same_length(initial_objects=objects_a, initial_boxes=boxes_a, initial_classes=classes_a)
+    check_bound("initial_objects", objects_a, data.n_objects, "n_objects")
+    order = np.argsort(objects_a, kind="stable")
+    objects_a, corners, classes_a = objects_a[order], to_corners(boxes_a[order]), classes_a[order]
+    initial_keys = _copy_keys(objects_a, classes_a, corners)
+    sorted_index = np.argsort(initial_keys, kind="stable")
+    row_keys = _copy_keys(data.objects, data.classes, data.corners)
+    copy_of = np.full(row_keys.size, -1, dtype=np.int64)
+    if initial_keys.size:
+        sorted_keys = initial_keys[sorted_index]
+        at = np.minimum(np.searchsorted(sorted_keys, row_keys), initial_keys.size - 1)
+        found = sorted_keys[at] == row_keys
+        copy_of[found] = sorted_index[at[found]]
+    # a submission copies everything when all its rows are copies and it kept every initial box
+    pair_key = data.pair_objects * max(data.n_workers, 1) + data.pair_workers
+    row_pair = np.searchsorted(pair_key, data.objects * max(data.n_workers, 1) + data.workers)
+    n_pairs = pair_key.size
+    rows = np.bincount(row_pair, minlength=n_pairs)
+    copies = np.bincount(row_pair, weights=(copy_of >= 0).astype(float), minlength=n_pairs)
+    shown = np.bincount(objects_a, minlength=data.n_objects)[data.pair_objects]
+    return InitialBoxes(objects_a, corners, classes_a, copy_of, (copies == rows) & (rows == shown))
+
+
+def review_rates(data: BoxAnswers, initial: InitialBoxes, state: dict[str, np.ndarray], iou_threshold: float,
+                 pseudo_count: float) -> np.ndarray:
+    """Per worker: the share of rejected initial boxes (no kept consolidated box of their class over
+    them at ``iou_threshold``) on their objects that they did not copy, smoothed to the pooled share."""
+    kept = np.flatnonzero(state["kept"])
+    rejected = np.ones(initial.objects.size, dtype=bool)
+    for obj in np.unique(initial.objects):
+        mine = np.flatnonzero(initial.objects == obj)
+        theirs = kept[state["cluster_object"][kept] == obj]
+        if theirs.size:
+            iou = iou_matrix(initial.corners[mine], state["mean"][theirs])
+            iou *= initial.classes[mine, None] == state["cluster_class"][theirs][None, :]
+            rejected[mine] = iou.max(axis=1) < iou_threshold
+    seen = weight_sums(data.pair_workers,
+                       np.bincount(initial.objects[rejected], minlength=data.n_objects)[data.pair_objects].astype(float),
+                       minlength=data.n_workers)
+    copied_rejected = (initial.copy_of >= 0) & rejected[np.maximum(initial.copy_of, 0)]
+    copied = weight_sums(data.workers, copied_rejected.astype(float), minlength=data.n_workers)
+    pooled = 1.0 - copied.sum() / seen.sum() if seen.sum() > 0 else 1.0
+    return np.clip((seen - copied + pseudo_count * pooled) / (seen + pseudo_count), 0.0, 1.0)
+
+
 class BoxConsolidator:
     """Consolidate workers' bounding boxes per object (single or multi-class).
 
@@ -344,7 +428,8 @@ class BoxConsolidator:
     ``object_starts_`` (n_objects + 1) so object o's boxes are
     ``boxes_[object_starts_[o]:object_starts_[o + 1]]``; ``answer_box_`` (N,)
     the consolidated box each input row went into, -1 if dropped;
-    ``reliability_`` and ``coordinate_noise_`` (n_workers,); ``n_iter_``.
+    ``reliability_``, ``coordinate_noise_`` and ``review_rate_`` (n_workers,; all ones
+    without ``initial_*``); ``n_iter_``.
     """
 
     def __init__(
@@ -376,30 +461,41 @@ class BoxConsolidator:
         n_objects: int | None = None,
         n_workers: int | None = None,
         n_classes: int | None = None,
+        initial_objects: object = None,
+        initial_boxes: object = None,
+        initial_classes: object = None,
     ) -> "BoxConsolidator":
-        """One row per drawn box; ``answered_*`` list submissions too (needed for workers who drew nothing)."""
+        """One row per drawn box; ``answered_*`` list submissions too (needed for workers who drew nothing);
+        ``initial_*``: for an adjustment job, the boxes each object's page started from."""
         data = prepare_boxes(
             objects, workers, boxes, classes, answered_objects, answered_workers, n_objects, n_workers, n_classes
         )
+        initial = None if initial_objects is None else prepare_initial(data, initial_objects, initial_boxes,
+                                                                      initial_classes)
         starts = group_starts(data.objects, data.n_objects)
         similarities = self._similarities(data, starts)
         reliability = np.ones(data.n_workers)
         noise = np.full(data.n_workers, 0.1)
+        review = np.ones(data.n_workers)
         n_iter = 0
         for n_iter in range(1, max(self.max_iter, 1) + 1):
-            state = self._consolidate(data, starts, similarities, reliability, noise)
+            state = self._consolidate(data, starts, similarities, reliability, noise, initial, review)
             if not self.learn_workers:
                 break
             new_reliability, new_noise = self._worker_model(data, state)
-            change = max(np.abs(new_reliability - reliability).max(initial=0), np.abs(new_noise - noise).max(initial=0))
-            reliability, noise = new_reliability, new_noise
+            new_review = review if initial is None else review_rates(data, initial, state, self.iou_threshold,
+                                                                     self.pseudo_count)
+            change = max(np.abs(new_reliability - reliability).max(initial=0), np.abs(new_noise - noise).max(initial=0),
+                         np.abs(new_review - review).max(initial=0))
+            reliability, noise, review = new_reliability, new_noise, new_review
             if change < self.tol:
                 break
         weights_used = reliability
         if self.learn_workers:
-            state = self._consolidate(data, starts, similarities, reliability, noise)
+            state = self._consolidate(data, starts, similarities, reliability, noise, initial, review)
         else:
             reliability, noise = self._worker_model(data, state)  # reported, not used
+        self.review_rate_ = review
         self._store(data, state, weights_used, reliability, noise, n_iter)
         return self
 
@@ -421,8 +517,11 @@ class BoxConsolidator:
         similarities: list[np.ndarray],
         reliability: np.ndarray,
         noise: np.ndarray,
+        initial: InitialBoxes | None = None,
+        review: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
-        """E-step: clusters, their precision-weighted mean boxes, classes and support."""
+        """E-step: clusters, their precision-weighted mean boxes, classes and support (a copied box,
+        and a submission that copies everything, weigh reliability x review rate)."""
         precision = 1.0 / np.maximum(noise, 1e-3) ** 2
         row_precision = precision[data.workers]
         cluster_of, cluster_object = cluster_all(
@@ -434,11 +533,15 @@ class BoxConsolidator:
             [weight_sums(cluster_of, row_precision * data.corners[:, j], minlength=n_clusters) for j in range(4)],
             axis=1,
         ) / np.maximum(total, EPS)[:, None]
-        row_reliability = reliability[data.workers]
-        class_votes = weighted_vote(cluster_of, data.classes, row_reliability, n_clusters, data.n_classes)
+        row_weight = reliability[data.workers]
+        pair_weight = reliability[data.pair_workers]
+        if initial is not None and review is not None:
+            row_weight = row_weight * np.where(initial.copy_of >= 0, review[data.workers], 1.0)
+            pair_weight = pair_weight * np.where(initial.pair_copied, review[data.pair_workers], 1.0)
+        class_votes = weighted_vote(cluster_of, data.classes, row_weight, n_clusters, data.n_classes)
         cluster_class = class_votes.argmax(axis=1) if n_clusters else np.empty(0, np.int64)
-        weight_of_object = object_weights(data.pair_objects, data.pair_workers, reliability, data.n_objects)
-        support = support_of_clusters(cluster_of, data.workers, cluster_object, weight_of_object, reliability)
+        weight_of_object = weight_sums(data.pair_objects, pair_weight, minlength=data.n_objects)
+        support = support_of_weighted_clusters(cluster_of, row_weight, cluster_object, weight_of_object)
         kept = support >= self.min_support - 1e-9
         row_iou = paired_iou(data.corners, mean[cluster_of]) * (data.classes == cluster_class[cluster_of])
         return {

@@ -7,7 +7,8 @@ type instead of growing branches:
 * ``read(data, labels, data_object)``: a worker's decoded answer -> the compact JSON stored as
   ``Assignment.chosen_json``, or ``AnswerError`` with the reason (the answer is kept and flagged
   in ``answer_error``, and left out of consolidation).
-* ``consolidate(rows, spec, n_objects)``: every usable answer of the job -> per object Ground
+* ``consolidate(rows, spec, n_objects)``: every usable answer of the job (and, for a kind with
+  ``uses_data_objects``, the manifest lines: an adjustment's initial boxes) -> per object Ground
   Truth's label value and its type-specific metadata, plus a reliability per worker (scoring/).
   The confidences (and, for adjustment, `adjustment-status`) come back as the metadata keys Ground
   Truth writes for the type, so broker.output only adds the keys every type shares.
@@ -40,7 +41,8 @@ class Consolidation:
 class AnnotationKind:
     element: str
     read: Callable[[Any, list[str], Mapping[str, Any]], dict[str, Any]]
-    consolidate: Callable[[list[tuple[int, str, str]], Any, int], Consolidation]
+    consolidate: Callable[..., Consolidation]   # (rows, spec, n_objects[, data_objects=...])
+    uses_data_objects: bool = False             # consolidate also takes {index: manifest line} (adjustment)
 
 
 def element_value(data: Any, element: str, key: str) -> dict[str, Any]:

@@ -58,18 +58,35 @@ def read_boxes(data: Any, labels: list[str], data_object: Mapping[str, Any]) -> 
     return answer
 
 
+def initial_box_arrays(data_objects: Mapping[int, Mapping[str, Any]], spec: Any) -> dict[str, np.ndarray]:
+    """BoxConsolidator's initial_* arguments: the earlier boxes each adjustment page showed."""
+    from broker.templates import initial_boxes
+
+    index_of = {label: i for i, label in enumerate(spec.labels)}
+    attribute = spec.adjustment.label_attribute
+    shown = [(index, box) for index, data in data_objects.items()
+             for box in initial_boxes(data, attribute, list(spec.labels))]
+    return {"initial_objects": np.array([index for index, _ in shown], dtype=np.int64),
+            "initial_boxes": np.array([[b["left"], b["top"], b["width"], b["height"]] for _, b in shown],
+                                      dtype=np.float64).reshape(-1, 4),
+            "initial_classes": np.array([index_of[b["label"]] for _, b in shown], dtype=np.int64)}
+
+
 def consolidate_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: int, *,
-                      adjustment: bool = False) -> Consolidation:
-    """Match boxes across workers by IoU and average them by learned worker quality (scoring)."""
+                      adjustment: bool = False, data_objects: Mapping[int, Mapping[str, Any]] | None = None
+                      ) -> Consolidation:
+    """Match boxes across workers by IoU and average them by learned worker quality (scoring); for an
+    adjustment, with the initial boxes, so workers who copy what they were shown weigh less."""
     from scoring import BoxConsolidator
 
     job = job_answers(rows)
+    initial = initial_box_arrays(data_objects, spec) if adjustment and data_objects is not None else {}
     counts = np.fromiter((len(a["boxes"]) for a in job.answers), dtype=np.int64, count=len(job.answers))
     flat = np.asarray([box for a in job.answers for box in a["boxes"]], dtype=np.float64).reshape(-1, 5)
     model = BoxConsolidator().fit(
         np.repeat(job.items, counts), np.repeat(job.workers, counts), flat[:, 1:], flat[:, 0].astype(np.int64),
         answered_objects=job.items, answered_workers=job.workers, n_objects=n_objects,
-        n_workers=len(job.worker_ids), n_classes=len(spec.labels))
+        n_workers=len(job.worker_ids), n_classes=len(spec.labels), **initial)
     sizes: dict[int, Counter] = {}
     modified: dict[int, bool] = {}
     for index, answer in zip(job.items.tolist(), job.answers):
@@ -97,9 +114,10 @@ def consolidate_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
     return Consolidation(values, metadata, accuracy)
 
 
-def consolidate_adjusted_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: int) -> Consolidation:
-    return consolidate_boxes(rows, spec, n_objects, adjustment=True)
+def consolidate_adjusted_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: int, *,
+                               data_objects: Mapping[int, Mapping[str, Any]]) -> Consolidation:
+    return consolidate_boxes(rows, spec, n_objects, adjustment=True, data_objects=data_objects)
 
 
 KIND = AnnotationKind(ELEMENT, read_boxes, consolidate_boxes)
-ADJUSTMENT_KIND = AnnotationKind(ELEMENT, read_boxes, consolidate_adjusted_boxes)
+ADJUSTMENT_KIND = AnnotationKind(ELEMENT, read_boxes, consolidate_adjusted_boxes, uses_data_objects=True)

@@ -216,3 +216,56 @@ def make_span_crowd(
         pair_objects, pair_workers, true_objects, true_starts, true_ends, true_labels,
         np.full(n_objects, text_length), np.sort(noisy), n_objects, n_workers,
     )
+
+
+@dataclass
+class AdjustmentCrowd:
+    box_crowd: BoxCrowd          # the answers (true_* = the truth); noisy_workers = the copying ones
+    initial_objects: np.ndarray  # the boxes every page showed
+    initial_boxes: np.ndarray
+    initial_classes: np.ndarray
+
+
+def make_adjustment_crowd(
+    n_objects: int = 200, n_workers: int = 12, per_object: int = 3, n_lazy: int = 4, seed: int = 0
+) -> AdjustmentCrowd:
+    """1-3 true boxes per image; the initial boxes are the truth with half of them shifted by a third of
+    their size and a spurious box on every fourth image. Careful workers redraw every true box
+    (edges jittered by 3%) and delete the spurious one; lazy workers submit the initial boxes as they are."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 4, n_objects)
+    true_objects = np.repeat(np.arange(n_objects), counts)
+    size = rng.uniform(40, 140, (true_objects.size, 2))
+    corner = rng.uniform(0, 1, (true_objects.size, 2)) * (np.array([640, 480]) - size)
+    true_boxes = np.column_stack([corner, size])
+    true_classes = rng.integers(0, 2, true_objects.size)
+    initial = true_boxes.copy()
+    shifted = rng.random(true_objects.size) < 0.5
+    initial[shifted, 0] += size[shifted, 0] / 3
+    initial = np.rint(initial)
+    spurious = np.arange(0, n_objects, 4)
+    initial_objects = np.concatenate([true_objects, spurious])
+    initial_boxes = np.concatenate([initial, np.tile([5.0, 5.0, 30.0, 20.0], (spurious.size, 1))])
+    initial_classes = np.concatenate([true_classes, np.zeros(spurious.size, np.int64)])
+    lazy = rng.choice(n_workers, n_lazy, replace=False)
+    objects, workers, boxes, classes, pair_objects, pair_workers = [], [], [], [], [], []
+    for obj in range(n_objects):
+        for worker in rng.choice(n_workers, per_object, replace=False):
+            pair_objects.append(obj)
+            pair_workers.append(int(worker))
+            if worker in lazy:
+                mine = initial_objects == obj
+                drawn, kinds = initial_boxes[mine], initial_classes[mine]
+            else:
+                mine = true_objects == obj
+                truth = true_boxes[mine]
+                drawn = truth + rng.normal(0, 0.03, truth.shape) * np.column_stack([truth[:, 2:], truth[:, 2:]])
+                kinds = true_classes[mine]
+            objects += [obj] * len(drawn)
+            workers += [int(worker)] * len(drawn)
+            boxes.append(drawn)
+            classes.append(kinds)
+    crowd = BoxCrowd(np.array(objects), np.array(workers), np.concatenate(boxes), np.concatenate(classes),
+                     np.array(pair_objects), np.array(pair_workers), true_objects, true_boxes, true_classes,
+                     np.sort(lazy), n_objects, n_workers)
+    return AdjustmentCrowd(crowd, initial_objects, initial_boxes, initial_classes)

@@ -169,3 +169,34 @@ def test_row_order_does_not_change_the_result(box_crowd) -> None:
 def test_bad_input_is_rejected_with_the_argument_named(kwargs, message) -> None:
     with pytest.raises(AnswersError, match=message):
         BoxConsolidator().fit(**kwargs)
+
+
+def _mean_iou(est, crowd) -> float:
+    from scoring.boxes import matched_iou
+
+    return float(np.mean([matched_iou(*est.boxes_of(o)[:2], crowd.true_boxes[crowd.true_objects == o],
+                                      crowd.true_classes[crowd.true_objects == o]) for o in range(crowd.n_objects)]))
+
+
+def test_adjustment_review_rate_outweighs_workers_who_copy_the_initial_boxes() -> None:
+    from simulated_crowds import make_adjustment_crowd
+
+    adjustment = make_adjustment_crowd(seed=3)
+    crowd = adjustment.box_crowd
+    args = (crowd.objects, crowd.workers, crowd.boxes, crowd.classes, crowd.pair_objects, crowd.pair_workers)
+    plain = BoxConsolidator().fit(*args, n_objects=crowd.n_objects, n_workers=crowd.n_workers)
+    aware = BoxConsolidator().fit(*args, n_objects=crowd.n_objects, n_workers=crowd.n_workers,
+                                  initial_objects=adjustment.initial_objects, initial_boxes=adjustment.initial_boxes,
+                                  initial_classes=adjustment.initial_classes)
+    lazy = np.isin(np.arange(crowd.n_workers), crowd.noisy_workers)
+    assert aware.review_rate_[lazy].max() < 0.2 and aware.review_rate_[~lazy].min() > 0.8
+    assert (plain.review_rate_ == 1).all()                          # no initial boxes: no review model
+    assert _mean_iou(aware, crowd) > _mean_iou(plain, crowd) + 0.05
+    assert _mean_iou(aware, crowd) > 0.9
+
+
+def test_a_box_copied_by_everyone_is_kept() -> None:
+    box = [10.0, 10.0, 50.0, 40.0]
+    est = BoxConsolidator().fit([0, 0, 0], [0, 1, 2], [box] * 3, [0, 0, 0], n_objects=1, n_workers=3,
+                                initial_objects=[0], initial_boxes=[box], initial_classes=[0])
+    assert est.boxes_of(0)[0].tolist() == [box]
