@@ -100,11 +100,13 @@ def test_demo_semantic_segmentation_reports_mask_iou(tmp_path):
 
 @pytest.mark.slow
 def test_demo_bounding_box_adjustment_improves_on_the_earlier_boxes(tmp_path):
-    summary = _run_demo(tmp_path, "--task", "bounding-box-adjustment", "--objects", "20")
-    assert summary["task"] == "bounding-box-adjustment" and summary["assignments"] == 60
+    # 40 images, not 20: which workers (fixers or lazy copiers) pick up which HIT depends on thread
+    # timing, and with 20 images the gain over the shown boxes ranged from 0.06 to 0.27 between runs
+    summary = _run_demo(tmp_path, "--task", "bounding-box-adjustment", "--objects", "40")
+    assert summary["task"] == "bounding-box-adjustment" and summary["assignments"] == 120
     assert summary["mean_iou"] >= summary["initial_mean_iou"] + 0.08       # the crowd fixed shifted boxes
     lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
-    assert len(lines) == 20
+    assert len(lines) == 40
     for line in lines:
         assert line["shapes-adjusted-metadata"]["adjustment-status"] in ("adjusted", "unadjusted")
         assert line["boxes-metadata"]["job-name"] == "labeling-job/shapes-model"   # the earlier label passes through
