@@ -83,13 +83,14 @@ def test_demo_rejects_unknown_task(tmp_path):
 
 @pytest.mark.slow
 def test_demo_semantic_segmentation_reports_mask_iou(tmp_path):
-    summary = _run_demo(tmp_path, "--task", "semantic-segmentation", "--objects", "30")
+    # 40 images: on 30, thread timing (which painter gets which HIT) left margins of only ~0.03
+    summary = _run_demo(tmp_path, "--task", "semantic-segmentation", "--objects", "40")
     assert summary["task"] == "semantic-segmentation" and "accuracy" not in summary
-    assert summary["objects"] == 30 and summary["assignments"] == 90 and summary["failed_objects"] == 0
+    assert summary["objects"] == 40 and summary["assignments"] == 120 and summary["failed_objects"] == 0
     # spammers who paint nothing are flagged and dropped; sloppy painters are outweighed
     assert summary["mask_iou"] >= 0.6 and summary["mask_iou"] >= summary["single_worker_mask_iou"] + 0.05
     lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
-    assert len(lines) == 30
+    assert len(lines) == 40
     for line in lines:
         metadata = line["regions-ref-metadata"]
         assert metadata["type"] == "groundtruth/semantic-segmentation"
