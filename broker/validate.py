@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import typer
 
-from broker.manifest import ManifestError, ManifestLine, RejectedLine, read_manifest, write_rejected
+from broker.manifest import ManifestError, ManifestLine, RejectedLine, carried_indices, read_manifest, write_rejected
 from broker.money import cents_to_usd, job_cost_cents
 from broker.spec import Issue, JobSpec, SpecError, load_job_spec
 from broker.storage import (
@@ -173,8 +173,9 @@ def validate_job(
         report.warnings.append(f"{len(check.not_for_people)} object(s) need no human annotation (the pre-annotation "
                                "hook said so): they are not posted and pass through to the output unlabeled")
     report.issues.extend(_render_issues(spec, report, settings, render_count))
-    _money_figures(spec, report)
-    _chaining_warning(spec, report)
+    carried = carried_indices(spec, report.lines)
+    _money_figures(spec, report, skipped=carried | check.not_for_people)
+    _chaining_warning(spec, report, carried)
     _review_warning(spec, report)
     return report
 
@@ -271,9 +272,10 @@ def _render_issues(spec: JobSpec, report: ValidationReport, settings: Any, count
     return issues
 
 
-def _money_figures(spec: JobSpec, report: ValidationReport) -> None:
+def _money_figures(spec: JobSpec, report: ValidationReport, skipped: set[int] = frozenset()) -> None:
+    """The most the job can cost; `skipped`: line indices never posted (carried, or kept from people by a hook)."""
     assert spec.reward_cents is not None
-    hits = len(report.lines)
+    hits = len(report.lines) - len(skipped)
     if spec.task_type == "label-verification" and not report.issues:   # one HIT per batch (broker.verify)
         from broker.verify.batching import hit_count
 
@@ -287,13 +289,19 @@ def _money_figures(spec: JobSpec, report: ValidationReport) -> None:
         )
 
 
-def _chaining_warning(spec: JobSpec, report: ValidationReport) -> None:
+def _chaining_warning(spec: JobSpec, report: ValidationReport, carried: set[int]) -> None:
+    """What submit will do with lines that already hold this job's label attribute (job chaining)."""
     attribute = spec.label_attribute_name
-    labeled = sum(1 for line in report.lines if attribute in line.data)
-    if labeled:
+    if carried:
         report.warnings.append(
-            f"{labeled} manifest line(s) already hold {attribute!r}; this job will overwrite those labels "
-            "(use a new label_attribute_name to add a layer)"
+            f"{len(carried)} manifest line(s) were already labeled under {attribute!r} by an earlier job: they are "
+            "copied to the output unchanged and not posted (use a new label_attribute_name to add a layer)"
+        )
+    relabeled = sum(1 for index, line in enumerate(report.lines) if attribute in line.data and index not in carried)
+    if relabeled:
+        report.warnings.append(
+            f"{relabeled} manifest line(s) hold {attribute!r} without a finished label (no metadata, or a "
+            "failure-reason): this job labels them again and overwrites that value"
         )
 
 

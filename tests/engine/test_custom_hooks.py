@@ -186,3 +186,12 @@ def test_hook_references_are_checked_with_the_spec(tmp_path):
     spec_path = _custom_job(tmp_path, {"post_annotation": "mood_hooks.py"})
     with pytest.raises(SpecError, match=r"hooks.post_annotation.*'file.py:function'"):
         load_job_spec(spec_path)
+
+
+def test_validate_prices_only_the_objects_a_pre_hook_sends_to_people(tmp_path):
+    from broker.validate import validate_job
+
+    report = validate_job(_custom_job(tmp_path, {"pre_annotation": "mood_hooks.py:pre"}))
+    assert report.ok, [str(issue) for issue in report.issues]
+    assert report.max_cost_cents == 2 * 3 * 6     # 2 of 3 lines posted x 3 workers x (5c + 1c fee)
+    assert any("1 object(s) need no human annotation" in warning for warning in report.warnings)

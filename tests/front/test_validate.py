@@ -42,6 +42,21 @@ def test_valid_job_figures(image_job):
     assert report.warnings == []
 
 
+def test_chained_lines_are_carried_not_priced(write_file, write_manifest, image_files):
+    """A line an earlier job labeled under this attribute is carried: no HIT, no cost; a failed one is redone."""
+    done = {"animal": 0, "animal-metadata": {"class-name": "cat", "job-name": "labeling-job/earlier"}}
+    failed = {"animal-metadata": {"failure-reason": "ClientError: no answers", "job-name": "labeling-job/earlier"}}
+    write_manifest([{"source-ref": f"images/{image_files[0].name}", **done},
+                    {"source-ref": f"images/{image_files[1].name}", "animal": 2, **failed},
+                    {"source-ref": f"images/{image_files[2].name}"}])
+    report = validate_job(write_file("job.yaml", BASE_SPEC))
+    assert report.ok, [str(issue) for issue in report.issues]
+    assert report.max_cost_cents == 2 * 3 * 6     # 2 of 3 objects posted x 3 workers x (5c + 1c fee)
+    assert [w.split(":")[0] for w in report.warnings] == [
+        "1 manifest line(s) were already labeled under 'animal' by an earlier job",
+        "1 manifest line(s) hold 'animal' without a finished label (no metadata, or a failure-reason)"]
+
+
 def test_spec_errors_stop_validation(write_file):
     path = write_file("job.yaml", BASE_SPEC.replace("workers_per_object: 3", "workers_per_object: 0"))
     report = validate_job(path)
