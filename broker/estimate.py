@@ -104,14 +104,17 @@ def estimate_spec(spec: Any, objects: int, *, work_seconds: float | None = None,
 
 
 def count_manifest_objects(spec: Any, settings: Any = None) -> int:
-    """Data objects the spec's input manifest will post (ManifestError names any bad line).
-
-    Lines an earlier job already labeled under the same attribute are not posted (job chaining).
-    """
-    from broker.manifest import carried_indices, read_manifest
+    """HITs the spec's input manifest will post (ManifestError names any bad line): lines an earlier job
+    already labeled under the same attribute (job chaining) and lines a pre-annotation hook keeps from
+    people are not posted; a verification job posts one HIT per batch (see validate.hits_to_post)."""
+    from broker.manifest import ManifestError, read_manifest
+    from broker.validate import hits_to_post, line_check
 
     lines, _ = read_manifest(spec.input_manifest, settings=settings, task_type=spec.task_type)
-    return len(lines) - len(carried_indices(spec, lines))
+    check = line_check(spec, lines)
+    if check.issues:
+        raise ManifestError(check.issues)
+    return hits_to_post(spec, lines, check.not_for_people)
 
 
 def estimate_rows(estimate: CostEstimate) -> list[tuple[str, str]]:

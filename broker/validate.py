@@ -174,7 +174,7 @@ def validate_job(
                                "hook said so): they are not posted and pass through to the output unlabeled")
     report.issues.extend(_render_issues(spec, report, settings, render_count))
     carried = carried_indices(spec, report.lines)
-    _money_figures(spec, report, skipped=carried | check.not_for_people)
+    _money_figures(spec, report, check.not_for_people)
     _chaining_warning(spec, report, carried)
     _review_warning(spec, report)
     return report
@@ -272,14 +272,22 @@ def _render_issues(spec: JobSpec, report: ValidationReport, settings: Any, count
     return issues
 
 
-def _money_figures(spec: JobSpec, report: ValidationReport, skipped: set[int] = frozenset()) -> None:
-    """The most the job can cost; `skipped`: line indices never posted (carried, or kept from people by a hook)."""
-    assert spec.reward_cents is not None
-    hits = len(report.lines) - len(skipped)
-    if spec.task_type == "label-verification" and not report.issues:   # one HIT per batch (broker.verify)
+def hits_to_post(spec: JobSpec, lines: list[ManifestLine], not_for_people: set[int] = frozenset()) -> int:
+    """HITs submit will create for these (checked) lines: one per object, without the lines an earlier job
+    labeled (chaining) or a pre-annotation hook keeps from people; one per batch for verification."""
+    if spec.task_type == "label-verification":   # broker.verify batches objects that share a label
         from broker.verify.batching import hit_count
 
-        hits = hit_count(spec, [line.data for line in report.lines])
+        return hit_count(spec, [line.data for line in lines])
+    return len(lines) - len(carried_indices(spec, lines) | set(not_for_people))
+
+
+def _money_figures(spec: JobSpec, report: ValidationReport, not_for_people: set[int]) -> None:
+    assert spec.reward_cents is not None
+    if spec.task_type == "label-verification" and report.issues:   # lines it cannot batch: one HIT per line, at most
+        hits = len(report.lines)
+    else:
+        hits = hits_to_post(spec, report.lines, not_for_people)
     report.max_cost_cents = job_cost_cents(hits, spec.reward_cents, spec.workers_per_object, spec.masters)
     if spec.budget_cents is not None and spec.budget_cents < report.max_cost_cents:
         report.warnings.append(

@@ -195,3 +195,7 @@ def test_validate_prices_only_the_objects_a_pre_hook_sends_to_people(tmp_path):
     assert report.ok, [str(issue) for issue in report.issues]
     assert report.max_cost_cents == 2 * 3 * 6     # 2 of 3 lines posted x 3 workers x (5c + 1c fee)
     assert any("1 object(s) need no human annotation" in warning for warning in report.warnings)
+    from broker.estimate import count_manifest_objects
+    from broker.spec import load_job_spec
+
+    assert count_manifest_objects(load_job_spec(tmp_path / "moods.yaml")) == 2    # broker estimate agrees

@@ -152,6 +152,11 @@ def test_validate_prices_one_hit_per_batch(tmp_path):
     report = validate_job(files.spec_path)
     assert report.issues == []
     assert report.max_cost_cents == (3 + 1) * 3 * 12       # cat 5+5+2, dog 5: 4 HITs x 3 x (10c + 2c)
+    from broker.estimate import count_manifest_objects, estimate_spec
+    from broker.spec import load_job_spec
+
+    spec = load_job_spec(files.spec_path)
+    assert estimate_spec(spec, count_manifest_objects(spec)).total_cents == report.max_cost_cents   # broker estimate agrees
 
 
 def test_simulated_crowd_verifies_labels_and_output_has_ground_truths_layout(tmp_path, market, settings, engine):
