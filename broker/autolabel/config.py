@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ModelName = Literal["logistic-regression", "random-forest", "mlp"]
+ModelName = Literal["logistic-regression", "random-forest", "mlp", "label-spreading"]
 FeatureKind = Literal["pixels", "tfidf", "embedding"]
 BoundMethod = Literal["clopper-pearson", "wilson"]
 AccuracyReference = Literal["crowd-posterior", "crowd-labels"]
@@ -56,6 +56,10 @@ class AutoLabelConfig(BaseModel):
         default=None, ge=1, le=9,
         description="answers per validation object (default: the job's workers_per_object); more answers "
                     "make the labels the threshold is judged on more reliable")
+    cross_fit_folds: int = Field(
+        default=5, ge=0, le=20,
+        description="the first batch's training objects are also judged, out-of-fold by this many models "
+                    "trained without them, next to the validation set (0 or 1: the validation set alone)")
     model: ModelName = "logistic-regression"
     features: FeatureKind = "pixels"
     embedding_field: str | None = Field(default=None, min_length=1,
