@@ -67,3 +67,17 @@ def test_ground_truths_definition_cannot_certify_machine_labels_against_a_93_per
     result = simulate(features[:900], truth[:900], config, crowd, consolidation="one-coin", seed=2)
     assert result.human_accuracy < 0.95
     assert result.machine_objects == 0 and result.human_objects == 900
+
+
+def test_label_spreading_saves_most_of_the_cost_on_digits(digits):
+    """The benchmark's digits settings: a 7% validation set, batches of 80, label spreading."""
+    features, truth = digits
+    crowd = Crowd.mix(60, seed=2)
+    config = AutoLabelConfig(model="label-spreading", validation_fraction=0.07, human_batch_size=80)
+    result = simulate(features, truth, config, crowd, seed=2)
+    baseline = simulate_all_human(truth, crowd, seed=2)
+    assert result.reason == "all-labeled" and result.unlabeled_objects == 0
+    assert result.cost.saved_fraction >= 0.7
+    assert result.machine_accuracy >= 0.95
+    assert result.overall_accuracy >= baseline.overall_accuracy
+    assert result.iterations[0].n_cross_fit == result.iterations[0].n_train == 80

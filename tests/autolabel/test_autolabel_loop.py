@@ -268,3 +268,42 @@ def test_text_classification_with_tfidf_features(perfect_crowd):
     assert labeler.reason == "all-labeled" and len(human) + len(machine) == 400
     assert len(machine) > 100
     assert np.mean([truth[i] == label for i, (label, _) in machine.items()]) >= 0.95
+
+
+def test_cross_fitting_judges_the_first_batchs_training_objects_too(blobs, perfect_crowd):
+    """40 validation objects can never show 95% at level 0.95 (40 right of 40 bounds at 0.928);
+    with the 110 training objects of the random first batch judged out-of-fold there is evidence
+    enough, and the machine labels it allows are right."""
+    features, truth = blobs
+    config = AutoLabelConfig(validation_fraction=40 / 600, initial_batch_size=150, human_batch_size=40)
+    alone = AutoLabeler(config.model_copy(update={"cross_fit_folds": 0}), 600, features, 3)
+    result = alone.iterate(perfect_crowd(alone.next_human_batch({}), truth))
+    assert (result.n_validation, result.n_cross_fit, result.threshold) == (40, 0, None)
+
+    labeler = AutoLabeler(config, 600, features, 3)
+    result = labeler.iterate(perfect_crowd(labeler.next_human_batch({}), truth))
+    assert (result.n_validation, result.n_cross_fit) == (40, 110)
+    assert result.threshold is not None and result.threshold_lower_bound >= 0.95
+    machine = result.machine_labels
+    assert len(machine) > 100
+    assert np.mean([truth[i] == label for i, (label, _) in machine.items()]) >= 0.95
+    # the judged objects at or above the threshold retire with the validation objects at it
+    retired = set(labeler.validation_retired)
+    training_retired = retired - set(labeler.validation_ids)
+    assert training_retired and training_retired <= set(labeler.first_batch)
+
+
+def test_retired_first_batch_objects_are_not_judged_again(blobs, perfect_crowd):
+    features, truth = blobs
+    config = AutoLabelConfig(validation_fraction=40 / 600, initial_batch_size=150, human_batch_size=40)
+    labeler = AutoLabeler(config, 600, features, 3)
+    human = perfect_crowd(labeler.next_human_batch({}), truth)
+    first = labeler.iterate(human)
+    retired_training = len(set(labeler.validation_retired) - set(labeler.validation_ids))
+    human.update(perfect_crowd(labeler.next_human_batch(human), truth))
+    second = labeler.iterate(human)
+    assert second.n_cross_fit == first.n_cross_fit - retired_training
+    # the state keeps what was retired, so a restarted daemon judges the same objects
+    again = AutoLabeler.from_state(json.loads(json.dumps(labeler.state_dict())), features)
+    assert again.validation_retired == labeler.validation_retired
+    assert again.iterations[-1].n_cross_fit == second.n_cross_fit
