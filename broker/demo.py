@@ -31,7 +31,8 @@ AUTO_LABEL_FIELDS = ("machine_labeled", "machine_label_accuracy", "cost_saved_fr
 # A 12% validation set and 8x8 features (the original digits). The demo's bots are noisier than
 # benchmarks/autolabel.py's crowd: with 5 answers per validation object its labels are only ~96% right,
 # too few to show 95% accuracy on 216 objects, so nothing gets machine-labeled; 9 answers show it.
-AUTO_LABEL_SPEC = {"validation_workers_per_object": 9, "validation_fraction": 0.12, "image_size": 8}
+# label spreading on the 8x8 pixels, a 7% validation set and batches of 80: the benchmark's digits settings
+AUTO_LABEL_SPEC = {"model": "label-spreading", "validation_fraction": 0.07, "human_batch_size": 80, "image_size": 8}
 
 
 DEMO_TASKS = ("image-classification", "bounding-box", "bounding-box-adjustment", "semantic-segmentation",

@@ -282,6 +282,6 @@ def test_demo_auto_label_on_300_digits_with_the_simulated_crowd(tmp_path):
     right = sum(line["digits-metadata"]["class-name"] == truth[line["source-ref"]] for line in machine)
     assert summary.machine_label_accuracy == round(right / len(machine), 4) >= 0.8
     # 2c reward + 1c fee per assignment; human objects get 3 answers, the 60 validation objects the demo's number
-    human, per_validation = 300 - len(machine), AUTO_LABEL_SPEC["validation_workers_per_object"]
+    human, per_validation = 300 - len(machine), AUTO_LABEL_SPEC.get("validation_workers_per_object", 3)
     assert summary.assignments == (human - 60) * 3 + 60 * per_validation
     assert summary.cost_saved_fraction == round(1 - summary.assignments * 3 / (300 * 3 * 3), 4)
