@@ -399,7 +399,7 @@ def demo(output: Path = typer.Option(Path("demo-output"), "--output", help="Wher
                                          help="Automated labeling: a model labels the digits it is sure of."),
          validation_workers: Optional[int] = typer.Option(
              None, "--validation-workers", min=1, max=9,
-             help="--auto-label: answers per validation object (default 5).")) -> None:
+             help="--auto-label: answers per validation object (default: --workers-per-object).")) -> None:
     """Label scikit-learn's 1,797 digits (or generated scenes/sentences) on the embedded marketplace with a
     simulated crowd."""
     from broker.demo import DEMO_TASKS, DemoOptions, run_demo

@@ -28,10 +28,10 @@ IMAGE_SIZE = 96
 TIME_SCALE = 1000.0
 CROWD_SIZE = 40
 AUTO_LABEL_FIELDS = ("machine_labeled", "machine_label_accuracy", "cost_saved_fraction")
-# A 12% validation set and 8x8 features (the original digits). The demo's bots are noisier than
-# benchmarks/autolabel.py's crowd: with 5 answers per validation object its labels are only ~96% right,
-# too few to show 95% accuracy on 216 objects, so nothing gets machine-labeled; 9 answers show it.
-# label spreading on the 8x8 pixels, a 7% validation set and batches of 80: the benchmark's digits settings
+# The benchmark's digits settings: label spreading on 8x8 pixels (the original digits), a 7% validation
+# set and batches of 80, 3 answers everywhere; the first batch's training objects, judged out-of-fold,
+# add their evidence to the validation set's. (With 5 answers per validation object,
+# one run machine-labeled nothing: a few confident crowd mistakes among the validation labels.)
 AUTO_LABEL_SPEC = {"model": "label-spreading", "validation_fraction": 0.07, "human_batch_size": 80, "image_size": 8}
 
 

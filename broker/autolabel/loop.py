@@ -270,7 +270,7 @@ class AutoLabeler:
 
         Those objects are as random a sample of the job as the validation set, so a model that did
         not train on them judges them as it judges the pool: K models, each trained without one
-        fold, more than double the evidence the threshold is chosen on at no crowd cost. A fold
+        fold, add them to the evidence the threshold is chosen on at no crowd cost. A fold
         model saw a fifth fewer labels than the model that labels the pool, so it errs on the side
         of caution. (ids, model labels, confidences); empty when cross_fit_folds < 2."""
         folds = self.config.cross_fit_folds
