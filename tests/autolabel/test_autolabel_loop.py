@@ -300,6 +300,7 @@ def test_retired_first_batch_objects_are_not_judged_again(blobs, perfect_crowd):
     human = perfect_crowd(labeler.next_human_batch({}), truth)
     first = labeler.iterate(human)
     retired_training = len(set(labeler.validation_retired) - set(labeler.validation_ids))
+    assert first.threshold is not None and retired_training > 0
     human.update(perfect_crowd(labeler.next_human_batch(human), truth))
     second = labeler.iterate(human)
     assert second.n_cross_fit == first.n_cross_fit - retired_training
