@@ -327,6 +327,33 @@ def test_one_coin_evidence_ignores_an_improper_zero_prior(make_crowd):
     assert strength in (0.0, *scoring.dawid_skene.STRENGTH_GRID[1:])
 
 
+def test_grid_evidence_is_the_dirichlet_multinomial_likelihood_of_every_row():
+    # integer counts with empty cells and an empty row: each grid value must equal the sum over
+    # (worker, true class) rows of scipy's Dirichlet-multinomial log pmf, minus the multinomial coefficient
+    from scipy.special import gammaln
+    from scipy.stats import dirichlet_multinomial
+
+    from scoring.dawid_skene import _grid_log_evidence
+
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(1.5, size=(5, 3, 3)).astype(float)
+    counts[0, 1] = 0.0  # a worker who never saw true class 1
+    base = np.array([[[1.5, 0.2, 0.3], [0.1, 1.8, 0.1], [0.4, 0.4, 1.2]]])
+    direction = rng.dirichlet(np.ones(3), size=(5, 3))
+    grid = np.array([0.0, 1.0, 10.0])
+    expected = []
+    for strength in grid:
+        alpha = np.broadcast_to(base, counts.shape) + strength * direction
+        total = 0.0
+        for w in range(5):
+            for k in range(3):
+                n = int(counts[w, k].sum())
+                coefficient = gammaln(n + 1) - gammaln(counts[w, k] + 1).sum()
+                total += dirichlet_multinomial.logpmf(counts[w, k], alpha[w, k], n) - coefficient if n else 0.0
+        expected.append(total)
+    np.testing.assert_allclose(_grid_log_evidence(counts, base, direction, grid), expected, rtol=1e-10)
+
+
 def test_squarem_reaches_plain_em_fixed_point_in_fewer_em_steps(make_crowd):
     from scoring._answers import prepare_answers
     from scoring._base import soft_majority
