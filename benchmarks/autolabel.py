@@ -11,7 +11,7 @@ answers from distinct simulated workers (60 workers: 15% spammers answering at r
 ~0.70, the rest good ~0.93; a wrong answer is uniform over the other classes), validation objects
 get --validation-workers answers (default 5), and all answers are consolidated with scoring; the
 all-human baseline labels every object with the same crowd and consolidation.
-Cost is MTurk's (broker.money): reward x 3 + 20% fee per object (min 1 cent per assignment);
+Cost is MTurk's (broker.domain.money): reward x 3 + 20% fee per object (min 1 cent per assignment);
 model compute is local and counted as 0. Accuracies are against the true labels.
 
 Datasets: scikit-learn's digits (1,797 8x8 images, 10 classes; pixels as features) and a

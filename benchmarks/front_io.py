@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from broker.answers import answer_content, class_indices
+from broker.domain.answers import answer_content, class_indices
 from broker.manifest import read_manifest
 from broker.output import ObjectResult, OutputWriter
 from broker.spec import JobSpec

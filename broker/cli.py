@@ -318,7 +318,7 @@ def worker_bonus(ctx: typer.Context, worker_id: str, assignment_id: str,
     """Pay a bonus for an assignment (once: a repeated command is deduplicated)."""
     from botocore.exceptions import ClientError
 
-    from broker.money import MoneyError, usd_to_cents
+    from broker.domain.money import MoneyError, usd_to_cents
     from broker.review import WorkerActionError, send_bonus
 
     settings = _settings(ctx)

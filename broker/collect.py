@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from broker import mturk
 from broker.annotations import kind_for
+from broker.domain.answers import chosen_labels, decode_answer_data
 from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
                        record_event, transaction, utcnow)
 
@@ -41,30 +42,6 @@ class CollectReport:
     assignments_stored: int = 0
     objects_failed: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def decode_answer(xml: str) -> tuple[str | None, str | None]:
-    """(answer JSON, error): taskAnswers when the HIT used crowd-form, else the raw form fields."""
-    data, error = decode_answer_data(xml)
-    return (json.dumps(data) if data is not None else None), error
-
-
-def decode_answer_data(xml: str) -> tuple[Any, str | None]:
-    """decode_answer before JSON encoding: (taskAnswers list or {"fields": ...}, error)."""
-    from broker.answers import parse_question_form_answers, task_answers
-
-    try:
-        return task_answers(xml), None
-    except Exception as first:  # AnswerError, or a form without taskAnswers
-        try:
-            fields: dict[str, list[str]] = {}
-            for name, value in parse_question_form_answers(xml):
-                fields.setdefault(name, []).append(value)
-            if not fields:
-                return None, f"no answer fields: {first}"
-            return {"fields": fields}, None
-        except Exception as second:
-            return None, f"unreadable QuestionFormAnswers: {second}"
 
 
 def max_extensions(spec: Any) -> int:
@@ -273,7 +250,6 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
 
 def _assignment_row(remote: dict, hit: dict[str, Any], job: Job, labels: list[str]) -> dict[str, Any]:
     """An Assignment row (as a dict, for one bulk INSERT): raw XML, decoded answer, chosen classes."""
-    from broker.review import chosen_labels
 
     data, answer_error = decode_answer_data(remote.get("Answer") or "")
     answer_json = json.dumps(data) if data is not None else None
@@ -295,7 +271,7 @@ def _assignment_row(remote: dict, hit: dict[str, Any], job: Job, labels: list[st
 def read_structured(row: dict[str, Any], kind: Any, labels: list[str], data_object: dict[str, Any]) -> dict[str, Any]:
     """A box or span answer: chosen_json = its checked shapes, or None with the reason in
     answer_error; the raw and decoded answer stay as they are (flagged, not lost)."""
-    from broker.answers import AnswerError
+    from broker.domain.answers import AnswerError
 
     if row["answer_json"] is None:
         return row | {"chosen_json": None}

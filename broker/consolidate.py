@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broker.annotations import kind_for
+from broker.domain.answers import stored_answer_content
 from broker.db import (Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker, record_event,
                        transaction, utcnow)
 from broker.storage import write_bytes
@@ -210,7 +211,6 @@ def consolidate_custom(session: Session, job: Job, settings: Any, now: datetime)
     the payload file is written under annotations/consolidation-request/, the hook's content for
     each object becomes its label. A hook that raises or answers outside the contract raises
     HookError: nothing is stored, the objects stay answered and the next pass calls it again."""
-    from broker.finalize import answer_content
     from broker.hooks import (call_hook, consolidated_contents, load_hook_cached, pass_through,
                               payload_entry, post_annotation_event)
     from broker.output import OutputWriter, file_timestamp
@@ -228,7 +228,7 @@ def consolidate_custom(session: Session, job: Job, settings: Any, now: datetime)
             .where(Assignment.job_id == job.id, DataObject.status == ObjectStatus.ANSWERED,
                    Assignment.answer_json != None, Assignment.review_status != ReviewStatus.REJECTED)  # noqa: E711
             .order_by(Assignment.id)):
-        answers.setdefault(index, []).append((worker, answer_content(answer_json)))
+        answers.setdefault(index, []).append((worker, stored_answer_content(answer_json)))
     entries = [payload_entry(index, finished[index], answers[index]) for index in sorted(answers)]
     attribute = spec.label_attribute_name
     if not entries:   # finished, but every answer was rejected or unreadable

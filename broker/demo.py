@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from broker.money import cents_to_usd
+from broker.domain.money import cents_to_usd
 
 JOB_NAME = "digits"
 LABELS = [str(d) for d in range(10)]

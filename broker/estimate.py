@@ -1,6 +1,6 @@
 """What a job will cost before it is posted: rewards, MTurk's fees line by line, total, implied wage.
 
-Everything is integer cents through broker.money, so the estimate is exactly what the publish
+Everything is integer cents through broker.domain.money, so the estimate is exactly what the publish
 tick commits (one HIT per object with `workers_per_object` assignments, all approved). Gold
 objects mixed in by quality control (broker.quality) are paid like any other object and are
 counted here too.
@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from broker.money import (BASE_FEE_PERCENT, LARGE_HIT_EXTRA_PERCENT, LARGE_HIT_MIN_ASSIGNMENTS,
+from broker.domain.money import (BASE_FEE_PERCENT, LARGE_HIT_EXTRA_PERCENT, LARGE_HIT_MIN_ASSIGNMENTS,
                           MASTERS_EXTRA_PERCENT, fee_cents)
 
 
@@ -119,7 +119,7 @@ def count_manifest_objects(spec: Any, settings: Any = None) -> int:
 
 def estimate_rows(estimate: CostEstimate) -> list[tuple[str, str]]:
     """(item, amount) lines for the terminal: what is paid, what MTurk takes, what it comes to."""
-    from broker.money import cents_to_usd
+    from broker.domain.money import cents_to_usd
 
     def usd(cents: int) -> str:
         return "$" + cents_to_usd(cents)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from broker.annotations import kind_for
+from broker.domain.answers import stored_answer_content
 from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
                        record_event, transaction, utcnow)
 from broker.storage import sync_local_writes
@@ -61,18 +62,6 @@ def outcomes_for(objects: list[tuple[int, str, str | None, str | None, str | Non
     return outcomes
 
 
-def answer_content(answer_json: str | None) -> Any:
-    """Ground Truth's answerContent: the crowd-form output object (taskAnswers' single entry)."""
-    if answer_json is None:
-        return None
-    data = json.loads(answer_json)
-    if isinstance(data, list) and len(data) == 1:
-        return data[0]
-    if isinstance(data, dict) and "fields" in data:
-        return data["fields"]
-    return data
-
-
 def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime | None = None) -> str:
     """Rewrite output.manifest + failed.manifest; write worker responses of newly finished objects."""
     from broker.output import OutputWriter, consolidation_entry, output_line, worker_answer
@@ -107,7 +96,7 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
         iteration += 1
         by_object: dict[int, list[tuple[Any, Any]]] = defaultdict(list)
         for assignment in unwritten:    # a verification batch's answer: one share per object
-            content = answer_content(assignment.answer_json)
+            content = stored_answer_content(assignment.answer_json)
             for item in batches.get(assignment.hit_row_id, []):
                 by_object[int(item)].append((assignment, item_answer(content, item)))
             if assignment.hit_row_id not in batches:

@@ -8,7 +8,6 @@ recorded. So a kill at any instant never yields a second HIT for the same object
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from broker import mturk
+from broker.domain.tokens import request_token, requester_annotation
 from broker.db import (DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, record_event,
                        transaction, utcnow)
 from broker.verify.batching import (batch_key, batch_members, hit_objects, is_verification, link_objects,
@@ -49,18 +49,6 @@ class PublishReport:
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-def request_token(job: Job, object_index: int | str, attempt: int) -> str:
-    """Deterministic UniqueRequestToken (<= 64 chars) for one object's HIT attempt of this job."""
-    created = job.created_at.isoformat() if job.created_at else ""
-    digest = hashlib.sha256(f"{job.name}\x00{created}\x00{object_index}\x00{attempt}".encode()).hexdigest()
-    return f"cb-{digest[:48]}"
-
-
-def requester_annotation(job_name: str, object_index: int, token: str) -> str:
-    """Names the job and object on the HIT (<= 255 chars), so orphans can always be traced."""
-    return f"crowd-broker job={job_name[:63]} object={object_index} token={token}"[:255]
-
 
 def grant_read_access_for(target: mturk.MarketplaceTarget, settings: Any = None) -> Callable[[str], str]:
     """Ground Truth's grant_read_access: s3:// -> presigned URL; local file -> worker-site URL."""
@@ -104,14 +92,14 @@ def render_question(spec: Any, template_source: str, data: dict, grant: Callable
 
 def object_assignment_cost(job: Job, max_assignments: int) -> int:
     """Reward + MTurk fee for one assignment of a HIT asking for `max_assignments` answers."""
-    from broker.money import assignment_cost_cents
+    from broker.domain.money import assignment_cost_cents
 
     return int(assignment_cost_cents(job.reward_cents, max_assignments, masters=job.masters))
 
 
 def hit_assignment_cost(job: Job) -> int:
     """Reward + MTurk fee for one assignment of this job's HITs (fees by MaxAssignments, Masters)."""
-    from broker.money import assignment_cost_cents
+    from broker.domain.money import assignment_cost_cents
 
     return int(assignment_cost_cents(job.reward_cents, job.workers_per_object, masters=job.masters))
 
@@ -222,7 +210,7 @@ def _fail_unaffordable(session: Session, job: Job, left: int, hit_cost: int) -> 
 
 
 def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:
-    from broker.money import cents_to_usd
+    from broker.domain.money import cents_to_usd
 
     params: dict[str, Any] = {
         "AutoApprovalDelayInSeconds": int(spec.auto_approval_delay_seconds),

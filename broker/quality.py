@@ -370,7 +370,8 @@ def exclude_worker(engine: Engine, client: Any, job: Job, exclusion: Exclusion, 
 
 def reassign_objects(engine: Engine, settings: Any, client: Any, job: Job, spec: Any, report: QualityReport) -> None:
     """A fresh HIT for each finished object that lost answers to exclusions, within the budget."""
-    from broker.publish import _create_hits, grant_read_access_for, hit_assignment_cost, request_token
+    from broker.domain.tokens import request_token
+    from broker.publish import _create_hits, grant_read_access_for, hit_assignment_cost
     from broker.publish import PublishReport
     from broker.status import job_money
 
@@ -482,7 +483,7 @@ def _bonus_token_used(error: ClientError) -> bool:
 
 
 def _mark_bonus_sent(engine: Engine, job: Job, award: BonusAward) -> None:
-    from broker.review import bonus_token
+    from broker.domain.tokens import bonus_token
 
     token = bonus_token(award.assignment_id, award.amount_cents, award.reason)
     with transaction(engine) as session:

@@ -10,7 +10,6 @@ carry a message.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import defaultdict
@@ -25,6 +24,8 @@ from sqlmodel import Session, select
 
 from broker import mturk
 from broker.annotations import kind_for
+from broker.domain.answers import answer_labels
+from broker.domain.tokens import bonus_token
 from broker.db import (Assignment, Bonus, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus, Worker,
                        record_event, transaction, utcnow)
 
@@ -52,30 +53,6 @@ class Decision:
 
 
 # --------------------------------------------------------------------------------------------- policy
-
-def answer_labels(answer_json: str | None, labels: list[str]) -> list[int] | None:
-    """Class indices chosen in one answer (first crowd element with label/labels), None if none."""
-    if not answer_json:
-        return None
-    return chosen_labels(json.loads(answer_json), {label: i for i, label in enumerate(labels)})
-
-
-def chosen_labels(data: Any, index: dict[str, int]) -> list[int] | None:
-    """answer_labels on an already decoded answer (label -> class index given), for the collect tick."""
-    if isinstance(data, dict) and "fields" in data:
-        return None
-    for entry in data if isinstance(data, list) else [data]:
-        if not isinstance(entry, dict):
-            continue
-        for value in entry.values():
-            if isinstance(value, dict):
-                if isinstance(value.get("label"), str) and value["label"] in index:
-                    return [index[value["label"]]]
-                if isinstance(value.get("labels"), list):
-                    chosen = [index[label] for label in value["labels"] if label in index]
-                    return sorted(set(chosen)) if chosen else None
-    return None
-
 
 def agreement(answer: list[int], consolidated: list[int]) -> float:
     """1/0 for single labels; Jaccard overlap of the label sets for multi-label answers."""
@@ -229,16 +206,10 @@ class WorkerActionError(Exception):
     """A worker action that cannot be done (unknown assignment, over budget, ...)."""
 
 
-def bonus_token(assignment_id: str, amount_cents: int, reason: str) -> str:
-    """Deterministic: the same bonus asked twice is one bonus (MTurk dedupes the token for 24 h)."""
-    digest = hashlib.sha256(f"{assignment_id}\x00{amount_cents}\x00{reason}".encode()).hexdigest()
-    return f"cb-bonus-{digest[:40]}"
-
-
 def send_bonus(engine: Engine, settings: Any, worker_id: str, assignment_id: str, amount_cents: int,
                reason: str) -> Bonus:
     """Record the bonus (token first), check the job's budget, then SendBonus."""
-    from broker.money import bonus_fee_cents, cents_to_usd
+    from broker.domain.money import bonus_fee_cents, cents_to_usd
     from broker.status import job_money
 
     if amount_cents <= 0:

@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from broker.autolabel.config import AutoLabelConfig
 from broker.verify.config import DEFAULT_VERDICT_LABELS, VerificationConfig
-from broker.money import MoneyError, cents_to_usd, hit_cost_cents, usd_to_cents
+from broker.domain.money import MoneyError, cents_to_usd, hit_cost_cents, usd_to_cents
 from broker.storage import StorageError, read_text, resolve_local
 
 TaskType = Literal[

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import typer
 
 from broker.manifest import ManifestError, ManifestLine, RejectedLine, carried_indices, read_manifest, write_rejected
-from broker.money import cents_to_usd, job_cost_cents
+from broker.domain.money import cents_to_usd, job_cost_cents
 from broker.spec import Issue, JobSpec, SpecError, load_job_spec
 from broker.storage import (
     StorageError,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from broker.answers import AnswerError
+from broker.domain.answers import AnswerError
 
 
 @dataclass(frozen=True)

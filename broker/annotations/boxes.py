@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from broker.annotations import AnnotationKind, Consolidation, confidence, element_value, finite_number, job_answers
-from broker.answers import AnswerError
+from broker.domain.answers import AnswerError
 
 ELEMENT = "crowd-bounding-box"
 # A box may overhang the image by this many pixels (a drag that ends on the border) and is clipped;

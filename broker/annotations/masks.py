@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from broker.annotations import AnnotationKind, Consolidation, confidence, element_value, job_answers
-from broker.answers import AnswerError
+from broker.domain.answers import AnswerError
 
 ELEMENT = "crowd-semantic-segmentation"
 # d3 category10: the order crowd-semantic-segmentation gives labels (annotate.js Crowd.PALETTE)

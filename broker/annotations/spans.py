@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from broker.annotations import AnnotationKind, Consolidation, confidence, element_value, job_answers
-from broker.answers import AnswerError
+from broker.domain.answers import AnswerError
 
 ELEMENT = "crowd-entity-annotation"
 

@@ -115,7 +115,7 @@ def batch_in_progress(session: Session, job: Job) -> bool:
 
 def budget_left_objects(session: Session, job: Job) -> int | None:
     """How many more objects (HITs of workers_per_object answers) the budget can pay for."""
-    from broker.money import hit_cost_cents
+    from broker.domain.money import hit_cost_cents
     from broker.status import job_money
 
     if job.budget_cents is None:

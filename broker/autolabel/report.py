@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from broker.money import hit_cost_cents
+from broker.domain.money import hit_cost_cents
 
 
 @dataclass(frozen=True)

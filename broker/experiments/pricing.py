@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from sqlmodel import Session, select
 
 from broker.db import Job
-from broker.money import MoneyError, usd_to_cents
+from broker.domain.money import MoneyError, usd_to_cents
 from broker.spec import (Issue, Seconds, SpecError, StrictModel, UsdText, YamlDocument, load_job_spec,
                          validation_issues)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from broker.money import cents_to_usd
+from broker.domain.money import cents_to_usd
 from broker.reports.jobs import JobReport
 from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow, summarise_events
 

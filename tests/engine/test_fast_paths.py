@@ -9,10 +9,10 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from broker import answers, templates
-from broker.collect import decode_answer
+from broker import templates
+from broker.domain import answers
+from broker.domain.answers import answer_labels, decode_answer
 from broker.mturk import parse_utc_timestamp
-from broker.review import answer_labels
 
 FORM = ('<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="'
         + answers.QUESTION_FORM_ANSWERS_NAMESPACE + '"><Answer><QuestionIdentifier>taskAnswers'

@@ -12,13 +12,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from broker import mturk
-from broker.collect import decode_answer, should_mark_reviewing
+from broker.collect import should_mark_reviewing
+from broker.domain.answers import answer_labels, decode_answer
+from broker.domain.tokens import request_token, requester_annotation
 from broker.consolidate import answer_arrays, consolidate_answers
 from broker.db import Job, ObjectStatus
 from broker.finalize import manifest_csv, outcomes_for
 from broker.output import FailedObject, ObjectResult
-from broker.publish import request_token, requester_annotation
-from broker.review import EMPTY_ANSWER_MESSAGE, agreement, answer_labels, decide
+from broker.review import EMPTY_ANSWER_MESSAGE, agreement, decide
 from tests.engine.conftest import task_answers_xml
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

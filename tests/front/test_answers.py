@@ -7,7 +7,7 @@ from html import escape
 
 import pytest
 
-from broker.answers import (
+from broker.domain.answers import (
     AnswerError,
     answer_content,
     class_indices,

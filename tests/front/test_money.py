@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from broker.money import (
+from broker.domain.money import (
     MoneyError,
     assignment_cost_cents,
     bonus_fee_cents,

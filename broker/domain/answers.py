@@ -180,3 +180,63 @@ def _classifier_value(content: dict[str, Any], task_type: str) -> dict[str, Any]
     if len(candidates) != 1:
         raise AnswerError(f"no {element} answer found (expected one object with {key!r})")
     return candidates[0]
+
+
+# --------------------------------------------------------------- stored answers
+
+def decode_answer(xml: str) -> tuple[str | None, str | None]:
+    """(answer JSON, error): taskAnswers when the HIT used crowd-form, else the raw form fields."""
+    data, error = decode_answer_data(xml)
+    return (json.dumps(data) if data is not None else None), error
+
+
+def decode_answer_data(xml: str) -> tuple[Any, str | None]:
+    """decode_answer before JSON encoding: (taskAnswers list or {"fields": ...}, error)."""
+    try:
+        return task_answers(xml), None
+    except Exception as first:  # AnswerError, or a form without taskAnswers
+        try:
+            fields: dict[str, list[str]] = {}
+            for name, value in parse_question_form_answers(xml):
+                fields.setdefault(name, []).append(value)
+            if not fields:
+                return None, f"no answer fields: {first}"
+            return {"fields": fields}, None
+        except Exception as second:
+            return None, f"unreadable QuestionFormAnswers: {second}"
+
+
+def answer_labels(answer_json: str | None, labels: list[str]) -> list[int] | None:
+    """Class indices chosen in one answer (first crowd element with label/labels), None if none."""
+    if not answer_json:
+        return None
+    return chosen_labels(json.loads(answer_json), {label: i for i, label in enumerate(labels)})
+
+
+def chosen_labels(data: Any, index: dict[str, int]) -> list[int] | None:
+    """answer_labels on an already decoded answer (label -> class index given), for the collect tick."""
+    if isinstance(data, dict) and "fields" in data:
+        return None
+    for entry in data if isinstance(data, list) else [data]:
+        if not isinstance(entry, dict):
+            continue
+        for value in entry.values():
+            if isinstance(value, dict):
+                if isinstance(value.get("label"), str) and value["label"] in index:
+                    return [index[value["label"]]]
+                if isinstance(value.get("labels"), list):
+                    chosen = [index[label] for label in value["labels"] if label in index]
+                    return sorted(set(chosen)) if chosen else None
+    return None
+
+
+def stored_answer_content(answer_json: str | None) -> Any:
+    """Ground Truth's answerContent: the crowd-form output object (taskAnswers' single entry)."""
+    if answer_json is None:
+        return None
+    data = json.loads(answer_json)
+    if isinstance(data, list) and len(data) == 1:
+        return data[0]
+    if isinstance(data, dict) and "fields" in data:
+        return data["fields"]
+    return data

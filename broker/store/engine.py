@@ -1,0 +1,72 @@
+"""Engines and transactions: the one place that opens the broker DB.
+
+SQLite (a file, the embedded default) and PostgreSQL both work; a SQLite connection gets
+WAL and a busy timeout so the CLI can read while the daemon writes.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from broker.store import tables  # noqa: F401  (registers every table on SQLModel.metadata)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """WAL + a busy timeout so the CLI can read while the daemon writes."""
+    module = type(dbapi_connection).__module__
+    if "sqlite" not in module:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def get_engine(db_url: str) -> Engine:
+    """One engine per URL, its schema brought up to date on first use; a SQLite file's folder is created."""
+    engine = _ENGINES.get(db_url)
+    if engine is None:
+        if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
+            Path(db_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(db_url)
+        SQLModel.metadata.create_all(engine)
+        _ENGINES[db_url] = engine
+    return engine
+
+
+def dispose_engine(db_url: str) -> None:
+    """Close a cached engine (tests and the demo use throwaway DB files)."""
+    engine = _ENGINES.pop(db_url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A read-only unit of work (nothing is committed)."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
