@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from broker.annotations import kind_for
+from broker.gold import without_gold
 from broker.domain.answers import stored_answer_content
 from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
                        record_event, transaction, utcnow)
@@ -86,7 +87,6 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
                             kind_for(spec.task_type) is not None or spec.task_type == "custom")
     input_lines = [json.loads(row[5]) for row in objects]
     writer = OutputWriter(spec, settings)
-    from broker.quality import without_gold  # issue 6 hook: gold objects stay out of the output manifest
 
     manifest_uri, _ = writer.write_outputs(*without_gold(spec, input_lines, outcomes), now)
 

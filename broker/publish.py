@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from broker import mturk
+from broker.actions.qualifications import exclusion_requirements
 from broker.domain.tokens import request_token, requester_annotation
 from broker.db import (DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, record_event,
                        transaction, utcnow)
@@ -222,7 +223,6 @@ def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:
     if spec.keywords_text:
         params["Keywords"] = spec.keywords_text
     requirements = spec.qualification_requirements()
-    from broker.quality import exclusion_requirements  # issue 6 hook: soft-block qualification, test score
 
     requirements += exclusion_requirements(client, job, spec)
     if requirements:

@@ -38,7 +38,7 @@ from sqlmodel import Session, select
 from broker import mturk
 from broker.db import (Assignment, Bonus, DataObject, Event, Hit, HitStatus, Job, JobStatus, ObjectStatus,
                        ReviewStatus, Worker, record_event, transaction, utcnow)
-from broker.submit import SubmitError
+from broker.actions.qualifications import ensure_exclusion_qualification
 
 log = logging.getLogger(__name__)
 
@@ -121,54 +121,6 @@ def decide_bonuses(evidence: list[WorkerEvidence], rule: Any, first_approved: di
             for w in eligible[:top]]
 
 
-def gold_positions(n_objects: int, n_gold: int, seed: int) -> np.ndarray:
-    """Where gold objects go in the combined order: n_gold distinct slots of n_objects + n_gold,
-    spread at random (seeded by the job) so a worker cannot tell gold by its place."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_objects + n_gold, size=n_gold, replace=False))
-
-
-# --------------------------------------------------------------------------------------------- gold at submit
-
-def mix_gold(spec: Any, lines: list[Any], settings: Any = None) -> list[Any]:
-    """The manifest lines with the spec's gold lines interleaved at its rate (unchanged without gold).
-
-    Gold lines must name a known label in the gold attribute; ManifestError names any that do not.
-    """
-    import zlib
-
-    from broker.estimate import gold_object_count
-    from broker.manifest import ManifestError, read_manifest
-    from broker.spec import Issue
-
-    gold = getattr(getattr(spec, "quality", None), "gold", None)
-    if gold is None:
-        return lines
-    gold_lines, _ = read_manifest(gold.manifest, settings=settings, task_type=spec.task_type)
-    issues = [Issue(gold.manifest, line.line_number, gold.label_attribute,
-                    f"must be one of the job's labels, got {line.data.get(gold.label_attribute)!r}")
-              for line in gold_lines if line.data.get(gold.label_attribute) not in spec.labels]
-    if issues:
-        raise ManifestError(issues)
-    wanted = gold_object_count(len(lines), gold.rate)
-    rng_seed = zlib.crc32(spec.job_name.encode())
-    chosen = [gold_lines[i % len(gold_lines)] for i in range(wanted)]  # reuse gold when there is too little
-    slots = set(gold_positions(len(lines), len(chosen), rng_seed).tolist())
-    real = iter(lines)
-    golds = iter(chosen)
-    return [next(golds) if position in slots else next(real) for position in range(len(lines) + len(chosen))]
-
-
-def without_gold(spec: Any, input_lines: list[dict], outcomes: dict[int, Any]) -> tuple[list[dict], dict[int, Any]]:
-    """The output manifest's lines and outcomes without the gold objects (they are the requester's
-    own known answers, not part of the dataset); outcomes are re-keyed by the remaining positions."""
-    gold = getattr(getattr(spec, "quality", None), "gold", None)
-    if gold is None:
-        return input_lines, outcomes
-    kept = [position for position, line in enumerate(input_lines) if gold.label_attribute not in line]
-    return [input_lines[p] for p in kept], {new: outcomes[old] for new, old in enumerate(kept) if old in outcomes}
-
-
 # --------------------------------------------------------------------------------------------- DB views
 
 def excluded_workers(session: Session, job_id: int) -> dict[str, str]:
@@ -197,146 +149,6 @@ def worker_evidence(session: Session, job: Job) -> list[WorkerEvidence]:
     counts = np.bincount(answers.workers, minlength=len(answers.worker_ids))
     return [WorkerEvidence(w, int(counts[i]), float(quality.em_accuracy[i]), int(quality.gold_n[i]),
                            float(quality.gold_accuracy[i])) for i, w in enumerate(answers.worker_ids)]
-
-
-# --------------------------------------------------------------------------------------------- actions
-
-def exclusion_qualification_name(job_name: str) -> str:
-    return f"crowd-broker: excluded from {job_name}"
-
-
-def ensure_exclusion_qualification(client: Any, job: Job) -> str:
-    """The job's exclusion qualification type (found by name after a crash, else created)."""
-    name = exclusion_qualification_name(job.name)
-    found = _find_qualification_type(client, name)
-    if found is not None:
-        return found
-    created = client.create_qualification_type(
-        Name=name, Description=f"Workers whose accuracy on job {job.name} was below its threshold.",
-        QualificationTypeStatus="Active")
-    return created["QualificationType"]["QualificationTypeId"]
-
-
-def exclusion_requirements(client: Any, job: Job, spec: Any) -> list[dict[str, Any]]:
-    """QualificationRequirements quality control adds to the job's HIT type (called by publish):
-    the exclusion qualification must not exist (soft block); the test score must reach min_score."""
-    quality = getattr(spec, "quality", None)
-    requirements: list[dict[str, Any]] = []
-    rule = getattr(quality, "exclusion", None)
-    if rule is not None and rule.action == "qualification":
-        requirements.append({"QualificationTypeId": ensure_exclusion_qualification(client, job),
-                             "Comparator": "DoesNotExist", "ActionsGuarded": "DiscoverPreviewAndAccept"})
-    test = getattr(quality, "qualification_test", None)
-    if test is not None:
-        requirements.append({"QualificationTypeId": ensure_test_qualification(client, job, spec),
-                             "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [test.min_score],
-                             "ActionsGuarded": "Accept"})      # workers find and preview the work, then take the test
-    return requirements
-
-
-# --------------------------------------------------------------------------------------------- qualification test
-
-QUESTION_FORM_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd"
-ANSWER_KEY_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/AnswerKey.xsd"
-
-
-class QualificationTestError(SubmitError):
-    """The qualification test or its answer key is unusable; the message names the file.
-    A SubmitError, so `broker submit` reports it and stores nothing."""
-
-
-def render_test(spec: Any) -> tuple[str, list[str]]:
-    """The test's QuestionForm XML (Liquid rendered with labels, job_name, header) and its question ids."""
-    from defusedxml import ElementTree
-    from liquid import Environment
-    from liquid.exceptions import LiquidError
-
-    test = spec.quality.qualification_test
-    try:
-        source = open(test.template, encoding="utf-8").read()
-        xml = Environment(autoescape=True).from_string(source).render(
-            labels=list(spec.labels), job_name=spec.job_name, header=spec.header_text)
-    except OSError as error:
-        raise QualificationTestError(f"{test.template}: cannot read: {error.strerror}") from error
-    except LiquidError as error:
-        raise QualificationTestError(f"{test.template}: Liquid error: {error}") from error
-    try:
-        root = ElementTree.fromstring(xml)
-    except ElementTree.ParseError as error:
-        raise QualificationTestError(f"{test.template}: the rendered test is not XML: {error}") from error
-    if root.tag != f"{{{QUESTION_FORM_NS}}}QuestionForm":
-        raise QualificationTestError(f"{test.template}: the rendered test must be a <QuestionForm xmlns=\"{QUESTION_FORM_NS}\">")
-    ids = [(node.text or "").strip() for node in root.iter(f"{{{QUESTION_FORM_NS}}}QuestionIdentifier")]
-    return xml, ids
-
-
-def answer_key_xml(spec: Any, question_ids: list[str]) -> str:
-    """MTurk AnswerKey XML: 1 point per right answer, mapped to a 0-100 percentage."""
-    from xml.sax.saxutils import escape
-
-    import yaml
-
-    test = spec.quality.qualification_test
-    try:
-        key = yaml.safe_load(open(test.answer_key, encoding="utf-8"))
-    except OSError as error:
-        raise QualificationTestError(f"{test.answer_key}: cannot read: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise QualificationTestError(f"{test.answer_key}: YAML error: {error}") from error
-    if not isinstance(key, dict) or not key:
-        raise QualificationTestError(f"{test.answer_key}: must map each QuestionIdentifier to its right answer")
-    missing = [q for q in question_ids if str(q) not in {str(k) for k in key}]
-    unknown = [str(k) for k in key if str(k) not in question_ids]
-    if missing or unknown:
-        raise QualificationTestError(f"{test.answer_key}: " + "; ".join(
-            part for part in (f"no answer for {', '.join(missing)}" if missing else "",
-                              f"not questions of the test: {', '.join(unknown)}" if unknown else "") if part))
-    questions = "".join(
-        f"<Question><QuestionIdentifier>{escape(str(q))}</QuestionIdentifier><AnswerOption>"
-        f"<SelectionIdentifier>{escape(str(key[q]))}</SelectionIdentifier><AnswerScore>1</AnswerScore>"
-        "</AnswerOption></Question>" for q in key)
-    return (f'<AnswerKey xmlns="{ANSWER_KEY_NS}">{questions}<QualificationValueMapping><PercentageMapping>'
-            f"<MaximumSummedScore>{len(key)}</MaximumSummedScore></PercentageMapping></QualificationValueMapping>"
-            "</AnswerKey>")
-
-
-def check_qualification_test(spec: Any) -> None:
-    """Render the test and build the key at submit time, so a broken test never reaches publishing."""
-    if getattr(getattr(spec, "quality", None), "qualification_test", None) is not None:
-        _, ids = render_test(spec)
-        answer_key_xml(spec, ids)
-
-
-def ensure_test_qualification(client: Any, job: Job, spec: Any) -> str:
-    """The job's test qualification type (Test + AnswerKey, auto-scored), found by name or created."""
-    test = spec.quality.qualification_test
-    name = f"crowd-broker: test for {job.name}"
-    found = _find_qualification_type(client, name)
-    if found is not None:
-        return found
-    xml, ids = render_test(spec)
-    params: dict[str, Any] = {
-        "Name": name, "Description": f"A short test for {spec.title}"[:2000], "QualificationTypeStatus": "Active",
-        "Test": xml, "AnswerKey": answer_key_xml(spec, ids), "TestDurationInSeconds": int(test.duration_seconds)}
-    if test.retry_delay_seconds is not None:
-        params["RetryDelayInSeconds"] = int(test.retry_delay_seconds)
-    return client.create_qualification_type(**params)["QualificationType"]["QualificationTypeId"]
-
-
-def _find_qualification_type(client: Any, name: str) -> str | None:
-    token = None
-    while True:
-        params: dict[str, Any] = {"Query": name, "MustBeRequestable": False, "MustBeOwnedByCaller": True,
-                                  "MaxResults": 100}
-        if token:
-            params["NextToken"] = token
-        page = client.list_qualification_types(**params)
-        for qualification in page.get("QualificationTypes", []):
-            if qualification.get("Name") == name:
-                return qualification["QualificationTypeId"]
-        token = page.get("NextToken")
-        if not token or not page.get("QualificationTypes"):
-            return None
 
 
 @dataclass
@@ -547,5 +359,4 @@ def _quality_job(engine: Engine, settings: Any, job: Job, spec: Any, quality: An
 
 
 __all__ = ["BonusAward", "Exclusion", "QualityReport", "WorkerEvidence", "decide_bonuses", "decide_exclusions",
-           "drop_excluded", "excluded_workers", "exclusion_requirements", "gold_positions", "mix_gold",
-           "quality_tick"]
+           "drop_excluded", "excluded_workers", "quality_tick"]

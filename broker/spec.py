@@ -108,6 +108,10 @@ class SpecError(Exception):
         super().__init__("\n".join(str(issue) for issue in issues))
 
 
+class SubmitError(Exception):
+    """The job cannot be submitted; the message names the file and what is wrong."""
+
+
 class SpecLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: only true/false are booleans, so `labels: [yes, no]` stays
     text and `locale: [NO]` stays Norway instead of turning into False."""

@@ -15,11 +15,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from broker.spec import SubmitError
 from broker.db import DataObject, Job, ObjectStatus, record_event, transaction, utcnow
-
-
-class SubmitError(Exception):
-    """The job cannot be submitted; the message names the file and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +64,8 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
     lines, rejected = read_manifest(spec.input_manifest, skip_invalid=skip_invalid_lines, settings=settings)
     if not lines:
         raise SubmitError(f"{spec.input_manifest}: the input manifest holds no data objects")
-    from broker.quality import check_qualification_test, mix_gold  # issue 6 hook: gold objects, test
+    from broker.actions.qualifications import check_qualification_test
+    from broker.gold import mix_gold
 
     lines = mix_gold(spec, lines, settings)
     from broker.validate import line_check   # a verification label, the boxes to adjust, the PRE hook

@@ -25,7 +25,7 @@ def pricing(ctx: typer.Context, spec: Path = typer.Argument(..., help="Experimen
     from broker.experiments.report import results_html, results_table, write_results_csv
     from broker.manifest import ManifestError
     from broker.spec import SpecError
-    from broker.submit import SubmitError
+    from broker.spec import SubmitError
 
     try:
         experiment = load_experiment_spec(spec)

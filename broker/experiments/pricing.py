@@ -146,7 +146,7 @@ def submit_experiment(spec: PricingExperimentSpec, folder: Path, engine: Any, se
     """Submit every arm as a job (all or none are validated first); returns the job ids."""
     from broker.submit import submit_job
 
-    from broker.submit import SubmitError
+    from broker.spec import SubmitError
 
     names = [arm_job_name(spec.experiment, arm.name) for arm in spec.arms]
     with Session(engine) as session:

@@ -301,7 +301,7 @@ def test_segmentation_spec_rules(tmp_path):
 
 def test_bounding_box_adjustment_job_corrects_earlier_boxes_and_writes_adjustment_status(
         tmp_path, market, settings, engine):
-    from broker.submit import SubmitError
+    from broker.spec import SubmitError
 
     (tmp_path / "images").mkdir()
     earlier = [  # the earlier job's boxes: scene 0 is right, scene 1's car is off by 8 px

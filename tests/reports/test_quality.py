@@ -22,7 +22,8 @@ from sqlmodel import Session, select
 
 from broker import mturk
 from broker.db import Bonus, DataObject, Event, Job, ObjectStatus, dispose_engine, get_engine, transaction
-from broker.quality import (WorkerEvidence, decide_bonuses, decide_exclusions, gold_positions,
+from broker.gold import gold_positions
+from broker.quality import (WorkerEvidence, decide_bonuses, decide_exclusions,
                             quality_tick)
 from broker.spec import BonusRule, ExclusionRule
 

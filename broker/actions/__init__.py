@@ -1,0 +1,1 @@
+"""Crash-safe marketplace actions that several stages and commands share; they import no stage."""
