@@ -1,7 +1,9 @@
 """Engines and transactions: the one place that opens the broker DB.
 
 SQLite (a file, the embedded default) and PostgreSQL both work; a SQLite connection gets
-WAL and a busy timeout so the CLI can read while the daemon writes.
+WAL and a busy timeout so the CLI can read while the daemon writes. The first engine made
+for a URL brings its schema to the newest migration (broker.store.migrate): a new DB is
+created at the head, an older one (release 0.1.0's included) is upgraded in place.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import Any, Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from broker.store import tables  # noqa: F401  (registers every table on SQLModel.metadata)
+from broker.store.migrate import ensure_schema
 
 
 @event.listens_for(Engine, "connect")
@@ -35,13 +37,13 @@ _ENGINES: dict[str, Engine] = {}
 
 
 def get_engine(db_url: str) -> Engine:
-    """One engine per URL, its schema brought up to date on first use; a SQLite file's folder is created."""
+    """One engine per URL, its schema migrated to the head on first use; a SQLite file's folder is created."""
     engine = _ENGINES.get(db_url)
     if engine is None:
         if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
             Path(db_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(db_url)
-        SQLModel.metadata.create_all(engine)
+        ensure_schema(engine)
         _ENGINES[db_url] = engine
     return engine
 

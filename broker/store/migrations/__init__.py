@@ -1,0 +1,1 @@
+"""The broker DB's Alembic migrations (env.py, versions/); broker.store.migrate runs them."""
