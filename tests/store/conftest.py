@@ -45,16 +45,22 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         prefix = ["runuser", "-u", "postgres", "--"]
         shutil.chown(root, "postgres")
         root.chmod(0o755)
-        for parent in root.parents:       # the postgres user must reach its data dir
+        for parent in root.parents:  # the postgres user must reach its data dir
             if parent == Path(parent.anchor):
                 break
             parent.chmod(parent.stat().st_mode | 0o711)
     data, port = root / "data", _free_port()
-    subprocess.run([*prefix, "initdb", "-D", str(data), "-U", "broker", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, "initdb", "-D", str(data), "-U", "broker", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, "pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://broker@127.0.0.1:{port}/postgres"
     finally:

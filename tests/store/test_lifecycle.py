@@ -9,22 +9,36 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from enum import StrEnum
-from pathlib import Path
 
 import pytest
 from sqlmodel import func, select
 
 from broker.domain.clock import utcnow
-from broker.domain.lifecycle import (ASSIGNMENTS_DECIDED, HITS_FINISHED, INITIAL, JOBS_FINISHED, OBJECTS_FINISHED,
-                                     TRANSITIONS, HitStatus, JobStatus, ObjectStatus, ReviewStatus, TransitionError,
-                                     may_move)
+from broker.domain.lifecycle import (
+    ASSIGNMENTS_DECIDED,
+    HITS_FINISHED,
+    INITIAL,
+    JOBS_FINISHED,
+    OBJECTS_FINISHED,
+    TRANSITIONS,
+    HitStatus,
+    JobStatus,
+    ObjectStatus,
+    ReviewStatus,
+    TransitionError,
+    may_move,
+)
 from broker.store import dispose_engine, get_engine, reading, transaction
 from broker.store.tables import Assignment, DataObject, Event, Hit, Job
 from broker.store.transitions import TRANSITION_EVENT, advance
 
 KINDS: list[type[StrEnum]] = [JobStatus, ObjectStatus, HitStatus, ReviewStatus]
-FINISHED = {JobStatus: JOBS_FINISHED, ObjectStatus: OBJECTS_FINISHED, HitStatus: HITS_FINISHED,
-            ReviewStatus: ASSIGNMENTS_DECIDED}
+FINISHED = {
+    JobStatus: JOBS_FINISHED,
+    ObjectStatus: OBJECTS_FINISHED,
+    HitStatus: HITS_FINISHED,
+    ReviewStatus: ASSIGNMENTS_DECIDED,
+}
 PAIRS = [(kind, source, target) for kind in KINDS for source, target in itertools.product(kind, kind)]
 
 
@@ -42,30 +56,59 @@ def new_row(engine, kind: type[StrEnum], status: StrEnum) -> tuple[type, int]:
     """Insert a row of the table that holds `kind`, starting in `status` (with the parents it needs)."""
     n = next(_counter)
     with transaction(engine) as session:
-        job = Job(name=f"job-{n}", task_type="image-classification", spec_json="{}", template_source="",
-                  labels_json="[]", output_uri="/tmp/out", reward_cents=5, workers_per_object=1,
-                  max_concurrent_hits=1, created_at=utcnow(),
-                  status=status if kind is JobStatus else JobStatus.ACTIVE)
+        job = Job(
+            name=f"job-{n}",
+            task_type="image-classification",
+            spec_json="{}",
+            template_source="",
+            labels_json="[]",
+            output_uri="/tmp/out",
+            reward_cents=5,
+            workers_per_object=1,
+            max_concurrent_hits=1,
+            created_at=utcnow(),
+            status=status if kind is JobStatus else JobStatus.ACTIVE,
+        )
         session.add(job)
         session.flush()
         if kind is JobStatus:
             return Job, job.id
-        obj = DataObject(job_id=job.id, index=0, line_number=1, data_json="{}",
-                         status=status if kind is ObjectStatus else ObjectStatus.PENDING)
+        obj = DataObject(
+            job_id=job.id,
+            index=0,
+            line_number=1,
+            data_json="{}",
+            status=status if kind is ObjectStatus else ObjectStatus.PENDING,
+        )
         session.add(obj)
         session.flush()
         if kind is ObjectStatus:
             return DataObject, obj.id
-        hit = Hit(job_id=job.id, object_id=obj.id, token=f"token-{n}", max_assignments=1, reward_cents=5,
-                  assignment_cost_cents=6, created_at=utcnow(),
-                  status=status if kind is HitStatus else HitStatus.OPEN)
+        hit = Hit(
+            job_id=job.id,
+            object_id=obj.id,
+            token=f"token-{n}",
+            max_assignments=1,
+            reward_cents=5,
+            assignment_cost_cents=6,
+            created_at=utcnow(),
+            status=status if kind is HitStatus else HitStatus.OPEN,
+        )
         session.add(hit)
         session.flush()
         if kind is HitStatus:
             return Hit, hit.id
-        assignment = Assignment(assignment_id=f"A{n}", hit_row_id=hit.id, job_id=job.id, object_id=obj.id,
-                                worker_id="W1", mturk_status="Submitted", answer_xml="<a/>", cost_cents=6,
-                                review_status=status)
+        assignment = Assignment(
+            assignment_id=f"A{n}",
+            hit_row_id=hit.id,
+            job_id=job.id,
+            object_id=obj.id,
+            worker_id="W1",
+            mturk_status="Submitted",
+            answer_xml="<a/>",
+            cost_cents=6,
+            review_status=status,
+        )
         session.add(assignment)
         session.flush()
         return Assignment, assignment.id
@@ -82,8 +125,9 @@ def event_count(engine) -> int:
         return session.exec(select(func.count()).select_from(Event).where(Event.kind == TRANSITION_EVENT)).one()
 
 
-@pytest.mark.parametrize(("kind", "source", "target"), PAIRS,
-                         ids=[f"{k.__name__}:{s.value}->{t.value}" for k, s, t in PAIRS])
+@pytest.mark.parametrize(
+    ("kind", "source", "target"), PAIRS, ids=[f"{k.__name__}:{s.value}->{t.value}" for k, s, t in PAIRS]
+)
 def test_advance_moves_a_row_iff_the_table_allows_it(engine, kind, source, target) -> None:
     table, row_id = new_row(engine, kind, source)
     events = event_count(engine)

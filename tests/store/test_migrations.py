@@ -60,7 +60,7 @@ def test_release_db_is_upgraded_in_place_and_read_by_the_current_code(release_db
     before = rows_of(release_db)
     assert sum(map(len, before.values())) > 0 and len(before["assignment"]) == 36 and len(before["dataobject"]) == 12
     url = f"sqlite:///{release_db}"
-    assert migrate.current_revision(url) is None          # 0.1.0 had no alembic_version
+    assert migrate.current_revision(url) is None  # 0.1.0 had no alembic_version
 
     fresh_engines.append(url)
     engine = store_engine.get_engine(url)
@@ -70,12 +70,12 @@ def test_release_db_is_upgraded_in_place_and_read_by_the_current_code(release_db
         inspector = inspect(connection)
         assert "workerexclusion" in inspector.get_table_names()
         assert "output_version" in {c["name"] for c in inspector.get_columns("job")}
-    assert rows_of(release_db) == before                  # every old row, with the same values
+    assert rows_of(release_db) == before  # every old row, with the same values
 
     with store_engine.reading(engine) as session:
         job = find_job(session, "digits")
         assert job.status == "Completed" and job.n_objects == 12
-        assert job.output_version == job.consolidated_version > 0   # its output tree is current
+        assert job.output_version == job.consolidated_version > 0  # its output tree is current
         money = job_money(session, job.id)
         assert money.committed_cents == 0
         assert money.spent_cents == sum(row[-2] for row in before["assignment"] if row[14] == "approved") > 0
@@ -89,11 +89,20 @@ def test_exclude_events_become_exclusion_rows(release_db: Path, fresh_engines) -
         job_id = connection.execute("SELECT id FROM job").fetchone()[0]
         connection.executemany(
             "INSERT INTO event (job_id, at, kind, message) VALUES (?, ?, 'exclude', ?)",
-            [(job_id, "2026-12-01 10:00:00.000000", "W1: block: em accuracy 0.400 over 20 answers is below the "
-                                                   "threshold (0.700)"),
-             (job_id, "2026-12-01 11:00:00.000000", "W2: qualification: gold accuracy 0.500 over 8 answers is "
-                                                   "below the threshold (0.600)"),
-             (job_id, "2026-12-01 12:00:00.000000", "W1: qualification: a later one (0.900)")])
+            [
+                (
+                    job_id,
+                    "2026-12-01 10:00:00.000000",
+                    "W1: block: em accuracy 0.400 over 20 answers is below the threshold (0.700)",
+                ),
+                (
+                    job_id,
+                    "2026-12-01 11:00:00.000000",
+                    "W2: qualification: gold accuracy 0.500 over 8 answers is below the threshold (0.600)",
+                ),
+                (job_id, "2026-12-01 12:00:00.000000", "W1: qualification: a later one (0.900)"),
+            ],
+        )
     connection.close()
     url = f"sqlite:///{release_db}"
     fresh_engines.append(url)
@@ -149,8 +158,12 @@ def test_revision_0001_is_the_release_schema(tmp_path: Path) -> None:
     def master(path: Path) -> set[tuple]:
         connection = sqlite3.connect(path)
         try:
-            return {(kind, name, " ".join(sql.split())) for kind, name, sql in connection.execute(
-                "SELECT type, name, sql FROM sqlite_master WHERE name != 'alembic_version' AND sql IS NOT NULL")}
+            return {
+                (kind, name, " ".join(sql.split()))
+                for kind, name, sql in connection.execute(
+                    "SELECT type, name, sql FROM sqlite_master WHERE name != 'alembic_version' AND sql IS NOT NULL"
+                )
+            }
         finally:
             connection.close()
 
@@ -165,13 +178,17 @@ def test_postgresql_migrations(postgres_url: str, fresh_engines) -> None:
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         command.upgrade(migrate.alembic_config(connection), "0001")
-        connection.execute(text(
-            "INSERT INTO job (name, task_type, status, spec_path, spec_json, template_source, labels_json, "
-            "marketplace, output_uri, reward_cents, workers_per_object, max_concurrent_hits, masters, n_objects, "
-            "answers_version, consolidated_version, iteration, created_at) VALUES ('pg', 'image_classification', "
-            "'Completed', '', '{}', '', '[]', 'local', '/tmp/out', 5, 3, 10, false, 0, 4, 4, 1, now())"))
-        connection.execute(text("INSERT INTO event (job_id, at, kind, message) VALUES "
-                                "(1, now(), 'exclude', 'W9: block: bad (0.700)')"))
+        connection.execute(
+            text(
+                "INSERT INTO job (name, task_type, status, spec_path, spec_json, template_source, labels_json, "
+                "marketplace, output_uri, reward_cents, workers_per_object, max_concurrent_hits, masters, n_objects, "
+                "answers_version, consolidated_version, iteration, created_at) VALUES ('pg', 'image_classification', "
+                "'Completed', '', '{}', '', '[]', 'local', '/tmp/out', 5, 3, 10, false, 0, 4, 4, 1, now())"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO event (job_id, at, kind, message) VALUES (1, now(), 'exclude', 'W9: block: bad (0.700)')")
+        )
     engine.dispose()
     assert migrate.upgrade(postgres_url) == ("0001", "0002")
     assert schema_differences(postgres_url) == []

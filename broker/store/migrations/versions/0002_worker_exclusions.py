@@ -16,7 +16,7 @@ Create Date: 2026-12-07
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "0002"
 down_revision = "0001"
@@ -45,28 +45,51 @@ def upgrade() -> None:
     with op.batch_alter_table("job") as batch:
         batch.add_column(sa.Column("output_version", sa.Integer(), nullable=False, server_default="0"))
 
-    bind = op.get_bind()
-    job = sa.table("job", sa.column("id", sa.Integer()), sa.column("status", sa.String()),
-                   sa.column("consolidated_version", sa.Integer()), sa.column("output_version", sa.Integer()),
-                   sa.column("completed_at", sa.DateTime()))
-    bind.execute(job.update().where(sa.or_(job.c.status == "Completed", job.c.completed_at.is_not(None)))
-                 .values(output_version=job.c.consolidated_version))
+    job = sa.table(
+        "job",
+        sa.column("id", sa.Integer()),
+        sa.column("status", sa.String()),
+        sa.column("consolidated_version", sa.Integer()),
+        sa.column("output_version", sa.Integer()),
+        sa.column("completed_at", sa.DateTime()),
+    )
+    op.execute(
+        job.update()
+        .where(sa.or_(job.c.status == "Completed", job.c.completed_at.is_not(None)))
+        .values(output_version=job.c.consolidated_version)
+    )
 
-    event = sa.table("event", sa.column("id", sa.Integer()), sa.column("job_id", sa.Integer()),
-                     sa.column("at", sa.DateTime()), sa.column("kind", sa.String()),
-                     sa.column("message", sa.String()))
-    exclusion = sa.table("workerexclusion", sa.column("job_id", sa.Integer()), sa.column("worker_id", sa.String()),
-                         sa.column("action", sa.String()), sa.column("reason", sa.String()),
-                         sa.column("at", sa.DateTime()))
+    if context.is_offline_mode():
+        return  # an offline SQL script cannot read the events: upgrade online to copy the exclusions
+    bind = op.get_bind()
+    event = sa.table(
+        "event",
+        sa.column("id", sa.Integer()),
+        sa.column("job_id", sa.Integer()),
+        sa.column("at", sa.DateTime()),
+        sa.column("kind", sa.String()),
+        sa.column("message", sa.String()),
+    )
+    exclusion = sa.table(
+        "workerexclusion",
+        sa.column("job_id", sa.Integer()),
+        sa.column("worker_id", sa.String()),
+        sa.column("action", sa.String()),
+        sa.column("reason", sa.String()),
+        sa.column("at", sa.DateTime()),
+    )
     events = bind.execute(
         sa.select(event.c.job_id, event.c.at, event.c.message)
         .where(event.c.kind == EXCLUDE_EVENT, event.c.job_id.in_(sa.select(job.c.id)))
-        .order_by(event.c.id)).all()
+        .order_by(event.c.id)
+    ).all()
     rows: dict[tuple[int, str], dict] = {}
     for job_id, at, message in events:
         worker_id, action, reason = parse_exclude_message(message)
-        rows.setdefault((job_id, worker_id),
-                        {"job_id": job_id, "worker_id": worker_id, "action": action, "reason": reason, "at": at})
+        rows.setdefault(
+            (job_id, worker_id),
+            {"job_id": job_id, "worker_id": worker_id, "action": action, "reason": reason, "at": at},
+        )
     if rows:
         bind.execute(exclusion.insert(), list(rows.values()))
 
