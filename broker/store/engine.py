@@ -8,9 +8,10 @@ created at the head, an older one (release 0.1.0's included) is upgraded in plac
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine

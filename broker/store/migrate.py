@@ -28,7 +28,7 @@ from sqlmodel import SQLModel
 from broker.store import tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-RELEASE_0_1_0 = "0001"      # the schema of the release before migrations existed
+RELEASE_0_1_0 = "0001"  # the schema of the release before migrations existed
 VERSION_TABLE = "alembic_version"
 
 
