@@ -124,6 +124,21 @@ def test_a_new_db_is_created_at_head(tmp_path: Path, fresh_engines) -> None:
     assert schema_differences(url) == []
 
 
+def test_a_db_at_an_older_revision_is_upgraded_by_get_engine(tmp_path: Path, fresh_engines) -> None:
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'at-0001.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(migrate.alembic_config(connection), "0001")
+    engine.dispose()
+    assert migrate.current_revision(url) == "0001"
+    fresh_engines.append(url)
+    store_engine.get_engine(url)
+    assert migrate.current_revision(url) == migrate.head_revision()
+    assert schema_differences(url) == []
+
+
 def test_upgrading_twice_is_a_no_op(release_db: Path) -> None:
     url = f"sqlite:///{release_db}"
     assert migrate.upgrade(url) == (None, "0002")
