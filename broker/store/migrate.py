@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
@@ -30,6 +30,7 @@ from broker.store import tables  # noqa: F401  (registers every table on SQLMode
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RELEASE_0_1_0 = "0001"  # the schema of the release before migrations existed
 VERSION_TABLE = "alembic_version"
+MIGRATION_LOCK = 0x62726F6B  # PostgreSQL advisory lock key held while a DB is created or upgraded
 
 
 def alembic_config(connection: Connection | None = None, db_url: str | None = None) -> Config:
@@ -66,6 +67,8 @@ def ensure_schema(engine: Engine) -> None:
         if revision_of(connection) == head:
             return
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # daemons starting together migrate one at a time
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         names = set(inspect(connection).get_table_names())
         if VERSION_TABLE not in names and not names & set(SQLModel.metadata.tables):
             SQLModel.metadata.create_all(connection)
