@@ -7,6 +7,8 @@
   alembic_version table was written by release 0.1.0: it is stamped at 0001 (the schema of
   that release), then upgraded.
 - A DB already at the head costs one query (the head revision is read from the scripts once).
+- On PostgreSQL, creating or upgrading holds an advisory lock, so daemons that start together
+  on one DB migrate it once.
 
 The migrations live in broker/store/migrations (env.py, versions/) and are configured here
 in code, so no alembic.ini is needed at run time. `upgrade` backs ``broker db upgrade``.
