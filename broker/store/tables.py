@@ -68,7 +68,8 @@ class Job(SQLModel, table=True):
     answers_version: int = 0             # bumped when new answers are stored
     consolidated_version: int = 0        # answers_version that the last consolidation saw
     iteration: int = 0                   # consolidation iterations written to the output tree
-    output_version: int = 0              # consolidated_version the output tree was last written for
+    outcomes_version: int = 0            # bumped whenever an object's outcome changes (label, failure, machine label)
+    output_version: int = 0              # outcomes_version the output tree was last written for
     output_manifest: str | None = None
     created_at: datetime | None = _time(nullable=False)
     completed_at: datetime | None = _time()

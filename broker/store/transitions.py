@@ -16,8 +16,8 @@ from typing import Any, Iterable
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from broker.domain.lifecycle import (HitStatus, JobStatus, ObjectStatus, ReviewStatus, TransitionError,
-                                     allowed_sources)
+from broker.domain.lifecycle import (OBJECTS_FINISHED, HitStatus, JobStatus, ObjectStatus, ReviewStatus,
+                                     TransitionError, allowed_sources)
 from broker.store.events import record_event
 from broker.store.tables import Assignment, DataObject, Hit, Job
 
@@ -60,12 +60,21 @@ def advance(session: Session, ids: Iterable[int], to: StrEnum, *, job_id: int | 
             f"(they are {', '.join(f'{n} {s}' for s, n in sorted(stuck.items()))}; allowed from "
             f"{', '.join(sorted(s.value for s in sources))})")
     if moved:
+        if table is DataObject and to in OBJECTS_FINISHED:
+            _bump_outcomes(session, moved)
         _expire(session, table, moved)
         if job_id is None and table is Job:
             job_id = moved[0]
         record_event(session, job_id, TRANSITION_EVENT,
                      f"{table.__tablename__}: {len(moved)} -> {to.value}" + (f" ({note})" if note else ""))
     return moved
+
+
+def _bump_outcomes(session: Session, object_ids: list[int]) -> None:
+    """The jobs of objects that reached an outcome need their output tree written again."""
+    jobs = select(DataObject.job_id).where(DataObject.id.in_(object_ids)).distinct()
+    session.execute(update(Job).where(Job.id.in_(jobs)).values(outcomes_version=Job.outcomes_version + 1),
+                    execution_options={"synchronize_session": False})
 
 
 def _expire(session: Session, table: Any, ids: list[int]) -> None:

@@ -214,3 +214,20 @@ def test_every_unfinished_status_has_a_way_to_a_finished_one(kind) -> None:
                     seen.add(target)
                     queue.append(target)
         assert seen & finished, f"{kind.__name__}.{status.name} has no way out to a finished status"
+
+
+def test_an_object_reaching_an_outcome_makes_its_jobs_output_due(engine) -> None:
+    """Failing or labeling objects bumps Job.outcomes_version once per call; other moves do not."""
+    _, first = new_row(engine, ObjectStatus, ObjectStatus.PUBLISHED)
+    _, second = new_row(engine, ObjectStatus, ObjectStatus.PUBLISHED)
+
+    def outcomes(object_id: int) -> int:
+        with reading(engine) as session:
+            return session.get(Job, session.get(DataObject, object_id).job_id).outcomes_version
+
+    with transaction(engine) as session:
+        advance(session, [first, second], ObjectStatus.ANSWERED)
+    assert (outcomes(first), outcomes(second)) == (0, 0)
+    with transaction(engine) as session:
+        advance(session, [first], ObjectStatus.FAILED)
+    assert (outcomes(first), outcomes(second)) == (1, 0)

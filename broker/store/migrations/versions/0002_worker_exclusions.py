@@ -1,4 +1,4 @@
-"""Worker exclusions as rows (were parsed from "exclude" events); Job.output_version.
+"""Worker exclusions as rows (were parsed from "exclude" events); Job.outcomes_version and output_version.
 
 Revision ID: 0002
 Revises: 0001
@@ -8,12 +8,16 @@ Create Date: 2026-12-07
   "exclude" events that release 0.1.0 logged as "{worker_id}: {action}: {reason}
   ({min_accuracy:.3f})"; the first event of a (job, worker) wins, as it did when the
   events were parsed.
-- job.output_version: the consolidated_version the output tree was last written for. A
-  finished job's tree is current (0.1.0 wrote it with every consolidation), so it starts at
-  consolidated_version there and at 0 elsewhere (the output stage then writes it once).
+- job.outcomes_version: bumped whenever an object's outcome changes (consolidated label,
+  failure, machine label); job.output_version: the outcomes_version the output tree was last
+  written for. Both start at consolidated_version; an unfinished job's output is then written
+  once more (output_version 0), a finished job's tree is current (0.1.0 wrote it with every
+  consolidation).
 """
 
 from __future__ import annotations
+
+import re
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -43,6 +47,7 @@ def upgrade() -> None:
     op.create_index("ix_workerexclusion_worker_id", "workerexclusion", ["worker_id"])
 
     with op.batch_alter_table("job") as batch:
+        batch.add_column(sa.Column("outcomes_version", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("output_version", sa.Integer(), nullable=False, server_default="0"))
 
     job = sa.table(
@@ -50,9 +55,11 @@ def upgrade() -> None:
         sa.column("id", sa.Integer()),
         sa.column("status", sa.String()),
         sa.column("consolidated_version", sa.Integer()),
+        sa.column("outcomes_version", sa.Integer()),
         sa.column("output_version", sa.Integer()),
         sa.column("completed_at", sa.DateTime()),
     )
+    op.execute(job.update().values(outcomes_version=job.c.consolidated_version))
     op.execute(
         job.update()
         .where(sa.or_(job.c.status == "Completed", job.c.completed_at.is_not(None)))
@@ -95,17 +102,19 @@ def upgrade() -> None:
 
 
 def parse_exclude_message(message: str) -> tuple[str, str, str]:
-    """(worker_id, action, reason) of a 0.1.0 "exclude" event; the reason keeps the threshold in brackets."""
+    """(worker_id, action, reason) of a 0.1.0 "exclude" event, the rule's threshold in brackets dropped
+    (the event keeps it; the row holds the reason alone, as the quality stage writes it)."""
     worker_id, _, rest = message.partition(": ")
     action, _, reason = rest.partition(": ")
     if not reason:
         action, reason = "", action
-    return worker_id, action, reason
+    return worker_id, action, re.sub(r" \(\d+(\.\d+)?\)$", "", reason)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("job") as batch:
         batch.drop_column("output_version")
+        batch.drop_column("outcomes_version")
     op.drop_index("ix_workerexclusion_worker_id", table_name="workerexclusion")
     op.drop_index("ix_workerexclusion_job_id", table_name="workerexclusion")
     op.drop_table("workerexclusion")
