@@ -79,8 +79,3 @@ def verdict_agreements(arrays: VerdictArrays, consolidated_labels: Mapping[int, 
                         weights=arrays.verdicts[judged] == consolidated[arrays.objects][judged])
     return {w: (float(agree[c] / counts[c]), int(counts[c])) for c, w in enumerate(arrays.worker_ids) if counts[c]}
 
-
-def verdict_arrays(session, job_id):  # TEMPORARY shim (deleted before merge): broker.store.answers.verdict_arrays
-    from broker.store.answers import verdict_arrays as moved
-
-    return moved(session, job_id)
