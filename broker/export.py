@@ -15,6 +15,7 @@ import json
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 DETECTION_TYPE = "groundtruth/object-detection"
@@ -241,5 +242,31 @@ def export_files(manifest_text: str, attribute: str, fmt: str, labels: list[str]
     return (to_yolo if fmt == "yolo" else to_voc)(images, classes)
 
 
+def manifest_csv(manifest_text: str, spec: Any) -> str:
+    """`broker export --csv`: object,label,confidence per labeled line (multi-label joined by ';')."""
+    attribute = spec.label_attribute_name
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["object", "label", "confidence"])
+    for line_text in manifest_text.splitlines():
+        if not line_text.strip():
+            continue
+        line = json.loads(line_text)
+        source = line.get("source-ref", line.get("source", ""))
+        metadata = line.get(f"{attribute}-metadata") or {}
+        if attribute not in line:
+            writer.writerow([source, "", ""])
+        elif "internal-color-map" in metadata:   # segmentation: the mask's URI, one confidence per image
+            confidence = next(iter(metadata["internal-color-map"].values()), {}).get("confidence", "")
+            writer.writerow([source, line[attribute], confidence])
+        elif "class-map" in metadata:
+            names = [metadata["class-map"][str(i)] for i in line[attribute]]
+            confidences = [str(metadata.get("confidence-map", {}).get(str(i), "")) for i in line[attribute]]
+            writer.writerow([source, ";".join(names), ";".join(confidences)])
+        else:
+            writer.writerow([source, metadata.get("class-name", line[attribute]), metadata.get("confidence", "")])
+    return out.getvalue()
+
+
 __all__ = ["ExportError", "FORMATS", "Box", "ImageBoxes", "read_detections", "class_names", "to_coco",
-           "to_yolo", "to_voc", "boxes_csv", "spans_csv", "export_files", "is_detection_manifest", "manifest_type"]
+           "to_yolo", "to_voc", "boxes_csv", "spans_csv", "export_files", "is_detection_manifest", "manifest_csv", "manifest_type"]

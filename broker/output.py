@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from broker.domain.lifecycle import ObjectStatus
 from broker.spec import SHAPE_TASK_TYPES, JobSpec
 from broker.storage import join_uri, write_text
 
@@ -281,3 +282,30 @@ class OutputWriter:
         )
         write_text(uri, json.dumps(entries, ensure_ascii=False), self.settings, content_type="application/json")
         return uri
+
+
+def outcomes_for(objects: Iterable[tuple[int, str, str | None, str | None, str | None]], multilabel: bool,
+                 shapes: bool = False) -> dict[int, Outcome]:
+    """(index, status, label JSON, confidence JSON, failure reason) rows -> each finished object's outcome.
+
+    `shapes` (boxes, masks, spans, custom content): the label is Ground Truth's value and the
+    "confidence" its metadata keys. Objects not finished yet have no outcome."""
+    outcomes: dict[int, Outcome] = {}
+    for index, status, label_json, confidence_json, reason in objects:
+        if shapes and status == ObjectStatus.CONSOLIDATED and label_json is not None:
+            outcomes[index] = ObjectResult(content=json.loads(label_json), metadata=json.loads(confidence_json or "{}"))
+        elif status == ObjectStatus.CONSOLIDATED and label_json is not None:
+            label = json.loads(label_json)
+            confidence = json.loads(confidence_json) if confidence_json else None
+            if multilabel:
+                confidence_map = {int(k): float(v) for k, v in (confidence or {}).items()}
+                outcomes[index] = ObjectResult(labels=list(label), confidence_map=confidence_map)
+            else:
+                outcomes[index] = ObjectResult(label=int(label), confidence=confidence)
+        elif status == ObjectStatus.MACHINE_LABELED and label_json is not None:   # labeled by the auto-label model
+            confidence = json.loads(confidence_json) if confidence_json else None
+            outcomes[index] = ObjectResult(label=int(json.loads(label_json)), confidence=confidence,
+                                           human_annotated=False)
+        elif status == ObjectStatus.FAILED:
+            outcomes[index] = FailedObject(reason=reason or "failed")
+    return outcomes

@@ -53,3 +53,31 @@ def cost_summary(
 def iteration_table(iterations: Sequence[Any]) -> list[dict[str, Any]]:
     """One row per iteration (IterationResult.summary()) for `broker status` and the job report."""
     return [result.summary() for result in iterations]
+
+
+def iteration_message(row: dict[str, Any]) -> str:
+    """One loop iteration in words, for the event log and `broker status`."""
+    accuracy = "-" if row["validation_accuracy"] is None else f"{row['validation_accuracy']:.3f}"
+    threshold = "-" if row["threshold"] is None else f"{row['threshold']:.3f}"
+    return (f"iteration {row['iteration']}: {row['human_count']} human, {row['machine_count']} machine "
+            f"(+{row['new_machine_labels']}), validation accuracy {accuracy}, threshold {threshold}")
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, value) rows of an autolabel_summary (broker.store.autolabel) for the CLI tables."""
+    if "cost" not in summary:
+        return [("auto-label", f"turned off: {summary.get('error') or summary.get('reason')}")]
+    cost = summary["cost"]
+    state = f"done ({summary['reason']})" if summary["done"] else "running"
+    rows = [("auto-label", f"{state}: {summary['human_objects']} objects to the crowd "
+                           f"({summary['validation_objects']} validation), "
+                           f"{summary['machine_labeled']} machine-labeled, "
+                           f"{summary['held']} held"),
+            ("auto-label saving" + ("" if summary["done"] else " so far"),
+             f"{cost['saved_fraction']:.1%} ({cost['saved_cents']} of {cost['all_human_cost_cents']} cents "
+             f"all-human)")]
+    for row in summary["iterations"]:
+        rows.append((f"  iteration {row['iteration']}", iteration_message(row).split(": ", 1)[1]))
+    if summary.get("model_uri"):
+        rows.append(("auto-label model", summary["model_uri"]))
+    return rows

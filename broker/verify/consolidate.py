@@ -1,18 +1,20 @@
 """Verification verdicts of a job -> one binary label per object, with worker quality.
 
-Each usable assignment (verdicts stored, not rejected, worker not excluded) contributes one
-verdict per object of its batch; scoring.VerificationConsolidator fits them all at once.
+Each usable assignment (verdicts stored, not rejected, worker not excluded: the store's
+`verdict_answers`) contributes one verdict per object of its batch; scoring.VerificationConsolidator
+fits them all at once. Everything here is pure: the rows come from broker.store.answers.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlmodel import Session, select
 
-from broker.db import Assignment, DataObject, HitObject, ReviewStatus
+import scoring
+from broker.consolidation import Consolidated
 
 
 @dataclass(frozen=True)
@@ -25,29 +27,17 @@ class VerdictArrays:
     worker_ids: list[str]      # code -> WorkerId
 
 
-def verdict_arrays(session: Session, job_id: int) -> VerdictArrays:
-    """Every usable verdict of the job, split by the HIT -> objects link."""
-    from broker.quality import drop_excluded  # excluded workers' answers drop out, as for classification
-
-    answers = drop_excluded(session, job_id, list(session.exec(
-        select(Assignment.hit_row_id, Assignment.worker_id, Assignment.chosen_json)
-        .where(Assignment.job_id == job_id, Assignment.chosen_json != None,  # noqa: E711
-               Assignment.review_status != ReviewStatus.REJECTED)
-        .order_by(Assignment.id)).all()))
-    links = session.exec(select(HitObject.hit_row_id, DataObject.index)
-                         .join(DataObject, HitObject.object_id == DataObject.id)
-                         .where(DataObject.job_id == job_id)
-                         .order_by(HitObject.hit_row_id, HitObject.position)).all()
-    batch: dict[int, list[int]] = {}
-    for hit_row_id, index in links:
-        batch.setdefault(hit_row_id, []).append(index)
+def build_verdict_arrays(answers: Sequence[tuple[int, str, str]],
+                         batches: Mapping[int, list[int]]) -> VerdictArrays:
+    """(hit row id, WorkerId, verdicts JSON) answers and hit row id -> object indices (page order)
+    -> one row per verdict; an answer whose verdicts do not match its batch is left out."""
     codes: dict[str, int] = {}
     verdicts = [json.loads(chosen) for _, _, chosen in answers]
-    objects = [batch.get(hit_row_id, []) for hit_row_id, _, _ in answers]
+    objects = [batches.get(hit_row_id, []) for hit_row_id, _, _ in answers]
     sizes = np.array([len(v) if len(v) == len(o) else 0 for v, o in zip(verdicts, objects)], dtype=np.int64)
     worker_codes = np.fromiter((codes.setdefault(w, len(codes)) for _, w, _ in answers), dtype=np.int64,
                                count=len(answers))
-    keep = np.flatnonzero(sizes)       # an answer whose verdicts do not match its batch is left out
+    keep = np.flatnonzero(sizes)
 
     def flat(rows: list[list[int]]) -> np.ndarray:
         return np.concatenate([np.asarray(rows[i], dtype=np.int64) for i in keep]) if keep.size else \
@@ -57,11 +47,8 @@ def verdict_arrays(session: Session, job_id: int) -> VerdictArrays:
 
 
 def consolidate_verdicts(arrays: VerdictArrays, n_objects: int, *, workers_per_object: int,
-                         method: str = "default") -> "Consolidated":
+                         method: str = "default") -> Consolidated:
     """Fit the consolidator; labels and confidences of the objects that got verdicts."""
-    import scoring
-    from broker.consolidate import Consolidated
-
     model = scoring.VerificationConsolidator(method=method, n_labels=2).fit(
         arrays.objects, arrays.workers, arrays.verdicts, n_objects=n_objects, n_workers=len(arrays.worker_ids))
     answered = np.unique(arrays.objects)
@@ -78,27 +65,17 @@ def fit_votes(arrays: VerdictArrays, n_objects: int) -> tuple[np.ndarray, np.nda
     return fits, votes
 
 
-def consolidate_job_verdicts(session: Session, job: "Job") -> "Consolidated | None":
-    """The consolidate tick's result for a verification job; None before any verdict."""
-    arrays = verdict_arrays(session, job.id)
-    if not arrays.objects.size:
-        return None
-    return consolidate_verdicts(arrays, job.n_objects, workers_per_object=job.workers_per_object)
-
-
-def verdict_agreements(session: Session, job: "Job") -> dict[str, tuple[float, int]]:
+def verdict_agreements(arrays: VerdictArrays, consolidated_labels: Mapping[int, int],
+                       n_objects: int) -> dict[str, tuple[float, int]]:
     """Per worker: share of their verdicts that match the consolidated ones, and how many were judged
     (the review policy's agreement, for verification jobs)."""
-    from broker.db import ObjectStatus
-
-    arrays = verdict_arrays(session, job.id)
-    consolidated = np.full(max(job.n_objects, 1), -1, dtype=np.int64)
-    for index, label_json in session.exec(select(DataObject.index, DataObject.label_json).where(
-            DataObject.job_id == job.id, DataObject.status == ObjectStatus.CONSOLIDATED)).all():
-        consolidated[index] = int(json.loads(label_json))
+    consolidated = np.full(max(n_objects, 1), -1, dtype=np.int64)
+    for index, label in consolidated_labels.items():
+        consolidated[index] = int(label)
     judged = consolidated[arrays.objects] >= 0
     n_workers = len(arrays.worker_ids)
     counts = np.bincount(arrays.workers[judged], minlength=n_workers)
     agree = np.bincount(arrays.workers[judged], minlength=n_workers,
                         weights=arrays.verdicts[judged] == consolidated[arrays.objects][judged])
     return {w: (float(agree[c] / counts[c]), int(counts[c])) for c, w in enumerate(arrays.worker_ids) if counts[c]}
+

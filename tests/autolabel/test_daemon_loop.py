@@ -14,13 +14,14 @@ import pytest
 from sqlmodel import Session, select
 
 from broker import mturk
-from broker.autolabel.daemon import STOP_REASONS, autolabel_tick
+from broker.stages.autolabel import STOP_REASONS, autolabel_tick
 from broker.daemon import run_cycle
 from broker.db import AutoLabelRun, DataObject, Hit, Job, JobStatus, ObjectStatus, dispose_engine, get_engine
-from broker.finalize import active_jobs_remaining
 from broker.output import REASON_BUDGET
 from broker.publish import publish_tick
 from broker.status import job_money, job_status
+from broker.store import reading
+from broker.store.jobs import unfinished_job_count
 from broker.submit import submit_job
 from tests.engine.conftest import answer_open_hits, engine, market, settings, truthful, write_job  # noqa: F401
 
@@ -35,7 +36,9 @@ def drive(engine, settings, market, truth, cycles: int = 40) -> int:
     for cycle in range(1, cycles + 1):
         result = run_cycle(engine, settings)
         assert result.errors == []
-        if active_jobs_remaining(engine) == 0:
+        with reading(engine) as session:
+            remaining = unfinished_job_count(session)
+        if remaining == 0:
             return cycle
         answer_open_hits(market, truthful(truth), WORKERS)
     raise AssertionError(f"the job did not finish in {cycles} cycles")
@@ -214,7 +217,7 @@ def test_crash_after_saving_state_before_publishing_loses_and_duplicates_nothing
 
 def test_crash_inside_an_iteration_commits_nothing_and_the_repeat_completes_it(tmp_path, market, settings, engine,
                                                                               monkeypatch):
-    from broker.autolabel import daemon as autolabel_daemon
+    from broker.stages import autolabel as autolabel_stage
 
     files = write_job(tmp_path / "job", "image-classification", N_OBJECTS, auto_label=AUTO)
     submit_job(files.spec_path, engine, settings)
@@ -227,7 +230,7 @@ def test_crash_inside_an_iteration_commits_nothing_and_the_repeat_completes_it(t
     def crash(*args, **kwargs):
         raise RuntimeError("killed inside the commit")
 
-    monkeypatch.setattr(autolabel_daemon, "record_event", crash)   # raises after the updates, before the commit
+    monkeypatch.setattr(autolabel_stage, "record_autolabel_event", crash)   # raises after the updates, before the commit
     report = autolabel_tick(engine, settings)
     assert report.errors and "killed" in report.errors[0]
     assert state_of(engine) == before and Counter(o.status for o in objects_of(engine)) == statuses

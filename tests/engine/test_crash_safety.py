@@ -15,7 +15,7 @@ from broker import publish
 from broker.collect import collect_tick
 from broker.db import Assignment, Hit, ReviewStatus
 from broker.publish import publish_tick
-from broker.review import review_tick
+from broker.stages.review import review_tick
 from broker.submit import submit_job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
@@ -89,7 +89,7 @@ def test_exception_after_create_before_commit_is_recovered(tmp_path, market, set
 
 def test_review_results_lost_in_a_crash_are_settled_without_paying_twice(tmp_path, market, settings, engine,
                                                                          monkeypatch):
-    from broker import review
+    from broker.stages import review
 
     files = write_job(tmp_path / "job", "text-classification", 2)
     submit_job(files.spec_path, engine, settings)

@@ -144,7 +144,7 @@ def test_span_manifest_exports_one_csv_row_per_entity():
 def test_segmentation_manifest_csv_gives_the_mask_uri_and_the_image_confidence():
     from types import SimpleNamespace
 
-    from broker.finalize import manifest_csv
+    from broker.export import manifest_csv
 
     line = {"source-ref": "s3://bkt/city.png", "city-ref": "s3://out/city/0_ab.png",
             "city-ref-metadata": {"internal-color-map": {"0": {"class-name": "BACKGROUND", "confidence": 0.87,

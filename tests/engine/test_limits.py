@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from broker.collect import collect_tick
 from broker.daemon import run_cycle
 from broker.db import DataObject, Hit, Job, JobStatus, ObjectStatus
-from broker.finalize import cancel_job
+from broker.commands import cancel_job
 from broker.output import REASON_BUDGET, REASON_EXPIRED, REASON_STOPPED
 from broker.publish import publish_tick
 from broker.status import job_money

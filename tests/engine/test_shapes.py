@@ -259,7 +259,7 @@ def test_semantic_segmentation_job_writes_consolidated_pngs_and_flags_an_empty_m
             ids = label_mask_from_rgb(np.asarray(image.convert("RGB")), colors)
         assert mask_iou(ids, _true_mask(i), 3) >= 0.95
     # a forced second pass over the same answers rewrites no PNG (named by content, written on change)
-    from broker.consolidate import ConsolidateReport, consolidate_job
+    from broker.stages.consolidate import ConsolidateReport, consolidate_job
 
     pngs = {path: path.stat().st_mtime_ns for path in (out / "annotations" / "consolidated-annotation" / "output").glob("*.png")}
     assert len(pngs) == 3

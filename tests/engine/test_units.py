@@ -15,11 +15,11 @@ from broker import mturk
 from broker.collect import should_mark_reviewing
 from broker.domain.answers import answer_labels, decode_answer
 from broker.domain.tokens import request_token, requester_annotation
-from broker.consolidate import answer_arrays, consolidate_answers
+from broker.consolidation import answer_arrays, consolidate_answers
 from broker.db import Job, ObjectStatus
-from broker.finalize import manifest_csv, outcomes_for
-from broker.output import FailedObject, ObjectResult
-from broker.review import EMPTY_ANSWER_MESSAGE, agreement, decide
+from broker.domain.rules import EMPTY_ANSWER_MESSAGE, agreement, decide
+from broker.export import manifest_csv
+from broker.output import FailedObject, ObjectResult, outcomes_for
 from tests.engine.conftest import task_answers_xml
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -162,7 +162,7 @@ def test_outcomes_and_csv_export():
 
 
 def test_majority_labels_vectorised():
-    from broker.consolidate import majority_labels
+    from broker.consolidation import majority_labels
 
     rows = [(0, "W1", "[2]"), (0, "W2", "[2]"), (0, "W3", "[1]"), (1, "W1", "[0]")]
     labels = majority_labels(rows, 2, 3)

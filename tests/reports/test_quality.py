@@ -23,8 +23,8 @@ from sqlmodel import Session, select
 from broker import mturk
 from broker.db import Bonus, DataObject, Event, Job, ObjectStatus, dispose_engine, get_engine, transaction
 from broker.gold import gold_positions
-from broker.quality import (WorkerEvidence, decide_bonuses, decide_exclusions,
-                            quality_tick)
+from broker.domain.rules import WorkerEvidence, decide_bonuses, decide_exclusions
+from broker.stages.quality import quality_tick
 from broker.spec import BonusRule, ExclusionRule
 
 NAN = math.nan
@@ -136,7 +136,7 @@ def cycle(engine: Any, settings: Any) -> None:
 
 
 def test_gold_exclusion_reassignment_and_bonus_on_the_marketplace(tmp_path: Path, market, settings, hit_worker):
-    from broker.quality import _LAST_STATE
+    from broker.stages.quality import _LAST_STATE
     from broker.status import job_money
     from broker.submit import submit_job
 
@@ -152,8 +152,10 @@ def test_gold_exclusion_reassignment_and_bonus_on_the_marketplace(tmp_path: Path
     assert answer_all(market, SPAMMERS, spam_or_truth, hit_worker) == 16
     assert answer_all(market, GOOD[:1], spam_or_truth, hit_worker) == 8
     cycle(engine, settings)                                          # collect, review, consolidate, quality
+    from broker.daemon import run_cycle
+    assert run_cycle(engine, settings, ticks=("publish",)).errors == []   # the fresh HITs of re-pended objects
     # what consolidation would say with the spammers in: every negative text is out-voted
-    from broker.consolidate import answer_arrays, consolidate_answers
+    from broker.consolidation import answer_arrays, consolidate_answers
     from broker.db import Assignment
     with Session(engine) as session:
         rows = list(session.exec(select(DataObject.index, Assignment.worker_id, Assignment.chosen_json)

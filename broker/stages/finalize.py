@@ -1,0 +1,44 @@
+"""The finalize stage: a job with nothing left whose output tree is current becomes Completed.
+
+Nothing left: every object consolidated, machine-labeled, carried or failed (with its reason),
+no HIT open, every answer reviewed and consolidated. Current: the output stage wrote the tree
+for the job's latest consolidation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from broker.domain.clock import utcnow
+from broker.store import reading, transaction
+from broker.store.claims import claim_jobs
+from broker.store.engine import Engine
+from broker.store.progress import complete_job, job_has_work_left
+from broker.store.tables import Job
+
+
+@dataclass
+class FinalizeReport:
+    completed: list[str]
+
+
+def output_current(job: Job) -> bool:
+    return job.output_manifest is not None and job.output_version == job.consolidated_version
+
+
+def finalize_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
+                  now: datetime | None = None) -> FinalizeReport:
+    report = FinalizeReport(completed=[])
+    with reading(engine) as session:
+        ready = [job for job in claim_jobs(session, "finalize", job_ids)
+                 if job.completed_at is None and output_current(job) and not job_has_work_left(session, job)]
+    for job in ready:
+        with transaction(engine) as session:
+            complete_job(session, job.id, now or utcnow(), job.output_manifest)
+        report.completed.append(job.name)
+    return report
+
+
+__all__ = ["FinalizeReport", "finalize_tick"]
