@@ -20,7 +20,8 @@ from broker.db import AutoLabelRun, DataObject, Hit, Job, JobStatus, ObjectStatu
 from broker.finalize import active_jobs_remaining
 from broker.output import REASON_BUDGET
 from broker.publish import publish_tick
-from broker.status import job_money, job_status
+from broker.reports.status import job_status
+from broker.store.jobs import job_money
 from broker.submit import submit_job
 from tests.engine.conftest import answer_open_hits, engine, market, settings, truthful, write_job  # noqa: F401
 

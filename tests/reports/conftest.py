@@ -23,6 +23,7 @@ import pytest
 from broker import mturk
 from broker.db import (Assignment, Bonus, DataObject, Event, Hit, HitStatus, Job, ObjectStatus, ReviewStatus,
                        dispose_engine, get_engine, transaction)
+from broker.store.tables import WorkerExclusion
 
 BASE = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
 LABELS = ["cat", "dog"]
@@ -88,6 +89,9 @@ def build_fixed_job(db_url: str) -> int:
                           created_at=BASE + timedelta(days=1)))
         session.add(Event(job_id=job.id, at=BASE + timedelta(hours=5), kind="exclude",
                           message="ASPAMMER0003: qualification: gold accuracy 0.00 over 4 answers is below the threshold"))
+        session.add(WorkerExclusion(job_id=job.id, worker_id="ASPAMMER0003", action="qualification",
+                                    reason="gold accuracy 0.00 over 4 answers is below the threshold",
+                                    at=BASE + timedelta(hours=5)))
         return job.id
 
 
