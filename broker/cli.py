@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from botocore.exceptions import ClientError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from broker import mturk
+from broker.actions.bonuses import WorkerActionError
+from broker.commands import block_worker, cancel_job, message_workers, send_bonus, unblock_worker
+from broker.daemon import install_signal_handlers, run_cycle, run_until_done
+from broker.demo import DEMO_TASKS, DemoOptions, run_demo
+from broker.domain.money import MoneyError, usd_to_cents
+from broker.experiments.cli import experiment_app
+from broker.export import (DETECTION_TYPE, FORMATS, SPAN_TYPE, ExportError, boxes_csv, class_names, export_files,
+                           manifest_csv, manifest_type, read_detections, spans_csv)
+from broker.manifest import ManifestError
 from broker.marketplace.cli import app as marketplace_app
+from broker.reports.autolabel import summary_rows
+from broker.reports.cli import estimate_command, report_app
+from broker.reports.status import JobStatusReport, format_eta, job_status
+from broker.settings import SettingsError, load_settings
+from broker.spec import SpecError, SubmitError
+from broker.stages.submit import submit_job
+from broker.storage import read_text
+from broker.store import get_engine, reading
+from broker.store.jobs import UnknownJobError, find_job, job_spec
+from broker.store.views import all_jobs, jobs_not_completed
 from broker.validate import preview_command, validate_command
 
 app = typer.Typer(no_args_is_help=True, help="crowd-broker: Ground Truth-style labeling on Mechanical Turk.")
@@ -22,12 +45,8 @@ worker_app = typer.Typer(no_args_is_help=True, help="Pay, block, unblock and mes
 app.add_typer(worker_app, name="worker")
 app.command("validate")(validate_command)
 app.command("preview")(preview_command)
-from broker.reports.cli import estimate_command, report_app  # noqa: E402  issue 6: reports and estimates
-
 app.add_typer(report_app, name="report", help="Worker and job statistics: terminal table, CSV, HTML.")
 app.command("estimate")(estimate_command)
-from broker.experiments.cli import experiment_app  # noqa: E402  issue 6: pricing experiments
-
 app.add_typer(experiment_app, name="experiment", help="Pricing experiments: arms that differ in reward.")
 
 console = Console()
@@ -44,8 +63,6 @@ def _global(ctx: typer.Context,
 
 
 def _settings(ctx: typer.Context) -> Any:
-    from broker.settings import SettingsError, load_settings
-
     path = (ctx.obj or {}).get("settings_path") if ctx is not None else None
     try:
         return load_settings(path)
@@ -54,8 +71,6 @@ def _settings(ctx: typer.Context) -> Any:
 
 
 def _engine(settings: Any) -> Any:
-    from broker.db import get_engine
-
     return get_engine(settings.db_url)
 
 
@@ -74,10 +89,6 @@ def _usd(cents: int | None) -> str:
 def submit(ctx: typer.Context, spec: Path = typer.Argument(..., help="Job spec YAML."),
            skip_invalid_lines: bool = typer.Option(False, help="Leave out invalid manifest lines instead of failing.")) -> None:
     """Validate a job (spec, manifest, template) and queue it for `broker run`."""
-    from broker.manifest import ManifestError
-    from broker.spec import SpecError
-    from broker.submit import SubmitError, submit_job
-
     settings = _settings(ctx)
     try:
         submitted = submit_job(spec, _engine(settings), settings, skip_invalid_lines=skip_invalid_lines)
@@ -94,10 +105,6 @@ def submit(ctx: typer.Context, spec: Path = typer.Argument(..., help="Job spec Y
 @app.command()
 def run(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Run every tick once and exit.")) -> None:
     """Run the daemon: publish, collect, review, consolidate, finalize until every job is done."""
-    import logging
-
-    from broker.daemon import install_signal_handlers, run_cycle, run_until_done
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(ctx)
     engine = _engine(settings)
@@ -111,8 +118,6 @@ def run(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Run
     if not console.is_terminal:
         done = run_until_done(engine, settings, stop=stop)
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
             done = run_until_done(engine, settings, stop=stop,
@@ -124,13 +129,8 @@ def _show_progress(progress: Any, engine: Any, tick: str) -> None:
     """One bar per job: objects answered or failed, out of all (refreshed after collect/consolidate)."""
     if tick not in ("collect", "consolidate", "finalize"):
         return
-    from sqlmodel import Session, select
-
-    from broker.db import Job
-    from broker.status import job_status
-
-    with Session(engine) as session:
-        reports = [job_status(session, job) for job in session.exec(select(Job).where(Job.completed_at == None))]  # noqa: E711
+    with reading(engine) as session:
+        reports = [job_status(session, job) for job in jobs_not_completed(session)]
     bars = getattr(progress, "_broker_bars", {})
     for report in reports:
         if report.name not in bars:
@@ -144,10 +144,8 @@ def _show_progress(progress: Any, engine: Any, tick: str) -> None:
 def collect(ctx: typer.Context,
             once: bool = typer.Option(True, "--once", help="Collect once and exit (`broker run` collects continuously).")) -> None:
     """Collect submitted assignments now, review and consolidate them; publishes nothing."""
-    from broker.daemon import run_cycle
-
     settings = _settings(ctx)
-    cycle = run_cycle(_engine(settings), settings, ticks=("collect", "review", "consolidate", "finalize"))
+    cycle = run_cycle(_engine(settings), settings, ticks=("collect", "review", "consolidate", "output", "finalize"))
     report = cycle.reports.get("collect")
     if report is not None and not isinstance(report, Exception):
         console.print(f"collected {report.assignments_stored} assignments from {report.hits_collected} HITs"
@@ -160,17 +158,11 @@ def collect(ctx: typer.Context,
 def status(ctx: typer.Context, job: Optional[str] = typer.Argument(None, help="Job name (default: all jobs)."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Objects published, answered, consolidated; money spent and committed; ETA."""
-    from sqlmodel import Session, select
-
-    from broker.db import Job
-    from broker.status import format_eta, job_status
-    from broker.submit import SubmitError, find_job
-
     settings = _settings(ctx)
-    with Session(_engine(settings)) as session:
+    with reading(_engine(settings)) as session:
         try:
-            jobs = [find_job(session, job)] if job else list(session.exec(select(Job).order_by(Job.id)))
-        except SubmitError as exc:
+            jobs = [find_job(session, job)] if job else all_jobs(session)
+        except UnknownJobError as exc:
             _fail(str(exc))
         reports = [job_status(session, j) for j in jobs]
     if as_json:
@@ -191,10 +183,8 @@ def status(ctx: typer.Context, job: Optional[str] = typer.Argument(None, help="J
     console.print(table)
 
 
-def _job_table(r: Any) -> Table:
+def _job_table(r: JobStatusReport) -> Table:
     """One job in detail: objects at each stage, HITs, assignments, money, ETA, output."""
-    from broker.status import format_eta
-
     table = Table(title=f"job {r.name}", show_header=False)
     rows = [
         ("status", f"{r.status} ({r.task_type})"),
@@ -209,9 +199,7 @@ def _job_table(r: Any) -> Table:
         ("budget", _usd(r.budget_cents)),
         ("ETA", format_eta(r.eta_seconds)),
     ]
-    if getattr(r, "auto_label", None):   # issue 7
-        from broker.autolabel.daemon import summary_rows
-
+    if r.auto_label:
         rows += summary_rows(r.auto_label)
     for key, value in rows:
         table.add_row(key, value)
@@ -222,17 +210,12 @@ def _job_table(r: Any) -> Table:
 @app.command()
 def cancel(ctx: typer.Context, job: str = typer.Argument(..., help="Job name.")) -> None:
     """Expire a job's open HITs; keep (review, pay, consolidate) what was already answered."""
-    from sqlmodel import Session
-
-    from broker.finalize import cancel_job
-    from broker.submit import SubmitError, find_job
-
     settings = _settings(ctx)
     engine = _engine(settings)
-    with Session(engine) as session:
+    with reading(engine) as session:
         try:
             job_id = find_job(session, job).id
-        except SubmitError as exc:
+        except UnknownJobError as exc:
             _fail(str(exc))
     try:
         result = cancel_job(engine, settings, job_id)
@@ -251,24 +234,16 @@ def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
                                                  help="File (manifest, csv, coco) or directory (yolo, voc)."),
            csv: bool = typer.Option(False, "--csv", help="Same as --format csv.")) -> None:
     """Copy or print a job's output manifest, or export it as CSV, COCO JSON, YOLO txt or Pascal VOC XML."""
-    from sqlmodel import Session
-
-    from broker.export import (DETECTION_TYPE, FORMATS, SPAN_TYPE, ExportError, boxes_csv, class_names, export_files,
-                               manifest_type, read_detections, spans_csv)
-    from broker.finalize import manifest_csv
-    from broker.storage import read_text
-    from broker.submit import SubmitError, find_job, job_spec
-
     fmt = "csv" if csv else fmt
     if fmt not in FORMATS:
         _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt in ("yolo", "voc") and output is None:
         _fail(f"--format {fmt} writes one file per image: give --output DIRECTORY")
     settings = _settings(ctx)
-    with Session(_engine(settings)) as session:
+    with reading(_engine(settings)) as session:
         try:
             row = find_job(session, job)
-        except SubmitError as exc:
+        except UnknownJobError as exc:
             _fail(str(exc))
     if not row.output_manifest:
         _fail(f"job {job} has no output manifest yet (run `broker run`)")
@@ -305,8 +280,6 @@ def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
 # ----------------------------------------------------------------------------------------- workers
 
 def _worker_client(ctx: typer.Context, marketplace: str) -> tuple[Any, Any, Any]:
-    from broker import mturk
-
     settings = _settings(ctx)
     return settings, _engine(settings), mturk.client_for(mturk.resolve_target(marketplace, settings))
 
@@ -316,11 +289,6 @@ def worker_bonus(ctx: typer.Context, worker_id: str, assignment_id: str,
                  amount: str = typer.Option(..., help='USD, e.g. "0.25".'),
                  reason: str = typer.Option(..., help="Shown to the worker.")) -> None:
     """Pay a bonus for an assignment (once: a repeated command is deduplicated)."""
-    from botocore.exceptions import ClientError
-
-    from broker.domain.money import MoneyError, usd_to_cents
-    from broker.review import WorkerActionError, send_bonus
-
     settings = _settings(ctx)
     try:
         bonus = send_bonus(_engine(settings), settings, worker_id, assignment_id, usd_to_cents(amount), reason)
@@ -333,10 +301,6 @@ def worker_bonus(ctx: typer.Context, worker_id: str, assignment_id: str,
 def worker_block(ctx: typer.Context, worker_id: str, reason: str = typer.Option(..., help="Required by MTurk."),
                  marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
     """Block a worker from all your HITs."""
-    from botocore.exceptions import ClientError
-
-    from broker.review import WorkerActionError, block_worker
-
     _, engine, client = _worker_client(ctx, marketplace)
     try:
         block_worker(engine, client, worker_id, reason)
@@ -349,10 +313,6 @@ def worker_block(ctx: typer.Context, worker_id: str, reason: str = typer.Option(
 def worker_unblock(ctx: typer.Context, worker_id: str, reason: str = typer.Option("", help="Optional."),
                    marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
     """Lift a block."""
-    from botocore.exceptions import ClientError
-
-    from broker.review import unblock_worker
-
     _, engine, client = _worker_client(ctx, marketplace)
     try:
         unblock_worker(engine, client, worker_id, reason)
@@ -366,10 +326,6 @@ def worker_message(ctx: typer.Context, worker_ids: list[str] = typer.Argument(..
                    subject: str = typer.Option(...), body: str = typer.Option(...),
                    marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
     """Send a message (NotifyWorkers, 100 workers per call)."""
-    from botocore.exceptions import ClientError
-
-    from broker.review import message_workers
-
     _, _, client = _worker_client(ctx, marketplace)
     try:
         failures = message_workers(client, list(worker_ids), subject, body)
@@ -402,8 +358,6 @@ def demo(output: Path = typer.Option(Path("demo-output"), "--output", help="Wher
              help="--auto-label: answers per validation object (default: --workers-per-object).")) -> None:
     """Label scikit-learn's 1,797 digits (or generated scenes/sentences) on the embedded marketplace with a
     simulated crowd."""
-    from broker.demo import DEMO_TASKS, DemoOptions, run_demo
-
     if task not in DEMO_TASKS:
         raise typer.BadParameter(f"{task!r} is not a demo task: choose one of {', '.join(DEMO_TASKS)}",
                                  param_hint="--task")

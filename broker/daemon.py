@@ -1,7 +1,7 @@
-"""`broker run`: APScheduler runs the five ticks until every job is done or a signal stops it.
+"""`broker run`: APScheduler runs the ticks until every job is done or a signal stops it.
 
-The ticks are plain functions over the DB (broker.publish, .collect, .review, .consolidate,
-.finalize); APScheduler only schedules them. One worker thread runs them one at a time, so two
+The ticks are the stages, plain functions over the DB (broker.stages: publish, collect, review,
+consolidate, quality, autolabel, output, finalize); APScheduler only schedules them. One worker thread runs them one at a time, so two
 ticks never interleave their transactions. SIGTERM / SIGINT let the running tick finish its
 current step and stop; whatever was committed is where the next `broker run` resumes.
 """
@@ -13,17 +13,19 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy.engine import Engine
-
-from broker.autolabel.daemon import autolabel_tick
-from broker.collect import collect_tick
-from broker.consolidate import consolidate_tick
-from broker.finalize import active_jobs_remaining, finalize_tick
-from broker.publish import publish_tick
-from broker.quality import quality_tick
-from broker.review import review_tick
+from broker.stages.autolabel import autolabel_tick
+from broker.stages.collect import collect_tick
+from broker.stages.consolidate import consolidate_tick
+from broker.stages.finalize import finalize_tick
+from broker.stages.output import output_tick
+from broker.stages.publish import publish_tick
+from broker.stages.quality import quality_tick
+from broker.stages.review import review_tick
+from broker.store import reading
+from broker.store.jobs import unfinished_job_count
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,9 @@ TICKS: dict[str, Callable[..., Any]] = {
     "collect": collect_tick,
     "review": review_tick,
     "consolidate": consolidate_tick,
-    "quality": quality_tick,      # issue 6: exclusion and bonus rules (broker.quality)
-    "autolabel": autolabel_tick,  # issue 7: machine-label, release the next batch (broker.autolabel.daemon)
+    "quality": quality_tick,      # exclusion and bonus rules; objects that lost answers go back to publish
+    "autolabel": autolabel_tick,  # machine-label what the model is sure of, release the next batch
+    "output": output_tick,        # write the output tree when consolidation moved on
     "finalize": finalize_tick,
 }
 
@@ -46,7 +49,7 @@ class CycleReport:
     errors: list[str] = field(default_factory=list)
 
 
-def run_tick(name: str, engine: Engine, settings: Any) -> Any:
+def run_tick(name: str, engine: Any, settings: Any) -> Any:
     """Run one tick; an exception is logged and reported, never fatal to the daemon."""
     try:
         return TICKS[name](engine, settings)
@@ -55,7 +58,7 @@ def run_tick(name: str, engine: Engine, settings: Any) -> Any:
         return exc
 
 
-def run_cycle(engine: Engine, settings: Any, ticks: tuple[str, ...] = tuple(TICKS)) -> CycleReport:
+def run_cycle(engine: Any, settings: Any, ticks: tuple[str, ...] = tuple(TICKS)) -> CycleReport:
     """Every tick once, in data-flow order (`broker collect --once`, tests, the demo)."""
     cycle = CycleReport()
     for name in ticks:
@@ -68,13 +71,14 @@ def run_cycle(engine: Engine, settings: Any, ticks: tuple[str, ...] = tuple(TICK
     return cycle
 
 
-def run_until_done(engine: Engine, settings: Any, *, stop: threading.Event | None = None,
+def run_until_done(engine: Any, settings: Any, *, stop: threading.Event | None = None,
                    poll_seconds: float = 0.5, intervals: dict[str, float] | None = None,
                    on_tick: Callable[[str, Any], None] | None = None) -> bool:
     """Schedule the ticks with APScheduler until no job is left or `stop` is set.
 
     Returns True when every job finished, False when stopped first.
     """
+    # APScheduler takes a fifth of a second to import; only `broker run` needs it
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -92,10 +96,8 @@ def run_until_done(engine: Engine, settings: Any, *, stop: threading.Event | Non
         result = run_tick(name, engine, settings)
         if on_tick is not None:
             on_tick(name, result)
-        if name == "finalize" and active_jobs_remaining(engine) == 0:
+        if name == "finalize" and jobs_remaining(engine) == 0:
             finished.set()
-
-    from datetime import datetime, timezone
 
     start = datetime.now(timezone.utc)
     for name in TICKS:
@@ -107,6 +109,12 @@ def run_until_done(engine: Engine, settings: Any, *, stop: threading.Event | Non
     finally:
         scheduler.shutdown(wait=True)
     return finished.is_set()
+
+
+def jobs_remaining(engine: Any) -> int:
+    """Jobs the daemon still has work for (active, or cancelled and not finalized yet)."""
+    with reading(engine) as session:
+        return unfinished_job_count(session)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

@@ -2,7 +2,7 @@
 
 Everything is integer cents through broker.domain.money, so the estimate is exactly what the publish
 tick commits (one HIT per object with `workers_per_object` assignments, all approved). Gold
-objects mixed in by quality control (broker.quality) are paid like any other object and are
+objects mixed in by quality control (broker.gold) are paid like any other object and are
 counted here too.
 """
 
@@ -14,7 +14,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from broker.domain.money import (BASE_FEE_PERCENT, LARGE_HIT_EXTRA_PERCENT, LARGE_HIT_MIN_ASSIGNMENTS,
-                          MASTERS_EXTRA_PERCENT, fee_cents)
+                                 MASTERS_EXTRA_PERCENT, cents_to_usd, fee_cents)
+from broker.manifest import ManifestError, read_manifest
+from broker.validate import hits_to_post, line_check
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,6 @@ def count_manifest_objects(spec: Any, settings: Any = None) -> int:
     """HITs the spec's input manifest will post (ManifestError names any bad line): lines an earlier job
     already labeled under the same attribute (job chaining) and lines a pre-annotation hook keeps from
     people are not posted; a verification job posts one HIT per batch (see validate.hits_to_post)."""
-    from broker.manifest import ManifestError, read_manifest
-    from broker.validate import hits_to_post, line_check
-
     lines, _ = read_manifest(spec.input_manifest, settings=settings, task_type=spec.task_type)
     check = line_check(spec, lines)
     if check.issues:
@@ -119,8 +118,6 @@ def count_manifest_objects(spec: Any, settings: Any = None) -> int:
 
 def estimate_rows(estimate: CostEstimate) -> list[tuple[str, str]]:
     """(item, amount) lines for the terminal: what is paid, what MTurk takes, what it comes to."""
-    from broker.domain.money import cents_to_usd
-
     def usd(cents: int) -> str:
         return "$" + cents_to_usd(cents)
 

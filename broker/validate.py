@@ -17,8 +17,10 @@ from urllib.parse import quote
 
 import typer
 
-from broker.manifest import ManifestError, ManifestLine, RejectedLine, carried_indices, read_manifest, write_rejected
 from broker.domain.money import cents_to_usd, job_cost_cents
+from broker.hooks import HookError, pre_annotation
+from broker.manifest import ManifestError, ManifestLine, RejectedLine, carried_indices, read_manifest, write_rejected
+from broker.settings import load_settings
 from broker.spec import Issue, JobSpec, SpecError, load_job_spec
 from broker.storage import (
     StorageError,
@@ -29,6 +31,10 @@ from broker.storage import (
     read_text,
     write_text,
 )
+from broker.templates import (QuestionTooLarge, TemplateError, build_task_input, builtin_template_source, html_question,
+                              initial_boxes, render_task_html)
+from broker.verify.batching import hit_count
+from broker.verify.inputs import batch_task_input, check_lines
 
 DEFAULT_RENDER_COUNT = 3
 MIN_REVIEW_WINDOW_SECONDS = 3600
@@ -58,8 +64,6 @@ def template_source(spec: JobSpec, settings: Any = None) -> tuple[str, str]:
     """(Liquid source, name for messages): the spec's `template:` file or the built-in one."""
     if spec.template:
         return read_text(spec.template, settings), spec.template
-    from broker.templates import builtin_template_source
-
     return builtin_template_source(spec.task_type), f"built-in {spec.task_type} template"
 
 
@@ -67,18 +71,11 @@ def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: 
                        batch: list[tuple[str, dict]] | None = None) -> str:
     """The worker's page for one data object, or for a verification `batch` of (id, data object)
     (Ground Truth's PRE step + Liquid rendering). Publishing and validation both render through here."""
-    from broker.templates import build_task_input, render_task_html
-
     if batch is None and spec.task_type == "label-verification":   # the object as a batch of one (broker.verify)
         batch, data = [("0", data)], {}
     if batch is not None:
-        from broker.verify.inputs import batch_task_input
-
         task_input = batch_task_input(spec, [d for _, d in batch], [i for i, _ in batch])
     elif spec.hooks is not None and spec.hooks.pre_annotation:   # Ground Truth's PRE Lambda (broker.hooks)
-        from broker.hooks import HookError, pre_annotation
-        from broker.templates import TemplateError
-
         try:
             task_input = pre_annotation(spec.hooks.pre_annotation, spec.job_name, data).task_input
         except HookError as error:
@@ -106,8 +103,6 @@ def line_check(spec: JobSpec, lines: list[ManifestLine]) -> LineCheck:
     pre = spec.hooks.pre_annotation if spec.hooks is not None else None
     if pre is None:
         return LineCheck(line_issues(spec, lines), set())
-    from broker.hooks import HookError, pre_annotation
-
     issues, skipped = [], set()
     for index, line in enumerate(lines):
         try:
@@ -122,12 +117,8 @@ def line_issues(spec: JobSpec, lines: list[ManifestLine]) -> list[Issue]:
     """Every manifest line the task type cannot use, as an Issue (file, line, field): a verification
     job's lines need the label to verify, an adjustment job's the boxes to correct."""
     if spec.task_type == "label-verification":
-        from broker.verify.inputs import check_lines
-
         return check_lines(spec, lines)
     if spec.adjustment is not None:
-        from broker.templates import TemplateError, initial_boxes
-
         issues = []
         for line in lines:
             try:
@@ -248,8 +239,6 @@ def _preview_grant(settings: Any, images: str) -> Callable[[str], str]:
 
 
 def _render_issues(spec: JobSpec, report: ValidationReport, settings: Any, count: int) -> list[Issue]:
-    from broker.templates import QuestionTooLarge, TemplateError, html_question
-
     try:
         source, source_name = template_source(spec, settings)
     except StorageError as error:
@@ -276,8 +265,6 @@ def hits_to_post(spec: JobSpec, lines: list[ManifestLine], not_for_people: set[i
     """HITs submit will create for these (checked) lines: one per object, without the lines an earlier job
     labeled (chaining) or a pre-annotation hook keeps from people; one per batch for verification."""
     if spec.task_type == "label-verification":   # broker.verify batches objects that share a label
-        from broker.verify.batching import hit_count
-
         return hit_count(spec, [line.data for line in lines])
     return len(lines) - len(carried_indices(spec, lines) | set(not_for_people))
 
@@ -349,8 +336,6 @@ def preview_job(
 
 def _settings(ctx: typer.Context | None, path: Path | None) -> Any:
     """The command's --settings, else the global `broker --settings`, else $BROKER_SETTINGS."""
-    from broker.settings import load_settings
-
     if path is None and ctx is not None and isinstance(ctx.obj, dict):
         path = ctx.obj.get("settings_path")
     return load_settings(path)
@@ -409,13 +394,9 @@ def preview_command(
     except StorageError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from error
-    except Exception as error:
-        from broker.templates import TemplateError
-
-        if isinstance(error, TemplateError):
-            typer.echo(f"template error (line {getattr(error, 'line', '?')}): {error}", err=True)
-            raise typer.Exit(1) from error
-        raise
+    except TemplateError as error:
+        typer.echo(f"template error (line {getattr(error, 'line', '?')}): {error}", err=True)
+        raise typer.Exit(1) from error
     typer.echo(f"wrote {path.resolve()}  (open it in a browser: {path.resolve().as_uri()})")
 
 

@@ -1,4 +1,4 @@
-"""Pricing experiments (issue 6): arms that differ in reward, run side by side, compared."""
+"""Pricing experiments: arms that differ in reward, run side by side, compared."""
 
 from broker.experiments.pricing import (ArmResult, PricingExperimentSpec, Recommendation, experiment_results,
                                         load_experiment_spec, plan_arms, recommend, submit_experiment)

@@ -7,7 +7,12 @@ from typing import Optional
 
 import typer
 
+from broker.experiments.pricing import experiment_results, load_experiment_spec, recommend, submit_experiment
+from broker.experiments.report import results_html, results_table, write_results_csv
+from broker.manifest import ManifestError
 from broker.reports.cli import _engine, _fail, _settings, console
+from broker.spec import SpecError, SubmitError
+from broker.store import reading
 
 experiment_app = typer.Typer(no_args_is_help=True, help="Pricing experiments: arms that differ in reward.")
 
@@ -19,14 +24,6 @@ def pricing(ctx: typer.Context, spec: Path = typer.Argument(..., help="Experimen
                                                    "(default: <spec folder>/<experiment>-arms)."),
             csv: Optional[Path] = typer.Option(None, "--csv"), html: Optional[Path] = typer.Option(None, "--html")) -> None:
     """Submit the arms of a pricing experiment (then `broker run`), or --report on them with a recommendation."""
-    from sqlmodel import Session
-
-    from broker.experiments.pricing import experiment_results, load_experiment_spec, recommend, submit_experiment
-    from broker.experiments.report import results_html, results_table, write_results_csv
-    from broker.manifest import ManifestError
-    from broker.spec import SpecError
-    from broker.spec import SubmitError
-
     try:
         experiment = load_experiment_spec(spec)
     except SpecError as exc:
@@ -41,7 +38,7 @@ def pricing(ctx: typer.Context, spec: Path = typer.Argument(..., help="Experimen
         console.print(f"submitted {len(ids)} arms of {experiment.experiment} (arm specs in {folder}); "
                       "run `broker run`, then `broker experiment pricing --report`")
         return
-    with Session(engine) as session:
+    with reading(engine) as session:
         try:
             results = experiment_results(session, experiment)
         except ValueError as exc:

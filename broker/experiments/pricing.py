@@ -21,12 +21,17 @@ from typing import Any
 import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
-from sqlmodel import Session, select
 
-from broker.db import Job
 from broker.domain.money import MoneyError, usd_to_cents
-from broker.spec import (Issue, Seconds, SpecError, StrictModel, UsdText, YamlDocument, load_job_spec,
+from broker.manifest import read_manifest
+from broker.reports.answers import load_job_answers
+from broker.reports.workers import worker_report
+from broker.spec import (Issue, Seconds, SpecError, StrictModel, SubmitError, UsdText, YamlDocument, load_job_spec,
                          validation_issues)
+from broker.stages.submit import submit_job
+from broker.store import Job, reading
+from broker.store.jobs import job_money
+from broker.store.views import existing_job_names, job_named, object_results
 
 
 class Arm(StrictModel):
@@ -115,8 +120,6 @@ def arm_job_name(experiment: str, arm: str) -> str:
 
 def write_arm_jobs(spec: PricingExperimentSpec, folder: Path, settings: Any = None) -> list[Path]:
     """One manifest and one job spec per arm in `folder` (based on the base job's YAML)."""
-    from broker.manifest import read_manifest
-
     base = load_job_spec(spec.job, settings=settings)
     lines, _ = read_manifest(base.input_manifest, settings=settings, task_type=base.task_type)
     plan = plan_arms(len(lines), len(spec.arms), spec.seed, spec.objects_per_arm)
@@ -144,13 +147,9 @@ def write_arm_jobs(spec: PricingExperimentSpec, folder: Path, settings: Any = No
 
 def submit_experiment(spec: PricingExperimentSpec, folder: Path, engine: Any, settings: Any = None) -> list[int]:
     """Submit every arm as a job (all or none are validated first); returns the job ids."""
-    from broker.submit import submit_job
-
-    from broker.spec import SubmitError
-
     names = [arm_job_name(spec.experiment, arm.name) for arm in spec.arms]
-    with Session(engine) as session:
-        taken = list(session.exec(select(Job.name).where(Job.name.in_(names))))
+    with reading(engine) as session:
+        taken = existing_job_names(session, names)
     if taken:
         raise SubmitError(f"experiment {spec.experiment}: job(s) {', '.join(taken)} already exist; "
                           "give the experiment a new name")
@@ -202,11 +201,7 @@ def time_to_fraction(done: np.ndarray, n_objects: int, fraction: float, start: f
     return float(done[need - 1] - start) if done.size >= need else None
 
 
-def arm_result(session: Session, job: Job, arm: str, truth_attribute: str) -> ArmResult:
-    from broker.reports.answers import load_job_answers
-    from broker.reports.workers import worker_report
-    from broker.status import job_money
-
+def arm_result(session: Any, job: Job, arm: str, truth_attribute: str) -> ArmResult:
     answers = load_job_answers(session, job)
     n = int(job.n_objects)
     start = job.created_at.timestamp()
@@ -236,11 +231,9 @@ def arm_result(session: Session, job: Job, arm: str, truth_attribute: str) -> Ar
     )
 
 
-def _truth(session: Session, job: Job, attribute: str) -> np.ndarray:
-    from broker.db import DataObject
-
+def _truth(session: Any, job: Job, attribute: str) -> np.ndarray:
     labels = {label: i for i, label in enumerate(job.labels)}
-    rows = session.exec(select(DataObject.index, DataObject.data_json).where(DataObject.job_id == job.id)).all()
+    rows = [(o.index, o.data_json) for o in object_results(session, job.id)]
     truth = np.full(max([job.n_objects, *(r[0] + 1 for r in rows)]), -1, dtype=np.int64)
     for index, data_json in rows:
         value = json.loads(data_json).get(attribute)
@@ -249,11 +242,11 @@ def _truth(session: Session, job: Job, attribute: str) -> np.ndarray:
     return truth
 
 
-def experiment_results(session: Session, spec: PricingExperimentSpec) -> list[ArmResult]:
+def experiment_results(session: Any, spec: PricingExperimentSpec) -> list[ArmResult]:
     results = []
     for arm in spec.arms:
         name = arm_job_name(spec.experiment, arm.name)
-        job = session.exec(select(Job).where(Job.name == name)).first()
+        job = job_named(session, name)
         if job is None:
             raise ValueError(f"experiment {spec.experiment}: arm {arm.name} has no job {name!r} (not submitted?)")
         results.append(arm_result(session, job, arm.name, spec.truth_attribute))

@@ -1,4 +1,4 @@
-"""Labeler statistics and job reports (issue 6): plain functions over DB rows -> dataclasses.
+"""Labeler statistics, job reports and job status: plain functions over DB rows -> dataclasses.
 
 `worker_report` and `job_report` compute; `broker.reports.tables` prints rich tables and CSV;
 `broker.reports.html` writes one self-contained HTML file with the plots embedded.

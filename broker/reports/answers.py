@@ -1,7 +1,8 @@
-"""A job's assignments and objects as numpy arrays: the one place reports and quality rules read the DB.
+"""A job's assignments and objects as numpy arrays: what the reports and quality rules compute on.
 
-One query for assignments (joined with their HIT and object), one for objects; everything after
-is vectorised. Times are float seconds since the epoch (NaN when unknown).
+One query for assignments (joined with their HIT and object), one for objects, one for sent
+bonuses (broker.store.views); everything after is vectorised. Times are float seconds since the
+epoch (NaN when unknown).
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlmodel import Session, select
-
-from broker.db import Assignment, Bonus, DataObject, Hit, Job, ReviewStatus
+from broker.domain.lifecycle import ReviewStatus
+from broker.store import Job
+from broker.store.views import answered_assignments, object_results, sent_bonuses
 
 DEFAULT_GOLD_ATTRIBUTE = "gold-label"
 MULTILABEL_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
 
 
 @dataclass(frozen=True)
-class JobAnswers:
-    """Per assignment (first block) and per object index (second block) of one job."""
+class JobAnswerTable:
+    """Every answer of one job as arrays: per assignment (first block) and per object index (second block) of one job."""
 
     job: Job
     labels: list[str]
@@ -78,16 +79,11 @@ def _single_class(value: Any) -> int:
     return -1
 
 
-def load_job_answers(session: Session, job: Job) -> JobAnswers:
+def load_job_answers(session: Any, job: Job) -> JobAnswerTable:
     """Every assignment and object of `job`, as arrays."""
     labels = job.labels
     multilabel = job.task_type in MULTILABEL_TYPES
-    rows = session.exec(
-        select(Assignment.worker_id, DataObject.index, Assignment.chosen_json, Assignment.review_status,
-               Assignment.accept_time, Assignment.submit_time, Hit.reward_cents, Assignment.cost_cents)
-        .join(DataObject, Assignment.object_id == DataObject.id)
-        .join(Hit, Assignment.hit_row_id == Hit.id)
-        .where(Assignment.job_id == job.id).order_by(Assignment.id)).all()
+    rows = answered_assignments(session, job.id)
     codes: dict[str, int] = {}
     workers = np.fromiter((codes.setdefault(r[0], len(codes)) for r in rows), dtype=np.int64, count=len(rows))
     items = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
@@ -99,9 +95,7 @@ def load_job_answers(session: Session, job: Job) -> JobAnswers:
     reward = np.fromiter((r[6] for r in rows), dtype=np.int64, count=len(rows))
     cost = np.fromiter((r[7] for r in rows), dtype=np.int64, count=len(rows))
 
-    objects = session.exec(select(DataObject.index, DataObject.data_json, DataObject.label_json,
-                                  DataObject.confidence_json, DataObject.consolidated_at)
-                           .where(DataObject.job_id == job.id)).all()
+    objects = object_results(session, job.id)
     n_objects = max([job.n_objects, *(o[0] + 1 for o in objects)]) if objects else job.n_objects
     consolidated = np.full(n_objects, -1, dtype=np.int64)
     confidence = np.full(n_objects, np.nan)
@@ -109,7 +103,7 @@ def load_job_answers(session: Session, job: Job) -> JobAnswers:
     gold = np.full(n_objects, -1, dtype=np.int64)
     attribute = gold_attribute(job)
     class_of = {label: i for i, label in enumerate(labels)}
-    for index, data_json, label_json, confidence_json, at in objects:
+    for index, data_json, _, label_json, confidence_json, at in objects:
         if label_json is not None and not multilabel:
             consolidated[index] = _single_class(json.loads(label_json))
         if confidence_json is not None:
@@ -121,14 +115,12 @@ def load_job_answers(session: Session, job: Job) -> JobAnswers:
         if isinstance(known, str) and known in class_of:
             gold[index] = class_of[known]
 
-    bonus_rows = session.exec(select(Bonus.worker_id, Bonus.amount_cents, Bonus.fee_cents)
-                              .where(Bonus.job_id == job.id, Bonus.sent == True)).all()  # noqa: E712
     bonus: dict[str, int] = {}
     bonus_fee: dict[str, int] = {}
-    for worker_id, amount, fee in bonus_rows:
+    for worker_id, amount, fee in sent_bonuses(session, job.id):
         bonus[worker_id] = bonus.get(worker_id, 0) + amount
         bonus_fee[worker_id] = bonus_fee.get(worker_id, 0) + fee
-    return JobAnswers(job=job, labels=labels, worker_ids=list(codes), workers=workers, items=items, chosen=chosen,
+    return JobAnswerTable(job=job, labels=labels, worker_ids=list(codes), workers=workers, items=items, chosen=chosen,
                       review=review, accept=accept, submit=submit, reward_cents=reward, cost_cents=cost,
                       consolidated=consolidated, confidence=confidence, consolidated_at=consolidated_at, gold=gold,
                       bonus_cents=bonus, bonus_fee_cents=bonus_fee)

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from broker.estimate import count_manifest_objects, estimate_rows, estimate_spec
+from broker.manifest import ManifestError
+from broker.reports.html import job_report_html, worker_report_html, write_html
+from broker.reports.jobs import job_report
+from broker.reports.qa import load_qa_report, parse_bins, qa_csv, qa_rich_tables
+from broker.reports.tables import events_table, job_table, workers_table, write_job_csv, write_workers_csv
+from broker.reports.workers import sort_rows, worker_report
+from broker.settings import SettingsError, load_settings
+from broker.spec import SpecError, load_job_spec, parse_duration
+from broker.store import get_engine, reading
+from broker.store.jobs import UnknownJobError, find_job
+from broker.store.views import all_jobs
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -21,8 +35,6 @@ def _fail(message: str) -> None:
 
 
 def _settings(ctx: typer.Context | None) -> Any:
-    from broker.settings import SettingsError, load_settings
-
     obj = ctx.find_root().obj if ctx is not None else None
     try:
         return load_settings((obj or {}).get("settings_path"))
@@ -31,34 +43,24 @@ def _settings(ctx: typer.Context | None) -> Any:
 
 
 def _engine(ctx: typer.Context) -> Any:
-    from broker.db import get_engine
-
     return get_engine(_settings(ctx).db_url)
 
 
 @report_app.command("workers")
 def report_workers(ctx: typer.Context,
                    job: Optional[str] = typer.Argument(None, help="Job name (or use --all)."),
-                   all_jobs: bool = typer.Option(False, "--all", help="Every job in the broker DB."),
+                   every_job: bool = typer.Option(False, "--all", help="Every job in the broker DB."),
                    sort: str = typer.Option("assignments", "--sort", help="Column to sort by (e.g. em_accuracy)."),
                    ascending: bool = typer.Option(False, "--ascending", help="Lowest first."),
                    csv: Optional[Path] = typer.Option(None, "--csv", help="Write the rows as CSV here."),
                    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here.")) -> None:
     """Per worker: answers, review outcome, EM/gold accuracy, agreement, spammer score, time, wage, money."""
-    from sqlmodel import Session, select
-
-    from broker.db import Job
-    from broker.reports.html import worker_report_html, write_html
-    from broker.reports.tables import events_table, workers_table, write_workers_csv
-    from broker.reports.workers import sort_rows, worker_report
-    from broker.submit import SubmitError, find_job
-
-    if (job is None) == (not all_jobs):
+    if (job is None) == (not every_job):
         _fail("give a job name or --all (not both)")
-    with Session(_engine(ctx)) as session:
+    with reading(_engine(ctx)) as session:
         try:
-            jobs = list(session.exec(select(Job).order_by(Job.id))) if all_jobs else [find_job(session, job)]
-        except SubmitError as exc:
+            jobs = all_jobs(session) if every_job else [find_job(session, job)]
+        except UnknownJobError as exc:
             _fail(str(exc))
         report = worker_report(session, jobs)
     try:
@@ -81,17 +83,10 @@ def report_job(ctx: typer.Context, job: str = typer.Argument(..., help="Job name
                csv: Optional[Path] = typer.Option(None, "--csv", help="Write figure,value CSV here."),
                html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here.")) -> None:
     """Progress, throughput, money spent and committed, cost per label, estimated and measured accuracy."""
-    from sqlmodel import Session
-
-    from broker.reports.html import job_report_html, write_html
-    from broker.reports.jobs import job_report
-    from broker.reports.tables import events_table, job_table, write_job_csv
-    from broker.submit import SubmitError, find_job
-
-    with Session(_engine(ctx)) as session:
+    with reading(_engine(ctx)) as session:
         try:
             report = job_report(session, find_job(session, job))
-        except SubmitError as exc:
+        except UnknownJobError as exc:
             _fail(str(exc))
     console.print(job_table(report))
     if report.events:
@@ -113,21 +108,14 @@ def report_qa(ctx: typer.Context, job: str = typer.Argument(..., help="A label-v
               as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
     """Bulk QA of model labels: per class x confidence bin, confirmed / disconfirmed / split / % correct,
     and the confidence threshold per class to accept the model's labels at."""
-    import json
-
-    from sqlmodel import Session
-
-    from broker.reports.qa import load_qa_report, parse_bins, qa_csv, qa_rich_tables
-    from broker.submit import SubmitError, find_job
-
     try:
         edges = parse_bins(bins)
     except ValueError as exc:
         _fail(f"--bins: {exc}")
-    with Session(_engine(ctx)) as session:
+    with reading(_engine(ctx)) as session:
         try:
             report = load_qa_report(session, find_job(session, job), edges, fp_cost_ratio)
-        except (SubmitError, ValueError) as exc:
+        except (UnknownJobError, ValueError) as exc:
             _fail(str(exc))
     if as_json:
         print(json.dumps(report.as_dict()))
@@ -149,12 +137,6 @@ def estimate_command(ctx: typer.Context, spec: Path = typer.Argument(..., help="
                                                            help="Object count (default: count the input manifest)."),
                      as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Cost before posting: rewards, MTurk fees (10+ assignments and Masters surcharges), total, hourly wage."""
-    import json
-
-    from broker.estimate import count_manifest_objects, estimate_rows, estimate_spec
-    from broker.manifest import ManifestError
-    from broker.spec import SpecError, load_job_spec, parse_duration
-
     settings = _settings(ctx)
     try:
         job = load_job_spec(spec, settings=settings)

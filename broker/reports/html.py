@@ -42,6 +42,7 @@ figcaption{font-size:13px;color:#555}
 
 def _svg(draw: Callable[[Any], None], size: tuple[float, float] = (5.5, 3.6)) -> Markup:
     """Run `draw(ax_or_fig)` on a fresh figure and return it as inline SVG markup."""
+    # matplotlib takes about a second to import; only the --html reports draw plots
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,7 +249,7 @@ def job_report_html(report: JobReport) -> str:
         {"heading": "Plots", "body": Markup('<div class="plots">') + Markup("").join(plots) + Markup("</div>")},
         {"heading": "Quality actions", "body": _events(report.events)},
     ]
-    if report.auto_label and report.auto_label.get("iterations"):   # issue 7: one row per iteration
+    if report.auto_label and report.auto_label.get("iterations"):   # auto_label jobs: one row per iteration
         sections.append({"heading": "Automated labeling", "body": _auto_label_table(report.auto_label)})
     return _page(f"Job {report.name}", sections)
 

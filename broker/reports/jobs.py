@@ -1,6 +1,6 @@
 """One job's report: progress over time, throughput, money by kind, cost per label, accuracy.
 
-Money follows broker.status: spent = approved assignments (reward + fee) + sent bonuses (+ fee);
+Money follows broker.store.jobs.job_money: spent = approved assignments (reward + fee) + sent bonuses (+ fee);
 committed = what may still be paid. Estimated accuracy is the mean confidence of consolidated
 objects; measured accuracy compares consolidated labels of gold objects with their known answers.
 """
@@ -12,13 +12,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from sqlmodel import Session
 
-from broker.db import Job, ReviewStatus
+from broker.domain.lifecycle import ReviewStatus
 from broker.reports.answers import load_job_answers
+from broker.reports.autolabel import autolabel_summary
 from broker.reports.workers import quality_events
-from broker.autolabel.daemon import autolabel_summary
-from broker.status import job_money
+from broker.store import Job
+from broker.store.jobs import job_money
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class JobReport:
     completion_times: list[datetime]  # time each object was first consolidated, in order
     completion_objects: list[int]     # cumulative objects consolidated
     events: list[tuple[datetime, str, str, str]]
-    auto_label: dict[str, Any] | None = None   # issue 7: broker.autolabel.daemon.autolabel_summary
+    auto_label: dict[str, Any] | None = None   # auto_label jobs: broker.reports.autolabel.autolabel_summary
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -66,7 +66,7 @@ def _times(epochs: np.ndarray) -> list[datetime]:
     return [datetime.fromtimestamp(float(t), tz=timezone.utc) for t in epochs]
 
 
-def job_report(session: Session, job: Job) -> JobReport:
+def job_report(session: Any, job: Job) -> JobReport:
     a = load_job_answers(session, job)
     approved = a.review == ReviewStatus.APPROVED
     money = job_money(session, job.id)

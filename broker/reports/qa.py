@@ -16,6 +16,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from rich.table import Table
+
+from broker.domain.lifecycle import ObjectStatus
+from broker.store.jobs import job_spec
+from broker.store.views import object_results
+from broker.verify.batching import is_verification
+from broker.verify.consolidate import fit_votes, verdict_arrays
+from broker.verify.inputs import shown_label
 
 DEFAULT_BINS = (80.0, 85.0, 90.0, 95.0, 100.0)
 
@@ -118,19 +126,10 @@ def qa_tables(job: str, classes: list[str], class_codes: np.ndarray, confidence:
 def load_qa_report(session: Any, job: Any, bins: tuple[float, ...] = DEFAULT_BINS,
                    fp_cost_ratio: float = 1.0) -> QaReport:
     """The report of a label-verification job from the broker DB."""
-    from sqlmodel import select
-
-    from broker.db import DataObject, ObjectStatus
-    from broker.submit import job_spec
-    from broker.verify.batching import is_verification
-    from broker.verify.consolidate import fit_votes, verdict_arrays
-    from broker.verify.inputs import shown_label
-
     if not is_verification(job):
         raise ValueError(f"job {job.name} is a {job.task_type} job; the QA report needs a label-verification job")
     spec = job_spec(job)
-    objects = session.exec(select(DataObject.index, DataObject.data_json, DataObject.status, DataObject.label_json)
-                           .where(DataObject.job_id == job.id).order_by(DataObject.index)).all()
+    objects = [(o.index, o.data_json, o.status, o.label_json) for o in object_results(session, job.id)]
     n = max([job.n_objects, *(o[0] + 1 for o in objects)])
     shown = {index: shown_label(json.loads(data), spec.verification) for index, data, _, _ in objects}
     classes = sorted({s.label for s in shown.values()})
@@ -173,8 +172,6 @@ def qa_csv(report: QaReport) -> str:
 
 def qa_rich_tables(report: QaReport) -> list[Any]:
     """The two terminal tables: per class x bin, and the threshold per class."""
-    from rich.table import Table
-
     bins = Table(title=f"bulk QA of {report.job} (model confidence bins, %)")
     for name in ("class", "confidence", "total", "confirmed", "disconfirmed", "split", "% correct"):
         bins.add_column(name, justify="left" if name in ("class", "confidence") else "right")

@@ -10,6 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from broker.domain.money import cents_to_usd
+from broker.reports.autolabel import summary_rows
 from broker.reports.jobs import JobReport
 from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow, summarise_events
 
@@ -110,14 +111,7 @@ def job_rows(report: JobReport) -> list[tuple[str, str]]:
         ("estimated accuracy (mean confidence)", pct(r.estimated_accuracy)),
         ("measured accuracy on gold", pct(r.measured_accuracy) + (f" ({r.gold_measured} gold objects)"
                                                                    if r.gold_measured else "")),
-    ] + (auto_label_rows(r.auto_label) if getattr(r, "auto_label", None) else [])
-
-
-def auto_label_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """Issue 7: human and machine counts, validation accuracy and threshold per iteration, money saved."""
-    from broker.autolabel.daemon import summary_rows
-
-    return summary_rows(summary)
+    ] + (summary_rows(r.auto_label) if r.auto_label else [])
 
 
 def job_table(report: JobReport) -> Table:

@@ -8,20 +8,23 @@ of the per-job figures; confusion matrices are kept per job (label sets differ b
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from sqlmodel import Session, select
 
-from broker.db import Event, Job, ReviewStatus, Worker
-from broker.reports.answers import JobAnswers, load_job_answers
+import scoring
+from broker.domain.lifecycle import ReviewStatus
+from broker.reports.answers import JobAnswerTable, load_job_answers
+from broker.store import Job
+from broker.store.views import blocked_workers, events_of, worker_exclusions
 
 
 @dataclass(frozen=True)
 class JobWorkerQuality:
-    """EM quality of the workers of one job, indexed like `JobAnswers.worker_ids`."""
+    """EM quality of the workers of one job, indexed like `JobAnswerTable.worker_ids`."""
 
     n_fitted: np.ndarray           # usable answers per worker (what EM saw)
     em_accuracy: np.ndarray
@@ -33,10 +36,8 @@ class JobWorkerQuality:
     class_confusion: np.ndarray | None  # (K, K) counts: consolidated (or gold) class x answer
 
 
-def job_worker_quality(answers: JobAnswers) -> JobWorkerQuality:
+def job_worker_quality(answers: JobAnswerTable) -> JobWorkerQuality:
     """Fit the default EM estimator on the usable answers and read scoring.worker_stats."""
-    import scoring
-
     n_workers = len(answers.worker_ids)
     k = len(answers.labels)
     nan = np.full(n_workers, np.nan)
@@ -130,7 +131,7 @@ def _time_stats(seconds: np.ndarray) -> tuple[float | None, float | None, float]
     return float(np.median(known)), float(np.percentile(known, 90)), float(known.sum())
 
 
-def worker_report(session: Session, jobs: list[Job]) -> WorkerReport:
+def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
     """Statistics of every worker who answered any of `jobs`."""
     per_job = [(answers, job_worker_quality(answers)) for answers in (load_job_answers(session, j) for j in jobs)]
     worker_ids = sorted({w for answers, _ in per_job for w in answers.worker_ids})
@@ -221,33 +222,22 @@ def _time(epoch_seconds: float | None) -> datetime | None:
     return datetime.fromtimestamp(float(epoch_seconds), tz=timezone.utc)
 
 
-def _worker_statuses(session: Session, worker_ids: list[str], job_ids: list[int]) -> dict[str, tuple[str, str]]:
+def _worker_statuses(session: Any, worker_ids: list[str], job_ids: list[int]) -> dict[str, tuple[str, str]]:
     """Blocked (CreateWorkerBlock) or excluded by a quality rule of one of the jobs, with the reason."""
-    from broker.quality import excluded_workers
-
-    statuses: dict[str, tuple[str, str]] = {}
-    for job_id in job_ids:
-        for worker_id, reason in excluded_workers(session, job_id).items():
-            statuses[worker_id] = ("excluded", reason)
-    if worker_ids:
-        for worker in session.exec(select(Worker).where(Worker.worker_id.in_(worker_ids), Worker.blocked == True)):  # noqa: E712
-            statuses[worker.worker_id] = ("blocked", worker.block_reason or "")
+    statuses = {worker_id: ("excluded", reason) for worker_id, reason in worker_exclusions(session, job_ids).items()}
+    statuses.update({worker_id: ("blocked", reason) for worker_id, reason in blocked_workers(session, worker_ids).items()})
     return statuses
 
 
-def quality_events(session: Session, jobs: list[Job]) -> list[tuple[datetime, str, str, str]]:
+def quality_events(session: Any, jobs: list[Job]) -> list[tuple[datetime, str, str, str]]:
     """Quality-control actions logged for these jobs (and global blocks), oldest first."""
     names = {j.id: j.name for j in jobs}
-    rows = session.exec(select(Event).where(Event.kind.in_(QUALITY_EVENT_KINDS),
-                                            (Event.job_id.in_(list(names))) | (Event.job_id == None))  # noqa: E711
-                        .order_by(Event.at, Event.id)).all()
-    return [(e.at, names.get(e.job_id, "-"), e.kind, e.message) for e in rows]
+    return [(e.at, names.get(e.job_id, "-"), e.kind, e.message)
+            for e in events_of(session, list(names), QUALITY_EVENT_KINDS)]
 
 
 def summarise_events(events: list[tuple[datetime, str, str, str]]) -> list[tuple[datetime, str, str, str]]:
     """Per-object reassignment events folded into one line per job (first time, totals); others kept."""
-    import re
-
     kept: list[tuple[datetime, str, str, str]] = []
     folded: dict[str, list[Any]] = {}
     for at, job, kind, message in events:

@@ -19,9 +19,9 @@ from broker.daemon import run_cycle
 from broker.db import AutoLabelRun, DataObject, Hit, Job, JobStatus, ObjectStatus, dispose_engine, get_engine
 from broker.output import REASON_BUDGET
 from broker.publish import publish_tick
-from broker.status import job_money, job_status
+from broker.reports.status import job_status
 from broker.store import reading
-from broker.store.jobs import unfinished_job_count
+from broker.store.jobs import job_money, unfinished_job_count
 from broker.submit import submit_job
 from tests.engine.conftest import answer_open_hits, engine, market, settings, truthful, write_job  # noqa: F401
 

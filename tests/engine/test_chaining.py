@@ -12,7 +12,7 @@ from broker.daemon import run_cycle
 from broker.db import DataObject, Hit, Job, JobStatus, ObjectStatus
 from broker.estimate import count_manifest_objects
 from broker.spec import load_job_spec
-from broker.status import job_status
+from broker.reports.status import job_status
 from broker.submit import submit_job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 

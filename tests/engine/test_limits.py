@@ -12,7 +12,7 @@ from broker.db import DataObject, Hit, Job, JobStatus, ObjectStatus
 from broker.commands import cancel_job
 from broker.output import REASON_BUDGET, REASON_EXPIRED, REASON_STOPPED
 from broker.publish import publish_tick
-from broker.status import job_money
+from broker.store.jobs import job_money
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03"]

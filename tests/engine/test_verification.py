@@ -15,7 +15,8 @@ from broker.daemon import run_cycle
 from broker.db import Assignment, DataObject, Hit, HitObject, Job, JobStatus, ObjectStatus
 from broker.publish import publish_tick
 from broker.spec import SpecError, load_job_spec
-from broker.status import job_money, job_status
+from broker.reports.status import job_status
+from broker.store.jobs import job_money
 from broker.submit import SubmitError, submit_job
 from broker.validate import validate_job
 from tests.engine.conftest import hit_data_object, task_answers_xml

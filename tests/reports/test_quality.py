@@ -137,7 +137,7 @@ def cycle(engine: Any, settings: Any) -> None:
 
 def test_gold_exclusion_reassignment_and_bonus_on_the_marketplace(tmp_path: Path, market, settings, hit_worker):
     from broker.stages.quality import _LAST_STATE
-    from broker.status import job_money
+    from broker.store.jobs import job_money
     from broker.submit import submit_job
 
     engine = get_engine(settings.db_url)

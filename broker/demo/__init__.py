@@ -1,7 +1,8 @@
 """`broker demo`: a real job on the embedded marketplace with a simulated crowd, in one process.
 
 scikit-learn's 1,797 handwritten digits are written as PNGs (upscaled, dark on white), listed in
-a Ground Truth input manifest and labeled as image classification with 10 classes. The embedded
+a Ground Truth input manifest and labeled as image classification with 10 classes (or another
+task's generated data: broker.demo.tasks). The embedded
 marketplace serves them; a crowd of good, sloppy and spamming bots works the HITs over HTTP
 through the worker site; the broker's ticks (the same ones `broker run` schedules) publish,
 collect, review, consolidate and finalize. The marketplace clock runs `time_scale` x faster than
@@ -11,20 +12,37 @@ the wall clock, so simulated minutes of work pass in seconds.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from broker import mturk
+from broker.consolidation import majority_labels
+from broker.daemon import jobs_remaining, run_cycle
+from broker.demo.tasks import DIGITS_SPEC, LABELS, TASK_DEFAULTS, WRITERS, task_summary, write_digits
+from broker.domain.lifecycle import ObjectStatus
 from broker.domain.money import cents_to_usd
+from broker.marketplace.config import MarketplaceConfig
+from broker.marketplace.crowd import run_crowd
+from broker.marketplace.server import start_in_thread
+from broker.reports.autolabel import autolabel_summary
+from broker.reports.status import job_status
+from broker.settings import load_settings
+from broker.stages.submit import submit_job
+from broker.store import dispose_engine, get_engine, reading
+from broker.store.answers import answers_for_consolidation
+from broker.store.jobs import job_money
+from broker.store.views import assignment_count, job_by_id, object_counts_by_status, object_results
 
-JOB_NAME = "digits"
-LABELS = [str(d) for d in range(10)]
-IMAGE_SIZE = 96
 TIME_SCALE = 1000.0
 CROWD_SIZE = 40
 AUTO_LABEL_FIELDS = ("machine_labeled", "machine_label_accuracy", "cost_saved_fraction")
@@ -46,14 +64,14 @@ TASK_FIELDS = ("mean_iou", "single_worker_mean_iou", "initial_mean_iou", "mask_i
 class DemoOptions:
     output: Path = Path("demo-output")
     seed: int = 0
-    workers_per_object: int | None = None   # None: 3 for digits, the task's default otherwise (demo_tasks)
+    workers_per_object: int | None = None   # None: 3 for digits, the task's default otherwise (demo.tasks)
     objects: int | None = None
-    task: str = "image-classification"      # issue 5: or another of DEMO_TASKS (broker.demo_tasks)
+    task: str = "image-classification"      # or another of DEMO_TASKS (broker.demo.tasks)
     show_progress: bool = True
     crowd_size: int = CROWD_SIZE
     time_scale: float = TIME_SCALE
     crowd_concurrency: int = 8
-    auto_label: bool = False     # issue 7: a model labels what it is sure of (broker.autolabel.daemon)
+    auto_label: bool = False     # a model labels what it is sure of (broker.stages.autolabel)
     auto_label_settings: dict[str, Any] = field(default_factory=dict)   # overrides of AUTO_LABEL_SPEC
 
 
@@ -94,8 +112,6 @@ class DemoSummary:
         return data
 
     def print(self, console: Any) -> None:
-        from rich.table import Table
-
         what = "sklearn digits" if self.task == "image-classification" else f"{self.task} on generated data"
         table = Table(title=f"broker demo: {what} on the embedded marketplace", show_header=False)
         table.add_row("objects", f"{self.objects} ({self.failed_objects} failed)")
@@ -122,43 +138,6 @@ class DemoSummary:
         console.print(table)
         # On its own line, unwrapped: the path is the one thing a reader copies whole.
         console.print(f"output manifest: {self.output_manifest}", soft_wrap=True, highlight=False)
-
-
-def write_digits(folder: Path, limit: int | None) -> tuple[Path, dict[str, str]]:
-    """PNG per digit (8x8 -> IMAGE_SIZE, nearest, dark ink on white) + input manifest; truth by path."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    n = len(digits.images) if limit is None else min(limit, len(digits.images))
-    images_dir = folder / "images"
-    images_dir.mkdir(parents=True, exist_ok=True)
-    truth: dict[str, str] = {}
-    lines = []
-    pixels = (255 - digits.images[:n] * (255 / 16)).clip(0, 255).astype(np.uint8)
-    for i in range(n):
-        path = (images_dir / f"digit-{i:04d}.png").resolve()
-        if not path.exists():
-            Image.fromarray(pixels[i], mode="L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.NEAREST).save(path)
-        truth[str(path)] = str(int(digits.target[i]))
-        lines.append(json.dumps({"source-ref": str(path)}))
-    manifest = folder / "input.manifest"
-    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return manifest, truth
-
-
-DIGITS_SPEC = {
-    "job_name": JOB_NAME,
-    "task_type": "image-classification",
-    "labels": LABELS,
-    "header": "Which digit is this?",
-    "instructions": {"short": "Pick the digit shown in the image.",
-                     "full": "Each image is one handwritten digit from 0 to 9. Pick the digit you see."},
-    "reward": "0.02",
-    "title": "Recognise a handwritten digit",
-    "description": "Look at a small image of a handwritten digit and say which digit it is.",
-    "keywords": ["image", "digit", "classification"],
-}
 
 
 def write_spec(folder: Path, manifest: Path, workers_per_object: int, auto_label: bool = False,
@@ -189,10 +168,6 @@ def start_marketplace(config: Any) -> Any:
     asyncio does not set TCP_NODELAY on accepted connections and every request waits ~40 ms for
     a delayed ACK (Nagle). The real fix is socket.IPPROTO_TCP in bind_socket.
     """
-    import socket
-
-    from broker.marketplace.server import start_in_thread
-
     running = start_in_thread(config)
     server = getattr(running, "_server", None)
     for listener in getattr(server, "servers", []) or []:
@@ -213,17 +188,6 @@ def _fresh_db(folder: Path) -> str:
 
 def run_demo(options: DemoOptions) -> DemoSummary:
     """Run the whole demo and return its summary (nothing printed unless show_progress)."""
-    from broker import mturk
-    from broker.daemon import run_cycle
-    from broker.db import dispose_engine, get_engine
-    from broker.finalize import active_jobs_remaining
-    from broker.marketplace.config import MarketplaceConfig
-    from broker.marketplace.crowd import run_crowd
-    from broker.settings import load_settings
-    from broker.submit import submit_job
-
-    from broker.demo_tasks import TASK_DEFAULTS, WRITERS
-
     if options.task not in DEMO_TASKS:
         raise ValueError(f"demo task {options.task!r}: choose one of {', '.join(DEMO_TASKS)}")
     if options.auto_label and options.task != "image-classification":
@@ -262,7 +226,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         crowd_thread.start()
         try:
             _drive(engine, settings, submitted.job_id, submitted.n_objects, options.show_progress,
-                   active_jobs_remaining, options.auto_label)
+                   options.auto_label)
         finally:
             stop.set()
             crowd_thread.join(timeout=30)
@@ -279,18 +243,9 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     return summary
 
 
-def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progress: bool, remaining: Any,
+def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progress: bool,
            auto_label: bool = False) -> None:
     """The daemon's ticks in a loop (consolidation every few passes) until the job completes."""
-    from contextlib import nullcontext
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from sqlmodel import Session
-
-    from broker.daemon import run_cycle
-    from broker.db import Job
-    from broker.status import job_status
-
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         transient=False) if show_progress else None
     with progress if progress is not None else nullcontext():
@@ -298,14 +253,15 @@ def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progres
         if progress is not None:
             bars = {name: progress.add_task(name, total=n_objects) for name in ("published", "answered", "consolidated")}
         passes = 0
-        while remaining(engine) > 0:
-            last = ("consolidate", "autolabel", "finalize") if auto_label else ("consolidate", "finalize")
+        while jobs_remaining(engine) > 0:
+            last = ("consolidate", "autolabel", "output", "finalize") if auto_label else ("consolidate", "output",
+                                                                                         "finalize")
             ticks = ("publish", "collect", "review") + (last if passes % 5 == 4 else ())
             run_cycle(engine, settings, ticks=ticks)
             passes += 1
             if progress is not None:
-                with Session(engine) as session:
-                    report = job_status(session, session.get(Job, job_id))
+                with reading(engine) as session:
+                    report = job_status(session, job_by_id(session, job_id))
                 progress.update(bars["published"], completed=report.published)
                 progress.update(bars["answered"], completed=report.answered + report.failed)
                 progress.update(bars["consolidated"], completed=report.consolidated)
@@ -314,37 +270,25 @@ def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progres
 
 def _bookkeeping(engine: Any, job_id: int, wall: float) -> dict[str, Any]:
     """The summary fields every demo task shares: counts, money, wall time, the manifest."""
-    from sqlmodel import Session, func, select
-
-    from broker.db import Assignment, DataObject, Job, ObjectStatus
-    from broker.status import job_money
-
-    with Session(engine) as session:
-        job = session.get(Job, job_id)
-        statuses = session.exec(select(DataObject.status).where(DataObject.job_id == job_id)).all()
-        n_assignments = session.exec(select(func.count(Assignment.id)).where(Assignment.job_id == job_id)).one()
+    with reading(engine) as session:
+        job = job_by_id(session, job_id)
+        counts = object_counts_by_status(session, job_id)
+        n_assignments = assignment_count(session, job_id)
         money = job_money(session, job_id)
-        return {"objects": len(statuses), "assignments": int(n_assignments), "cost_cents": money.spent_cents,
+        return {"objects": sum(counts.values()), "assignments": n_assignments, "cost_cents": money.spent_cents,
                 "wall_seconds": round(wall, 1), "output_manifest": str(job.output_manifest),
-                "failed_objects": sum(1 for status in statuses if status == ObjectStatus.FAILED)}
+                "failed_objects": counts.get(ObjectStatus.FAILED, 0)}
 
 
 def _task_summary(engine: Any, job_id: int, task: str, truth: dict[str, Any], wall: float) -> DemoSummary:
-    from broker.demo_tasks import task_summary
-
     return DemoSummary(accuracy=None, majority_vote_accuracy=None, task=task, **_bookkeeping(engine, job_id, wall),
                        **task_summary(task, engine, job_id, truth))
 
 
 def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float, auto_label: bool = False) -> DemoSummary:
-    from sqlmodel import Session, select
-
-    from broker.consolidate import job_answer_rows, majority_labels
-    from broker.db import DataObject, Job, ObjectStatus
-
-    with Session(engine) as session:
-        objects = session.exec(select(DataObject).where(DataObject.job_id == job_id).order_by(DataObject.index)).all()
-        rows = job_answer_rows(session, job_id)
+    with reading(engine) as session:
+        objects = object_results(session, job_id)
+        rows = answers_for_consolidation(session, job_id)
     true = np.array([int(truth[json.loads(o.data_json)["source-ref"]]) for o in objects])
     labeled = (ObjectStatus.CONSOLIDATED, ObjectStatus.MACHINE_LABELED)
     em = np.array([int(json.loads(o.label_json)) if o.status in labeled else -1 for o in objects])
@@ -353,10 +297,8 @@ def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float, auto_
     majority = np.where(machine, em, majority)   # auto-label: machine-labeled objects have no answers to vote on
     saved = None
     if auto_label:
-        from broker.autolabel.daemon import autolabel_summary
-
-        with Session(engine) as session:
-            summary = autolabel_summary(session, session.get(Job, job_id)) or {}
+        with reading(engine) as session:
+            summary = autolabel_summary(session, job_by_id(session, job_id)) or {}
         saved = float(summary.get("cost", {}).get("saved_fraction", 0.0))
     return DemoSummary(
         accuracy=round(float((em == true).mean()), 4),

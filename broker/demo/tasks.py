@@ -1,6 +1,8 @@
-"""`broker demo --task bounding-box|semantic-segmentation|named-entity`: generated data with known
-truth and its quality figure.
+"""The demo's data: generated objects with known truth per task, and each task's quality figure.
 
+digits         scikit-learn's 1,797 handwritten digits as PNGs (upscaled, dark on white), labeled as
+               image classification with 10 classes (the default `broker demo`; its accuracy
+               figures are computed in broker.demo).
 bounding-box   scenes of filled shapes (rectangle, ellipse, triangle) on a light background; the
                truth is each shape's bounding rectangle. Quality: mean matched IoU per image
                (scoring.matched_iou: Hungarian-matched same-class boxes, misses and extras count 0).
@@ -30,7 +32,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw
 
+from broker.annotations.masks import decode_ids, job_palette
+from broker.domain.lifecycle import ObjectStatus
+from broker.store import reading
+from broker.store.answers import answers_for_consolidation, verdict_arrays
+from broker.store.views import job_by_id, object_results
+from scoring import label_mask_from_rgb, mask_iou, matched_iou
+
+JOB_NAME = "digits"
+LABELS = [str(d) for d in range(10)]
+IMAGE_SIZE = 96
 SHAPES = ["rectangle", "ellipse", "triangle"]
 SCENE_W, SCENE_H = 160, 120
 ENTITY_LABELS = ["person", "place", "organization"]
@@ -65,13 +78,51 @@ class DemoData:
     truth: dict[str, Any]         # source-ref / source -> the simulated crowd's truth record
 
 
+DIGITS_SPEC = {
+    "job_name": JOB_NAME,
+    "task_type": "image-classification",
+    "labels": LABELS,
+    "header": "Which digit is this?",
+    "instructions": {"short": "Pick the digit shown in the image.",
+                     "full": "Each image is one handwritten digit from 0 to 9. Pick the digit you see."},
+    "reward": "0.02",
+    "title": "Recognise a handwritten digit",
+    "description": "Look at a small image of a handwritten digit and say which digit it is.",
+    "keywords": ["image", "digit", "classification"],
+}
+
+
+def load_digits() -> Any:
+    """scikit-learn's digits data set."""
+    # scikit-learn takes about a second to import; only the demo's digits need it
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    return sklearn_digits()
+
+
+def write_digits(folder: Path, limit: int | None) -> tuple[Path, dict[str, str]]:
+    """PNG per digit (8x8 -> IMAGE_SIZE, nearest, dark ink on white) + input manifest; truth by path."""
+    digits = load_digits()
+    n = len(digits.images) if limit is None else min(limit, len(digits.images))
+    images_dir = folder / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    truth: dict[str, str] = {}
+    lines = []
+    pixels = (255 - digits.images[:n] * (255 / 16)).clip(0, 255).astype(np.uint8)
+    for i in range(n):
+        path = (images_dir / f"digit-{i:04d}.png").resolve()
+        if not path.exists():
+            Image.fromarray(pixels[i], mode="L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.NEAREST).save(path)
+        truth[str(path)] = str(int(digits.target[i]))
+        lines.append(json.dumps({"source-ref": str(path)}))
+    manifest = folder / "input.manifest"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return manifest, truth
+
+
 def write_scenes(folder: Path, n: int, seed: int, masks: bool = False) -> DemoData:
     """n PNG scenes of 1-3 shapes each, their input manifest, and the true boxes (with `masks`, the
     true label mask of each scene, a PNG in the paint tool's colours, as the truth instead)."""
-    from PIL import Image, ImageDraw
-
-    from broker.annotations.masks import job_palette
-
     rng = np.random.default_rng(seed)
     images = folder / "scenes"
     images.mkdir(parents=True, exist_ok=True)
@@ -196,10 +247,8 @@ def write_sentences(folder: Path, n: int, seed: int) -> DemoData:
 
 def write_verification(folder: Path, n: int, seed: int) -> DemoData:
     """Digit PNGs whose manifest lines carry a weak model's label (`model`) and confidence."""
-    from sklearn.datasets import load_digits
+    # scikit-learn takes about a second to import; only this demo task trains a model
     from sklearn.linear_model import LogisticRegression
-
-    from broker.demo import write_digits
 
     manifest, digit_truth = write_digits(folder, n)
     digits = load_digits()
@@ -227,14 +276,13 @@ def write_verification(folder: Path, n: int, seed: int) -> DemoData:
     return DemoData(spec, manifest, {path: {"label": label} for path, label in digit_truth.items()})
 
 
-WRITERS = {"bounding-box": write_scenes, "bounding-box-adjustment": write_adjustment, "verification": write_verification, "semantic-segmentation": write_masks, "named-entity": write_sentences}
+WRITERS = {"bounding-box": write_scenes, "bounding-box-adjustment": write_adjustment, "verification": write_verification,
+           "semantic-segmentation": write_masks, "named-entity": write_sentences}
 
 
 def box_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
                 labels: list[str]) -> dict[str, float]:
     """Mean matched IoU of the consolidated boxes, and of single workers' answers, against the truth."""
-    from scoring import matched_iou
-
     index = {label: i for i, label in enumerate(labels)}
 
     def true_of(i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -271,11 +319,6 @@ def span_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth:
 def mask_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
                  labels: list[str]) -> dict[str, float]:
     """Mean mask IoU of the consolidated masks (the PNGs the job wrote), and of single workers'."""
-    from PIL import Image
-
-    from broker.annotations.masks import decode_ids, job_palette
-    from scoring import label_mask_from_rgb, mask_iou
-
     palette = job_palette(labels)
 
     def ids_of(path: str) -> np.ndarray:
@@ -304,12 +347,8 @@ QUALITY = {"bounding-box": box_quality, "semantic-segmentation": mask_quality, "
 def verification_quality(engine: Any, job_id: int, lines: list[dict[str, Any]], truth: list[dict[str, Any]],
                          values: dict[int, Any]) -> dict[str, float]:
     """Consolidated verdicts (and single workers' verdicts) against "the model's label is right"."""
-    from sqlmodel import Session
-
-    from broker.verify.consolidate import verdict_arrays
-
     fits = np.array([str(line["model"]) == record["label"] for line, record in zip(lines, truth)])
-    with Session(engine) as session:
+    with reading(engine) as session:
         arrays = verdict_arrays(session, job_id)
     decided = np.array(sorted(values))
     said_fits = np.array([int(values[i]) == 0 for i in decided], dtype=bool)
@@ -321,21 +360,14 @@ def verification_quality(engine: Any, job_id: int, lines: list[dict[str, Any]], 
 
 def task_summary(task: str, engine: Any, job_id: int, truth: dict[str, Any]) -> dict[str, float]:
     """The task's quality figures from the job's consolidated objects and usable answers."""
-    from sqlmodel import Session, select
-
-    from broker.consolidate import job_answer_rows
-    from broker.db import DataObject, Job, ObjectStatus
-
-    with Session(engine) as session:
-        job = session.get(Job, job_id)
-        objects = session.exec(select(DataObject.index, DataObject.data_json, DataObject.status, DataObject.label_json)
-                               .where(DataObject.job_id == job_id).order_by(DataObject.index)).all()
-        rows = job_answer_rows(session, job_id)
-        labels = job.labels
-    lines = [json.loads(data) for _, data, _, _ in objects]
+    with reading(engine) as session:
+        labels = job_by_id(session, job_id).labels
+        objects = object_results(session, job_id)
+        rows = answers_for_consolidation(session, job_id)
+    lines = [json.loads(o.data_json) for o in objects]
     records = [truth[line.get("source-ref") or line["source"]] for line in lines]
-    values = {index: json.loads(label) for index, _, status, label in objects
-              if status == ObjectStatus.CONSOLIDATED and label is not None}
+    values = {o.index: json.loads(o.label_json) for o in objects
+              if o.status == ObjectStatus.CONSOLIDATED and o.label_json is not None}
     answers = [(index, json.loads(chosen)) for index, _, chosen in rows]
     if task == "bounding-box-adjustment":
         return adjustment_quality(values, answers, records, labels, lines)

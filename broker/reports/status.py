@@ -1,0 +1,90 @@
+"""`broker status`: what a job has done and what it owes: counts, money spent and committed, ETA.
+
+Money follows broker.store.jobs.job_money: an approved assignment has cost its reward + fee; a
+rejected one nothing; every assignment that may still be approved (open HIT slots, submitted work
+awaiting review) is *committed*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from broker.domain.clock import utcnow
+from broker.domain.lifecycle import ObjectStatus, ReviewStatus
+from broker.reports.autolabel import autolabel_summary
+from broker.store import Job
+from broker.store.jobs import job_money
+from broker.store.hits import open_hit_count
+from broker.store.views import assignment_counts_by_review, object_counts_by_status, published_object_count
+
+
+@dataclass(frozen=True)
+class JobStatusReport:
+    name: str
+    status: str
+    task_type: str
+    objects: int
+    published: int
+    answered: int
+    consolidated: int
+    failed: int
+    pending: int
+    hits_open: int
+    assignments: int
+    approved: int
+    rejected: int
+    awaiting_review: int
+    spent_cents: int
+    committed_cents: int
+    budget_cents: int | None
+    eta_seconds: float | None
+    output_manifest: str | None
+    auto_label: dict[str, Any] | None = None   # auto_label jobs: broker.reports.autolabel.autolabel_summary
+    carried: int = 0        # labeled by an earlier job under the same attribute (job chaining): not posted
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def job_status(session: Any, job: Job, now: datetime | None = None) -> JobStatusReport:
+    now = now or utcnow()
+    counts = object_counts_by_status(session, job.id)
+    reviews = assignment_counts_by_review(session, job.id)
+    hits_open = open_hit_count(session, job.id)
+    money = job_money(session, job.id)
+    consolidated = counts.get(ObjectStatus.CONSOLIDATED, 0)
+    answered = counts.get(ObjectStatus.ANSWERED, 0) + consolidated
+    failed = counts.get(ObjectStatus.FAILED, 0)
+    pending = counts.get(ObjectStatus.PENDING, 0)
+    # a label-verification HIT shows a batch of objects (broker.verify)
+    published = published_object_count(session, job.id, batched=job.task_type == "label-verification")
+    return JobStatusReport(
+        name=job.name, status=job.status, task_type=job.task_type, objects=job.n_objects,
+        published=published, answered=answered, consolidated=consolidated, failed=failed, pending=pending,
+        hits_open=int(hits_open), assignments=sum(reviews.values()),
+        approved=reviews.get(ReviewStatus.APPROVED, 0), rejected=reviews.get(ReviewStatus.REJECTED, 0),
+        awaiting_review=reviews.get(ReviewStatus.PENDING, 0),
+        spent_cents=money.spent_cents, committed_cents=money.committed_cents, budget_cents=job.budget_cents,
+        eta_seconds=_eta(job, answered + failed + counts.get(ObjectStatus.MACHINE_LABELED, 0), now,
+                         total=job.n_objects - counts.get(ObjectStatus.CARRIED, 0)),
+        output_manifest=job.output_manifest,
+        auto_label=autolabel_summary(session, job),
+        carried=counts.get(ObjectStatus.CARRIED, 0),
+    )
+
+
+def _eta(job: Job, done: int, now: datetime, total: int | None = None) -> float | None:
+    """Linear extrapolation of the objects finished so far since submit (of ``total`` to do)."""
+    total = job.n_objects if total is None else total
+    if job.created_at is None or done <= 0 or done >= total:
+        return 0.0 if done >= total else None
+    elapsed = (now - job.created_at).total_seconds()
+    return elapsed / done * (total - done)
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    return str(timedelta(seconds=int(seconds)))
