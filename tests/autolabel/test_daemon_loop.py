@@ -19,9 +19,9 @@ from broker.daemon import run_cycle
 from broker.db import AutoLabelRun, DataObject, Hit, Job, JobStatus, ObjectStatus, dispose_engine, get_engine
 from broker.finalize import active_jobs_remaining
 from broker.output import REASON_BUDGET
-from broker.publish import publish_tick
+from broker.stages.publish import publish_tick
 from broker.status import job_money, job_status
-from broker.submit import submit_job
+from broker.stages.submit import submit_job
 from tests.engine.conftest import answer_open_hits, engine, market, settings, truthful, write_job  # noqa: F401
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03", "AWORKERFOUR004", "AWORKERFIVE005"]
