@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from broker import mturk
 from broker.domain.clock import utcnow
+from broker.domain.money import assignment_cost_cents
 from broker.domain.tokens import requester_annotation
 from broker.storage import is_s3, is_url, local_files_url, presign_url
 from broker.store.engine import Engine, reading, transaction
@@ -85,6 +86,16 @@ def render_question(spec: Any, template_source: str, data: dict, grant: Grant, *
         raise PublishError(f"{where}: template error{at}: {exc}") from exc
     except PublishError as exc:
         raise PublishError(f"{where}: {exc}") from exc
+
+
+def object_assignment_cost(job: Job, max_assignments: int) -> int:
+    """Reward + MTurk fee for one assignment of a HIT asking for `max_assignments` answers."""
+    return int(assignment_cost_cents(job.reward_cents, max_assignments, masters=job.masters))
+
+
+def hit_assignment_cost(job: Job) -> int:
+    """Reward + MTurk fee for one assignment of this job's HITs (fees by MaxAssignments, Masters)."""
+    return object_assignment_cost(job, job.workers_per_object)
 
 
 def finish_creating(engine: Engine, client: Any, job: Job, spec: Any, grant: Grant) -> HitsCreated:

@@ -217,17 +217,17 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
                 record_event(session, job.id, "hit-extended", f"HIT {hit_id} (object {obj['index']}) expired with "
                              f"{total}/{hit['max_assignments']} answers")
             else:
-                hit["status"] = HitStatus.COLLECTED
+                hit["to"] = HitStatus.COLLECTED
                 to_mark.append(hit_id)
                 report.hits_collected += 1
                 if total == 0:
-                    obj["status"] = ObjectStatus.FAILED
+                    obj["to"] = ObjectStatus.FAILED
                     obj["failure_reason"] = zero_answer_reason + (
                         f" (after {hit['extensions']} extension{'s' if hit['extensions'] > 1 else ''})"
                         if hit["extensions"] and zero_answer_reason == REASON_EXPIRED else "")
                     report.objects_failed += 1
-                elif obj["status"] in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
-                    obj["status"] = ObjectStatus.ANSWERED
+                elif obj.get("to", obj["status"]) in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
+                    obj["to"] = ObjectStatus.ANSWERED
         if is_verification(job):   # a batch HIT's other objects follow its first one
             objects.update(mirror_batch_state(session, hits, objects))
         save_collected(session, job.id, hits, objects, new_rows)

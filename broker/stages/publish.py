@@ -21,9 +21,10 @@ from broker.actions.hits import (
     create_hits,
     finish_creating,
     grant_read_access_for,
+    object_assignment_cost,
 )
 from broker.actions.qualifications import exclusion_requirements
-from broker.domain.money import assignment_cost_cents, cents_to_usd
+from broker.domain.money import cents_to_usd
 from broker.domain.tokens import request_token
 from broker.output import REASON_BUDGET
 from broker.store.claims import claim_jobs
@@ -56,16 +57,6 @@ class PublishReport:
     hit_types_created: int = 0
     blocked_by_budget: bool = False
     errors: list[str] = field(default_factory=list)
-
-
-def object_assignment_cost(job: Job, max_assignments: int) -> int:
-    """Reward + MTurk fee for one assignment of a HIT asking for `max_assignments` answers."""
-    return int(assignment_cost_cents(job.reward_cents, max_assignments, masters=job.masters))
-
-
-def hit_assignment_cost(job: Job) -> int:
-    """Reward + MTurk fee for one assignment of this job's HITs (fees by MaxAssignments, Masters)."""
-    return object_assignment_cost(job, job.workers_per_object)
 
 
 # --------------------------------------------------------------------------- the tick

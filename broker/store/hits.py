@@ -176,13 +176,14 @@ def item_ids(session: Session, hit_row_ids: list[int]) -> dict[int, list[str]]:
 def mirror_batch_state(session: Session, hits: dict[int, dict], objects: dict[int, dict]) -> dict[int, dict]:
     """The collect tick's new state of each batch HIT's first object, copied to its other objects
     (they were published together and share every answer), as rows for `save_collected`
-    (each with "was": the object's status before)."""
+    (each keeps its own current "status"; "to" is the first object's resulting one)."""
     mirrored: dict[int, dict] = {}
     for hit_row_id, members in _members_with_status(session, list(hits)).items():
         first = objects[hits[hit_row_id]["object_id"]]
         for object_id, index, status in members:
             if object_id != first["id"]:
-                mirrored[object_id] = {**first, "id": object_id, "index": index, "was": status}
+                mirrored[object_id] = {**first, "id": object_id, "index": index, "status": status,
+                                        "to": first.get("to", first["status"])}
     return mirrored
 
 
@@ -214,18 +215,15 @@ def stored_assignment_ids(session: Session, hit_ids: Sequence[str]) -> set[str]:
 
 
 def hits_to_collect(session: Session, hit_row_ids: Iterable[int]) -> tuple[dict[int, dict], dict[int, dict]]:
-    """Plain rows of these HITs (id -> dict) and of their first objects (id -> dict, with "was":
-    the status read), for the collect tick to change and hand to `save_collected`."""
+    """Plain rows of these HITs (id -> dict) and of their first objects (id -> dict), for the
+    collect tick to change and hand to `save_collected`: "status" is the status read; the tick
+    sets "to" on a row that should move."""
     hits = {h.id: h._asdict() for h in session.exec(select(
         Hit.id, Hit.object_id, Hit.max_assignments, Hit.extensions, Hit.status, Hit.assignment_cost_cents)
         .where(Hit.id.in_(list(hit_row_ids))))}
-    for hit in hits.values():
-        hit["was"] = hit["status"]
     objects = {o.id: o._asdict() for o in session.exec(select(
         DataObject.id, DataObject.index, DataObject.status, DataObject.failure_reason, DataObject.n_answers)
         .where(DataObject.id.in_([h["object_id"] for h in hits.values()])))}
-    for obj in objects.values():
-        obj["was"] = obj["status"]
     return hits, objects
 
 
@@ -238,7 +236,7 @@ def object_data_json(session: Session, object_ids: Iterable[int]) -> dict[int, s
 def save_collected(session: Session, job_id: int, hits: dict[int, dict], objects: dict[int, dict],
                    assignments: list[dict[str, Any]]) -> None:
     """Write what a collect pass found: HIT and object columns in bulk, then each status that
-    changed ("was" -> "status") through advance, grouped by target; new assignment rows in one
+    changed ("status" -> "to") through advance, grouped by target; new assignment rows in one
     INSERT, and the job's answers_version bumped when there are any."""
     if hits:
         session.execute(update(Hit), [{"id": h["id"], "extensions": h["extensions"]} for h in hits.values()])
@@ -254,8 +252,8 @@ def save_collected(session: Session, job_id: int, hits: dict[int, dict], objects
 def _advance_changed(session: Session, job_id: int, rows: Iterable[dict], kind: type[StrEnum]) -> None:
     by_target: dict[str, list[int]] = defaultdict(list)
     for row in rows:
-        if row["status"] != row["was"]:
-            by_target[row["status"]].append(row["id"])
+        if row.get("to", row["status"]) != row["status"]:
+            by_target[row["to"]].append(row["id"])
     for target in sorted(by_target):
         advance(session, by_target[target], kind(target), job_id=job_id)
 

@@ -32,7 +32,7 @@ def insert_job(session: Session, objects: Sequence[NewObject], **columns: Any) -
     session.add(job)
     session.flush()
     session.execute(insert(DataObject), [
-        {"job_id": job.id, "index": obj.index, "line_number": obj.line_number, "data_json": obj.data_json,
-         "status": obj.status, "n_answers": 0}
+        dict(job_id=job.id, index=obj.index, line_number=obj.line_number, data_json=obj.data_json,
+             status=obj.status, n_answers=0)   # the status each object starts in
         for obj in objects])
     return job

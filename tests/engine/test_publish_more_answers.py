@@ -14,7 +14,7 @@ from broker.actions import hits
 from broker.domain.lifecycle import HitStatus, ObjectStatus
 from broker.domain.tokens import request_token
 from broker.stages.collect import collect_tick
-from broker.stages.publish import object_assignment_cost, publish_tick
+from broker.stages.publish import publish_tick
 from broker.stages.submit import submit_job
 from broker.store import DataObject, Hit, Job, advance, transaction
 from tests.engine.conftest import WORKERS_DEFAULT, answer_open_hits, truthful, write_job
@@ -58,7 +58,7 @@ def test_an_object_sent_back_to_pending_gets_its_next_attempt(tmp_path, market, 
     assert first.token == request_token(job, 0, 0)
     assert second.token == request_token(job, 0, 1)
     assert second.status == HitStatus.OPEN and second.max_assignments == 2
-    assert second.assignment_cost_cents == object_assignment_cost(job, 2)
+    assert second.assignment_cost_cents == hits.object_assignment_cost(job, 2)
     assert market.marketplace.hits[second.hit_id].max_assignments == 2
     assert len(_hits_of(engine, 1)) == 1                      # the other object is left alone
 
