@@ -32,11 +32,13 @@ from broker.store.engine import Engine, Session, reading, transaction
 from broker.store.events import record_event
 from broker.store.hits import (
     add_creating_hit,
-    fail_pending_objects,
+    fail_objects,
+    keep_answers_so_far,
     last_attempts,
     mark_published,
     open_hit_count,
     pending_batches,
+    pending_object_ids,
     pending_objects,
     record_hit_type,
 )
@@ -144,10 +146,18 @@ def _pending_groups(session: Session, job: Job, spec: Any, slots: int) -> list[l
 
 
 def _fail_unaffordable(session: Session, job: Job, left: int, hit_cost: int) -> None:
-    """Nothing open and not even one HIT affordable: the remaining objects fail, with the reason."""
+    """Nothing open and not even one HIT affordable: the remaining objects fail, with the reason.
+
+    An object that quality control sent back for more answers keeps the answers it has instead.
+    """
     reason = f"{REASON_BUDGET} ({max(left, 0)} cents left; a HIT costs {hit_cost} cents)"
-    failed = fail_pending_objects(session, job.id, reason)
-    record_event(session, job.id, "budget", f"{failed} objects failed: {reason}")
+    pending = pending_object_ids(session, job.id)
+    answered = set(last_attempts(session, job.id, pending))
+    failed = [object_id for object_id in pending if object_id not in answered]
+    fail_objects(session, job.id, failed, reason)
+    keep_answers_so_far(session, job.id, sorted(answered), f"no budget for more answers: {reason}")
+    record_event(session, job.id, "budget", f"{len(failed)} objects failed: {reason}" + (
+        f"; {len(answered)} objects keep the answers they have" if answered else ""))
 
 
 def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:

@@ -99,12 +99,21 @@ def mark_published(session: Session, job_id: int, objects: Sequence[DataObject])
             values={"failure_reason": None})
 
 
-def fail_pending_objects(session: Session, job_id: int, reason: str) -> int:
-    """Every pending object of the job fails with `reason`; returns how many."""
-    ids = list(session.exec(select(DataObject.id).where(DataObject.job_id == job_id,
-                                                        DataObject.status == ObjectStatus.PENDING)))
-    advance(session, ids, ObjectStatus.FAILED, job_id=job_id, values={"failure_reason": reason}, note=reason)
-    return len(ids)
+def pending_object_ids(session: Session, job_id: int) -> list[int]:
+    """Ids of the job's objects waiting for a HIT."""
+    return list(session.exec(select(DataObject.id).where(DataObject.job_id == job_id,
+                                                         DataObject.status == ObjectStatus.PENDING)))
+
+
+def fail_objects(session: Session, job_id: int, object_ids: Sequence[int], reason: str) -> None:
+    """These objects fail with `reason` (shown in the output manifest)."""
+    advance(session, object_ids, ObjectStatus.FAILED, job_id=job_id, values={"failure_reason": reason}, note=reason)
+
+
+def keep_answers_so_far(session: Session, job_id: int, object_ids: Sequence[int], note: str) -> None:
+    """Pending objects that already have answers go back to "answered" without more (they are
+    consolidated from the answers they have)."""
+    advance(session, object_ids, ObjectStatus.ANSWERED, job_id=job_id, note=note)
 
 
 def creating_hits(session: Session, job_id: int) -> list[tuple[Hit, DataObject]]:

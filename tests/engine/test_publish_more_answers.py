@@ -106,3 +106,22 @@ def test_a_verification_batch_sent_back_gets_the_next_attempt_of_its_objects(tmp
     assert rows[0].token == request_token(job, "batch:0,1,2", 0)
     assert rows[1].token == request_token(job, "batch:1,2", 1)
     assert market.marketplace.hits[rows[1].hit_id].max_assignments == 2
+
+
+def test_without_budget_for_more_answers_an_object_keeps_the_answers_it_has(tmp_path, market, settings, engine):
+    from sqlalchemy import update
+
+    from broker.store.jobs import job_money
+
+    _answered_job(tmp_path, market, settings, engine)
+    with transaction(engine) as session:
+        job = session.exec(select(Job)).one()
+        money = job_money(session, job.id)
+        session.execute(update(Job).values(budget_cents=money.spent_cents + money.committed_cents + 5))
+    _ask_for_more(engine, 0, 2)
+    report = publish_tick(engine, settings)
+    assert report.blocked_by_budget and report.hits_created == 0
+    with Session(engine) as session:
+        obj = session.exec(select(DataObject).where(DataObject.index == 0)).one()
+    assert obj.status == ObjectStatus.ANSWERED and obj.failure_reason is None
+    assert len(_hits_of(engine, 0)) == 1
