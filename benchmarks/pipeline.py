@@ -85,7 +85,7 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
     from broker.db import Job, get_engine
     from broker.settings import load_settings
     from broker.status import job_status
-    from broker.submit import submit_job
+    from broker.stages.submit import submit_job
 
     folder = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     truth = truth_for(n_objects, seed)

@@ -63,7 +63,7 @@ def run(mode: str, n_objects: int, seed: int, crowd_size: int, workers_per_objec
     from broker.marketplace.crowd import run_crowd
     from broker.settings import load_settings
     from broker.status import job_money
-    from broker.submit import submit_job
+    from broker.stages.submit import submit_job
 
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix=f"quality-{mode}-"))

@@ -18,11 +18,11 @@ from broker.stages.autolabel import STOP_REASONS, autolabel_tick
 from broker.daemon import run_cycle
 from broker.db import AutoLabelRun, DataObject, Hit, Job, JobStatus, ObjectStatus, dispose_engine, get_engine
 from broker.output import REASON_BUDGET
-from broker.publish import publish_tick
 from broker.reports.status import job_status
+from broker.stages.publish import publish_tick
+from broker.stages.submit import submit_job
 from broker.store import reading
 from broker.store.jobs import job_money, unfinished_job_count
-from broker.submit import submit_job
 from tests.engine.conftest import answer_open_hits, engine, market, settings, truthful, write_job  # noqa: F401
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03", "AWORKERFOUR004", "AWORKERFIVE005"]

@@ -13,7 +13,7 @@ from broker.db import DataObject, Hit, Job, JobStatus, ObjectStatus
 from broker.estimate import count_manifest_objects
 from broker.spec import load_job_spec
 from broker.reports.status import job_status
-from broker.submit import submit_job
+from broker.stages.submit import submit_job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03"]

@@ -11,19 +11,19 @@ import textwrap
 import pytest
 from sqlmodel import Session, select
 
-from broker import publish
-from broker.collect import collect_tick
+from broker.actions import hits
+from broker.stages.collect import collect_tick
 from broker.db import Assignment, Hit, ReviewStatus
-from broker.publish import publish_tick
+from broker.stages.publish import publish_tick
 from broker.stages.review import review_tick
-from broker.submit import submit_job
+from broker.stages.submit import submit_job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 KILL_SCRIPT = textwrap.dedent("""
     import os, sys
     from broker import mturk
     from broker.db import get_engine
-    from broker.publish import publish_tick
+    from broker.stages.publish import publish_tick
     from broker.settings import load_settings
 
     settings = load_settings(db_url=sys.argv[1], local_endpoint_url=sys.argv[2])
@@ -71,16 +71,16 @@ def test_killed_publish_then_restart_creates_no_duplicate_hit(tmp_path, market, 
 def test_exception_after_create_before_commit_is_recovered(tmp_path, market, settings, engine, monkeypatch):
     files = write_job(tmp_path / "job", "image-classification", 4)
     submit_job(files.spec_path, engine, settings)
-    original = publish._record_created
+    original = hits._record_created
 
     def crash(*args, **kwargs):
         raise RuntimeError("power cut before commit")
 
-    monkeypatch.setattr(publish, "_record_created", crash)
+    monkeypatch.setattr(hits, "_record_created", crash)
     with pytest.raises(RuntimeError):
         publish_tick(engine, settings)
     assert len(_remote_hits(market)) == 4
-    monkeypatch.setattr(publish, "_record_created", original)
+    monkeypatch.setattr(hits, "_record_created", original)
     publish_tick(engine, settings)
     assert len(_remote_hits(market)) == 4
     with Session(engine) as session:
@@ -131,11 +131,11 @@ def test_rows_older_than_the_token_lifetime_are_found_by_annotation_not_recreate
 
     files = write_job(tmp_path / "job", "text-classification", 3)
     submit_job(files.spec_path, engine, settings)
-    original = publish._record_created
-    monkeypatch.setattr(publish, "_record_created", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("cut")))
+    original = hits._record_created
+    monkeypatch.setattr(hits, "_record_created", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("cut")))
     with pytest.raises(RuntimeError):
         publish_tick(engine, settings)
-    monkeypatch.setattr(publish, "_record_created", original)
+    monkeypatch.setattr(hits, "_record_created", original)
     market.marketplace.clock.advance(25 * 3600)           # the marketplace has forgotten the tokens
     with transaction(engine) as session:
         session.execute(update(Hit).values(created_at=utcnow() - timedelta(hours=25)))

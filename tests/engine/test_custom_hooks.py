@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
 from broker.db import DataObject, Event, Job, JobStatus, ObjectStatus
-from broker.submit import SubmitError, submit_job
+from broker.spec import SubmitError
+from broker.stages.submit import submit_job
 from tests.engine.conftest import task_answers_xml
 
 WORKERS = ["ACUSTOMWORKER1", "ACUSTOMWORKER2", "ACUSTOMWORKER3"]

@@ -12,10 +12,10 @@ import time
 from sqlmodel import Session, select
 
 from broker import mturk
-from broker.collect import collect_tick
+from broker.stages.collect import collect_tick
 from broker.db import Hit, HitStatus, Job, JobStatus, get_engine
-from broker.publish import publish_tick
-from broker.submit import submit_job
+from broker.stages.publish import publish_tick
+from broker.stages.submit import submit_job
 from tests.engine.conftest import WORKERS_DEFAULT, answer_open_hits, truthful, write_job
 
 FAST_TICKS = {f"BROKER_TICKS__{name.upper()}_SECONDS": "0.2"

@@ -6,12 +6,12 @@ import json
 
 from sqlmodel import Session, select
 
-from broker.collect import collect_tick
+from broker.stages.collect import collect_tick
 from broker.daemon import run_cycle
 from broker.db import DataObject, Hit, Job, JobStatus, ObjectStatus
 from broker.commands import cancel_job
 from broker.output import REASON_BUDGET, REASON_EXPIRED, REASON_STOPPED
-from broker.publish import publish_tick
+from broker.stages.publish import publish_tick
 from broker.store.jobs import job_money
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
@@ -29,7 +29,7 @@ def _objects(engine) -> list[DataObject]:
 
 
 def test_budget_cap_holds_and_unaffordable_objects_fail_with_reason(tmp_path, market, settings, engine):
-    from broker.submit import submit_job
+    from broker.stages.submit import submit_job
 
     # 5c reward + 1c fee = 6c per assignment, 18c per HIT of 3: $0.40 pays for two HITs only
     files = write_job(tmp_path / "job", "text-classification", 6, budget_usd="0.40")
@@ -55,7 +55,7 @@ def test_budget_cap_holds_and_unaffordable_objects_fail_with_reason(tmp_path, ma
 
 
 def test_never_more_than_max_concurrent_hits_open(tmp_path, market, settings, engine):
-    from broker.submit import submit_job
+    from broker.stages.submit import submit_job
 
     files = write_job(tmp_path / "job", "image-classification", 5, max_concurrent_hits=2)
     submit_job(files.spec_path, engine, settings)
@@ -72,7 +72,7 @@ def test_never_more_than_max_concurrent_hits_open(tmp_path, market, settings, en
 
 def test_expired_hit_is_extended_once_then_partial_answers_kept_and_empty_objects_fail(tmp_path, market, settings,
                                                                                        engine):
-    from broker.submit import submit_job
+    from broker.stages.submit import submit_job
 
     files = write_job(tmp_path / "job", "text-classification", 2, lifetime_seconds=60)
     submit_job(files.spec_path, engine, settings)
@@ -110,7 +110,7 @@ def test_expired_hit_is_extended_once_then_partial_answers_kept_and_empty_object
 
 
 def test_cancel_expires_open_hits_and_keeps_answers(tmp_path, market, settings, engine):
-    from broker.submit import submit_job
+    from broker.stages.submit import submit_job
 
     files = write_job(tmp_path / "job", "text-classification", 4, max_concurrent_hits=3)
     submit_job(files.spec_path, engine, settings)

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
 from broker.db import Assignment, DataObject, Hit, Job, JobStatus, ObjectStatus, ReviewStatus
-from broker.submit import submit_job
+from broker.stages.submit import submit_job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03"]

@@ -12,7 +12,7 @@ import yaml
 
 from broker import storage
 from broker.daemon import run_cycle
-from broker.submit import submit_job
+from broker.stages.submit import submit_job
 from tests.engine.conftest import WORKERS_DEFAULT, answer_open_hits, hit_data_object, truthful
 
 

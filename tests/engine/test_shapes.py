@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
 from broker.db import Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus
-from broker.submit import job_spec, submit_job
+from broker.stages.submit import submit_job
+from broker.store.jobs import job_spec
 from tests.engine.conftest import hit_data_object, task_answers_xml
 
 WORKERS = ["ABOXWORKER0001", "ABOXWORKER0002", "ABOXWORKER0003"]

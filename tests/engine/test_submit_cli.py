@@ -118,7 +118,7 @@ def test_agreement_policy_rejects_a_disagreeing_worker_with_the_message(tmp_path
     policy = {"approve": "agreement", "min_agreement": 0.5, "min_answers_to_judge": 3,
               "reject_message": "Too many answers disagreed with the consensus."}
     files = write_job(tmp_path / "job", "text-classification", 4, review_policy=policy, workers_per_object=4)
-    from broker.submit import submit_job
+    from broker.stages.submit import submit_job
 
     submit_job(files.spec_path, engine, settings)
     run_cycle(engine, settings)
@@ -151,8 +151,8 @@ def test_question_over_65535_bytes_is_refused_before_any_call(tmp_path, settings
 
 
 def test_collect_once_collects_reviews_and_consolidates_without_publishing(tmp_path, market, settings, engine):
-    from broker.publish import publish_tick
-    from broker.submit import submit_job
+    from broker.stages.publish import publish_tick
+    from broker.stages.submit import submit_job
 
     files = write_job(tmp_path / "job", "text-classification", 3, max_concurrent_hits=2)
     submit_job(files.spec_path, engine, settings)

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from broker.daemon import run_cycle
 from broker.db import Job, JobStatus
-from broker.submit import submit_job
+from broker.stages.submit import submit_job
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from broker import mturk
-from broker.collect import should_mark_reviewing
+from broker.stages.collect import should_mark_reviewing
 from broker.domain.answers import answer_labels, decode_answer
 from broker.domain.tokens import request_token, requester_annotation
 from broker.consolidation import answer_arrays, consolidate_answers

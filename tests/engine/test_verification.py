@@ -13,11 +13,12 @@ from sqlmodel import Session, func, select
 
 from broker.daemon import run_cycle
 from broker.db import Assignment, DataObject, Hit, HitObject, Job, JobStatus, ObjectStatus
-from broker.publish import publish_tick
+from broker.stages.publish import publish_tick
 from broker.spec import SpecError, load_job_spec
 from broker.reports.status import job_status
+from broker.spec import SubmitError
+from broker.stages.submit import submit_job
 from broker.store.jobs import job_money
-from broker.submit import SubmitError, submit_job
 from broker.validate import validate_job
 from tests.engine.conftest import hit_data_object, task_answers_xml
 from tests.engine.test_crash_safety import KILL_SCRIPT

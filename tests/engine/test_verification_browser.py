@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
 from broker.db import Hit, Job, JobStatus
-from broker.submit import submit_job
+from broker.stages.submit import submit_job
 from tests.engine.verification_jobs import write_verification_job
 from tests.worker_site.site_helpers import browser_sign_up
 

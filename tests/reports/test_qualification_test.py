@@ -11,7 +11,8 @@ import yaml
 from sqlmodel import Session, select
 
 from broker.db import Job, get_engine
-from broker.submit import SubmitError, submit_job
+from broker.spec import SubmitError
+from broker.stages.submit import submit_job
 
 TEST_LIQUID = """<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd">
 <Question><QuestionIdentifier>q1</QuestionIdentifier><DisplayName>Review 1</DisplayName><IsRequired>true</IsRequired>

@@ -137,8 +137,8 @@ def cycle(engine: Any, settings: Any) -> None:
 
 def test_gold_exclusion_reassignment_and_bonus_on_the_marketplace(tmp_path: Path, market, settings, hit_worker):
     from broker.stages.quality import _LAST_STATE
+    from broker.stages.submit import submit_job
     from broker.store.jobs import job_money
-    from broker.submit import submit_job
 
     engine = get_engine(settings.db_url)
     submitted = submit_job(write_quality_job(tmp_path), engine, settings)

@@ -11,20 +11,37 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import ClientError
-from sqlalchemy.engine import Engine
-from sqlalchemy import insert, update
-from sqlmodel import Session, select
 
 from broker import mturk
 from broker.annotations import kind_for
-from broker.domain.answers import chosen_labels, decode_answer_data
-from broker.db import (Assignment, DataObject, Hit, HitStatus, Job, JobStatus, ObjectStatus, ReviewStatus,
-                       record_event, transaction, utcnow)
+from broker.domain.answers import AnswerError, chosen_labels, decode_answer_data
+from broker.domain.clock import utcnow
+from broker.domain.lifecycle import HitStatus, JobStatus, ObjectStatus, ReviewStatus
+from broker.output import REASON_EXPIRED
+from broker.store.claims import claim_jobs
+from broker.store.engine import Engine, Session, reading, transaction
+from broker.store.events import record_event
+from broker.store.hits import (
+    hits_by_marketplace_id,
+    hits_to_collect,
+    item_ids,
+    mark_hits_done,
+    mirror_batch_state,
+    object_data_json,
+    objects_awaiting_answers,
+    save_collected,
+    stored_assignment_ids,
+)
+from broker.store.jobs import job_spec
+from broker.store.tables import Hit, Job
+from broker.verify.answers import apply_verdicts
+from broker.verify.batching import is_verification
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +84,7 @@ def should_mark_reviewing(remaining_seconds: float | None, collect_interval_seco
 
 def remaining_seconds(session: Session, job: Job, now: datetime) -> float | None:
     """Expected time until the job's last object is answered, from its progress so far."""
-    from sqlmodel import func
-
-    unfinished = session.exec(select(func.count()).select_from(DataObject).where(
-        DataObject.job_id == job.id,
-        DataObject.status.in_([ObjectStatus.PENDING, ObjectStatus.PUBLISHED]))).one()
+    unfinished = objects_awaiting_answers(session, job.id)
     finished = job.n_objects - unfinished
     if unfinished == 0:
         return 0.0
@@ -97,11 +110,10 @@ def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[lis
 def collect_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
                  now: datetime | None = None) -> CollectReport:
     report = CollectReport()
-    with Session(engine) as session:
-        jobs = session.exec(select(Job).where(Job.status.in_([JobStatus.ACTIVE, JobStatus.CANCELLED]),
-                                              Job.hit_type_id != None)).all()  # noqa: E711
+    with reading(engine) as session:
+        jobs = claim_jobs(session, "collect", job_ids)
     for job in jobs:
-        if job_ids is not None and job.id not in job_ids:
+        if job.hit_type_id is None:       # nothing published yet
             continue
         if job.status == JobStatus.CANCELLED and job.completed_at is not None:
             continue
@@ -116,15 +128,13 @@ def collect_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
 
 def collect_job(engine: Engine, settings: Any, job: Job, report: CollectReport, *,
                 now: datetime | None = None) -> None:
-    from broker.submit import job_spec
-
     spec = job_spec(job)
     client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
     extensions_allowed = max_extensions(spec) if job.status == JobStatus.ACTIVE else 0
     interval = float(getattr(getattr(settings, "ticks", None), "collect_seconds", 30))
 
     def mark() -> bool:            # decided after each page is stored, with the progress it made
-        with Session(engine) as session:
+        with reading(engine) as session:
             return should_mark_reviewing(remaining_seconds(session, job, now or utcnow()), interval)
     for page in _pages(client, "list_reviewable_hits", "HITs", HITTypeId=job.hit_type_id, Status="Reviewable"):
         report.hits_seen += len(page)
@@ -137,15 +147,13 @@ def collect_hits(engine: Engine, client: Any, job: Job, spec: Any, page: list[di
                  mark: bool | Callable[[], bool] = True) -> None:
     """Store the assignments of these marketplace HITs (dicts with HITId); mark them Reviewing if `mark`."""
     ids = [remote["HITId"] for remote in page]
-    with Session(engine) as session:
-        rows = {hit.hit_id: hit for hit in session.exec(select(Hit).where(Hit.job_id == job.id,
-                                                                            Hit.hit_id.in_(ids)))}
-        known = set(session.exec(select(Assignment.assignment_id).join(Hit, Assignment.hit_row_id == Hit.id)
-                                 .where(Hit.hit_id.in_(ids))))
+    with reading(engine) as session:
+        rows = hits_by_marketplace_id(session, job.id, ids)
+        known = stored_assignment_ids(session, ids)
     fetched: dict[str, list[dict]] = {}
     for remote in page:
         hit = rows.get(remote["HITId"])
-        if hit is None or hit.status not in (HitStatus.OPEN, HitStatus.CREATING):
+        if hit is None or hit.status != HitStatus.OPEN:
             continue
         fetched[hit.hit_id] = [a for assignments in _pages(client, "list_assignments_for_hit", "Assignments",
                                                            HITId=hit.hit_id, AssignmentStatuses=ASSIGNMENT_STATUSES)
@@ -164,11 +172,8 @@ def collect_hits(engine: Engine, client: Any, job: Job, spec: Any, page: list[di
         return
     for hit_id in to_mark:
         client.update_hit_review_status(HITId=hit_id, Revert=False)
-    if to_mark:
-        with transaction(engine) as session:
-            for hit in session.exec(select(Hit).where(Hit.hit_id.in_(to_mark))):
-                hit.status = HitStatus.DONE
-                session.add(hit)
+    with transaction(engine) as session:
+        mark_hits_done(session, job.id, to_mark)
 
 
 def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, list[dict]], known: set[str],
@@ -176,32 +181,24 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
            zero_answer_reason: str = "") -> tuple[list[str], list[str]]:
     """One transaction: new assignments, HIT and object states. Returns (to mark Reviewing, to extend)."""
     to_mark: list[str] = []
-    from broker.output import REASON_EXPIRED
-
     zero_answer_reason = zero_answer_reason or REASON_EXPIRED
     to_extend: list[str] = []
     labels = job.labels
     with transaction(engine) as session:
         # plain rows in, bulk UPDATEs out (ORM objects cost ~0.1 ms per HIT here); an object shared by
         # two HITs of the page (a re-published object) sees the first HIT's changes, as before
-        hit_rows = {rows[hit_id].id for hit_id in fetched}
-        hits = {h.id: h._asdict() for h in session.exec(select(
-            Hit.id, Hit.object_id, Hit.max_assignments, Hit.extensions, Hit.status, Hit.assignment_cost_cents)
-            .where(Hit.id.in_(hit_rows)))}
-        objects = {o.id: o._asdict() for o in session.exec(select(
-            DataObject.id, DataObject.index, DataObject.status, DataObject.failure_reason, DataObject.n_answers)
-            .where(DataObject.id.in_([h["object_id"] for h in hits.values()])))}
+        hits, objects = hits_to_collect(session, {rows[hit_id].id for hit_id in fetched})
+        moved = {row_id for row_id, hit in hits.items() if hit["status"] != HitStatus.OPEN}
+        for row_id in moved:      # collected meanwhile (by the cancel command): its answers are stored
+            del hits[row_id]
         kind = kind_for(job.task_type)
-        data_objects = {} if kind is None else dict(session.exec(select(DataObject.id, DataObject.data_json).where(
-            DataObject.id.in_(list(objects)))).all())   # a span is checked against its text
+        data_objects = {} if kind is None else object_data_json(session, objects)   # a span is checked against its text
         new_rows: list[dict[str, Any]] = []
-        batches: dict[int, list[str]] = {}
-        if job.task_type == "label-verification":   # one verdict per object of the batch (broker.verify)
-            from broker.verify.answers import apply_verdicts
-            from broker.verify.batching import item_ids
-
-            batches = item_ids(session, list(hits))
+        # a verification HIT holds one verdict per object of its batch
+        batches = item_ids(session, list(hits)) if is_verification(job) else {}
         for hit_id, assignments in fetched.items():
+            if rows[hit_id].id in moved:
+                continue
             hit = hits[rows[hit_id].id]
             obj = objects[hit["object_id"]]
             for remote in assignments:
@@ -217,33 +214,23 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
             if total < hit["max_assignments"] and hit["extensions"] < extensions_allowed:
                 hit["extensions"] += 1
                 to_extend.append(hit_id)
-                record_event(session, job.id, "hit-extended",
-                             f"HIT {hit_id} (object {obj['index']}) expired with {total}/{hit['max_assignments']} answers")
+                record_event(session, job.id, "hit-extended", f"HIT {hit_id} (object {obj['index']}) expired with "
+                             f"{total}/{hit['max_assignments']} answers")
             else:
-                hit["status"] = HitStatus.COLLECTED
+                hit["to"] = HitStatus.COLLECTED
                 to_mark.append(hit_id)
                 report.hits_collected += 1
                 if total == 0:
-                    obj["status"] = ObjectStatus.FAILED
+                    obj["to"] = ObjectStatus.FAILED
                     obj["failure_reason"] = zero_answer_reason + (
                         f" (after {hit['extensions']} extension{'s' if hit['extensions'] > 1 else ''})"
                         if hit["extensions"] and zero_answer_reason == REASON_EXPIRED else "")
                     report.objects_failed += 1
-                elif obj["status"] in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
-                    obj["status"] = ObjectStatus.ANSWERED
-        if job.task_type == "label-verification":   # a batch HIT's other objects follow its first one
-            from broker.verify.batching import mirror_batch_state
-
+                elif obj.get("to", obj["status"]) in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
+                    obj["to"] = ObjectStatus.ANSWERED
+        if is_verification(job):   # a batch HIT's other objects follow its first one
             objects.update(mirror_batch_state(session, hits, objects))
-        if hits:
-            session.execute(update(Hit), [{"id": h["id"], "extensions": h["extensions"], "status": h["status"]}
-                                          for h in hits.values()])
-            session.execute(update(DataObject), [
-                {"id": o["id"], "n_answers": o["n_answers"], "status": o["status"], "failure_reason": o["failure_reason"]}
-                for o in objects.values()])
-        if new_rows:
-            session.execute(insert(Assignment), new_rows)
-            session.execute(update(Job).where(Job.id == job.id).values(answers_version=Job.answers_version + 1))
+        save_collected(session, job.id, hits, objects, new_rows)
         report.assignments_stored += len(new_rows)
     return to_mark, to_extend
 
@@ -257,7 +244,8 @@ def _assignment_row(remote: dict, hit: dict[str, Any], job: Job, labels: list[st
     chosen = chosen_labels(data, {label: i for i, label in enumerate(labels)}) if answer_json else None
     status = remote.get("AssignmentStatus", "Submitted")
     return {
-        "assignment_id": remote["AssignmentId"], "hit_row_id": hit["id"], "job_id": job.id, "object_id": hit["object_id"],
+        "assignment_id": remote["AssignmentId"], "hit_row_id": hit["id"], "job_id": job.id,
+        "object_id": hit["object_id"],
         "worker_id": remote["WorkerId"], "mturk_status": status,
         "accept_time": _aware(remote.get("AcceptTime")), "submit_time": _aware(remote.get("SubmitTime")),
         "auto_approval_time": _aware(remote.get("AutoApprovalTime")),
@@ -271,8 +259,6 @@ def _assignment_row(remote: dict, hit: dict[str, Any], job: Job, labels: list[st
 def read_structured(row: dict[str, Any], kind: Any, labels: list[str], data_object: dict[str, Any]) -> dict[str, Any]:
     """A box or span answer: chosen_json = its checked shapes, or None with the reason in
     answer_error; the raw and decoded answer stay as they are (flagged, not lost)."""
-    from broker.domain.answers import AnswerError
-
     if row["answer_json"] is None:
         return row | {"chosen_json": None}
     try:
@@ -285,5 +271,5 @@ def _aware(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     return None

@@ -11,12 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
-
-from broker.spec import SubmitError
-from broker.db import DataObject, Job, ObjectStatus, record_event, transaction, utcnow
+from broker.actions.hits import render_question
+from broker.actions.qualifications import check_qualification_test
+from broker.domain.clock import utcnow
+from broker.domain.lifecycle import ObjectStatus
+from broker.gold import mix_gold
+from broker.manifest import carried_indices, read_manifest
+from broker.spec import SubmitError, load_job_spec
+from broker.store.engine import Engine, transaction
+from broker.store.events import record_event
+from broker.store.submission import NewObject, insert_job, job_named
+from broker.templates import builtin_template_source
+from broker.validate import line_check
+from broker.verify.inputs import render_check_batches
 
 
 @dataclass(frozen=True)
@@ -31,17 +38,8 @@ def spec_to_json(spec: Any) -> str:
     return json.dumps(spec.model_dump(mode="json"), sort_keys=True)
 
 
-def job_spec(job: Job) -> Any:
-    """The JobSpec frozen at submit time (re-validated from its JSON dump)."""
-    from broker.spec import JobSpec
-
-    return JobSpec.model_validate(json.loads(job.spec_json))
-
-
 def template_source_for(spec: Any) -> str:
     """The custom Liquid template named by the spec, or the built-in one of its task type."""
-    from broker.templates import builtin_template_source
-
     template = getattr(spec, "template", None)
     if template:
         path = Path(template)
@@ -57,20 +55,12 @@ def template_source_for(spec: Any) -> str:
 def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
                skip_invalid_lines: bool = False) -> SubmittedJob:
     """Load and check spec, manifest and template; then store Job + DataObjects atomically."""
-    from broker.manifest import carried_indices, read_manifest
-    from broker.spec import load_job_spec
-
     spec = load_job_spec(spec_path, settings=settings)
     lines, rejected = read_manifest(spec.input_manifest, skip_invalid=skip_invalid_lines, settings=settings)
     if not lines:
         raise SubmitError(f"{spec.input_manifest}: the input manifest holds no data objects")
-    from broker.actions.qualifications import check_qualification_test
-    from broker.gold import mix_gold
-
     lines = mix_gold(spec, lines, settings)
-    from broker.validate import line_check   # a verification label, the boxes to adjust, the PRE hook
-
-    check = line_check(spec, lines)
+    check = line_check(spec, lines)   # a verification label, the boxes to adjust, the PRE hook
     if check.issues:
         raise SubmitError("\n".join(map(str, check.issues)))
     check_qualification_test(spec)
@@ -78,14 +68,29 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
     _check_renders(spec, template_source, [line for i, line in enumerate(lines) if i not in check.not_for_people]
                    or lines, settings)
 
+    # an auto_label job's objects wait (held) until the auto-label loop releases them to the crowd
+    auto_label = getattr(spec, "auto_label", None)
+    first_status = ObjectStatus.HELD if auto_label is not None and auto_label.enabled else ObjectStatus.PENDING
+    gold = getattr(getattr(spec, "quality", None), "gold", None)   # gold objects always go to the crowd
+    gold_attribute = getattr(gold, "label_attribute", None)
+    is_gold = {i for i, line in enumerate(lines) if gold_attribute and gold_attribute in line.data}
+    carried = carried_indices(spec, lines) - is_gold
+    carried |= check.not_for_people   # passed through unlabeled, like a carried line
+    objects = [NewObject(index=index, line_number=line.line_number,
+                         data_json=json.dumps(line.data, ensure_ascii=False),
+                         status=ObjectStatus.CARRIED if index in carried
+                         else ObjectStatus.PENDING if index in is_gold else first_status)
+               for index, line in enumerate(lines)]
+
     with transaction(engine) as session:
-        existing = session.exec(select(Job).where(Job.name == spec.job_name)).first()
+        existing = job_named(session, spec.job_name)
         if existing is not None:
             raise SubmitError(
                 f"{spec_path}: job_name: a job named {spec.job_name!r} already exists "
                 f"(status {existing.status}); job names are unique"
             )
-        job = Job(
+        job = insert_job(
+            session, objects,
             name=spec.job_name,
             task_type=spec.task_type,
             spec_path=str(Path(spec_path).resolve()),
@@ -102,31 +107,6 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
             n_objects=len(lines),
             created_at=utcnow(),
         )
-        session.add(job)
-        session.flush()
-        # issue 7: an auto_label job's objects wait until the loop releases them (broker.autolabel.daemon)
-        auto_label = getattr(spec, "auto_label", None)
-        first_status = ObjectStatus.HELD if auto_label is not None and auto_label.enabled else ObjectStatus.PENDING
-        gold = getattr(getattr(spec, "quality", None), "gold", None)   # gold objects always go to the crowd
-        gold_attribute = getattr(gold, "label_attribute", None)
-        carried = carried_indices(spec, lines) - {i for i, line in enumerate(lines)
-                                                  if gold_attribute and gold_attribute in line.data}
-        carried |= check.not_for_people   # passed through unlabeled, like a carried line
-        session.execute(
-            insert(DataObject),
-            [
-                {
-                    "job_id": job.id,
-                    "index": index,
-                    "line_number": line.line_number,
-                    "data_json": json.dumps(line.data, ensure_ascii=False),
-                    "status": ObjectStatus.CARRIED if index in carried else ObjectStatus.PENDING
-                    if gold_attribute and gold_attribute in line.data else first_status,
-                    "n_answers": 0,
-                }
-                for index, line in enumerate(lines)
-            ],
-        )
         record_event(session, job.id, "submitted",
                      f"{len(lines)} objects from {spec.input_manifest}; {len(rejected)} lines rejected; "
                      f"{len(carried)} already labeled as {spec.label_attribute_name!r} (carried over, not posted)")
@@ -135,11 +115,7 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
 
 def _check_renders(spec: Any, template_source: str, lines: list, settings: Any) -> None:
     """Render the first object and the largest one: template errors and size fail the submit."""
-    from broker.publish import render_question
-
     if spec.task_type == "label-verification":
-        from broker.verify.inputs import render_check_batches
-
         for batch in render_check_batches(spec, lines):
             render_question(spec, template_source, {}, _placeholder_url, batch=[(str(i), line.data) for i, line in
                                                                                 enumerate(batch)],
@@ -147,20 +123,10 @@ def _check_renders(spec: Any, template_source: str, lines: list, settings: Any) 
         return
     largest = max(lines, key=lambda line: len(json.dumps(line.data)))
     for line in {id(lines[0]): lines[0], id(largest): largest}.values():
-        render_question(spec, template_source, line.data, lambda uri: _placeholder_url(uri),
+        render_question(spec, template_source, line.data, _placeholder_url,
                         where=f"{spec.input_manifest}:{line.line_number}")
 
 
 def _placeholder_url(uri: str) -> str:
     """Stand-in for grant_read_access at submit time: the same length class as a presigned URL."""
     return "https://example.invalid/" + uri.replace("s3://", "")[-200:] + "?X-Amz-Signature=" + "0" * 64
-
-
-def find_job(session: Session, name_or_id: str | int) -> Job:
-    """A job by name (or numeric id); SubmitError when there is none."""
-    job = session.exec(select(Job).where(Job.name == str(name_or_id))).first()
-    if job is None and str(name_or_id).isdigit():
-        job = session.get(Job, int(name_or_id))
-    if job is None:
-        raise SubmitError(f"no job named {name_or_id!r}")
-    return job
