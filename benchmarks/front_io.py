@@ -18,6 +18,7 @@ from pathlib import Path
 from broker.domain.answers import answer_content, class_indices
 from broker.manifest import read_manifest
 from broker.output import ObjectResult, OutputWriter
+from broker.tasks.registry import task_type
 from broker.spec import JobSpec
 
 ANSWER = (
@@ -55,7 +56,8 @@ def main() -> None:
         writer = OutputWriter(spec)
         write_seconds, _ = timed(lambda: writer.write_outputs(inputs, outcomes, datetime.now(UTC)))
         answers = min(count, 20_000)
-        parse_seconds, _ = timed(lambda: [class_indices(answer_content(ANSWER), spec.task_type, spec.labels)
+        task = task_type(spec.task_type)
+        parse_seconds, _ = timed(lambda: [class_indices(answer_content(ANSWER), task.element, task.multilabel, spec.labels)
                                           for _ in range(answers)])
     rows = [
         ("read + check input manifest", count, read_seconds),

@@ -14,8 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from broker.spec import IMAGE_TASK_TYPES, TEXT_TASK_TYPES, Issue
-from broker.storage import StorageError, is_s3, is_url, local_path, read_bytes, resolve_local, write_text
+from broker.spec import Issue
+from broker.storage import (
+    StorageError,
+    is_s3,
+    is_url,
+    local_path,
+    read_bytes,
+    resolve_local,
+    write_text,
+)
+from broker.tasks.registry import TASK_TYPES
 
 MAX_LINE_CHARS = 100_000
 MAX_ATTRIBUTE_CHARS = 20_000
@@ -143,10 +152,11 @@ def parse_line(
     value = data[source_key]
     if not isinstance(value, str) or not value.strip():
         raise LineError("must be a non-empty string", source_key)
-    if task_type in IMAGE_TASK_TYPES and source_key != "source-ref":
-        raise LineError(f'a {task_type} job needs "source-ref" (an image URI), not "source"', source_key)
-    if task_type in TEXT_TASK_TYPES and source_key != "source":
-        raise LineError(f'a {task_type} job needs "source" (the text itself), not "source-ref"', source_key)
+    wanted = TASK_TYPES[task_type].source_key if task_type in TASK_TYPES else None
+    if wanted is not None and source_key != wanted:
+        shown = '"source-ref" (an image URI), not "source"' if wanted == "source-ref" else \
+            '"source" (the text itself), not "source-ref"'
+        raise LineError(f"a {task_type} job needs {shown}", source_key)
     if source_key == "source-ref" and not (is_s3(value) or is_url(value)):
         data["source-ref"] = resolve_local(value, base_dir)
     return ManifestLine(line_number, data, source_key)

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from broker.annotations.base import confidence
 from broker.domain.lifecycle import ObjectStatus
-from broker.spec import SHAPE_TASK_TYPES, JobSpec
+from broker.spec import JobSpec
 from broker.storage import join_uri, write_text
+from broker.tasks.base import OutputLayout
 
 OUTPUT_MANIFEST_PATH = ("manifests", "output", "output.manifest")
 FAILED_MANIFEST_PATH = ("manifests", "output", "failed.manifest")
@@ -86,8 +88,6 @@ def job_name_value(spec: JobSpec) -> str:
 
 def _confidence(spec: JobSpec, value: float | None) -> float:
     """annotations.confidence for the job; 0.00 for a class nobody chose."""
-    from broker.annotations import confidence
-
     return 0.0 if value is None else confidence(value, spec.workers_per_object)
 
 
@@ -95,7 +95,8 @@ def output_line(spec: JobSpec, input_line: Mapping[str, Any], result: ObjectResu
     """The input line plus `<attr>` and `<attr>-metadata` in Ground Truth's layout for the task type."""
     attribute = spec.label_attribute_name
     line = {key: value for key, value in input_line.items() if key not in (attribute, f"{attribute}-metadata")}
-    if spec.task_type == "custom":
+    layout = spec.task.output_layout
+    if layout == OutputLayout.CUSTOM:
         line[attribute] = result.content
         line[f"{attribute}-metadata"] = {
             "job_name": job_name_value(spec),
@@ -103,15 +104,14 @@ def output_line(spec: JobSpec, input_line: Mapping[str, Any], result: ObjectResu
             "human-annotated": "yes" if result.human_annotated else "no",
             "creation_date": creation_date(now),
         }
-        return line
-    if spec.task_type in SHAPE_TASK_TYPES:
+    elif layout == OutputLayout.ANNOTATION:
         line[attribute] = result.content
         line[f"{attribute}-metadata"] = {**(result.metadata or {}), **_common_metadata(spec, result, now)}
-    elif spec.is_multilabel:
+    elif layout == OutputLayout.MULTI_LABEL:
         line[attribute], line[f"{attribute}-metadata"] = _multilabel(spec, result, now)
     else:
         line[attribute], line[f"{attribute}-metadata"] = _single_label(spec, result, now)
-        if spec.task_type == "label-verification":   # Ground Truth writes the verdict index as a string
+        if layout == OutputLayout.VERDICT:   # Ground Truth writes the verdict index as a string
             line[attribute] = str(line[attribute])
     return line
 

@@ -27,36 +27,22 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from broker.autolabel.config import AutoLabelConfig
-from broker.verify.config import DEFAULT_VERDICT_LABELS, VerificationConfig
+from broker.tasks.base import TASK_BLOCKS, TaskType, label_count_rules
+from broker.tasks.registry import TASK_TYPES
+from broker.verify.config import VerificationConfig
 from broker.domain.money import MoneyError, cents_to_usd, hit_cost_cents, usd_to_cents
 from broker.storage import StorageError, read_text, resolve_local
 
-TaskType = Literal[
-    "image-classification",
-    "image-classification-multilabel",
-    "text-classification",
-    "text-classification-multilabel",
-    "custom",
-    "label-verification",
-    "bounding-box",
-    "bounding-box-adjustment",
-    "semantic-segmentation",
-    "named-entity-recognition",
-]
-MULTILABEL_TASK_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
-IMAGE_TASK_TYPES = frozenset({"image-classification", "image-classification-multilabel"})
-TEXT_TASK_TYPES = frozenset({"text-classification", "text-classification-multilabel"})
-SHAPE_TASK_TYPES = frozenset({"bounding-box", "bounding-box-adjustment", "semantic-segmentation",
-                              "named-entity-recognition"})  # broker.annotations
-REF_TASK_TYPES = frozenset({"semantic-segmentation"})   # their label attribute ends in -ref (a URI to the mask)
+# the spec blocks that only one task type takes, and what to say when another type gives one
+TASK_BLOCK_OWNERS = {"verification": "only a label-verification job takes it",
+                     "adjustment": "only a bounding-box-adjustment job takes it",
+                     "hooks": "only a custom job takes pre- and post-annotation hooks"}
 
 # Ground Truth's LabelingJobName / LabelAttributeName patterns (botocore sagemaker model).
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 LABEL_ATTRIBUTE_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
 RESERVED_ATTRIBUTES = frozenset({"source", "source-ref"})
 MAX_LABEL_CHARS = 256
-MAX_LABELS_MULTILABEL = 50
-MAX_LABELS_SINGLE = 30  # Ground Truth console's single-label limit
 LABEL_CATEGORY_DOCUMENT_VERSION = "2018-11-28"
 
 # MTurk limits (pyMTurkR / botocore): durations, text lengths, qualification requirements.
@@ -76,10 +62,6 @@ MASTERS_QUALIFICATION = {"production": "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH", "sandbo
 
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-# auto_label: features that make sense for each task type it supports
-AUTO_LABEL_FEATURES = {"image-classification": ("pixels", "embedding"), "text-classification": ("tfidf", "embedding")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,7 +555,7 @@ class JobSpec(StrictModel):
 
     job_name: str
     label_attribute_name: str = ""
-    task_type: TaskType
+    task_type: str
     labels: list[str] = Field(default_factory=list)
     label_category_config: dict[str, Any] | str | None = Field(default=None, exclude=True)
     instructions: Instructions = Field(default_factory=Instructions)
@@ -603,6 +585,13 @@ class JobSpec(StrictModel):
     template: str | None = None
     frame_height: int = Field(default=0, ge=0, le=10_000)
     spec_path: str | None = None
+
+    @field_validator("task_type")
+    @classmethod
+    def _task_type(cls, value: str) -> str:
+        if value not in TASK_TYPES:
+            raise ValueError(f"must be one of {', '.join(TASK_TYPES)}")
+        return value
 
     @field_validator("job_name")
     @classmethod
@@ -667,25 +656,21 @@ class JobSpec(StrictModel):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> JobSpec:
         problems: list[tuple[str, str]] = []
+        task = self.task
+        suffix = task.label_attribute_suffix
         if not self.label_attribute_name:
-            default = f"{self.job_name}-ref" if self.task_type in REF_TASK_TYPES else self.job_name
             try:
-                self.label_attribute_name = _check_label_attribute(default)
+                self.label_attribute_name = _check_label_attribute(self.job_name + suffix)
             except ValueError as error:
                 problems.append(("label_attribute_name", f"not given, and job_name cannot serve: {error}"))
-        elif self.task_type in REF_TASK_TYPES and not self.label_attribute_name.endswith("-ref"):
-            problems.append(("label_attribute_name", f"a {self.task_type} job's label attribute must end in -ref"))
-        elif self.task_type not in REF_TASK_TYPES and self.label_attribute_name.endswith("-ref"):
+        elif suffix and not self.label_attribute_name.endswith(suffix):
+            problems.append(("label_attribute_name", f"a {self.task_type} job's label attribute must end in {suffix}"))
+        elif not suffix and self.label_attribute_name.endswith("-ref"):
             problems.append(("label_attribute_name", "only semantic segmentation, video and 3D jobs may end in -ref"))
         problems += self._money_rules()
-        problems += self._verification_rules()
-        problems += self._adjustment_rules()
-        problems += self._label_rules()
-        if self.task_type == "custom" and not self.template:
-            problems.append(("template", "a custom task needs `template:` (a Liquid file)"))
-        if self.hooks is not None and self.task_type != "custom":
-            problems.append(("hooks", "only a custom job takes pre- and post-annotation hooks"))
-        problems += self._auto_label_rules()
+        problems += self._block_rules(task)
+        problems += self._label_rules(task)
+        problems += self._auto_label_rules(task)
         if self.keywords and len(",".join(self.keywords)) > MAX_KEYWORDS_CHARS:
             problems.append(("keywords", f"longer than {MAX_KEYWORDS_CHARS} characters when joined with commas"))
         if problems:
@@ -719,47 +704,26 @@ class JobSpec(StrictModel):
                                  f"{self.workers_per_object} assignments with MTurk's fees cost {cents_to_usd(one_object)}"))
         return problems
 
-    def _adjustment_rules(self) -> list[tuple[str, str]]:
-        """An adjustment job names the earlier job's box attribute; its output goes to a new one."""
-        if self.task_type != "bounding-box-adjustment":
-            return [("adjustment", "only a bounding-box-adjustment job takes it")] if self.adjustment else []
-        if self.adjustment is None:
-            return [("adjustment", "a bounding-box-adjustment job needs `adjustment: {label_attribute: ...}` "
-                                   "(the earlier job's label attribute holding the boxes to correct)")]
-        if self.adjustment.label_attribute == self.label_attribute_name:
-            return [("label_attribute_name", "must differ from adjustment.label_attribute (the boxes corrected)")]
-        return []
+    def _block_rules(self, task: TaskType) -> list[tuple[str, str]]:
+        """A block that belongs to another task type is refused; the type's own rules run when its block is there."""
+        problems = [(block, TASK_BLOCK_OWNERS[block]) for block in TASK_BLOCKS
+                    if block != task.block and getattr(self, block) is not None]
+        return problems + task.spec_rules(self)
 
-    def _verification_rules(self) -> list[tuple[str, str]]:
-        """A verification job names the attribute to verify; its labels are the two verdicts."""
-        if self.task_type != "label-verification":
-            return [("verification", "only a label-verification job takes it")] if self.verification else []
-        if self.verification is None:
-            return [("verification", "a label-verification job needs `verification: {label_attribute: ...}`")]
-        if not self.labels and self.label_category_config is None:
-            self.labels = list(DEFAULT_VERDICT_LABELS)
-        if self.labels and len(self.labels) != 2:
-            return [("labels", f"label-verification takes two verdict labels (fits, does not fit), got {len(self.labels)}")]
-        if self.verification.label_attribute == self.label_attribute_name:
-            return [("label_attribute_name", "must differ from verification.label_attribute (the label verified)")]
-        unsupported = [name for name in ("gold", "exclusion") if getattr(self.quality, name, None) is not None]
-        return [(f"quality.{name}", "not available for label-verification jobs (a HIT is a batch of objects)")
-                for name in unsupported]
-
-    def _auto_label_rules(self) -> list[tuple[str, str]]:
-        """Automated labeling covers single-label classification; the features must fit the data."""
+    def _auto_label_rules(self, task: TaskType) -> list[tuple[str, str]]:
+        """Automated labeling covers the task types that name their features; the features must fit the data."""
         config = self.auto_label
         if config is None or not config.enabled:
             return []
-        if self.task_type not in AUTO_LABEL_FEATURES:
-            return [("auto_label", f"automated labeling supports image-classification and text-classification, "
-                                   f"not {self.task_type}")]
-        if config.features not in AUTO_LABEL_FEATURES[self.task_type]:
-            allowed = " or ".join(AUTO_LABEL_FEATURES[self.task_type])
+        if not task.auto_label_features:
+            supported = " and ".join(t.id for t in TASK_TYPES.values() if t.auto_label_features)
+            return [("auto_label", f"automated labeling supports {supported}, not {self.task_type}")]
+        if config.features not in task.auto_label_features:
+            allowed = " or ".join(task.auto_label_features)
             return [("auto_label.features", f"{self.task_type} takes features {allowed}, not {config.features}")]
         return []
 
-    def _label_rules(self) -> list[tuple[str, str]]:
+    def _label_rules(self, task: TaskType) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
         config = self.label_category_config
         if config is not None:
@@ -778,20 +742,7 @@ class JobSpec(StrictModel):
                 _check_labels(self.labels)
             except ValueError as error:
                 return [("label_category_config", str(error))]
-        if self.task_type == "custom":
-            return problems
-        limit = MAX_LABELS_MULTILABEL if self.task_type in MULTILABEL_TASK_TYPES | SHAPE_TASK_TYPES else MAX_LABELS_SINGLE
-        if self.task_type == "semantic-segmentation":   # the paint tool has ten distinct colours
-            from broker.annotations.masks import MAX_LABELS
-
-            limit = MAX_LABELS
-        least = 1 if self.task_type in SHAPE_TASK_TYPES else 2    # one kind of object to box is a job
-        if len(self.labels) < least:
-            problems.append(("labels", f"{self.task_type} needs at least {least} label{'s' * (least > 1)}, "
-                                       f"got {len(self.labels)}"))
-        elif len(self.labels) > limit:
-            problems.append(("labels", f"{self.task_type} takes at most {limit} labels, got {len(self.labels)}"))
-        return problems
+        return problems + label_count_rules(task, self.labels)
 
     # -- derived values used by the engine and templates --------------------------------------
 
@@ -810,15 +761,18 @@ class JobSpec(StrictModel):
         return self.header or self.title
 
     @property
+    def task(self) -> TaskType:
+        """The task type's record (broker.tasks): element, consolidation, output layout..."""
+        return TASK_TYPES[self.task_type]
+
+    @property
     def is_multilabel(self) -> bool:
-        return self.task_type in MULTILABEL_TASK_TYPES
+        return self.task.multilabel
 
     @property
     def output_type(self) -> str:
         """Ground Truth's metadata `type`."""
-        from broker.templates import TASK_TYPES
-
-        return TASK_TYPES[self.task_type].output_type
+        return self.task.output_type
 
     def qualification_requirements(self) -> list[dict[str, Any]]:
         return self.qualifications.to_mturk(self.marketplace)

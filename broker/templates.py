@@ -14,7 +14,6 @@ import html as html_lib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 from liquid import CachingLoaderMixin, DictLoader, Environment, Markup
 from liquid.exceptions import LiquidError
 
+from broker.annotations import boxes
 from broker.crowd_elements import (
     ANNOTATION_TAGS,
     CLASSIFIER_TAGS,
@@ -34,6 +34,9 @@ from broker.crowd_elements import (
     scan_crowd_tags,
     unsupported_tags,
 )
+from broker.tasks.base import ConsolidationMethod, TaskType
+from broker.tasks.registry import TASK_TYPES, UnknownTaskTypeError
+from broker.tasks.registry import task_type as registered_task_type
 
 MAX_QUESTION_BYTES = 65_535
 HTML_QUESTION_NS = (
@@ -63,71 +66,6 @@ class QuestionTooLarge(ValueError):
         self.size_bytes = size_bytes
         self.limit = limit
 
-
-@dataclass(frozen=True)
-class TaskType:
-    """A task type: its crowd element, manifest source key and Ground Truth output type."""
-
-    id: str
-    element: str | None
-    source_key: str | None
-    multilabel: bool
-    output_type: str
-    default_header: str
-    template_file: str | None
-
-
-TASK_TYPES: dict[str, TaskType] = {
-    t.id: t
-    for t in (
-        TaskType(
-            "image-classification", "crowd-image-classifier", "source-ref", False,
-            "groundtruth/image-classification", "Choose the category that best describes the image",
-            "image-classification.liquid",
-        ),
-        TaskType(
-            "image-classification-multilabel", "crowd-image-classifier-multi-select", "source-ref", True,
-            "groundtruth/image-classification-multilabel", "Choose every category that applies to the image",
-            "image-classification-multilabel.liquid",
-        ),
-        TaskType(
-            "text-classification", "crowd-classifier", "source", False,
-            "groundtruth/text-classification", "Choose the category that best describes the text",
-            "text-classification.liquid",
-        ),
-        TaskType(
-            "text-classification-multilabel", "crowd-classifier-multi-select", "source", True,
-            "groundtruth/text-classification-multilabel", "Choose every category that applies to the text",
-            "text-classification-multilabel.liquid",
-        ),
-        TaskType("custom", None, None, False, "groundTruth/custom", "", None),
-        # The spatial, span and verification tools. broker.spec.TaskType lists the ones the engine
-        # runs (BUILTIN_TASK_TYPES: the classification core only); the rest have template and element.
-        TaskType(
-            "bounding-box", "crowd-bounding-box", "source-ref", False,
-            "groundtruth/object-detection", "Draw a box around each object", "bounding-box.liquid",
-        ),
-        TaskType(
-            "bounding-box-adjustment", "crowd-bounding-box", "source-ref", False,
-            "groundtruth/object-detection", "Correct the boxes: move, resize, add or delete them",
-            "bounding-box-adjustment.liquid",
-        ),
-        TaskType(
-            "semantic-segmentation", "crowd-semantic-segmentation", "source-ref", False,
-            "groundtruth/semantic-segmentation", "Paint every region with its label", "semantic-segmentation.liquid",
-        ),
-        TaskType(
-            "named-entity-recognition", "crowd-entity-annotation", "source", False,
-            "groundtruth/text-span", "Highlight each entity in the text and give it a label",
-            "named-entity-recognition.liquid",
-        ),
-        TaskType(
-            "label-verification", "crowd-label-verification", None, False,  # images or texts
-            "groundtruth/label-verification", "Uncheck every item the label does not fit",
-            "label-verification.liquid",
-        ),
-    )
-}
 
 def _sketch(shapes: str, caption: str) -> str:
     """A tiny inline-SVG example picture (a red ball on a blue sky) with a caption."""
@@ -164,19 +102,24 @@ DEFAULT_EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
 }
 DEFAULT_EXAMPLES["bounding-box-adjustment"] = DEFAULT_EXAMPLES["bounding-box"]
 
-BUILTIN_TASK_TYPES: tuple[str, ...] = (
-    "image-classification", "image-classification-multilabel", "text-classification", "text-classification-multilabel",
-)
+BUILTIN_TASK_TYPES: tuple[str, ...] = tuple(   # the classification core: the engine's own answers and output
+    task.id for task in TASK_TYPES.values() if task.consolidation == ConsolidationMethod.CLASSES)
 MAX_VERIFICATION_BATCH = 25
 
 
 def _task_type(task_type: str) -> TaskType:
     try:
-        return TASK_TYPES[task_type]
-    except KeyError:
-        raise TemplateError(
-            f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}"
-        ) from None
+        return registered_task_type(task_type)
+    except UnknownTaskTypeError as error:
+        raise TemplateError(str(error)) from None
+
+
+def initial_boxes(data_object: Mapping[str, Any], attribute: str, labels: list[str]) -> list[dict[str, Any]]:
+    """The earlier boxes an adjustment page starts from; TemplateError when the line lacks them."""
+    try:
+        return boxes.initial_boxes(data_object, attribute, labels)
+    except boxes.InitialBoxesError as error:
+        raise TemplateError(str(error)) from None
 
 
 # ---------------------------------------------------------------------------------
@@ -260,30 +203,6 @@ def _instructions(short: str, full: str, good: list[str], bad: list[str]) -> dic
         "goodExamples": [_example(e) for e in good],
         "badExamples": [_example(e) for e in bad],
     }
-
-
-def initial_boxes(data_object: Mapping[str, Any], attribute: str, labels: list[str]) -> list[dict[str, Any]]:
-    """An earlier object-detection output (annotations + class-map) as crowd-bounding-box's
-    initial-value: [{label, left, top, width, height}]."""
-    value = data_object.get(attribute)
-    metadata = data_object.get(f"{attribute}-metadata")
-    if not isinstance(value, Mapping) or not isinstance(value.get("annotations"), list):
-        raise TemplateError(f"data object has no object-detection output {attribute!r} with 'annotations'")
-    class_map = metadata.get("class-map") if isinstance(metadata, Mapping) else None
-    if not isinstance(class_map, Mapping):
-        raise TemplateError(f"data object has no '{attribute}-metadata' with a 'class-map'")
-    boxes: list[dict[str, Any]] = []
-    for index, box in enumerate(value["annotations"]):
-        where = f"{attribute}.annotations[{index}]"
-        try:
-            label = class_map[str(box["class_id"])]
-            numbers = {k: float(box[k]) for k in ("left", "top", "width", "height")}
-        except (KeyError, TypeError, ValueError) as error:
-            raise TemplateError(f"{where}: needs class_id (in the class-map), left, top, width, height ({error})") from None
-        if label not in labels:
-            raise TemplateError(f"{where}: label {label!r} is not one of the job's labels")
-        boxes.append({"label": label, **{k: int(v) if v.is_integer() else v for k, v in numbers.items()}})
-    return boxes
 
 
 def build_verification_task_input(

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from broker.annotations import AnnotationKind, Consolidation, confidence, element_value, finite_number, job_answers
+from broker.annotations.base import (
+    AnnotationKind,
+    Consolidation,
+    confidence,
+    element_value,
+    finite_number,
+    job_answers,
+)
 from broker.domain.answers import AnswerError
 
 ELEMENT = "crowd-bounding-box"
@@ -58,10 +65,36 @@ def read_boxes(data: Any, labels: list[str], data_object: Mapping[str, Any]) -> 
     return answer
 
 
+class InitialBoxesError(ValueError):
+    """A manifest line lacks the earlier job's boxes, or they do not fit the job's labels."""
+
+
+def initial_boxes(data_object: Mapping[str, Any], attribute: str, labels: list[str]) -> list[dict[str, Any]]:
+    """An earlier object-detection output (annotations + class-map) as crowd-bounding-box's
+    initial-value: [{label, left, top, width, height}]."""
+    value = data_object.get(attribute)
+    metadata = data_object.get(f"{attribute}-metadata")
+    if not isinstance(value, Mapping) or not isinstance(value.get("annotations"), list):
+        raise InitialBoxesError(f"data object has no object-detection output {attribute!r} with 'annotations'")
+    class_map = metadata.get("class-map") if isinstance(metadata, Mapping) else None
+    if not isinstance(class_map, Mapping):
+        raise InitialBoxesError(f"data object has no '{attribute}-metadata' with a 'class-map'")
+    boxes: list[dict[str, Any]] = []
+    for index, box in enumerate(value["annotations"]):
+        where = f"{attribute}.annotations[{index}]"
+        try:
+            label = class_map[str(box["class_id"])]
+            numbers = {k: float(box[k]) for k in ("left", "top", "width", "height")}
+        except (KeyError, TypeError, ValueError) as error:
+            raise InitialBoxesError(f"{where}: needs class_id (in the class-map), left, top, width, height ({error})") from None
+        if label not in labels:
+            raise InitialBoxesError(f"{where}: label {label!r} is not one of the job's labels")
+        boxes.append({"label": label, **{k: int(v) if v.is_integer() else v for k, v in numbers.items()}})
+    return boxes
+
+
 def initial_box_arrays(data_objects: Mapping[int, Mapping[str, Any]], spec: Any) -> dict[str, np.ndarray]:
     """BoxConsolidator's initial_* arguments: the earlier boxes each adjustment page showed."""
-    from broker.templates import initial_boxes
-
     index_of = {label: i for i, label in enumerate(spec.labels)}
     attribute = spec.adjustment.label_attribute
     shown = [(index, box) for index, data in data_objects.items()

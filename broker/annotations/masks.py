@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from broker.annotations import AnnotationKind, Consolidation, confidence, element_value, job_answers
+from broker.annotations.base import (
+    AnnotationKind,
+    Consolidation,
+    confidence,
+    element_value,
+    job_answers,
+)
 from broker.domain.answers import AnswerError
 
 ELEMENT = "crowd-semantic-segmentation"

@@ -23,15 +23,6 @@ TASK_ANSWERS_FIELD = "taskAnswers"
 VALUE_ELEMENTS = ("FreeText", "SelectionIdentifier", "OtherSelectionText", "UploadedFileKey")
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
-# The element (and answer name) of each built-in task type, as in Ground Truth's templates.
-ELEMENT_FOR_TASK_TYPE = {
-    "image-classification": "crowd-image-classifier",
-    "image-classification-multilabel": "crowd-image-classifier-multi-select",
-    "text-classification": "crowd-classifier",
-    "text-classification-multilabel": "crowd-classifier-multi-select",
-}
-MULTILABEL = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
-
 
 class AnswerError(ValueError):
     """An assignment's answer that cannot be read; the message says why."""
@@ -148,11 +139,11 @@ def answer_content(xml: str | bytes) -> dict[str, Any]:
     return content
 
 
-def class_indices(content: dict[str, Any], task_type: str, labels: list[str]) -> list[int]:
-    """The label indices a classification answer chose: one for single-label, any number
-    (possibly none) for multi-label. AnswerError for a missing answer or an unknown label."""
-    value = _classifier_value(content, task_type)
-    if task_type in MULTILABEL:
+def class_indices(content: dict[str, Any], element: str, multilabel: bool, labels: list[str]) -> list[int]:
+    """The label indices a classification answer of `element` chose: one for single-label, any
+    number (possibly none) for multi-label. AnswerError for a missing answer or an unknown label."""
+    value = _classifier_value(content, element, multilabel)
+    if multilabel:
         chosen = value.get("labels")
         if not isinstance(chosen, list) or not all(isinstance(label, str) for label in chosen):
             raise AnswerError('a multi-label answer needs "labels": a list of label names')
@@ -168,14 +159,11 @@ def class_indices(content: dict[str, Any], task_type: str, labels: list[str]) ->
     return sorted({index_of[label] for label in chosen})
 
 
-def _classifier_value(content: dict[str, Any], task_type: str) -> dict[str, Any]:
+def _classifier_value(content: dict[str, Any], element: str, multilabel: bool) -> dict[str, Any]:
     """The element's answer: under its element name, else the one answer shaped like a classifier."""
-    element = ELEMENT_FOR_TASK_TYPE.get(task_type)
-    if element is None:
-        raise AnswerError(f"{task_type!r} is not a classification task type")
     if isinstance(content.get(element), dict):
         return content[element]
-    key = "labels" if task_type in MULTILABEL else "label"
+    key = "labels" if multilabel else "label"
     candidates = [value for value in content.values() if isinstance(value, dict) and key in value]
     if len(candidates) != 1:
         raise AnswerError(f"no {element} answer found (expected one object with {key!r})")

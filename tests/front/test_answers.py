@@ -14,6 +14,7 @@ from broker.domain.answers import (
     parse_question_form_answers,
     task_answers,
 )
+from broker.tasks import registry as task_types
 
 NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"
 
@@ -119,15 +120,21 @@ def test_oversized_answer_is_refused():
 LABELS = ["cat", "dog", "bird"]
 
 
+def classify(content, task_type):
+    """class_indices with the element and multi-label flag of a registered task type."""
+    task = task_types.task_type(task_type)
+    return class_indices(content, task.element, task.multilabel, LABELS)
+
+
 def test_class_indices_single_label():
-    assert class_indices({"crowd-image-classifier": {"label": "dog"}}, "image-classification", LABELS) == [1]
-    assert class_indices({"category": {"label": "bird"}}, "text-classification", LABELS) == [2]
+    assert classify({"crowd-image-classifier": {"label": "dog"}}, "image-classification") == [1]
+    assert classify({"category": {"label": "bird"}}, "text-classification") == [2]
 
 
 def test_class_indices_multilabel():
     content = {"crowd-classifier-multi-select": {"labels": ["bird", "cat", "bird"]}}
-    assert class_indices(content, "text-classification-multilabel", LABELS) == [0, 2]
-    assert class_indices({"x": {"labels": []}}, "image-classification-multilabel", LABELS) == []
+    assert classify(content, "text-classification-multilabel") == [0, 2]
+    assert classify({"x": {"labels": []}}, "image-classification-multilabel") == []
 
 
 @pytest.mark.parametrize(
@@ -137,9 +144,8 @@ def test_class_indices_multilabel():
         ({}, "text-classification", "no crowd-classifier answer"),
         ({"crowd-classifier": {"labels": ["cat"]}}, "text-classification", "needs \"label\""),
         ({"a": {"labels": "cat"}}, "image-classification-multilabel", "list of label names"),
-        ({"a": {"label": "cat"}}, "custom", "not a classification task type"),
     ],
 )
 def test_class_indices_errors(content, task_type, fragment):
     with pytest.raises(AnswerError, match=fragment):
-        class_indices(content, task_type, LABELS)
+        classify(content, task_type)
