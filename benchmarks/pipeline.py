@@ -82,9 +82,10 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
 
     from broker import mturk
     from broker.daemon import run_until_done
-    from broker.db import Job, get_engine
+    from broker.store import get_engine
+    from broker.store.tables import Job
     from broker.settings import load_settings
-    from broker.status import job_status
+    from broker.reports.status import job_status
     from broker.stages.submit import submit_job
 
     folder = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
@@ -187,7 +188,7 @@ def _time_ticks() -> dict[str, float]:
 def _consolidated_labels(engine, job_id: int) -> np.ndarray:
     from sqlmodel import Session, select
 
-    from broker.db import DataObject
+    from broker.store.tables import DataObject
 
     with Session(engine) as session:
         rows = session.exec(select(DataObject.index, DataObject.label_json).where(DataObject.job_id == job_id)

@@ -55,14 +55,14 @@ def run(mode: str, n_objects: int, seed: int, crowd_size: int, workers_per_objec
     from sqlmodel import Session, select
 
     from broker import mturk
-    from broker.daemon import run_cycle
-    from broker.db import DataObject, Event, dispose_engine, get_engine
+    from broker.daemon import jobs_remaining, run_cycle
+    from broker.store import dispose_engine, get_engine
+    from broker.store.tables import DataObject, Event
     from broker.demo import TIME_SCALE, start_marketplace, write_digits, write_spec
-    from broker.finalize import active_jobs_remaining
     from broker.marketplace.config import MarketplaceConfig
     from broker.marketplace.crowd import run_crowd
     from broker.settings import load_settings
-    from broker.status import job_money
+    from broker.store.jobs import job_money
     from broker.stages.submit import submit_job
 
     started = time.monotonic()
@@ -93,7 +93,7 @@ def run(mode: str, n_objects: int, seed: int, crowd_size: int, workers_per_objec
             time_scale=TIME_SCALE, idle_seconds=3600, stop_event=stop)), daemon=True)
         thread.start()
         try:
-            while active_jobs_remaining(engine) > 0:
+            while jobs_remaining(engine) > 0:
                 run_cycle(engine, settings)
                 time.sleep(0.5)
         finally:
@@ -104,7 +104,7 @@ def run(mode: str, n_objects: int, seed: int, crowd_size: int, workers_per_objec
             excluded = {e.message.split(":")[0] for e in session.exec(
                 select(Event).where(Event.job_id == job_id, Event.kind == "exclude"))}
             money = job_money(session, job_id)
-            from broker.db import Assignment
+            from broker.store.tables import Assignment
             assignments = len(session.exec(select(Assignment.id).where(Assignment.job_id == job_id)).all())
         labels = [str(i) for i in range(10)]
         real = [o for o in objects if "gold-label" not in o.data]

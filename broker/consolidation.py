@@ -14,7 +14,6 @@ import numpy as np
 
 import scoring
 
-MULTILABEL_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
 
 
 @dataclass(frozen=True)
@@ -87,5 +86,5 @@ def majority_labels(rows: list[tuple[int, str, str]], n_items: int, n_classes: i
     return model.labels_
 
 
-__all__ = ["AnswerArrays", "Consolidated", "MULTILABEL_TYPES", "answer_arrays", "consolidate_answers",
+__all__ = ["AnswerArrays", "Consolidated", "answer_arrays", "consolidate_answers",
            "majority_labels"]

@@ -8,15 +8,21 @@ counted here too.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from broker.domain.money import (BASE_FEE_PERCENT, LARGE_HIT_EXTRA_PERCENT, LARGE_HIT_MIN_ASSIGNMENTS,
-                                 MASTERS_EXTRA_PERCENT, cents_to_usd, fee_cents)
-from broker.manifest import ManifestError, read_manifest
-from broker.validate import hits_to_post, line_check
+from broker.domain.money import (
+    BASE_FEE_PERCENT,
+    LARGE_HIT_EXTRA_PERCENT,
+    LARGE_HIT_MIN_ASSIGNMENTS,
+    MASTERS_EXTRA_PERCENT,
+    cents_to_usd,
+    fee_cents,
+)
+from broker.gold import gold_object_count
+from broker.manifest import ManifestError, line_check, read_manifest
+from broker.validate import hits_to_post
 
 
 @dataclass(frozen=True)
@@ -85,13 +91,6 @@ def estimate_cost(objects: int, reward_cents: int, workers_per_object: int, *, m
         objects_within_budget=affordable, work_seconds=work_seconds,
         hourly_wage_cents=hourly_wage_cents(reward_cents, work_seconds) if work_seconds else None,
     )
-
-
-def gold_object_count(objects: int, gold_rate: float) -> int:
-    """Gold objects mixed in at `gold_rate` of all posted objects: rate/(1-rate) per real object, rounded up."""
-    if gold_rate <= 0:
-        return 0
-    return math.ceil(objects * gold_rate / (1.0 - gold_rate) - 1e-9)
 
 
 def estimate_spec(spec: Any, objects: int, *, work_seconds: float | None = None,

@@ -6,14 +6,21 @@ reaches the page; reports measure workers on these objects.
 
 from __future__ import annotations
 
+import math
 import zlib
 from typing import Any
 
 import numpy as np
 
-from broker.estimate import gold_object_count
 from broker.manifest import ManifestError, read_manifest
 from broker.spec import Issue
+
+
+def gold_object_count(objects: int, gold_rate: float) -> int:
+    """Gold objects mixed in at `gold_rate` of all posted objects: rate/(1-rate) per real object, rounded up."""
+    if gold_rate <= 0:
+        return 0
+    return math.ceil(objects * gold_rate / (1.0 - gold_rate) - 1e-9)
 
 
 def gold_positions(n_objects: int, n_gold: int, seed: int) -> np.ndarray:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from broker.spec import Issue
+from broker.annotations.boxes import InitialBoxesError, initial_boxes
+from broker.hooks import HookError, pre_annotation
+from broker.spec import Issue, JobSpec
 from broker.storage import (
     StorageError,
     is_s3,
@@ -25,6 +27,7 @@ from broker.storage import (
     write_text,
 )
 from broker.tasks.registry import TASK_TYPES
+from broker.verify.inputs import check_lines
 
 MAX_LINE_CHARS = 100_000
 MAX_ATTRIBUTE_CHARS = 20_000
@@ -202,3 +205,41 @@ def carried_indices(spec: Any, lines: list) -> set[int]:
         if attribute in line.data and isinstance(metadata, dict) and FAILURE_REASON_KEY not in metadata:
             carried.add(index)
     return carried
+
+
+@dataclass(frozen=True)
+class LineCheck:
+    issues: list[Issue]
+    not_for_people: set[int]     # line indices a custom job's pre-annotation hook keeps from the crowd
+
+
+def line_check(spec: JobSpec, lines: list[ManifestLine]) -> LineCheck:
+    """line_issues, plus the objects no person needs to see (broker.hooks: isHumanAnnotationRequired
+    false); a custom job's pre-annotation hook runs once per line here."""
+    pre = spec.hooks.pre_annotation if spec.hooks is not None else None
+    if pre is None:
+        return LineCheck(line_issues(spec, lines), set())
+    issues, skipped = [], set()
+    for index, line in enumerate(lines):
+        try:
+            if not pre_annotation(pre, spec.job_name, line.data).human_required:
+                skipped.add(index)
+        except HookError as error:
+            issues.append(Issue(spec.input_manifest, line.line_number, "hooks.pre_annotation", str(error)))
+    return LineCheck(issues, skipped)
+
+
+def line_issues(spec: JobSpec, lines: list[ManifestLine]) -> list[Issue]:
+    """Every manifest line the task type cannot use, as an Issue (file, line, field): a verification
+    job's lines need the label to verify, an adjustment job's the boxes to correct."""
+    if spec.verification is not None:
+        return check_lines(spec, lines)
+    if spec.adjustment is not None:
+        issues = []
+        for line in lines:
+            try:
+                initial_boxes(line.data, spec.adjustment.label_attribute, list(spec.labels))
+            except InitialBoxesError as error:
+                issues.append(Issue(spec.input_manifest, line.line_number, spec.adjustment.label_attribute, str(error)))
+        return issues
+    return []

@@ -45,6 +45,9 @@ class TickIntervals(BaseModel):
     collect_seconds: float = Field(default=30, gt=0)
     review_seconds: float = Field(default=60, gt=0)
     consolidate_seconds: float = Field(default=60, gt=0)
+    quality_seconds: float = Field(default=10, gt=0)
+    autolabel_seconds: float = Field(default=10, gt=0)
+    output_seconds: float = Field(default=10, gt=0)
     finalize_seconds: float = Field(default=60, gt=0)
 
 

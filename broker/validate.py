@@ -18,8 +18,16 @@ from urllib.parse import quote
 import typer
 
 from broker.domain.money import cents_to_usd, job_cost_cents
-from broker.hooks import HookError, pre_annotation
-from broker.manifest import ManifestError, ManifestLine, RejectedLine, carried_indices, read_manifest, write_rejected
+from broker.manifest import (
+    ManifestError,
+    ManifestLine,
+    RejectedLine,
+    carried_indices,
+    line_check,
+    read_manifest,
+    write_rejected,
+)
+from broker.render import render_object_html, template_source
 from broker.settings import load_settings
 from broker.spec import Issue, JobSpec, SpecError, load_job_spec
 from broker.storage import (
@@ -28,13 +36,14 @@ from broker.storage import (
     is_s3,
     is_url,
     local_path,
-    read_text,
     write_text,
 )
-from broker.templates import (QuestionTooLarge, TemplateError, build_task_input, builtin_template_source, html_question,
-                              initial_boxes, render_task_html)
+from broker.templates import (
+    QuestionTooLarge,
+    TemplateError,
+    html_question,
+)
 from broker.verify.batching import hit_count
-from broker.verify.inputs import batch_task_input, check_lines
 
 DEFAULT_RENDER_COUNT = 3
 MIN_REVIEW_WINDOW_SECONDS = 3600
@@ -58,75 +67,6 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.issues
-
-
-def template_source(spec: JobSpec, settings: Any = None) -> tuple[str, str]:
-    """(Liquid source, name for messages): the spec's `template:` file or the built-in one."""
-    if spec.template:
-        return read_text(spec.template, settings), spec.template
-    return builtin_template_source(spec.task_type), f"built-in {spec.task_type} template"
-
-
-def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: Callable[[str], str],
-                       batch: list[tuple[str, dict]] | None = None) -> str:
-    """The worker's page for one data object, or for a verification `batch` of (id, data object)
-    (Ground Truth's PRE step + Liquid rendering). Publishing and validation both render through here."""
-    if batch is None and spec.task_type == "label-verification":   # the object as a batch of one (broker.verify)
-        batch, data = [("0", data)], {}
-    if batch is not None:
-        task_input = batch_task_input(spec, [d for _, d in batch], [i for i, _ in batch])
-    elif spec.hooks is not None and spec.hooks.pre_annotation:   # Ground Truth's PRE Lambda (broker.hooks)
-        try:
-            task_input = pre_annotation(spec.hooks.pre_annotation, spec.job_name, data).task_input
-        except HookError as error:
-            raise TemplateError(str(error)) from error
-    else:
-        instructions = spec.instructions
-        task_input = build_task_input(
-            spec.task_type, data, labels=list(spec.labels), header=spec.header_text,
-            short_instructions=instructions.short or "", full_instructions=instructions.full or "",
-            good_examples=list(instructions.good_examples or []), bad_examples=list(instructions.bad_examples or []),
-            initial_value_attribute=spec.adjustment.label_attribute if spec.adjustment else None,
-        )
-    return render_task_html(source, task_input, task_type=spec.task_type, data_object=data, grant_read_access=grant)
-
-
-@dataclass(frozen=True)
-class LineCheck:
-    issues: list[Issue]
-    not_for_people: set[int]     # line indices a custom job's pre-annotation hook keeps from the crowd
-
-
-def line_check(spec: JobSpec, lines: list[ManifestLine]) -> LineCheck:
-    """line_issues, plus the objects no person needs to see (broker.hooks: isHumanAnnotationRequired
-    false); a custom job's pre-annotation hook runs once per line here."""
-    pre = spec.hooks.pre_annotation if spec.hooks is not None else None
-    if pre is None:
-        return LineCheck(line_issues(spec, lines), set())
-    issues, skipped = [], set()
-    for index, line in enumerate(lines):
-        try:
-            if not pre_annotation(pre, spec.job_name, line.data).human_required:
-                skipped.add(index)
-        except HookError as error:
-            issues.append(Issue(spec.input_manifest, line.line_number, "hooks.pre_annotation", str(error)))
-    return LineCheck(issues, skipped)
-
-
-def line_issues(spec: JobSpec, lines: list[ManifestLine]) -> list[Issue]:
-    """Every manifest line the task type cannot use, as an Issue (file, line, field): a verification
-    job's lines need the label to verify, an adjustment job's the boxes to correct."""
-    if spec.task_type == "label-verification":
-        return check_lines(spec, lines)
-    if spec.adjustment is not None:
-        issues = []
-        for line in lines:
-            try:
-                initial_boxes(line.data, spec.adjustment.label_attribute, list(spec.labels))
-            except TemplateError as error:
-                issues.append(Issue(spec.input_manifest, line.line_number, spec.adjustment.label_attribute, str(error)))
-        return issues
-    return []
 
 
 def validate_job(

@@ -22,6 +22,7 @@ from broker import mturk
 from broker.domain.clock import utcnow
 from broker.domain.money import assignment_cost_cents
 from broker.domain.tokens import requester_annotation
+from broker.render import render_object_html
 from broker.storage import is_s3, is_url, local_files_url, presign_url
 from broker.store.engine import Engine, reading, transaction
 from broker.store.hits import (
@@ -32,7 +33,6 @@ from broker.store.hits import (
 )
 from broker.store.tables import DataObject, Hit, Job
 from broker.templates import QuestionTooLarge, TemplateError, html_question
-from broker.validate import render_object_html
 from broker.verify.batching import is_verification
 
 log = logging.getLogger(__name__)

@@ -24,14 +24,22 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from broker.domain.money import MoneyError, usd_to_cents
 from broker.manifest import read_manifest
-from broker.reports.answers import load_job_answers
 from broker.reports.workers import worker_report
-from broker.spec import (Issue, Seconds, SpecError, StrictModel, SubmitError, UsdText, YamlDocument, load_job_spec,
-                         validation_issues)
+from broker.spec import (
+    Issue,
+    Seconds,
+    SpecError,
+    StrictModel,
+    SubmitError,
+    UsdText,
+    YamlDocument,
+    load_job_spec,
+    validation_issues,
+)
 from broker.stages.submit import submit_job
 from broker.store import Job, reading
 from broker.store.jobs import job_money
-from broker.store.views import existing_job_names, job_named, object_results
+from broker.store.views import existing_job_names, job_named, load_job_answers, object_results
 
 
 class Arm(StrictModel):

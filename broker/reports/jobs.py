@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from broker.domain.lifecycle import ReviewStatus
-from broker.reports.answers import load_job_answers
 from broker.reports.autolabel import autolabel_summary
 from broker.reports.workers import quality_events
 from broker.store import Job
 from broker.store.jobs import job_money
+from broker.store.views import load_job_answers
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ import numpy as np
 from rich.table import Table
 
 from broker.domain.lifecycle import ObjectStatus
+from broker.store.answers import verdict_arrays
 from broker.store.jobs import job_spec
 from broker.store.views import object_results
 from broker.verify.batching import is_verification
-from broker.verify.consolidate import fit_votes, verdict_arrays
+from broker.verify.consolidate import fit_votes
 from broker.verify.inputs import shown_label
 
 DEFAULT_BINS = (80.0, 85.0, 90.0, 95.0, 100.0)

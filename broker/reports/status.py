@@ -15,8 +15,8 @@ from broker.domain.clock import utcnow
 from broker.domain.lifecycle import ObjectStatus, ReviewStatus
 from broker.reports.autolabel import autolabel_summary
 from broker.store import Job
-from broker.store.jobs import job_money
 from broker.store.hits import open_hit_count
+from broker.store.jobs import job_money
 from broker.store.views import assignment_counts_by_review, object_counts_by_status, published_object_count
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from broker import mturk
-from broker.annotations import kind_for
+from broker.tasks.registry import task_type
 from broker.domain.answers import AnswerError, chosen_labels, decode_answer_data
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import HitStatus, JobStatus, ObjectStatus, ReviewStatus
@@ -191,7 +191,7 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
         moved = {row_id for row_id, hit in hits.items() if hit["status"] != HitStatus.OPEN}
         for row_id in moved:      # collected meanwhile (by the cancel command): its answers are stored
             del hits[row_id]
-        kind = kind_for(job.task_type)
+        kind = task_type(job.task_type).annotation
         data_objects = {} if kind is None else object_data_json(session, objects)   # a span is checked against its text
         new_rows: list[dict[str, Any]] = []
         # a verification HIT holds one verdict per object of its batch

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from broker.annotations import kind_for
-from broker.consolidation import MULTILABEL_TYPES, Consolidated, answer_arrays, consolidate_answers
+from broker.consolidation import Consolidated, answer_arrays, consolidate_answers
 from broker.domain.answers import stored_answer_content
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import ObjectStatus
@@ -38,6 +37,8 @@ from broker.store.jobs import job_spec
 from broker.store.labels import objects_to_consolidate, store_consolidation
 from broker.store.tables import Job
 from broker.store.workers import store_worker_accuracy
+from broker.tasks.base import ConsolidationMethod
+from broker.tasks.registry import task_type
 from broker.verify.consolidate import consolidate_verdicts
 
 log = logging.getLogger(__name__)
@@ -80,32 +81,31 @@ def consolidate_verification(session: Any, job: Job) -> Consolidated | None:
     return consolidate_verdicts(arrays, job.n_objects, workers_per_object=job.workers_per_object)
 
 
+def fit_job(engine: Engine, settings: Any, job: Job, now: datetime) -> tuple[Consolidated | None, dict[int, bytes]]:
+    """The job's labels by its task type's consolidation method, and the files its labels point to."""
+    task = task_type(job.task_type)
+    method = task.consolidation
+    with reading(engine) as session:
+        if method == ConsolidationMethod.VERDICTS:
+            return consolidate_verification(session, job), {}
+        if method == ConsolidationMethod.HOOK:
+            return consolidate_custom(session, job, settings, now), {}
+        rows = answers_for_consolidation(session, job.id)
+        needs_lines = task.annotation is not None and task.annotation.uses_data_objects
+        extra = {"data_objects": object_data(session, job.id)} if rows and needs_lines else {}
+    if not rows:
+        return None, {}
+    if method == ConsolidationMethod.ANNOTATIONS:
+        shapes = task.annotation.consolidate(rows, job_spec(job), job.n_objects, **extra)
+        return Consolidated(shapes.values, shapes.metadata, shapes.worker_accuracy), shapes.files
+    return consolidate_answers(answer_arrays(rows), job.n_objects, len(job.labels), multilabel=task.multilabel,
+                               workers_per_object=job.workers_per_object), {}
+
+
 def consolidate_job(engine: Engine, settings: Any, job: Job, report: ConsolidateReport, *, now: datetime) -> None:
     """One pass over one job: fit, then store labels and statuses."""
     version = job.answers_version
-    verification = job.task_type == "label-verification"   # batch verdicts: broker.verify
-    custom = job.task_type == "custom"        # the post-annotation hook, or pass-through (broker.hooks)
-    result: Consolidated | None = None
-    with reading(engine) as session:
-        rows = [] if verification or custom else answers_for_consolidation(session, job.id)
-        if verification:
-            result = consolidate_verification(session, job)
-        if custom:
-            result = consolidate_custom(session, job, settings, now)
-    kind = kind_for(job.task_type)
-    files: dict[int, bytes] = {}
-    if rows and kind is not None:   # boxes, masks, spans: broker.annotations
-        extra = {}
-        if kind.uses_data_objects:
-            with reading(engine) as session:
-                extra["data_objects"] = object_data(session, job.id)
-        shapes = kind.consolidate(rows, job_spec(job), job.n_objects, **extra)
-        result = Consolidated(shapes.values, shapes.metadata, shapes.worker_accuracy)
-        files = shapes.files
-    elif rows:
-        result = consolidate_answers(answer_arrays(rows), job.n_objects, len(job.labels),
-                                     multilabel=job.task_type in MULTILABEL_TYPES,
-                                     workers_per_object=job.workers_per_object)
+    result, files = fit_job(engine, settings, job, now)
     with transaction(engine) as session:
         newly: list[dict[str, Any]] = []
         moved: list[dict[str, Any]] = []

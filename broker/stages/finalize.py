@@ -2,7 +2,7 @@
 
 Nothing left: every object consolidated, machine-labeled, carried or failed (with its reason),
 no HIT open, every answer reviewed and consolidated. Current: the output stage wrote the tree
-for the job's latest consolidation.
+for the objects' latest outcomes (Job.outcomes_version).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class FinalizeReport:
 
 
 def output_current(job: Job) -> bool:
-    return job.output_manifest is not None and job.output_version == job.consolidated_version
+    return job.output_manifest is not None and job.output_version == job.outcomes_version
 
 
 def finalize_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,

@@ -1,8 +1,8 @@
-"""The output stage: Ground Truth's output tree, rewritten when consolidation moved on.
+"""The output stage: Ground Truth's output tree, rewritten when an object's outcome changed.
 
-A job's tree is written when its consolidation is newer than the tree (Job.consolidated_version
-> Job.output_version), and once more when the job has nothing left, so objects that failed
-without answers (expired, over budget, stopped) are in the final manifests. output.manifest and
+Every consolidation pass and every object that reaches an outcome (failed, machine-labeled)
+bumps Job.outcomes_version; the tree is written when it is behind (Job.output_version), and
+once for a finished job that never had one (every object carried over). output.manifest and
 failed.manifest are rewritten whole; worker responses are written once per finished object.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from broker.annotations import kind_for
+from broker.tasks.base import ConsolidationMethod
 from broker.domain.answers import stored_answer_content
 from broker.domain.clock import utcnow
 from broker.gold import without_gold
@@ -42,8 +42,8 @@ class OutputReport:
 
 
 def output_due(job: Job, finished: bool) -> bool:
-    """The tree is behind consolidation, or the job is finished (its final tree)."""
-    return job.consolidated_version > job.output_version or finished
+    """The tree is behind the objects' outcomes, or a finished job has none yet."""
+    return job.outcomes_version > job.output_version or (finished and job.output_manifest is None)
 
 
 def output_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
@@ -63,13 +63,13 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
     now = now or utcnow()
     with reading(engine) as session:
         job = session.get(Job, job_id)
-        version = job.consolidated_version
+        version = job.outcomes_version
         spec = job_spec(job)
         objects = object_outcomes(session, job_id)
         unwritten = unwritten_answers(session, job_id)
         batches = batch_item_ids(session, {a.hit_row_id for a in unwritten}) if is_verification(job) else {}
-    outcomes = outcomes_for([row[:5] for row in objects], spec.is_multilabel,
-                            kind_for(spec.task_type) is not None or spec.task_type == "custom")
+    structured = spec.task.consolidation in (ConsolidationMethod.ANNOTATIONS, ConsolidationMethod.HOOK)
+    outcomes = outcomes_for([row[:5] for row in objects], spec.is_multilabel, structured)
     input_lines = [json.loads(row[5]) for row in objects]
     writer = OutputWriter(spec, settings)
 

@@ -33,8 +33,6 @@ from broker.actions.bonuses import WorkerActionError, send_bonus, settle_paid_bo
 from broker.actions.qualifications import ensure_exclusion_qualification
 from broker.domain.money import assignment_cost_cents
 from broker.domain.rules import Exclusion, WorkerEvidence, decide_bonuses, decide_exclusions
-from broker.reports.answers import load_job_answers
-from broker.reports.workers import job_worker_quality
 from broker.store import reading, record_event, transaction
 from broker.store.answers import answers_lost_to_exclusions, ask_again, finished_objects, fresh_answers_asked
 from broker.store.claims import claim_jobs
@@ -42,7 +40,9 @@ from broker.store.engine import Engine
 from broker.store.jobs import job_money, job_spec
 from broker.store.progress import answers_all_reviewed_and_labeled
 from broker.store.tables import Job
+from broker.store.views import load_job_answers
 from broker.store.workers import excluded_workers, first_approved_assignments, record_exclusion, workers_paid_bonus
+from broker.worker_quality import job_worker_quality
 
 log = logging.getLogger(__name__)
 

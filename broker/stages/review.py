@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from broker import mturk
-from broker.annotations import kind_for
+from broker.tasks.registry import task_type
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import ReviewStatus
 from broker.domain.rules import Decision, agreement_by_worker, decide
@@ -72,8 +72,8 @@ def review_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | No
             pending = [(row, row) for row in rows]      # plain rows: the assignment's columns + its object's status
             scores = worker_agreements(session, job) if pending and policy.approve == "agreement" else {}
         # a box or span answer that failed its checks is kept and flagged, not "empty": no labels
-        # here means only an unreadable answer counts as empty (broker.annotations)
-        labels = [] if kind_for(job.task_type) is not None or job.task_type == "custom" else job.labels
+        # here means only an unreadable answer counts as empty
+        labels = job.labels if task_type(job.task_type).chooses_labels else []
         decisions = decide(policy, list(pending), labels, scores, now) if pending else []
         for start in range(0, len(decisions), REVIEW_BATCH):
             _apply(engine, client, job, decisions[start:start + REVIEW_BATCH], report, now)

@@ -16,13 +16,12 @@ from broker.actions.qualifications import check_qualification_test
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import ObjectStatus
 from broker.gold import mix_gold
-from broker.manifest import carried_indices, read_manifest
+from broker.manifest import carried_indices, line_check, read_manifest
 from broker.spec import SubmitError, load_job_spec
 from broker.store.engine import Engine, transaction
 from broker.store.events import record_event
 from broker.store.submission import NewObject, insert_job, job_named
 from broker.templates import builtin_template_source
-from broker.validate import line_check
 from broker.verify.inputs import render_check_batches
 
 

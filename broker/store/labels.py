@@ -41,4 +41,5 @@ def store_consolidation(session: Session, job_id: int, *, newly: list[dict[str, 
         by_reason[reason].append(object_id)
     for reason, ids in by_reason.items():
         advance(session, ids, ObjectStatus.FAILED, job_id=job_id, values={"failure_reason": reason})
-    session.execute(update(Job).where(Job.id == job_id).values(consolidated_version=version))
+    session.execute(update(Job).where(Job.id == job_id).values(consolidated_version=version,
+                                                               outcomes_version=Job.outcomes_version + 1))

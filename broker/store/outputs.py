@@ -34,7 +34,7 @@ def unwritten_answers(session: Session, job_id: int) -> list[Any]:
 
 def record_output_written(session: Session, job_id: int, *, manifest_uri: str, iteration: int, version: int,
                           written_ids: list[int]) -> None:
-    """The output tree now reflects consolidation `version`; these answers' files are written."""
+    """The output tree now reflects outcomes `version`; these answers' files are written."""
     session.execute(update(Job).where(Job.id == job_id).values(
         output_manifest=manifest_uri, iteration=iteration, output_version=version))
     for start in range(0, len(written_ids), 500):

@@ -11,8 +11,19 @@ from typing import Iterable, NamedTuple
 
 from sqlmodel import Session, func, select
 
-from broker.store.tables import (Assignment, AutoLabelRun, Bonus, DataObject, Event, Hit, HitObject, Job, Worker,
-                                 WorkerExclusion)
+from broker.answer_table import JobAnswerTable, answer_table
+from broker.store.tables import (
+    Assignment,
+    AutoLabelRun,
+    Bonus,
+    DataObject,
+    Event,
+    Hit,
+    HitObject,
+    Job,
+    Worker,
+    WorkerExclusion,
+)
 
 
 class AnsweredAssignment(NamedTuple):
@@ -138,6 +149,12 @@ def sent_bonuses(session: Session, job_id: int) -> list[SentBonus]:
     rows = session.exec(select(Bonus.worker_id, Bonus.amount_cents, Bonus.fee_cents)
                         .where(Bonus.job_id == job_id, Bonus.sent == True)).all()  # noqa: E712
     return [SentBonus(*row) for row in rows]
+
+
+def load_job_answers(session: Session, job: Job) -> JobAnswerTable:
+    """Every assignment, object and sent bonus of `job`, as arrays."""
+    return answer_table(job, answered_assignments(session, job.id), object_results(session, job.id),
+                        sent_bonuses(session, job.id))
 
 
 def autolabel_run(session: Session, job_id: int) -> AutoLabelRun | None:

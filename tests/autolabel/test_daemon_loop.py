@@ -16,7 +16,9 @@ from sqlmodel import Session, select
 from broker import mturk
 from broker.stages.autolabel import STOP_REASONS, autolabel_tick
 from broker.daemon import run_cycle
-from broker.db import AutoLabelRun, DataObject, Hit, Job, JobStatus, ObjectStatus, dispose_engine, get_engine
+from broker.domain.lifecycle import JobStatus, ObjectStatus
+from broker.store import dispose_engine, get_engine
+from broker.store.tables import AutoLabelRun, DataObject, Hit, Job
 from broker.output import REASON_BUDGET
 from broker.reports.status import job_status
 from broker.stages.publish import publish_tick

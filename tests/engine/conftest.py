@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from broker import mturk
-from broker.db import dispose_engine, get_engine
+from broker.store import dispose_engine, get_engine
 
 TEXTS = {
     "positive": ["I loved it", "Great food", "Wonderful staff", "Best day ever", "So good"],

@@ -9,7 +9,8 @@ import json
 from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
-from broker.db import DataObject, Hit, Job, JobStatus, ObjectStatus
+from broker.domain.lifecycle import JobStatus, ObjectStatus
+from broker.store.tables import DataObject, Hit, Job
 from broker.estimate import count_manifest_objects
 from broker.spec import load_job_spec
 from broker.reports.status import job_status

@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 
 from broker.actions import hits
 from broker.stages.collect import collect_tick
-from broker.db import Assignment, Hit, ReviewStatus
+from broker.domain.lifecycle import ReviewStatus
+from broker.store.tables import Assignment, Hit
 from broker.stages.publish import publish_tick
 from broker.stages.review import review_tick
 from broker.stages.submit import submit_job
@@ -22,7 +23,7 @@ from tests.engine.conftest import answer_open_hits, truthful, write_job
 KILL_SCRIPT = textwrap.dedent("""
     import os, sys
     from broker import mturk
-    from broker.db import get_engine
+    from broker.store import get_engine
     from broker.stages.publish import publish_tick
     from broker.settings import load_settings
 
@@ -127,7 +128,8 @@ def test_rows_older_than_the_token_lifetime_are_found_by_annotation_not_recreate
 
     from sqlalchemy import update
 
-    from broker.db import transaction, utcnow
+    from broker.domain.clock import utcnow
+    from broker.store import transaction
 
     files = write_job(tmp_path / "job", "text-classification", 3)
     submit_job(files.spec_path, engine, settings)

@@ -11,7 +11,8 @@ import yaml
 from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
-from broker.db import DataObject, Event, Job, JobStatus, ObjectStatus
+from broker.domain.lifecycle import JobStatus, ObjectStatus
+from broker.store.tables import DataObject, Event, Job
 from broker.spec import SubmitError
 from broker.stages.submit import submit_job
 from tests.engine.conftest import task_answers_xml

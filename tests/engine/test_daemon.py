@@ -13,7 +13,9 @@ from sqlmodel import Session, select
 
 from broker import mturk
 from broker.stages.collect import collect_tick
-from broker.db import Hit, HitStatus, Job, JobStatus, get_engine
+from broker.domain.lifecycle import HitStatus, JobStatus
+from broker.store import get_engine
+from broker.store.tables import Hit, Job
 from broker.stages.publish import publish_tick
 from broker.stages.submit import submit_job
 from tests.engine.conftest import WORKERS_DEFAULT, answer_open_hits, truthful, write_job

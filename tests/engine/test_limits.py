@@ -8,7 +8,8 @@ from sqlmodel import Session, select
 
 from broker.stages.collect import collect_tick
 from broker.daemon import run_cycle
-from broker.db import DataObject, Hit, Job, JobStatus, ObjectStatus
+from broker.domain.lifecycle import JobStatus, ObjectStatus
+from broker.store.tables import DataObject, Hit, Job
 from broker.commands import cancel_job
 from broker.output import REASON_BUDGET, REASON_EXPIRED, REASON_STOPPED
 from broker.stages.publish import publish_tick

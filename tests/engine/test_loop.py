@@ -9,7 +9,8 @@ import pytest
 from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
-from broker.db import Assignment, DataObject, Hit, Job, JobStatus, ObjectStatus, ReviewStatus
+from broker.domain.lifecycle import JobStatus, ObjectStatus, ReviewStatus
+from broker.store.tables import Assignment, DataObject, Hit, Job
 from broker.stages.submit import submit_job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 

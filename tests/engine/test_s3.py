@@ -38,7 +38,7 @@ def test_s3_manifest_images_and_output(tmp_path, market, moto_s3):
     from PIL import Image
 
     from broker import mturk
-    from broker.db import dispose_engine, get_engine
+    from broker.store import dispose_engine, get_engine
     from broker.settings import load_settings
 
     settings = load_settings(db_url=f"sqlite:///{tmp_path}/broker.db", local_endpoint_url=market.endpoint_url,

@@ -14,7 +14,8 @@ import yaml
 from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
-from broker.db import Assignment, DataObject, Job, JobStatus, ObjectStatus, ReviewStatus
+from broker.domain.lifecycle import JobStatus, ObjectStatus, ReviewStatus
+from broker.store.tables import Assignment, DataObject, Job
 from broker.stages.submit import submit_job
 from broker.store.jobs import job_spec
 from tests.engine.conftest import hit_data_object, task_answers_xml

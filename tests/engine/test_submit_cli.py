@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from broker.cli import app
 from broker.daemon import run_cycle
-from broker.db import Job, get_engine
+from broker.store import get_engine
+from broker.store.tables import Job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 runner = CliRunner()

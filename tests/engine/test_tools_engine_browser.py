@@ -18,7 +18,8 @@ from PIL import Image
 from sqlmodel import Session
 
 from broker.daemon import run_cycle
-from broker.db import Job, JobStatus
+from broker.domain.lifecycle import JobStatus
+from broker.store.tables import Job
 from broker.stages.submit import submit_job
 
 pytestmark = pytest.mark.browser

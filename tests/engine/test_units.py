@@ -16,7 +16,8 @@ from broker.stages.collect import should_mark_reviewing
 from broker.domain.answers import answer_labels, decode_answer
 from broker.domain.tokens import request_token, requester_annotation
 from broker.consolidation import answer_arrays, consolidate_answers
-from broker.db import Job, ObjectStatus
+from broker.domain.lifecycle import ObjectStatus
+from broker.store.tables import Job
 from broker.domain.rules import EMPTY_ANSWER_MESSAGE, agreement, decide
 from broker.export import manifest_csv
 from broker.output import FailedObject, ObjectResult, outcomes_for

@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import Session, func, select
 
 from broker.daemon import run_cycle
-from broker.db import Assignment, DataObject, Hit, HitObject, Job, JobStatus, ObjectStatus
+from broker.domain.lifecycle import JobStatus, ObjectStatus
+from broker.store.tables import Assignment, DataObject, Hit, HitObject, Job
 from broker.stages.publish import publish_tick
 from broker.spec import SpecError, load_job_spec
 from broker.reports.status import job_status

@@ -10,7 +10,8 @@ import pytest
 from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
-from broker.db import Hit, Job, JobStatus
+from broker.domain.lifecycle import JobStatus
+from broker.store.tables import Hit, Job
 from broker.stages.submit import submit_job
 from tests.engine.verification_jobs import write_verification_job
 from tests.worker_site.site_helpers import browser_sign_up

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from broker import mturk
-from broker.db import (Assignment, Bonus, DataObject, Event, Hit, HitStatus, Job, ObjectStatus, ReviewStatus,
-                       dispose_engine, get_engine, transaction)
+from broker.domain.lifecycle import HitStatus, ObjectStatus, ReviewStatus
+from broker.store import dispose_engine, get_engine, transaction
+from broker.store.tables import Assignment, Bonus, DataObject, Event, Hit, Job
 from broker.store.tables import WorkerExclusion
 
 BASE = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)

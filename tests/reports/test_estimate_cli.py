@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from broker.cli import app
-from broker.estimate import estimate_cost, gold_object_count, hourly_wage_cents
+from broker.estimate import estimate_cost, hourly_wage_cents
+from broker.gold import gold_object_count
 
 runner = CliRunner()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from broker.db import Job
+from broker.store.tables import Job
 from broker.reports import job_report, worker_report
 from broker.reports.html import job_report_html, worker_report_html, write_html
 

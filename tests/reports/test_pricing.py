@@ -13,7 +13,7 @@ import yaml
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from broker.db import get_engine
+from broker.store import get_engine
 from broker.experiments.pricing import (ArmResult, completion_times, experiment_results, load_experiment_spec,
                                         plan_arms, recommend, submit_experiment, time_to_fraction)
 from broker.spec import SpecError
@@ -153,7 +153,7 @@ def test_cli_submits_every_arm_as_a_job_with_its_reward(tmp_path: Path, settings
     from sqlmodel import select
 
     from broker.cli import app
-    from broker.db import Job
+    from broker.store.tables import Job
 
     spec = _write_experiment(tmp_path)
     settings_path = tmp_path / "settings.yaml"

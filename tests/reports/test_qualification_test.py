@@ -10,7 +10,8 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from broker.db import Job, get_engine
+from broker.store import get_engine
+from broker.store.tables import Job
 from broker.spec import SubmitError
 from broker.stages.submit import submit_job
 

@@ -21,7 +21,9 @@ import yaml
 from sqlmodel import Session, select
 
 from broker import mturk
-from broker.db import Bonus, DataObject, Event, Job, ObjectStatus, dispose_engine, get_engine, transaction
+from broker.domain.lifecycle import ObjectStatus
+from broker.store import dispose_engine, get_engine, transaction
+from broker.store.tables import Bonus, DataObject, Event, Job
 from broker.gold import gold_positions
 from broker.domain.rules import WorkerEvidence, decide_bonuses, decide_exclusions
 from broker.stages.quality import quality_tick
@@ -156,7 +158,7 @@ def test_gold_exclusion_reassignment_and_bonus_on_the_marketplace(tmp_path: Path
     assert run_cycle(engine, settings, ticks=("publish",)).errors == []   # the fresh HITs of re-pended objects
     # what consolidation would say with the spammers in: every negative text is out-voted
     from broker.consolidation import answer_arrays, consolidate_answers
-    from broker.db import Assignment
+    from broker.store.tables import Assignment
     with Session(engine) as session:
         rows = list(session.exec(select(DataObject.index, Assignment.worker_id, Assignment.chosen_json)
                                  .join(DataObject, Assignment.object_id == DataObject.id)).all())

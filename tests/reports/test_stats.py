@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlmodel import Session
 
-from broker.db import Job
+from broker.store.tables import Job
 from broker.reports import job_report, worker_report
 from broker.reports.workers import sort_rows
 
@@ -131,7 +131,7 @@ def test_job_csv(fixed_job, tmp_path):
 
 def test_multilabel_job_reports_counts_time_and_money_without_em(fixed_job):
     """Multi-label answers have no single-class EM model: those figures are empty, the rest is kept."""
-    from broker.db import transaction
+    from broker.store import transaction
     from broker.reports.html import worker_report_html
 
     with transaction(fixed_job.engine) as session:

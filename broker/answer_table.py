@@ -1,8 +1,8 @@
 """A job's assignments and objects as numpy arrays: what the reports and quality rules compute on.
 
-One query for assignments (joined with their HIT and object), one for objects, one for sent
-bonuses (broker.store.views); everything after is vectorised. Times are float seconds since the
-epoch (NaN when unknown).
+Built from three row sets (assignments joined with their HIT and object, objects, sent
+bonuses; broker.store.views.load_job_answers reads them); everything after is vectorised.
+Times are float seconds since the epoch (NaN when unknown).
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+
 from broker.domain.lifecycle import ReviewStatus
-from broker.store import Job
-from broker.store.views import answered_assignments, object_results, sent_bonuses
+from broker.tasks.registry import task_type
 
 DEFAULT_GOLD_ATTRIBUTE = "gold-label"
-MULTILABEL_TYPES = frozenset({"image-classification-multilabel", "text-classification-multilabel"})
 
 
 @dataclass(frozen=True)
 class JobAnswerTable:
     """Every answer of one job as arrays: per assignment (first block) and per object index (second block) of one job."""
 
-    job: Job
+    job: Any                       # the job's row (broker.store.tables.Job)
     labels: list[str]
     worker_ids: list[str]          # worker code -> WorkerId
     workers: np.ndarray            # worker code
@@ -45,7 +44,7 @@ class JobAnswerTable:
 
     @property
     def multilabel(self) -> bool:
-        return self.job.task_type in MULTILABEL_TYPES
+        return task_type(self.job.task_type).multilabel
 
     @property
     def usable(self) -> np.ndarray:
@@ -61,7 +60,7 @@ def epoch(value: datetime | None) -> float:
     return value.timestamp() if value is not None else float("nan")
 
 
-def gold_attribute(job: Job) -> str:
+def gold_attribute(job: Any) -> str:
     """The manifest attribute that holds a gold object's known answer for this job."""
     try:
         spec = json.loads(job.spec_json)
@@ -79,11 +78,12 @@ def _single_class(value: Any) -> int:
     return -1
 
 
-def load_job_answers(session: Any, job: Job) -> JobAnswerTable:
-    """Every assignment and object of `job`, as arrays."""
+def answer_table(job: Any, rows: list[tuple], objects: list[tuple], bonuses: list[tuple[str, int, int]]) -> JobAnswerTable:
+    """The arrays of one job from its rows: assignments (WorkerId, object index, chosen JSON, review
+    status, accept, submit, reward, cost), objects (index, data JSON, status, label JSON, confidence
+    JSON, consolidated at) and sent bonuses (WorkerId, amount, fee)."""
     labels = job.labels
-    multilabel = job.task_type in MULTILABEL_TYPES
-    rows = answered_assignments(session, job.id)
+    multilabel = task_type(job.task_type).multilabel
     codes: dict[str, int] = {}
     workers = np.fromiter((codes.setdefault(r[0], len(codes)) for r in rows), dtype=np.int64, count=len(rows))
     items = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
@@ -95,7 +95,6 @@ def load_job_answers(session: Any, job: Job) -> JobAnswerTable:
     reward = np.fromiter((r[6] for r in rows), dtype=np.int64, count=len(rows))
     cost = np.fromiter((r[7] for r in rows), dtype=np.int64, count=len(rows))
 
-    objects = object_results(session, job.id)
     n_objects = max([job.n_objects, *(o[0] + 1 for o in objects)]) if objects else job.n_objects
     consolidated = np.full(n_objects, -1, dtype=np.int64)
     confidence = np.full(n_objects, np.nan)
@@ -117,7 +116,7 @@ def load_job_answers(session: Any, job: Job) -> JobAnswerTable:
 
     bonus: dict[str, int] = {}
     bonus_fee: dict[str, int] = {}
-    for worker_id, amount, fee in sent_bonuses(session, job.id):
+    for worker_id, amount, fee in bonuses:
         bonus[worker_id] = bonus.get(worker_id, 0) + amount
         bonus_fee[worker_id] = bonus_fee.get(worker_id, 0) + fee
     return JobAnswerTable(job=job, labels=labels, worker_ids=list(codes), workers=workers, items=items, chosen=chosen,
