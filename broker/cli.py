@@ -23,8 +23,19 @@ from broker.daemon import install_signal_handlers, run_cycle, run_until_done
 from broker.demo import DEMO_TASKS, DemoOptions, run_demo
 from broker.domain.money import MoneyError, usd_to_cents
 from broker.experiments.cli import experiment_app
-from broker.export import (DETECTION_TYPE, FORMATS, SPAN_TYPE, ExportError, boxes_csv, class_names, export_files,
-                           manifest_csv, manifest_type, read_detections, spans_csv)
+from broker.export import (
+    DETECTION_TYPE,
+    FORMATS,
+    SPAN_TYPE,
+    ExportError,
+    boxes_csv,
+    class_names,
+    export_files,
+    manifest_csv,
+    manifest_type,
+    read_detections,
+    spans_csv,
+)
 from broker.manifest import ManifestError
 from broker.marketplace.cli import app as marketplace_app
 from broker.reports.autolabel import summary_rows

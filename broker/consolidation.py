@@ -15,7 +15,6 @@ import numpy as np
 import scoring
 
 
-
 @dataclass(frozen=True)
 class AnswerArrays:
     """A job's usable answers as integer codes (one row per answer)."""

@@ -78,7 +78,7 @@ def run_until_done(engine: Any, settings: Any, *, stop: threading.Event | None =
 
     Returns True when every job finished, False when stopped first.
     """
-    # APScheduler takes a fifth of a second to import; only `broker run` needs it
+    # heavy optional dependency: APScheduler takes a fifth of a second to import; only `broker run` needs it
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 

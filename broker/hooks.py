@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker.storage import read_text
+
 LAMBDA_VERSION = "2018-10-16"
 ROLE_ARN = "arn:aws:iam::000000000000:role/crowd-broker"   # no IAM here; the field is in the contract
 HUMAN_REQUIRED_KEYS = ("isHumanAnnotationRequired", "humanAnnotationRequired")   # the guide uses both
@@ -152,8 +154,6 @@ def post_annotation_event(job_name: str, labels: list[str], attribute: str, payl
 
 def read_payload(event: Mapping[str, Any], settings: Any = None) -> list[dict[str, Any]]:
     """For a hook: the payload file the event names (a local path or s3://), decoded."""
-    from broker.storage import read_text
-
     return json.loads(read_text(event["payload"]["s3Uri"], settings))
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from broker.annotations.boxes import InitialBoxesError, initial_boxes
 from broker.hooks import HookError, pre_annotation
+from broker.output import FAILURE_REASON_KEY
 from broker.spec import Issue, JobSpec
 from broker.storage import (
     StorageError,
@@ -196,8 +197,6 @@ def carried_indices(spec: Any, lines: list) -> set[int]:
     auto_label = getattr(spec, "auto_label", None)
     if spec.task_type == "label-verification" or (auto_label is not None and auto_label.enabled):
         return set()
-    from broker.output import FAILURE_REASON_KEY
-
     attribute = spec.label_attribute_name
     carried = set()
     for index, line in enumerate(lines):

@@ -7,6 +7,7 @@ pipeline benchmark.
 
 from __future__ import annotations
 
+import platform
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,11 +15,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 import boto3
+import botocore
 import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.utils import parse_timestamp
+
+from broker import __version__
+from broker.settings import load_settings
 
 PRODUCTION_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
@@ -27,12 +32,6 @@ LOCAL_ACCESS_KEY = "AKIALOCALMARKETPLACE"
 LOCAL_SECRET_KEY = "local-marketplace-secret"
 
 def _user_agent() -> str:
-    import platform
-
-    import botocore
-
-    from broker import __version__
-
     return f"crowd-broker/{__version__} Botocore/{botocore.__version__} Python/{platform.python_version()}"
 
 
@@ -69,8 +68,6 @@ class MarketplaceTarget:
 def resolve_target(marketplace: str, settings: Any = None) -> MarketplaceTarget:
     """Map a spec's `marketplace` ("local", "sandbox", "production" or a URL) to endpoint + credentials."""
     if settings is None:
-        from broker.settings import load_settings
-
         settings = load_settings()
     endpoint = settings.endpoint_for(marketplace)
     if marketplace in ("production", "sandbox"):

@@ -27,11 +27,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from broker.autolabel.config import AutoLabelConfig
+from broker.domain.money import MoneyError, cents_to_usd, hit_cost_cents, usd_to_cents
+from broker.hooks import check_reference
+from broker.storage import StorageError, read_text, resolve_local
 from broker.tasks.base import TASK_BLOCKS, TaskType, label_count_rules
 from broker.tasks.registry import TASK_TYPES
 from broker.verify.config import VerificationConfig
-from broker.domain.money import MoneyError, cents_to_usd, hit_cost_cents, usd_to_cents
-from broker.storage import StorageError, read_text, resolve_local
 
 # the spec blocks that only one task type takes, and what to say when another type gives one
 TASK_BLOCK_OWNERS = {"verification": "only a label-verification job takes it",
@@ -432,7 +433,7 @@ class ReviewPolicy(StrictModel):
 
 
 class GoldConfig(StrictModel):
-    """Known-answer objects mixed into the work (issue 6). `manifest` lines carry the answer in
+    """Known-answer objects mixed into the work (broker.gold). `manifest` lines carry the answer in
     `label_attribute` (default "gold-label"); the attribute is never rendered to workers."""
 
     manifest: str = Field(min_length=1)
@@ -499,7 +500,7 @@ class QualificationTest(StrictModel):
 
 
 class QualityConfig(StrictModel):
-    """Quality control of a job (broker.quality): gold objects, exclusion and bonus rules, a test."""
+    """Quality control of a job (broker.stages.quality, broker.gold): gold objects, exclusion and bonus rules, a test."""
 
     gold: GoldConfig | None = None
     qualification_test: QualificationTest | None = None
@@ -536,8 +537,6 @@ class CustomHooks(BaseModel):
     @field_validator("pre_annotation", "post_annotation")
     @classmethod
     def _reference(cls, value: str | None, info: ValidationInfo) -> str | None:
-        from broker.hooks import check_reference
-
         return None if value is None else check_reference(value, (info.context or {}).get("base_dir"))
 
 
@@ -575,7 +574,7 @@ class JobSpec(StrictModel):
     marketplace: str = "local"
     review_policy: ReviewPolicy = Field(default_factory=ReviewPolicy)
     auto_label: AutoLabelConfig | None = None
-    quality: QualityConfig | None = None  # issue 6: broker.quality
+    quality: QualityConfig | None = None  # gold, exclusion and bonus rules: broker.stages.quality
     verification: VerificationConfig | None = None  # label-verification: broker.verify
     adjustment: AdjustmentConfig | None = None      # bounding-box-adjustment: the boxes to correct
     hooks: CustomHooks | None = None                # custom: pre-/post-annotation functions (broker.hooks)

@@ -8,6 +8,12 @@ hold it cannot see the job) and the qualification test (Test + AnswerKey, auto-s
 from __future__ import annotations
 
 from typing import Any
+from xml.sax.saxutils import escape
+
+import yaml
+from defusedxml import ElementTree
+from liquid import Environment
+from liquid.exceptions import LiquidError
 
 from broker.spec import SubmitError
 
@@ -58,10 +64,6 @@ class QualificationTestError(SubmitError):
 
 def render_test(spec: Any) -> tuple[str, list[str]]:
     """The test's QuestionForm XML (Liquid rendered with labels, job_name, header) and its question ids."""
-    from defusedxml import ElementTree
-    from liquid import Environment
-    from liquid.exceptions import LiquidError
-
     test = spec.quality.qualification_test
     try:
         source = open(test.template, encoding="utf-8").read()
@@ -83,10 +85,6 @@ def render_test(spec: Any) -> tuple[str, list[str]]:
 
 def answer_key_xml(spec: Any, question_ids: list[str]) -> str:
     """MTurk AnswerKey XML: 1 point per right answer, mapped to a 0-100 percentage."""
-    from xml.sax.saxutils import escape
-
-    import yaml
-
     test = spec.quality.qualification_test
     try:
         key = yaml.safe_load(open(test.answer_key, encoding="utf-8"))

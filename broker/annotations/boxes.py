@@ -18,6 +18,7 @@ from broker.annotations.base import (
     job_answers,
 )
 from broker.domain.answers import AnswerError
+from scoring import BoxConsolidator
 
 ELEMENT = "crowd-bounding-box"
 # A box may overhang the image by this many pixels (a drag that ends on the border) and is clipped;
@@ -110,8 +111,6 @@ def consolidate_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
                       ) -> Consolidation:
     """Match boxes across workers by IoU and average them by learned worker quality (scoring); for an
     adjustment, with the initial boxes, so workers who copy what they were shown weigh less."""
-    from scoring import BoxConsolidator
-
     job = job_answers(rows)
     initial = initial_box_arrays(data_objects, spec) if adjustment and data_objects is not None else {}
     counts = np.fromiter((len(a["boxes"]) for a in job.answers), dtype=np.int64, count=len(job.answers))

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from broker.annotations.base import (
     AnnotationKind,
@@ -31,6 +32,8 @@ from broker.annotations.base import (
     job_answers,
 )
 from broker.domain.answers import AnswerError
+from broker.storage import join_uri
+from scoring import MaskConsolidator, label_mask_from_rgb
 
 ELEMENT = "crowd-semantic-segmentation"
 # d3 category10: the order crowd-semantic-segmentation gives labels (annotate.js Crowd.PALETTE)
@@ -53,8 +56,6 @@ def job_palette(labels: list[str]) -> np.ndarray:
 
 
 def _png_pixels(data: Any, where: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     if not isinstance(data, str) or not data:
         raise AnswerError(f"{where} is missing (expected a base64 PNG)")
     try:
@@ -71,16 +72,12 @@ def _png_pixels(data: Any, where: str) -> np.ndarray:
 
 def encode_ids(ids: np.ndarray) -> str:
     """Base64 one-channel PNG of a class-id map (ids < 256)."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(ids.astype(np.uint8), "L").save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def decode_ids(data: str) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(io.BytesIO(base64.b64decode(data))) as image:
         return np.asarray(image, dtype=np.uint8)
 
@@ -88,8 +85,6 @@ def decode_ids(data: str) -> np.ndarray:
 def read_mask(data: Any, labels: list[str], data_object: Mapping[str, Any]) -> dict[str, Any]:
     """{"image": [width, height], "mask": base64 PNG of class ids}, or AnswerError: no PNG, unknown labels or colours, a size that disagrees with
     inputImageProperties, or an empty mask (nothing painted)."""
-    from scoring import label_mask_from_rgb
-
     value = element_value(data, ELEMENT, "labeledImage")
     image = value.get("labeledImage")
     pixels = _png_pixels(image.get("pngImageData") if isinstance(image, Mapping) else None,
@@ -120,8 +115,6 @@ def read_mask(data: Any, labels: list[str], data_object: Mapping[str, Any]) -> d
 
 
 def output_uri(spec: Any, index: int, png: bytes) -> str:
-    from broker.storage import join_uri
-
     digest = hashlib.sha256(png).hexdigest()[:16]
     return join_uri(spec.output, spec.job_name, *OUTPUT_FOLDER, f"{index}_{digest}.png")
 
@@ -133,10 +126,6 @@ def consolidate_masks(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
     loaded another image cannot be overlaid); the value is the URI of the consolidated PNG, whose
     bytes come back in `files` for the engine to write before it records the URI.
     """
-    from PIL import Image
-
-    from scoring import MaskConsolidator
-
     job = job_answers(rows)
     sizes: dict[int, Counter] = {}
     for index, answer in zip(job.items.tolist(), job.answers):

@@ -17,6 +17,7 @@ from broker.annotations.base import (
     job_answers,
 )
 from broker.domain.answers import AnswerError
+from scoring import SpanConsolidator
 
 ELEMENT = "crowd-entity-annotation"
 
@@ -57,8 +58,6 @@ def read_spans(data: Any, labels: list[str], data_object: Mapping[str, Any]) -> 
 
 def consolidate_spans(rows: list[tuple[int, str, str]], spec: Any, n_objects: int) -> Consolidation:
     """Cluster spans by Jaccard overlap; mode/median boundaries and labels by worker reliability."""
-    from scoring import SpanConsolidator
-
     job = job_answers(rows)
     counts = np.fromiter((len(a["entities"]) for a in job.answers), dtype=np.int64, count=len(job.answers))
     flat = np.asarray([e for a in job.answers for e in a["entities"]], dtype=np.int64).reshape(-1, 3)

@@ -1,4 +1,4 @@
-"""Automated data labeling (issue 7): a model labels what it is sure of, the crowd the rest.
+"""Automated data labeling: a model labels what it is sure of, the crowd the rest.
 
     from broker.autolabel import AutoLabelConfig, AutoLabeler, choose_threshold
 
@@ -38,4 +38,5 @@ def __getattr__(name: str) -> Any:
     return getattr(import_module(module), name)
 
 
-__all__ = ["AutoLabelConfig", *_LAZY]
+__all__ = ["AutoLabelConfig", "AutoLabeler", "CostSummary", "FeatureError", "IterationResult", "ThresholdChoice",
+           "choose_threshold", "cost_summary", "manifest_features"]

@@ -57,6 +57,7 @@ def pixel_features(
 
 def tfidf_features(texts: Sequence[str]) -> sparse.csr_matrix:
     """Word unigram + bigram TF-IDF, sublinear term frequency."""
+    # heavy optional dependency: scikit-learn takes about a second to import; only text auto-labeling needs it
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if not any(text.strip() for text in texts):

@@ -14,6 +14,7 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
 from scipy import sparse
 from sklearn.base import ClassifierMixin, clone
@@ -95,8 +96,6 @@ def predict(model: Pipeline, features: np.ndarray | sparse.csr_matrix, n_classes
 
 def save_model(model: Pipeline, path: str | Path) -> Path:
     """Write the fitted pipeline with joblib (load with joblib.load)."""
-    import joblib
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp")

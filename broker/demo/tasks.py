@@ -94,7 +94,7 @@ DIGITS_SPEC = {
 
 def load_digits() -> Any:
     """scikit-learn's digits data set."""
-    # scikit-learn takes about a second to import; only the demo's digits need it
+    # heavy optional dependency: scikit-learn takes about a second to import; only the demo's digits need it
     from sklearn.datasets import load_digits as sklearn_digits
 
     return sklearn_digits()
@@ -247,7 +247,7 @@ def write_sentences(folder: Path, n: int, seed: int) -> DemoData:
 
 def write_verification(folder: Path, n: int, seed: int) -> DemoData:
     """Digit PNGs whose manifest lines carry a weak model's label (`model`) and confidence."""
-    # scikit-learn takes about a second to import; only this demo task trains a model
+    # heavy optional dependency: scikit-learn takes about a second to import; only this demo task trains a model
     from sklearn.linear_model import LogisticRegression
 
     manifest, digit_truth = write_digits(folder, n)

@@ -32,6 +32,7 @@ def serve(
     ),
 ) -> None:
     """Serve the requester API and the worker site on one port until interrupted."""
+    # heavy: the server (starlette, uvicorn) takes ~0.4 s to import; every other `broker` command skips it
     from broker.marketplace.config import FaultConfig, MarketplaceConfig
     from broker.marketplace.fees import parse_usd_cents
     from broker.marketplace.server import serve_forever

@@ -20,8 +20,8 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from broker.marketplace.config import MarketplaceConfig
-from broker.marketplace.errors import ValidationFailed
 from broker.marketplace.core import Event, Notifier
+from broker.marketplace.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 SUPPORTED_VERSIONS = ("2006-05-05", "2014-08-15")

@@ -6,6 +6,7 @@ names, already shape-checked by protocol.py) and returns the response with datet
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -70,8 +71,6 @@ class RequesterOperations(MarketplaceCore):
         return known
 
     def _hit_type_signature(self, hit_type: HITTypeRecord) -> str:
-        import json
-
         return json.dumps(
             [
                 hit_type.title,

@@ -42,10 +42,11 @@ figcaption{font-size:13px;color:#555}
 
 def _svg(draw: Callable[[Any], None], size: tuple[float, float] = (5.5, 3.6)) -> Markup:
     """Run `draw(ax_or_fig)` on a fresh figure and return it as inline SVG markup."""
-    # matplotlib takes about a second to import; only the --html reports draw plots
+    # heavy optional dependency: matplotlib takes about a second to import; only the --html reports draw plots
     import matplotlib
 
     matplotlib.use("Agg")
+    # heavy optional dependency: pyplot, once the Agg backend is chosen
     import matplotlib.pyplot as plt
 
     figure = plt.figure(figsize=size)

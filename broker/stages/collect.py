@@ -19,7 +19,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from broker import mturk
-from broker.tasks.registry import task_type
 from broker.domain.answers import AnswerError, chosen_labels, decode_answer_data
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import HitStatus, JobStatus, ObjectStatus, ReviewStatus
@@ -40,6 +39,7 @@ from broker.store.hits import (
 )
 from broker.store.jobs import job_spec
 from broker.store.tables import Hit, Job
+from broker.tasks.registry import task_type
 from broker.verify.answers import apply_verdicts
 from broker.verify.batching import is_verification
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from broker.tasks.base import ConsolidationMethod
 from broker.domain.answers import stored_answer_content
 from broker.domain.clock import utcnow
 from broker.gold import without_gold
@@ -29,6 +28,7 @@ from broker.store.jobs import job_spec
 from broker.store.outputs import object_outcomes, record_output_written, unwritten_answers
 from broker.store.progress import job_has_work_left
 from broker.store.tables import Job
+from broker.tasks.base import ConsolidationMethod
 from broker.verify.answers import item_answer
 from broker.verify.batching import is_verification
 

@@ -18,7 +18,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from broker import mturk
-from broker.tasks.registry import task_type
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import ReviewStatus
 from broker.domain.rules import Decision, agreement_by_worker, decide
@@ -34,6 +33,7 @@ from broker.store.claims import claim_jobs
 from broker.store.engine import Engine
 from broker.store.jobs import job_spec
 from broker.store.tables import Job
+from broker.tasks.registry import task_type
 from broker.verify.batching import is_verification
 from broker.verify.consolidate import verdict_agreements
 

@@ -16,8 +16,15 @@ from typing import Any, Iterable
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from broker.domain.lifecycle import (OBJECTS_FINISHED, HitStatus, JobStatus, ObjectStatus, ReviewStatus,
-                                     TransitionError, allowed_sources)
+from broker.domain.lifecycle import (
+    OBJECTS_FINISHED,
+    HitStatus,
+    JobStatus,
+    ObjectStatus,
+    ReviewStatus,
+    TransitionError,
+    allowed_sources,
+)
 from broker.store.events import record_event
 from broker.store.tables import Assignment, DataObject, Hit, Job
 

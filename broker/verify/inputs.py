@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.spec import Issue
+from broker.templates import TemplateError, build_verification_task_input
 from broker.verify.config import VerificationConfig
 
 
@@ -98,8 +99,6 @@ def render_check_batches(spec: Any, lines: Sequence[Any]) -> list[list[Any]]:
 
 def batch_task_input(spec: Any, data_objects: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> dict[str, Any]:
     """Ground Truth's task.input for one batch HIT (its objects share one label)."""
-    from broker.templates import TemplateError, build_verification_task_input
-
     try:
         labels = {shown_label(data, spec.verification).label for data in data_objects}
     except VerificationInputError as error:

@@ -48,6 +48,7 @@ def crowd(
     Mask paths are relative to the truth file; a mask without labelMappings
     uses the element's colours (d3 category10 in label order).
     """
+    # heavy: the crowd runner takes ~0.25 s to import; every other `broker` command skips it
     from broker.marketplace.crowd.runner import run_crowd
     from broker.marketplace.crowd.truth import TruthFileError, load_truth
 

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import httpx
 import numpy as np
+from PIL import Image
 
 from broker.marketplace.crowd.models import WorkerModelSpec, confusion_matrix, rng_for
 
@@ -44,13 +46,9 @@ def label_mappings(labels: Sequence[str]) -> dict[str, dict[str, str]]:
 @lru_cache(maxsize=64)
 def _read_png(ref: str) -> np.ndarray:
     """RGB pixels of a PNG given as a path, file:// URL or http(s) URL (cached: many workers read it)."""
-    from PIL import Image
-
     try:
         parts = urlsplit(ref)
         if parts.scheme in ("http", "https"):
-            import httpx
-
             response = httpx.get(ref, timeout=30.0)
             response.raise_for_status()
             data = response.content
@@ -174,8 +172,6 @@ def stable_label(seed: int, worker: int, n_labels: int) -> int:
 
 def encode_png(label_map: np.ndarray, labels: Sequence[str]) -> str:
     """Base64 PNG of a label map in the element's colours, unlabelled pixels white."""
-    from PIL import Image
-
     colours = np.array([rgb(UNLABELLED)] + [rgb(PALETTE[i % len(PALETTE)]) for i in range(len(labels))], dtype=np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(colours[label_map], "RGB").save(buffer, format="PNG", optimize=True)
@@ -184,8 +180,6 @@ def encode_png(label_map: np.ndarray, labels: Sequence[str]) -> str:
 
 def decode_png(data: str, labels: Sequence[str]) -> np.ndarray:
     """The label map of an answer's pngImageData (inverse of encode_png)."""
-    from PIL import Image
-
     with Image.open(io.BytesIO(base64.b64decode(data))) as image:
         pixels = np.asarray(image.convert("RGB"))
     return map_from_colours(pixels, {k: v["color"] for k, v in label_mappings(labels).items()}, labels)

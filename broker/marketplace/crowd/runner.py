@@ -26,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import numpy as np
+from PIL import Image
 
 from broker.marketplace.crowd import models, pricing
 from broker.marketplace.crowd.answers import (
@@ -402,8 +403,6 @@ class Crowd:
         if url not in self._image_sizes:
             size = None
             try:
-                from PIL import Image
-
                 response = worker.browser.client.get(url)
                 if response.status_code == 200:
                     size = Image.open(io.BytesIO(response.content)).size
