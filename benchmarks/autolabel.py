@@ -67,15 +67,26 @@ DATASETS = {"digits": digits, "digits-20k": augmented_digits}
 AUTO_MODEL = {"digits": "label-spreading", "digits-20k": "label-spreading"}
 
 
-def run(name: str, consolidation: str, seed: int, config: AutoLabelConfig) -> tuple[SimulationResult, SimulationResult, float]:
+def run(
+    name: str, consolidation: str, seed: int, config: AutoLabelConfig
+) -> tuple[SimulationResult, SimulationResult, float]:
     features, truth = DATASETS[name]()
     crowd = Crowd.mix(60, seed=seed)
     started = time.perf_counter()
-    result = simulate(features, truth, config, crowd, per_object=WORKERS_PER_OBJECT, reward_cents=REWARD_CENTS,
-                      seed=seed, consolidation=consolidation)
+    result = simulate(
+        features,
+        truth,
+        config,
+        crowd,
+        per_object=WORKERS_PER_OBJECT,
+        reward_cents=REWARD_CENTS,
+        seed=seed,
+        consolidation=consolidation,
+    )
     seconds = time.perf_counter() - started
-    baseline = simulate_all_human(truth, crowd, per_object=WORKERS_PER_OBJECT, reward_cents=REWARD_CENTS,
-                                  seed=seed, consolidation=consolidation)
+    baseline = simulate_all_human(
+        truth, crowd, per_object=WORKERS_PER_OBJECT, reward_cents=REWARD_CENTS, seed=seed, consolidation=consolidation
+    )
     return result, baseline, seconds
 
 
@@ -89,32 +100,59 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--consolidation", default="default,one-coin", help="scoring estimators, comma-separated")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--target", type=float, default=0.95)
-    parser.add_argument("--model", default="auto",
-                        help="logistic-regression, random-forest, mlp, label-spreading, or auto (label-spreading)")
-    parser.add_argument("--validation-workers", type=int, default=5,
-                        help="answers per validation object (3 = same as every other object)")
-    parser.add_argument("--validation-fraction", type=float, default=None,
-                        help="default: Ground Truth's 20%% below 5,000 objects, 10%% above")
-    parser.add_argument("--human-batch", type=int, default=None,
-                        help="objects sent to the crowd per iteration (default: 5%% of the job, 100 to 1,000)")
+    parser.add_argument(
+        "--model",
+        default="auto",
+        help="logistic-regression, random-forest, mlp, label-spreading, or auto (label-spreading)",
+    )
+    parser.add_argument(
+        "--validation-workers",
+        type=int,
+        default=5,
+        help="answers per validation object (3 = same as every other object)",
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=None,
+        help="default: Ground Truth's 20%% below 5,000 objects, 10%% above",
+    )
+    parser.add_argument(
+        "--human-batch",
+        type=int,
+        default=None,
+        help="objects sent to the crowd per iteration (default: 5%% of the job, 100 to 1,000)",
+    )
     parser.add_argument("--accuracy-against", default="crowd-posterior", choices=["crowd-posterior", "crowd-labels"])
     parser.add_argument("--accuracy-scope", default="cumulative", choices=["cumulative", "batch"])
-    parser.add_argument("--cross-fit-folds", type=int, default=5,
-                        help="also judge the first batch's training objects out-of-fold (0: the validation set alone)")
+    parser.add_argument(
+        "--cross-fit-folds",
+        type=int,
+        default=5,
+        help="also judge the first batch's training objects out-of-fold (0: the validation set alone)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    config = AutoLabelConfig(target_accuracy=args.target, accuracy_against=args.accuracy_against,
-                             accuracy_scope=args.accuracy_scope,
-                             validation_workers_per_object=args.validation_workers,
-                             validation_fraction=args.validation_fraction, human_batch_size=args.human_batch,
-                             cross_fit_folds=args.cross_fit_folds)
-    print(f"target accuracy {args.target}, lower bound: {config.bound} at {config.confidence_level}, "
-          f"accuracy against: {config.accuracy_against} ({config.accuracy_scope}), reward {REWARD_CENTS}c x "
-          f"{WORKERS_PER_OBJECT} workers ({config.validation_workers_per_object} per validation object), "
-          f"validation fraction: {config.validation_fraction or 'Ground Truth rule'}, "
-          f"human batch: {config.human_batch_size or 'default'}, cross-fit folds: {config.cross_fit_folds}\n")
-    print("| dataset | model | consolidation | seed | objects | human | machine | machine-labeled | machine acc "
-          "| human acc | output acc | all-human acc | cost | all-human cost | saved | iterations | seconds |")
+    config = AutoLabelConfig(
+        target_accuracy=args.target,
+        accuracy_against=args.accuracy_against,
+        accuracy_scope=args.accuracy_scope,
+        validation_workers_per_object=args.validation_workers,
+        validation_fraction=args.validation_fraction,
+        human_batch_size=args.human_batch,
+        cross_fit_folds=args.cross_fit_folds,
+    )
+    print(
+        f"target accuracy {args.target}, lower bound: {config.bound} at {config.confidence_level}, "
+        f"accuracy against: {config.accuracy_against} ({config.accuracy_scope}), reward {REWARD_CENTS}c x "
+        f"{WORKERS_PER_OBJECT} workers ({config.validation_workers_per_object} per validation object), "
+        f"validation fraction: {config.validation_fraction or 'Ground Truth rule'}, "
+        f"human batch: {config.human_batch_size or 'default'}, cross-fit folds: {config.cross_fit_folds}\n"
+    )
+    print(
+        "| dataset | model | consolidation | seed | objects | human | machine | machine-labeled | machine acc "
+        "| human acc | output acc | all-human acc | cost | all-human cost | saved | iterations | seconds |"
+    )
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.only.split(","):
         for consolidation in args.consolidation.split(","):
@@ -122,15 +160,28 @@ def main(argv: list[str] | None = None) -> None:
             for seed in range(args.seeds):
                 result, baseline, seconds = run(name, consolidation, seed, config.model_copy(update={"model": model}))
                 cost = result.cost
-                print(f"| {name} | {model} | {consolidation} | {seed} | {result.n_objects} | {result.human_objects} "
-                      f"| {result.machine_objects} | {_pct(result.machine_objects / result.n_objects)} "
-                      f"| {_pct(result.machine_accuracy)} | {_pct(result.human_accuracy)} "
-                      f"| {_pct(result.overall_accuracy)} | {_pct(baseline.overall_accuracy)} "
-                      f"| ${cost.cost_cents / 100:,.2f} | ${cost.all_human_cost_cents / 100:,.2f} "
-                      f"| {_pct(cost.saved_fraction)} | {len(result.iterations)} | {seconds:.1f} |", flush=True)
+                print(
+                    f"| {name} | {model} | {consolidation} | {seed} | {result.n_objects} | {result.human_objects} "
+                    f"| {result.machine_objects} | {_pct(result.machine_objects / result.n_objects)} "
+                    f"| {_pct(result.machine_accuracy)} | {_pct(result.human_accuracy)} "
+                    f"| {_pct(result.overall_accuracy)} | {_pct(baseline.overall_accuracy)} "
+                    f"| ${cost.cost_cents / 100:,.2f} | ${cost.all_human_cost_cents / 100:,.2f} "
+                    f"| {_pct(cost.saved_fraction)} | {len(result.iterations)} | {seconds:.1f} |",
+                    flush=True,
+                )
                 if args.json:
-                    print(json.dumps({"dataset": name, "model": model, "consolidation": consolidation, "seed": seed,
-                                      "all_human_accuracy": baseline.overall_accuracy, **result.to_dict()}))
+                    print(
+                        json.dumps(
+                            {
+                                "dataset": name,
+                                "model": model,
+                                "consolidation": consolidation,
+                                "seed": seed,
+                                "all_human_accuracy": baseline.overall_accuracy,
+                                **result.to_dict(),
+                            }
+                        )
+                    )
 
 
 if __name__ == "__main__":

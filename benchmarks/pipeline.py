@@ -29,9 +29,11 @@ import numpy as np
 import yaml
 
 LABELS = ["positive", "negative", "neutral", "mixed"]
-ANSWER_XML = ('<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="http://mechanicalturk.amazonaws.com/'
-              'AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"><Answer><QuestionIdentifier>'
-              'taskAnswers</QuestionIdentifier><FreeText>{}</FreeText></Answer></QuestionFormAnswers>')
+ANSWER_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="http://mechanicalturk.amazonaws.com/'
+    'AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"><Answer><QuestionIdentifier>'
+    "taskAnswers</QuestionIdentifier><FreeText>{}</FreeText></Answer></QuestionFormAnswers>"
+)
 
 
 def truth_for(n_objects: int, seed: int) -> np.ndarray:
@@ -39,6 +41,7 @@ def truth_for(n_objects: int, seed: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ the child
+
 
 def serve(seed: int, n_objects: int, n_workers: int) -> None:
     """Marketplace + a crowd of `n_workers` (accuracy 0.55-0.95) answering by object index."""
@@ -61,7 +64,7 @@ def serve(seed: int, n_objects: int, n_workers: int) -> None:
         done: set[str] = set()
         while not stop.is_set():
             fresh = [hit_id for hit_id in list(market.hits) if hit_id not in done]
-            for hit_id in fresh:          # each new HIT: MaxAssignments distinct workers accept and submit
+            for hit_id in fresh:  # each new HIT: MaxAssignments distinct workers accept and submit
                 hit = market.hits[hit_id]
                 index = int(object_of.search(hit.requester_annotation).group(1))
                 for w in rng.choice(n_workers, size=hit.max_assignments, replace=False):
@@ -76,35 +79,59 @@ def serve(seed: int, n_objects: int, n_workers: int) -> None:
 
 # ------------------------------------------------------------------------------------ the broker
 
+
 def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, intervals: dict[str, float]) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from sqlmodel import Session
 
     from broker import mturk
     from broker.daemon import run_until_done
+    from broker.reports.status import job_status
+    from broker.settings import load_settings
+    from broker.stages.submit import submit_job
     from broker.store import get_engine
     from broker.store.tables import Job
-    from broker.settings import load_settings
-    from broker.reports.status import job_status
-    from broker.stages.submit import submit_job
 
     folder = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     truth = truth_for(n_objects, seed)
     manifest = folder / "input.manifest"
-    manifest.write_text("".join(json.dumps({"source": f"review number {i}: it was fine"}) + "\n"
-                                for i in range(n_objects)))
-    spec = {"job_name": "pipeline-bench", "task_type": "text-classification", "labels": LABELS,
-            "input_manifest": str(manifest), "output": str(folder / "output"),
-            "workers_per_object": workers_per_object, "reward": "0.02", "title": "Sentiment",
-            "description": "Pick the sentiment.", "lifetime_seconds": 86_400, "max_concurrent_hits": 1000}
+    manifest.write_text(
+        "".join(json.dumps({"source": f"review number {i}: it was fine"}) + "\n" for i in range(n_objects))
+    )
+    spec = {
+        "job_name": "pipeline-bench",
+        "task_type": "text-classification",
+        "labels": LABELS,
+        "input_manifest": str(manifest),
+        "output": str(folder / "output"),
+        "workers_per_object": workers_per_object,
+        "reward": "0.02",
+        "title": "Sentiment",
+        "description": "Pick the sentiment.",
+        "lifetime_seconds": 86_400,
+        "max_concurrent_hits": 1000,
+    }
     (folder / "job.yaml").write_text(yaml.safe_dump(spec))
 
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--objects", str(n_objects), "--seed", str(seed),
-                              "--crowd", str(n_workers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            "--objects",
+            str(n_objects),
+            "--seed",
+            str(seed),
+            "--crowd",
+            str(n_workers),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         endpoint = child.stdout.readline().strip()
-        settings = load_settings(db_url=f"sqlite:///{folder}/broker.db", local_endpoint_url=endpoint,
-                                 ticks=intervals)
+        settings = load_settings(db_url=f"sqlite:///{folder}/broker.db", local_endpoint_url=endpoint, ticks=intervals)
         engine = get_engine(settings.db_url)
         client = mturk.client_for(mturk.resolve_target("local", settings))
         bare_before = _bare_call_cpu(client)
@@ -115,7 +142,7 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
         wall0, cpu0, times0 = time.perf_counter(), time.process_time(), os.times()
         submitted = submit_job(folder / "job.yaml", engine, settings)
         submit_cpu = time.process_time() - cpu0
-        run_until_done(engine, settings)          # the daemon itself: APScheduler running the ticks
+        run_until_done(engine, settings)  # the daemon itself: APScheduler running the ticks
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         times1 = os.times()
@@ -123,17 +150,27 @@ def run(n_objects: int, workers_per_object: int, seed: int, n_workers: int, inte
         with Session(engine) as session:
             report = job_status(session, session.get(Job, submitted.job_id))
         api_by_operation, calls, total_calls = dict(api_cpu), dict(counter.calls), counter.total
-        bare_after = _bare_call_cpu(client)   # after the snapshot: not counted as the broker's calls
+        bare_after = _bare_call_cpu(client)  # after the snapshot: not counted as the broker's calls
     finally:
         child.stdin.close()
         child.wait(timeout=60)
     labels = _consolidated_labels(engine, submitted.job_id)
     return {
-        "objects": n_objects, "assignments": report.assignments, "wall_seconds": wall, "broker_cpu_seconds": cpu,
-        "submit_cpu_seconds": submit_cpu, "calls": calls, "api_calls": total_calls,
-        "accuracy": float((labels == truth).mean()), "spent_cents": report.spent_cents, "tick_cpu": dict(tick_cpu),
-        "api_cpu_seconds": sum(api_by_operation.values()), "api_cpu_by_operation": api_by_operation, "bare_call_cpu_seconds": (bare_before + bare_after) / 2,
-        "user_seconds": user, "system_seconds": system,
+        "objects": n_objects,
+        "assignments": report.assignments,
+        "wall_seconds": wall,
+        "broker_cpu_seconds": cpu,
+        "submit_cpu_seconds": submit_cpu,
+        "calls": calls,
+        "api_calls": total_calls,
+        "accuracy": float((labels == truth).mean()),
+        "spent_cents": report.spent_cents,
+        "tick_cpu": dict(tick_cpu),
+        "api_cpu_seconds": sum(api_by_operation.values()),
+        "api_cpu_by_operation": api_by_operation,
+        "bare_call_cpu_seconds": (bare_before + bare_after) / 2,
+        "user_seconds": user,
+        "system_seconds": system,
     }
 
 
@@ -163,6 +200,7 @@ def _time_api_calls(client) -> dict[str, float]:
             return make_api_call(operation_name, api_params)
         finally:
             spent[operation_name] += time.process_time() - start
+
     client._make_api_call = timed
     return spent
 
@@ -175,12 +213,14 @@ def _time_ticks() -> dict[str, float]:
 
     spent: dict[str, float] = defaultdict(float)
     for name, function in list(daemon.TICKS.items()):
+
         def timed(*args, _function=function, _name=name, **kwargs):
             start = time.process_time()
             try:
                 return _function(*args, **kwargs)
             finally:
                 spent[_name] += time.process_time() - start
+
         daemon.TICKS[name] = timed
     return spent
 
@@ -191,8 +231,11 @@ def _consolidated_labels(engine, job_id: int) -> np.ndarray:
     from broker.store.tables import DataObject
 
     with Session(engine) as session:
-        rows = session.exec(select(DataObject.index, DataObject.label_json).where(DataObject.job_id == job_id)
-                            .order_by(DataObject.index)).all()
+        rows = session.exec(
+            select(DataObject.index, DataObject.label_json)
+            .where(DataObject.job_id == job_id)
+            .order_by(DataObject.index)
+        ).all()
     return np.array([json.loads(label) if label else -1 for _, label in rows])
 
 
@@ -200,7 +243,8 @@ def table(result: dict) -> str:
     n = result["assignments"]
     bare = result["bare_call_cpu_seconds"]
     lines = [
-        "| measure | value |", "|---|---|",
+        "| measure | value |",
+        "|---|---|",
         f"| objects x workers | {result['objects']:,} x {n // max(result['objects'], 1)} = {n:,} assignments |",
         f"| wall time | {result['wall_seconds']:.1f} s |",
         f"| broker CPU (all ticks + submit) | {result['broker_cpu_seconds']:.1f} s = "
@@ -221,8 +265,10 @@ def table(result: dict) -> str:
         lines.append(f"| &nbsp;&nbsp;{name} tick CPU | {seconds:.1f} s ({seconds / n * 1000:.2f} ms per assignment) |")
     for operation, count in sorted(result["calls"].items(), key=lambda item: -item[1]):
         cpu = result["api_cpu_by_operation"].get(operation, 0.0) / max(count, 1)
-        lines.append(f"| &nbsp;&nbsp;{operation} | {count:,} ({count / n:.3f} per assignment), "
-                     f"{cpu * 1000:.2f} ms CPU per call = {cpu / bare:.2f} bare calls |")
+        lines.append(
+            f"| &nbsp;&nbsp;{operation} | {count:,} ({count / n:.3f} per assignment), "
+            f"{cpu * 1000:.2f} ms CPU per call = {cpu / bare:.2f} bare calls |"
+        )
     lines.append(f"| EM accuracy vs truth | {result['accuracy']:.2%} |")
     lines.append(f"| spent (rewards + fees) | ${result['spent_cents'] / 100:,.2f} |")
     return "\n".join(lines)
@@ -234,15 +280,17 @@ def main() -> None:
     parser.add_argument("--workers-per-object", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--crowd", type=int, default=40, help="simulated workers")
-    parser.add_argument("--ticks", default="publish=1,collect=5,review=5,consolidate=20,finalize=5",
-                        help="daemon tick intervals in seconds (the defaults of `broker run` are 10/30/60/60/60)")
+    parser.add_argument(
+        "--ticks",
+        default="publish=1,collect=5,review=5,consolidate=20,finalize=5",
+        help="daemon tick intervals in seconds (the defaults of `broker run` are 10/30/60/60/60)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.seed, args.objects, args.crowd)
         return
-    intervals = {f"{name}_seconds": float(value) for name, value in
-                 (part.split("=") for part in args.ticks.split(","))}
+    intervals = {f"{name}_seconds": float(value) for name, value in (part.split("=") for part in args.ticks.split(","))}
     result = run(args.objects, args.workers_per_object, args.seed, args.crowd, intervals)
     print(table(result))
 

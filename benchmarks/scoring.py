@@ -148,9 +148,11 @@ def worker_quality_row(data: Dataset, min_gold: int = 10) -> str:
         return f"| {data.name} | {int(mask.sum())} | – | – | – | – |"
     gold = stats.gold_accuracy[mask]
     inside = np.mean((gold >= stats.accuracy_ci_low[mask]) & (gold <= stats.accuracy_ci_high[mask]))
-    return (f"| {data.name} | {int(mask.sum())} | {spearmanr(stats.em_accuracy[mask], gold).statistic:.3f} | "
-            f"{spearmanr(stats.agreement[mask], gold).statistic:.3f} | "
-            f"{np.mean(np.abs(stats.em_accuracy[mask] - gold)):.3f} | {inside:.2f} |")
+    return (
+        f"| {data.name} | {int(mask.sum())} | {spearmanr(stats.em_accuracy[mask], gold).statistic:.3f} | "
+        f"{spearmanr(stats.agreement[mask], gold).statistic:.3f} | "
+        f"{np.mean(np.abs(stats.em_accuracy[mask] - gold)):.3f} | {inside:.2f} |"
+    )
 
 
 def _patch_crowdkit_sklearn() -> None:
@@ -174,7 +176,7 @@ def run_crowdkit(data: Dataset, name: str) -> Result:
 
     frame = pd.DataFrame({"worker": data.workers, "task": data.items, "label": data.labels})
     seconds = float("inf")
-    for attempt in range(3):  # best of 3 like ours, unless one fit is already slow
+    for _attempt in range(3):  # best of 3 like ours, unless one fit is already slow
         method = crowdkit_method(name)
         start = time.perf_counter()
         labels = method.fit_predict(frame)
@@ -219,7 +221,9 @@ def print_tables(rows: list[Row], methods: list[str]) -> None:
     means = {m: np.mean([r.results[m].accuracy for r in rows if m in r.results]) for m in methods}
     print("| **mean** | | " + " | ".join(f"**{fmt(means[m])}**" for m in methods) + " |")
     mv = "majority"
-    gain = {m: np.mean([r.results[m].accuracy - r.results[mv].accuracy for r in rows if m in r.results]) for m in methods}
+    gain = {
+        m: np.mean([r.results[m].accuracy - r.results[mv].accuracy for r in rows if m in r.results]) for m in methods
+    }
     print("| gain over MV | | " + " | ".join(f"{gain[m]:+.4f}" for m in methods) + " |")
 
     print("\n### Expected calibration error on gold (10 bins; ours: raw / temperature-scaled, 2-fold)\n")
@@ -239,9 +243,12 @@ def print_tables(rows: list[Row], methods: list[str]) -> None:
         print(f"| {row.dataset.name} | " + " | ".join(cells) + " |")
 
     print("\n### Wall seconds per fit (best of 3 when a fit takes < 2 s; ours include input preparation)\n")
-    print("| dataset | answers | " + " | ".join(label[m] for m in methods)
-          + " | crowd-kit DS / our DS | crowd-kit DS / our default | iterations: crowd-kit DS, our DS, default"
-          + " | per-iteration: crowd-kit DS / our DS |")
+    print(
+        "| dataset | answers | "
+        + " | ".join(label[m] for m in methods)
+        + " | crowd-kit DS / our DS | crowd-kit DS / our default | iterations: crowd-kit DS, our DS, default"
+        + " | per-iteration: crowd-kit DS / our DS |"
+    )
     print("|---|---:|" + "---:|" * (len(methods) + 4))
     for row in rows:
         cells = [fmt(row.results[m].seconds, 3) + row.results[m].note if m in row.results else "–" for m in methods]
@@ -256,8 +263,13 @@ def print_tables(rows: list[Row], methods: list[str]) -> None:
                 per_ck, per_ours = ck_ds.seconds / ck_ds.n_iter, ours_ds.seconds / ours_ds.n_iter
                 ratios[3] = f"{per_ck / per_ours:.0f}x"
         big = " (>20k)" if row.dataset.items.size > BIG else ""
-        print(f"| {row.dataset.name}{big} | {row.dataset.items.size} | " + " | ".join(cells) + " | "
-              + " | ".join(ratios) + " |")
+        print(
+            f"| {row.dataset.name}{big} | {row.dataset.items.size} | "
+            + " | ".join(cells)
+            + " | "
+            + " | ".join(ratios)
+            + " |"
+        )
     print("\n`*` = crowd-kit method skipped in this run; figure from crowdkit_results.csv (repeated pairs kept).")
 
 
@@ -298,8 +310,9 @@ def digits_crowd(seed: int, n_workers: int = 40, per_item: int = 3):
     confusion = diagonal[:, :, None] * np.eye(k) + (1.0 - diagonal)[:, :, None] * errors
     confusion[kind == 2] = 1.0 / k
     speed = np.array([1 / 8.0, 1 / 4.8, 1 / 2.25])[kind] * rng.lognormal(0.0, 0.25, n_workers)
-    workers = np.concatenate([rng.choice(n_workers, per_item, replace=False, p=speed / speed.sum())
-                              for _ in range(truth.size)])
+    workers = np.concatenate(
+        [rng.choice(n_workers, per_item, replace=False, p=speed / speed.sum()) for _ in range(truth.size)]
+    )
     items = np.repeat(np.arange(truth.size), per_item)
     cumulative = confusion[workers, truth[items]].cumsum(axis=1)
     labels = np.minimum((rng.random(items.size)[:, None] > cumulative).sum(axis=1), k - 1)
@@ -313,8 +326,13 @@ def run_calibration(seeds: int = 5, crowdkit: bool = True) -> None:
         items, workers, labels, truth = digits_crowd(seed)
         for name in OURS:
             est = scoring.estimator(name).fit(items, workers, labels, n_classes=10)
-            rows.setdefault(name, []).append((float(np.mean(est.labels_ == truth)), float(est.confidence_.mean()),
-                                              expected_calibration_error(est.proba_, truth)))
+            rows.setdefault(name, []).append(
+                (
+                    float(np.mean(est.labels_ == truth)),
+                    float(est.confidence_.mean()),
+                    expected_calibration_error(est.proba_, truth),
+                )
+            )
         if crowdkit:
             import pandas as pd
 
@@ -323,10 +341,17 @@ def run_calibration(seeds: int = 5, crowdkit: bool = True) -> None:
                 method = crowdkit_method(name)
                 predicted = method.fit_predict(frame).reindex(np.arange(truth.size)).to_numpy()
                 proba = method.probas_.reindex(index=np.arange(truth.size), columns=range(10)).fillna(0.0).to_numpy()
-                rows.setdefault(name, []).append((float(np.mean(predicted == truth)), float(proba.max(axis=1).mean()),
-                                                  expected_calibration_error(proba, truth)))
-    print(f"\n### Calibration on a digits-like crowd: 1,797 items, 10 classes, 3 answers each, 40 workers "
-          f"(60% good, 25% sloppy, 15% uniform spammers); mean of {seeds} seeds\n")
+                rows.setdefault(name, []).append(
+                    (
+                        float(np.mean(predicted == truth)),
+                        float(proba.max(axis=1).mean()),
+                        expected_calibration_error(proba, truth),
+                    )
+                )
+    print(
+        f"\n### Calibration on a digits-like crowd: 1,797 items, 10 classes, 3 answers each, 40 workers "
+        f"(60% good, 25% sloppy, 15% uniform spammers); mean of {seeds} seeds\n"
+    )
     print("| method | accuracy | mean confidence | confidence - accuracy | ECE |")
     print("|---|---:|---:|---:|---:|")
     for name, values in rows.items():
@@ -338,8 +363,10 @@ def run_calibration(seeds: int = 5, crowdkit: bool = True) -> None:
 def make_estimator(spec: str) -> scoring.Classifier:
     """``name`` or ``name:param=value,...`` (numbers only), e.g. ``dawid-skene:max_iter=20,tol=0``."""
     name, _, params = spec.partition(":")
-    kwargs = {key: float(value) if "." in value or "e" in value else int(value)
-              for key, value in (item.split("=") for item in params.split(",") if item)}
+    kwargs = {
+        key: float(value) if "." in value or "e" in value else int(value)
+        for key, value in (item.split("=") for item in params.split(",") if item)
+    }
     return scoring.estimator(name, **kwargs)
 
 
@@ -358,32 +385,44 @@ def synthetic_child(method: str, n_items: int, n_workers: int, n_classes: int, p
     est = make_estimator(method).fit(items, workers, labels, n_classes=n_classes)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({
-        "method": method,
-        "seconds": seconds,
-        "prepare_seconds": prepare_seconds,
-        "n_iter": est.n_iter_,
-        "accuracy": float(np.mean(est.labels_ == truth)),
-        "peak_rss_mb": peak / 1024,
-        "rss_before_fit_mb": before / 1024,
-        "answers": int(n_answers),
-    }))
+    print(
+        json.dumps(
+            {
+                "method": method,
+                "seconds": seconds,
+                "prepare_seconds": prepare_seconds,
+                "n_iter": est.n_iter_,
+                "accuracy": float(np.mean(est.labels_ == truth)),
+                "peak_rss_mb": peak / 1024,
+                "rss_before_fit_mb": before / 1024,
+                "answers": int(n_answers),
+            }
+        )
+    )
 
 
 def run_synthetic(methods: list[str], n_items: int, n_workers: int, n_classes: int, per_item: int) -> None:
-    print(f"\n### Synthetic: {n_items:,} items x {per_item} answers = {n_items * per_item:,} answers, "
-          f"{n_workers:,} workers, {n_classes} classes (separate process per method)\n")
-    print("| method | wall s (fit incl. preparation) | of which preparation s | iterations | accuracy "
-          "| peak RSS MB (whole process) | peak RSS before fit MB (data generation) |")
+    print(
+        f"\n### Synthetic: {n_items:,} items x {per_item} answers = {n_items * per_item:,} answers, "
+        f"{n_workers:,} workers, {n_classes} classes (separate process per method)\n"
+    )
+    print(
+        "| method | wall s (fit incl. preparation) | of which preparation s | iterations | accuracy "
+        "| peak RSS MB (whole process) | peak RSS before fit MB (data generation) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for method in methods:
         out = subprocess.run(
             [sys.executable, __file__, "--child", method, str(n_items), str(n_workers), str(n_classes), str(per_item)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {r['method']} | {r['seconds']:.2f} | {r['prepare_seconds']:.2f} | {r['n_iter']} | "
-              f"{r['accuracy']:.4f} | {r['peak_rss_mb']:.0f} | {r['rss_before_fit_mb']:.0f} |")
+        print(
+            f"| {r['method']} | {r['seconds']:.2f} | {r['prepare_seconds']:.2f} | {r['n_iter']} | "
+            f"{r['accuracy']:.4f} | {r['peak_rss_mb']:.0f} | {r['rss_before_fit_mb']:.0f} |"
+        )
 
 
 def split_specs(text: str) -> list[str]:
@@ -406,8 +445,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic", action="store_true", help="also run the 10M-answer test")
     parser.add_argument("--synthetic-only", action="store_true")
     parser.add_argument("--calibration-only", action="store_true", help="only the digits-like calibration scenario")
-    parser.add_argument("--synthetic-methods", default="dawid-skene,dawid-skene:max_iter=20,tol=0,bayesian-ds",
-                        help="comma-separated estimator names, each optionally name:param=value,...")
+    parser.add_argument(
+        "--synthetic-methods",
+        default="dawid-skene,dawid-skene:max_iter=20,tol=0,bayesian-ds",
+        help="comma-separated estimator names, each optionally name:param=value,...",
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -457,8 +499,10 @@ def run_real(args: argparse.Namespace) -> None:
         print(f"done {data.name}", file=sys.stderr, flush=True)
     print_tables(rows, OURS + crowdkit)
     print(f"\n### Worker accuracy of the default ({scoring.DEFAULT}) against gold (workers with >= 10 gold answers)\n")
-    print("| dataset | workers | Spearman(em_accuracy, gold) | Spearman(agreement, gold) "
-          "| mean abs error em_accuracy | gold accuracy inside 95% interval |")
+    print(
+        "| dataset | workers | Spearman(em_accuracy, gold) | Spearman(agreement, gold) "
+        "| mean abs error em_accuracy | gold accuracy inside 95% interval |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
         print(worker_quality_row(row.dataset))

@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "scoring_spatial"))
 
+from simulated_crowds import make_adjustment_crowd, make_box_crowd, make_mask_crowd, make_span_crowd  # noqa: E402
+
 from scoring.boxes import BoxConsolidator, iou_matrix, to_corners  # noqa: E402
 from scoring.masks import MaskConsolidator, mask_iou  # noqa: E402
 from scoring.spans import SpanConsolidator, exact_span_matches, f1_from_counts  # noqa: E402
-from simulated_crowds import make_adjustment_crowd, make_box_crowd, make_mask_crowd, make_span_crowd  # noqa: E402
 
 POOL, PER_OBJECT = 20, 5
 
@@ -76,43 +77,86 @@ def bench_boxes(n_objects: int, n_noisy: int, seed: int) -> list[tuple[str, floa
     rows = []
     chosen = trusted_worker(crowd.pair_objects, crowd.pair_workers, crowd.noisy_workers, n_objects)
     mine = crowd.workers == chosen[crowd.objects]
-    rows.append(("one trusted worker", *box_scores(
-        lambda o: (crowd.boxes[mine & (crowd.objects == o)], crowd.classes[mine & (crowd.objects == o)]), crowd), None))
+    rows.append(
+        (
+            "one trusted worker",
+            *box_scores(
+                lambda o: (crowd.boxes[mine & (crowd.objects == o)], crowd.classes[mine & (crowd.objects == o)]), crowd
+            ),
+            None,
+        )
+    )
 
     def fit(**params):
         return BoxConsolidator(**params).fit(
-            crowd.objects, crowd.workers, crowd.boxes, crowd.classes, crowd.pair_objects, crowd.pair_workers,
-            n_objects=n_objects, n_workers=POOL,
+            crowd.objects,
+            crowd.workers,
+            crowd.boxes,
+            crowd.classes,
+            crowd.pair_objects,
+            crowd.pair_workers,
+            n_objects=n_objects,
+            n_workers=POOL,
         )
 
     methods = [("GT: IoU match + plain average", dict(learn_workers=False)), ("ours: learned weights (EM)", {})]
     for name, params in methods:
-        est, seconds = timed(lambda: fit(**params))
-        rows.append((name, *box_scores(lambda o: est.boxes_of(o)[:2], crowd), seconds * 1000 / n_objects))
+        est, seconds = timed(lambda params=params: fit(**params))
+        rows.append((name, *box_scores(lambda o, est=est: est.boxes_of(o)[:2], crowd), seconds * 1000 / n_objects))
     return rows
 
 
 def bench_adjustment(n_objects: int, n_lazy: int, seed: int) -> list[tuple[str, float, float, float | None]]:
     adjustment = make_adjustment_crowd(n_objects=n_objects, n_workers=POOL, per_object=3, n_lazy=n_lazy, seed=seed)
     crowd = adjustment.box_crowd
-    initial = {"initial_objects": adjustment.initial_objects, "initial_boxes": adjustment.initial_boxes,
-               "initial_classes": adjustment.initial_classes}
-    rows = [("the initial boxes", *box_scores(lambda o: (adjustment.initial_boxes[adjustment.initial_objects == o],
-                                                         adjustment.initial_classes[adjustment.initial_objects == o]),
-                                              crowd), None)]
-    for name, params, extra in [("GT: IoU match + plain average", dict(learn_workers=False), {}),
-                                ("EM, initial boxes not used", {}, {}),
-                                ("ours: EM + review rate (copies of the initial boxes)", {}, initial)]:
-        est, seconds = timed(lambda: BoxConsolidator(**params).fit(
-            crowd.objects, crowd.workers, crowd.boxes, crowd.classes, crowd.pair_objects, crowd.pair_workers,
-            n_objects=n_objects, n_workers=POOL, **extra))
-        rows.append((name, *box_scores(lambda o: est.boxes_of(o)[:2], crowd), seconds * 1000 / n_objects))
+    initial = {
+        "initial_objects": adjustment.initial_objects,
+        "initial_boxes": adjustment.initial_boxes,
+        "initial_classes": adjustment.initial_classes,
+    }
+    rows = [
+        (
+            "the initial boxes",
+            *box_scores(
+                lambda o: (
+                    adjustment.initial_boxes[adjustment.initial_objects == o],
+                    adjustment.initial_classes[adjustment.initial_objects == o],
+                ),
+                crowd,
+            ),
+            None,
+        )
+    ]
+    for name, params, extra in [
+        ("GT: IoU match + plain average", dict(learn_workers=False), {}),
+        ("EM, initial boxes not used", {}, {}),
+        ("ours: EM + review rate (copies of the initial boxes)", {}, initial),
+    ]:
+        est, seconds = timed(
+            lambda params=params, extra=extra: BoxConsolidator(**params).fit(
+                crowd.objects,
+                crowd.workers,
+                crowd.boxes,
+                crowd.classes,
+                crowd.pair_objects,
+                crowd.pair_workers,
+                n_objects=n_objects,
+                n_workers=POOL,
+                **extra,
+            )
+        )
+        rows.append((name, *box_scores(lambda o, est=est: est.boxes_of(o)[:2], crowd), seconds * 1000 / n_objects))
     return rows
 
 
 def bench_masks(n_objects: int, n_noisy: int, seed: int) -> list[tuple[str, float, float | None]]:
     crowd = make_mask_crowd(
-        n_objects=n_objects, n_workers=POOL, per_object=PER_OBJECT, n_noisy=n_noisy, n_classes=4, shape=(64, 80),
+        n_objects=n_objects,
+        n_workers=POOL,
+        per_object=PER_OBJECT,
+        n_noisy=n_noisy,
+        n_classes=4,
+        shape=(64, 80),
         seed=seed,
     )
     score = lambda masks: float(np.mean([mask_iou(p, t, 4) for p, t in zip(masks, crowd.truth)]))  # noqa: E731
@@ -126,7 +170,7 @@ def bench_masks(n_objects: int, n_noisy: int, seed: int) -> list[tuple[str, floa
         ("ours: EM, class-balanced accuracy + smoothing", {}),
     ]:
         est, seconds = timed(
-            lambda: MaskConsolidator(**params).fit(crowd.objects, crowd.workers, crowd.masks, n_classes=4)
+            lambda params=params: MaskConsolidator(**params).fit(crowd.objects, crowd.workers, crowd.masks, n_classes=4)
         )
         rows.append((name, score(est.masks_), seconds * 1000 / n_objects))
     return rows
@@ -146,15 +190,38 @@ def bench_spans(n_objects: int, n_noisy: int, seed: int) -> list[tuple[str, floa
 
     chosen = trusted_worker(crowd.pair_objects, crowd.pair_workers, crowd.noisy_workers, n_objects)
     mine = crowd.workers == chosen[crowd.objects]
-    rows = [("one trusted worker", score(lambda o: (
-        crowd.starts[mine & (crowd.objects == o)], crowd.ends[mine & (crowd.objects == o)],
-        crowd.labels[mine & (crowd.objects == o)])), None)]
-    for name, params in [("GT: Jaccard clusters, mode/median, majority", dict(learn_workers=False)),
-                         ("ours: learned weights (EM)", {})]:
-        est, seconds = timed(lambda: SpanConsolidator(**params).fit(
-            crowd.objects, crowd.workers, crowd.starts, crowd.ends, crowd.labels, crowd.pair_objects,
-            crowd.pair_workers, n_objects=n_objects, n_workers=POOL, text_lengths=crowd.text_lengths))
-        rows.append((name, score(lambda o: est.entities_of(o)[:3]), seconds * 1000 / n_objects))
+    rows = [
+        (
+            "one trusted worker",
+            score(
+                lambda o: (
+                    crowd.starts[mine & (crowd.objects == o)],
+                    crowd.ends[mine & (crowd.objects == o)],
+                    crowd.labels[mine & (crowd.objects == o)],
+                )
+            ),
+            None,
+        )
+    ]
+    for name, params in [
+        ("GT: Jaccard clusters, mode/median, majority", dict(learn_workers=False)),
+        ("ours: learned weights (EM)", {}),
+    ]:
+        est, seconds = timed(
+            lambda params=params: SpanConsolidator(**params).fit(
+                crowd.objects,
+                crowd.workers,
+                crowd.starts,
+                crowd.ends,
+                crowd.labels,
+                crowd.pair_objects,
+                crowd.pair_workers,
+                n_objects=n_objects,
+                n_workers=POOL,
+                text_lengths=crowd.text_lengths,
+            )
+        )
+        rows.append((name, score(lambda o, est=est: est.entities_of(o)[:3]), seconds * 1000 / n_objects))
     return rows
 
 
@@ -176,25 +243,32 @@ def main() -> None:
         for name, iou, f1, seconds in bench_boxes(args.objects, n_noisy, args.seed):
             print(f"| {share} | {name} | {iou:.3f} | {f1:.3f} | {seconds_cell(seconds)} |")
 
-    print(f"\n## Bounding-box adjustment ({args.objects} images, half the initial boxes shifted by a third, "
-          f"a spurious one on every fourth image; 3 of {POOL} workers each)\n")
-    print("| lazy workers (copy what they are shown) | method | mean matched IoU | box F1 @ IoU 0.5 | s per 1,000 images |")
+    print(
+        f"\n## Bounding-box adjustment ({args.objects} images, half the initial boxes shifted by a third, "
+        f"a spurious one on every fourth image; 3 of {POOL} workers each)\n"
+    )
+    print(
+        "| lazy workers (copy what they are shown) | method | mean matched IoU | box F1 @ IoU 0.5 "
+        "| s per 1,000 images |"
+    )
     print("|---|---|---|---|---|")
     for n_lazy, share in shares:
         for name, iou, f1, seconds in bench_adjustment(args.objects, n_lazy, args.seed):
             print(f"| {share} | {name} | {iou:.3f} | {f1:.3f} | {seconds_cell(seconds)} |")
 
     n_masks = max(args.objects // 3, 1)
-    print(f"\n## Semantic segmentation ({n_masks} images of 64x80 px, 4 classes, "
-          f"{PER_OBJECT} of {POOL} workers each)\n")
+    print(
+        f"\n## Semantic segmentation ({n_masks} images of 64x80 px, 4 classes, {PER_OBJECT} of {POOL} workers each)\n"
+    )
     print("| noisy workers | method | mean class IoU | s per 1,000 images |")
     print("|---|---|---|---|")
     for n_noisy, share in shares:
         for name, iou, seconds in bench_masks(n_masks, n_noisy, args.seed):
             print(f"| {share} | {name} | {iou:.3f} | {seconds_cell(seconds)} |")
 
-    print(f"\n## Named entities ({args.objects} texts, 1-3 entities of 3 labels, "
-          f"{PER_OBJECT} of {POOL} workers each)\n")
+    print(
+        f"\n## Named entities ({args.objects} texts, 1-3 entities of 3 labels, {PER_OBJECT} of {POOL} workers each)\n"
+    )
     print("| noisy workers | method | exact-match span F1 | s per 1,000 texts |")
     print("|---|---|---|---|")
     for n_noisy, share in shares:

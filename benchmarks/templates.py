@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from broker.templates import (
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the checkout's `scoring` package, not benchmarks/scoring.py beside this script
+
+from broker.templates import (  # noqa: E402
     BUILTIN_TASK_TYPES,
     MAX_QUESTION_BYTES,
     TASK_TYPES,
@@ -27,11 +32,15 @@ SHORT = (
     "<p>Look at the whole item before you choose. Pick the category of the <b>main subject</b>.</p>"
     "<p>If two categories fit, choose the more specific one; use <b>Other</b> only when none fits.</p>"
 )
-FULL = "<h3>What we need</h3><ol>" + "".join(
-    f"<li><strong>Step {i}.</strong> Read the options and the examples; items may be dark, blurry "
-    "or cropped, choose the best match anyway.</li>"
-    for i in range(1, 9)
-) + "</ol>"
+FULL = (
+    "<h3>What we need</h3><ol>"
+    + "".join(
+        f"<li><strong>Step {i}.</strong> Read the options and the examples; items may be dark, blurry "
+        "or cropped, choose the best match anyway.</li>"
+        for i in range(1, 9)
+    )
+    + "</ol>"
+)
 LABELS = [f"category {i}" for i in range(10)]
 
 
@@ -54,8 +63,14 @@ def measure(task_type: str, objects: int) -> tuple[int, float, float]:
         data = data_object(task_type, index)
         start = time.perf_counter()
         task_input = build_task_input(
-            task_type, data, labels=LABELS, header="", short_instructions=SHORT, full_instructions=FULL,
-            good_examples=["s3://bucket/examples/good.jpg"], bad_examples=["<p>A blurry close-up.</p>"],
+            task_type,
+            data,
+            labels=LABELS,
+            header="",
+            short_instructions=SHORT,
+            full_instructions=FULL,
+            good_examples=["s3://bucket/examples/good.jpg"],
+            bad_examples=["<p>A blurry close-up.</p>"],
         )
         html = render_task_html(source, task_input, task_type=task_type, data_object=data, grant_read_access=grant)
         question = html_question(html)

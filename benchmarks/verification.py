@@ -30,8 +30,9 @@ from broker.marketplace.crowd.models import DEFAULT_MIX, worker_specs  # noqa: E
 from broker.marketplace.crowd.verification import answer_verification  # noqa: E402
 
 
-def simulate(objects: int, batch_size: int, error_rate: float, workers_per_batch: int, pool: int, mix: str,
-             seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def simulate(
+    objects: int, batch_size: int, error_rate: float, workers_per_batch: int, pool: int, mix: str, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(object, worker, verdict) per answered item, and the truth (0 fits, 1 does not) per object."""
     rng = np.random.default_rng(seed)
     truth = (rng.random(objects) < error_rate).astype(np.int64)
@@ -60,17 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    objects, workers, verdicts, truth = simulate(args.objects, args.batch_size, args.error_rate, args.workers,
-                                                 args.pool, args.mix, args.seed)
+    objects, workers, verdicts, truth = simulate(
+        args.objects, args.batch_size, args.error_rate, args.workers, args.pool, args.mix, args.seed
+    )
     started = time.perf_counter()
-    em = scoring.VerificationConsolidator().fit(objects, workers, verdicts, n_objects=args.objects,
-                                                n_workers=args.pool)
+    em = scoring.VerificationConsolidator().fit(objects, workers, verdicts, n_objects=args.objects, n_workers=args.pool)
     seconds = time.perf_counter() - started
-    majority = scoring.VerificationConsolidator(method="majority").fit(objects, workers, verdicts,
-                                                                       n_objects=args.objects, n_workers=args.pool)
+    majority = scoring.VerificationConsolidator(method="majority").fit(
+        objects, workers, verdicts, n_objects=args.objects, n_workers=args.pool
+    )
     result = {
-        "objects": args.objects, "batch_size": args.batch_size, "hits": -(-args.objects // args.batch_size),
-        "workers_per_batch": args.workers, "error_rate": args.error_rate, "mix": args.mix, "seed": args.seed,
+        "objects": args.objects,
+        "batch_size": args.batch_size,
+        "hits": -(-args.objects // args.batch_size),
+        "workers_per_batch": args.workers,
+        "error_rate": args.error_rate,
+        "mix": args.mix,
+        "seed": args.seed,
         "em_accuracy": round(float(np.mean(em.labels_ == truth)), 4),
         "majority_accuracy": round(float(np.mean(majority.labels_ == truth)), 4),
         "all_checked_accuracy": round(float(np.mean(truth == 0)), 4),

@@ -22,24 +22,25 @@ DEFAULT_GOLD_ATTRIBUTE = "gold-label"
 
 @dataclass(frozen=True)
 class JobAnswerTable:
-    """Every answer of one job as arrays: per assignment (first block) and per object index (second block) of one job."""
+    """Every answer of one job as arrays: per assignment (first block) and per object index (second block)
+    of one job."""
 
-    job: Any                       # the job's row (broker.store.tables.Job)
+    job: Any  # the job's row (broker.store.tables.Job)
     labels: list[str]
-    worker_ids: list[str]          # worker code -> WorkerId
-    workers: np.ndarray            # worker code
-    items: np.ndarray              # object index (datasetObjectId)
-    chosen: np.ndarray             # chosen class (single-label), -1 when none or multi-label
-    review: np.ndarray             # review status strings
-    accept: np.ndarray             # epoch seconds
-    submit: np.ndarray             # epoch seconds
-    reward_cents: np.ndarray       # the HIT's reward
-    cost_cents: np.ndarray         # reward + fee
-    consolidated: np.ndarray       # per object index: consolidated class, -1 when none
-    confidence: np.ndarray         # per object index: confidence, NaN when none
-    consolidated_at: np.ndarray    # per object index: epoch seconds, NaN when not consolidated
-    gold: np.ndarray               # per object index: known class, -1 when not gold
-    bonus_cents: dict[str, int]    # WorkerId -> bonuses sent (amount)
+    worker_ids: list[str]  # worker code -> WorkerId
+    workers: np.ndarray  # worker code
+    items: np.ndarray  # object index (datasetObjectId)
+    chosen: np.ndarray  # chosen class (single-label), -1 when none or multi-label
+    review: np.ndarray  # review status strings
+    accept: np.ndarray  # epoch seconds
+    submit: np.ndarray  # epoch seconds
+    reward_cents: np.ndarray  # the HIT's reward
+    cost_cents: np.ndarray  # reward + fee
+    consolidated: np.ndarray  # per object index: consolidated class, -1 when none
+    confidence: np.ndarray  # per object index: confidence, NaN when none
+    consolidated_at: np.ndarray  # per object index: epoch seconds, NaN when not consolidated
+    gold: np.ndarray  # per object index: known class, -1 when not gold
+    bonus_cents: dict[str, int]  # WorkerId -> bonuses sent (amount)
     bonus_fee_cents: dict[str, int]
 
     @property
@@ -78,7 +79,9 @@ def _single_class(value: Any) -> int:
     return -1
 
 
-def answer_table(job: Any, rows: list[tuple], objects: list[tuple], bonuses: list[tuple[str, int, int]]) -> JobAnswerTable:
+def answer_table(
+    job: Any, rows: list[tuple], objects: list[tuple], bonuses: list[tuple[str, int, int]]
+) -> JobAnswerTable:
     """The arrays of one job from its rows: assignments (WorkerId, object index, chosen JSON, review
     status, accept, submit, reward, cost), objects (index, data JSON, status, label JSON, confidence
     JSON, consolidated at) and sent bonuses (WorkerId, amount, fee)."""
@@ -87,8 +90,11 @@ def answer_table(job: Any, rows: list[tuple], objects: list[tuple], bonuses: lis
     codes: dict[str, int] = {}
     workers = np.fromiter((codes.setdefault(r[0], len(codes)) for r in rows), dtype=np.int64, count=len(rows))
     items = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-    chosen = np.fromiter((-1 if multilabel or r[2] is None else _single_class(json.loads(r[2])) for r in rows),
-                         dtype=np.int64, count=len(rows))
+    chosen = np.fromiter(
+        (-1 if multilabel or r[2] is None else _single_class(json.loads(r[2])) for r in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
     review = np.array([r[3] for r in rows], dtype=object)
     accept = np.fromiter((epoch(r[4]) for r in rows), dtype=np.float64, count=len(rows))
     submit = np.fromiter((epoch(r[5]) for r in rows), dtype=np.float64, count=len(rows))
@@ -107,8 +113,11 @@ def answer_table(job: Any, rows: list[tuple], objects: list[tuple], bonuses: lis
             consolidated[index] = _single_class(json.loads(label_json))
         if confidence_json is not None:
             value = json.loads(confidence_json)
-            confidence[index] = float(np.mean(list(value.values()))) if isinstance(value, dict) and value else \
-                (float(value) if isinstance(value, int | float) else np.nan)
+            confidence[index] = (
+                float(np.mean(list(value.values())))
+                if isinstance(value, dict) and value
+                else (float(value) if isinstance(value, int | float) else np.nan)
+            )
         consolidated_at[index] = epoch(at)
         known = json.loads(data_json).get(attribute)
         if isinstance(known, str) and known in class_of:
@@ -119,7 +128,22 @@ def answer_table(job: Any, rows: list[tuple], objects: list[tuple], bonuses: lis
     for worker_id, amount, fee in bonuses:
         bonus[worker_id] = bonus.get(worker_id, 0) + amount
         bonus_fee[worker_id] = bonus_fee.get(worker_id, 0) + fee
-    return JobAnswerTable(job=job, labels=labels, worker_ids=list(codes), workers=workers, items=items, chosen=chosen,
-                      review=review, accept=accept, submit=submit, reward_cents=reward, cost_cents=cost,
-                      consolidated=consolidated, confidence=confidence, consolidated_at=consolidated_at, gold=gold,
-                      bonus_cents=bonus, bonus_fee_cents=bonus_fee)
+    return JobAnswerTable(
+        job=job,
+        labels=labels,
+        worker_ids=list(codes),
+        workers=workers,
+        items=items,
+        chosen=chosen,
+        review=review,
+        accept=accept,
+        submit=submit,
+        reward_cents=reward,
+        cost_cents=cost,
+        consolidated=consolidated,
+        confidence=confidence,
+        consolidated_at=consolidated_at,
+        gold=gold,
+        bonus_cents=bonus,
+        bonus_fee_cents=bonus_fee,
+    )

@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from botocore.exceptions import ClientError
@@ -18,6 +18,7 @@ from rich.text import Text
 
 from broker import mturk
 from broker.actions.bonuses import WorkerActionError
+from broker.autolabel.report import summary_rows
 from broker.commands import block_worker, cancel_job, message_workers, send_bonus, unblock_worker
 from broker.daemon import install_signal_handlers, run_cycle, run_until_done
 from broker.demo import DEMO_TASKS, DemoOptions, run_demo
@@ -38,14 +39,13 @@ from broker.export import (
 )
 from broker.manifest import ManifestError
 from broker.marketplace.cli import app as marketplace_app
-from broker.reports.autolabel import summary_rows
 from broker.reports.cli import estimate_command, report_app
 from broker.reports.status import JobStatusReport, format_eta, job_status
 from broker.settings import SettingsError, load_settings
 from broker.spec import SpecError, SubmitError
 from broker.stages.submit import submit_job
 from broker.storage import read_text
-from broker.store import get_engine, reading
+from broker.store import get_engine, migrate, reading
 from broker.store.jobs import UnknownJobError, find_job, job_spec
 from broker.store.views import all_jobs, jobs_not_completed
 from broker.validate import preview_command, validate_command
@@ -66,10 +66,17 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 # ----------------------------------------------------------------------------------------- plumbing
 
+
 @app.callback()
-def _global(ctx: typer.Context,
-            settings: Optional[Path] = typer.Option(None, "--settings", envvar="BROKER_SETTINGS",
-                                                    help="Settings YAML (default: config/defaults.yaml + BROKER_* env).")) -> None:
+def _global(
+    ctx: typer.Context,
+    settings: Path | None = typer.Option(
+        None,
+        "--settings",
+        envvar="BROKER_SETTINGS",
+        help="Settings YAML (default: config/defaults.yaml + BROKER_* env).",
+    ),
+) -> None:
     ctx.obj = {"settings_path": settings}
 
 
@@ -96,9 +103,13 @@ def _usd(cents: int | None) -> str:
 
 # ----------------------------------------------------------------------------------------- jobs
 
+
 @app.command()
-def submit(ctx: typer.Context, spec: Path = typer.Argument(..., help="Job spec YAML."),
-           skip_invalid_lines: bool = typer.Option(False, help="Leave out invalid manifest lines instead of failing.")) -> None:
+def submit(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(..., help="Job spec YAML."),
+    skip_invalid_lines: bool = typer.Option(False, help="Leave out invalid manifest lines instead of failing."),
+) -> None:
     """Validate a job (spec, manifest, template) and queue it for `broker run`."""
     settings = _settings(ctx)
     try:
@@ -109,8 +120,10 @@ def submit(ctx: typer.Context, spec: Path = typer.Argument(..., help="Job spec Y
         if type(exc).__name__ in ("PublishError", "TemplateError", "QuestionTooLarge", "StorageError"):
             _fail(str(exc))
         raise
-    console.print(f"submitted job [bold]{submitted.name}[/]: {submitted.n_objects} objects"
-                  + (f" ({submitted.n_rejected_lines} invalid lines left out)" if submitted.n_rejected_lines else ""))
+    console.print(
+        f"submitted job [bold]{submitted.name}[/]: {submitted.n_objects} objects"
+        + (f" ({submitted.n_rejected_lines} invalid lines left out)" if submitted.n_rejected_lines else "")
+    )
 
 
 @app.command()
@@ -129,10 +142,12 @@ def run(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Run
     if not console.is_terminal:
         done = run_until_done(engine, settings, stop=stop)
     else:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
-            done = run_until_done(engine, settings, stop=stop,
-                                  on_tick=lambda name, result: _show_progress(progress, engine, name))
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            done = run_until_done(
+                engine, settings, stop=stop, on_tick=lambda name, result: _show_progress(progress, engine, name)
+            )
     console.print("all jobs done" if done else "stopped")
 
 
@@ -146,28 +161,38 @@ def _show_progress(progress: Any, engine: Any, tick: str) -> None:
     for report in reports:
         if report.name not in bars:
             bars[report.name] = progress.add_task(report.name, total=report.objects)
-        progress.update(bars[report.name], completed=report.answered + report.failed + report.carried,
-                        description=f"{report.name} (spent ${report.spent_cents / 100:,.2f})")
+        progress.update(
+            bars[report.name],
+            completed=report.answered + report.failed + report.carried,
+            description=f"{report.name} (spent ${report.spent_cents / 100:,.2f})",
+        )
     progress._broker_bars = bars
 
 
 @app.command()
-def collect(ctx: typer.Context,
-            once: bool = typer.Option(True, "--once", help="Collect once and exit (`broker run` collects continuously).")) -> None:
+def collect(
+    ctx: typer.Context,
+    once: bool = typer.Option(True, "--once", help="Collect once and exit (`broker run` collects continuously)."),
+) -> None:
     """Collect submitted assignments now, review and consolidate them; publishes nothing."""
     settings = _settings(ctx)
     cycle = run_cycle(_engine(settings), settings, ticks=("collect", "review", "consolidate", "output", "finalize"))
     report = cycle.reports.get("collect")
     if report is not None and not isinstance(report, Exception):
-        console.print(f"collected {report.assignments_stored} assignments from {report.hits_collected} HITs"
-                      f" ({report.hits_extended} extended)")
+        console.print(
+            f"collected {report.assignments_stored} assignments from {report.hits_collected} HITs"
+            f" ({report.hits_extended} extended)"
+        )
     for error in cycle.errors:
         err_console.print(f"[yellow]{error}[/]")
 
 
 @app.command()
-def status(ctx: typer.Context, job: Optional[str] = typer.Argument(None, help="Job name (default: all jobs)."),
-           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(
+    ctx: typer.Context,
+    job: str | None = typer.Argument(None, help="Job name (default: all jobs)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Objects published, answered, consolidated; money spent and committed; ETA."""
     settings = _settings(ctx)
     with reading(_engine(settings)) as session:
@@ -189,8 +214,16 @@ def status(ctx: typer.Context, job: Optional[str] = typer.Argument(None, help="J
     for column in ("job", "status", "answered", "labeled", "failed", "spent", "committed", "ETA"):
         table.add_column(column, justify="left" if column in ("job", "status") else "right", no_wrap=True)
     for r in reports:
-        table.add_row(r.name, r.status, f"{r.answered}/{r.objects}", str(r.consolidated), str(r.failed),
-                      _usd(r.spent_cents), _usd(r.committed_cents), format_eta(r.eta_seconds))
+        table.add_row(
+            r.name,
+            r.status,
+            f"{r.answered}/{r.objects}",
+            str(r.consolidated),
+            str(r.failed),
+            _usd(r.spent_cents),
+            _usd(r.committed_cents),
+            format_eta(r.eta_seconds),
+        )
     console.print(table)
 
 
@@ -199,12 +232,17 @@ def _job_table(r: JobStatusReport) -> Table:
     table = Table(title=f"job {r.name}", show_header=False)
     rows = [
         ("status", f"{r.status} ({r.task_type})"),
-        ("objects", f"{r.objects}: {r.published} published, {r.answered} answered, {r.consolidated} consolidated,"
-                    f" {r.failed} failed, {r.pending} waiting"
-                    + (f", {r.carried} carried over from an earlier job" if r.carried else "")),
+        (
+            "objects",
+            f"{r.objects}: {r.published} published, {r.answered} answered, {r.consolidated} consolidated,"
+            f" {r.failed} failed, {r.pending} waiting"
+            + (f", {r.carried} carried over from an earlier job" if r.carried else ""),
+        ),
         ("HITs open", str(r.hits_open)),
-        ("assignments", f"{r.assignments}: {r.approved} approved, {r.rejected} rejected,"
-                        f" {r.awaiting_review} awaiting review"),
+        (
+            "assignments",
+            f"{r.assignments}: {r.approved} approved, {r.rejected} rejected, {r.awaiting_review} awaiting review",
+        ),
         ("spent (rewards + fees)", _usd(r.spent_cents)),
         ("committed (may still be paid)", _usd(r.committed_cents)),
         ("budget", _usd(r.budget_cents)),
@@ -232,18 +270,25 @@ def cancel(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."))
         result = cancel_job(engine, settings, job_id)
     except ValueError as exc:
         _fail(str(exc))
-    console.print(f"cancelled {job}: {result['hits_expired']} HITs expired, "
-                  f"{result['assignments_kept']} answers kept, {result['objects_stopped']} objects stopped. "
-                  "Run `broker run` to review and consolidate what was answered.")
+    console.print(
+        f"cancelled {job}: {result['hits_expired']} HITs expired, "
+        f"{result['assignments_kept']} answers kept, {result['objects_stopped']} objects stopped. "
+        "Run `broker run` to review and consolidate what was answered."
+    )
 
 
 @app.command()
-def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
-           fmt: str = typer.Option("manifest", "--format", "-f",
-                                   help="manifest | csv | coco | yolo | voc (the last three: bounding-box jobs)."),
-           output: Optional[Path] = typer.Option(None, "--output", "-o",
-                                                 help="File (manifest, csv, coco) or directory (yolo, voc)."),
-           csv: bool = typer.Option(False, "--csv", help="Same as --format csv.")) -> None:
+def export(
+    ctx: typer.Context,
+    job: str = typer.Argument(..., help="Job name."),
+    fmt: str = typer.Option(
+        "manifest", "--format", "-f", help="manifest | csv | coco | yolo | voc (the last three: bounding-box jobs)."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="File (manifest, csv, coco) or directory (yolo, voc)."
+    ),
+    csv: bool = typer.Option(False, "--csv", help="Same as --format csv."),
+) -> None:
     """Copy or print a job's output manifest, or export it as CSV, COCO JSON, YOLO txt or Pascal VOC XML."""
     fmt = "csv" if csv else fmt
     if fmt not in FORMATS:
@@ -290,15 +335,20 @@ def export(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
 
 # ----------------------------------------------------------------------------------------- workers
 
+
 def _worker_client(ctx: typer.Context, marketplace: str) -> tuple[Any, Any, Any]:
     settings = _settings(ctx)
     return settings, _engine(settings), mturk.client_for(mturk.resolve_target(marketplace, settings))
 
 
 @worker_app.command("bonus")
-def worker_bonus(ctx: typer.Context, worker_id: str, assignment_id: str,
-                 amount: str = typer.Option(..., help='USD, e.g. "0.25".'),
-                 reason: str = typer.Option(..., help="Shown to the worker.")) -> None:
+def worker_bonus(
+    ctx: typer.Context,
+    worker_id: str,
+    assignment_id: str,
+    amount: str = typer.Option(..., help='USD, e.g. "0.25".'),
+    reason: str = typer.Option(..., help="Shown to the worker."),
+) -> None:
     """Pay a bonus for an assignment (once: a repeated command is deduplicated)."""
     settings = _settings(ctx)
     try:
@@ -309,8 +359,12 @@ def worker_bonus(ctx: typer.Context, worker_id: str, assignment_id: str,
 
 
 @worker_app.command("block")
-def worker_block(ctx: typer.Context, worker_id: str, reason: str = typer.Option(..., help="Required by MTurk."),
-                 marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
+def worker_block(
+    ctx: typer.Context,
+    worker_id: str,
+    reason: str = typer.Option(..., help="Required by MTurk."),
+    marketplace: str = typer.Option("local", help="local, sandbox, production or a URL."),
+) -> None:
     """Block a worker from all your HITs."""
     _, engine, client = _worker_client(ctx, marketplace)
     try:
@@ -321,8 +375,12 @@ def worker_block(ctx: typer.Context, worker_id: str, reason: str = typer.Option(
 
 
 @worker_app.command("unblock")
-def worker_unblock(ctx: typer.Context, worker_id: str, reason: str = typer.Option("", help="Optional."),
-                   marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
+def worker_unblock(
+    ctx: typer.Context,
+    worker_id: str,
+    reason: str = typer.Option("", help="Optional."),
+    marketplace: str = typer.Option("local", help="local, sandbox, production or a URL."),
+) -> None:
     """Lift a block."""
     _, engine, client = _worker_client(ctx, marketplace)
     try:
@@ -333,9 +391,13 @@ def worker_unblock(ctx: typer.Context, worker_id: str, reason: str = typer.Optio
 
 
 @worker_app.command("message")
-def worker_message(ctx: typer.Context, worker_ids: list[str] = typer.Argument(..., help="WorkerIds."),
-                   subject: str = typer.Option(...), body: str = typer.Option(...),
-                   marketplace: str = typer.Option("local", help="local, sandbox, production or a URL.")) -> None:
+def worker_message(
+    ctx: typer.Context,
+    worker_ids: list[str] = typer.Argument(..., help="WorkerIds."),
+    subject: str = typer.Option(...),
+    body: str = typer.Option(...),
+    marketplace: str = typer.Option("local", help="local, sandbox, production or a URL."),
+) -> None:
     """Send a message (NotifyWorkers, 100 workers per call)."""
     _, _, client = _worker_client(ctx, marketplace)
     try:
@@ -349,40 +411,97 @@ def worker_message(ctx: typer.Context, worker_ids: list[str] = typer.Argument(..
 
 # ----------------------------------------------------------------------------------------- demo
 
+
 @app.command()
-def demo(output: Path = typer.Option(Path("demo-output"), "--output", help="Where the job's files go."),
-         seed: int = typer.Option(0, "--seed"),
-         task: str = typer.Option("image-classification", "--task",
-                                  help="image-classification (the digits); bounding-box, bounding-box-adjustment or "
-                                       "semantic-segmentation (shapes in generated scenes); named-entity "
-                                       "(generated sentences); verification (a model's digit labels)."),
-         workers_per_object: Optional[int] = typer.Option(
-             None, "--workers-per-object", min=1, max=9,
-             help="Answers per object (default 3; bounding-box 5, as Ground Truth's console suggests)."),
-         objects: Optional[int] = typer.Option(None, "--objects", min=1,
-                                               help="Label only the first N digits (or N generated objects)."),
-         as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
-         auto_label: bool = typer.Option(False, "--auto-label",
-                                         help="Automated labeling: a model labels the digits it is sure of."),
-         validation_workers: Optional[int] = typer.Option(
-             None, "--validation-workers", min=1, max=9,
-             help="--auto-label: answers per validation object (default: --workers-per-object).")) -> None:
+def demo(
+    output: Path = typer.Option(Path("demo-output"), "--output", help="Where the job's files go."),
+    seed: int = typer.Option(0, "--seed"),
+    task: str = typer.Option(
+        "image-classification",
+        "--task",
+        help="image-classification (the digits); bounding-box, bounding-box-adjustment or "
+        "semantic-segmentation (shapes in generated scenes); named-entity "
+        "(generated sentences); verification (a model's digit labels).",
+    ),
+    workers_per_object: int | None = typer.Option(
+        None,
+        "--workers-per-object",
+        min=1,
+        max=9,
+        help="Answers per object (default 3; bounding-box 5, as Ground Truth's console suggests).",
+    ),
+    objects: int | None = typer.Option(
+        None, "--objects", min=1, help="Label only the first N digits (or N generated objects)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    auto_label: bool = typer.Option(
+        False, "--auto-label", help="Automated labeling: a model labels the digits it is sure of."
+    ),
+    validation_workers: int | None = typer.Option(
+        None,
+        "--validation-workers",
+        min=1,
+        max=9,
+        help="--auto-label: answers per validation object (default: --workers-per-object).",
+    ),
+) -> None:
     """Label scikit-learn's 1,797 digits (or generated scenes/sentences) on the embedded marketplace with a
     simulated crowd."""
     if task not in DEMO_TASKS:
-        raise typer.BadParameter(f"{task!r} is not a demo task: choose one of {', '.join(DEMO_TASKS)}",
-                                 param_hint="--task")
+        raise typer.BadParameter(
+            f"{task!r} is not a demo task: choose one of {', '.join(DEMO_TASKS)}", param_hint="--task"
+        )
     if auto_label and task != "image-classification":
-        raise typer.BadParameter("automated labeling runs on the digits (image-classification) only",
-                                 param_hint="--auto-label")
-    summary = run_demo(DemoOptions(output=output, seed=seed, workers_per_object=workers_per_object,
-                                   objects=objects, task=task, show_progress=not as_json, auto_label=auto_label,
-                                   auto_label_settings={"validation_workers_per_object": validation_workers}
-                                   if validation_workers else {}))
+        raise typer.BadParameter(
+            "automated labeling runs on the digits (image-classification) only", param_hint="--auto-label"
+        )
+    summary = run_demo(
+        DemoOptions(
+            output=output,
+            seed=seed,
+            workers_per_object=workers_per_object,
+            objects=objects,
+            task=task,
+            show_progress=not as_json,
+            auto_label=auto_label,
+            auto_label_settings={"validation_workers_per_object": validation_workers} if validation_workers else {},
+        )
+    )
     if as_json:
         print(json.dumps(summary.as_dict()))
     else:
         summary.print(console)
+
+
+# ------------------------------------------------------------------------------------------- db
+
+db_app = typer.Typer(no_args_is_help=True, help="The broker DB's schema (Alembic migrations).")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Bring the broker DB (settings' db_url) to the newest schema; a no-op when it is there."""
+    settings = _settings(ctx)
+    try:
+        before, after = migrate.upgrade(settings.db_url)
+    except migrate.DatabaseUnreachableError as exc:
+        _fail(str(exc))
+    if before == after:
+        console.print(f"{settings.db_url}: at revision {after}, nothing to do")
+    else:
+        console.print(f"{settings.db_url}: {before or 'unversioned'} -> {after}")
+
+
+@db_app.command("revision")
+def db_revision(ctx: typer.Context) -> None:
+    """Print the broker DB's schema revision and the newest one this release knows."""
+    settings = _settings(ctx)
+    try:
+        current = migrate.current_revision(settings.db_url)
+    except migrate.DatabaseUnreachableError as exc:
+        _fail(str(exc))
+    console.print(f"{settings.db_url}: revision {current or 'none'} (newest: {migrate.head_revision()})")
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ Commands are not tick code: the CLI calls them once. They may use the stages' pu
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from broker import mturk
@@ -23,7 +23,7 @@ from broker.store.progress import open_hit_ids, stop_job
 from broker.store.tables import Bonus, Job
 from broker.store.workers import set_worker_blocked
 
-EXPIRED_LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EXPIRED_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 NOTIFY_CHUNK = 100
 
 
@@ -42,7 +42,7 @@ def cancel_job(engine: Engine, settings: Any, job_id: int, *, now: datetime | No
     target = mturk.resolve_target(job.marketplace, settings)
     client = mturk.client_for(target)
     spec = job_spec(job)
-    if job.hit_type_id:   # rows a crash left in "creating" first, so no HIT escapes the cancel
+    if job.hit_type_id:  # rows a crash left in "creating" first, so no HIT escapes the cancel
         finish_creating(engine, client, job, spec, grant_read_access_for(target, settings))
     with reading(engine) as session:
         open_ids = open_hit_ids(session, job_id)
@@ -50,14 +50,27 @@ def cancel_job(engine: Engine, settings: Any, job_id: int, *, now: datetime | No
         client.update_expiration_for_hit(HITId=hit_id, ExpireAt=EXPIRED_LONG_AGO)
     report = CollectReport()
     for start in range(0, len(open_ids), 100):
-        collect_hits(engine, client, job, spec, [{"HITId": h} for h in open_ids[start:start + 100]], 0, report,
-                     now, zero_answer_reason=REASON_STOPPED)
-    return {"hits_expired": len(open_ids), "assignments_kept": report.assignments_stored,
-            "objects_stopped": stopped + report.objects_failed}
+        collect_hits(
+            engine,
+            client,
+            job,
+            spec,
+            [{"HITId": h} for h in open_ids[start : start + 100]],
+            0,
+            report,
+            now,
+            zero_answer_reason=REASON_STOPPED,
+        )
+    return {
+        "hits_expired": len(open_ids),
+        "assignments_kept": report.assignments_stored,
+        "objects_stopped": stopped + report.objects_failed,
+    }
 
 
-def send_bonus(engine: Engine, settings: Any, worker_id: str, assignment_id: str, amount_cents: int,
-               reason: str) -> Bonus:
+def send_bonus(
+    engine: Engine, settings: Any, worker_id: str, assignment_id: str, amount_cents: int, reason: str
+) -> Bonus:
     """`broker worker bonus`: one bonus, paid once (broker.actions.bonuses)."""
     return bonuses.send_bonus(engine, settings, worker_id, assignment_id, amount_cents, reason)
 
@@ -81,8 +94,9 @@ def message_workers(client: Any, worker_ids: list[str], subject: str, body: str)
     """NotifyWorkers in chunks of 100; returns MTurk's per-worker failures."""
     failures: list[dict] = []
     for start in range(0, len(worker_ids), NOTIFY_CHUNK):
-        response = client.notify_workers(Subject=subject, MessageText=body,
-                                         WorkerIds=worker_ids[start:start + NOTIFY_CHUNK])
+        response = client.notify_workers(
+            Subject=subject, MessageText=body, WorkerIds=worker_ids[start : start + NOTIFY_CHUNK]
+        )
         failures += response.get("NotifyWorkersFailureStatuses", [])
     return failures
 

@@ -37,7 +37,10 @@ class ElementModule:
 
 
 IMAGE_TOOL_TAGS: tuple[str, ...] = (
-    "crowd-bounding-box", "crowd-polygon", "crowd-keypoint", "crowd-semantic-segmentation",
+    "crowd-bounding-box",
+    "crowd-polygon",
+    "crowd-keypoint",
+    "crowd-semantic-segmentation",
 )
 # The annotation tools (our spatial, span and verification elements).
 ANNOTATION_TAGS: tuple[str, ...] = IMAGE_TOOL_TAGS + ("crowd-entity-annotation", "crowd-label-verification")

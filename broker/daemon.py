@@ -1,9 +1,10 @@
 """`broker run`: APScheduler runs the ticks until every job is done or a signal stops it.
 
 The ticks are the stages, plain functions over the DB (broker.stages: publish, collect, review,
-consolidate, quality, autolabel, output, finalize); APScheduler only schedules them. One worker thread runs them one at a time, so two
-ticks never interleave their transactions. SIGTERM / SIGINT let the running tick finish its
-current step and stop; whatever was committed is where the next `broker run` resumes.
+consolidate, quality, autolabel, output, finalize); APScheduler only schedules them. One worker
+thread runs them one at a time, so two ticks never interleave their transactions. SIGTERM / SIGINT
+let the running tick finish its current step and stop; whatever was committed is where the next
+`broker run` resumes.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from broker.stages.autolabel import autolabel_tick
 from broker.stages.collect import collect_tick
@@ -34,9 +36,9 @@ TICKS: dict[str, Callable[..., Any]] = {
     "collect": collect_tick,
     "review": review_tick,
     "consolidate": consolidate_tick,
-    "quality": quality_tick,      # exclusion and bonus rules; objects that lost answers go back to publish
+    "quality": quality_tick,  # exclusion and bonus rules; objects that lost answers go back to publish
     "autolabel": autolabel_tick,  # machine-label what the model is sure of, release the next batch
-    "output": output_tick,        # write the output tree when consolidation moved on
+    "output": output_tick,  # write the output tree when consolidation moved on
     "finalize": finalize_tick,
 }
 
@@ -71,9 +73,15 @@ def run_cycle(engine: Any, settings: Any, ticks: tuple[str, ...] = tuple(TICKS))
     return cycle
 
 
-def run_until_done(engine: Any, settings: Any, *, stop: threading.Event | None = None,
-                   poll_seconds: float = 0.5, intervals: dict[str, float] | None = None,
-                   on_tick: Callable[[str, Any], None] | None = None) -> bool:
+def run_until_done(
+    engine: Any,
+    settings: Any,
+    *,
+    stop: threading.Event | None = None,
+    poll_seconds: float = 0.5,
+    intervals: dict[str, float] | None = None,
+    on_tick: Callable[[str, Any], None] | None = None,
+) -> bool:
     """Schedule the ticks with APScheduler until no job is left or `stop` is set.
 
     Returns True when every job finished, False when stopped first.
@@ -85,9 +93,11 @@ def run_until_done(engine: Any, settings: Any, *, stop: threading.Event | None =
     stop = stop or threading.Event()
     ticks = settings.ticks if settings is not None else None
     intervals = intervals or {name: float(getattr(ticks, f"{name}_seconds", 10)) for name in TICKS}
-    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
-                                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-                                    timezone="UTC")
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone="UTC",
+    )
     finished = threading.Event()
 
     def tick(name: str) -> None:
@@ -99,7 +109,7 @@ def run_until_done(engine: Any, settings: Any, *, stop: threading.Event | None =
         if name == "finalize" and jobs_remaining(engine) == 0:
             finished.set()
 
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     for name in TICKS:
         scheduler.add_job(tick, "interval", args=[name], seconds=intervals[name], id=name, next_run_time=start)
     scheduler.start()

@@ -33,19 +33,19 @@ class CostEstimate:
     gold_objects: int
     workers_per_object: int
     assignments: int
-    reward_cents: int                   # per assignment
-    fee_percent: int                    # total commission rate of one assignment
-    base_fee_cents: int                 # per assignment: the 20% (minimum $0.01)
-    large_hit_fee_cents: int            # per assignment: +20% when a HIT has 10+ assignments
-    masters_fee_cents: int              # per assignment: +5% when Masters are required
-    fee_cents: int                      # per assignment, all fees (rounded once, as MTurk does)
+    reward_cents: int  # per assignment
+    fee_percent: int  # total commission rate of one assignment
+    base_fee_cents: int  # per assignment: the 20% (minimum $0.01)
+    large_hit_fee_cents: int  # per assignment: +20% when a HIT has 10+ assignments
+    masters_fee_cents: int  # per assignment: +5% when Masters are required
+    fee_cents: int  # per assignment, all fees (rounded once, as MTurk does)
     total_reward_cents: int
     total_fee_cents: int
     total_cents: int
     budget_cents: int | None
-    objects_within_budget: int | None   # how many objects the budget pays for (None without budget)
+    objects_within_budget: int | None  # how many objects the budget pays for (None without budget)
     work_seconds: float | None
-    hourly_wage_cents: int | None       # reward per hour of work, rounded half up
+    hourly_wage_cents: int | None  # reward per hour of work, rounded half up
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,9 +63,16 @@ def hourly_wage_cents(reward_cents: int, work_seconds: float) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def estimate_cost(objects: int, reward_cents: int, workers_per_object: int, *, masters: bool = False,
-                  budget_cents: int | None = None, work_seconds: float | None = None,
-                  gold_objects: int = 0) -> CostEstimate:
+def estimate_cost(
+    objects: int,
+    reward_cents: int,
+    workers_per_object: int,
+    *,
+    masters: bool = False,
+    budget_cents: int | None = None,
+    work_seconds: float | None = None,
+    gold_objects: int = 0,
+) -> CostEstimate:
     """The cost of posting `objects` (+ `gold_objects`) as HITs of `workers_per_object` assignments."""
     if objects < 0 or gold_objects < 0:
         raise ValueError("object counts cannot be negative")
@@ -74,8 +81,11 @@ def estimate_cost(objects: int, reward_cents: int, workers_per_object: int, *, m
     with_large = fee_cents(reward_cents, workers_per_object, False)
     large = with_large - base
     masters_part = fee - with_large
-    percent = BASE_FEE_PERCENT + (LARGE_HIT_EXTRA_PERCENT if workers_per_object >= LARGE_HIT_MIN_ASSIGNMENTS else 0) \
+    percent = (
+        BASE_FEE_PERCENT
+        + (LARGE_HIT_EXTRA_PERCENT if workers_per_object >= LARGE_HIT_MIN_ASSIGNMENTS else 0)
         + (MASTERS_EXTRA_PERCENT if masters else 0)
+    )
     total_objects = objects + gold_objects
     assignments = total_objects * workers_per_object
     per_object = workers_per_object * (reward_cents + fee)
@@ -83,25 +93,43 @@ def estimate_cost(objects: int, reward_cents: int, workers_per_object: int, *, m
     if budget_cents is not None:
         affordable = min(total_objects, budget_cents // per_object) if per_object else total_objects
     return CostEstimate(
-        objects=objects, gold_objects=gold_objects, workers_per_object=workers_per_object,
-        assignments=assignments, reward_cents=reward_cents, fee_percent=percent,
-        base_fee_cents=base, large_hit_fee_cents=large, masters_fee_cents=masters_part, fee_cents=fee,
-        total_reward_cents=assignments * reward_cents, total_fee_cents=assignments * fee,
-        total_cents=assignments * (reward_cents + fee), budget_cents=budget_cents,
-        objects_within_budget=affordable, work_seconds=work_seconds,
+        objects=objects,
+        gold_objects=gold_objects,
+        workers_per_object=workers_per_object,
+        assignments=assignments,
+        reward_cents=reward_cents,
+        fee_percent=percent,
+        base_fee_cents=base,
+        large_hit_fee_cents=large,
+        masters_fee_cents=masters_part,
+        fee_cents=fee,
+        total_reward_cents=assignments * reward_cents,
+        total_fee_cents=assignments * fee,
+        total_cents=assignments * (reward_cents + fee),
+        budget_cents=budget_cents,
+        objects_within_budget=affordable,
+        work_seconds=work_seconds,
         hourly_wage_cents=hourly_wage_cents(reward_cents, work_seconds) if work_seconds else None,
     )
 
 
-def estimate_spec(spec: Any, objects: int, *, work_seconds: float | None = None,
-                  gold_objects: int | None = None) -> CostEstimate:
+def estimate_spec(
+    spec: Any, objects: int, *, work_seconds: float | None = None, gold_objects: int | None = None
+) -> CostEstimate:
     """The estimate of a validated JobSpec with `objects` data objects in its manifest."""
     quality = getattr(spec, "quality", None)
     if gold_objects is None:
         gold = getattr(quality, "gold", None) if quality is not None else None
         gold_objects = gold_object_count(objects, gold.rate) if gold is not None else 0
-    return estimate_cost(objects, spec.reward_cents, spec.workers_per_object, masters=spec.masters,
-                         budget_cents=spec.budget_cents, work_seconds=work_seconds, gold_objects=gold_objects)
+    return estimate_cost(
+        objects,
+        spec.reward_cents,
+        spec.workers_per_object,
+        masters=spec.masters,
+        budget_cents=spec.budget_cents,
+        work_seconds=work_seconds,
+        gold_objects=gold_objects,
+    )
 
 
 def count_manifest_objects(spec: Any, settings: Any = None) -> int:
@@ -117,6 +145,7 @@ def count_manifest_objects(spec: Any, settings: Any = None) -> int:
 
 def estimate_rows(estimate: CostEstimate) -> list[tuple[str, str]]:
     """(item, amount) lines for the terminal: what is paid, what MTurk takes, what it comes to."""
+
     def usd(cents: int) -> str:
         return "$" + cents_to_usd(cents)
 

@@ -68,8 +68,10 @@ def read_detections(manifest_text: str, attribute: str) -> tuple[list[ImageBoxes
             continue
         metadata = line.get(f"{attribute}-metadata") or {}
         if metadata.get("type") != DETECTION_TYPE:
-            raise ExportError(f"line {number}: {attribute}-metadata.type is {metadata.get('type')!r}, "
-                              f"not {DETECTION_TYPE!r}: only bounding-box jobs export to COCO, YOLO or VOC")
+            raise ExportError(
+                f"line {number}: {attribute}-metadata.type is {metadata.get('type')!r}, "
+                f"not {DETECTION_TYPE!r}: only bounding-box jobs export to COCO, YOLO or VOC"
+            )
         class_map.update({int(k): str(v) for k, v in (metadata.get("class-map") or {}).items()})
         images.append(_image_boxes(number, line, attribute, metadata))
     return images, class_map
@@ -88,9 +90,16 @@ def _image_boxes(number: int, line: dict, attribute: str, metadata: dict) -> Ima
     for i, box in enumerate(value.get("annotations") or []):
         try:
             confidence = objects[i].get("confidence") if i < len(objects) else None
-            boxes.append(Box(int(box["class_id"]), float(box["left"]), float(box["top"]),
-                             float(box["width"]), float(box["height"]),
-                             None if confidence is None else float(confidence)))
+            boxes.append(
+                Box(
+                    int(box["class_id"]),
+                    float(box["left"]),
+                    float(box["top"]),
+                    float(box["width"]),
+                    float(box["height"]),
+                    None if confidence is None else float(confidence),
+                )
+            )
         except (KeyError, TypeError, ValueError):
             raise ExportError(f"{where}.annotations[{i}] needs class_id, left, top, width and height") from None
     source = str(line.get("source-ref") or line.get("source") or "")
@@ -111,15 +120,24 @@ def to_coco(images: list[ImageBoxes], classes: list[str]) -> dict:
     for image_id, image in enumerate(images, start=1):
         coco_images.append({"id": image_id, "file_name": image.source, "width": image.width, "height": image.height})
         for box in image.boxes:
-            annotation = {"id": len(annotations) + 1, "image_id": image_id, "category_id": box.class_id + 1,
-                          "bbox": [box.left, box.top, box.width, box.height], "area": box.width * box.height,
-                          "iscrowd": 0}
+            annotation = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": box.class_id + 1,
+                "bbox": [box.left, box.top, box.width, box.height],
+                "area": box.width * box.height,
+                "iscrowd": 0,
+            }
             if box.confidence is not None:
                 annotation["score"] = box.confidence
             annotations.append(annotation)
     categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(classes)]
-    return {"info": {"description": "crowd-broker export"}, "images": coco_images,
-            "annotations": annotations, "categories": categories}
+    return {
+        "info": {"description": "crowd-broker export"},
+        "images": coco_images,
+        "annotations": annotations,
+        "categories": categories,
+    }
 
 
 def _stems(images: list[ImageBoxes]) -> list[str]:
@@ -141,7 +159,9 @@ def to_yolo(images: list[ImageBoxes], classes: list[str]) -> dict[str, str]:
         files[f"{stem}.txt"] = "".join(
             f"{box.class_id} {(box.left + box.width / 2) / image.width:.6f} "
             f"{(box.top + box.height / 2) / image.height:.6f} {box.width / image.width:.6f} "
-            f"{box.height / image.height:.6f}\n" for box in image.boxes)
+            f"{box.height / image.height:.6f}\n"
+            for box in image.boxes
+        )
     return files
 
 
@@ -169,8 +189,12 @@ def to_voc(images: list[ImageBoxes], classes: list[str]) -> dict[str, str]:
             if box.confidence is not None:
                 SubElement(obj, "confidence").text = f"{box.confidence:.4f}"
             corners = SubElement(obj, "bndbox")
-            for name, value in (("xmin", box.left), ("ymin", box.top), ("xmax", box.left + box.width),
-                                ("ymax", box.top + box.height)):
+            for name, value in (
+                ("xmin", box.left),
+                ("ymin", box.top),
+                ("xmax", box.left + box.width),
+                ("ymax", box.top + box.height),
+            ):
                 SubElement(corners, name).text = _number(value)
         files[f"{stem}.xml"] = tostring(root, encoding="unicode") + "\n"
     return files
@@ -184,8 +208,17 @@ def boxes_csv(images: list[ImageBoxes], classes: list[str]) -> str:
     for image in images:
         for box in image.boxes:
             name = classes[box.class_id] if box.class_id < len(classes) else str(box.class_id)
-            writer.writerow([image.source, name, _number(box.left), _number(box.top), _number(box.width),
-                             _number(box.height), "" if box.confidence is None else box.confidence])
+            writer.writerow(
+                [
+                    image.source,
+                    name,
+                    _number(box.left),
+                    _number(box.top),
+                    _number(box.width),
+                    _number(box.height),
+                    "" if box.confidence is None else box.confidence,
+                ]
+            )
     return out.getvalue()
 
 
@@ -221,13 +254,23 @@ def spans_csv(manifest_text: str, attribute: str) -> str:
             continue
         try:
             entities = line[attribute]["annotations"]["entities"]
-            confidences = [e.get("confidence", "") for e in (line.get(f"{attribute}-metadata") or {}).get("entities", [])]
+            confidences = [
+                e.get("confidence", "") for e in (line.get(f"{attribute}-metadata") or {}).get("entities", [])
+            ]
             for n, entity in enumerate(entities):
-                writer.writerow([line.get("source", ""), entity["label"], entity["startOffset"], entity["endOffset"],
-                                 confidences[n] if n < len(confidences) else ""])
+                writer.writerow(
+                    [
+                        line.get("source", ""),
+                        entity["label"],
+                        entity["startOffset"],
+                        entity["endOffset"],
+                        confidences[n] if n < len(confidences) else "",
+                    ]
+                )
         except (KeyError, TypeError) as exc:
-            raise ExportError(f"line {number}: {attribute}.annotations.entities is not a list of entities ({exc})") \
-                from None
+            raise ExportError(
+                f"line {number}: {attribute}.annotations.entities is not a list of entities ({exc})"
+            ) from None
     return out.getvalue()
 
 
@@ -256,7 +299,7 @@ def manifest_csv(manifest_text: str, spec: Any) -> str:
         metadata = line.get(f"{attribute}-metadata") or {}
         if attribute not in line:
             writer.writerow([source, "", ""])
-        elif "internal-color-map" in metadata:   # segmentation: the mask's URI, one confidence per image
+        elif "internal-color-map" in metadata:  # segmentation: the mask's URI, one confidence per image
             confidence = next(iter(metadata["internal-color-map"].values()), {}).get("confidence", "")
             writer.writerow([source, line[attribute], confidence])
         elif "class-map" in metadata:
@@ -268,5 +311,20 @@ def manifest_csv(manifest_text: str, spec: Any) -> str:
     return out.getvalue()
 
 
-__all__ = ["ExportError", "FORMATS", "Box", "ImageBoxes", "read_detections", "class_names", "to_coco",
-           "to_yolo", "to_voc", "boxes_csv", "spans_csv", "export_files", "is_detection_manifest", "manifest_csv", "manifest_type"]
+__all__ = [
+    "ExportError",
+    "FORMATS",
+    "Box",
+    "ImageBoxes",
+    "read_detections",
+    "class_names",
+    "to_coco",
+    "to_yolo",
+    "to_voc",
+    "boxes_csv",
+    "spans_csv",
+    "export_files",
+    "is_detection_manifest",
+    "manifest_csv",
+    "manifest_type",
+]

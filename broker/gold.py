@@ -39,9 +39,16 @@ def mix_gold(spec: Any, lines: list[Any], settings: Any = None) -> list[Any]:
     if gold is None:
         return lines
     gold_lines, _ = read_manifest(gold.manifest, settings=settings, task_type=spec.task_type)
-    issues = [Issue(gold.manifest, line.line_number, gold.label_attribute,
-                    f"must be one of the job's labels, got {line.data.get(gold.label_attribute)!r}")
-              for line in gold_lines if line.data.get(gold.label_attribute) not in spec.labels]
+    issues = [
+        Issue(
+            gold.manifest,
+            line.line_number,
+            gold.label_attribute,
+            f"must be one of the job's labels, got {line.data.get(gold.label_attribute)!r}",
+        )
+        for line in gold_lines
+        if line.data.get(gold.label_attribute) not in spec.labels
+    ]
     if issues:
         raise ManifestError(issues)
     wanted = gold_object_count(len(lines), gold.rate)

@@ -35,8 +35,8 @@ from typing import Any
 from broker.storage import read_text
 
 LAMBDA_VERSION = "2018-10-16"
-ROLE_ARN = "arn:aws:iam::000000000000:role/crowd-broker"   # no IAM here; the field is in the contract
-HUMAN_REQUIRED_KEYS = ("isHumanAnnotationRequired", "humanAnnotationRequired")   # the guide uses both
+ROLE_ARN = "arn:aws:iam::000000000000:role/crowd-broker"  # no IAM here; the field is in the contract
+HUMAN_REQUIRED_KEYS = ("isHumanAnnotationRequired", "humanAnnotationRequired")  # the guide uses both
 
 
 class HookError(ValueError):
@@ -113,12 +113,12 @@ def pre_annotation(reference: str, job_name: str, data_object: Mapping[str, Any]
     event = {"version": LAMBDA_VERSION, "labelingJobArn": job_arn(job_name), "dataObject": dict(data_object)}
     response = call_hook(load_hook_cached(reference), reference, event)
     if not isinstance(response, Mapping):
-        raise HookError(f"{reference} returned {type(response).__name__}, not {{\"taskInput\": {{...}}}}")
+        raise HookError(f'{reference} returned {type(response).__name__}, not {{"taskInput": {{...}}}}')
     required = next((response[key] for key in HUMAN_REQUIRED_KEYS if key in response), True)
     human = _flag(required, reference)
     task_input = response.get("taskInput")
     if human and not isinstance(task_input, Mapping):
-        raise HookError(f"{reference}: the response has no \"taskInput\" object")
+        raise HookError(f'{reference}: the response has no "taskInput" object')
     return PreAnnotation(dict(task_input or {}), human)
 
 
@@ -135,21 +135,36 @@ def load_hook_cached(reference: str) -> Callable[..., Any]:
 def payload_entry(index: int, data_object: Mapping[str, Any], answers: list[tuple[str, Any]]) -> dict[str, Any]:
     """One object of the post-annotation payload: its data object and every (worker, answer)."""
     source = {"content": data_object["source"]} if "source" in data_object else {"s3Uri": data_object.get("source-ref")}
-    return {"datasetObjectId": str(index), "dataObject": source,
-            "annotations": [{"workerId": worker, "annotationData": {"content": json.dumps(content, ensure_ascii=False)}}
-                            for worker, content in answers]}
+    return {
+        "datasetObjectId": str(index),
+        "dataObject": source,
+        "annotations": [
+            {"workerId": worker, "annotationData": {"content": json.dumps(content, ensure_ascii=False)}}
+            for worker, content in answers
+        ],
+    }
 
 
 def pass_through(entries: list[dict[str, Any]], attribute: str) -> list[dict[str, Any]]:
     """The response AWS's sample consolidation Lambda gives: every worker's answer, unconsolidated."""
-    return [{"datasetObjectId": entry["datasetObjectId"],
-             "consolidatedAnnotation": {"content": {attribute: {"annotationsFromAllWorkers": entry["annotations"]}}}}
-            for entry in entries]
+    return [
+        {
+            "datasetObjectId": entry["datasetObjectId"],
+            "consolidatedAnnotation": {"content": {attribute: {"annotationsFromAllWorkers": entry["annotations"]}}},
+        }
+        for entry in entries
+    ]
 
 
 def post_annotation_event(job_name: str, labels: list[str], attribute: str, payload_uri: str) -> dict[str, Any]:
-    return {"version": LAMBDA_VERSION, "labelingJobArn": job_arn(job_name), "labelCategories": list(labels),
-            "labelAttributeName": attribute, "roleArn": ROLE_ARN, "payload": {"s3Uri": payload_uri}}
+    return {
+        "version": LAMBDA_VERSION,
+        "labelingJobArn": job_arn(job_name),
+        "labelCategories": list(labels),
+        "labelAttributeName": attribute,
+        "roleArn": ROLE_ARN,
+        "payload": {"s3Uri": payload_uri},
+    }
 
 
 def read_payload(event: Mapping[str, Any], settings: Any = None) -> list[dict[str, Any]]:
@@ -178,5 +193,15 @@ def consolidated_contents(response: Any, reference: str, attribute: str, sent: s
     return contents
 
 
-__all__ = ["HookError", "PreAnnotation", "check_reference", "consolidated_contents", "load_hook", "pass_through",
-           "payload_entry", "post_annotation_event", "pre_annotation", "read_payload"]
+__all__ = [
+    "HookError",
+    "PreAnnotation",
+    "check_reference",
+    "consolidated_contents",
+    "load_hook",
+    "pass_through",
+    "payload_entry",
+    "post_annotation_event",
+    "pre_annotation",
+    "read_payload",
+]

@@ -119,8 +119,11 @@ def read_manifest(
         issues.append(Issue(uri, line_number, problem.field, str(problem)))
         rejected.append(RejectedLine(line_number, text, str(problem)))
     if len(lines) > MAX_OBJECTS:
-        issues.append(Issue(uri, lines[MAX_OBJECTS].line_number, "",
-                            f"{len(lines)} data objects; a job takes at most {MAX_OBJECTS}"))
+        issues.append(
+            Issue(
+                uri, lines[MAX_OBJECTS].line_number, "", f"{len(lines)} data objects; a job takes at most {MAX_OBJECTS}"
+            )
+        )
         raise ManifestError(issues)
     if issues and not skip_invalid:
         raise ManifestError(issues)
@@ -158,8 +161,11 @@ def parse_line(
         raise LineError("must be a non-empty string", source_key)
     wanted = TASK_TYPES[task_type].source_key if task_type in TASK_TYPES else None
     if wanted is not None and source_key != wanted:
-        shown = '"source-ref" (an image URI), not "source"' if wanted == "source-ref" else \
-            '"source" (the text itself), not "source-ref"'
+        shown = (
+            '"source-ref" (an image URI), not "source"'
+            if wanted == "source-ref"
+            else '"source" (the text itself), not "source-ref"'
+        )
         raise LineError(f"a {task_type} job needs {shown}", source_key)
     if source_key == "source-ref" and not (is_s3(value) or is_url(value)):
         data["source-ref"] = resolve_local(value, base_dir)
@@ -195,7 +201,7 @@ def carried_indices(spec: Any, lines: list) -> set[int]:
     post all of them.
     """
     auto_label = getattr(spec, "auto_label", None)
-    if spec.task_type == "label-verification" or (auto_label is not None and auto_label.enabled):
+    if spec.task.batched or (auto_label is not None and auto_label.enabled):
         return set()
     attribute = spec.label_attribute_name
     carried = set()
@@ -209,7 +215,7 @@ def carried_indices(spec: Any, lines: list) -> set[int]:
 @dataclass(frozen=True)
 class LineCheck:
     issues: list[Issue]
-    not_for_people: set[int]     # line indices a custom job's pre-annotation hook keeps from the crowd
+    not_for_people: set[int]  # line indices a custom job's pre-annotation hook keeps from the crowd
 
 
 def line_check(spec: JobSpec, lines: list[ManifestLine]) -> LineCheck:

@@ -11,7 +11,7 @@ import platform
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -30,6 +30,7 @@ SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 LOCAL_DEFAULT_ENDPOINT = "http://127.0.0.1:8433"
 LOCAL_ACCESS_KEY = "AKIALOCALMARKETPLACE"
 LOCAL_SECRET_KEY = "local-marketplace-secret"
+
 
 def _user_agent() -> str:
     return f"crowd-broker/{__version__} Botocore/{botocore.__version__} Python/{platform.python_version()}"
@@ -58,7 +59,7 @@ class MarketplaceTarget:
     access_key_id: str | None = None
     secret_access_key: str | None = None
     profile: str | None = None
-    worker_site_url: str | None = None   # only for the local marketplace (serves /local-files/)
+    worker_site_url: str | None = None  # only for the local marketplace (serves /local-files/)
 
     @property
     def is_local(self) -> bool:
@@ -100,19 +101,19 @@ def parse_utc_timestamp(value: Any) -> datetime:
     broker's clock is UTC. Anything that is not a number goes to botocore's own parser.
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     try:
-        return datetime.fromtimestamp(float(value), timezone.utc)
+        return datetime.fromtimestamp(float(value), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         parsed = parse_timestamp(value)
-        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def client_for(target: MarketplaceTarget) -> BaseClient:
     """One cached client per marketplace, built with RETRY_CONFIG and UTC timestamps."""
     client = _CLIENTS.get(target)
     if client is None:
-        core = botocore.session.get_session()   # this client's own: no other client is affected
+        core = botocore.session.get_session()  # this client's own: no other client is affected
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_utc_timestamp)
         session = boto3.session.Session(botocore_session=core, profile_name=target.profile)
         client = session.client(
@@ -143,8 +144,11 @@ def error_message(error: ClientError) -> str:
 
 
 def is_hit_already_exists(error: ClientError) -> bool:
-    return "HitAlreadyExists" in error_code(error) or "HitAlreadyExists" in error_message(error) \
+    return (
+        "HitAlreadyExists" in error_code(error)
+        or "HitAlreadyExists" in error_message(error)
         or "HitAlreadyExists" in str(error)
+    )
 
 
 def hit_id_from_error(error: ClientError) -> str | None:
@@ -166,7 +170,7 @@ class CallCounter:
 
     calls: Counter = field(default_factory=Counter)
 
-    def attach(self, client: BaseClient) -> "CallCounter":
+    def attach(self, client: BaseClient) -> CallCounter:
         client.meta.events.register("before-call.mturk", self._count)
         return self
 

@@ -111,7 +111,7 @@ def output_line(spec: JobSpec, input_line: Mapping[str, Any], result: ObjectResu
         line[attribute], line[f"{attribute}-metadata"] = _multilabel(spec, result, now)
     else:
         line[attribute], line[f"{attribute}-metadata"] = _single_label(spec, result, now)
-        if layout == OutputLayout.VERDICT:   # Ground Truth writes the verdict index as a string
+        if layout == OutputLayout.VERDICT:  # Ground Truth writes the verdict index as a string
             line[attribute] = str(line[attribute])
     return line
 
@@ -192,9 +192,7 @@ def build_output_manifest(
     return output, failed
 
 
-def worker_answer(
-    worker_id: str, accepted_at: datetime, submitted_at: datetime, content: Any
-) -> dict[str, Any]:
+def worker_answer(worker_id: str, accepted_at: datetime, submitted_at: datetime, content: Any) -> dict[str, Any]:
     """One entry of worker-response `answers`, as Ground Truth writes it for MTurk workers."""
     return {
         "acceptanceTime": iso_millis(accepted_at),
@@ -208,7 +206,10 @@ def worker_answer(
 def consolidation_entry(spec: JobSpec, dataset_object_id: str, labeled_line: Mapping[str, Any]) -> dict[str, Any]:
     """One entry of consolidation-response: the label and its metadata for one object."""
     attribute = spec.label_attribute_name
-    content = {attribute: labeled_line.get(attribute), f"{attribute}-metadata": labeled_line.get(f"{attribute}-metadata")}
+    content = {
+        attribute: labeled_line.get(attribute),
+        f"{attribute}-metadata": labeled_line.get(f"{attribute}-metadata"),
+    }
     return {"datasetObjectId": str(dataset_object_id), "consolidatedAnnotation": {"content": content}}
 
 
@@ -259,33 +260,50 @@ class OutputWriter:
         return self.write_manifest(output), self.write_failed(failed)
 
     def write_worker_response(
-        self, iteration: int, dataset_object_id: str, answers: list[dict[str, Any]], now: datetime,
-        *, durable: bool = True,
+        self,
+        iteration: int,
+        dataset_object_id: str,
+        answers: list[dict[str, Any]],
+        now: datetime,
+        *,
+        durable: bool = True,
     ) -> str:
         """annotations/worker-response/iteration-N/<id>/<timestamp>.json holding {"answers": [...]}.
 
         A batch of them may be written with `durable=False` and then storage.sync_local_writes().
         """
         uri = self.uri(
-            "annotations", "worker-response", f"iteration-{iteration}", str(dataset_object_id),
+            "annotations",
+            "worker-response",
+            f"iteration-{iteration}",
+            str(dataset_object_id),
             f"{file_timestamp(now)}.json",
         )
-        write_text(uri, json.dumps({"answers": answers}, ensure_ascii=False), self.settings,
-                   content_type="application/json", durable=durable)
+        write_text(
+            uri,
+            json.dumps({"answers": answers}, ensure_ascii=False),
+            self.settings,
+            content_type="application/json",
+            durable=durable,
+        )
         return uri
 
     def write_consolidation_response(self, iteration: int, entries: list[dict[str, Any]], now: datetime) -> str:
         """annotations/consolidated-annotation/consolidation-response/iteration-N/<timestamp>.json."""
         uri = self.uri(
-            "annotations", "consolidated-annotation", "consolidation-response", f"iteration-{iteration}",
+            "annotations",
+            "consolidated-annotation",
+            "consolidation-response",
+            f"iteration-{iteration}",
             f"{file_timestamp(now)}.json",
         )
         write_text(uri, json.dumps(entries, ensure_ascii=False), self.settings, content_type="application/json")
         return uri
 
 
-def outcomes_for(objects: Iterable[tuple[int, str, str | None, str | None, str | None]], multilabel: bool,
-                 shapes: bool = False) -> dict[int, Outcome]:
+def outcomes_for(
+    objects: Iterable[tuple[int, str, str | None, str | None, str | None]], multilabel: bool, shapes: bool = False
+) -> dict[int, Outcome]:
     """(index, status, label JSON, confidence JSON, failure reason) rows -> each finished object's outcome.
 
     `shapes` (boxes, masks, spans, custom content): the label is Ground Truth's value and the
@@ -302,10 +320,11 @@ def outcomes_for(objects: Iterable[tuple[int, str, str | None, str | None, str |
                 outcomes[index] = ObjectResult(labels=list(label), confidence_map=confidence_map)
             else:
                 outcomes[index] = ObjectResult(label=int(label), confidence=confidence)
-        elif status == ObjectStatus.MACHINE_LABELED and label_json is not None:   # labeled by the auto-label model
+        elif status == ObjectStatus.MACHINE_LABELED and label_json is not None:  # labeled by the auto-label model
             confidence = json.loads(confidence_json) if confidence_json else None
-            outcomes[index] = ObjectResult(label=int(json.loads(label_json)), confidence=confidence,
-                                           human_annotated=False)
+            outcomes[index] = ObjectResult(
+                label=int(json.loads(label_json)), confidence=confidence, human_annotated=False
+            )
         elif status == ObjectStatus.FAILED:
             outcomes[index] = FailedObject(reason=reason or "failed")
     return outcomes

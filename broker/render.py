@@ -23,15 +23,20 @@ def template_source(spec: JobSpec, settings: Any = None) -> tuple[str, str]:
     return builtin_template_source(spec.task_type), f"built-in {spec.task_type} template"
 
 
-def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: Callable[[str], str],
-                       batch: list[tuple[str, dict]] | None = None) -> str:
+def render_object_html(
+    spec: JobSpec,
+    source: str,
+    data: dict[str, Any],
+    grant: Callable[[str], str],
+    batch: list[tuple[str, dict]] | None = None,
+) -> str:
     """The worker's page for one data object, or for a verification `batch` of (id, data object)
     (Ground Truth's PRE step + Liquid rendering). Publishing and validation both render through here."""
-    if batch is None and spec.task.batched:   # the object as a batch of one
+    if batch is None and spec.task.batched:  # the object as a batch of one
         batch, data = [("0", data)], {}
     if batch is not None:
         task_input = batch_task_input(spec, [d for _, d in batch], [i for i, _ in batch])
-    elif spec.hooks is not None and spec.hooks.pre_annotation:   # Ground Truth's PRE Lambda
+    elif spec.hooks is not None and spec.hooks.pre_annotation:  # Ground Truth's PRE Lambda
         try:
             task_input = pre_annotation(spec.hooks.pre_annotation, spec.job_name, data).task_input
         except HookError as error:
@@ -39,9 +44,14 @@ def render_object_html(spec: JobSpec, source: str, data: dict[str, Any], grant: 
     else:
         instructions = spec.instructions
         task_input = build_task_input(
-            spec.task_type, data, labels=list(spec.labels), header=spec.header_text,
-            short_instructions=instructions.short or "", full_instructions=instructions.full or "",
-            good_examples=list(instructions.good_examples or []), bad_examples=list(instructions.bad_examples or []),
+            spec.task_type,
+            data,
+            labels=list(spec.labels),
+            header=spec.header_text,
+            short_instructions=instructions.short or "",
+            full_instructions=instructions.full or "",
+            good_examples=list(instructions.good_examples or []),
+            bad_examples=list(instructions.bad_examples or []),
             initial_value_attribute=spec.adjustment.label_attribute if spec.adjustment else None,
         )
     return render_task_html(source, task_input, task_type=spec.task_type, data_object=data, grant_read_access=grant)

@@ -35,9 +35,11 @@ from broker.tasks.registry import TASK_TYPES
 from broker.verify.config import VerificationConfig
 
 # the spec blocks that only one task type takes, and what to say when another type gives one
-TASK_BLOCK_OWNERS = {"verification": "only a label-verification job takes it",
-                     "adjustment": "only a bounding-box-adjustment job takes it",
-                     "hooks": "only a custom job takes pre- and post-annotation hooks"}
+TASK_BLOCK_OWNERS = {
+    "verification": "only a label-verification job takes it",
+    "adjustment": "only a bounding-box-adjustment job takes it",
+    "hooks": "only a custom job takes pre- and post-annotation hooks",
+}
 
 # Ground Truth's LabelingJobName / LabelAttributeName patterns (botocore sagemaker model).
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -214,7 +216,7 @@ def validation_issues(error: ValidationError, document: YamlDocument) -> list[Is
         loc = tuple(item["loc"])
         message = item["msg"]
         if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         if item["type"] == "extra_forbidden":
             message = "unknown field (check the spelling; see config/examples/)"
         issues.append(Issue(document.path, document.line_of(loc), field_name(loc, document), message))
@@ -311,8 +313,16 @@ class LocaleValue(StrictModel):
 
 ActionsGuarded = Literal["Accept", "PreviewAndAccept", "DiscoverPreviewAndAccept"]
 Comparator = Literal[
-    "LessThan", "LessThanOrEqualTo", "GreaterThan", "GreaterThanOrEqualTo", "EqualTo", "NotEqualTo",
-    "Exists", "DoesNotExist", "In", "NotIn",
+    "LessThan",
+    "LessThanOrEqualTo",
+    "GreaterThan",
+    "GreaterThanOrEqualTo",
+    "EqualTo",
+    "NotEqualTo",
+    "Exists",
+    "DoesNotExist",
+    "In",
+    "NotIn",
 ]
 
 
@@ -371,10 +381,15 @@ class Qualifications(StrictModel):
         if len(self.locale) > MAX_IN_VALUES:
             raise _rules_error([("qualifications.locale", f"at most {MAX_IN_VALUES} locales (MTurk's In limit)")])
         if self.requirement_count() > MAX_QUALIFICATION_REQUIREMENTS:
-            raise _rules_error([(
-                "qualifications",
-                f"{self.requirement_count()} requirements; MTurk allows at most {MAX_QUALIFICATION_REQUIREMENTS}",
-            )])
+            raise _rules_error(
+                [
+                    (
+                        "qualifications",
+                        f"{self.requirement_count()} requirements; "
+                        f"MTurk allows at most {MAX_QUALIFICATION_REQUIREMENTS}",
+                    )
+                ]
+            )
         return self
 
     def requirement_count(self) -> int:
@@ -390,12 +405,14 @@ class Qualifications(StrictModel):
         if self.approved_count is not None:
             requirements.append(_integer_requirement(APPROVED_COUNT_QUALIFICATION, self.approved_count, actions))
         if self.locale:
-            requirements.append({
-                "QualificationTypeId": LOCALE_QUALIFICATION,
-                "Comparator": "EqualTo" if len(self.locale) == 1 else "In",
-                "LocaleValues": [locale.to_mturk() for locale in self.locale],
-                "ActionsGuarded": actions,
-            })
+            requirements.append(
+                {
+                    "QualificationTypeId": LOCALE_QUALIFICATION,
+                    "Comparator": "EqualTo" if len(self.locale) == 1 else "In",
+                    "LocaleValues": [locale.to_mturk() for locale in self.locale],
+                    "ActionsGuarded": actions,
+                }
+            )
         if self.masters:
             masters_id = MASTERS_QUALIFICATION["sandbox" if marketplace == "sandbox" else "production"]
             requirements.append({"QualificationTypeId": masters_id, "Comparator": "Exists", "ActionsGuarded": actions})
@@ -455,8 +472,9 @@ class ExclusionRule(StrictModel):
     min_gold_answers: int = Field(default=3, ge=1, description="gold answers needed to judge on gold")
     measure: Literal["auto", "gold", "em"] = "auto"
     action: Literal["qualification", "block"] = "qualification"
-    reason: str = Field(default="Your accuracy on this task was below the required level.",
-                        min_length=1, max_length=1024)
+    reason: str = Field(
+        default="Your accuracy on this task was below the required level.", min_length=1, max_length=1024
+    )
 
 
 class BonusRule(StrictModel):
@@ -466,8 +484,9 @@ class BonusRule(StrictModel):
     min_answers: int = Field(default=10, ge=1)
     amount: UsdText = Field(default=None, exclude=True)
     amount_cents: int | None = Field(default=None, ge=1)
-    reason: str = Field(default="Thank you: your work was among the most accurate on this job.",
-                        min_length=1, max_length=1024)
+    reason: str = Field(
+        default="Thank you: your work was among the most accurate on this job.", min_length=1, max_length=1024
+    )
 
     @model_validator(mode="after")
     def _amount(self) -> BonusRule:
@@ -500,7 +519,8 @@ class QualificationTest(StrictModel):
 
 
 class QualityConfig(StrictModel):
-    """Quality control of a job (broker.stages.quality, broker.gold): gold objects, exclusion and bonus rules, a test."""
+    """Quality control of a job (broker.stages.quality, broker.gold): gold objects, exclusion and bonus
+    rules, a test."""
 
     gold: GoldConfig | None = None
     qualification_test: QualificationTest | None = None
@@ -576,8 +596,8 @@ class JobSpec(StrictModel):
     auto_label: AutoLabelConfig | None = None
     quality: QualityConfig | None = None  # gold, exclusion and bonus rules: broker.stages.quality
     verification: VerificationConfig | None = None  # label-verification: broker.verify
-    adjustment: AdjustmentConfig | None = None      # bounding-box-adjustment: the boxes to correct
-    hooks: CustomHooks | None = None                # custom: pre-/post-annotation functions (broker.hooks)
+    adjustment: AdjustmentConfig | None = None  # bounding-box-adjustment: the boxes to correct
+    hooks: CustomHooks | None = None  # custom: pre-/post-annotation functions (broker.hooks)
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     keywords: list[str] = Field(default_factory=list)
@@ -596,9 +616,7 @@ class JobSpec(StrictModel):
     @classmethod
     def _job_name(cls, value: str) -> str:
         if not JOB_NAME_PATTERN.match(value):
-            raise ValueError(
-                "must be 1-63 letters, digits and hyphens, starting and ending with a letter or digit"
-            )
+            raise ValueError("must be 1-63 letters, digits and hyphens, starting and ending with a letter or digit")
         return value
 
     @field_validator("label_attribute_name")
@@ -699,14 +717,22 @@ class JobSpec(StrictModel):
         elif self.reward_cents is not None and self.budget_cents is not None:
             one_object = hit_cost_cents(self.reward_cents, self.workers_per_object, self.qualifications.masters)
             if self.budget_cents < one_object:
-                problems.append(("budget_usd", f"{cents_to_usd(self.budget_cents)} cannot pay for one object: "
-                                 f"{self.workers_per_object} assignments with MTurk's fees cost {cents_to_usd(one_object)}"))
+                problems.append(
+                    (
+                        "budget_usd",
+                        f"{cents_to_usd(self.budget_cents)} cannot pay for one object: "
+                        f"{self.workers_per_object} assignments with MTurk's fees cost {cents_to_usd(one_object)}",
+                    )
+                )
         return problems
 
     def _block_rules(self, task: TaskType) -> list[tuple[str, str]]:
         """A block that belongs to another task type is refused; the type's own rules run when its block is there."""
-        problems = [(block, TASK_BLOCK_OWNERS[block]) for block in TASK_BLOCKS
-                    if block != task.block and getattr(self, block) is not None]
+        problems = [
+            (block, TASK_BLOCK_OWNERS[block])
+            for block in TASK_BLOCKS
+            if block != task.block and getattr(self, block) is not None
+        ]
         return problems + task.spec_rules(self)
 
     def _auto_label_rules(self, task: TaskType) -> list[tuple[str, str]]:
@@ -868,6 +894,7 @@ def _cross_field_issues_despite(
     try:
         JobSpec.model_validate(trimmed, context=context)
     except ValidationError as second:
-        return [issue for issue in validation_issues(second, document)
-                if re.split(r"[.\[]", issue.field)[0] not in skipped]
+        return [
+            issue for issue in validation_issues(second, document) if re.split(r"[.\[]", issue.field)[0] not in skipped
+        ]
     return []

@@ -35,13 +35,12 @@ from broker.crowd_elements import (
     unsupported_tags,
 )
 from broker.tasks.base import ConsolidationMethod, TaskType
+from broker.tasks.label_verification import TASK_TYPE as VERIFICATION_TASK
 from broker.tasks.registry import TASK_TYPES, UnknownTaskTypeError
 from broker.tasks.registry import task_type as registered_task_type
 
 MAX_QUESTION_BYTES = 65_535
-HTML_QUESTION_NS = (
-    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
-)
+HTML_QUESTION_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
 TASK_INPUT_BLOCK_ID = "crowd-task-input"
 IMAGE_EXTENSIONS = (".apng", ".avif", ".bmp", ".gif", ".ico", ".jpeg", ".jpg", ".png", ".svg", ".webp")
 
@@ -67,43 +66,9 @@ class QuestionTooLarge(ValueError):
         self.limit = limit
 
 
-def _sketch(shapes: str, caption: str) -> str:
-    """A tiny inline-SVG example picture (a red ball on a blue sky) with a caption."""
-    return (
-        '<svg viewBox="0 0 120 70" width="144" height="84" role="img">'
-        '<rect width="120" height="70" fill="#cfe3f5"/><circle cx="60" cy="38" r="20" fill="#d9534f"/>'
-        f"{shapes}</svg><p>{caption}</p>"
-    )
-
-
-_BOX = '<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#1f77b4" stroke-width="2"/>'
-_PAINT = '<circle cx="60" cy="38" r="{}" fill="#ff7f0e" fill-opacity="0.7"/>'
-# Tool guidance shown when the requester gives no examples of their own.
-DEFAULT_EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
-    "bounding-box": (
-        [_sketch(_BOX.format(40, 18, 40, 40), "Tight: the box touches the object on all four sides.")],
-        [_sketch(_BOX.format(25, 8, 75, 58), "Too loose: background inside the box."),
-         _sketch(_BOX.format(48, 26, 24, 24), "Too small: parts of the object are cut off.")],
-    ),
-    "semantic-segmentation": (
-        [_sketch(_PAINT.format(20), "Paint the whole object, right up to its edges.")],
-        [_sketch(_PAINT.format(28), "Paint spilling over the background."),
-         _sketch(_PAINT.format(11), "Gaps: the edges of the object are left unpainted.")],
-    ),
-    "named-entity-recognition": (
-        ["<p><mark>Ada Lovelace</mark> met Charles Babbage in <mark>London</mark>.</p>"
-         "<p>Select the whole name, without the spaces or punctuation around it.</p>"],
-        ["<p>Ada <mark>Lovelace met</mark> Charles Babbage.</p><p>Part of the name, plus a word that is not.</p>"],
-    ),
-    "label-verification": (
-        ["<p>Uncheck an item when the label is wrong for it, e.g. a photo of a cat labelled <b>dog</b>.</p>"],
-        ["<p>Unchecking a correctly labelled item only because the photo is dark or blurry.</p>"],
-    ),
-}
-DEFAULT_EXAMPLES["bounding-box-adjustment"] = DEFAULT_EXAMPLES["bounding-box"]
-
-BUILTIN_TASK_TYPES: tuple[str, ...] = tuple(   # the classification core: the engine's own answers and output
-    task.id for task in TASK_TYPES.values() if task.consolidation == ConsolidationMethod.CLASSES)
+BUILTIN_TASK_TYPES: tuple[str, ...] = tuple(  # the classification core: the engine's own answers and output
+    task.id for task in TASK_TYPES.values() if task.consolidation == ConsolidationMethod.CLASSES
+)
 MAX_VERIFICATION_BATCH = 25
 
 
@@ -172,8 +137,8 @@ def build_task_input(
     output attribute ``initial_value_attribute`` (with its ``-metadata`` class-map).
     """
     info = _task_type(task_type)
-    if task_type == "label-verification":
-        raise TemplateError("label-verification shows a batch: use build_verification_task_input")
+    if info.batched:
+        raise TemplateError(f"{task_type} shows a batch: use build_verification_task_input")
     if info.source_key:
         source = data_object.get(info.source_key)
         if not isinstance(source, str) or not source.strip():
@@ -187,11 +152,13 @@ def build_task_input(
         task_input["labels"] = data_object["labels"]
     task_input["header"] = header or task_input.get("header") or info.default_header
     if not good_examples and not bad_examples:
-        good_examples, bad_examples = DEFAULT_EXAMPLES.get(task_type, ([], []))
+        good_examples, bad_examples = list(info.good_examples), list(info.bad_examples)
     task_input["instructions"] = _instructions(short_instructions, full_instructions, good_examples, bad_examples)
-    if task_type == "bounding-box-adjustment":
+    if info.block == "adjustment":
         if not initial_value_attribute:
-            raise TemplateError("bounding-box-adjustment needs the earlier job's label attribute (initial_value_attribute)")
+            raise TemplateError(
+                "bounding-box-adjustment needs the earlier job's label attribute (initial_value_attribute)"
+            )
         task_input["initialValue"] = initial_boxes(data_object, initial_value_attribute, task_input["labels"])
     return task_input
 
@@ -230,7 +197,8 @@ def build_verification_task_input(
         raise TemplateError("verification ids must be unique and one per data object")
     _check_labels([label], required=True)
     if not good_examples and not bad_examples:
-        good_examples, bad_examples = DEFAULT_EXAMPLES["label-verification"]
+        verification = VERIFICATION_TASK
+        good_examples, bad_examples = list(verification.good_examples), list(verification.bad_examples)
     objects = []
     for index, (item_id, data_object) in enumerate(zip(ids, data_objects, strict=True)):
         key = next((k for k in ("source-ref", "source") if isinstance(data_object.get(k), str)), None)
@@ -242,7 +210,7 @@ def build_verification_task_input(
         "label": label,
         "labels": [label],
         "objects": objects,
-        "header": header or TASK_TYPES["label-verification"].default_header,
+        "header": header or VERIFICATION_TASK.default_header,
         "instructions": _instructions(short_instructions, full_instructions, good_examples, bad_examples),
     }
 
@@ -313,8 +281,11 @@ class _PartialsLoader(CachingLoaderMixin, DictLoader):
 def _environment() -> Environment:
     partials = resources.files("hit_templates") / "partials"
     loader = _PartialsLoader(
-        {p.name.removesuffix(".liquid"): p.read_text(encoding="utf-8") for p in partials.iterdir()
-         if p.name.endswith(".liquid")}
+        {
+            p.name.removesuffix(".liquid"): p.read_text(encoding="utf-8")
+            for p in partials.iterdir()
+            if p.name.endswith(".liquid")
+        }
     )
     env = _GroundTruthEnvironment(autoescape=True, loader=loader)
     env.add_filter("to_json", _to_json)
@@ -374,15 +345,12 @@ def _task_input_block(
         "dataObject": source,
         "taskInput": visible_input,
     }
-    if task_type == "label-verification":  # the batch: one entry per object, keyed by id
+    if info.batched:  # the batch: one entry per object, keyed by id
         payload["dataObjects"] = [
             {"id": o["id"], "source-ref" if o["isImage"] else "source": o["taskObject"]}
             for o in task_input.get("objects", [])
         ]
-    return (
-        f'<script type="application/json" id="{TASK_INPUT_BLOCK_ID}">'
-        f"{json_for_html(payload)}</script>"
-    )
+    return f'<script type="application/json" id="{TASK_INPUT_BLOCK_ID}">{json_for_html(payload)}</script>'
 
 
 def _parse_labels(text: str) -> list[str]:

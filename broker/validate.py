@@ -48,7 +48,9 @@ from broker.verify.batching import hit_count
 DEFAULT_RENDER_COUNT = 3
 MIN_REVIEW_WINDOW_SECONDS = 3600
 # Stand-in for a presigned S3 URL while validating: as long as a real one with a session token.
-PLACEHOLDER_PRESIGN_SUFFIX = "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=" + "0" * 64 + "&X-Amz-Security-Token=" + "x" * 800
+PLACEHOLDER_PRESIGN_SUFFIX = (
+    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=" + "0" * 64 + "&X-Amz-Security-Token=" + "x" * 800
+)
 
 
 @dataclass
@@ -101,8 +103,10 @@ def validate_job(
     check = line_check(spec, report.lines)
     report.issues.extend(check.issues)
     if check.not_for_people:
-        report.warnings.append(f"{len(check.not_for_people)} object(s) need no human annotation (the pre-annotation "
-                               "hook said so): they are not posted and pass through to the output unlabeled")
+        report.warnings.append(
+            f"{len(check.not_for_people)} object(s) need no human annotation (the pre-annotation "
+            "hook said so): they are not posted and pass through to the output unlabeled"
+        )
     report.issues.extend(_render_issues(spec, report, settings, render_count))
     carried = carried_indices(spec, report.lines)
     _money_figures(spec, report, check.not_for_people)
@@ -130,8 +134,14 @@ def _source_file_issues(spec: JobSpec, lines: list[ManifestLine]) -> list[Issue]
         if is_s3(uri) or is_url(uri):
             continue
         if spec.marketplace in ("sandbox", "production"):
-            issues.append(Issue(spec.input_manifest, line.line_number, "source-ref",
-                                f"{uri}: a local file cannot be shown to workers on {spec.marketplace}; upload it to S3"))
+            issues.append(
+                Issue(
+                    spec.input_manifest,
+                    line.line_number,
+                    "source-ref",
+                    f"{uri}: a local file cannot be shown to workers on {spec.marketplace}; upload it to S3",
+                )
+            )
         elif not local_path(uri).is_file():
             issues.append(Issue(spec.input_manifest, line.line_number, "source-ref", f"{uri}: file not found"))
     return issues
@@ -189,29 +199,41 @@ def _render_issues(spec: JobSpec, report: ValidationReport, settings: Any, count
         try:
             html = render_object_html(spec, source, line.data, grant)
         except TemplateError as error:
-            issues.append(Issue(source_name, getattr(error, "line", None), "template",
-                                f"{error} (rendering manifest line {line.line_number})"))
+            issues.append(
+                Issue(
+                    source_name,
+                    getattr(error, "line", None),
+                    "template",
+                    f"{error} (rendering manifest line {line.line_number})",
+                )
+            )
             break  # the same template error would repeat for every object
         try:
             report.question_sizes[line.line_number] = len(html_question(html, spec.frame_height).encode("utf-8"))
         except QuestionTooLarge as error:
             size = getattr(error, "size_bytes", None) or (error.args[0] if error.args else "?")
-            issues.append(Issue(spec.input_manifest, line.line_number, line.source_key,
-                                f"the HTMLQuestion for this object is {size} bytes; MTurk allows 65,535"))
+            issues.append(
+                Issue(
+                    spec.input_manifest,
+                    line.line_number,
+                    line.source_key,
+                    f"the HTMLQuestion for this object is {size} bytes; MTurk allows 65,535",
+                )
+            )
     return issues
 
 
 def hits_to_post(spec: JobSpec, lines: list[ManifestLine], not_for_people: set[int] = frozenset()) -> int:
     """HITs submit will create for these (checked) lines: one per object, without the lines an earlier job
     labeled (chaining) or a pre-annotation hook keeps from people; one per batch for verification."""
-    if spec.task_type == "label-verification":   # broker.verify batches objects that share a label
+    if spec.task.batched:  # a batch HIT shows objects that share a label
         return hit_count(spec, [line.data for line in lines])
     return len(lines) - len(carried_indices(spec, lines) | set(not_for_people))
 
 
 def _money_figures(spec: JobSpec, report: ValidationReport, not_for_people: set[int]) -> None:
     assert spec.reward_cents is not None
-    if spec.task_type == "label-verification" and report.issues:   # lines it cannot batch: one HIT per line, at most
+    if spec.task.batched and report.issues:  # lines it cannot batch: one HIT per line, at most
         hits = len(report.lines)
     else:
         hits = hits_to_post(spec, report.lines, not_for_people)
@@ -286,8 +308,12 @@ def validate_command(
     spec: Path = typer.Argument(..., help="The job spec (YAML)."),
     settings_file: Path | None = typer.Option(None, "--settings", help="Settings file (default: $BROKER_SETTINGS)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave out bad manifest lines instead of failing."),
-    rejected_out: Path | None = typer.Option(None, "--rejected-out", help="With --skip-invalid: write the bad lines here."),
-    render: int = typer.Option(DEFAULT_RENDER_COUNT, "--render", min=1, help="Render this many objects (plus the largest)."),
+    rejected_out: Path | None = typer.Option(
+        None, "--rejected-out", help="With --skip-invalid: write the bad lines here."
+    ),
+    render: int = typer.Option(
+        DEFAULT_RENDER_COUNT, "--render", min=1, help="Render this many objects (plus the largest)."
+    ),
 ) -> None:
     """Check a job spec, its whole manifest and its template; print every error with file, line and field."""
     try:

@@ -19,13 +19,13 @@ from broker.answer_table import JobAnswerTable
 class JobWorkerQuality:
     """EM quality of the workers of one job, indexed like `JobAnswerTable.worker_ids`."""
 
-    n_fitted: np.ndarray           # usable answers per worker (what EM saw)
+    n_fitted: np.ndarray  # usable answers per worker (what EM saw)
     em_accuracy: np.ndarray
     gold_n: np.ndarray
     gold_accuracy: np.ndarray
     agreement: np.ndarray
     spammer_score: np.ndarray
-    confusion: np.ndarray | None   # (workers, K, K): P(answer | true class); None for multi-label jobs
+    confusion: np.ndarray | None  # (workers, K, K): P(answer | true class); None for multi-label jobs
     class_confusion: np.ndarray | None  # (K, K) counts: consolidated (or gold) class x answer
 
 
@@ -37,15 +37,16 @@ def job_worker_quality(answers: JobAnswerTable) -> JobWorkerQuality:
     usable = answers.usable
     n_fitted = np.bincount(answers.workers[usable], minlength=n_workers)
     if answers.multilabel or not usable.any() or k < 2:
-        return JobWorkerQuality(n_fitted, nan, np.zeros(n_workers, dtype=np.int64), nan.copy(), nan.copy(),
-                                nan.copy(), None, None)
+        return JobWorkerQuality(
+            n_fitted, nan, np.zeros(n_workers, dtype=np.int64), nan.copy(), nan.copy(), nan.copy(), None, None
+        )
     items, workers, labels = answers.items[usable], answers.workers[usable], answers.chosen[usable]
     n_items = answers.consolidated.size
-    model = scoring.estimator("default").fit(items, workers, labels, n_classes=k, n_items=n_items,
-                                             n_workers=n_workers)
+    model = scoring.estimator("default").fit(items, workers, labels, n_classes=k, n_items=n_items, n_workers=n_workers)
     gold_items = np.flatnonzero(answers.gold >= 0)
-    stats = scoring.worker_stats(items, workers, labels, model, gold_items=gold_items,
-                                 gold_labels=answers.gold[gold_items])
+    stats = scoring.worker_stats(
+        items, workers, labels, model, gold_items=gold_items, gold_labels=answers.gold[gold_items]
+    )
     seen = n_fitted > 0
     truth = np.where(answers.gold >= 0, answers.gold, answers.consolidated)[answers.items]
     labelled = (truth >= 0) & (answers.chosen >= 0)

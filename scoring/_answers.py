@@ -119,9 +119,7 @@ class Answers:
 
     def vote_counts(self) -> np.ndarray:
         """(items, K) number of answers per class."""
-        flat = np.bincount(
-            self.items * self.n_classes + self.labels, minlength=self.n_items * self.n_classes
-        )
+        flat = np.bincount(self.items * self.n_classes + self.labels, minlength=self.n_items * self.n_classes)
         return flat.reshape(self.n_items, self.n_classes).astype(np.float64)
 
 
@@ -191,9 +189,7 @@ def prepare_gold(
     g_items = index_array("gold_items", gold_items)
     g_labels = index_array("gold_labels", gold_labels)
     if g_items.size != g_labels.size:
-        raise AnswersError(
-            f"gold_items and gold_labels must have the same length, got {g_items.size}, {g_labels.size}"
-        )
+        raise AnswersError(f"gold_items and gold_labels must have the same length, got {g_items.size}, {g_labels.size}")
     _check_bound("gold_items", g_items, n_items, "n_items")
     _check_bound("gold_labels", g_labels, n_classes, "n_classes")
     _, last_from_end = np.unique(g_items[::-1], return_index=True)

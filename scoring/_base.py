@@ -8,6 +8,7 @@ import numpy as np
 
 from scoring._answers import Answers, prepare_answers, prepare_gold
 
+
 def row_max(values: np.ndarray) -> np.ndarray:
     """Max of each row; a column loop is ~10x faster than ``max(axis=1)`` when K is small."""
     if values.shape[1] > 16:
@@ -100,13 +101,13 @@ class Classifier(ABC):
         n_workers: int | None = None,
         gold_items: object = None,
         gold_labels: object = None,
-    ) -> "Classifier":
+    ) -> Classifier:
         """Consolidate integer-coded answers; a worker's last row for an item is the one kept."""
         data = prepare_answers(items, workers, labels, n_classes, n_items, n_workers)
         gold = prepare_gold(gold_items, gold_labels, data.n_items, data.n_classes)
         return self.fit_answers(data, gold)
 
-    def fit_answers(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> "Classifier":
+    def fit_answers(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> Classifier:
         """Fit on already prepared answers (lets callers reuse one ``Answers`` for many methods)."""
         self.n_classes_ = data.n_classes
         posterior = self._fit(data, gold)

@@ -35,7 +35,7 @@ import numpy as np
 from scoring._answers import AnswersError, index_array
 
 EPS = 1e-12
-COPY_TOLERANCE_PX = 0.5   # a box within this of an initial box on every edge is a copy of it
+COPY_TOLERANCE_PX = 0.5  # a box within this of an initial box on every edge is a copy of it
 
 
 # ---------------------------------------------------------------- validation
@@ -128,6 +128,7 @@ def cluster_by_overlap(
     the cluster's members); a match below ``threshold`` starts a new cluster.
     """
     from scipy.optimize import linear_sum_assignment  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
+
     n = item_workers.size
     labels = np.full(n, -1, dtype=np.int64)
     if n == 0:
@@ -349,11 +350,11 @@ def prepare_boxes(
 class InitialBoxes:
     """The boxes an adjustment page showed, and which answer rows copy one of them."""
 
-    objects: np.ndarray        # (B,) object of each initial box, sorted by object
-    corners: np.ndarray        # (B, 4)
-    classes: np.ndarray        # (B,)
-    copy_of: np.ndarray        # (N,) per data row: the initial box it copies, -1 when drawn or changed
-    pair_copied: np.ndarray    # (P,) per (object, worker) submission: every box a copy and none deleted
+    objects: np.ndarray  # (B,) object of each initial box, sorted by object
+    corners: np.ndarray  # (B, 4)
+    classes: np.ndarray  # (B,)
+    copy_of: np.ndarray  # (N,) per data row: the initial box it copies, -1 when drawn or changed
+    pair_copied: np.ndarray  # (P,) per (object, worker) submission: every box a copy and none deleted
 
 
 def _copy_keys(objects: np.ndarray, classes: np.ndarray, corners: np.ndarray) -> np.ndarray:
@@ -391,8 +392,9 @@ def prepare_initial(data: BoxAnswers, objects: object, boxes: object, classes: o
     return InitialBoxes(objects_a, corners, classes_a, copy_of, (copies == rows) & (rows == shown))
 
 
-def review_rates(data: BoxAnswers, initial: InitialBoxes, state: dict[str, np.ndarray], iou_threshold: float,
-                 pseudo_count: float) -> np.ndarray:
+def review_rates(
+    data: BoxAnswers, initial: InitialBoxes, state: dict[str, np.ndarray], iou_threshold: float, pseudo_count: float
+) -> np.ndarray:
     """Per worker: the share of rejected initial boxes (no kept consolidated box of their class over
     them at ``iou_threshold``) on their objects that they did not copy, smoothed to the pooled share."""
     kept = np.flatnonzero(state["kept"])
@@ -404,9 +406,11 @@ def review_rates(data: BoxAnswers, initial: InitialBoxes, state: dict[str, np.nd
             iou = iou_matrix(initial.corners[mine], state["mean"][theirs])
             iou *= initial.classes[mine, None] == state["cluster_class"][theirs][None, :]
             rejected[mine] = iou.max(axis=1) < iou_threshold
-    seen = weight_sums(data.pair_workers,
-                       np.bincount(initial.objects[rejected], minlength=data.n_objects)[data.pair_objects].astype(float),
-                       minlength=data.n_workers)
+    seen = weight_sums(
+        data.pair_workers,
+        np.bincount(initial.objects[rejected], minlength=data.n_objects)[data.pair_objects].astype(float),
+        minlength=data.n_workers,
+    )
     copied_rejected = (initial.copy_of >= 0) & rejected[np.maximum(initial.copy_of, 0)]
     copied = weight_sums(data.workers, copied_rejected.astype(float), minlength=data.n_workers)
     pooled = 1.0 - copied.sum() / seen.sum() if seen.sum() > 0 else 1.0
@@ -464,29 +468,34 @@ class BoxConsolidator:
         initial_objects: object = None,
         initial_boxes: object = None,
         initial_classes: object = None,
-    ) -> "BoxConsolidator":
+    ) -> BoxConsolidator:
         """One row per drawn box; ``answered_*`` list submissions too (needed for workers who drew nothing);
         ``initial_*``: for an adjustment job, the boxes each object's page started from."""
         data = prepare_boxes(
             objects, workers, boxes, classes, answered_objects, answered_workers, n_objects, n_workers, n_classes
         )
-        initial = None if initial_objects is None else prepare_initial(data, initial_objects, initial_boxes,
-                                                                      initial_classes)
+        initial = (
+            None if initial_objects is None else prepare_initial(data, initial_objects, initial_boxes, initial_classes)
+        )
         starts = group_starts(data.objects, data.n_objects)
         similarities = self._similarities(data, starts)
         reliability = np.ones(data.n_workers)
         noise = np.full(data.n_workers, 0.1)
         review = np.ones(data.n_workers)
         n_iter = 0
-        for n_iter in range(1, max(self.max_iter, 1) + 1):
+        for n_iter in range(1, max(self.max_iter, 1) + 1):  # noqa: B007 - read after the loop
             state = self._consolidate(data, starts, similarities, reliability, noise, initial, review)
             if not self.learn_workers:
                 break
             new_reliability, new_noise = self._worker_model(data, state)
-            new_review = review if initial is None else review_rates(data, initial, state, self.iou_threshold,
-                                                                     self.pseudo_count)
-            change = max(np.abs(new_reliability - reliability).max(initial=0), np.abs(new_noise - noise).max(initial=0),
-                         np.abs(new_review - review).max(initial=0))
+            new_review = (
+                review if initial is None else review_rates(data, initial, state, self.iou_threshold, self.pseudo_count)
+            )
+            change = max(
+                np.abs(new_reliability - reliability).max(initial=0),
+                np.abs(new_noise - noise).max(initial=0),
+                np.abs(new_review - review).max(initial=0),
+            )
             reliability, noise, review = new_reliability, new_noise, new_review
             if change < self.tol:
                 break
@@ -529,10 +538,13 @@ class BoxConsolidator:
         )
         n_clusters = cluster_object.size
         total = weight_sums(cluster_of, row_precision, minlength=n_clusters)
-        mean = np.stack(
-            [weight_sums(cluster_of, row_precision * data.corners[:, j], minlength=n_clusters) for j in range(4)],
-            axis=1,
-        ) / np.maximum(total, EPS)[:, None]
+        mean = (
+            np.stack(
+                [weight_sums(cluster_of, row_precision * data.corners[:, j], minlength=n_clusters) for j in range(4)],
+                axis=1,
+            )
+            / np.maximum(total, EPS)[:, None]
+        )
         row_weight = reliability[data.workers]
         pair_weight = reliability[data.pair_workers]
         if initial is not None and review is not None:
@@ -560,8 +572,15 @@ class BoxConsolidator:
         row_kept = kept[cluster_of]
         kept_per_object = np.bincount(state["cluster_object"][kept], minlength=data.n_objects).astype(np.float64)
         reliability = overlap_reliability(
-            state["row_iou"], data.objects, data.workers, row_kept, kept_per_object,
-            data.pair_objects, data.pair_workers, data.n_workers, self.pseudo_count,
+            state["row_iou"],
+            data.objects,
+            data.workers,
+            row_kept,
+            kept_per_object,
+            data.pair_objects,
+            data.pair_workers,
+            data.n_workers,
+            self.pseudo_count,
         )
         members = np.bincount(cluster_of, minlength=state["cluster_object"].size)
         informative = row_kept & (members[cluster_of] >= 2)
@@ -618,6 +637,7 @@ def matched_iou(pred_boxes: object, pred_classes: object, true_boxes: object, tr
     Missed and spurious boxes count as IoU 0; 1.0 when both are empty. Used against gold.
     """
     from scipy.optimize import linear_sum_assignment  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
+
     pred = to_corners(np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4))
     true = to_corners(np.asarray(true_boxes, dtype=np.float64).reshape(-1, 4))
     if pred.shape[0] == 0 and true.shape[0] == 0:

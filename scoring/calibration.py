@@ -34,8 +34,9 @@ class TemperatureScaling:
     def __init__(self, bounds: tuple[float, float] = (0.05, 20.0)) -> None:
         self.bounds = bounds
 
-    def fit(self, proba: np.ndarray, truth: np.ndarray) -> "TemperatureScaling":
+    def fit(self, proba: np.ndarray, truth: np.ndarray) -> TemperatureScaling:
         from scipy.optimize import minimize_scalar  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
+
         log_p = np.log(np.maximum(np.asarray(proba, dtype=np.float64), 1e-300))
         truth = np.asarray(truth)
         rows = np.arange(truth.size)

@@ -88,7 +88,7 @@ def run_em(
     answered = data.answered_weight
     previous = None
     confusion, prior, ll, n_iter = None, None, float("nan"), 0
-    for n_iter in range(1, max(max_iter, 1) + 1):
+    for n_iter in range(1, max(max_iter, 1) + 1):  # noqa: B007 - read after the loop
         confusion, prior = m_step(data.confusion_counts(posterior), posterior, answered)
         old = posterior
         posterior, ll = log_likelihood(data, confusion, prior, gold, old.dtype)
@@ -101,7 +101,12 @@ def run_em(
 
 
 def _squarem(
-    data: Answers, gold: tuple, initial_posterior: np.ndarray, m_step: MStep, max_iter: int, tol: float,
+    data: Answers,
+    gold: tuple,
+    initial_posterior: np.ndarray,
+    m_step: MStep,
+    max_iter: int,
+    tol: float,
     posterior_tol: float,
 ) -> EMResult:
     """``run_em`` accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3) on the item posteriors.
@@ -193,8 +198,9 @@ class _EMClassifier(Classifier):
         return votes
 
     def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        result = run_em(data, gold, self._initial_posterior(data), self._m_step, self.max_iter, self.tol,
-                        self.posterior_tol)
+        result = run_em(
+            data, gold, self._initial_posterior(data), self._m_step, self.max_iter, self.tol, self.posterior_tol
+        )
         self._store(result)
         return result.posterior
 
@@ -217,7 +223,9 @@ class DawidSkene(_EMClassifier):
     re-consolidated each time answers arrive.
     """
 
-    def __init__(self, max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01, warm_start: bool = False) -> None:
+    def __init__(
+        self, max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01, warm_start: bool = False
+    ) -> None:
         self.max_iter = max_iter
         self.tol = tol
         self.smoothing = smoothing
@@ -375,15 +383,31 @@ class BayesianDawidSkene(_EMClassifier):
         self.fallback_ = "none"
         vote_counts = data.confusion_counts(clamp_gold(initial.copy(), gold))
         self.one_coin_strength_ = self._choose_one_coin_strength(vote_counts)
-        result = run_em(data, gold, start.astype(self.dtype), self._m_step_with(self.diagonal), self.max_iter,
-                        self.tol, self.posterior_tol, self.accelerate)
+        result = run_em(
+            data,
+            gold,
+            start.astype(self.dtype),
+            self._m_step_with(self.diagonal),
+            self.max_iter,
+            self.tol,
+            self.posterior_tol,
+            self.accelerate,
+        )
         result.posterior = _float64_rows(result.posterior)
         counts = data.confusion_counts(result.posterior)
         if not _diagonal_dominant(counts.sum(axis=0)):
             self.fallback_ = "diagonal-prior"
             strong = self._m_step_with(self.diagonal * 10 + 1)
-            result = run_em(data, gold, initial.astype(self.dtype), strong, self.max_iter, self.tol,
-                            self.posterior_tol, self.accelerate)
+            result = run_em(
+                data,
+                gold,
+                initial.astype(self.dtype),
+                strong,
+                self.max_iter,
+                self.tol,
+                self.posterior_tol,
+                self.accelerate,
+            )
             result.posterior = _float64_rows(result.posterior)
             counts = data.confusion_counts(result.posterior)
         if _unanimous_flip_rate(data, initial, result.posterior) > self.max_unanimous_flips:
@@ -434,7 +458,9 @@ def _grid_log_evidence(counts: np.ndarray, base: np.ndarray, direction: np.ndarr
             if (base + strength * direction).min() <= 0:
                 continue
             alpha, total = cell_base + strength * cell_direction, row_base + strength * row_direction
-            value = (gammaln(total) - gammaln(total + row_answers)).sum() + (gammaln(cell_counts + alpha) - gammaln(alpha)).sum()
+            value = (gammaln(total) - gammaln(total + row_answers)).sum() + (
+                gammaln(cell_counts + alpha) - gammaln(alpha)
+            ).sum()
             values[index] = value if np.isfinite(value) else -np.inf
     return values
 

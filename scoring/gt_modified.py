@@ -36,7 +36,7 @@ class GroundTruthDawidSkene(Classifier):
         posterior = clamp_gold(np.full((data.n_items, k), 1.0 / k), gold)
         previous = None
         ll, epoch = float("nan"), 0
-        for epoch in range(1, self.max_epochs + 1):
+        for epoch in range(1, self.max_epochs + 1):  # noqa: B007 - read after the loop
             prior = data.sum_answered(posterior)
             prior = prior / prior.sum()
             posterior, ll = log_likelihood(data, confusion, prior, gold)
@@ -52,7 +52,9 @@ class GroundTruthDawidSkene(Classifier):
         return posterior
 
     @staticmethod
-    def _m_step(data: Answers, posterior: np.ndarray, pooled_accuracy: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _m_step(
+        data: Answers, posterior: np.ndarray, pooled_accuracy: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k = data.n_classes
         counts = data.confusion_counts(posterior)
         n = counts.sum(axis=(1, 2))

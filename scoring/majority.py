@@ -27,8 +27,10 @@ class MajorityVote(Classifier):
     def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         posterior = clamp_gold(soft_majority(data), gold)
         self.worker_confusion_ = row_normalise(data.confusion_counts(posterior))
-        self.class_prior_ = posterior[data.answered].mean(axis=0) if data.answered.any() else (
-            np.full(data.n_classes, 1.0 / data.n_classes)
+        self.class_prior_ = (
+            posterior[data.answered].mean(axis=0)
+            if data.answered.any()
+            else (np.full(data.n_classes, 1.0 / data.n_classes))
         )
         self.n_iter_ = 0
         self.log_likelihood_ = float("nan")

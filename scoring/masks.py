@@ -114,7 +114,7 @@ class MaskConsolidator:
         n_objects: int | None = None,
         n_workers: int | None = None,
         n_classes: int | None = None,
-    ) -> "MaskConsolidator":
+    ) -> MaskConsolidator:
         """One row per submitted mask; a worker's last mask for an object is the one kept."""
         objects_a = index_array("objects", objects)
         workers_a = index_array("workers", workers)
@@ -131,7 +131,7 @@ class MaskConsolidator:
         self.n_classes_ = n_classes
         model = self._initial_model(n_workers, n_classes)
         n_iter = 0
-        for n_iter in range(1, max(self.max_iter, 1) + 1):
+        for n_iter in range(1, max(self.max_iter, 1) + 1):  # noqa: B007 - read after the loop
             if not self.learn_workers:
                 break
             new_model = self._pass(stacks, stack_workers, model, n_classes, keep=False)[0]
@@ -185,8 +185,9 @@ class MaskConsolidator:
             posterior = self._posterior(stack, workers, params, n_classes)  # (K, pixels)
             label = posterior.argmax(axis=0)
             for vote, worker in enumerate(workers if workers.size >= 2 else ()):
-                counts[worker] += np.bincount(label * n_classes + stack[vote].ravel(),
-                                              minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+                counts[worker] += np.bincount(
+                    label * n_classes + stack[vote].ravel(), minlength=n_classes * n_classes
+                ).reshape(n_classes, n_classes)
             if keep:
                 masks_out.append(label.reshape(stack.shape[1:]))
                 confidence[obj] = float(posterior.max(axis=0).mean(dtype=np.float64))
@@ -240,12 +241,16 @@ class MaskConsolidator:
     def _posterior(self, stack: np.ndarray, workers: np.ndarray, params: np.ndarray, n_classes: int) -> np.ndarray:
         """(K, pixels) float32 posteriors: softmax of the smoothed, weighted vote maps."""
         from scipy.ndimage import gaussian_filter  # lazy: scipy.optimize/ndimage cost ~0.5 s of CPU to import
+
         n_votes, height, width = stack.shape
-        if not self.learn_workers:   # equal weights: a plain (smoothed) vote
+        if not self.learn_workers:  # equal weights: a plain (smoothed) vote
             weight = np.ones(n_votes)
         else:
-            a = params[workers] if self.worker_model == "one-coin" else \
-                np.diagonal(params[workers], axis1=1, axis2=2).mean(axis=1)
+            a = (
+                params[workers]
+                if self.worker_model == "one-coin"
+                else np.diagonal(params[workers], axis1=1, axis2=2).mean(axis=1)
+            )
             a = np.clip(a, ACCURACY_FLOOR, 1 - ACCURACY_FLOOR)
             weight = np.log(a * max(n_classes - 1, 1) / (1 - a)) if n_classes > 1 else np.ones(n_votes)
             weight = np.maximum(weight, 0.0)  # a worker below chance adds nothing rather than votes against

@@ -53,7 +53,7 @@ class MultiLabel:
         n_classes: int,
         n_items: int | None = None,
         n_workers: int | None = None,
-    ) -> "MultiLabel":
+    ) -> MultiLabel:
         """Fit on (answers,) item and worker codes and an (answers, K) boolean choice matrix."""
         if self.keep not in ("likely", "chosen"):
             raise AnswersError(f"keep must be 'likely' or 'chosen', got {self.keep!r}")
@@ -62,9 +62,7 @@ class MultiLabel:
         if chosen.ndim != 2 or chosen.shape[1] != n_classes:
             raise AnswersError(f"answer_matrix must have shape (answers, {n_classes}), got {chosen.shape}")
         if chosen.shape[0] != items_a.size:
-            raise AnswersError(
-                f"answer_matrix has {chosen.shape[0]} rows but there are {items_a.size} answers"
-            )
+            raise AnswersError(f"answer_matrix has {chosen.shape[0]} rows but there are {items_a.size} answers")
         if chosen.dtype != bool and not np.isin(chosen, (0, 1)).all():
             raise AnswersError("answer_matrix must hold booleans (or 0/1)")
         if items_a.size == 0:
@@ -99,7 +97,8 @@ class MultiLabel:
         n_answered = answered.sum(axis=0)
         previous, ll = None, float("nan")
         self.n_iter_ = 0
-        for self.n_iter_ in range(1, self.max_iter + 1):
+        for n_iter in range(1, self.max_iter + 1):
+            self.n_iter_ = n_iter
             counts = data.confusion_counts(posterior)
             pooled = row_normalise(counts.sum(axis=0) + 0.01)
             confusion = row_normalise(counts + (self.prior_strength * (pooled + np.eye(2)) / 2)[None])

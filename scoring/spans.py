@@ -207,11 +207,20 @@ class SpanConsolidator:
         n_workers: int | None = None,
         n_labels: int | None = None,
         text_lengths: object = None,
-    ) -> "SpanConsolidator":
+    ) -> SpanConsolidator:
         """One row per marked span; ``answered_*`` list submissions too (needed for workers who marked nothing)."""
         data = prepare_spans(
-            objects, workers, starts, ends, labels, answered_objects, answered_workers,
-            n_objects, n_workers, n_labels, text_lengths,
+            objects,
+            workers,
+            starts,
+            ends,
+            labels,
+            answered_objects,
+            answered_workers,
+            n_objects,
+            n_workers,
+            n_labels,
+            text_lengths,
         )
         offsets = group_starts(data.objects, data.n_objects)
         similarities = [
@@ -219,7 +228,7 @@ class SpanConsolidator:
         ]
         reliability = np.ones(data.n_workers)
         n_iter = 0
-        for n_iter in range(1, max(self.max_iter, 1) + 1):
+        for n_iter in range(1, max(self.max_iter, 1) + 1):  # noqa: B007 - read after the loop
             state = self._consolidate(data, offsets, similarities, reliability)
             if not self.learn_workers:
                 break
@@ -273,8 +282,15 @@ class SpanConsolidator:
         kept = state["kept"]
         kept_per_object = np.bincount(state["cluster_object"][kept], minlength=data.n_objects).astype(np.float64)
         return overlap_reliability(
-            state["row_score"], data.objects, data.workers, kept[state["cluster_of"]], kept_per_object,
-            data.pair_objects, data.pair_workers, data.n_workers, self.pseudo_count,
+            state["row_score"],
+            data.objects,
+            data.workers,
+            kept[state["cluster_of"]],
+            kept_per_object,
+            data.pair_objects,
+            data.pair_workers,
+            data.n_workers,
+            self.pseudo_count,
         )
 
     def _store(
@@ -311,13 +327,18 @@ class SpanConsolidator:
 
 
 def exact_span_matches(
-    pred_starts: object, pred_ends: object, pred_labels: object,
-    true_starts: object, true_ends: object, true_labels: object,
+    pred_starts: object,
+    pred_ends: object,
+    pred_labels: object,
+    true_starts: object,
+    true_ends: object,
+    true_labels: object,
 ) -> tuple[int, int, int]:
     """(true positives, #predicted, #true) for one text, counting a match only on same start, end and label.
 
     Summed over texts these give the usual exact-match precision, recall and F1.
     """
+
     def as_set(starts: object, ends: object, labels: object) -> set[tuple[int, int, int]]:
         return set(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist(), np.asarray(labels).tolist()))
 

@@ -53,7 +53,7 @@ class VerificationConsolidator:
         verdicts: object,
         n_objects: int | None = None,
         n_workers: int | None = None,
-    ) -> "VerificationConsolidator":
+    ) -> VerificationConsolidator:
         import scoring  # late: scoring/__init__ may import this module
 
         codes = verdict_codes(verdicts)

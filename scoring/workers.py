@@ -68,7 +68,7 @@ def worker_stats(
     )
     tail = (1.0 - interval) / 2
     a, b = 1.0 + expected_correct, 1.0 + n_answers - expected_correct
-    low, high = betaincinv(a, b, tail), betaincinv(a, b, 1.0 - tail)   # Beta(a, b) quantiles
+    low, high = betaincinv(a, b, tail), betaincinv(a, b, 1.0 - tail)  # Beta(a, b) quantiles
 
     gold_of_item = np.full(n_items, -1)
     gold_of_item[g_items] = g_labels

@@ -249,9 +249,11 @@ def test_function_local_imports_say_why() -> None:
             for node in ast.walk(function):
                 if not isinstance(node, (ast.Import, ast.ImportFrom)):
                     continue
-                above = node.lineno - 2   # the line above the import (0-based)
-                while above >= 0 and (lines[above].strip().startswith(("import ", "from ")) or not lines[above].strip()):
-                    above -= 1            # up to the first import of its group
+                above = node.lineno - 2  # the line above the import (0-based)
+                while above >= 0 and (
+                    lines[above].strip().startswith(("import ", "from ")) or not lines[above].strip()
+                ):
+                    above -= 1  # up to the first import of its group
                 comment = []
                 while above >= 0 and lines[above].strip().startswith("#"):
                     comment.append(lines[above].lower())
@@ -259,7 +261,9 @@ def test_function_local_imports_say_why() -> None:
                 if not any("heavy" in line for line in comment):
                     found.append(f"{where(path, node)}: {lines[node.lineno - 1].strip()}")
     found = sorted(set(found))
-    assert not found, f"{len(found)} function-local imports without a comment on the heavy dependency:\n" + "\n".join(found)
+    assert not found, f"{len(found)} function-local imports without a comment on the heavy dependency:\n" + "\n".join(
+        found
+    )
 
 
 def test_import_contracts_hold() -> None:

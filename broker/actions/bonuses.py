@@ -28,8 +28,9 @@ class WorkerActionError(Exception):
     """A worker action that cannot be done (unknown assignment, over budget, ...)."""
 
 
-def send_bonus(engine: Engine, settings: Any, worker_id: str, assignment_id: str, amount_cents: int,
-               reason: str) -> Bonus:
+def send_bonus(
+    engine: Engine, settings: Any, worker_id: str, assignment_id: str, amount_cents: int, reason: str
+) -> Bonus:
     """Record the bonus (token first), check the job's budget, then SendBonus."""
     if amount_cents <= 0:
         raise WorkerActionError("a bonus must be at least 1 cent")
@@ -48,13 +49,27 @@ def send_bonus(engine: Engine, settings: Any, worker_id: str, assignment_id: str
                 money = job_money(session, job.id)
                 if money.spent_cents + money.committed_cents + amount_cents + fee > job.budget_cents:
                     raise WorkerActionError(f"bonus of {amount_cents}+{fee} cents would exceed job {job.name}'s budget")
-            bonus = add_bonus(session, token=token, worker_id=worker_id, assignment_id=assignment_id, job_id=job.id,
-                              amount_cents=amount_cents, fee_cents=fee, reason=reason, at=utcnow())
+            bonus = add_bonus(
+                session,
+                token=token,
+                worker_id=worker_id,
+                assignment_id=assignment_id,
+                job_id=job.id,
+                amount_cents=amount_cents,
+                fee_cents=fee,
+                reason=reason,
+                at=utcnow(),
+            )
     if bonus.sent:
         return bonus
     client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
-    client.send_bonus(WorkerId=worker_id, BonusAmount=cents_to_usd(amount_cents), AssignmentId=assignment_id,
-                      Reason=reason, UniqueRequestToken=token)
+    client.send_bonus(
+        WorkerId=worker_id,
+        BonusAmount=cents_to_usd(amount_cents),
+        AssignmentId=assignment_id,
+        Reason=reason,
+        UniqueRequestToken=token,
+    )
     with transaction(engine) as session:
         mark_bonus_sent(session, token)
         record_event(session, job.id, BONUS_EVENT, f"{amount_cents} cents to {worker_id} for {assignment_id}")
@@ -68,11 +83,15 @@ def token_already_used(error: ClientError) -> bool:
     return "BonusAlreadyExists" in text or "UniqueRequestToken" in text
 
 
-def settle_paid_bonus(engine: Engine, job_id: int, worker_id: str, assignment_id: str, amount_cents: int,
-                      reason: str) -> None:
+def settle_paid_bonus(
+    engine: Engine, job_id: int, worker_id: str, assignment_id: str, amount_cents: int, reason: str
+) -> None:
     """MTurk had already paid this bonus (its result was lost in a crash): record it as sent, never repay."""
     with transaction(engine) as session:
         if mark_bonus_sent(session, bonus_token(assignment_id, amount_cents, reason)):
-            record_event(session, job_id, BONUS_EVENT,
-                         f"{amount_cents} cents to {worker_id} for {assignment_id} "
-                         "(settled: MTurk had already paid this token)")
+            record_event(
+                session,
+                job_id,
+                BONUS_EVENT,
+                f"{amount_cents} cents to {worker_id} for {assignment_id} (settled: MTurk had already paid this token)",
+            )

@@ -37,7 +37,7 @@ from broker.verify.batching import is_verification
 
 log = logging.getLogger(__name__)
 
-TOKEN_TRUST = timedelta(hours=23)   # MTurk keeps a UniqueRequestToken for 24 h
+TOKEN_TRUST = timedelta(hours=23)  # MTurk keeps a UniqueRequestToken for 24 h
 
 Grant = Callable[[str], str]
 
@@ -49,6 +49,7 @@ class PublishError(Exception):
 @dataclass
 class HitsCreated:
     """What a create_hits / finish_creating call did: HITs now open, objects failed (no HIT)."""
+
     created: int = 0
     failed: int = 0
 
@@ -70,8 +71,15 @@ def grant_read_access_for(target: mturk.MarketplaceTarget, settings: Any = None)
     return grant
 
 
-def render_question(spec: Any, template_source: str, data: dict, grant: Grant, *,
-                    where: str, batch: list[tuple[str, dict]] | None = None) -> str:
+def render_question(
+    spec: Any,
+    template_source: str,
+    data: dict,
+    grant: Grant,
+    *,
+    where: str,
+    batch: list[tuple[str, dict]] | None = None,
+) -> str:
     """HTMLQuestion XML for one data object, or for a verification `batch` of (id, data object);
     PublishError naming `where` on any failure."""
     try:
@@ -122,8 +130,9 @@ def finish_creating(engine: Engine, client: Any, job: Job, spec: Any, grant: Gra
     return HitsCreated(result.created + done.created, result.failed + done.failed)
 
 
-def create_hits(engine: Engine, client: Any, job: Job, spec: Any, grant: Grant,
-                batch: Sequence[tuple[Hit, DataObject]]) -> HitsCreated:
+def create_hits(
+    engine: Engine, client: Any, job: Job, spec: Any, grant: Grant, batch: Sequence[tuple[Hit, DataObject]]
+) -> HitsCreated:
     """CreateHITWithHITType for each committed "creating" row (Hit, its first object), with the
     row's token; the results are committed together at the end, even when a call raises."""
     created: list[tuple[int, str, datetime | None]] = []
@@ -137,8 +146,9 @@ def create_hits(engine: Engine, client: Any, job: Job, spec: Any, grant: Grant,
             where = f"object {obj.index} (manifest line {obj.line_number})"
             group = [(str(m.index), m.data) for m in members.get(hit.id, [])] or None
             try:
-                question = render_question(spec, job.template_source, json.loads(obj.data_json), grant,
-                                           where=where, batch=group)
+                question = render_question(
+                    spec, job.template_source, json.loads(obj.data_json), grant, where=where, batch=group
+                )
             except PublishError as exc:
                 failed.append((hit.id, obj.id, str(exc)))
                 continue
@@ -149,8 +159,9 @@ def create_hits(engine: Engine, client: Any, job: Job, spec: Any, grant: Grant,
     return HitsCreated(len(created), len(failed))
 
 
-def _create_one(client: Any, job: Job, spec: Any, hit: Hit, obj: DataObject,
-                question: str) -> tuple[str, datetime | None]:
+def _create_one(
+    client: Any, job: Job, spec: Any, hit: Hit, obj: DataObject, question: str
+) -> tuple[str, datetime | None]:
     try:
         response = client.create_hit_with_hit_type(
             HITTypeId=job.hit_type_id,
@@ -181,8 +192,9 @@ def find_hits_by_annotation(client: Any, tokens: set[str]) -> dict[str, str]:
     return found
 
 
-def _record_created(engine: Engine, job: Job, created: list[tuple[int, str, datetime | None]],
-                    failed: list[tuple[int, int, str]]) -> None:
+def _record_created(
+    engine: Engine, job: Job, created: list[tuple[int, str, datetime | None]], failed: list[tuple[int, int, str]]
+) -> None:
     if not created and not failed:
         return
     with transaction(engine) as session:

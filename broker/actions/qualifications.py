@@ -29,8 +29,10 @@ def ensure_exclusion_qualification(client: Any, job: Any) -> str:
     if found is not None:
         return found
     created = client.create_qualification_type(
-        Name=name, Description=f"Workers whose accuracy on job {job.name} was below its threshold.",
-        QualificationTypeStatus="Active")
+        Name=name,
+        Description=f"Workers whose accuracy on job {job.name} was below its threshold.",
+        QualificationTypeStatus="Active",
+    )
     return created["QualificationType"]["QualificationTypeId"]
 
 
@@ -41,13 +43,23 @@ def exclusion_requirements(client: Any, job: Any, spec: Any) -> list[dict[str, A
     requirements: list[dict[str, Any]] = []
     rule = getattr(quality, "exclusion", None)
     if rule is not None and rule.action == "qualification":
-        requirements.append({"QualificationTypeId": ensure_exclusion_qualification(client, job),
-                             "Comparator": "DoesNotExist", "ActionsGuarded": "DiscoverPreviewAndAccept"})
+        requirements.append(
+            {
+                "QualificationTypeId": ensure_exclusion_qualification(client, job),
+                "Comparator": "DoesNotExist",
+                "ActionsGuarded": "DiscoverPreviewAndAccept",
+            }
+        )
     test = getattr(quality, "qualification_test", None)
     if test is not None:
-        requirements.append({"QualificationTypeId": ensure_test_qualification(client, job, spec),
-                             "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [test.min_score],
-                             "ActionsGuarded": "Accept"})      # workers find and preview the work, then take the test
+        requirements.append(
+            {
+                "QualificationTypeId": ensure_test_qualification(client, job, spec),
+                "Comparator": "GreaterThanOrEqualTo",
+                "IntegerValues": [test.min_score],
+                "ActionsGuarded": "Accept",
+            }
+        )  # workers find and preview the work, then take the test
     return requirements
 
 
@@ -67,8 +79,11 @@ def render_test(spec: Any) -> tuple[str, list[str]]:
     test = spec.quality.qualification_test
     try:
         source = open(test.template, encoding="utf-8").read()
-        xml = Environment(autoescape=True).from_string(source).render(
-            labels=list(spec.labels), job_name=spec.job_name, header=spec.header_text)
+        xml = (
+            Environment(autoescape=True)
+            .from_string(source)
+            .render(labels=list(spec.labels), job_name=spec.job_name, header=spec.header_text)
+        )
     except OSError as error:
         raise QualificationTestError(f"{test.template}: cannot read: {error.strerror}") from error
     except LiquidError as error:
@@ -78,7 +93,9 @@ def render_test(spec: Any) -> tuple[str, list[str]]:
     except ElementTree.ParseError as error:
         raise QualificationTestError(f"{test.template}: the rendered test is not XML: {error}") from error
     if root.tag != f"{{{QUESTION_FORM_NS}}}QuestionForm":
-        raise QualificationTestError(f"{test.template}: the rendered test must be a <QuestionForm xmlns=\"{QUESTION_FORM_NS}\">")
+        raise QualificationTestError(
+            f'{test.template}: the rendered test must be a <QuestionForm xmlns="{QUESTION_FORM_NS}">'
+        )
     ids = [(node.text or "").strip() for node in root.iter(f"{{{QUESTION_FORM_NS}}}QuestionIdentifier")]
     return xml, ids
 
@@ -97,16 +114,28 @@ def answer_key_xml(spec: Any, question_ids: list[str]) -> str:
     missing = [q for q in question_ids if str(q) not in {str(k) for k in key}]
     unknown = [str(k) for k in key if str(k) not in question_ids]
     if missing or unknown:
-        raise QualificationTestError(f"{test.answer_key}: " + "; ".join(
-            part for part in (f"no answer for {', '.join(missing)}" if missing else "",
-                              f"not questions of the test: {', '.join(unknown)}" if unknown else "") if part))
+        raise QualificationTestError(
+            f"{test.answer_key}: "
+            + "; ".join(
+                part
+                for part in (
+                    f"no answer for {', '.join(missing)}" if missing else "",
+                    f"not questions of the test: {', '.join(unknown)}" if unknown else "",
+                )
+                if part
+            )
+        )
     questions = "".join(
         f"<Question><QuestionIdentifier>{escape(str(q))}</QuestionIdentifier><AnswerOption>"
         f"<SelectionIdentifier>{escape(str(key[q]))}</SelectionIdentifier><AnswerScore>1</AnswerScore>"
-        "</AnswerOption></Question>" for q in key)
-    return (f'<AnswerKey xmlns="{ANSWER_KEY_NS}">{questions}<QualificationValueMapping><PercentageMapping>'
-            f"<MaximumSummedScore>{len(key)}</MaximumSummedScore></PercentageMapping></QualificationValueMapping>"
-            "</AnswerKey>")
+        "</AnswerOption></Question>"
+        for q in key
+    )
+    return (
+        f'<AnswerKey xmlns="{ANSWER_KEY_NS}">{questions}<QualificationValueMapping><PercentageMapping>'
+        f"<MaximumSummedScore>{len(key)}</MaximumSummedScore></PercentageMapping></QualificationValueMapping>"
+        "</AnswerKey>"
+    )
 
 
 def check_qualification_test(spec: Any) -> None:
@@ -125,8 +154,13 @@ def ensure_test_qualification(client: Any, job: Any, spec: Any) -> str:
         return found
     xml, ids = render_test(spec)
     params: dict[str, Any] = {
-        "Name": name, "Description": f"A short test for {spec.title}"[:2000], "QualificationTypeStatus": "Active",
-        "Test": xml, "AnswerKey": answer_key_xml(spec, ids), "TestDurationInSeconds": int(test.duration_seconds)}
+        "Name": name,
+        "Description": f"A short test for {spec.title}"[:2000],
+        "QualificationTypeStatus": "Active",
+        "Test": xml,
+        "AnswerKey": answer_key_xml(spec, ids),
+        "TestDurationInSeconds": int(test.duration_seconds),
+    }
     if test.retry_delay_seconds is not None:
         params["RetryDelayInSeconds"] = int(test.retry_delay_seconds)
     return client.create_qualification_type(**params)["QualificationType"]["QualificationTypeId"]
@@ -135,8 +169,12 @@ def ensure_test_qualification(client: Any, job: Any, spec: Any) -> str:
 def _find_qualification_type(client: Any, name: str) -> str | None:
     token = None
     while True:
-        params: dict[str, Any] = {"Query": name, "MustBeRequestable": False, "MustBeOwnedByCaller": True,
-                                  "MaxResults": 100}
+        params: dict[str, Any] = {
+            "Query": name,
+            "MustBeRequestable": False,
+            "MustBeOwnedByCaller": True,
+            "MaxResults": 100,
+        }
         if token:
             params["NextToken"] = token
         page = client.list_qualification_types(**params)

@@ -34,15 +34,15 @@ class Consolidation:
     values: dict[int, Any]
     metadata: dict[int, dict[str, Any]]
     worker_accuracy: dict[str, float]
-    files: dict[int, bytes] = field(default_factory=dict)   # object index -> bytes to store at its value (a URI)
+    files: dict[int, bytes] = field(default_factory=dict)  # object index -> bytes to store at its value (a URI)
 
 
 @dataclass(frozen=True)
 class AnnotationKind:
     element: str
     read: Callable[[Any, list[str], Mapping[str, Any]], dict[str, Any]]
-    consolidate: Callable[..., Consolidation]   # (rows, spec, n_objects[, data_objects=...])
-    uses_data_objects: bool = False             # consolidate also takes {index: manifest line} (adjustment)
+    consolidate: Callable[..., Consolidation]  # (rows, spec, n_objects[, data_objects=...])
+    uses_data_objects: bool = False  # consolidate also takes {index: manifest line} (adjustment)
 
 
 def element_value(data: Any, element: str, key: str) -> dict[str, Any]:
@@ -63,7 +63,12 @@ def element_value(data: Any, element: str, key: str) -> dict[str, Any]:
 
 
 def finite_number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value != value
+        or value in (float("inf"), float("-inf"))
+    ):
         raise AnswerError(f"{where} must be a number, got {value!r}")
     return float(value)
 
@@ -72,10 +77,10 @@ def finite_number(value: Any, where: str) -> float:
 class JobAnswers:
     """A job's usable structured answers, the latest per (object, worker), as integer codes."""
 
-    items: np.ndarray          # object index per answer
-    workers: np.ndarray        # worker code per answer
+    items: np.ndarray  # object index per answer
+    workers: np.ndarray  # worker code per answer
     answers: list[dict[str, Any]]
-    worker_ids: list[str]      # code -> WorkerId
+    worker_ids: list[str]  # code -> WorkerId
 
 
 def job_answers(rows: list[tuple[int, str, str]]) -> JobAnswers:
@@ -84,9 +89,12 @@ def job_answers(rows: list[tuple[int, str, str]]) -> JobAnswers:
     latest = {(index, worker): chosen for index, worker, chosen in rows}
     codes: dict[str, int] = {}
     workers = [codes.setdefault(worker, len(codes)) for _, worker in latest]
-    return JobAnswers(np.fromiter((index for index, _ in latest), dtype=np.int64, count=len(latest)),
-                      np.asarray(workers, dtype=np.int64).reshape(-1), [json.loads(c) for c in latest.values()],
-                      list(codes))
+    return JobAnswers(
+        np.fromiter((index for index, _ in latest), dtype=np.int64, count=len(latest)),
+        np.asarray(workers, dtype=np.int64).reshape(-1),
+        [json.loads(c) for c in latest.values()],
+        list(codes),
+    )
 
 
 def confidence(value: float, workers_per_object: int) -> float:

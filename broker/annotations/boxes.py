@@ -24,7 +24,7 @@ ELEMENT = "crowd-bounding-box"
 # A box may overhang the image by this many pixels (a drag that ends on the border) and is clipped;
 # beyond it the answer is flagged: the worker drew outside the image, or the tool is broken.
 EDGE_TOLERANCE_PX = 2.0
-IMAGE_DEPTH = 3      # the answer gives width and height only; Ground Truth writes RGB images as depth 3
+IMAGE_DEPTH = 3  # the answer gives width and height only; Ground Truth writes RGB images as depth 3
 ADJUSTED, UNADJUSTED = "adjusted", "unadjusted"
 
 
@@ -55,8 +55,9 @@ def read_boxes(data: Any, labels: list[str], data_object: Mapping[str, Any]) -> 
             raise AnswerError(f"{where}: width and height must be positive, got {w:g}x{h:g}")
         tol = EDGE_TOLERANCE_PX
         if left < -tol or top < -tol or left + w > width + tol or top + h > height + tol:
-            raise AnswerError(f"{where}: the box at ({left:g}, {top:g}) of {w:g}x{h:g} lies outside the "
-                              f"{width:g}x{height:g} image")
+            raise AnswerError(
+                f"{where}: the box at ({left:g}, {top:g}) of {w:g}x{h:g} lies outside the {width:g}x{height:g} image"
+            )
         right, bottom = min(left + w, width), min(top + h, height)
         left, top = max(left, 0.0), max(top, 0.0)
         boxes.append([index_of[box["label"]], left, top, right - left, bottom - top])
@@ -87,7 +88,9 @@ def initial_boxes(data_object: Mapping[str, Any], attribute: str, labels: list[s
             label = class_map[str(box["class_id"])]
             numbers = {k: float(box[k]) for k in ("left", "top", "width", "height")}
         except (KeyError, TypeError, ValueError) as error:
-            raise InitialBoxesError(f"{where}: needs class_id (in the class-map), left, top, width, height ({error})") from None
+            raise InitialBoxesError(
+                f"{where}: needs class_id (in the class-map), left, top, width, height ({error})"
+            ) from None
         if label not in labels:
             raise InitialBoxesError(f"{where}: label {label!r} is not one of the job's labels")
         boxes.append({"label": label, **{k: int(v) if v.is_integer() else v for k, v in numbers.items()}})
@@ -98,17 +101,28 @@ def initial_box_arrays(data_objects: Mapping[int, Mapping[str, Any]], spec: Any)
     """BoxConsolidator's initial_* arguments: the earlier boxes each adjustment page showed."""
     index_of = {label: i for i, label in enumerate(spec.labels)}
     attribute = spec.adjustment.label_attribute
-    shown = [(index, box) for index, data in data_objects.items()
-             for box in initial_boxes(data, attribute, list(spec.labels))]
-    return {"initial_objects": np.array([index for index, _ in shown], dtype=np.int64),
-            "initial_boxes": np.array([[b["left"], b["top"], b["width"], b["height"]] for _, b in shown],
-                                      dtype=np.float64).reshape(-1, 4),
-            "initial_classes": np.array([index_of[b["label"]] for _, b in shown], dtype=np.int64)}
+    shown = [
+        (index, box)
+        for index, data in data_objects.items()
+        for box in initial_boxes(data, attribute, list(spec.labels))
+    ]
+    return {
+        "initial_objects": np.array([index for index, _ in shown], dtype=np.int64),
+        "initial_boxes": np.array(
+            [[b["left"], b["top"], b["width"], b["height"]] for _, b in shown], dtype=np.float64
+        ).reshape(-1, 4),
+        "initial_classes": np.array([index_of[b["label"]] for _, b in shown], dtype=np.int64),
+    }
 
 
-def consolidate_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: int, *,
-                      adjustment: bool = False, data_objects: Mapping[int, Mapping[str, Any]] | None = None
-                      ) -> Consolidation:
+def consolidate_boxes(
+    rows: list[tuple[int, str, str]],
+    spec: Any,
+    n_objects: int,
+    *,
+    adjustment: bool = False,
+    data_objects: Mapping[int, Mapping[str, Any]] | None = None,
+) -> Consolidation:
     """Match boxes across workers by IoU and average them by learned worker quality (scoring); for an
     adjustment, with the initial boxes, so workers who copy what they were shown weigh less."""
     job = job_answers(rows)
@@ -116,9 +130,17 @@ def consolidate_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
     counts = np.fromiter((len(a["boxes"]) for a in job.answers), dtype=np.int64, count=len(job.answers))
     flat = np.asarray([box for a in job.answers for box in a["boxes"]], dtype=np.float64).reshape(-1, 5)
     model = BoxConsolidator().fit(
-        np.repeat(job.items, counts), np.repeat(job.workers, counts), flat[:, 1:], flat[:, 0].astype(np.int64),
-        answered_objects=job.items, answered_workers=job.workers, n_objects=n_objects,
-        n_workers=len(job.worker_ids), n_classes=len(spec.labels), **initial)
+        np.repeat(job.items, counts),
+        np.repeat(job.workers, counts),
+        flat[:, 1:],
+        flat[:, 0].astype(np.int64),
+        answered_objects=job.items,
+        answered_workers=job.workers,
+        n_objects=n_objects,
+        n_workers=len(job.worker_ids),
+        n_classes=len(spec.labels),
+        **initial,
+    )
     sizes: dict[int, Counter] = {}
     modified: dict[int, bool] = {}
     for index, answer in zip(job.items.tolist(), job.answers):
@@ -133,8 +155,10 @@ def consolidate_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
         classes = model.classes_[lo:hi].tolist()
         values[index] = {
             "image_size": [{"width": int(round(width)), "height": int(round(height)), "depth": IMAGE_DEPTH}],
-            "annotations": [{"class_id": int(c), "left": int(b[0]), "top": int(b[1]), "width": int(b[2]),
-                             "height": int(b[3])} for c, b in zip(classes, rounded[lo:hi].tolist())],
+            "annotations": [
+                {"class_id": int(c), "left": int(b[0]), "top": int(b[1]), "width": int(b[2]), "height": int(b[3])}
+                for c, b in zip(classes, rounded[lo:hi].tolist())
+            ],
         }
         metadata[index] = {
             "objects": [{"confidence": confidence(c, spec.workers_per_object)} for c in model.confidence_[lo:hi]],
@@ -146,8 +170,9 @@ def consolidate_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
     return Consolidation(values, metadata, accuracy)
 
 
-def consolidate_adjusted_boxes(rows: list[tuple[int, str, str]], spec: Any, n_objects: int, *,
-                               data_objects: Mapping[int, Mapping[str, Any]]) -> Consolidation:
+def consolidate_adjusted_boxes(
+    rows: list[tuple[int, str, str]], spec: Any, n_objects: int, *, data_objects: Mapping[int, Mapping[str, Any]]
+) -> Consolidation:
     return consolidate_boxes(rows, spec, n_objects, adjustment=True, data_objects=data_objects)
 
 

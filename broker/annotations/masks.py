@@ -38,9 +38,9 @@ from scoring import MaskConsolidator, label_mask_from_rgb
 ELEMENT = "crowd-semantic-segmentation"
 # d3 category10: the order crowd-semantic-segmentation gives labels (annotate.js Crowd.PALETTE)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-MAX_LABELS = len(PALETTE)       # beyond it the element repeats colours and a mask cannot tell labels apart
+MAX_LABELS = len(PALETTE)  # beyond it the element repeats colours and a mask cannot tell labels apart
 BACKGROUND, BACKGROUND_COLOR = "BACKGROUND", "#ffffff"
-MAX_PIXELS = 1920 * 1080 * 4    # Ground Truth's segmentation limit is 1080p when auto-labeling; a guard, not a rule
+MAX_PIXELS = 1920 * 1080 * 4  # Ground Truth's segmentation limit is 1080p when auto-labeling; a guard, not a rule
 OUTPUT_FOLDER = ("annotations", "consolidated-annotation", "output")
 
 
@@ -51,8 +51,9 @@ def rgb(hex_color: str) -> tuple[int, int, int]:
 
 def job_palette(labels: list[str]) -> np.ndarray:
     """(1 + labels, 3) uint8: white for BACKGROUND, then each label's element colour."""
-    return np.array([rgb(BACKGROUND_COLOR)] + [rgb(PALETTE[i % len(PALETTE)]) for i in range(len(labels))],
-                    dtype=np.uint8)
+    return np.array(
+        [rgb(BACKGROUND_COLOR)] + [rgb(PALETTE[i % len(PALETTE)]) for i in range(len(labels))], dtype=np.uint8
+    )
 
 
 def _png_pixels(data: Any, where: str) -> np.ndarray:
@@ -83,17 +84,17 @@ def decode_ids(data: str) -> np.ndarray:
 
 
 def read_mask(data: Any, labels: list[str], data_object: Mapping[str, Any]) -> dict[str, Any]:
-    """{"image": [width, height], "mask": base64 PNG of class ids}, or AnswerError: no PNG, unknown labels or colours, a size that disagrees with
-    inputImageProperties, or an empty mask (nothing painted)."""
+    """{"image": [width, height], "mask": base64 PNG of class ids}, or AnswerError: no PNG, unknown labels or
+    colours, a size that disagrees with inputImageProperties, or an empty mask (nothing painted)."""
     value = element_value(data, ELEMENT, "labeledImage")
     image = value.get("labeledImage")
-    pixels = _png_pixels(image.get("pngImageData") if isinstance(image, Mapping) else None,
-                         "labeledImage.pngImageData")
+    pixels = _png_pixels(image.get("pngImageData") if isinstance(image, Mapping) else None, "labeledImage.pngImageData")
     height, width = pixels.shape[:2]
     size = value.get("inputImageProperties")
     if isinstance(size, Mapping) and (size.get("width"), size.get("height")) != (width, height):
-        raise AnswerError(f"the mask is {width}x{height} but inputImageProperties says "
-                          f"{size.get('width')}x{size.get('height')}")
+        raise AnswerError(
+            f"the mask is {width}x{height} but inputImageProperties says {size.get('width')}x{size.get('height')}"
+        )
     mappings = value.get("labelMappings")
     if not isinstance(mappings, Mapping):
         raise AnswerError('the answer has no "labelMappings" {label: {"color": "#rrggbb"}}')
@@ -131,11 +132,19 @@ def consolidate_masks(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
     for index, answer in zip(job.items.tolist(), job.answers):
         sizes.setdefault(index, Counter())[tuple(answer["image"])] += 1
     usual = {index: counter.most_common(1)[0][0] for index, counter in sizes.items()}
-    keep = [n for n, (index, answer) in enumerate(zip(job.items.tolist(), job.answers))
-            if tuple(answer["image"]) == usual[index]]
-    model = MaskConsolidator().fit(job.items[keep], job.workers[keep], [decode_ids(job.answers[n]["mask"]) for n in keep],
-                                   n_objects=n_objects, n_workers=len(job.worker_ids),
-                                   n_classes=1 + len(spec.labels))
+    keep = [
+        n
+        for n, (index, answer) in enumerate(zip(job.items.tolist(), job.answers))
+        if tuple(answer["image"]) == usual[index]
+    ]
+    model = MaskConsolidator().fit(
+        job.items[keep],
+        job.workers[keep],
+        [decode_ids(job.answers[n]["mask"]) for n in keep],
+        n_objects=n_objects,
+        n_workers=len(job.worker_ids),
+        n_classes=1 + len(spec.labels),
+    )
     palette = job_palette(list(spec.labels))
     values: dict[int, Any] = {}
     metadata: dict[int, dict[str, Any]] = {}
@@ -148,9 +157,16 @@ def consolidate_masks(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
         values[index] = output_uri(spec, index, files[index])
         score = confidence(model.confidence_[index], spec.workers_per_object)
         names = [BACKGROUND, *spec.labels]
-        metadata[index] = {"internal-color-map": {
-            str(c): {"class-name": names[c], "confidence": score, "hex-color": "#%02x%02x%02x" % tuple(palette[c])}
-            for c in range(len(names))}}
+        metadata[index] = {
+            "internal-color-map": {
+                str(c): {
+                    "class-name": names[c],
+                    "confidence": score,
+                    "hex-color": "#{:02x}{:02x}{:02x}".format(*palette[c]),
+                }
+                for c in range(len(names))
+            }
+        }
     accuracy = {worker: float(model.reliability_[code]) for code, worker in enumerate(job.worker_ids)}
     return Consolidation(values, metadata, accuracy, files)
 

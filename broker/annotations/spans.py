@@ -62,17 +62,31 @@ def consolidate_spans(rows: list[tuple[int, str, str]], spec: Any, n_objects: in
     counts = np.fromiter((len(a["entities"]) for a in job.answers), dtype=np.int64, count=len(job.answers))
     flat = np.asarray([e for a in job.answers for e in a["entities"]], dtype=np.int64).reshape(-1, 3)
     model = SpanConsolidator().fit(
-        np.repeat(job.items, counts), np.repeat(job.workers, counts), flat[:, 1], flat[:, 2], flat[:, 0],
-        answered_objects=job.items, answered_workers=job.workers, n_objects=n_objects,
-        n_workers=len(job.worker_ids), n_labels=len(spec.labels))
+        np.repeat(job.items, counts),
+        np.repeat(job.workers, counts),
+        flat[:, 1],
+        flat[:, 2],
+        flat[:, 0],
+        answered_objects=job.items,
+        answered_workers=job.workers,
+        n_objects=n_objects,
+        n_workers=len(job.worker_ids),
+        n_labels=len(spec.labels),
+    )
     label_list = [{"label": label} for label in spec.labels]
     values: dict[int, Any] = {}
     metadata: dict[int, dict[str, Any]] = {}
     for index in np.unique(job.items).tolist():
         starts, ends, classes, confidences = model.entities_of(index)
-        values[index] = {"annotations": {"labels": label_list, "entities": [
-            {"label": spec.labels[c], "startOffset": s, "endOffset": e}
-            for c, s, e in zip(classes.tolist(), starts.tolist(), ends.tolist())]}}
+        values[index] = {
+            "annotations": {
+                "labels": label_list,
+                "entities": [
+                    {"label": spec.labels[c], "startOffset": s, "endOffset": e}
+                    for c, s, e in zip(classes.tolist(), starts.tolist(), ends.tolist())
+                ],
+            }
+        }
         metadata[index] = {"entities": [{"confidence": confidence(c, spec.workers_per_object)} for c in confidences]}
     accuracy = {worker: float(model.reliability_[code]) for code, worker in enumerate(job.worker_ids)}
     return Consolidation(values, metadata, accuracy)

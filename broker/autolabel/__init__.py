@@ -38,5 +38,14 @@ def __getattr__(name: str) -> Any:
     return getattr(import_module(module), name)
 
 
-__all__ = ["AutoLabelConfig", "AutoLabeler", "CostSummary", "FeatureError", "IterationResult", "ThresholdChoice",
-           "choose_threshold", "cost_summary", "manifest_features"]
+__all__ = [
+    "AutoLabelConfig",
+    "AutoLabeler",
+    "CostSummary",
+    "FeatureError",
+    "IterationResult",
+    "ThresholdChoice",
+    "choose_threshold",
+    "cost_summary",
+    "manifest_features",
+]

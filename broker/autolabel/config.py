@@ -29,47 +29,65 @@ class AutoLabelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    target_accuracy: float = Field(default=0.95, gt=0.5, lt=1.0,
-                                   description="accuracy the machine labels must reach, as a lower bound")
-    confidence_level: float = Field(default=0.95, ge=0.5, lt=1.0,
-                                    description="level of the one-sided lower confidence bound on accuracy")
+    target_accuracy: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="accuracy the machine labels must reach, as a lower bound"
+    )
+    confidence_level: float = Field(
+        default=0.95, ge=0.5, lt=1.0, description="level of the one-sided lower confidence bound on accuracy"
+    )
     bound: BoundMethod = "clopper-pearson"
     accuracy_against: AccuracyReference = Field(
         default="crowd-posterior",
         description="crowd-labels: agreement with the consolidated crowd labels (Ground Truth's definition, "
-                    "capped by the crowd's own accuracy); crowd-posterior: expected accuracy against the truth, the "
-                    "model treated as one more annotator whose accuracy EM estimates from the crowd's confidence")
+        "capped by the crowd's own accuracy); crowd-posterior: expected accuracy against the truth, the "
+        "model treated as one more annotator whose accuracy EM estimates from the crowd's confidence",
+    )
     accuracy_scope: AccuracyScope = Field(
         default="cumulative",
         description="cumulative: the bound covers every machine label so far, pooling the validation objects "
-                    "of earlier iterations with this one's; batch: each iteration's new machine labels on their "
-                    "own, judged only on the validation objects left")
+        "of earlier iterations with this one's; batch: each iteration's new machine labels on their "
+        "own, judged only on the validation objects left",
+    )
     validation_fraction: float | None = Field(
-        default=None, gt=0.0, lt=1.0,
+        default=None,
+        gt=0.0,
+        lt=1.0,
         description="share of all objects held out (human-labeled) to choose the threshold; "
-                    "default 0.2 below 5,000 objects, 0.1 above (Ground Truth's rule)")
+        "default 0.2 below 5,000 objects, 0.1 above (Ground Truth's rule)",
+    )
     initial_batch_size: int | None = Field(
-        default=None, ge=2, description="random objects in the first human batch (training + validation)")
+        default=None, ge=2, description="random objects in the first human batch (training + validation)"
+    )
     human_batch_size: int | None = Field(
-        default=None, ge=1, description="most-uncertain objects sent to the crowd per later iteration")
+        default=None, ge=1, description="most-uncertain objects sent to the crowd per later iteration"
+    )
     validation_workers_per_object: int | None = Field(
-        default=None, ge=1, le=9,
+        default=None,
+        ge=1,
+        le=9,
         description="answers per validation object (default: the job's workers_per_object); more answers "
-                    "make the labels the threshold is judged on more reliable")
+        "make the labels the threshold is judged on more reliable",
+    )
     cross_fit_folds: int = Field(
-        default=5, ge=0, le=20,
+        default=5,
+        ge=0,
+        le=20,
         description="the first batch's training objects are also judged, out-of-fold by this many models "
-                    "trained without them, next to the validation set (0 or 1: the validation set alone)")
+        "trained without them, next to the validation set (0 or 1: the validation set alone)",
+    )
     model: ModelName = "logistic-regression"
     features: FeatureKind = "pixels"
-    embedding_field: str | None = Field(default=None, min_length=1,
-                                        description="manifest attribute holding a list of numbers (features: embedding)")
+    embedding_field: str | None = Field(
+        default=None, min_length=1, description="manifest attribute holding a list of numbers (features: embedding)"
+    )
     image_size: int = Field(default=16, ge=4, le=64, description="pixels features: images are resized to size x size")
     max_human_labeled_objects: int | None = Field(default=None, ge=1)
-    max_percentage_labeled: float | None = Field(default=None, gt=0.0, le=100.0,
-                                                 description="stop once this % of all objects is labeled")
-    max_initial_failure_fraction: float = Field(default=0.1, ge=0.0, le=1.0,
-                                                description="the job fails if more of the first batch fails")
+    max_percentage_labeled: float | None = Field(
+        default=None, gt=0.0, le=100.0, description="stop once this % of all objects is labeled"
+    )
+    max_initial_failure_fraction: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="the job fails if more of the first batch fails"
+    )
 
     @model_validator(mode="after")
     def _embedding_needs_field(self) -> AutoLabelConfig:
@@ -85,7 +103,9 @@ class AutoLabelConfig(BaseModel):
         """Objects held out for choosing the threshold."""
         fraction = self.validation_fraction
         if fraction is None:
-            fraction = GT_VALIDATION_FRACTION_SMALL if n_objects < GT_LARGE_JOB_OBJECTS else GT_VALIDATION_FRACTION_LARGE
+            fraction = (
+                GT_VALIDATION_FRACTION_SMALL if n_objects < GT_LARGE_JOB_OBJECTS else GT_VALIDATION_FRACTION_LARGE
+            )
         return max(1, min(n_objects - 1, round(fraction * n_objects)))
 
     def batch_size(self, n_objects: int, n_classes: int) -> int:

@@ -40,7 +40,11 @@ def image_pixels(data: bytes, size: int) -> np.ndarray:
 
 
 def pixel_features(
-    uris: Sequence[str], size: int = 16, *, settings: Any = None, line_numbers: Sequence[int] | None = None,
+    uris: Sequence[str],
+    size: int = 16,
+    *,
+    settings: Any = None,
+    line_numbers: Sequence[int] | None = None,
     reader: Callable[[str, Any], bytes] = read_bytes,
 ) -> np.ndarray:
     """(n, size*size) pixels of the images at `uris` (local paths or s3://)."""
@@ -51,7 +55,9 @@ def pixel_features(
         except StorageError as error:
             raise FeatureError(f"{_where(line_numbers, position)}: source-ref: {error}") from error
         except (UnidentifiedImageError, OSError) as error:
-            raise FeatureError(f"{_where(line_numbers, position)}: source-ref: {uri} is not a readable image") from error
+            raise FeatureError(
+                f"{_where(line_numbers, position)}: source-ref: {uri} is not a readable image"
+            ) from error
     return rows
 
 
@@ -112,6 +118,8 @@ def manifest_features(
     uris = []
     for position, line in enumerate(lines):
         if not isinstance(line.get("source-ref"), str):
-            raise FeatureError(f"{_where(line_numbers, position)}: source-ref: features: pixels needs an image `source-ref`")
+            raise FeatureError(
+                f"{_where(line_numbers, position)}: source-ref: features: pixels needs an image `source-ref`"
+            )
         uris.append(line["source-ref"])
     return pixel_features(uris, config.image_size, settings=settings, line_numbers=line_numbers)

@@ -180,7 +180,10 @@ class AutoLabeler:
             self.done, self.reason = True, "all-labeled"
         elif budget_left_objects is not None and budget_left_objects <= 0:
             self.done, self.reason = True, "budget-exhausted"
-        elif self.config.max_human_labeled_objects is not None and len(self.requested) >= self.config.max_human_labeled_objects:
+        elif (
+            self.config.max_human_labeled_objects is not None
+            and len(self.requested) >= self.config.max_human_labeled_objects
+        ):
             self.done, self.reason = True, "max-human-labeled-objects"
         elif self.config.max_percentage_labeled is not None:
             self.done, self.reason = True, "max-percentage-labeled"
@@ -206,8 +209,9 @@ class AutoLabeler:
         if self._first_batch_failed(labels):
             self.done, self.reason = True, "initial-batch-failed"
             return self._record(iteration, labels, 0, 0, None, None, None, {})
-        validation = np.asarray([i for i in self.validation_ids if i in labels and i not in self.validation_retired],
-                                dtype=np.int64)
+        validation = np.asarray(
+            [i for i in self.validation_ids if i in labels and i not in self.validation_retired], dtype=np.int64
+        )
         # a retired validation object's evidence is fixed (the model's label when it retired), so
         # later models may train on it; only the validation objects still judged are held out
         training = np.asarray(sorted(set(labels) - set(validation.tolist())), dtype=np.int64)
@@ -218,18 +222,31 @@ class AutoLabeler:
             y = np.asarray([labels[i][0] for i in training.tolist()])
             weights = np.maximum([labels[i][1] for i in training.tolist()], MIN_WEIGHT)
             sparse_input = sparse.issparse(self.features)
-            self.model_ = train(build_model(self.config.model, self.seed, sparse_input), self.features, training, y,
-                                weights)
+            self.model_ = train(
+                build_model(self.config.model, self.seed, sparse_input), self.features, training, y, weights
+            )
             cross_fit = self._cross_fit(training, y, weights, labels)
             n_cross_fit = int(cross_fit[0].size)
             accuracy, threshold, lower_bound = self._threshold(validation, labels, iteration, cross_fit)
             new_labels = self._machine_label(threshold, iteration)
         self._update_done(labels)
-        return self._record(iteration, labels, int(training.size), int(validation.size), accuracy, threshold,
-                            lower_bound, new_labels, n_cross_fit)
+        return self._record(
+            iteration,
+            labels,
+            int(training.size),
+            int(validation.size),
+            accuracy,
+            threshold,
+            lower_bound,
+            new_labels,
+            n_cross_fit,
+        )
 
     def _threshold(
-        self, validation: np.ndarray, labels: dict[int, tuple[int, float]], iteration: int,
+        self,
+        validation: np.ndarray,
+        labels: dict[int, tuple[int, float]],
+        iteration: int,
         cross_fit: CrossFit = None,
     ) -> tuple[float | None, float | None, float | None]:
         """Choose the threshold on the validation objects still "in the pool" (plus the cross-fitted
@@ -250,8 +267,9 @@ class AutoLabeler:
         target, level, bound = self.config.target_accuracy, self.config.confidence_level, self.config.bound
         earlier = self._earlier_evidence(labels)
         if self.config.accuracy_against == "crowd-posterior":
-            choice = choose_threshold_noisy(confidence, agree, crowd_confidence, self.n_classes,
-                                            target, level, bound, earlier)
+            choice = choose_threshold_noisy(
+                confidence, agree, crowd_confidence, self.n_classes, target, level, bound, earlier
+            )
         else:
             choice = choose_threshold(confidence, agree, target, level, bound, earlier)
         accuracy = float(agree[: validation.size].mean()) if validation.size else None
@@ -287,8 +305,13 @@ class AutoLabeler:
             keep = ~np.isin(training, ids[fold_of == fold])
             if np.unique(y[keep]).size < 2:
                 return _NO_CROSS_FIT
-            model = train(build_model(self.config.model, self.seed, sparse_input), self.features, training[keep],
-                          y[keep], weights[keep])
+            model = train(
+                build_model(self.config.model, self.seed, sparse_input),
+                self.features,
+                training[keep],
+                y[keep],
+                weights[keep],
+            )
             predicted = predict(model, self.features[ids[fold_of == fold]], self.n_classes)
             model_labels[fold_of == fold] = predicted.labels
             confidence[fold_of == fold] = predicted.confidence
@@ -319,8 +342,10 @@ class AutoLabeler:
                 keep = np.argsort(-np.where(sure, predicted.confidence, -1.0), kind="stable")[:room]
                 sure = np.zeros_like(sure)
                 sure[keep] = True
-        new = {int(i): (int(label), float(conf)) for i, label, conf in
-               zip(candidates[sure], predicted.labels[sure], predicted.confidence[sure], strict=True)}
+        new = {
+            int(i): (int(label), float(conf))
+            for i, label, conf in zip(candidates[sure], predicted.labels[sure], predicted.confidence[sure], strict=True)
+        }
         for index, (label, confidence) in new.items():
             self.machine[index] = MachineLabel(label, confidence, iteration)
         rest = ~sure
@@ -333,11 +358,17 @@ class AutoLabeler:
         pending = self._pending(labels)
         if self._unlabeled().size == 0 and not pending:
             self.done, self.reason = True, "all-labeled"
-        elif self.config.max_percentage_labeled is not None and \
-                labeled * 100.0 >= self.config.max_percentage_labeled * self.n_objects and not pending:
+        elif (
+            self.config.max_percentage_labeled is not None
+            and labeled * 100.0 >= self.config.max_percentage_labeled * self.n_objects
+            and not pending
+        ):
             self.done, self.reason = True, "max-percentage-labeled"
-        elif self.config.max_human_labeled_objects is not None and \
-                len(self.requested) >= self.config.max_human_labeled_objects and not pending:
+        elif (
+            self.config.max_human_labeled_objects is not None
+            and len(self.requested) >= self.config.max_human_labeled_objects
+            and not pending
+        ):
             self.done, self.reason = True, "max-human-labeled-objects"
 
     def _first_batch_failed(self, labels: dict[int, tuple[int, float]]) -> bool:
@@ -349,14 +380,29 @@ class AutoLabeler:
         return failed > self.config.max_initial_failure_fraction * len(first_batch)
 
     def _record(
-        self, iteration: int, labels: dict[int, tuple[int, float]], n_train: int, n_validation: int,
-        accuracy: float | None, threshold: float | None, lower_bound: float | None,
-        new_labels: dict[int, tuple[int, float]], n_cross_fit: int = 0,
+        self,
+        iteration: int,
+        labels: dict[int, tuple[int, float]],
+        n_train: int,
+        n_validation: int,
+        accuracy: float | None,
+        threshold: float | None,
+        lower_bound: float | None,
+        new_labels: dict[int, tuple[int, float]],
+        n_cross_fit: int = 0,
     ) -> IterationResult:
         result = IterationResult(
-            iteration=iteration, n_train=n_train, n_validation=n_validation, validation_accuracy=accuracy,
-            threshold=threshold, threshold_lower_bound=lower_bound, machine_labels=new_labels,
-            human_count=len(labels), machine_count=len(self.machine), done=self.done, reason=self.reason,
+            iteration=iteration,
+            n_train=n_train,
+            n_validation=n_validation,
+            validation_accuracy=accuracy,
+            threshold=threshold,
+            threshold_lower_bound=lower_bound,
+            machine_labels=new_labels,
+            human_count=len(labels),
+            machine_count=len(self.machine),
+            done=self.done,
+            reason=self.reason,
             n_cross_fit=n_cross_fit,
         )
         self.iterations.append(result)
@@ -380,7 +426,9 @@ class AutoLabeler:
         asked for (a daemon that published a batch and stopped before saving the state) are adopted."""
         machine_and_human = set(labels) & set(self.machine)
         if machine_and_human:
-            raise ValueError(f"objects {sorted(machine_and_human)[:5]} are machine-labeled; they were never sent to humans")
+            raise ValueError(
+                f"objects {sorted(machine_and_human)[:5]} are machine-labeled; they were never sent to humans"
+            )
         unknown = set(labels) - set(self.requested)
         if unknown:
             self.requested.extend(sorted(unknown))
@@ -399,7 +447,9 @@ class AutoLabeler:
     def object_results(self, human_labels: HumanLabels) -> dict[int, ObjectResult]:
         """Every labeled object as broker.output's ObjectResult; machine ones carry human_annotated=False."""
         labels = normalise_human_labels(human_labels, self.n_objects, self.n_classes)
-        results = {index: ObjectResult(label=label, confidence=confidence) for index, (label, confidence) in labels.items()}
+        results = {
+            index: ObjectResult(label=label, confidence=confidence) for index, (label, confidence) in labels.items()
+        }
         for index, value in self.machine.items():
             results[index] = ObjectResult(label=value.label, confidence=value.confidence, human_annotated=False)
         return results

@@ -34,16 +34,23 @@ def build_model(name: ModelName, seed: int, sparse_input: bool = False) -> Pipel
     classifier: ClassifierMixin
     if name == "label-spreading":
         # distances on the features as given: standardising blows up near-constant pixels
-        return make_pipeline(FunctionTransformer(), LabelSpreading(kernel="knn", n_neighbors=10, alpha=0.5,
-                                                                  max_iter=200))
+        return make_pipeline(
+            FunctionTransformer(), LabelSpreading(kernel="knn", n_neighbors=10, alpha=0.5, max_iter=200)
+        )
     if name == "logistic-regression":
         classifier = LogisticRegression(C=1.0 if sparse_input else 0.1, max_iter=2000)
     elif name == "random-forest":
         classifier = RandomForestClassifier(n_estimators=200, min_samples_leaf=1, n_jobs=1, random_state=seed)
     elif name == "mlp":
         # early stopping on a 10% hold-out: ~8x faster than running to convergence, ~1 point less accurate
-        classifier = MLPClassifier(hidden_layer_sizes=(128,), alpha=1e-3, max_iter=200, early_stopping=True,
-                                   n_iter_no_change=5, random_state=seed)
+        classifier = MLPClassifier(
+            hidden_layer_sizes=(128,),
+            alpha=1e-3,
+            max_iter=200,
+            early_stopping=True,
+            n_iter_no_change=5,
+            random_state=seed,
+        )
     else:  # pragma: no cover - the config's Literal guards this
         raise ValueError(f"unknown model {name!r}")
     return make_pipeline(scaler, classifier)
@@ -53,13 +60,16 @@ def build_model(name: ModelName, seed: int, sparse_input: bool = False) -> Pipel
 class Predictions:
     """Per-object predictions over the job's classes (not only the classes seen in training)."""
 
-    labels: np.ndarray      # (n,) class index
+    labels: np.ndarray  # (n,) class index
     confidence: np.ndarray  # (n,) probability of that class
-    margin: np.ndarray      # (n,) top-1 minus top-2 probability: small = uncertain
+    margin: np.ndarray  # (n,) top-1 minus top-2 probability: small = uncertain
 
 
 def train(
-    model: Pipeline, features: np.ndarray | sparse.csr_matrix, training: np.ndarray, labels: np.ndarray,
+    model: Pipeline,
+    features: np.ndarray | sparse.csr_matrix,
+    training: np.ndarray,
+    labels: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> Pipeline:
     """A fitted copy of `model`, trained on the rows `training` of `features` with `labels`;

@@ -33,8 +33,14 @@ class CostSummary:
 
 
 def cost_summary(
-    objects: int, human_objects: int, machine_objects: int, reward_cents: int, workers_per_object: int,
-    masters: bool = False, validation_objects: int = 0, validation_workers_per_object: int | None = None,
+    objects: int,
+    human_objects: int,
+    machine_objects: int,
+    reward_cents: int,
+    workers_per_object: int,
+    masters: bool = False,
+    validation_objects: int = 0,
+    validation_workers_per_object: int | None = None,
 ) -> CostSummary:
     """Each human-labeled object is one HIT of `workers_per_object` assignments with MTurk's fees;
     the `validation_objects` among them have `validation_workers_per_object` assignments instead."""
@@ -59,8 +65,10 @@ def iteration_message(row: dict[str, Any]) -> str:
     """One loop iteration in words, for the event log and `broker status`."""
     accuracy = "-" if row["validation_accuracy"] is None else f"{row['validation_accuracy']:.3f}"
     threshold = "-" if row["threshold"] is None else f"{row['threshold']:.3f}"
-    return (f"iteration {row['iteration']}: {row['human_count']} human, {row['machine_count']} machine "
-            f"(+{row['new_machine_labels']}), validation accuracy {accuracy}, threshold {threshold}")
+    return (
+        f"iteration {row['iteration']}: {row['human_count']} human, {row['machine_count']} machine "
+        f"(+{row['new_machine_labels']}), validation accuracy {accuracy}, threshold {threshold}"
+    )
 
 
 def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
@@ -69,13 +77,19 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         return [("auto-label", f"turned off: {summary.get('error') or summary.get('reason')}")]
     cost = summary["cost"]
     state = f"done ({summary['reason']})" if summary["done"] else "running"
-    rows = [("auto-label", f"{state}: {summary['human_objects']} objects to the crowd "
-                           f"({summary['validation_objects']} validation), "
-                           f"{summary['machine_labeled']} machine-labeled, "
-                           f"{summary['held']} held"),
-            ("auto-label saving" + ("" if summary["done"] else " so far"),
-             f"{cost['saved_fraction']:.1%} ({cost['saved_cents']} of {cost['all_human_cost_cents']} cents "
-             f"all-human)")]
+    rows = [
+        (
+            "auto-label",
+            f"{state}: {summary['human_objects']} objects to the crowd "
+            f"({summary['validation_objects']} validation), "
+            f"{summary['machine_labeled']} machine-labeled, "
+            f"{summary['held']} held",
+        ),
+        (
+            "auto-label saving" + ("" if summary["done"] else " so far"),
+            f"{cost['saved_fraction']:.1%} ({cost['saved_cents']} of {cost['all_human_cost_cents']} cents all-human)",
+        ),
+    ]
     for row in summary["iterations"]:
         rows.append((f"  iteration {row['iteration']}", iteration_message(row).split(": ", 1)[1]))
     if summary.get("model_uri"):

@@ -25,19 +25,27 @@ class Crowd:
     """Each worker's probability of answering right; a spammer answers uniformly at random."""
 
     accuracy: np.ndarray  # (W,)
-    spammer: np.ndarray   # (W,) bool
+    spammer: np.ndarray  # (W,) bool
 
     @classmethod
-    def mix(cls, n_workers: int = 60, seed: int = 0, good: float = 0.93, sloppy: float = 0.7,
-            spammer_share: float = 0.15, sloppy_share: float = 0.25) -> Crowd:
+    def mix(
+        cls,
+        n_workers: int = 60,
+        seed: int = 0,
+        good: float = 0.93,
+        sloppy: float = 0.7,
+        spammer_share: float = 0.15,
+        sloppy_share: float = 0.25,
+    ) -> Crowd:
         """A realistic mix: 15% spammers, 25% sloppy, the rest good (accuracies jittered by +-0.03)."""
         rng = np.random.default_rng([seed, 7])
         kind = rng.choice(3, size=n_workers, p=[1 - spammer_share - sloppy_share, sloppy_share, spammer_share])
         accuracy = np.where(kind == 0, good, sloppy) + rng.uniform(-0.03, 0.03, n_workers)
         return cls(accuracy=np.clip(accuracy, 0.0, 1.0), spammer=kind == 2)
 
-    def answer(self, objects: np.ndarray, truth: np.ndarray, per_object: int, n_classes: int,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def answer(
+        self, objects: np.ndarray, truth: np.ndarray, per_object: int, n_classes: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(items, workers, labels) of `per_object` answers by distinct workers for each object."""
         n_workers = self.accuracy.size
         items = np.repeat(objects, per_object)
@@ -63,13 +71,19 @@ class Answers:
         self.workers.append(workers)
         self.labels.append(labels)
 
-    def consolidate(self, n_objects: int, n_classes: int, n_workers: int, method: str = "default") -> dict[int, tuple[int, float]]:
+    def consolidate(
+        self, n_objects: int, n_classes: int, n_workers: int, method: str = "default"
+    ) -> dict[int, tuple[int, float]]:
         """{object: (label, confidence)} for every answered object."""
         if not self.items:
             return {}
         estimator = scoring.estimator(method).fit(
-            np.concatenate(self.items), np.concatenate(self.workers), np.concatenate(self.labels),
-            n_classes=n_classes, n_items=n_objects, n_workers=n_workers,
+            np.concatenate(self.items),
+            np.concatenate(self.workers),
+            np.concatenate(self.labels),
+            n_classes=n_classes,
+            n_items=n_objects,
+            n_workers=n_workers,
         )
         answered = np.flatnonzero(estimator.labels_ >= 0)
         return {int(i): (int(estimator.labels_[i]), float(estimator.confidence_[i])) for i in answered}
@@ -92,11 +106,16 @@ class SimulationResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "n_objects": self.n_objects, "human_objects": self.human_objects,
-            "machine_objects": self.machine_objects, "unlabeled_objects": self.unlabeled_objects,
-            "machine_accuracy": self.machine_accuracy, "human_accuracy": self.human_accuracy,
-            "overall_accuracy": self.overall_accuracy, "cost": self.cost.to_dict(),
-            "iterations": [result.summary() for result in self.iterations], "reason": self.reason,
+            "n_objects": self.n_objects,
+            "human_objects": self.human_objects,
+            "machine_objects": self.machine_objects,
+            "unlabeled_objects": self.unlabeled_objects,
+            "machine_accuracy": self.machine_accuracy,
+            "human_accuracy": self.human_accuracy,
+            "overall_accuracy": self.overall_accuracy,
+            "cost": self.cost.to_dict(),
+            "iterations": [result.summary() for result in self.iterations],
+            "reason": self.reason,
         }
 
 
@@ -109,9 +128,17 @@ def _accuracy(labels: dict[int, tuple[int, float]], truth: np.ndarray) -> float 
 
 
 def simulate(
-    features: np.ndarray | sparse.spmatrix, truth: np.ndarray, config: AutoLabelConfig, crowd: Crowd,
-    *, per_object: int = 3, reward_cents: int = 2, seed: int = 0, budget_objects: int | None = None,
-    max_iterations: int = 200, consolidation: str = "default",
+    features: np.ndarray | sparse.spmatrix,
+    truth: np.ndarray,
+    config: AutoLabelConfig,
+    crowd: Crowd,
+    *,
+    per_object: int = 3,
+    reward_cents: int = 2,
+    seed: int = 0,
+    budget_objects: int | None = None,
+    max_iterations: int = 200,
+    consolidation: str = "default",
 ) -> SimulationResult:
     """Run the loop to its end: publish each batch, draw the crowd's answers, consolidate, iterate."""
     n_objects, n_classes = truth.size, int(truth.max()) + 1
@@ -127,8 +154,10 @@ def simulate(
         if batch:
             batch_ids = np.asarray(batch)
             validation = np.isin(batch_ids, labeler.validation_ids)
-            for chosen, count in ((~validation, per_object),
-                                  (validation, config.validation_workers_per_object or per_object)):
+            for chosen, count in (
+                (~validation, per_object),
+                (validation, config.validation_workers_per_object or per_object),
+            ):
                 if chosen.any():
                     answers.add(*crowd.answer(batch_ids[chosen], truth, count, n_classes, rng))
             human = answers.consolidate(n_objects, n_classes, crowd.accuracy.size, consolidation)
@@ -137,8 +166,15 @@ def simulate(
     return _result(labeler, human, truth, per_object, reward_cents)
 
 
-def simulate_all_human(truth: np.ndarray, crowd: Crowd, *, per_object: int = 3, reward_cents: int = 2,
-                       seed: int = 0, consolidation: str = "default") -> SimulationResult:
+def simulate_all_human(
+    truth: np.ndarray,
+    crowd: Crowd,
+    *,
+    per_object: int = 3,
+    reward_cents: int = 2,
+    seed: int = 0,
+    consolidation: str = "default",
+) -> SimulationResult:
     """The baseline: every object labeled by the crowd, consolidated the same way."""
     n_objects, n_classes = truth.size, int(truth.max()) + 1
     rng = np.random.default_rng([seed, 11])
@@ -147,14 +183,22 @@ def simulate_all_human(truth: np.ndarray, crowd: Crowd, *, per_object: int = 3, 
     human = answers.consolidate(n_objects, n_classes, crowd.accuracy.size, consolidation)
     accuracy = _accuracy(human, truth) or 0.0
     return SimulationResult(
-        n_objects=n_objects, human_objects=len(human), machine_objects=0, unlabeled_objects=n_objects - len(human),
-        machine_accuracy=None, human_accuracy=accuracy, overall_accuracy=accuracy,
-        cost=cost_summary(n_objects, n_objects, 0, reward_cents, per_object), iterations=[], reason="all-human",
+        n_objects=n_objects,
+        human_objects=len(human),
+        machine_objects=0,
+        unlabeled_objects=n_objects - len(human),
+        machine_accuracy=None,
+        human_accuracy=accuracy,
+        overall_accuracy=accuracy,
+        cost=cost_summary(n_objects, n_objects, 0, reward_cents, per_object),
+        iterations=[],
+        reason="all-human",
     )
 
 
-def _result(labeler: AutoLabeler, human: dict[int, tuple[int, float]], truth: np.ndarray, per_object: int,
-            reward_cents: int) -> SimulationResult:
+def _result(
+    labeler: AutoLabeler, human: dict[int, tuple[int, float]], truth: np.ndarray, per_object: int, reward_cents: int
+) -> SimulationResult:
     machine = labeler.machine_labels
     everything = {**human, **machine}
     n_objects = truth.size
@@ -168,9 +212,15 @@ def _result(labeler: AutoLabeler, human: dict[int, tuple[int, float]], truth: np
         machine_accuracy=_accuracy(machine, truth),
         human_accuracy=_accuracy(human, truth),
         overall_accuracy=correct / n_objects,
-        cost=cost_summary(n_objects, len(labeler.requested), len(machine), reward_cents, per_object,
-                          validation_objects=len(labeler.validation_ids),
-                          validation_workers_per_object=labeler.config.validation_workers_per_object),
+        cost=cost_summary(
+            n_objects,
+            len(labeler.requested),
+            len(machine),
+            reward_cents,
+            per_object,
+            validation_objects=len(labeler.validation_ids),
+            validation_workers_per_object=labeler.config.validation_workers_per_object,
+        ),
         iterations=labeler.iterations,
         reason=labeler.reason,
     )

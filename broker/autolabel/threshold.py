@@ -58,7 +58,7 @@ class Evidence:
     pooling them with this iteration's makes the bound hold for every machine label so far, not
     only for this iteration's, on up to the whole validation set instead of its shrinking rest."""
 
-    agree: np.ndarray = field(default_factory=lambda: np.zeros(0))            # model label == crowd label
+    agree: np.ndarray = field(default_factory=lambda: np.zeros(0))  # model label == crowd label
     crowd_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the crowd label's confidence
 
     def sums(self, n_classes: int) -> tuple[float, float, float, int]:
@@ -135,8 +135,9 @@ def choose_threshold_noisy(
         accuracy = np.clip((agree0 + np.cumsum(agree[order]) - chance0 - np.cumsum(chance)) / informative, 0.0, 1.0)
         n_effective = np.where(informative > 0, informative**2 / counts, 0.0)
     accuracy = np.nan_to_num(accuracy, nan=0.0)
-    return _lowest_passing(confidence[order], accuracy * n_effective, target, level, bound,
-                           totals=n_effective, accuracy=accuracy)
+    return _lowest_passing(
+        confidence[order], accuracy * n_effective, target, level, bound, totals=n_effective, accuracy=accuracy
+    )
 
 
 def _checked(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,8 +151,13 @@ def _checked(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _lowest_passing(
-    ranked: np.ndarray, hits: np.ndarray, target: float, level: float, bound: str,
-    totals: np.ndarray | None = None, accuracy: np.ndarray | None = None,
+    ranked: np.ndarray,
+    hits: np.ndarray,
+    target: float,
+    level: float,
+    bound: str,
+    totals: np.ndarray | None = None,
+    accuracy: np.ndarray | None = None,
 ) -> ThresholdChoice | None:
     """The largest top-k (confidence sorted descending) whose lower bound reaches `target`, before
     the first top-k that fails after one has passed; `totals` (default k) is the binomial size the

@@ -34,12 +34,12 @@ from broker.domain.money import cents_to_usd
 from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.crowd import run_crowd
 from broker.marketplace.server import start_in_thread
-from broker.reports.autolabel import autolabel_summary
 from broker.reports.status import job_status
 from broker.settings import load_settings
 from broker.stages.submit import submit_job
 from broker.store import dispose_engine, get_engine, reading
 from broker.store.answers import answers_for_consolidation
+from broker.store.autolabel import autolabel_summary
 from broker.store.jobs import job_money
 from broker.store.views import assignment_count, job_by_id, object_counts_by_status, object_results
 
@@ -53,31 +53,46 @@ AUTO_LABEL_FIELDS = ("machine_labeled", "machine_label_accuracy", "cost_saved_fr
 AUTO_LABEL_SPEC = {"model": "label-spreading", "validation_fraction": 0.07, "human_batch_size": 80, "image_size": 8}
 
 
-DEMO_TASKS = ("image-classification", "bounding-box", "bounding-box-adjustment", "semantic-segmentation",
-              "named-entity", "verification")
-TASK_FIELDS = ("mean_iou", "single_worker_mean_iou", "initial_mean_iou", "mask_iou", "single_worker_mask_iou", "span_f1",
-                "single_worker_span_f1", "verification_accuracy", "single_worker_verification_accuracy",
-                "model_label_accuracy")
+DEMO_TASKS = (
+    "image-classification",
+    "bounding-box",
+    "bounding-box-adjustment",
+    "semantic-segmentation",
+    "named-entity",
+    "verification",
+)
+TASK_FIELDS = (
+    "mean_iou",
+    "single_worker_mean_iou",
+    "initial_mean_iou",
+    "mask_iou",
+    "single_worker_mask_iou",
+    "span_f1",
+    "single_worker_span_f1",
+    "verification_accuracy",
+    "single_worker_verification_accuracy",
+    "model_label_accuracy",
+)
 
 
 @dataclass
 class DemoOptions:
     output: Path = Path("demo-output")
     seed: int = 0
-    workers_per_object: int | None = None   # None: 3 for digits, the task's default otherwise (demo.tasks)
+    workers_per_object: int | None = None  # None: 3 for digits, the task's default otherwise (demo.tasks)
     objects: int | None = None
-    task: str = "image-classification"      # or another of DEMO_TASKS (broker.demo.tasks)
+    task: str = "image-classification"  # or another of DEMO_TASKS (broker.demo.tasks)
     show_progress: bool = True
     crowd_size: int = CROWD_SIZE
     time_scale: float = TIME_SCALE
     crowd_concurrency: int = 8
-    auto_label: bool = False     # a model labels what it is sure of (broker.stages.autolabel)
-    auto_label_settings: dict[str, Any] = field(default_factory=dict)   # overrides of AUTO_LABEL_SPEC
+    auto_label: bool = False  # a model labels what it is sure of (broker.stages.autolabel)
+    auto_label_settings: dict[str, Any] = field(default_factory=dict)  # overrides of AUTO_LABEL_SPEC
 
 
 @dataclass
 class DemoSummary:
-    accuracy: float | None          # classification only
+    accuracy: float | None  # classification only
     majority_vote_accuracy: float | None
     objects: int
     assignments: int
@@ -86,20 +101,20 @@ class DemoSummary:
     output_manifest: str
     failed_objects: int = 0
     crowd: dict[str, int] = field(default_factory=dict)
-    machine_labeled: int | None = None           # --auto-label only
+    machine_labeled: int | None = None  # --auto-label only
     machine_label_accuracy: float | None = None  # machine labels == truth, over machine-labeled objects
-    cost_saved_fraction: float | None = None     # crowd cost saved against labeling every object by the crowd
+    cost_saved_fraction: float | None = None  # crowd cost saved against labeling every object by the crowd
     task: str = "image-classification"
-    mean_iou: float | None = None                # bounding-box: consolidated boxes against the truth
+    mean_iou: float | None = None  # bounding-box: consolidated boxes against the truth
     single_worker_mean_iou: float | None = None  # ... and one worker's answer, on average
-    initial_mean_iou: float | None = None        # bounding-box-adjustment: the boxes workers started from
-    mask_iou: float | None = None                # semantic-segmentation: consolidated masks' mean IoU
+    initial_mean_iou: float | None = None  # bounding-box-adjustment: the boxes workers started from
+    mask_iou: float | None = None  # semantic-segmentation: consolidated masks' mean IoU
     single_worker_mask_iou: float | None = None
-    span_f1: float | None = None                 # named-entity: exact-span F1 of the consolidated entities
+    span_f1: float | None = None  # named-entity: exact-span F1 of the consolidated entities
     single_worker_span_f1: float | None = None
-    verification_accuracy: float | None = None   # verification: consolidated verdicts right (label fits or not)
+    verification_accuracy: float | None = None  # verification: consolidated verdicts right (label fits or not)
     single_worker_verification_accuracy: float | None = None
-    model_label_accuracy: float | None = None    # the share of the model's labels that were right
+    model_label_accuracy: float | None = None  # the share of the model's labels that were right
 
     def as_dict(self) -> dict[str, Any]:
         """The --json summary: only the figures this run has (a box demo has no accuracy)."""
@@ -116,14 +131,20 @@ class DemoSummary:
         table = Table(title=f"broker demo: {what} on the embedded marketplace", show_header=False)
         table.add_row("objects", f"{self.objects} ({self.failed_objects} failed)")
         table.add_row("assignments", str(self.assignments))
-        figures = [("accuracy (EM consolidation)", self.accuracy), ("accuracy (majority vote)", self.majority_vote_accuracy),
-                   ("mean IoU (consolidated boxes)", self.mean_iou), ("mean IoU (one worker)", self.single_worker_mean_iou),
-                   ("mean IoU (boxes before adjustment)", self.initial_mean_iou),
-                   ("mask IoU (consolidated)", self.mask_iou), ("mask IoU (one worker)", self.single_worker_mask_iou),
-                   ("span F1 (consolidated)", self.span_f1), ("span F1 (one worker)", self.single_worker_span_f1),
-                   ("verdicts right (consolidated)", self.verification_accuracy),
-                   ("verdicts right (one worker)", self.single_worker_verification_accuracy),
-                   ("model labels right", self.model_label_accuracy)]
+        figures = [
+            ("accuracy (EM consolidation)", self.accuracy),
+            ("accuracy (majority vote)", self.majority_vote_accuracy),
+            ("mean IoU (consolidated boxes)", self.mean_iou),
+            ("mean IoU (one worker)", self.single_worker_mean_iou),
+            ("mean IoU (boxes before adjustment)", self.initial_mean_iou),
+            ("mask IoU (consolidated)", self.mask_iou),
+            ("mask IoU (one worker)", self.single_worker_mask_iou),
+            ("span F1 (consolidated)", self.span_f1),
+            ("span F1 (one worker)", self.single_worker_span_f1),
+            ("verdicts right (consolidated)", self.verification_accuracy),
+            ("verdicts right (one worker)", self.single_worker_verification_accuracy),
+            ("model labels right", self.model_label_accuracy),
+        ]
         for name, value in figures:
             if value is not None:
                 table.add_row(name, f"{value:.2%}")
@@ -140,8 +161,14 @@ class DemoSummary:
         console.print(f"output manifest: {self.output_manifest}", soft_wrap=True, highlight=False)
 
 
-def write_spec(folder: Path, manifest: Path, workers_per_object: int, auto_label: bool = False,
-               auto_label_settings: dict[str, Any] | None = None, task_spec: dict[str, Any] | None = None) -> Path:
+def write_spec(
+    folder: Path,
+    manifest: Path,
+    workers_per_object: int,
+    auto_label: bool = False,
+    auto_label_settings: dict[str, Any] | None = None,
+    task_spec: dict[str, Any] | None = None,
+) -> Path:
     """The demo job's YAML: the task's own part (digits by default) plus the demo's run settings."""
     spec = {
         **(task_spec or DIGITS_SPEC),
@@ -197,8 +224,9 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     folder.mkdir(parents=True, exist_ok=True)
     if options.task == "image-classification":
         manifest, truth = write_digits(folder, options.objects)
-        spec_path = write_spec(folder, manifest, options.workers_per_object or 3, options.auto_label,
-                               options.auto_label_settings)
+        spec_path = write_spec(
+            folder, manifest, options.workers_per_object or 3, options.auto_label, options.auto_label_settings
+        )
     else:
         n_objects, workers = TASK_DEFAULTS[options.task]
         data = WRITERS[options.task](folder, options.objects or n_objects, options.seed)
@@ -218,15 +246,20 @@ def run_demo(options: DemoOptions) -> DemoSummary:
 
         def crowd() -> None:
             crowd_stats["stats"] = run_crowd(
-                market.worker_site_url, n_workers=options.crowd_size, seed=options.seed, truth=truth,
-                time_scale=options.time_scale, idle_seconds=3600, stop_event=stop,
-                concurrency=options.crowd_concurrency)
+                market.worker_site_url,
+                n_workers=options.crowd_size,
+                seed=options.seed,
+                truth=truth,
+                time_scale=options.time_scale,
+                idle_seconds=3600,
+                stop_event=stop,
+                concurrency=options.crowd_concurrency,
+            )
 
         crowd_thread = threading.Thread(target=crowd, name="crowd", daemon=True)
         crowd_thread.start()
         try:
-            _drive(engine, settings, submitted.job_id, submitted.n_objects, options.show_progress,
-                   options.auto_label)
+            _drive(engine, settings, submitted.job_id, submitted.n_objects, options.show_progress, options.auto_label)
         finally:
             stop.set()
             crowd_thread.join(timeout=30)
@@ -236,26 +269,39 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             summary = _task_summary(engine, submitted.job_id, options.task, truth, time.monotonic() - started)
         stats = crowd_stats.get("stats")
         if stats is not None:
-            summary.crowd = {kind: sum(1 for k in stats.worker_models.values() if k == kind)
-                             for kind in set(stats.worker_models.values())}
+            summary.crowd = {
+                kind: sum(1 for k in stats.worker_models.values() if k == kind)
+                for kind in set(stats.worker_models.values())
+            }
         dispose_engine(db_url)
         mturk.forget_clients()
     return summary
 
 
-def _drive(engine: Any, settings: Any, job_id: int, n_objects: int, show_progress: bool,
-           auto_label: bool = False) -> None:
+def _drive(
+    engine: Any, settings: Any, job_id: int, n_objects: int, show_progress: bool, auto_label: bool = False
+) -> None:
     """The daemon's ticks in a loop (consolidation every few passes) until the job completes."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        transient=False) if show_progress else None
+    progress = (
+        Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+        )
+        if show_progress
+        else None
+    )
     with progress if progress is not None else nullcontext():
         bars = {}
         if progress is not None:
-            bars = {name: progress.add_task(name, total=n_objects) for name in ("published", "answered", "consolidated")}
+            bars = {
+                name: progress.add_task(name, total=n_objects) for name in ("published", "answered", "consolidated")
+            }
         passes = 0
         while jobs_remaining(engine) > 0:
-            last = ("consolidate", "autolabel", "output", "finalize") if auto_label else ("consolidate", "output",
-                                                                                         "finalize")
+            last = (
+                ("consolidate", "autolabel", "output", "finalize")
+                if auto_label
+                else ("consolidate", "output", "finalize")
+            )
             ticks = ("publish", "collect", "review") + (last if passes % 5 == 4 else ())
             run_cycle(engine, settings, ticks=ticks)
             passes += 1
@@ -275,14 +321,24 @@ def _bookkeeping(engine: Any, job_id: int, wall: float) -> dict[str, Any]:
         counts = object_counts_by_status(session, job_id)
         n_assignments = assignment_count(session, job_id)
         money = job_money(session, job_id)
-        return {"objects": sum(counts.values()), "assignments": n_assignments, "cost_cents": money.spent_cents,
-                "wall_seconds": round(wall, 1), "output_manifest": str(job.output_manifest),
-                "failed_objects": counts.get(ObjectStatus.FAILED, 0)}
+        return {
+            "objects": sum(counts.values()),
+            "assignments": n_assignments,
+            "cost_cents": money.spent_cents,
+            "wall_seconds": round(wall, 1),
+            "output_manifest": str(job.output_manifest),
+            "failed_objects": counts.get(ObjectStatus.FAILED, 0),
+        }
 
 
 def _task_summary(engine: Any, job_id: int, task: str, truth: dict[str, Any], wall: float) -> DemoSummary:
-    return DemoSummary(accuracy=None, majority_vote_accuracy=None, task=task, **_bookkeeping(engine, job_id, wall),
-                       **task_summary(task, engine, job_id, truth))
+    return DemoSummary(
+        accuracy=None,
+        majority_vote_accuracy=None,
+        task=task,
+        **_bookkeeping(engine, job_id, wall),
+        **task_summary(task, engine, job_id, truth),
+    )
 
 
 def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float, auto_label: bool = False) -> DemoSummary:
@@ -294,7 +350,7 @@ def _summary(engine: Any, job_id: int, truth: dict[str, str], wall: float, auto_
     em = np.array([int(json.loads(o.label_json)) if o.status in labeled else -1 for o in objects])
     majority = majority_labels(rows, len(objects), len(LABELS)) if rows else np.full(len(objects), -1)
     machine = np.array([o.status == ObjectStatus.MACHINE_LABELED for o in objects], dtype=bool)
-    majority = np.where(machine, em, majority)   # auto-label: machine-labeled objects have no answers to vote on
+    majority = np.where(machine, em, majority)  # auto-label: machine-labeled objects have no answers to vote on
     saved = None
     if auto_label:
         with reading(engine) as session:

@@ -8,8 +8,8 @@ bounding-box   scenes of filled shapes (rectangle, ellipse, triangle) on a light
                (scoring.matched_iou: Hungarian-matched same-class boxes, misses and extras count 0).
 bounding-box-adjustment  the same scenes, each with an earlier job's boxes to correct (two thirds
                of them shifted by a third of their width and a quarter of their height, a box missing
-               in every fourth scene, a spurious one in every fifth). Quality: mean IoU as for boxes, next to the earlier
-               boxes' (`initial_mean_iou`).
+               in every fourth scene, a spurious one in every fifth). Quality: mean IoU as for boxes, next
+               to the earlier boxes' (`initial_mean_iou`).
 semantic-segmentation  the same scenes; the truth is each shape's pixels (a mask PNG in the paint
                tool's colours). Quality: mean mask IoU per image over the classes present
                (scoring.mask_iou, background included).
@@ -47,11 +47,29 @@ IMAGE_SIZE = 96
 SHAPES = ["rectangle", "ellipse", "triangle"]
 SCENE_W, SCENE_H = 160, 120
 ENTITY_LABELS = ["person", "place", "organization"]
-PEOPLE = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Katherine Johnson", "Tim Berners-Lee", "Hedy Lamarr",
-          "Claude Shannon", "Margaret Hamilton", "Linus Torvalds", "Barbara Liskov"]
+PEOPLE = [
+    "Ada Lovelace",
+    "Alan Turing",
+    "Grace Hopper",
+    "Katherine Johnson",
+    "Tim Berners-Lee",
+    "Hedy Lamarr",
+    "Claude Shannon",
+    "Margaret Hamilton",
+    "Linus Torvalds",
+    "Barbara Liskov",
+]
 PLACES = ["London", "Paris", "New York", "Nairobi", "Tokyo", "Buenos Aires", "Oslo", "Lagos", "Sydney", "Lima"]
-ORGS = ["Acme Corp", "the Royal Society", "Bell Labs", "the United Nations", "Globex", "the Red Cross",
-        "Initech", "the World Bank"]
+ORGS = [
+    "Acme Corp",
+    "the Royal Society",
+    "Bell Labs",
+    "the United Nations",
+    "Globex",
+    "the Red Cross",
+    "Initech",
+    "the World Bank",
+]
 SENTENCES = [  # {p}: person, {l}: place, {o}: organization
     "{p} flew from {l} to {l} to meet {p}.",
     "Yesterday {p} joined {o} in {l}.",
@@ -61,7 +79,7 @@ SENTENCES = [  # {p}: person, {l}: place, {o}: organization
     "{p} and {p} wrote the report for {o}.",
     "Nobody expected the results to be so clear.",
 ]
-TASK_DEFAULTS = {   # objects, workers per object (Ground Truth's console defaults: 5 for boxes, 3 otherwise)
+TASK_DEFAULTS = {  # objects, workers per object (Ground Truth's console defaults: 5 for boxes, 3 otherwise)
     "bounding-box": (120, 5),
     "bounding-box-adjustment": (120, 3),
     "semantic-segmentation": (100, 3),
@@ -73,9 +91,9 @@ MODEL_TRAINING_DIGITS = 60
 
 @dataclass(frozen=True)
 class DemoData:
-    spec: dict[str, Any]          # the task-specific part of the job spec
+    spec: dict[str, Any]  # the task-specific part of the job spec
     manifest: Path
-    truth: dict[str, Any]         # source-ref / source -> the simulated crowd's truth record
+    truth: dict[str, Any]  # source-ref / source -> the simulated crowd's truth record
 
 
 DIGITS_SPEC = {
@@ -83,8 +101,10 @@ DIGITS_SPEC = {
     "task_type": "image-classification",
     "labels": LABELS,
     "header": "Which digit is this?",
-    "instructions": {"short": "Pick the digit shown in the image.",
-                     "full": "Each image is one handwritten digit from 0 to 9. Pick the digit you see."},
+    "instructions": {
+        "short": "Pick the digit shown in the image.",
+        "full": "Each image is one handwritten digit from 0 to 9. Pick the digit you see.",
+    },
     "reward": "0.02",
     "title": "Recognise a handwritten digit",
     "description": "Look at a small image of a handwritten digit and say which digit it is.",
@@ -159,20 +179,36 @@ def write_scenes(folder: Path, n: int, seed: int, masks: bool = False) -> DemoDa
         lines.append(json.dumps({"source-ref": str(path)}))
     manifest = folder / "input.manifest"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    spec = {"job_name": "shapes", "task_type": "bounding-box", "labels": SHAPES,
-            "header": "Draw a box around every shape",
-            "instructions": {"short": "Box every rectangle, ellipse and triangle; pick its label.",
-                             "full": "Draw one tight box around each shape in the picture, touching its outermost "
-                                     "pixels, and give it the shape's name. Leave the background alone."},
-            "title": "Box the shapes in a picture", "description": "Draw a tight box around each shape and label it.",
-            "keywords": ["image", "bounding box", "shapes"], "reward": "0.04"}
+    spec = {
+        "job_name": "shapes",
+        "task_type": "bounding-box",
+        "labels": SHAPES,
+        "header": "Draw a box around every shape",
+        "instructions": {
+            "short": "Box every rectangle, ellipse and triangle; pick its label.",
+            "full": "Draw one tight box around each shape in the picture, touching its outermost "
+            "pixels, and give it the shape's name. Leave the background alone.",
+        },
+        "title": "Box the shapes in a picture",
+        "description": "Draw a tight box around each shape and label it.",
+        "keywords": ["image", "bounding box", "shapes"],
+        "reward": "0.04",
+    }
     if masks:
-        spec |= {"job_name": "regions", "task_type": "semantic-segmentation", "header": "Paint every shape",
-                 "instructions": {"short": "Paint each rectangle, ellipse and triangle with its label.",
-                                  "full": "Paint every pixel of each shape with the shape's label, right up to its "
-                                          "edges, and leave the background unpainted."},
-                 "title": "Paint the shapes in a picture", "description": "Paint each shape with its label.",
-                 "keywords": ["image", "segmentation", "shapes"], "reward": "0.05"}
+        spec |= {
+            "job_name": "regions",
+            "task_type": "semantic-segmentation",
+            "header": "Paint every shape",
+            "instructions": {
+                "short": "Paint each rectangle, ellipse and triangle with its label.",
+                "full": "Paint every pixel of each shape with the shape's label, right up to its "
+                "edges, and leave the background unpainted.",
+            },
+            "title": "Paint the shapes in a picture",
+            "description": "Paint each shape with its label.",
+            "keywords": ["image", "segmentation", "shapes"],
+            "reward": "0.05",
+        }
     return DemoData(spec, manifest, truth)
 
 
@@ -186,7 +222,9 @@ def write_adjustment(folder: Path, n: int, seed: int) -> DemoData:
     rng = np.random.default_rng([seed, 1])
     lines = []
     for path, truth in data.truth.items():
-        boxes = [[SHAPES.index(b["label"]), b["left"], b["top"], b["width"], b["height"]] for b in truth["boundingBoxes"]]
+        boxes = [
+            [SHAPES.index(b["label"]), b["left"], b["top"], b["width"], b["height"]] for b in truth["boundingBoxes"]
+        ]
         for box in boxes:
             if rng.random() < 2 / 3:
                 box[1] = int(np.clip(box[1] + rng.choice([-1, 1]) * box[3] // 3, 0, SCENE_W - box[3]))
@@ -195,22 +233,37 @@ def write_adjustment(folder: Path, n: int, seed: int) -> DemoData:
             boxes.pop()
         if len(lines) % 5 == 3:
             boxes.append([int(rng.integers(0, 3)), 5, 5, 20, 16])
-        lines.append({"source-ref": path,
-                      "boxes": {"image_size": [{"width": SCENE_W, "height": SCENE_H, "depth": 3}],
-                                "annotations": [dict(zip(("class_id", "left", "top", "width", "height"), b))
-                                                for b in boxes]},
-                      "boxes-metadata": {"objects": [{"confidence": 0.5}] * len(boxes),
-                                         "class-map": {str(i): label for i, label in enumerate(SHAPES)},
-                                         "type": "groundtruth/object-detection", "human-annotated": "no",
-                                         "job-name": "labeling-job/shapes-model"}})
+        lines.append(
+            {
+                "source-ref": path,
+                "boxes": {
+                    "image_size": [{"width": SCENE_W, "height": SCENE_H, "depth": 3}],
+                    "annotations": [dict(zip(("class_id", "left", "top", "width", "height"), b)) for b in boxes],
+                },
+                "boxes-metadata": {
+                    "objects": [{"confidence": 0.5}] * len(boxes),
+                    "class-map": {str(i): label for i, label in enumerate(SHAPES)},
+                    "type": "groundtruth/object-detection",
+                    "human-annotated": "no",
+                    "job-name": "labeling-job/shapes-model",
+                },
+            }
+        )
     data.manifest.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    spec = data.spec | {"job_name": "shapes-adjusted", "task_type": "bounding-box-adjustment",
-                        "adjustment": {"label_attribute": "boxes"}, "header": "Correct the boxes around the shapes",
-                        "instructions": {"short": "Fix every box: move, resize, relabel, delete or add boxes.",
-                                         "full": "The boxes come from an earlier pass and some are wrong. Make "
-                                                 "each box touch its shape's outermost pixels, give it the shape's "
-                                                 "name, delete boxes over nothing and add the missing ones."},
-                        "title": "Correct the boxes around shapes", "reward": "0.03"}
+    spec = data.spec | {
+        "job_name": "shapes-adjusted",
+        "task_type": "bounding-box-adjustment",
+        "adjustment": {"label_attribute": "boxes"},
+        "header": "Correct the boxes around the shapes",
+        "instructions": {
+            "short": "Fix every box: move, resize, relabel, delete or add boxes.",
+            "full": "The boxes come from an earlier pass and some are wrong. Make "
+            "each box touch its shape's outermost pixels, give it the shape's "
+            "name, delete boxes over nothing and add the missing ones.",
+        },
+        "title": "Correct the boxes around shapes",
+        "reward": "0.03",
+    }
     return DemoData(spec, data.manifest, data.truth)
 
 
@@ -224,24 +277,32 @@ def write_sentences(folder: Path, n: int, seed: int) -> DemoData:
         template = SENTENCES[int(rng.integers(0, len(SENTENCES)))]
         text, entities, rest = "", [], template
         while "{" in rest:
-            before, slot, rest = rest[:rest.index("{")], rest[rest.index("{") + 1], rest[rest.index("}") + 1:]
+            before, slot, rest = rest[: rest.index("{")], rest[rest.index("{") + 1], rest[rest.index("}") + 1 :]
             label, pool = pools[slot]
             name = pool[int(rng.integers(0, len(pool)))]
             text += before
             entities.append({"label": label, "startOffset": len(text), "endOffset": len(text) + len(name)})
             text += name
-        text = f"{text}{rest} (#{i})"          # every sentence distinct: the crowd's truth is keyed by text
+        text = f"{text}{rest} (#{i})"  # every sentence distinct: the crowd's truth is keyed by text
         truth[text] = {"source": text, "entities": entities}
         lines.append(json.dumps({"source": text}, ensure_ascii=False))
     manifest = folder / "input.manifest"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    spec = {"job_name": "entities", "task_type": "named-entity-recognition", "labels": ENTITY_LABELS,
-            "header": "Highlight every person, place and organization",
-            "instructions": {"short": "Select each name and give it its type.",
-                             "full": "Highlight the whole name of every person, place and organization in the "
-                                     "sentence (no surrounding spaces or punctuation) and pick its label."},
-            "title": "Find the names in a sentence", "description": "Highlight people, places and organizations.",
-            "keywords": ["text", "entities", "names"], "reward": "0.03"}
+    spec = {
+        "job_name": "entities",
+        "task_type": "named-entity-recognition",
+        "labels": ENTITY_LABELS,
+        "header": "Highlight every person, place and organization",
+        "instructions": {
+            "short": "Select each name and give it its type.",
+            "full": "Highlight the whole name of every person, place and organization in the "
+            "sentence (no surrounding spaces or punctuation) and pick its label.",
+        },
+        "title": "Find the names in a sentence",
+        "description": "Highlight people, places and organizations.",
+        "keywords": ["text", "entities", "names"],
+        "reward": "0.03",
+    }
     return DemoData(spec, manifest, truth)
 
 
@@ -253,55 +314,96 @@ def write_verification(folder: Path, n: int, seed: int) -> DemoData:
     manifest, digit_truth = write_digits(folder, n)
     digits = load_digits()
     rng = np.random.default_rng(seed)
-    train = rng.choice(np.arange(n, len(digits.target)) if n < len(digits.target) - MODEL_TRAINING_DIGITS
-                       else np.arange(len(digits.target)), MODEL_TRAINING_DIGITS, replace=False)
+    train = rng.choice(
+        np.arange(n, len(digits.target))
+        if n < len(digits.target) - MODEL_TRAINING_DIGITS
+        else np.arange(len(digits.target)),
+        MODEL_TRAINING_DIGITS,
+        replace=False,
+    )
     model = LogisticRegression(max_iter=2000).fit(digits.data[train], digits.target[train])
     proba = model.predict_proba(digits.data[:n])
     predicted = model.classes_[proba.argmax(axis=1)]
     lines = []
     for i, path in enumerate(digit_truth):
-        lines.append({"source-ref": path, "model": int(predicted[i]),
-                      "model-metadata": {"class-name": str(predicted[i]), "confidence": round(float(proba[i].max()), 2),
-                                         "type": "groundtruth/image-classification", "human-annotated": "no",
-                                         "job-name": "labeling-job/digits-model"}})
+        lines.append(
+            {
+                "source-ref": path,
+                "model": int(predicted[i]),
+                "model-metadata": {
+                    "class-name": str(predicted[i]),
+                    "confidence": round(float(proba[i].max()), 2),
+                    "type": "groundtruth/image-classification",
+                    "human-annotated": "no",
+                    "job-name": "labeling-job/digits-model",
+                },
+            }
+        )
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    spec = {"job_name": "digits-verify", "task_type": "label-verification", "labels": ["good", "bad"],
-            "verification": {"label_attribute": "model", "batch_size": 25},
-            "header": "Is each image the digit shown?",
-            "instructions": {"short": "Uncheck every image that is not the digit named above the batch.",
-                             "full": "A model labeled these handwritten digits. Leave an image checked when it "
-                                     "shows the digit named; uncheck it when it shows another digit."},
-            "title": "Check a model's digit labels", "description": "Uncheck the images a digit label is wrong for.",
-            "keywords": ["image", "digit", "verification"], "reward": "0.10"}
+    spec = {
+        "job_name": "digits-verify",
+        "task_type": "label-verification",
+        "labels": ["good", "bad"],
+        "verification": {"label_attribute": "model", "batch_size": 25},
+        "header": "Is each image the digit shown?",
+        "instructions": {
+            "short": "Uncheck every image that is not the digit named above the batch.",
+            "full": "A model labeled these handwritten digits. Leave an image checked when it "
+            "shows the digit named; uncheck it when it shows another digit.",
+        },
+        "title": "Check a model's digit labels",
+        "description": "Uncheck the images a digit label is wrong for.",
+        "keywords": ["image", "digit", "verification"],
+        "reward": "0.10",
+    }
     return DemoData(spec, manifest, {path: {"label": label} for path, label in digit_truth.items()})
 
 
-WRITERS = {"bounding-box": write_scenes, "bounding-box-adjustment": write_adjustment, "verification": write_verification,
-           "semantic-segmentation": write_masks, "named-entity": write_sentences}
+WRITERS = {
+    "bounding-box": write_scenes,
+    "bounding-box-adjustment": write_adjustment,
+    "verification": write_verification,
+    "semantic-segmentation": write_masks,
+    "named-entity": write_sentences,
+}
 
 
-def box_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
-                labels: list[str]) -> dict[str, float]:
+def box_quality(
+    values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]], labels: list[str]
+) -> dict[str, float]:
     """Mean matched IoU of the consolidated boxes, and of single workers' answers, against the truth."""
     index = {label: i for i, label in enumerate(labels)}
 
     def true_of(i: int) -> tuple[np.ndarray, np.ndarray]:
         boxes = truth[i]["boundingBoxes"]
-        return (np.array([[b["left"], b["top"], b["width"], b["height"]] for b in boxes], dtype=float).reshape(-1, 4),
-                np.array([index[b["label"]] for b in boxes], dtype=np.int64))
+        return (
+            np.array([[b["left"], b["top"], b["width"], b["height"]] for b in boxes], dtype=float).reshape(-1, 4),
+            np.array([index[b["label"]] for b in boxes], dtype=np.int64),
+        )
 
-    consolidated = [matched_iou([[a["left"], a["top"], a["width"], a["height"]] for a in value["annotations"]],
-                                [a["class_id"] for a in value["annotations"]], *true_of(i))
-                    for i, value in values.items()]
-    single = [matched_iou([b[1:] for b in answer["boxes"]], [int(b[0]) for b in answer["boxes"]], *true_of(i))
-              for i, answer in answers]
-    return {"mean_iou": round(float(np.mean(consolidated)), 4) if consolidated else 0.0,
-            "single_worker_mean_iou": round(float(np.mean(single)), 4) if single else 0.0}
+    consolidated = [
+        matched_iou(
+            [[a["left"], a["top"], a["width"], a["height"]] for a in value["annotations"]],
+            [a["class_id"] for a in value["annotations"]],
+            *true_of(i),
+        )
+        for i, value in values.items()
+    ]
+    single = [
+        matched_iou([b[1:] for b in answer["boxes"]], [int(b[0]) for b in answer["boxes"]], *true_of(i))
+        for i, answer in answers
+    ]
+    return {
+        "mean_iou": round(float(np.mean(consolidated)), 4) if consolidated else 0.0,
+        "single_worker_mean_iou": round(float(np.mean(single)), 4) if single else 0.0,
+    }
 
 
-def span_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
-                 labels: list[str]) -> dict[str, float]:
+def span_quality(
+    values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]], labels: list[str]
+) -> dict[str, float]:
     """Exact-span F1 of the consolidated entities, and of single workers' answers, against the truth."""
+
     def true_set(i: int) -> set[tuple[int, int, str]]:
         return {(e["startOffset"], e["endOffset"], e["label"]) for e in truth[i]["entities"]}
 
@@ -310,14 +412,17 @@ def span_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth:
         predicted, true = sum(len(p) for p, _ in pairs), sum(len(t) for _, t in pairs)
         return round(2 * hits / (predicted + true), 4) if predicted + true else 1.0
 
-    consolidated = [({(e["startOffset"], e["endOffset"], e["label"]) for e in value["annotations"]["entities"]},
-                     true_set(i)) for i, value in values.items()]
+    consolidated = [
+        ({(e["startOffset"], e["endOffset"], e["label"]) for e in value["annotations"]["entities"]}, true_set(i))
+        for i, value in values.items()
+    ]
     single = [({(s, e, labels[c]) for c, s, e in answer["entities"]}, true_set(i)) for i, answer in answers]
     return {"span_f1": f1(consolidated), "single_worker_span_f1": f1(single)}
 
 
-def mask_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
-                 labels: list[str]) -> dict[str, float]:
+def mask_quality(
+    values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]], labels: list[str]
+) -> dict[str, float]:
     """Mean mask IoU of the consolidated masks (the PNGs the job wrote), and of single workers'."""
     palette = job_palette(labels)
 
@@ -329,23 +434,33 @@ def mask_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth:
     consolidated = [mask_iou(ids_of(uri), ids_of(truth[i]["mask"]), k) for i, uri in values.items()]
     true = {i: ids_of(truth[i]["mask"]) for i, _ in answers}
     single = [mask_iou(decode_ids(answer["mask"]), true[i], k) for i, answer in answers]
-    return {"mask_iou": round(float(np.mean(consolidated)), 4) if consolidated else 0.0,
-            "single_worker_mask_iou": round(float(np.mean(single)), 4) if single else 0.0}
+    return {
+        "mask_iou": round(float(np.mean(consolidated)), 4) if consolidated else 0.0,
+        "single_worker_mask_iou": round(float(np.mean(single)), 4) if single else 0.0,
+    }
 
 
-def adjustment_quality(values: dict[int, Any], answers: list[tuple[int, dict]], truth: list[dict[str, Any]],
-                       labels: list[str], lines: list[dict[str, Any]]) -> dict[str, float]:
+def adjustment_quality(
+    values: dict[int, Any],
+    answers: list[tuple[int, dict]],
+    truth: list[dict[str, Any]],
+    labels: list[str],
+    lines: list[dict[str, Any]],
+) -> dict[str, float]:
     """box_quality, plus the earlier boxes' mean IoU (what the adjustment started from)."""
     initial = {i: {"annotations": line["boxes"]["annotations"]} for i, line in enumerate(lines)}
-    return {**box_quality(values, answers, truth, labels),
-            "initial_mean_iou": box_quality(initial, [], truth, labels)["mean_iou"]}
+    return {
+        **box_quality(values, answers, truth, labels),
+        "initial_mean_iou": box_quality(initial, [], truth, labels)["mean_iou"],
+    }
 
 
 QUALITY = {"bounding-box": box_quality, "semantic-segmentation": mask_quality, "named-entity": span_quality}
 
 
-def verification_quality(engine: Any, job_id: int, lines: list[dict[str, Any]], truth: list[dict[str, Any]],
-                         values: dict[int, Any]) -> dict[str, float]:
+def verification_quality(
+    engine: Any, job_id: int, lines: list[dict[str, Any]], truth: list[dict[str, Any]], values: dict[int, Any]
+) -> dict[str, float]:
     """Consolidated verdicts (and single workers' verdicts) against "the model's label is right"."""
     fits = np.array([str(line["model"]) == record["label"] for line, record in zip(lines, truth)])
     with reading(engine) as session:
@@ -353,9 +468,11 @@ def verification_quality(engine: Any, job_id: int, lines: list[dict[str, Any]], 
     decided = np.array(sorted(values))
     said_fits = np.array([int(values[i]) == 0 for i in decided], dtype=bool)
     single = (arrays.verdicts == 0) == fits[arrays.objects]
-    return {"verification_accuracy": round(float((said_fits == fits[decided]).mean()), 4) if decided.size else 0.0,
-            "single_worker_verification_accuracy": round(float(single.mean()), 4) if single.size else 0.0,
-            "model_label_accuracy": round(float(fits.mean()), 4)}
+    return {
+        "verification_accuracy": round(float((said_fits == fits[decided]).mean()), 4) if decided.size else 0.0,
+        "single_worker_verification_accuracy": round(float(single.mean()), 4) if single.size else 0.0,
+        "model_label_accuracy": round(float(fits.mean()), 4),
+    }
 
 
 def task_summary(task: str, engine: Any, job_id: int, truth: dict[str, Any]) -> dict[str, float]:
@@ -366,8 +483,11 @@ def task_summary(task: str, engine: Any, job_id: int, truth: dict[str, Any]) -> 
         rows = answers_for_consolidation(session, job_id)
     lines = [json.loads(o.data_json) for o in objects]
     records = [truth[line.get("source-ref") or line["source"]] for line in lines]
-    values = {o.index: json.loads(o.label_json) for o in objects
-              if o.status == ObjectStatus.CONSOLIDATED and o.label_json is not None}
+    values = {
+        o.index: json.loads(o.label_json)
+        for o in objects
+        if o.status == ObjectStatus.CONSOLIDATED and o.label_json is not None
+    }
     answers = [(index, json.loads(chosen)) for index, _, chosen in rows]
     if task == "bounding-box-adjustment":
         return adjustment_quality(values, answers, records, labels, lines)

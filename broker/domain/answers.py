@@ -89,7 +89,7 @@ _ENTITY = re.compile("&(?:lt|gt|quot|apos|amp);")
 
 def _simple_task_answers(xml: str) -> str | None:
     """The taskAnswers text of a document of exactly the common shape above, else None."""
-    if len(xml) > MAX_ANSWER_BYTES // 4:      # <= 4 UTF-8 bytes per character: within the limit
+    if len(xml) > MAX_ANSWER_BYTES // 4:  # <= 4 UTF-8 bytes per character: within the limit
         return None
     match = _SIMPLE_TASK_ANSWERS.fullmatch(xml)
     if match is None or "]]>" in match.group(1):
@@ -171,6 +171,7 @@ def _classifier_value(content: dict[str, Any], element: str, multilabel: bool) -
 
 
 # --------------------------------------------------------------- stored answers
+
 
 def decode_answer(xml: str) -> tuple[str | None, str | None]:
     """(answer JSON, error): taskAnswers when the HIT used crowd-form, else the raw form fields."""

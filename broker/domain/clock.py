@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
     """Timezone-aware UTC: every time the broker stores or compares."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -8,8 +8,8 @@ raises instead of passing silently.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Mapping
 
 
 class JobStatus(StrEnum):
@@ -19,22 +19,22 @@ class JobStatus(StrEnum):
 
 
 class ObjectStatus(StrEnum):
-    HELD = "held"                # auto-label job: not released to the crowd yet
-    PENDING = "pending"          # waiting for a HIT (first one, or more answers after an exclusion)
-    PUBLISHED = "published"      # a HIT is open for it
-    ANSWERED = "answered"        # its HIT finished; answers stored, not consolidated yet
+    HELD = "held"  # auto-label job: not released to the crowd yet
+    PENDING = "pending"  # waiting for a HIT (first one, or more answers after an exclusion)
+    PUBLISHED = "published"  # a HIT is open for it
+    ANSWERED = "answered"  # its HIT finished; answers stored, not consolidated yet
     CONSOLIDATED = "consolidated"
     MACHINE_LABELED = "machine-labeled"  # labeled by the auto-label model
-    CARRIED = "carried"          # copied to the output as is, never posted (chaining, or a PRE hook said so)
+    CARRIED = "carried"  # copied to the output as is, never posted (chaining, or a PRE hook said so)
     FAILED = "failed"
 
 
 class HitStatus(StrEnum):
-    CREATING = "creating"        # row + token committed, CreateHIT not confirmed yet
-    OPEN = "open"                # exists on the marketplace, may still get answers
-    COLLECTED = "collected"      # answers stored; the HIT stays Reviewable on the marketplace
-    DONE = "done"                # answers stored and the HIT marked Reviewing on the marketplace
-    CANCELLED = "cancelled"      # never created (render failure) or given up
+    CREATING = "creating"  # row + token committed, CreateHIT not confirmed yet
+    OPEN = "open"  # exists on the marketplace, may still get answers
+    COLLECTED = "collected"  # answers stored; the HIT stays Reviewable on the marketplace
+    DONE = "done"  # answers stored and the HIT marked Reviewing on the marketplace
+    CANCELLED = "cancelled"  # never created (render failure) or given up
 
 
 class ReviewStatus(StrEnum):
@@ -52,14 +52,16 @@ TRANSITIONS: Mapping[type[StrEnum], Mapping[StrEnum, frozenset[StrEnum]]] = {
         JobStatus.COMPLETED: frozenset({JobStatus.ACTIVE}),
     },
     ObjectStatus: {
-        ObjectStatus.PENDING: frozenset({ObjectStatus.HELD, ObjectStatus.ANSWERED, ObjectStatus.CONSOLIDATED,
-                                         ObjectStatus.FAILED}),
+        ObjectStatus.PENDING: frozenset(
+            {ObjectStatus.HELD, ObjectStatus.ANSWERED, ObjectStatus.CONSOLIDATED, ObjectStatus.FAILED}
+        ),
         ObjectStatus.PUBLISHED: frozenset({ObjectStatus.PENDING}),
         ObjectStatus.ANSWERED: frozenset({ObjectStatus.PENDING, ObjectStatus.PUBLISHED}),
         ObjectStatus.CONSOLIDATED: frozenset({ObjectStatus.ANSWERED}),
         ObjectStatus.MACHINE_LABELED: frozenset({ObjectStatus.HELD}),
-        ObjectStatus.FAILED: frozenset({ObjectStatus.HELD, ObjectStatus.PENDING, ObjectStatus.PUBLISHED,
-                                        ObjectStatus.ANSWERED}),
+        ObjectStatus.FAILED: frozenset(
+            {ObjectStatus.HELD, ObjectStatus.PENDING, ObjectStatus.PUBLISHED, ObjectStatus.ANSWERED}
+        ),
     },
     HitStatus: {
         HitStatus.OPEN: frozenset({HitStatus.CREATING}),
@@ -84,21 +86,21 @@ INITIAL: Mapping[type[StrEnum], frozenset[StrEnum]] = {
 
 # ------------------------------------------------------------------------------------ groups
 
-JOBS_OPEN = frozenset({JobStatus.ACTIVE})                                  # may publish new work
-JOBS_WINDING_UP = frozenset({JobStatus.ACTIVE, JobStatus.CANCELLED})      # answers still collected and reviewed
+JOBS_OPEN = frozenset({JobStatus.ACTIVE})  # may publish new work
+JOBS_WINDING_UP = frozenset({JobStatus.ACTIVE, JobStatus.CANCELLED})  # answers still collected and reviewed
 JOBS_FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED})
 
-OBJECTS_UNFINISHED = frozenset({ObjectStatus.HELD, ObjectStatus.PENDING, ObjectStatus.PUBLISHED,
-                                ObjectStatus.ANSWERED})
+OBJECTS_UNFINISHED = frozenset({ObjectStatus.HELD, ObjectStatus.PENDING, ObjectStatus.PUBLISHED, ObjectStatus.ANSWERED})
 OBJECTS_WITH_CROWD = frozenset({ObjectStatus.PENDING, ObjectStatus.PUBLISHED, ObjectStatus.ANSWERED})
 OBJECTS_LABELED = frozenset({ObjectStatus.CONSOLIDATED, ObjectStatus.MACHINE_LABELED})
-OBJECTS_FINISHED = frozenset({ObjectStatus.CONSOLIDATED, ObjectStatus.MACHINE_LABELED, ObjectStatus.CARRIED,
-                              ObjectStatus.FAILED})
+OBJECTS_FINISHED = frozenset(
+    {ObjectStatus.CONSOLIDATED, ObjectStatus.MACHINE_LABELED, ObjectStatus.CARRIED, ObjectStatus.FAILED}
+)
 
-HITS_OPEN = frozenset({HitStatus.CREATING, HitStatus.OPEN})               # count against max_concurrent_hits
+HITS_OPEN = frozenset({HitStatus.CREATING, HitStatus.OPEN})  # count against max_concurrent_hits
 HITS_FINISHED = frozenset({HitStatus.COLLECTED, HitStatus.DONE, HitStatus.CANCELLED})
 
-ASSIGNMENTS_PAYABLE = frozenset({ReviewStatus.PENDING, ReviewStatus.APPROVED})   # may cost money
+ASSIGNMENTS_PAYABLE = frozenset({ReviewStatus.PENDING, ReviewStatus.APPROVED})  # may cost money
 ASSIGNMENTS_DECIDED = frozenset({ReviewStatus.APPROVED, ReviewStatus.REJECTED})
 
 

@@ -27,7 +27,7 @@ class MoneyError(ValueError):
 def usd_to_cents(amount: str | int | Decimal) -> int:
     """'0.05' -> 5, '5' -> 500, Decimal('1.2') -> 120. Floats are refused (they cannot hold cents)."""
     if isinstance(amount, bool) or isinstance(amount, float):
-        raise MoneyError(f"give USD amounts as a string such as \"0.05\", not {amount!r}")
+        raise MoneyError(f'give USD amounts as a string such as "0.05", not {amount!r}')
     text = str(amount).strip().removeprefix("$")
     if not USD_PATTERN.match(text):
         raise MoneyError(f"not a USD amount with at most two decimals: {amount!r}")

@@ -19,6 +19,7 @@ EMPTY_ANSWER_MESSAGE = "The HIT was submitted without an answer."
 
 # --------------------------------------------------------------------------------------------- review
 
+
 @dataclass(frozen=True)
 class Decision:
     row_id: int
@@ -35,8 +36,9 @@ def agreement(answer: list[int], consolidated: list[int]) -> float:
     return len(a & b) / len(a | b)
 
 
-def agreement_by_worker(rows: Iterable[tuple[str, str | None, str | None]],
-                        labels: list[str]) -> dict[str, tuple[float, int]]:
+def agreement_by_worker(
+    rows: Iterable[tuple[str, str | None, str | None]], labels: list[str]
+) -> dict[str, tuple[float, int]]:
     """(WorkerId, answer JSON, consolidated label JSON) rows -> per worker: mean agreement with the
     consolidated labels, and over how many objects."""
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
@@ -51,15 +53,19 @@ def agreement_by_worker(rows: Iterable[tuple[str, str | None, str | None]],
     return {worker: (total / count, int(count)) for worker, (total, count) in totals.items() if count}
 
 
-def decide(policy: Any, pending: list[tuple[Any, Any]], labels: list[str],
-           worker_agreement: dict[str, tuple[float, int]], now: datetime) -> list[Decision]:
+def decide(
+    policy: Any,
+    pending: list[tuple[Any, Any]],
+    labels: list[str],
+    worker_agreement: dict[str, tuple[float, int]],
+    now: datetime,
+) -> list[Decision]:
     """Which pending assignments to approve or reject now (others wait), by the job's review policy."""
     decisions: list[Decision] = []
     mode = getattr(policy, "approve", "all")
     for assignment, obj in pending:
         answer = assignment.answer_json
-        has_choice = getattr(assignment, "chosen_json", None) is not None or \
-            answer_labels(answer, labels) is not None
+        has_choice = getattr(assignment, "chosen_json", None) is not None or answer_labels(answer, labels) is not None
         # empty: nothing readable, or a crowd-element answer (a JSON list) that chose no known label
         empty = answer is None or bool(labels and not has_choice and answer.lstrip().startswith("["))
         if empty and getattr(policy, "reject_empty", False):
@@ -68,9 +74,8 @@ def decide(policy: Any, pending: list[tuple[Any, Any]], labels: list[str],
         if mode == "all":
             decisions.append(Decision(assignment.id, assignment.assignment_id, True))
             continue
-        near_auto = assignment.auto_approval_time is not None and \
-            assignment.auto_approval_time - now <= APPROVAL_MARGIN
-        if mode == "manual":     # the requester decides; once MTurk has auto-approved, record it
+        near_auto = assignment.auto_approval_time is not None and assignment.auto_approval_time - now <= APPROVAL_MARGIN
+        if mode == "manual":  # the requester decides; once MTurk has auto-approved, record it
             if assignment.auto_approval_time is not None and assignment.auto_approval_time <= now:
                 decisions.append(Decision(assignment.id, assignment.assignment_id, True))
             continue
@@ -88,29 +93,29 @@ def decide(policy: Any, pending: list[tuple[Any, Any]], labels: list[str],
 
 # --------------------------------------------------------------------------------------------- quality
 
+
 @dataclass(frozen=True)
 class WorkerEvidence:
     """What the rules know about one worker in one job."""
 
     worker_id: str
     n_answers: int
-    em_accuracy: float          # NaN when EM has not seen the worker
+    em_accuracy: float  # NaN when EM has not seen the worker
     gold_answers: int
-    gold_accuracy: float        # NaN without gold answers
+    gold_accuracy: float  # NaN without gold answers
 
 
 @dataclass(frozen=True)
 class Exclusion:
     worker_id: str
-    action: str                 # "qualification" or "block"
-    measure: str                # "gold" or "em"
+    action: str  # "qualification" or "block"
+    measure: str  # "gold" or "em"
     accuracy: float
     n_answers: int
 
     @property
     def reason(self) -> str:
-        return (f"{self.measure} accuracy {self.accuracy:.3f} over {self.n_answers} answers "
-                f"is below the threshold")
+        return f"{self.measure} accuracy {self.accuracy:.3f} over {self.n_answers} answers is below the threshold"
 
 
 @dataclass(frozen=True)
@@ -144,17 +149,26 @@ def decide_exclusions(evidence: list[WorkerEvidence], rule: Any, already_exclude
     return decisions
 
 
-def decide_bonuses(evidence: list[WorkerEvidence], rule: Any, first_approved: dict[str, str],
-                   excluded: set[str]) -> list[BonusAward]:
+def decide_bonuses(
+    evidence: list[WorkerEvidence], rule: Any, first_approved: dict[str, str], excluded: set[str]
+) -> list[BonusAward]:
     """The top `rule.top_fraction` (at least one) of eligible workers by EM accuracy, ties by WorkerId.
 
     Eligible: `rule.min_answers` answers, an approved assignment to attach the bonus to, not excluded.
     """
-    eligible = [w for w in evidence if w.n_answers >= rule.min_answers and not math.isnan(w.em_accuracy)
-                and w.worker_id in first_approved and w.worker_id not in excluded]
+    eligible = [
+        w
+        for w in evidence
+        if w.n_answers >= rule.min_answers
+        and not math.isnan(w.em_accuracy)
+        and w.worker_id in first_approved
+        and w.worker_id not in excluded
+    ]
     if not eligible:
         return []
     eligible.sort(key=lambda w: (-w.em_accuracy, w.worker_id))
     top = max(1, math.ceil(rule.top_fraction * len(eligible) - 1e-9))
-    return [BonusAward(w.worker_id, first_approved[w.worker_id], rule.amount_cents, rule.reason, w.em_accuracy)
-            for w in eligible[:top]]
+    return [
+        BonusAward(w.worker_id, first_approved[w.worker_id], rule.amount_cents, rule.reason, w.em_accuracy)
+        for w in eligible[:top]
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,11 +17,16 @@ experiment_app = typer.Typer(no_args_is_help=True, help="Pricing experiments: ar
 
 
 @experiment_app.command("pricing")
-def pricing(ctx: typer.Context, spec: Path = typer.Argument(..., help="Experiment spec YAML."),
-            report: bool = typer.Option(False, "--report", help="Report on arms already run instead of submitting."),
-            workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where arm manifests/specs go "
-                                                   "(default: <spec folder>/<experiment>-arms)."),
-            csv: Optional[Path] = typer.Option(None, "--csv"), html: Optional[Path] = typer.Option(None, "--html")) -> None:
+def pricing(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(..., help="Experiment spec YAML."),
+    report: bool = typer.Option(False, "--report", help="Report on arms already run instead of submitting."),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", help="Where arm manifests/specs go (default: <spec folder>/<experiment>-arms)."
+    ),
+    csv: Path | None = typer.Option(None, "--csv"),
+    html: Path | None = typer.Option(None, "--html"),
+) -> None:
     """Submit the arms of a pricing experiment (then `broker run`), or --report on them with a recommendation."""
     try:
         experiment = load_experiment_spec(spec)
@@ -35,8 +39,10 @@ def pricing(ctx: typer.Context, spec: Path = typer.Argument(..., help="Experimen
             ids = submit_experiment(experiment, folder, engine, _settings(ctx))
         except (SpecError, ManifestError, SubmitError, ValueError) as exc:
             _fail(str(exc))
-        console.print(f"submitted {len(ids)} arms of {experiment.experiment} (arm specs in {folder}); "
-                      "run `broker run`, then `broker experiment pricing --report`")
+        console.print(
+            f"submitted {len(ids)} arms of {experiment.experiment} (arm specs in {folder}); "
+            "run `broker run`, then `broker experiment pricing --report`"
+        )
         return
     with reading(engine) as session:
         try:
@@ -49,6 +55,10 @@ def pricing(ctx: typer.Context, spec: Path = typer.Argument(..., help="Experimen
         write_results_csv(results, csv)
         console.print(f"wrote {csv}")
     if html is not None:
-        html.write_text(results_html(experiment.experiment, results, recommendation, experiment.quality_target,
-                                     experiment.deadline_seconds), encoding="utf-8")
+        html.write_text(
+            results_html(
+                experiment.experiment, results, recommendation, experiment.quality_target, experiment.deadline_seconds
+            ),
+            encoding="utf-8",
+        )
         console.print(f"wrote {html}")

@@ -38,8 +38,8 @@ from broker.spec import (
 )
 from broker.stages.submit import submit_job
 from broker.store import Job, reading
-from broker.store.jobs import job_money
-from broker.store.views import existing_job_names, job_named, load_job_answers, object_results
+from broker.store.jobs import job_money, job_named
+from broker.store.views import existing_job_names, load_job_answers, object_results
 
 
 class Arm(StrictModel):
@@ -71,8 +71,9 @@ class PricingExperimentSpec(StrictModel):
     seed: int = 0
     quality_target: float = Field(default=0.9, ge=0.0, le=1.0)
     deadline_seconds: Seconds = Field(default=86_400, ge=1)
-    truth_attribute: str = Field(default="gold-label", min_length=1,
-                                 description="manifest attribute with the known answer, when there is one")
+    truth_attribute: str = Field(
+        default="gold-label", min_length=1, description="manifest attribute with the known answer, when there is one"
+    )
 
     @field_validator("job")
     @classmethod
@@ -102,13 +103,13 @@ def load_experiment_spec(path: str | Path) -> PricingExperimentSpec:
     if not isinstance(document.data, dict):
         raise SpecError([Issue(name, 1, "", "an experiment spec is a YAML mapping")])
     try:
-        return PricingExperimentSpec.model_validate(document.data,
-                                                    context={"base_dir": Path(path).resolve().parent})
+        return PricingExperimentSpec.model_validate(document.data, context={"base_dir": Path(path).resolve().parent})
     except ValidationError as error:
         raise SpecError(validation_issues(error, document)) from error
 
 
 # --------------------------------------------------------------------------------------------- posting
+
 
 def plan_arms(n_objects: int, n_arms: int, seed: int, per_arm: int | None = None) -> list[list[int]]:
     """Manifest line indices per arm: a seeded shuffle dealt round-robin (arms differ by at most one)."""
@@ -116,9 +117,11 @@ def plan_arms(n_objects: int, n_arms: int, seed: int, per_arm: int | None = None
     random.Random(seed).shuffle(order)
     if per_arm is not None:
         if per_arm * n_arms > n_objects:
-            raise ValueError(f"objects_per_arm {per_arm} x {n_arms} arms needs {per_arm * n_arms} objects; "
-                             f"the manifest has {n_objects}")
-        order = order[:per_arm * n_arms]
+            raise ValueError(
+                f"objects_per_arm {per_arm} x {n_arms} arms needs {per_arm * n_arms} objects; "
+                f"the manifest has {n_objects}"
+            )
+        order = order[: per_arm * n_arms]
     return [sorted(order[i::n_arms]) for i in range(n_arms)]
 
 
@@ -136,13 +139,21 @@ def write_arm_jobs(spec: PricingExperimentSpec, folder: Path, settings: Any = No
     paths = []
     for arm, indices in zip(spec.arms, plan):
         manifest = folder / f"{arm.name}.manifest"
-        manifest.write_text("".join(json.dumps(lines[i].data, ensure_ascii=False) + "\n" for i in indices),
-                            encoding="utf-8")
-        job = {key: value for key, value in raw.items() if key not in ("reward", "reward_cents", "budget_usd",
-                                                                       "budget_cents")}
-        job.update(job_name=arm_job_name(spec.experiment, arm.name), input_manifest=str(manifest),
-                   reward_cents=arm.reward_cents, output=str(Path(base.output) / spec.experiment / arm.name),
-                   workers_per_object=arm.workers_per_object or base.workers_per_object)
+        manifest.write_text(
+            "".join(json.dumps(lines[i].data, ensure_ascii=False) + "\n" for i in indices), encoding="utf-8"
+        )
+        job = {
+            key: value
+            for key, value in raw.items()
+            if key not in ("reward", "reward_cents", "budget_usd", "budget_cents")
+        }
+        job.update(
+            job_name=arm_job_name(spec.experiment, arm.name),
+            input_manifest=str(manifest),
+            reward_cents=arm.reward_cents,
+            output=str(Path(base.output) / spec.experiment / arm.name),
+            workers_per_object=arm.workers_per_object or base.workers_per_object,
+        )
         if base.template:
             job["template"] = base.template
         if isinstance(raw.get("label_category_config"), str):
@@ -159,15 +170,17 @@ def submit_experiment(spec: PricingExperimentSpec, folder: Path, engine: Any, se
     with reading(engine) as session:
         taken = existing_job_names(session, names)
     if taken:
-        raise SubmitError(f"experiment {spec.experiment}: job(s) {', '.join(taken)} already exist; "
-                          "give the experiment a new name")
+        raise SubmitError(
+            f"experiment {spec.experiment}: job(s) {', '.join(taken)} already exist; give the experiment a new name"
+        )
     paths = write_arm_jobs(spec, folder, settings)
     for path in paths:
-        load_job_spec(path, settings=settings)      # every arm valid before any is submitted
+        load_job_spec(path, settings=settings)  # every arm valid before any is submitted
     return [submit_job(path, engine, settings).job_id for path in paths]
 
 
 # --------------------------------------------------------------------------------------------- results
+
 
 @dataclass(frozen=True)
 class ArmResult:
@@ -180,8 +193,8 @@ class ArmResult:
     seconds_to_half: float | None
     seconds_to_all: float | None
     assignments_per_hour: float | None
-    accuracy: float | None             # against known answers, else mean EM confidence
-    accuracy_source: str               # "gold" or "confidence"
+    accuracy: float | None  # against known answers, else mean EM confidence
+    accuracy_source: str  # "gold" or "confidence"
     spent_cents: int
     cost_per_object_cents: float | None
     cost_per_correct_cents: float | None
@@ -228,11 +241,18 @@ def arm_result(session: Any, job: Job, arm: str, truth_attribute: str) -> ArmRes
     wages = [r.hourly_wage_cents for r in worker_report(session, [job]).rows if r.hourly_wage_cents is not None]
     correct = accuracy * completed if accuracy is not None else 0
     return ArmResult(
-        arm=arm, job=job.name, reward_cents=job.reward_cents, workers_per_object=job.workers_per_object,
-        objects=n, completed=completed, seconds_to_half=time_to_fraction(done, n, 0.5, start),
+        arm=arm,
+        job=job.name,
+        reward_cents=job.reward_cents,
+        workers_per_object=job.workers_per_object,
+        objects=n,
+        completed=completed,
+        seconds_to_half=time_to_fraction(done, n, 0.5, start),
         seconds_to_all=time_to_fraction(done, n, 1.0, start),
         assignments_per_hour=answers.submit.size / hours if hours else None,
-        accuracy=accuracy, accuracy_source=source, spent_cents=spent,
+        accuracy=accuracy,
+        accuracy_source=source,
+        spent_cents=spent,
         cost_per_object_cents=spent / completed if completed else None,
         cost_per_correct_cents=spent / correct if correct else None,
         median_hourly_wage_cents=float(np.median(wages)) if wages else None,
@@ -269,15 +289,27 @@ class Recommendation:
 
 def recommend(results: list[ArmResult], quality_target: float, deadline_seconds: float) -> Recommendation:
     """The cheapest arm per object whose accuracy meets the target and that finished by the deadline."""
+
     def fits(r: ArmResult) -> bool:
-        return (r.accuracy is not None and r.accuracy >= quality_target and r.seconds_to_all is not None
-                and r.seconds_to_all <= deadline_seconds and r.cost_per_object_cents is not None)
+        return (
+            r.accuracy is not None
+            and r.accuracy >= quality_target
+            and r.seconds_to_all is not None
+            and r.seconds_to_all <= deadline_seconds
+            and r.cost_per_object_cents is not None
+        )
 
     passing = sorted((r for r in results if fits(r)), key=lambda r: (r.cost_per_object_cents, r.seconds_to_all))
     if not passing:
-        return Recommendation(None, f"no arm reached accuracy {quality_target:.0%} and finished within "
-                                    f"{deadline_seconds:.0f} s; raise the reward or relax the target")
+        return Recommendation(
+            None,
+            f"no arm reached accuracy {quality_target:.0%} and finished within "
+            f"{deadline_seconds:.0f} s; raise the reward or relax the target",
+        )
     best = passing[0]
-    return Recommendation(best.arm, f"cheapest arm at ${best.cost_per_object_cents / 100:.4f} per object with "
-                                    f"accuracy {best.accuracy:.1%} ({best.accuracy_source}), all done in "
-                                    f"{best.seconds_to_all:.0f} s (deadline {deadline_seconds:.0f} s)")
+    return Recommendation(
+        best.arm,
+        f"cheapest arm at ${best.cost_per_object_cents / 100:.4f} per object with "
+        f"accuracy {best.accuracy:.1%} ({best.accuracy_source}), all done in "
+        f"{best.seconds_to_all:.0f} s (deadline {deadline_seconds:.0f} s)",
+    )

@@ -12,10 +12,19 @@ from rich.table import Table
 from broker.experiments.pricing import ArmResult, Recommendation
 from broker.reports.html import _figure, _page, _svg, _table
 
-COLUMNS = (("arm", "arm"), ("reward", "reward"), ("workers_per_object", "per object"), ("completed", "done"),
-           ("seconds_to_half", "50% (s)"), ("seconds_to_all", "100% (s)"), ("assignments_per_hour", "assign./h"),
-           ("accuracy", "accuracy"), ("cost_per_object_cents", "$/object"), ("cost_per_correct_cents", "$/correct"),
-           ("median_hourly_wage_cents", "median $/h"))
+COLUMNS = (
+    ("arm", "arm"),
+    ("reward", "reward"),
+    ("workers_per_object", "per object"),
+    ("completed", "done"),
+    ("seconds_to_half", "50% (s)"),
+    ("seconds_to_all", "100% (s)"),
+    ("assignments_per_hour", "assign./h"),
+    ("accuracy", "accuracy"),
+    ("cost_per_object_cents", "$/object"),
+    ("cost_per_correct_cents", "$/correct"),
+    ("median_hourly_wage_cents", "median $/h"),
+)
 
 
 def _value(result: ArmResult, key: str) -> str:
@@ -36,13 +45,17 @@ def _value(result: ArmResult, key: str) -> str:
 
 
 def results_table(experiment: str, results: list[ArmResult], recommendation: Recommendation) -> Table:
-    table = Table(title=f"pricing experiment {experiment}", caption=f"recommended: {recommendation.arm or 'none'}"
-                                                                    f" - {recommendation.reason}")
+    table = Table(
+        title=f"pricing experiment {experiment}",
+        caption=f"recommended: {recommendation.arm or 'none'} - {recommendation.reason}",
+    )
     for _, header in COLUMNS:
         table.add_column(header, justify="left" if header == "arm" else "right", no_wrap=True)
     for result in results:
-        table.add_row(*(_value(result, key) for key, _ in COLUMNS),
-                      style="bold green" if result.arm == recommendation.arm else None)
+        table.add_row(
+            *(_value(result, key) for key, _ in COLUMNS),
+            style="bold green" if result.arm == recommendation.arm else None,
+        )
     return table
 
 
@@ -54,8 +67,13 @@ def write_results_csv(results: list[ArmResult], path: Path) -> None:
             writer.writerow({k: ("" if v is None else v) for k, v in result.as_dict().items()})
 
 
-def results_html(experiment: str, results: list[ArmResult], recommendation: Recommendation,
-                 quality_target: float | None = None, deadline_seconds: float | None = None) -> str:
+def results_html(
+    experiment: str,
+    results: list[ArmResult],
+    recommendation: Recommendation,
+    quality_target: float | None = None,
+    deadline_seconds: float | None = None,
+) -> str:
     names = [r.arm for r in results]
 
     def speed(figure: Any) -> None:
@@ -75,8 +93,12 @@ def results_html(experiment: str, results: list[ArmResult], recommendation: Reco
         ax = figure.add_subplot()
         for r in results:
             if r.cost_per_object_cents is not None and r.accuracy is not None:
-                ax.scatter(r.cost_per_object_cents / 100, r.accuracy, s=60,
-                           c="tab:green" if r.arm == recommendation.arm else "tab:blue")
+                ax.scatter(
+                    r.cost_per_object_cents / 100,
+                    r.accuracy,
+                    s=60,
+                    c="tab:green" if r.arm == recommendation.arm else "tab:blue",
+                )
                 ax.annotate(r.arm, (r.cost_per_object_cents / 100, r.accuracy), fontsize=8)
         if quality_target is not None:
             ax.axhline(quality_target, color="red", linestyle="--", label="quality target")
@@ -84,14 +106,22 @@ def results_html(experiment: str, results: list[ArmResult], recommendation: Reco
         ax.set_xlabel("USD per object")
         ax.set_ylabel("accuracy")
 
-    plots = [_figure("speed", "Time to 50% and 100% completion", _svg(speed)),
-             _figure("cost-quality", "Cost against accuracy", _svg(cost_quality))]
+    plots = [
+        _figure("speed", "Time to 50% and 100% completion", _svg(speed)),
+        _figure("cost-quality", "Cost against accuracy", _svg(cost_quality)),
+    ]
     rows = [[_value(r, key) for key, _ in COLUMNS] for r in results]
     sections = [
-        {"heading": "Recommendation", "body": Markup("<p><b>{}</b>: {}</p>").format(recommendation.arm or "none",
-                                                                                   recommendation.reason)},
-        {"heading": "Arms", "body": _table([h for _, h in COLUMNS], rows, [r.arm == recommendation.arm for r in results],
-                                          css_class="chosen")},
+        {
+            "heading": "Recommendation",
+            "body": Markup("<p><b>{}</b>: {}</p>").format(recommendation.arm or "none", recommendation.reason),
+        },
+        {
+            "heading": "Arms",
+            "body": _table(
+                [h for _, h in COLUMNS], rows, [r.arm == recommendation.arm for r in results], css_class="chosen"
+            ),
+        },
         {"heading": "Plots", "body": Markup('<div class="plots">') + Markup("").join(plots) + Markup("</div>")},
     ]
     return _page(f"Pricing experiment {experiment}", sections)

@@ -24,13 +24,20 @@ log = logging.getLogger(__name__)
 WORKER_SITE_MODULE = "broker.marketplace.worker_site.routes"
 MAX_BODY_BYTES = 1024 * 1024  # a 64 KB Question plus room; larger bodies are refused before parsing
 
+
 def _json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     all_headers = {"x-amzn-RequestId": protocol.new_request_id()}
     all_headers.update(headers or {})
     return Response(body, status_code=status, media_type=protocol.CONTENT_TYPE, headers=all_headers)
 
+
 def wire_error_response(error: WireError) -> Response:
-    return _json_response(error.http_status, protocol.error_body(error.error_type, error.message), protocol.error_headers(error.error_type))
+    return _json_response(
+        error.http_status,
+        protocol.error_body(error.error_type, error.message),
+        protocol.error_headers(error.error_type),
+    )
+
 
 def marketplace_error_response(error: MarketplaceError) -> Response:
     return _json_response(
@@ -39,10 +46,13 @@ def marketplace_error_response(error: MarketplaceError) -> Response:
         protocol.error_headers(error.error_type),
     )
 
+
 class RequesterApi:
     """POST / : authenticate, inject faults, parse against botocore's model, run, serialise."""
 
-    def __init__(self, marketplace: Marketplace, config: MarketplaceConfig, faults: FaultInjector | None = None) -> None:
+    def __init__(
+        self, marketplace: Marketplace, config: MarketplaceConfig, faults: FaultInjector | None = None
+    ) -> None:
         self.marketplace = marketplace
         self.config = config
         self.faults = faults or FaultInjector(config.faults)
@@ -63,7 +73,9 @@ class RequesterApi:
             log.exception("requester API call %s failed", target)
             return _json_response(
                 500,
-                protocol.error_body("ServiceFault", "An internal error occurred; please retry.", "AWS.ServiceUnavailable"),
+                protocol.error_body(
+                    "ServiceFault", "An internal error occurred; please retry.", "AWS.ServiceUnavailable"
+                ),
                 protocol.error_headers("ServiceFault"),
             )
         return _json_response(200, protocol.response_body(result))
@@ -74,7 +86,9 @@ class RequesterApi:
             body.extend(chunk)
             if len(body) > MAX_BODY_BYTES:
                 return wire_error_response(
-                    WireError("RequestEntityTooLargeException", f"The request body exceeds {MAX_BODY_BYTES} bytes.", 413)
+                    WireError(
+                        "RequestEntityTooLargeException", f"The request body exceeds {MAX_BODY_BYTES} bytes.", 413
+                    )
                 )
         if self.faults.latency_seconds > 0:
             await asyncio.sleep(self.faults.latency_seconds)
@@ -88,13 +102,18 @@ class RequesterApi:
         )
         return await run_in_threadpool(self.handle, signed, request.headers.get("x-amz-target"))
 
+
 def worker_site_routes(marketplace: Marketplace, config: MarketplaceConfig) -> list[BaseRoute]:
     """The worker site's routes, when that package is installed in this tree."""
-    if importlib.util.find_spec("broker.marketplace.worker_site") is None or importlib.util.find_spec(WORKER_SITE_MODULE) is None:
+    if (
+        importlib.util.find_spec("broker.marketplace.worker_site") is None
+        or importlib.util.find_spec(WORKER_SITE_MODULE) is None
+    ):
         log.warning("worker site not available: %s is missing", WORKER_SITE_MODULE)
         return []
     module: Any = importlib.import_module(WORKER_SITE_MODULE)
     return list(module.build_routes(marketplace, config))
+
 
 def create_app(marketplace: Marketplace, config: MarketplaceConfig, faults: FaultInjector | None = None) -> Starlette:
     api = RequesterApi(marketplace, config, faults)

@@ -10,7 +10,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -57,7 +57,9 @@ def _parse_authorization(header: str | None) -> tuple[list[str], list[str], str]
     return credential, match["signed"].split(";"), match["signature"]
 
 
-def verify(request: SignedRequest, keys: Mapping[str, str], region: str, max_skew_seconds: int, now: datetime | None = None) -> str:
+def verify(
+    request: SignedRequest, keys: Mapping[str, str], region: str, max_skew_seconds: int, now: datetime | None = None
+) -> str:
     """Check the SigV4 signature; returns the access key id or raises AWS's error."""
     credential, signed_headers, signature = _parse_authorization(request.headers.get("authorization"))
     access_key, date_stamp, scope_region, scope_service, terminator = credential
@@ -65,19 +67,27 @@ def verify(request: SignedRequest, keys: Mapping[str, str], region: str, max_ske
     if secret is None:
         raise WireError("UnrecognizedClientException", "The security token included in the request is invalid.", 400)
     if terminator != "aws4_request" or scope_service != SERVICE_NAME:
-        raise WireError("InvalidSignatureException", f"Credential should be scoped to correct service: '{SERVICE_NAME}'.", 400)
+        raise WireError(
+            "InvalidSignatureException", f"Credential should be scoped to correct service: '{SERVICE_NAME}'.", 400
+        )
     if scope_region != region:
-        raise WireError("InvalidSignatureException", f"Credential should be scoped to a valid region, not '{scope_region}'.", 400)
+        raise WireError(
+            "InvalidSignatureException", f"Credential should be scoped to a valid region, not '{scope_region}'.", 400
+        )
     amz_date = request.headers.get("x-amz-date")
     if not amz_date:
-        raise WireError("IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.", 400)
+        raise WireError(
+            "IncompleteSignatureException",
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            400,
+        )
     try:
-        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError as error:
         raise WireError("IncompleteSignatureException", f"X-Amz-Date {amz_date!r} is malformed.", 400) from error
     if not amz_date.startswith(date_stamp):
         raise WireError("InvalidSignatureException", "Date in Credential scope does not match X-Amz-Date.", 400)
-    current = now or datetime.now(timezone.utc)
+    current = now or datetime.now(UTC)
     if abs((current - signed_at).total_seconds()) > max_skew_seconds:
         raise WireError(
             "InvalidSignatureException",
@@ -95,7 +105,10 @@ def verify(request: SignedRequest, keys: Mapping[str, str], region: str, max_ske
         headers[name] = value
     query = f"?{request.query_string}" if request.query_string else ""
     aws_request = AWSRequest(
-        method=request.method, url=f"http://{headers['host']}{request.raw_path}{query}", headers=headers, data=request.body
+        method=request.method,
+        url=f"http://{headers['host']}{request.raw_path}{query}",
+        headers=headers,
+        data=request.body,
     )
     aws_request.context["timestamp"] = amz_date
     signer = SigV4Auth(Credentials(access_key, secret), SERVICE_NAME, scope_region)

@@ -18,7 +18,9 @@ def serve(
     secret_access_key: str = typer.Option(
         "local-marketplace-secret", envvar="MARKETPLACE_SECRET_ACCESS_KEY", help="Secret key requesters sign with."
     ),
-    files_root: list[str] = typer.Option([], "--files-root", help="Directory whose files the worker site may serve (repeatable)."),
+    files_root: list[str] = typer.Option(
+        [], "--files-root", help="Directory whose files the worker site may serve (repeatable)."
+    ),
     balance: str = typer.Option("10000.00", help="Starting account balance in USD (used when the DB is new)."),
     time_scale: float = typer.Option(1.0, help="Run the marketplace clock this many times faster than wall time."),
     requester_name: str = typer.Option("Local Requester", help="Requester name workers see."),
@@ -40,12 +42,21 @@ def serve(
     try:
         balance_cents = parse_usd_cents(balance.lstrip("$"))
         config = MarketplaceConfig(
-            db_path=db, host=host, port=port, access_key_id=access_key_id, secret_access_key=secret_access_key,
-            initial_balance_cents=balance_cents, file_roots=files_root, time_scale=time_scale,
+            db_path=db,
+            host=host,
+            port=port,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            initial_balance_cents=balance_cents,
+            file_roots=files_root,
+            time_scale=time_scale,
             requester_name=requester_name,
             faults=FaultConfig(
-                throttle_probability=throttle_probability, unavailable_probability=unavailable_probability,
-                latency_seconds=latency, drop_notification_probability=drop_notification_probability, seed=fault_seed,
+                throttle_probability=throttle_probability,
+                unavailable_probability=unavailable_probability,
+                latency_seconds=latency,
+                drop_notification_probability=drop_notification_probability,
+                seed=fault_seed,
             ),
         )
     except ValueError as error:

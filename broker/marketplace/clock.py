@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class Clock:
@@ -17,13 +17,13 @@ class Clock:
         if speed <= 0:
             raise ValueError("clock speed must be positive")
         self.speed = speed
-        self._wall_start = datetime.now(timezone.utc)
-        self._start = start.astimezone(timezone.utc) if start else self._wall_start
+        self._wall_start = datetime.now(UTC)
+        self._start = start.astimezone(UTC) if start else self._wall_start
         self._offset = timedelta(0)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        elapsed = datetime.now(timezone.utc) - self._wall_start
+        elapsed = datetime.now(UTC) - self._wall_start
         with self._lock:
             return self._start + elapsed * self.speed + self._offset
 

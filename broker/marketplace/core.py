@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from broker.marketplace import fees, requirements
@@ -72,7 +72,7 @@ class Notifier:
 
 
 def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class MarketplaceCore:
@@ -161,7 +161,17 @@ class MarketplaceCore:
                 for record in table.values()
                 for moment in (
                     getattr(record, name, None)
-                    for name in ("created_at", "accept_time", "submit_time", "approval_time", "rejection_time", "return_time", "granted_at", "submitted_at", "decided_at")
+                    for name in (
+                        "created_at",
+                        "accept_time",
+                        "submit_time",
+                        "approval_time",
+                        "rejection_time",
+                        "return_time",
+                        "granted_at",
+                        "submitted_at",
+                        "decided_at",
+                    )
                 )
                 if isinstance(moment, datetime)
             ),
@@ -438,7 +448,9 @@ class MarketplaceCore:
         account.fees_paid_cents += fee_cents
         self._save(account)
 
-    def _check_token(self, scope: str, token: str | None, now: datetime, duplicate: Callable[[str], MarketplaceError]) -> None:
+    def _check_token(
+        self, scope: str, token: str | None, now: datetime, duplicate: Callable[[str], MarketplaceError]
+    ) -> None:
         if not token:
             return
         record = self.tokens.get(f"{scope}:{token}")
@@ -453,7 +465,9 @@ class MarketplaceCore:
         hit = self.hits[assignment.hit_id]
         hit_type = self.hit_types[hit.hit_type_id]
         fee = fees.assignment_fee_cents(
-            assignment.reward_cents, hit.max_assignments, requirements.requires_masters(hit_type.qualification_requirements)
+            assignment.reward_cents,
+            hit.max_assignments,
+            requirements.requires_masters(hit_type.qualification_requirements),
         )
         self._charge(assignment.reward_cents, fee)
         account = self.account
@@ -471,6 +485,8 @@ class MarketplaceCore:
 
     def _grant(self, type_id: str, worker_id: str, value: int | None, now: datetime) -> QualificationRecord:
         key = f"{type_id}:{worker_id}"
-        qualification = QualificationRecord(id=key, type_id=type_id, worker_id=worker_id, integer_value=value, granted_at=now)
+        qualification = QualificationRecord(
+            id=key, type_id=type_id, worker_id=worker_id, integer_value=value, granted_at=now
+        )
         self._save(qualification)
         return qualification

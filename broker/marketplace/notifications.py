@@ -50,7 +50,8 @@ def validate_specification(specification: dict[str, Any], allow_ping: bool = Fal
             raise ValidationFailed(f"Notification.Destination {destination!r} is not an email address.")
     if specification["Version"] not in SUPPORTED_VERSIONS:
         raise ValidationFailed(
-            f"Notification.Version {specification['Version']!r} is not supported; use one of {', '.join(SUPPORTED_VERSIONS)}."
+            f"Notification.Version {specification['Version']!r} is not supported; "
+            f"use one of {', '.join(SUPPORTED_VERSIONS)}."
         )
     event_types = specification["EventTypes"]
     if not event_types:

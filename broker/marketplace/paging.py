@@ -23,9 +23,13 @@ def decode_token(token: str) -> tuple[Any, ...]:
     try:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as error:
-        raise ValidationFailed(f"NextToken {token!r} is not a token this marketplace issued.", "AWS.ParameterOutOfRange") from error
+        raise ValidationFailed(
+            f"NextToken {token!r} is not a token this marketplace issued.", "AWS.ParameterOutOfRange"
+        ) from error
     if not isinstance(key, list):
-        raise ValidationFailed(f"NextToken {token!r} is not a token this marketplace issued.", "AWS.ParameterOutOfRange")
+        raise ValidationFailed(
+            f"NextToken {token!r} is not a token this marketplace issued.", "AWS.ParameterOutOfRange"
+        )
     return tuple(key)
 
 

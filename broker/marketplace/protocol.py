@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -54,7 +54,7 @@ def operation_from_target(target: str | None) -> OperationModel:
     prefix = target_prefix() + "."
     if not target or not target.startswith(prefix):
         raise WireError("UnknownOperationException", f"Unknown operation: X-Amz-Target {target!r}.")
-    name = target[len(prefix):]
+    name = target[len(prefix) :]
     if name not in service_model().operation_names:
         raise WireError("UnknownOperationException", f"Unknown operation {name!r}.")
     return service_model().operation_model(name)
@@ -126,15 +126,17 @@ def _convert_structure(shape: Shape, value: Any, path: str) -> dict[str, Any]:
     members = shape.members
     unknown = sorted(set(value) - set(members))
     if unknown:
-        raise _fail(_join(path, unknown[0]), f"is not a member of {shape.name}; valid members: {', '.join(members)}.", "AWS.ValidationError")
+        raise _fail(
+            _join(path, unknown[0]),
+            f"is not a member of {shape.name}; valid members: {', '.join(members)}.",
+            "AWS.ValidationError",
+        )
     for required in shape.required_members:
         if value.get(required) is None:
-            raise _fail(_join(path, required), "failed to satisfy constraint: Member must not be null.", "AWS.MissingParameters")
-    return {
-        name: _convert(members[name], item, _join(path, name))
-        for name, item in value.items()
-        if item is not None
-    }
+            raise _fail(
+                _join(path, required), "failed to satisfy constraint: Member must not be null.", "AWS.MissingParameters"
+            )
+    return {name: _convert(members[name], item, _join(path, name)) for name, item in value.items() if item is not None}
 
 
 def _convert_string(shape: Shape, value: Any, path: str) -> str:
@@ -142,10 +144,17 @@ def _convert_string(shape: Shape, value: Any, path: str) -> str:
         raise _fail(path, f"must be a string, got {value!r}.", "AWS.ValidationError")
     _check_length(shape, len(value), path, "length")
     if shape.enum and value not in shape.enum:
-        raise _fail(path, f"failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(shape.enum)}] (got '{value}').")
+        raise _fail(
+            path,
+            f"failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(shape.enum)}] "
+            f"(got '{value}').",
+        )
     pattern = shape.metadata.get("pattern")
     if pattern and not re.search(pattern, value):
-        raise _fail(path, f"failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern} (got '{value}').")
+        raise _fail(
+            path,
+            f"failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern} (got '{value}').",
+        )
     return value
 
 
@@ -160,22 +169,26 @@ def _check_length(shape: Shape, length: int, path: str, what: str) -> None:
 def _check_range(shape: Shape, value: int, path: str) -> None:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and value < low:
-        raise _fail(path, f"failed to satisfy constraint: Member must have value greater than or equal to {low} (got {value}).")
+        raise _fail(
+            path, f"failed to satisfy constraint: Member must have value greater than or equal to {low} (got {value})."
+        )
     if high is not None and value > high:
-        raise _fail(path, f"failed to satisfy constraint: Member must have value less than or equal to {high} (got {value}).")
+        raise _fail(
+            path, f"failed to satisfy constraint: Member must have value less than or equal to {high} (got {value})."
+        )
 
 
 def _convert_timestamp(value: Any, path: str) -> datetime:
     if isinstance(value, bool):
         raise _fail(path, f"must be a timestamp, got {value!r}.", "AWS.ValidationError")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as error:
             raise _fail(path, f"must be a timestamp, got {value!r}.", "AWS.ValidationError") from error
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise _fail(path, f"must be a timestamp, got {value!r}.", "AWS.ValidationError")
 
 

@@ -89,13 +89,9 @@ def parse_question(question: str) -> ParsedQuestion:
     root = _parse_xml(question, "Question")
     namespace, name = _local(root.tag)
     if name not in QUESTION_KINDS:
-        raise xml_error(
-            f"The Question root element must be one of {', '.join(QUESTION_KINDS)}, got <{name}>."
-        )
+        raise xml_error(f"The Question root element must be one of {', '.join(QUESTION_KINDS)}, got <{name}>.")
     if not (namespace.startswith(SCHEMA_BASE) and namespace.endswith(f"/{name}.xsd")):
-        raise xml_error(
-            f"<{name}> must declare the namespace {SCHEMA_BASE}<version>/{name}.xsd, got {namespace!r}."
-        )
+        raise xml_error(f"<{name}> must declare the namespace {SCHEMA_BASE}<version>/{name}.xsd, got {namespace!r}.")
     if name == "HTMLQuestion":
         content = _child(root, namespace, "HTMLContent")
         if content is None or not (content.text or "").strip():
@@ -178,11 +174,7 @@ def score_answer_key(answer_key: str, answers_xml: str) -> int:
         for option in question:
             if _local(option.tag)[1] != "AnswerOption":
                 continue
-            selections = {
-                (node.text or "").strip()
-                for node in option
-                if _local(node.tag)[1] == "SelectionIdentifier"
-            }
+            selections = {(node.text or "").strip() for node in option if _local(node.tag)[1] == "SelectionIdentifier"}
             score_node = _child(option, namespace, "AnswerScore")
             if selections and selections == given and score_node is not None:
                 total += int((score_node.text or "0").strip())

@@ -7,7 +7,7 @@ names, already shape-checked by protocol.py) and returns the response with datet
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from broker.marketplace import fees, ids, questions, requirements
@@ -88,7 +88,9 @@ class RequesterOperations(MarketplaceCore):
         """CreateHITType's rules; an identical HIT type already registered is reused (as MTurk does)."""
         self._check_text(params)
         reward_cents = self._reward_cents("Reward", params["Reward"])
-        duration = self._check_range("AssignmentDurationInSeconds", int(params["AssignmentDurationInSeconds"]), SECONDS_30, SECONDS_365_DAYS)
+        duration = self._check_range(
+            "AssignmentDurationInSeconds", int(params["AssignmentDurationInSeconds"]), SECONDS_30, SECONDS_365_DAYS
+        )
         auto_approval = self._check_range(
             "AutoApprovalDelayInSeconds",
             int(params.get("AutoApprovalDelayInSeconds", DEFAULT_AUTO_APPROVAL_SECONDS)),
@@ -119,7 +121,8 @@ class RequesterOperations(MarketplaceCore):
             if params.get(policy):
                 raise RequestError(
                     "AWS.MechanicalTurk.ReviewPolicyNotSupported",
-                    f"{policy} is not supported by this marketplace; review assignments with ApproveAssignment/RejectAssignment.",
+                    f"{policy} is not supported by this marketplace; "
+                    "review assignments with ApproveAssignment/RejectAssignment.",
                 )
         if params.get("HITLayoutId") or params.get("HITLayoutParameters"):
             raise RequestError(
@@ -127,16 +130,23 @@ class RequesterOperations(MarketplaceCore):
                 "HIT layouts are not supported by this marketplace; pass the Question parameter.",
             )
         self._check_text(params)
-        lifetime = self._check_range("LifetimeInSeconds", int(params["LifetimeInSeconds"]), SECONDS_30, SECONDS_365_DAYS)
+        lifetime = self._check_range(
+            "LifetimeInSeconds", int(params["LifetimeInSeconds"]), SECONDS_30, SECONDS_365_DAYS
+        )
         max_assignments = self._check_range("MaxAssignments", int(params.get("MaxAssignments", 1)), 1, MAX_ASSIGNMENTS)
         if not params.get("Question"):
             raise ValidationFailed("Question is required.", "AWS.MissingParameters")
         parsed = questions.parse_question(params["Question"])
         token = params.get("UniqueRequestToken")
-        self._check_token("CreateHIT", token, now, lambda hit_id: RequestError(
-            "AWS.MechanicalTurk.HitAlreadyExists",
-            f"There is already a HIT which exists with the same UniqueRequestToken {token!r}. HITId: {hit_id}",
-        ))
+        self._check_token(
+            "CreateHIT",
+            token,
+            now,
+            lambda hit_id: RequestError(
+                "AWS.MechanicalTurk.HitAlreadyExists",
+                f"There is already a HIT which exists with the same UniqueRequestToken {token!r}. HITId: {hit_id}",
+            ),
+        )
         hit = HITRecord(
             id=ids.random_id(),
             hit_type_id=hit_type.id,
@@ -230,7 +240,7 @@ class RequesterOperations(MarketplaceCore):
         name, description = requirements.SYSTEM_QUALIFICATIONS[type_id]
         return {
             "QualificationTypeId": type_id,
-            "CreationTime": datetime(2017, 1, 17, tzinfo=timezone.utc),
+            "CreationTime": datetime(2017, 1, 17, tzinfo=UTC),
             "Name": name,
             "Description": description,
             "QualificationTypeStatus": "Active",
@@ -330,11 +340,17 @@ class RequesterOperations(MarketplaceCore):
             status = self._hit_status(hit, now)
             if params.get("Revert"):
                 if status != "Reviewing":
-                    raise InvalidState("AWS.MechanicalTurk.InvalidHITState", f"Hit {hit.id} is {status}; only a Reviewing HIT can be reverted to Reviewable.")
+                    raise InvalidState(
+                        "AWS.MechanicalTurk.InvalidHITState",
+                        f"Hit {hit.id} is {status}; only a Reviewing HIT can be reverted to Reviewable.",
+                    )
                 hit.reviewing = False
             else:
                 if status != "Reviewable":
-                    raise InvalidState("AWS.MechanicalTurk.InvalidHITState", f"Hit {hit.id} is {status}; only a Reviewable HIT can be set to Reviewing.")
+                    raise InvalidState(
+                        "AWS.MechanicalTurk.InvalidHITState",
+                        f"Hit {hit.id} is {status}; only a Reviewable HIT can be set to Reviewing.",
+                    )
                 hit.reviewing = True
             hit.last_status = self._hit_status(hit, now)
             self._save(hit)
@@ -363,7 +379,8 @@ class RequesterOperations(MarketplaceCore):
             if status not in ("Reviewable", "Reviewing"):
                 raise InvalidState(
                     "AWS.MechanicalTurk.InvalidHITState",
-                    f"This HIT is currently in the state '{status}'. This operation can be called with a status of: Reviewable, Reviewing",
+                    f"This HIT is currently in the state '{status}'. "
+                    "This operation can be called with a status of: Reviewable, Reviewing",
                 )
             undecided = [a.id for a in self._hit_assignments(hit.id) if a.status in ("Accepted", "Submitted")]
             if undecided:
@@ -377,14 +394,21 @@ class RequesterOperations(MarketplaceCore):
     def create_additional_assignments_for_hit(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._transaction() as now:
             hit = self._get_hit(params["HITId"])
-            extra = self._check_range("NumberOfAdditionalAssignments", int(params["NumberOfAdditionalAssignments"]), 1, MAX_ASSIGNMENTS)
+            extra = self._check_range(
+                "NumberOfAdditionalAssignments", int(params["NumberOfAdditionalAssignments"]), 1, MAX_ASSIGNMENTS
+            )
             if hit.disposed:
                 raise InvalidState("AWS.MechanicalTurk.InvalidHITState", f"Hit {hit.id} has been deleted.")
             token = params.get("UniqueRequestToken")
-            self._check_token(f"CreateAdditionalAssignmentsForHIT:{hit.id}", token, now, lambda _: RequestError(
-                "AWS.MechanicalTurk.ExtendAlreadyExists",
-                f"The extend HIT request with UniqueRequestToken {token!r} was already processed for HIT {hit.id}.",
-            ))
+            self._check_token(
+                f"CreateAdditionalAssignmentsForHIT:{hit.id}",
+                token,
+                now,
+                lambda _: RequestError(
+                    "AWS.MechanicalTurk.ExtendAlreadyExists",
+                    f"The extend HIT request with UniqueRequestToken {token!r} was already processed for HIT {hit.id}.",
+                ),
+            )
             new_total = hit.max_assignments + extra
             if hit.max_assignments < LARGE_HIT <= new_total:
                 raise RequestError(
@@ -427,13 +451,22 @@ class RequesterOperations(MarketplaceCore):
             if assignment.status == "Rejected" and params.get("OverrideRejection"):
                 hit = self.hits[assignment.hit_id]
                 if hit.disposed:
-                    raise InvalidState("AWS.MechanicalTurk.InvalidAssignmentState", f"Assignment {assignment.id}'s HIT has been deleted; the rejection can no longer be overridden.")
+                    raise InvalidState(
+                        "AWS.MechanicalTurk.InvalidAssignmentState",
+                        f"Assignment {assignment.id}'s HIT has been deleted; "
+                        "the rejection can no longer be overridden.",
+                    )
                 if assignment.submit_time is None or assignment.submit_time + OVERRIDE_WINDOW < now:
-                    raise InvalidState("AWS.MechanicalTurk.InvalidAssignmentState", f"Assignment {assignment.id} was submitted more than 30 days ago; the rejection can no longer be overridden.")
+                    raise InvalidState(
+                        "AWS.MechanicalTurk.InvalidAssignmentState",
+                        f"Assignment {assignment.id} was submitted more than 30 days ago; "
+                        "the rejection can no longer be overridden.",
+                    )
             elif assignment.status != "Submitted":
                 raise InvalidState(
                     "AWS.MechanicalTurk.InvalidAssignmentState",
-                    f"This operation can be called with a status of: Submitted (assignment {assignment.id} is {assignment.status}).",
+                    "This operation can be called with a status of: Submitted "
+                    f"(assignment {assignment.id} is {assignment.status}).",
                 )
             self._approve(assignment, now, feedback)
             return {}
@@ -447,7 +480,8 @@ class RequesterOperations(MarketplaceCore):
             if assignment.status != "Submitted":
                 raise InvalidState(
                     "AWS.MechanicalTurk.InvalidAssignmentState",
-                    f"This operation can be called with a status of: Submitted (assignment {assignment.id} is {assignment.status}).",
+                    "This operation can be called with a status of: Submitted "
+                    f"(assignment {assignment.id} is {assignment.status}).",
                 )
             assignment.status = "Rejected"
             assignment.rejection_time = now
@@ -464,9 +498,15 @@ class RequesterOperations(MarketplaceCore):
             worker_id = params["WorkerId"]
             assignment = self._get_assignment(params["AssignmentId"])
             if assignment.worker_id != worker_id:
-                raise RequestError("AWS.MechanicalTurk.InvalidParameterValue", f"Assignment {assignment.id} was not worked by {worker_id}.")
+                raise RequestError(
+                    "AWS.MechanicalTurk.InvalidParameterValue",
+                    f"Assignment {assignment.id} was not worked by {worker_id}.",
+                )
             if assignment.status not in ("Submitted", "Approved", "Rejected"):
-                raise InvalidState("AWS.MechanicalTurk.InvalidAssignmentState", f"Assignment {assignment.id} is {assignment.status}; a bonus needs submitted work.")
+                raise InvalidState(
+                    "AWS.MechanicalTurk.InvalidAssignmentState",
+                    f"Assignment {assignment.id} is {assignment.status}; a bonus needs submitted work.",
+                )
             amount = self._reward_cents("BonusAmount", params["BonusAmount"])
             if amount <= 0:
                 raise ValidationFailed("BonusAmount must be at least 0.01.")
@@ -474,18 +514,30 @@ class RequesterOperations(MarketplaceCore):
             if not reason.strip():
                 raise ValidationFailed("Reason must not be empty.")
             token = params.get("UniqueRequestToken")
-            self._check_token("SendBonus", token, now, lambda bonus_id: RequestError(
-                "AWS.MechanicalTurk.BonusAlreadyExists",
-                f"A bonus with UniqueRequestToken {token!r} was already granted (request {bonus_id}).",
-            ))
+            self._check_token(
+                "SendBonus",
+                token,
+                now,
+                lambda bonus_id: RequestError(
+                    "AWS.MechanicalTurk.BonusAlreadyExists",
+                    f"A bonus with UniqueRequestToken {token!r} was already granted (request {bonus_id}).",
+                ),
+            )
             fee = fees.bonus_fee_cents(amount)
             self._charge(amount, fee)
             account = self.account
             account.bonuses_paid_cents += amount
             self._save(account)
             bonus = BonusRecord(
-                id=ids.random_id(), worker_id=worker_id, assignment_id=assignment.id, hit_id=assignment.hit_id,
-                amount_cents=amount, fee_cents=fee, reason=reason, granted_at=now, unique_request_token=token,
+                id=ids.random_id(),
+                worker_id=worker_id,
+                assignment_id=assignment.id,
+                hit_id=assignment.hit_id,
+                amount_cents=amount,
+                fee_cents=fee,
+                reason=reason,
+                granted_at=now,
+                unique_request_token=token,
             )
             self._save(bonus)
             self._remember_token("SendBonus", token, bonus.id, now)
@@ -501,12 +553,19 @@ class RequesterOperations(MarketplaceCore):
             else:
                 self._get_assignment(assignment_id)
             bonuses = [
-                b for b in self.bonuses.values()
+                b
+                for b in self.bonuses.values()
                 if (hit_id and b.hit_id == hit_id) or (assignment_id and b.assignment_id == assignment_id)
             ]
             page, token = paginate(bonuses, lambda b: (b.granted_at.isoformat(), b.id), params)
             payments = [
-                {"WorkerId": b.worker_id, "BonusAmount": fees.format_usd(b.amount_cents), "AssignmentId": b.assignment_id, "Reason": b.reason, "GrantTime": b.granted_at}
+                {
+                    "WorkerId": b.worker_id,
+                    "BonusAmount": fees.format_usd(b.amount_cents),
+                    "AssignmentId": b.assignment_id,
+                    "Reason": b.reason,
+                    "GrantTime": b.granted_at,
+                }
                 for b in page
             ]
             return {"NumResults": len(page), "BonusPayments": payments, **token}
@@ -535,7 +594,11 @@ class RequesterOperations(MarketplaceCore):
         with self._transaction():
             blocked = [w for w in self.workers.values() if w.blocked]
             page, token = paginate(blocked, lambda w: (w.id,), params)
-            return {"NumResults": len(page), "WorkerBlocks": [{"WorkerId": w.id, "Reason": w.block_reason or ""} for w in page], **token}
+            return {
+                "NumResults": len(page),
+                "WorkerBlocks": [{"WorkerId": w.id, "Reason": w.block_reason or ""} for w in page],
+                **token,
+            }
 
     def notify_workers(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._transaction() as now:
@@ -550,18 +613,24 @@ class RequesterOperations(MarketplaceCore):
             for worker_id in worker_ids:
                 worker = self.workers.get(worker_id)
                 if worker is None or not self._assignments_by_worker.get(worker_id):
-                    failures.append({
-                        "NotifyWorkersFailureCode": "HardFailure",
-                        "NotifyWorkersFailureMessage": f"Cannot send a message to {worker_id}: the worker has not worked for you.",
-                        "WorkerId": worker_id,
-                    })
+                    failures.append(
+                        {
+                            "NotifyWorkersFailureCode": "HardFailure",
+                            "NotifyWorkersFailureMessage": (
+                                f"Cannot send a message to {worker_id}: the worker has not worked for you."
+                            ),
+                            "WorkerId": worker_id,
+                        }
+                    )
                     continue
                 worker.messages.append({"subject": subject, "body": text, "sent_at": now.isoformat()})
                 self._save(worker)
             return {"NotifyWorkersFailureStatuses": failures}
 
     # ---- qualification types
-    def _validate_test(self, test: str | None, answer_key: str | None, duration: int | None, auto_granted: bool) -> None:
+    def _validate_test(
+        self, test: str | None, answer_key: str | None, duration: int | None, auto_granted: bool
+    ) -> None:
         if test is None:
             if answer_key is not None:
                 raise ValidationFailed("AnswerKey requires a Test.")
@@ -585,7 +654,9 @@ class RequesterOperations(MarketplaceCore):
                     f"You have already created a QualificationType with this name: {name}",
                 )
             auto_granted = bool(params.get("AutoGranted", False))
-            self._validate_test(params.get("Test"), params.get("AnswerKey"), params.get("TestDurationInSeconds"), auto_granted)
+            self._validate_test(
+                params.get("Test"), params.get("AnswerKey"), params.get("TestDurationInSeconds"), auto_granted
+            )
             qualification_type = QualificationTypeRecord(
                 id=ids.random_id(),
                 name=name,
@@ -646,11 +717,19 @@ class RequesterOperations(MarketplaceCore):
             must_be_requestable = bool(params["MustBeRequestable"])
             shapes = [self._qualification_type_shape(t) for t in self.qualification_types.values() if not t.deleted]
             if not params.get("MustBeOwnedByCaller"):
-                shapes += [self._system_qualification_type_shape(type_id) for type_id in requirements.SYSTEM_QUALIFICATIONS]
+                shapes += [
+                    self._system_qualification_type_shape(type_id) for type_id in requirements.SYSTEM_QUALIFICATIONS
+                ]
             shapes = [
-                s for s in shapes
+                s
+                for s in shapes
                 if (not must_be_requestable or s["IsRequestable"])
-                and (not query or query in s["Name"].lower() or query in s["Description"].lower() or query in (s.get("Keywords") or "").lower())
+                and (
+                    not query
+                    or query in s["Name"].lower()
+                    or query in s["Description"].lower()
+                    or query in (s.get("Keywords") or "").lower()
+                )
             ]
             page, token = paginate(shapes, lambda s: (s["Name"], s["QualificationTypeId"]), params)
             return {"NumResults": len(page), "QualificationTypes": page, **token}
@@ -677,7 +756,10 @@ class RequesterOperations(MarketplaceCore):
             qualification_type = self._get_qualification_type(params["QualificationTypeId"])
             qualification = self.qualifications.get(f"{qualification_type.id}:{params['WorkerId']}")
             if qualification is None:
-                raise NotFound(f"You requested a Qualification that does not exist: worker {params['WorkerId']}, type {qualification_type.id}.")
+                raise NotFound(
+                    "You requested a Qualification that does not exist: "
+                    f"worker {params['WorkerId']}, type {qualification_type.id}."
+                )
             return {"Qualification": self._qualification_shape(qualification)}
 
     def list_workers_with_qualification_type(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -685,7 +767,8 @@ class RequesterOperations(MarketplaceCore):
             qualification_type = self._get_qualification_type(params["QualificationTypeId"])
             status = params.get("Status")
             held = [
-                q for q in self.qualifications.values()
+                q
+                for q in self.qualifications.values()
                 if q.type_id == qualification_type.id and (status is None or q.status == status)
             ]
             page, token = paginate(held, lambda q: (q.granted_at.isoformat(), q.id), params)
@@ -697,8 +780,13 @@ class RequesterOperations(MarketplaceCore):
             if type_id not in requirements.SYSTEM_QUALIFICATIONS:
                 self._get_qualification_type(type_id)
             hits = [
-                h for h in self.hits.values()
-                if not h.disposed and any(r["QualificationTypeId"] == type_id for r in self.hit_types[h.hit_type_id].qualification_requirements)
+                h
+                for h in self.hits.values()
+                if not h.disposed
+                and any(
+                    r["QualificationTypeId"] == type_id
+                    for r in self.hit_types[h.hit_type_id].qualification_requirements
+                )
             ]
             page, token = paginate(hits, lambda h: (h.created_at.isoformat(), h.id), params)
             return {"NumResults": len(page), "HITs": [self._hit_shape(h, now) for h in page], **token}
@@ -709,7 +797,8 @@ class RequesterOperations(MarketplaceCore):
             if type_id:
                 self._get_qualification_type(type_id)
             pending = [
-                r for r in self.qualification_requests.values()
+                r
+                for r in self.qualification_requests.values()
                 if r.status == "Pending" and (type_id is None or r.type_id == type_id)
             ]
             page, token = paginate(pending, lambda r: (r.submitted_at.isoformat(), r.id), params)
@@ -733,7 +822,10 @@ class RequesterOperations(MarketplaceCore):
         if request is None:
             raise NotFound(f"QualificationRequest {request_id} does not exist.")
         if request.status != "Pending":
-            raise InvalidState("AWS.MechanicalTurk.InvalidQualificationRequestState", f"QualificationRequest {request_id} is already {request.status}.")
+            raise InvalidState(
+                "AWS.MechanicalTurk.InvalidQualificationRequestState",
+                f"QualificationRequest {request_id} is already {request.status}.",
+            )
         return request
 
     def accept_qualification_request(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -765,7 +857,10 @@ class RequesterOperations(MarketplaceCore):
                 hit_type.notification_active = True
             if "Active" in params:
                 if hit_type.notification is None:
-                    raise InvalidState("AWS.MechanicalTurk.NotificationNotConfigured", f"HITType {hit_type.id} has no notification specification to activate.")
+                    raise InvalidState(
+                        "AWS.MechanicalTurk.NotificationNotConfigured",
+                        f"HITType {hit_type.id} has no notification specification to activate.",
+                    )
                 hit_type.notification_active = bool(params["Active"])
             self._save(hit_type)
             return {}
@@ -774,7 +869,9 @@ class RequesterOperations(MarketplaceCore):
         specification = params["Notification"]
         validate_specification(specification, allow_ping=True)
         with self._transaction() as now:
-            event = Event(params["TestEventType"], now, "TESTHITTYPE" + ids.random_id(19), ids.random_id(), ids.random_id())
+            event = Event(
+                params["TestEventType"], now, "TESTHITTYPE" + ids.random_id(19), ids.random_id(), ids.random_id()
+            )
         if self.notifier is not None:
             try:
                 self.notifier.deliver(dict(specification), [event], test=True)
@@ -798,4 +895,3 @@ class RequesterOperations(MarketplaceCore):
         with self._transaction():
             hit = self._get_hit(params["HITId"])
             return {"HITId": hit.id}
-

@@ -14,8 +14,15 @@ MASTERS = "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH"
 MASTERS_SANDBOX = "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6"
 MASTERS_IDS = (MASTERS, MASTERS_SANDBOX)
 SYSTEM_QUALIFICATIONS = {
-    PERCENT_APPROVED: ("Worker_PercentAssignmentsApproved", "The percentage of assignments the Worker has submitted that were subsequently approved by the Requester, over all assignments the Worker has submitted."),
-    NUMBER_APPROVED: ("Worker_NumberHITsApproved", "The total number of HITs submitted by a Worker that have been approved."),
+    PERCENT_APPROVED: (
+        "Worker_PercentAssignmentsApproved",
+        "The percentage of assignments the Worker has submitted that were subsequently approved by the Requester, "
+        "over all assignments the Worker has submitted.",
+    ),
+    NUMBER_APPROVED: (
+        "Worker_NumberHITsApproved",
+        "The total number of HITs submitted by a Worker that have been approved.",
+    ),
     LOCALE: ("Worker_Locale", "The location of the Worker, as specified in the Worker's mailing address."),
     MASTERS: ("Masters", "Workers who have demonstrated excellence across a wide range of HITs."),
     MASTERS_SANDBOX: ("Masters (sandbox)", "Masters qualification of the sandbox."),
@@ -54,7 +61,9 @@ def guards(requirement: dict[str, Any], action: str) -> bool:
 def validate_requirements(requirements: list[dict[str, Any]], known_type_ids: set[str]) -> None:
     """MTurk's rules on the shape of QualificationRequirements, with the offending index named."""
     if len(requirements) > MAX_REQUIREMENTS:
-        raise ValidationFailed(f"A HIT may have at most {MAX_REQUIREMENTS} QualificationRequirements, got {len(requirements)}.")
+        raise ValidationFailed(
+            f"A HIT may have at most {MAX_REQUIREMENTS} QualificationRequirements, got {len(requirements)}."
+        )
     for index, requirement in enumerate(requirements, start=1):
         where = f"QualificationRequirements.{index}"
         type_id = requirement["QualificationTypeId"]
@@ -62,7 +71,10 @@ def validate_requirements(requirements: list[dict[str, Any]], known_type_ids: se
         integers = requirement.get("IntegerValues") or []
         locales = requirement.get("LocaleValues") or []
         if type_id not in known_type_ids:
-            raise ValidationFailed(f"{where}: QualificationTypeId {type_id} does not exist.", "AWS.MechanicalTurk.QualificationTypeDoesNotExist")
+            raise ValidationFailed(
+                f"{where}: QualificationTypeId {type_id} does not exist.",
+                "AWS.MechanicalTurk.QualificationTypeDoesNotExist",
+            )
         if integers and locales:
             raise ValidationFailed(f"{where}: give IntegerValues or LocaleValues, not both.")
         if type_id == LOCALE and integers:
@@ -75,12 +87,17 @@ def validate_requirements(requirements: list[dict[str, Any]], known_type_ids: se
                 raise ValidationFailed(f"{where}: comparator {comparator} takes no values.")
         elif comparator in SET_COMPARATORS:
             if not 1 <= len(values) <= MAX_SET_VALUES:
-                raise ValidationFailed(f"{where}: comparator {comparator} takes 1 to {MAX_SET_VALUES} values, got {len(values)}.")
+                raise ValidationFailed(
+                    f"{where}: comparator {comparator} takes 1 to {MAX_SET_VALUES} values, got {len(values)}."
+                )
         elif comparator in INTEGER_COMPARATORS:
             if len(values) != 1:
                 raise ValidationFailed(f"{where}: comparator {comparator} takes exactly one value, got {len(values)}.")
             if type_id == LOCALE and comparator not in ("EqualTo", "NotEqualTo"):
-                raise ValidationFailed(f"{where}: the locale qualification supports EqualTo, NotEqualTo, In, NotIn, Exists and DoesNotExist.")
+                raise ValidationFailed(
+                    f"{where}: the locale qualification supports "
+                    "EqualTo, NotEqualTo, In, NotIn, Exists and DoesNotExist."
+                )
         for locale in locales:
             if len(locale.get("Country", "")) != 2:
                 raise ValidationFailed(f"{where}: LocaleValues Country must be an ISO 3166 two-letter code.")
@@ -130,8 +147,7 @@ def describe_values(requirement: dict[str, Any]) -> str:
     locales = requirement.get("LocaleValues") or []
     if locales:
         return ", ".join(
-            locale["Country"] + (f"-{locale['Subdivision']}" if locale.get("Subdivision") else "")
-            for locale in locales
+            locale["Country"] + (f"-{locale['Subdivision']}" if locale.get("Subdivision") else "") for locale in locales
         )
     return ", ".join(str(value) for value in requirement.get("IntegerValues") or [])
 

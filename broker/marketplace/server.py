@@ -73,7 +73,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build(config: MarketplaceConfig, notification_endpoint_url: str | None = None) -> tuple[Marketplace, AwsNotifier, FaultInjector, Any]:
+def build(
+    config: MarketplaceConfig, notification_endpoint_url: str | None = None
+) -> tuple[Marketplace, AwsNotifier, FaultInjector, Any]:
     notifier = AwsNotifier(config, endpoint_url=notification_endpoint_url)
     marketplace = Marketplace(config, notifier=notifier)
     faults = FaultInjector(config.faults)
@@ -101,13 +103,22 @@ def start_in_thread(config: MarketplaceConfig, notification_endpoint_url: str | 
             raise RuntimeError(f"the marketplace server did not start on {url}")
         time.sleep(0.01)
     return RunningMarketplace(
-        endpoint_url=url, worker_site_url=url, access_key_id=config.access_key_id,
-        secret_access_key=config.secret_access_key, region=config.region, marketplace=marketplace,
-        notifier=notifier, faults=faults, _server=server, _thread=thread,
+        endpoint_url=url,
+        worker_site_url=url,
+        access_key_id=config.access_key_id,
+        secret_access_key=config.secret_access_key,
+        region=config.region,
+        marketplace=marketplace,
+        notifier=notifier,
+        faults=faults,
+        _server=server,
+        _thread=thread,
     )
 
 
-def serve_forever(config: MarketplaceConfig, notification_endpoint_url: str | None = None, on_ready: Any = None) -> None:
+def serve_forever(
+    config: MarketplaceConfig, notification_endpoint_url: str | None = None, on_ready: Any = None
+) -> None:
     """Run in the foreground until interrupted (the `serve` command)."""
     marketplace, notifier, _, app = build(config, notification_endpoint_url)
     sock = bind_socket(config.host, config.port)

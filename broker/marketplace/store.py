@@ -35,9 +35,7 @@ class Store:
     def load(self, kind: str) -> Iterator[tuple[str, str]]:
         """(id, body) of every record of `kind`."""
         with self._lock:
-            rows = self._connection.execute(
-                "SELECT id, body FROM records WHERE kind = ?", (kind,)
-            ).fetchall()
+            rows = self._connection.execute("SELECT id, body FROM records WHERE kind = ?", (kind,)).fetchall()
         yield from rows
 
     def load_one(self, kind: str, record_id: str) -> str | None:

@@ -33,8 +33,12 @@ class WorkerOperations(MarketplaceCore):
         """A new worker account (or an existing id made known); returns the WorkerId."""
         with self._transaction() as now:
             if worker_id is not None:
-                if not (worker_id.startswith("A") and worker_id.isalnum() and worker_id.isupper() and len(worker_id) <= 64):
-                    raise ValidationFailed(f"WorkerId {worker_id!r} must be 'A' followed by upper-case letters and digits.")
+                if not (
+                    worker_id.startswith("A") and worker_id.isalnum() and worker_id.isupper() and len(worker_id) <= 64
+                ):
+                    raise ValidationFailed(
+                        f"WorkerId {worker_id!r} must be 'A' followed by upper-case letters and digits."
+                    )
                 self._ensure_worker(worker_id, now)
                 return worker_id
             new_id = ids.worker_id()
@@ -43,7 +47,9 @@ class WorkerOperations(MarketplaceCore):
             self._ensure_worker(new_id, now)
             return new_id
 
-    def set_worker_stats(self, worker_id: str, approved: int | None = None, submitted: int | None = None, masters: bool | None = None) -> None:
+    def set_worker_stats(
+        self, worker_id: str, approved: int | None = None, submitted: int | None = None, masters: bool | None = None
+    ) -> None:
         """Set a worker's history from other requesters (tests): approved of submitted-and-decided."""
         with self._transaction() as now:
             worker = self._ensure_worker(worker_id, now)
@@ -102,7 +108,9 @@ class WorkerOperations(MarketplaceCore):
         guarding = [r for r in hit_type.qualification_requirements if requirements.guards(r, action)]
         if worker is None:
             return guarding
-        return [r for r in guarding if not requirements.requirement_met(r, self._held(worker, r["QualificationTypeId"]))]
+        return [
+            r for r in guarding if not requirements.requirement_met(r, self._held(worker, r["QualificationTypeId"]))
+        ]
 
     def _check_worker_may(self, hit_type: HITTypeRecord, worker: WorkerRecord | None, action: str) -> None:
         if worker is not None and worker.blocked:
@@ -139,18 +147,27 @@ class WorkerOperations(MarketplaceCore):
                         name=self._requirement_name(r["QualificationTypeId"]),
                         comparator=r["Comparator"],
                         values=requirements.describe_values(r),
-                        met=None if worker is None else requirements.requirement_met(r, self._held(worker, r["QualificationTypeId"])),
+                        met=None
+                        if worker is None
+                        else requirements.requirement_met(r, self._held(worker, r["QualificationTypeId"])),
                     )
                     for r in hit_type.qualification_requirements
                 ]
-                groups.append(HitGroupView(
-                    hit_type_id=hit_type.id, title=hit_type.title, description=hit_type.description,
-                    keywords=hit_type.keywords, reward_cents=hit_type.reward_cents,
-                    assignment_duration_seconds=hit_type.assignment_duration_seconds, hits_available=available,
-                    requester_name=self.config.requester_name,
-                    qualified=worker is not None and not self._unmet(hit_type, worker, "Accept"),
-                    blocked=bool(worker and worker.blocked), requirements=views,
-                ))
+                groups.append(
+                    HitGroupView(
+                        hit_type_id=hit_type.id,
+                        title=hit_type.title,
+                        description=hit_type.description,
+                        keywords=hit_type.keywords,
+                        reward_cents=hit_type.reward_cents,
+                        assignment_duration_seconds=hit_type.assignment_duration_seconds,
+                        hits_available=available,
+                        requester_name=self.config.requester_name,
+                        qualified=worker is not None and not self._unmet(hit_type, worker, "Accept"),
+                        blocked=bool(worker and worker.blocked),
+                        requirements=views,
+                    )
+                )
             groups.sort(key=lambda g: (-g.hits_available, g.title, g.hit_type_id))
             return groups
 
@@ -172,11 +189,21 @@ class WorkerOperations(MarketplaceCore):
             self._check_worker_may(hit_type, self._worker_or_none(worker_id), "Preview")
             parsed = questions.parse_question(hit.question)
             return HitView(
-                hit_id=hit.id, hit_type_id=hit_type.id, title=hit_type.title, description=hit_type.description,
-                reward_cents=hit_type.reward_cents, assignment_duration_seconds=hit_type.assignment_duration_seconds,
-                question_kind=parsed.kind, html_content=parsed.html_content, external_url=parsed.external_url,
-                frame_height=parsed.frame_height, question_xml=hit.question, expires_at=hit.expiration,
-                available_assignments=self._hit_counts(hit)["available"] if self._hit_status(hit, now) == "Assignable" else 0,
+                hit_id=hit.id,
+                hit_type_id=hit_type.id,
+                title=hit_type.title,
+                description=hit_type.description,
+                reward_cents=hit_type.reward_cents,
+                assignment_duration_seconds=hit_type.assignment_duration_seconds,
+                question_kind=parsed.kind,
+                html_content=parsed.html_content,
+                external_url=parsed.external_url,
+                frame_height=parsed.frame_height,
+                question_xml=hit.question,
+                expires_at=hit.expiration,
+                available_assignments=self._hit_counts(hit)["available"]
+                if self._hit_status(hit, now) == "Assignable"
+                else 0,
             )
 
     def accept_hit(self, hit_id: str, worker_id: str) -> str:
@@ -186,13 +213,23 @@ class WorkerOperations(MarketplaceCore):
             hit_type = self.hit_types[hit.hit_type_id]
             status = self._hit_status(hit, now)
             if status != "Assignable":
-                raise InvalidState("AWS.MechanicalTurk.HITNotAssignable", f"Hit {hit.id} is {status} and cannot be accepted.")
+                raise InvalidState(
+                    "AWS.MechanicalTurk.HITNotAssignable", f"Hit {hit.id} is {status} and cannot be accepted."
+                )
             self._check_worker_may(hit_type, worker, "Accept")
             if hit.id in self._worked_hit_ids(worker.id):
-                raise InvalidState("AWS.MechanicalTurk.AssignmentAlreadyExists", f"Worker {worker.id} has already worked on Hit {hit.id}.")
+                raise InvalidState(
+                    "AWS.MechanicalTurk.AssignmentAlreadyExists",
+                    f"Worker {worker.id} has already worked on Hit {hit.id}.",
+                )
             assignment = AssignmentRecord(
-                id=ids.random_id(), hit_id=hit.id, worker_id=worker.id, status="Accepted", accept_time=now,
-                deadline=now + timedelta(seconds=hit_type.assignment_duration_seconds), reward_cents=hit_type.reward_cents,
+                id=ids.random_id(),
+                hit_id=hit.id,
+                worker_id=worker.id,
+                status="Accepted",
+                accept_time=now,
+                deadline=now + timedelta(seconds=hit_type.assignment_duration_seconds),
+                reward_cents=hit_type.reward_cents,
             )
             self._save(assignment, new=True)
             self._emit("AssignmentAccepted", hit, assignment, now)
@@ -209,7 +246,10 @@ class WorkerOperations(MarketplaceCore):
         with self._transaction() as now:
             assignment = self._worker_assignment(assignment_id, worker_id)
             if assignment.status != "Accepted":
-                raise InvalidState("AWS.MechanicalTurk.InvalidAssignmentState", f"Assignment {assignment.id} is {assignment.status} and cannot be returned.")
+                raise InvalidState(
+                    "AWS.MechanicalTurk.InvalidAssignmentState",
+                    f"Assignment {assignment.id} is {assignment.status} and cannot be returned.",
+                )
             assignment.status, assignment.return_time = "Returned", now
             self._save(assignment)
             hit = self.hits[assignment.hit_id]
@@ -240,9 +280,14 @@ class WorkerOperations(MarketplaceCore):
 
     def _assignment_view(self, assignment: AssignmentRecord) -> WorkerAssignmentView:
         return WorkerAssignmentView(
-            assignment_id=assignment.id, hit_id=assignment.hit_id, hit_type_id=self.hits[assignment.hit_id].hit_type_id,
-            status=assignment.status, accept_time=assignment.accept_time, deadline=assignment.deadline,
-            submit_time=assignment.submit_time, reward_cents=assignment.reward_cents,
+            assignment_id=assignment.id,
+            hit_id=assignment.hit_id,
+            hit_type_id=self.hits[assignment.hit_id].hit_type_id,
+            status=assignment.status,
+            accept_time=assignment.accept_time,
+            deadline=assignment.deadline,
+            submit_time=assignment.submit_time,
+            reward_cents=assignment.reward_cents,
         )
 
     def assignment_for_worker(self, assignment_id: str, worker_id: str) -> WorkerAssignmentView:
@@ -272,18 +317,33 @@ class WorkerOperations(MarketplaceCore):
             decided = counts["Approved"] + counts["Rejected"]
             qualifications = [
                 (q.type_id, self._requirement_name(q.type_id), q.integer_value, None)
-                for q in self.qualifications.values() if q.worker_id == worker_id and q.status == "Granted"
+                for q in self.qualifications.values()
+                if q.worker_id == worker_id and q.status == "Granted"
             ]
-            qualifications.append((requirements.LOCALE, "Worker_Locale", None, worker.locale_country + (f"-{worker.locale_subdivision}" if worker.locale_subdivision else "")))
+            qualifications.append(
+                (
+                    requirements.LOCALE,
+                    "Worker_Locale",
+                    None,
+                    worker.locale_country + (f"-{worker.locale_subdivision}" if worker.locale_subdivision else ""),
+                )
+            )
             if worker.masters:
                 qualifications.append((requirements.MASTERS, "Masters", 1, None))
-            messages = [MessageView(m["subject"], m["body"], datetime.fromisoformat(m["sent_at"])) for m in worker.messages]
+            messages = [
+                MessageView(m["subject"], m["body"], datetime.fromisoformat(m["sent_at"])) for m in worker.messages
+            ]
             return DashboardView(
-                earnings_cents=earnings, bonus_cents=bonus, pending_cents=pending,
-                submitted=counts["Submitted"] + decided, approved=counts["Approved"], rejected=counts["Rejected"],
+                earnings_cents=earnings,
+                bonus_cents=bonus,
+                pending_cents=pending,
+                submitted=counts["Submitted"] + decided,
+                approved=counts["Approved"],
+                rejected=counts["Rejected"],
                 approval_rate=100.0 if decided == 0 else counts["Approved"] * 100.0 / decided,
                 messages=sorted(messages, key=lambda m: m.sent_at, reverse=True),
-                qualifications=qualifications, blocked=worker.blocked,
+                qualifications=qualifications,
+                blocked=worker.blocked,
             )
 
     def _request_status(self, type_id: str, worker_id: str) -> str:
@@ -301,8 +361,13 @@ class WorkerOperations(MarketplaceCore):
             self._get_worker(worker_id)
             return [
                 QualificationTypeView(
-                    id=t.id, name=t.name, description=t.description, has_test=t.test is not None, test_xml=t.test,
-                    test_duration_seconds=t.test_duration_seconds, auto_granted=t.auto_granted,
+                    id=t.id,
+                    name=t.name,
+                    description=t.description,
+                    has_test=t.test is not None,
+                    test_xml=t.test,
+                    test_duration_seconds=t.test_duration_seconds,
+                    auto_granted=t.auto_granted,
                     status=self._request_status(t.id, worker_id),
                 )
                 for t in sorted(self.qualification_types.values(), key=lambda t: t.name)
@@ -314,25 +379,47 @@ class WorkerOperations(MarketplaceCore):
             worker = self._get_worker(worker_id)
             qualification_type = self._get_qualification_type(qualification_type_id)
             if qualification_type.status != "Active":
-                raise InvalidState("AWS.MechanicalTurk.QualificationTypeNotActive", f"QualificationType {qualification_type.id} is not active.")
+                raise InvalidState(
+                    "AWS.MechanicalTurk.QualificationTypeNotActive",
+                    f"QualificationType {qualification_type.id} is not active.",
+                )
             held = self.qualifications.get(f"{qualification_type.id}:{worker.id}")
             if held is not None and held.status == "Granted":
-                raise InvalidState("AWS.MechanicalTurk.QualificationAlreadyExists", f"You already hold {qualification_type.name}.")
-            previous = [r for r in self.qualification_requests.values() if r.type_id == qualification_type.id and r.worker_id == worker.id]
+                raise InvalidState(
+                    "AWS.MechanicalTurk.QualificationAlreadyExists", f"You already hold {qualification_type.name}."
+                )
+            previous = [
+                r
+                for r in self.qualification_requests.values()
+                if r.type_id == qualification_type.id and r.worker_id == worker.id
+            ]
             if any(r.status == "Pending" for r in previous):
-                raise InvalidState("AWS.MechanicalTurk.QualificationRequestPending", f"Your request for {qualification_type.name} is pending.")
+                raise InvalidState(
+                    "AWS.MechanicalTurk.QualificationRequestPending",
+                    f"Your request for {qualification_type.name} is pending.",
+                )
             if previous or held is not None:
                 last = max((r.decided_at or r.submitted_at) for r in previous) if previous else held.granted_at  # type: ignore[union-attr]
                 delay = qualification_type.retry_delay_seconds
                 if delay is None or last + timedelta(seconds=delay) > now:
-                    raise InvalidState("AWS.MechanicalTurk.QualificationRetryNotAllowed", f"You cannot request {qualification_type.name} again yet.")
+                    raise InvalidState(
+                        "AWS.MechanicalTurk.QualificationRetryNotAllowed",
+                        f"You cannot request {qualification_type.name} again yet.",
+                    )
             if qualification_type.test is not None and test_answer_xml is None:
-                raise ValidationFailed(f"{qualification_type.name} has a test; answer it to request the qualification.", "AWS.MissingParameters")
+                raise ValidationFailed(
+                    f"{qualification_type.name} has a test; answer it to request the qualification.",
+                    "AWS.MissingParameters",
+                )
             if test_answer_xml is not None:
                 questions.answers_from_xml(test_answer_xml)
             request = QualificationRequestRecord(
-                id=ids.random_id(), type_id=qualification_type.id, worker_id=worker.id,
-                test=qualification_type.test, answer=test_answer_xml, submitted_at=now,
+                id=ids.random_id(),
+                type_id=qualification_type.id,
+                worker_id=worker.id,
+                test=qualification_type.test,
+                answer=test_answer_xml,
+                submitted_at=now,
             )
             if qualification_type.auto_granted:
                 request.status, request.decided_at = "Approved", now
@@ -342,5 +429,3 @@ class WorkerOperations(MarketplaceCore):
                 request.status, request.decided_at = "Approved", now
                 self._grant(qualification_type.id, worker.id, score, now)
             self._save(request)
-
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -47,13 +47,15 @@ def _engine(ctx: typer.Context) -> Any:
 
 
 @report_app.command("workers")
-def report_workers(ctx: typer.Context,
-                   job: Optional[str] = typer.Argument(None, help="Job name (or use --all)."),
-                   every_job: bool = typer.Option(False, "--all", help="Every job in the broker DB."),
-                   sort: str = typer.Option("assignments", "--sort", help="Column to sort by (e.g. em_accuracy)."),
-                   ascending: bool = typer.Option(False, "--ascending", help="Lowest first."),
-                   csv: Optional[Path] = typer.Option(None, "--csv", help="Write the rows as CSV here."),
-                   html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here.")) -> None:
+def report_workers(
+    ctx: typer.Context,
+    job: str | None = typer.Argument(None, help="Job name (or use --all)."),
+    every_job: bool = typer.Option(False, "--all", help="Every job in the broker DB."),
+    sort: str = typer.Option("assignments", "--sort", help="Column to sort by (e.g. em_accuracy)."),
+    ascending: bool = typer.Option(False, "--ascending", help="Lowest first."),
+    csv: Path | None = typer.Option(None, "--csv", help="Write the rows as CSV here."),
+    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
+) -> None:
     """Per worker: answers, review outcome, EM/gold accuracy, agreement, spammer score, time, wage, money."""
     if (job is None) == (not every_job):
         _fail("give a job name or --all (not both)")
@@ -79,9 +81,12 @@ def report_workers(ctx: typer.Context,
 
 
 @report_app.command("job")
-def report_job(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."),
-               csv: Optional[Path] = typer.Option(None, "--csv", help="Write figure,value CSV here."),
-               html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here.")) -> None:
+def report_job(
+    ctx: typer.Context,
+    job: str = typer.Argument(..., help="Job name."),
+    csv: Path | None = typer.Option(None, "--csv", help="Write figure,value CSV here."),
+    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
+) -> None:
     """Progress, throughput, money spent and committed, cost per label, estimated and measured accuracy."""
     with reading(_engine(ctx)) as session:
         try:
@@ -100,12 +105,16 @@ def report_job(ctx: typer.Context, job: str = typer.Argument(..., help="Job name
 
 
 @report_app.command("qa")
-def report_qa(ctx: typer.Context, job: str = typer.Argument(..., help="A label-verification job's name."),
-              bins: str = typer.Option("80,85,90,95,100", "--bins", help="Model-confidence bin edges, in percent."),
-              fp_cost_ratio: float = typer.Option(1.0, "--fp-cost-ratio", min=0.0,
-                                                  help="Cost of accepting a wrong model label, in human reviews."),
-              csv: Optional[Path] = typer.Option(None, "--csv", help="Write the tables as CSV here."),
-              as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
+def report_qa(
+    ctx: typer.Context,
+    job: str = typer.Argument(..., help="A label-verification job's name."),
+    bins: str = typer.Option("80,85,90,95,100", "--bins", help="Model-confidence bin edges, in percent."),
+    fp_cost_ratio: float = typer.Option(
+        1.0, "--fp-cost-ratio", min=0.0, help="Cost of accepting a wrong model label, in human reviews."
+    ),
+    csv: Path | None = typer.Option(None, "--csv", help="Write the tables as CSV here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
     """Bulk QA of model labels: per class x confidence bin, confirmed / disconfirmed / split / % correct,
     and the confidence threshold per class to accept the model's labels at."""
     try:
@@ -130,12 +139,15 @@ def report_qa(ctx: typer.Context, job: str = typer.Argument(..., help="A label-v
             console.print(f"wrote {csv}")
 
 
-def estimate_command(ctx: typer.Context, spec: Path = typer.Argument(..., help="Job spec YAML."),
-                     work_time: Optional[str] = typer.Option(None, "--work-time",
-                                                             help='Expected time per assignment, e.g. "45s" or "2m".'),
-                     objects: Optional[int] = typer.Option(None, "--objects", min=0,
-                                                           help="Object count (default: count the input manifest)."),
-                     as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def estimate_command(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(..., help="Job spec YAML."),
+    work_time: str | None = typer.Option(None, "--work-time", help='Expected time per assignment, e.g. "45s" or "2m".'),
+    objects: int | None = typer.Option(
+        None, "--objects", min=0, help="Object count (default: count the input manifest)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Cost before posting: rewards, MTurk fees (10+ assignments and Masters surcharges), total, hourly wage."""
     settings = _settings(ctx)
     try:

@@ -6,9 +6,10 @@ No script, no stylesheet link, no font or image fetched: the file opens offline 
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from jinja2 import Environment
@@ -54,20 +55,26 @@ def _svg(draw: Callable[[Any], None], size: tuple[float, float] = (5.5, 3.6)) ->
         draw(figure)
         figure.tight_layout()
         buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})   # same data, same file
+        figure.savefig(buffer, format="svg", metadata={"Date": None})  # same data, same file
     finally:
         plt.close(figure)
     text = buffer.getvalue()
-    return Markup(text[text.index("<svg"):])
+    return Markup(text[text.index("<svg") :])
 
 
 def _figure(plot_id: str, caption: str, svg: Markup) -> Markup:
     return Markup('<figure class="plot" id="plot-{}">{}<figcaption>{}</figcaption></figure>').format(
-        plot_id, svg, caption)
+        plot_id, svg, caption
+    )
 
 
-def _table(headers: list[str], rows: list[list[str]], flagged: list[bool] | None = None,
-           text_columns: int = 1, css_class: str = "flagged") -> Markup:
+def _table(
+    headers: list[str],
+    rows: list[list[str]],
+    flagged: list[bool] | None = None,
+    text_columns: int = 1,
+    css_class: str = "flagged",
+) -> Markup:
     html = Markup("<table><tr>") + Markup("").join(Markup("<th>{}</th>").format(h) for h in headers) + Markup("</tr>")
     for i, row in enumerate(rows):
         css = Markup(' class="{}"').format(css_class) if flagged and flagged[i] else Markup("")
@@ -80,18 +87,25 @@ def _table(headers: list[str], rows: list[list[str]], flagged: list[bool] | None
 
 # --------------------------------------------------------------------------------------------- worker plots
 
+
 def accuracy_volume_plot(rows: list[WorkerRow]) -> Markup:
     def draw(figure: Any) -> None:
         ax = figure.add_subplot()
         for status, color in (("active", "tab:blue"), ("excluded", "tab:orange"), ("blocked", "tab:red")):
             chosen = [r for r in rows if r.status == status and r.em_accuracy is not None]
             if chosen:
-                ax.scatter([r.assignments for r in chosen], [r.em_accuracy for r in chosen], c=color,
-                           label=f"EM ({status})", alpha=0.8)
+                ax.scatter(
+                    [r.assignments for r in chosen],
+                    [r.em_accuracy for r in chosen],
+                    c=color,
+                    label=f"EM ({status})",
+                    alpha=0.8,
+                )
         gold = [r for r in rows if r.gold_accuracy is not None]
         if gold:
-            ax.scatter([r.assignments for r in gold], [r.gold_accuracy for r in gold], marker="x", c="black",
-                       label="on gold")
+            ax.scatter(
+                [r.assignments for r in gold], [r.gold_accuracy for r in gold], marker="x", c="black", label="on gold"
+            )
         volumes = [r.assignments for r in rows] or [1]
         if max(volumes) > 20 * max(1, min(volumes)):
             ax.set_xscale("symlog")
@@ -102,8 +116,15 @@ def accuracy_volume_plot(rows: list[WorkerRow]) -> Markup:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
         else:
-            ax.text(0.5, 0.5, "no accuracy figures (multi-label or no usable answers)", ha="center",
-                    transform=ax.transAxes, fontsize=8)
+            ax.text(
+                0.5,
+                0.5,
+                "no accuracy figures (multi-label or no usable answers)",
+                ha="center",
+                transform=ax.transAxes,
+                fontsize=8,
+            )
+
     return _svg(draw)
 
 
@@ -116,6 +137,7 @@ def work_time_plot(seconds: np.ndarray) -> Markup:
             ax.legend(fontsize=7)
         ax.set_xlabel("work time per assignment (s)")
         ax.set_ylabel("assignments")
+
     return _svg(draw)
 
 
@@ -138,6 +160,7 @@ def daily_activity_plot(rows: list[WorkerRow]) -> Markup:
         twin.set_ylim(bottom=0)
         ax.set_ylim(bottom=0)
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+
     return _svg(draw)
 
 
@@ -154,9 +177,9 @@ def confusion_heatmaps(confusions: dict[str, np.ndarray], labels: list[str], row
             ax.imshow(confusions[worker_id], vmin=0, vmax=1, cmap="Blues")
             ax.set_title(worker_id, fontsize=6)
             ticks = range(len(labels))
-            ax.set_xticks(ticks, labels if len(labels) <= 10 else [str(t) for t in ticks], fontsize=5,
-                          rotation=90)
+            ax.set_xticks(ticks, labels if len(labels) <= 10 else [str(t) for t in ticks], fontsize=5, rotation=90)
             ax.set_yticks(ticks, labels if len(labels) <= 10 else [str(t) for t in ticks], fontsize=5)
+
     return _svg(draw, size=(2.2 * columns, 2.2 * lines))
 
 
@@ -172,6 +195,7 @@ def class_confusion_plot(matrix: np.ndarray, labels: list[str]) -> Markup:
         ax.set_xlabel("worker answer")
         ax.set_ylabel("consolidated (or gold) class")
         figure.colorbar(image, ax=ax)
+
     return _svg(draw, size=(5, 4.2))
 
 
@@ -183,13 +207,26 @@ def worker_report_html(report: WorkerReport, rows: list[WorkerRow] | None = None
         _figure("daily-activity", "Daily activity", daily_activity_plot(rows)),
     ]
     if report.confusions and report.labels:
-        plots.append(_figure("worker-confusion", "Per-worker confusion P(answer | class), busiest workers",
-                             confusion_heatmaps(report.confusions, report.labels, rows)))
+        plots.append(
+            _figure(
+                "worker-confusion",
+                "Per-worker confusion P(answer | class), busiest workers",
+                confusion_heatmaps(report.confusions, report.labels, rows),
+            )
+        )
     if report.class_confusion is not None and report.labels:
-        plots.append(_figure("class-confusion", "Class confusion of the job",
-                             class_confusion_plot(report.class_confusion, report.labels)))
-    table = _table([HEADERS[c] for c in COLUMNS], [[cell(c, getattr(r, c)) for c in COLUMNS] for r in rows],
-                   [r.status != "active" for r in rows])
+        plots.append(
+            _figure(
+                "class-confusion",
+                "Class confusion of the job",
+                class_confusion_plot(report.class_confusion, report.labels),
+            )
+        )
+    table = _table(
+        [HEADERS[c] for c in COLUMNS],
+        [[cell(c, getattr(r, c)) for c in COLUMNS] for r in rows],
+        [r.status != "active" for r in rows],
+    )
     sections = [
         {"heading": "Plots", "body": Markup('<div class="plots">') + Markup("").join(plots) + Markup("</div>")},
         {"heading": f"Workers ({len(rows)})", "body": table},
@@ -201,18 +238,21 @@ def worker_report_html(report: WorkerReport, rows: list[WorkerRow] | None = None
 def _events(events: list[tuple[datetime, str, str, str]]) -> Markup:
     if not events:
         return Markup("<p>No quality-control actions.</p>")
-    return _table(["at", "job", "action", "reason"], [[cell("t", at), job, kind, message]
-                                                      for at, job, kind, message in summarise_events(events)],
-                  text_columns=4)
+    return _table(
+        ["at", "job", "action", "reason"],
+        [[cell("t", at), job, kind, message] for at, job, kind, message in summarise_events(events)],
+        text_columns=4,
+    )
 
 
 def _page(title: str, sections: list[dict[str, Any]]) -> str:
     environment = Environment(autoescape=True)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return environment.from_string(PAGE).render(title=title, generated=generated, sections=sections)
 
 
 # --------------------------------------------------------------------------------------------- job plots
+
 
 def progress_plot(report: JobReport) -> Markup:
     def draw(figure: Any) -> None:
@@ -224,33 +264,45 @@ def progress_plot(report: JobReport) -> Markup:
         ax.set_ylabel("count")
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
         ax.legend(fontsize=7)
+
     return _svg(draw)
 
 
 def money_plot(report: JobReport) -> Markup:
-    parts = [("rewards", report.reward_cents), ("fees", report.fee_cents), ("bonuses", report.bonus_cents),
-             ("bonus fees", report.bonus_fee_cents), ("committed", report.committed_cents)]
+    parts = [
+        ("rewards", report.reward_cents),
+        ("fees", report.fee_cents),
+        ("bonuses", report.bonus_cents),
+        ("bonus fees", report.bonus_fee_cents),
+        ("committed", report.committed_cents),
+    ]
 
     def draw(figure: Any) -> None:
         ax = figure.add_subplot()
-        ax.bar([p[0] for p in parts], [p[1] / 100 for p in parts],
-               color=["tab:blue", "tab:gray", "tab:green", "tab:olive", "tab:orange"])
+        ax.bar(
+            [p[0] for p in parts],
+            [p[1] / 100 for p in parts],
+            color=["tab:blue", "tab:gray", "tab:green", "tab:olive", "tab:orange"],
+        )
         if report.budget_cents is not None:
             ax.axhline(report.budget_cents / 100, color="red", linestyle="--", label="budget")
             ax.legend(fontsize=7)
         ax.set_ylabel("USD")
+
     return _svg(draw)
 
 
 def job_report_html(report: JobReport) -> str:
-    plots = [_figure("progress", "Progress over time", progress_plot(report)),
-             _figure("money", "Money spent and committed", money_plot(report))]
+    plots = [
+        _figure("progress", "Progress over time", progress_plot(report)),
+        _figure("money", "Money spent and committed", money_plot(report)),
+    ]
     sections = [
         {"heading": "Summary", "body": _table(["figure", "value"], [list(r) for r in job_rows(report)])},
         {"heading": "Plots", "body": Markup('<div class="plots">') + Markup("").join(plots) + Markup("</div>")},
         {"heading": "Quality actions", "body": _events(report.events)},
     ]
-    if report.auto_label and report.auto_label.get("iterations"):   # auto_label jobs: one row per iteration
+    if report.auto_label and report.auto_label.get("iterations"):  # auto_label jobs: one row per iteration
         sections.append({"heading": "Automated labeling", "body": _auto_label_table(report.auto_label)})
     return _page(f"Job {report.name}", sections)
 
@@ -259,15 +311,26 @@ def _auto_label_table(summary: dict[str, Any]) -> Markup:
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
 
-    rows = [[str(row["iteration"]), str(row["human_count"]), str(row["machine_count"]), str(row["new_machine_labels"]),
-             str(row["n_validation"]), fmt(row["validation_accuracy"]), fmt(row["threshold"])]
-            for row in summary["iterations"]]
+    rows = [
+        [
+            str(row["iteration"]),
+            str(row["human_count"]),
+            str(row["machine_count"]),
+            str(row["new_machine_labels"]),
+            str(row["n_validation"]),
+            fmt(row["validation_accuracy"]),
+            fmt(row["threshold"]),
+        ]
+        for row in summary["iterations"]
+    ]
     cost = summary["cost"]
-    table = _table(["iteration", "human", "machine", "new machine", "validation objects", "validation accuracy",
-                    "threshold"], rows)
+    table = _table(
+        ["iteration", "human", "machine", "new machine", "validation objects", "validation accuracy", "threshold"], rows
+    )
     return table + Markup("<p>{}</p>").format(
         f"Crowd cost {cost['cost_cents']} cents against {cost['all_human_cost_cents']} cents all-human: "
-        f"{cost['saved_fraction']:.1%} saved. Model: {summary.get('model_uri') or '-'}")
+        f"{cost['saved_fraction']:.1%} saved. Model: {summary.get('model_uri') or '-'}"
+    )
 
 
 def write_html(text: str, path: Path) -> None:

@@ -32,13 +32,13 @@ DEFAULT_BINS = (80.0, 85.0, 90.0, 95.0, 100.0)
 @dataclass(frozen=True)
 class QaRow:
     label: str
-    low: float              # confidence bin [low, high) in percent; the last bin includes high
+    low: float  # confidence bin [low, high) in percent; the last bin includes high
     high: float
-    total: int              # verified objects (a consolidated verdict)
-    confirmed: int          # every worker said the label fits
-    disconfirmed: int       # no worker said it fits
-    split: int              # the workers disagreed
-    correct: int            # the consolidated verdict says the label fits
+    total: int  # verified objects (a consolidated verdict)
+    confirmed: int  # every worker said the label fits
+    disconfirmed: int  # no worker said it fits
+    split: int  # the workers disagreed
+    correct: int  # the consolidated verdict says the label fits
     pct_correct: float | None
 
 
@@ -47,9 +47,9 @@ class ThresholdAdvice:
     label: str
     threshold: float | None  # accept the model's label at confidence >= threshold; None: review everything
     accepted: int
-    false_positives: int     # accepted, but the consolidated verdict says the label is wrong
+    false_positives: int  # accepted, but the consolidated verdict says the label is wrong
     reviewed: int
-    cost: float              # fp_cost_ratio * false_positives + reviewed, in units of one review
+    cost: float  # fp_cost_ratio * false_positives + reviewed, in units of one review
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,21 @@ class QaReport:
     fp_cost_ratio: float
     rows: list[QaRow]
     thresholds: list[ThresholdAdvice]
-    unbinned: int            # verified objects whose confidence is missing or outside the bins
+    unbinned: int  # verified objects whose confidence is missing or outside the bins
 
     def as_dict(self) -> dict[str, Any]:
-        return {"job": self.job, "bins": list(self.bins), "fp_cost_ratio": self.fp_cost_ratio,
-                "unbinned": self.unbinned, "rows": [asdict(r) for r in self.rows],
-                "thresholds": [asdict(t) for t in self.thresholds]}
+        return {
+            "job": self.job,
+            "bins": list(self.bins),
+            "fp_cost_ratio": self.fp_cost_ratio,
+            "unbinned": self.unbinned,
+            "rows": [asdict(r) for r in self.rows],
+            "thresholds": [asdict(t) for t in self.thresholds],
+        }
 
 
 def parse_bins(text: str) -> tuple[float, ...]:
-    """"80,85,90,95,100" -> edges; at least two, strictly increasing, within 0-100."""
+    """ "80,85,90,95,100" -> edges; at least two, strictly increasing, within 0-100."""
     try:
         edges = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
@@ -86,9 +91,17 @@ def bin_codes(confidence: np.ndarray, bins: tuple[float, ...]) -> np.ndarray:
     return np.where(np.isnan(confidence) | (codes < 0) | (codes > len(edges) - 2), -1, codes)
 
 
-def qa_tables(job: str, classes: list[str], class_codes: np.ndarray, confidence: np.ndarray,
-              verdict: np.ndarray, fit_votes: np.ndarray, votes: np.ndarray,
-              bins: tuple[float, ...] = DEFAULT_BINS, fp_cost_ratio: float = 1.0) -> QaReport:
+def qa_tables(
+    job: str,
+    classes: list[str],
+    class_codes: np.ndarray,
+    confidence: np.ndarray,
+    verdict: np.ndarray,
+    fit_votes: np.ndarray,
+    votes: np.ndarray,
+    bins: tuple[float, ...] = DEFAULT_BINS,
+    fp_cost_ratio: float = 1.0,
+) -> QaReport:
     """The report from per-object arrays: class code, confidence (%), consolidated verdict
     (0 fits, 1 does not, -1 none), verdicts saying it fits, and all verdicts."""
     if fp_cost_ratio < 0:
@@ -106,10 +119,22 @@ def qa_tables(job: str, classes: list[str], class_codes: np.ndarray, confidence:
     ones = np.ones_like(verdict, dtype=bool)
     total, correct = count(ones), count(verdict == 0)
     confirmed, disconfirmed = count(fit_votes == votes), count(fit_votes == 0)
-    rows = [QaRow(classes[c], bins[b], bins[b + 1], int(total[c, b]), int(confirmed[c, b]), int(disconfirmed[c, b]),
-                  int(total[c, b] - confirmed[c, b] - disconfirmed[c, b]), int(correct[c, b]),
-                  round(100.0 * correct[c, b] / total[c, b], 1) if total[c, b] else None)
-            for c in range(len(classes)) for b in range(n_bins) if total[c, b]]
+    rows = [
+        QaRow(
+            classes[c],
+            bins[b],
+            bins[b + 1],
+            int(total[c, b]),
+            int(confirmed[c, b]),
+            int(disconfirmed[c, b]),
+            int(total[c, b] - confirmed[c, b] - disconfirmed[c, b]),
+            int(correct[c, b]),
+            round(100.0 * correct[c, b] / total[c, b], 1) if total[c, b] else None,
+        )
+        for c in range(len(classes))
+        for b in range(n_bins)
+        if total[c, b]
+    ]
     wrong = total - correct
     # accept bins j.. (j = n_bins: accept nothing): false positives above, reviews below
     false_positives = np.cumsum(wrong[:, ::-1], axis=1)[:, ::-1]
@@ -117,15 +142,24 @@ def qa_tables(job: str, classes: list[str], class_codes: np.ndarray, confidence:
     reviewed = np.concatenate([np.zeros((len(classes), 1), dtype=np.int64), np.cumsum(total, axis=1)], axis=1)
     cost = fp_cost_ratio * false_positives + reviewed
     best = np.argmin(cost, axis=1)
-    thresholds = [ThresholdAdvice(classes[c], bins[j] if j < n_bins else None,
-                                  int(reviewed[c, -1] - reviewed[c, j]), int(false_positives[c, j]),
-                                  int(reviewed[c, j]), float(cost[c, j]))
-                  for c, j in enumerate(best) if total[c].sum()]
+    thresholds = [
+        ThresholdAdvice(
+            classes[c],
+            bins[j] if j < n_bins else None,
+            int(reviewed[c, -1] - reviewed[c, j]),
+            int(false_positives[c, j]),
+            int(reviewed[c, j]),
+            float(cost[c, j]),
+        )
+        for c, j in enumerate(best)
+        if total[c].sum()
+    ]
     return QaReport(job, tuple(bins), float(fp_cost_ratio), rows, thresholds, int((verified & (codes < 0)).sum()))
 
 
-def load_qa_report(session: Any, job: Any, bins: tuple[float, ...] = DEFAULT_BINS,
-                   fp_cost_ratio: float = 1.0) -> QaReport:
+def load_qa_report(
+    session: Any, job: Any, bins: tuple[float, ...] = DEFAULT_BINS, fp_cost_ratio: float = 1.0
+) -> QaReport:
     """The report of a label-verification job from the broker DB."""
     if not is_verification(job):
         raise ValueError(f"job {job.name} is a {job.task_type} job; the QA report needs a label-verification job")
@@ -177,13 +211,27 @@ def qa_rich_tables(report: QaReport) -> list[Any]:
     for name in ("class", "confidence", "total", "confirmed", "disconfirmed", "split", "% correct"):
         bins.add_column(name, justify="left" if name in ("class", "confidence") else "right")
     for row in report.rows:
-        bins.add_row(row.label, f"{row.low:g}-{row.high:g}", str(row.total), str(row.confirmed),
-                     str(row.disconfirmed), str(row.split), "-" if row.pct_correct is None else f"{row.pct_correct:.1f}")
-    advice = Table(title=f"accept the model's label from this confidence (a false positive costs "
-                         f"{report.fp_cost_ratio:g} reviews)")
+        bins.add_row(
+            row.label,
+            f"{row.low:g}-{row.high:g}",
+            str(row.total),
+            str(row.confirmed),
+            str(row.disconfirmed),
+            str(row.split),
+            "-" if row.pct_correct is None else f"{row.pct_correct:.1f}",
+        )
+    advice = Table(
+        title=f"accept the model's label from this confidence (a false positive costs {report.fp_cost_ratio:g} reviews)"
+    )
     for name in ("class", "threshold %", "accepted", "false positives", "reviewed", "cost"):
         advice.add_column(name, justify="left" if name == "class" else "right")
     for item in report.thresholds:
-        advice.add_row(item.label, "review all" if item.threshold is None else f">= {item.threshold:g}",
-                       str(item.accepted), str(item.false_positives), str(item.reviewed), f"{item.cost:g}")
+        advice.add_row(
+            item.label,
+            "review all" if item.threshold is None else f">= {item.threshold:g}",
+            str(item.accepted),
+            str(item.false_positives),
+            str(item.reviewed),
+            f"{item.cost:g}",
+        )
     return [bins, advice]

@@ -13,11 +13,12 @@ from typing import Any
 
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import ObjectStatus, ReviewStatus
-from broker.reports.autolabel import autolabel_summary
 from broker.store import Job
+from broker.store.autolabel import autolabel_summary
 from broker.store.hits import open_hit_count
 from broker.store.jobs import job_money
 from broker.store.views import assignment_counts_by_review, object_counts_by_status, published_object_count
+from broker.tasks.registry import task_type
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ class JobStatusReport:
     budget_cents: int | None
     eta_seconds: float | None
     output_manifest: str | None
-    auto_label: dict[str, Any] | None = None   # auto_label jobs: broker.reports.autolabel.autolabel_summary
-    carried: int = 0        # labeled by an earlier job under the same attribute (job chaining): not posted
+    auto_label: dict[str, Any] | None = None  # auto_label jobs: broker.store.autolabel.autolabel_summary
+    carried: int = 0  # labeled by an earlier job under the same attribute (job chaining): not posted
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,17 +59,32 @@ def job_status(session: Any, job: Job, now: datetime | None = None) -> JobStatus
     answered = counts.get(ObjectStatus.ANSWERED, 0) + consolidated
     failed = counts.get(ObjectStatus.FAILED, 0)
     pending = counts.get(ObjectStatus.PENDING, 0)
-    # a label-verification HIT shows a batch of objects (broker.verify)
-    published = published_object_count(session, job.id, batched=job.task_type == "label-verification")
+    # a batch HIT (label verification) shows several objects
+    published = published_object_count(session, job.id, batched=task_type(job.task_type).batched)
     return JobStatusReport(
-        name=job.name, status=job.status, task_type=job.task_type, objects=job.n_objects,
-        published=published, answered=answered, consolidated=consolidated, failed=failed, pending=pending,
-        hits_open=int(hits_open), assignments=sum(reviews.values()),
-        approved=reviews.get(ReviewStatus.APPROVED, 0), rejected=reviews.get(ReviewStatus.REJECTED, 0),
+        name=job.name,
+        status=job.status,
+        task_type=job.task_type,
+        objects=job.n_objects,
+        published=published,
+        answered=answered,
+        consolidated=consolidated,
+        failed=failed,
+        pending=pending,
+        hits_open=int(hits_open),
+        assignments=sum(reviews.values()),
+        approved=reviews.get(ReviewStatus.APPROVED, 0),
+        rejected=reviews.get(ReviewStatus.REJECTED, 0),
         awaiting_review=reviews.get(ReviewStatus.PENDING, 0),
-        spent_cents=money.spent_cents, committed_cents=money.committed_cents, budget_cents=job.budget_cents,
-        eta_seconds=_eta(job, answered + failed + counts.get(ObjectStatus.MACHINE_LABELED, 0), now,
-                         total=job.n_objects - counts.get(ObjectStatus.CARRIED, 0)),
+        spent_cents=money.spent_cents,
+        committed_cents=money.committed_cents,
+        budget_cents=job.budget_cents,
+        eta_seconds=_eta(
+            job,
+            answered + failed + counts.get(ObjectStatus.MACHINE_LABELED, 0),
+            now,
+            total=job.n_objects - counts.get(ObjectStatus.CARRIED, 0),
+        ),
         output_manifest=job.output_manifest,
         auto_label=autolabel_summary(session, job),
         carried=counts.get(ObjectStatus.CARRIED, 0),

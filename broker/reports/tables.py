@@ -9,16 +9,28 @@ from typing import Any
 
 from rich.table import Table
 
+from broker.autolabel.report import summary_rows
 from broker.domain.money import cents_to_usd
-from broker.reports.autolabel import summary_rows
 from broker.reports.jobs import JobReport
 from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow, summarise_events
 
 HEADERS = {
-    "worker_id": "worker", "assignments": "answers", "approved": "approved", "rejected": "rejected",
-    "em_accuracy": "EM acc", "gold_accuracy": "gold acc", "agreement": "agree", "spammer_score": "spammer",
-    "median_seconds": "median s", "p90_seconds": "p90 s", "hourly_wage_cents": "$/hour", "earned_cents": "earned",
-    "cost_cents": "cost+fees", "first_seen": "first seen", "last_seen": "last seen", "status": "status",
+    "worker_id": "worker",
+    "assignments": "answers",
+    "approved": "approved",
+    "rejected": "rejected",
+    "em_accuracy": "EM acc",
+    "gold_accuracy": "gold acc",
+    "agreement": "agree",
+    "spammer_score": "spammer",
+    "median_seconds": "median s",
+    "p90_seconds": "p90 s",
+    "hourly_wage_cents": "$/hour",
+    "earned_cents": "earned",
+    "cost_cents": "cost+fees",
+    "first_seen": "first seen",
+    "last_seen": "last seen",
+    "status": "status",
 }
 CSV_COLUMNS = (*COLUMNS, "pending", "gold_answers", "bonus_cents", "status_reason", "daily")
 
@@ -42,13 +54,22 @@ def cell(column: str, value: Any) -> str:
     return str(value)
 
 
-COMPACT_COLUMNS = ("worker_id", "assignments", "em_accuracy", "gold_accuracy", "agreement", "median_seconds",
-                   "hourly_wage_cents", "status")
+COMPACT_COLUMNS = (
+    "worker_id",
+    "assignments",
+    "em_accuracy",
+    "gold_accuracy",
+    "agreement",
+    "median_seconds",
+    "hourly_wage_cents",
+    "status",
+)
 WIDE_TERMINAL = 170
 
 
-def workers_table(report: WorkerReport, rows: list[WorkerRow] | None = None, *, title: str | None = None,
-                  width: int | None = None) -> Table:
+def workers_table(
+    report: WorkerReport, rows: list[WorkerRow] | None = None, *, title: str | None = None, width: int | None = None
+) -> Table:
     """All columns on a wide terminal; the compact set below WIDE_TERMINAL characters (CSV has everything)."""
     columns = COLUMNS if width is None or width >= WIDE_TERMINAL else COMPACT_COLUMNS
     caption = None if columns is COLUMNS else "more columns in a wider terminal, --csv or --html"
@@ -56,11 +77,16 @@ def workers_table(report: WorkerReport, rows: list[WorkerRow] | None = None, *, 
     rows = rows if rows is not None else report.rows
     id_width = max([len(HEADERS["worker_id"]), *(len(r.worker_id) for r in rows)])
     for column in columns:
-        table.add_column(HEADERS[column], justify="left" if column in ("worker_id", "status") else "right",
-                         no_wrap=True, min_width=id_width if column == "worker_id" else None)
+        table.add_column(
+            HEADERS[column],
+            justify="left" if column in ("worker_id", "status") else "right",
+            no_wrap=True,
+            min_width=id_width if column == "worker_id" else None,
+        )
     for row in rows:
-        table.add_row(*(cell(column, getattr(row, column)) for column in columns),
-                      style="red" if row.status != "active" else None)
+        table.add_row(
+            *(cell(column, getattr(row, column)) for column in columns), style="red" if row.status != "active" else None
+        )
     return table
 
 
@@ -107,10 +133,15 @@ def job_rows(report: JobReport) -> list[tuple[str, str]]:
         ("spent", usd(r.spent_cents)),
         ("committed", usd(r.committed_cents)),
         ("budget", usd(r.budget_cents)),
-        ("cost per consolidated label", "-" if r.cost_per_label_cents is None else f"${r.cost_per_label_cents / 100:.4f}"),
+        (
+            "cost per consolidated label",
+            "-" if r.cost_per_label_cents is None else f"${r.cost_per_label_cents / 100:.4f}",
+        ),
         ("estimated accuracy (mean confidence)", pct(r.estimated_accuracy)),
-        ("measured accuracy on gold", pct(r.measured_accuracy) + (f" ({r.gold_measured} gold objects)"
-                                                                   if r.gold_measured else "")),
+        (
+            "measured accuracy on gold",
+            pct(r.measured_accuracy) + (f" ({r.gold_measured} gold objects)" if r.gold_measured else ""),
+        ),
     ] + (summary_rows(r.auto_label) if r.auto_label else [])
 
 
@@ -138,4 +169,6 @@ def write_job_csv(report: JobReport, path: Path) -> None:
         for key, value in report.as_dict().items():
             if key == "events":
                 continue
-            writer.writerow((key, value.isoformat() if isinstance(value, datetime) else ("" if value is None else value)))
+            writer.writerow(
+                (key, value.isoformat() if isinstance(value, datetime) else ("" if value is None else value))
+            )

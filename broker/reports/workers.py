@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -37,15 +37,15 @@ class WorkerRow:
     spammer_score: float | None
     median_seconds: float | None
     p90_seconds: float | None
-    hourly_wage_cents: int | None      # (approved rewards + bonuses) per hour of work on all assignments
-    earned_cents: int                  # approved rewards + bonuses: what the worker got
-    cost_cents: int                    # what the requester paid for this worker, MTurk fees included
+    hourly_wage_cents: int | None  # (approved rewards + bonuses) per hour of work on all assignments
+    earned_cents: int  # approved rewards + bonuses: what the worker got
+    cost_cents: int  # what the requester paid for this worker, MTurk fees included
     bonus_cents: int
     first_seen: datetime | None
     last_seen: datetime | None
-    status: str                        # active, excluded (qualification) or blocked
+    status: str  # active, excluded (qualification) or blocked
     status_reason: str = ""
-    daily: dict[str, int] = field(default_factory=dict)   # ISO date -> assignments submitted
+    daily: dict[str, int] = field(default_factory=dict)  # ISO date -> assignments submitted
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,16 +55,31 @@ class WorkerRow:
 class WorkerReport:
     jobs: list[str]
     rows: list[WorkerRow]
-    labels: list[str] | None                       # the job's labels when one job is reported
-    confusions: dict[str, np.ndarray]              # WorkerId -> (K, K), one job only
-    class_confusion: np.ndarray | None             # (K, K) counts, one job only
-    events: list[tuple[datetime, str, str, str]]   # (at, job, kind, message) of quality actions
+    labels: list[str] | None  # the job's labels when one job is reported
+    confusions: dict[str, np.ndarray]  # WorkerId -> (K, K), one job only
+    class_confusion: np.ndarray | None  # (K, K) counts, one job only
+    events: list[tuple[datetime, str, str, str]]  # (at, job, kind, message) of quality actions
     work_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # every assignment's work time
 
 
-COLUMNS = ("worker_id", "assignments", "approved", "rejected", "em_accuracy", "gold_accuracy", "agreement",
-           "spammer_score", "median_seconds", "p90_seconds", "hourly_wage_cents", "earned_cents", "cost_cents",
-           "first_seen", "last_seen", "status")
+COLUMNS = (
+    "worker_id",
+    "assignments",
+    "approved",
+    "rejected",
+    "em_accuracy",
+    "gold_accuracy",
+    "agreement",
+    "spammer_score",
+    "median_seconds",
+    "p90_seconds",
+    "hourly_wage_cents",
+    "earned_cents",
+    "cost_cents",
+    "first_seen",
+    "last_seen",
+    "status",
+)
 QUALITY_EVENT_KINDS = ("exclude", "block", "unblock", "bonus", "gold", "reassign", "quality")
 
 
@@ -93,9 +108,18 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
         parts = [getattr(a if source == "answers" else q, name) for a, q in per_job]
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    workers = np.concatenate([np.array([code[w] for w in a.worker_ids], dtype=np.int64)[a.workers]
-                              if a.workers.size else np.zeros(0, dtype=np.int64) for a, _ in per_job]) \
-        if per_job else np.zeros(0, dtype=np.int64)
+    workers = (
+        np.concatenate(
+            [
+                np.array([code[w] for w in a.worker_ids], dtype=np.int64)[a.workers]
+                if a.workers.size
+                else np.zeros(0, dtype=np.int64)
+                for a, _ in per_job
+            ]
+        )
+        if per_job
+        else np.zeros(0, dtype=np.int64)
+    )
     review = gather("review")
     seconds = gather("submit") - gather("accept")
     submit = gather("submit")
@@ -132,35 +156,48 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
 
     rows: list[WorkerRow] = []
     for i, worker_id in enumerate(worker_ids):
-        mine = order[bounds[i]:bounds[i + 1]]
+        mine = order[bounds[i] : bounds[i + 1]]
         median, p90, total_seconds = _time_stats(seconds[mine])
         earned = int(reward[i]) + bonus[worker_id]
         wage = int(round(earned * 3600 / total_seconds)) if total_seconds > 0 else None
         known_days = days[mine][~np.isnan(days[mine])]
         day_values, day_counts = np.unique(known_days, return_counts=True)
         status, reason = statuses.get(worker_id, ("active", ""))
-        rows.append(WorkerRow(
-            worker_id=worker_id, assignments=int(count[i]), approved=int(n_approved[i]),
-            rejected=int(n_rejected[i]), pending=int(count[i] - n_approved[i] - n_rejected[i]),
-            em_accuracy=float(sums["em_accuracy"][i] / fitted[i]) if fitted[i] else None,
-            gold_accuracy=float(gold_right[i] / gold_n[i]) if gold_n[i] else None, gold_answers=int(gold_n[i]),
-            agreement=float(sums["agreement"][i] / fitted[i]) if fitted[i] else None,
-            spammer_score=float(sums["spammer_score"][i] / fitted[i]) if fitted[i] else None,
-            median_seconds=median, p90_seconds=p90, hourly_wage_cents=wage, earned_cents=earned,
-            cost_cents=int(cost[i]) + bonus[worker_id] + bonus_fee[worker_id], bonus_cents=bonus[worker_id],
-            first_seen=_time(np.nanmin(accept[mine]) if mine.size and not np.isnan(accept[mine]).all() else None),
-            last_seen=_time(np.nanmax(submit[mine]) if mine.size and not np.isnan(submit[mine]).all() else None),
-            status=status, status_reason=reason,
-            daily={_time(d * 86400.0).date().isoformat(): int(c) for d, c in zip(day_values, day_counts)},
-        ))
+        rows.append(
+            WorkerRow(
+                worker_id=worker_id,
+                assignments=int(count[i]),
+                approved=int(n_approved[i]),
+                rejected=int(n_rejected[i]),
+                pending=int(count[i] - n_approved[i] - n_rejected[i]),
+                em_accuracy=float(sums["em_accuracy"][i] / fitted[i]) if fitted[i] else None,
+                gold_accuracy=float(gold_right[i] / gold_n[i]) if gold_n[i] else None,
+                gold_answers=int(gold_n[i]),
+                agreement=float(sums["agreement"][i] / fitted[i]) if fitted[i] else None,
+                spammer_score=float(sums["spammer_score"][i] / fitted[i]) if fitted[i] else None,
+                median_seconds=median,
+                p90_seconds=p90,
+                hourly_wage_cents=wage,
+                earned_cents=earned,
+                cost_cents=int(cost[i]) + bonus[worker_id] + bonus_fee[worker_id],
+                bonus_cents=bonus[worker_id],
+                first_seen=_time(np.nanmin(accept[mine]) if mine.size and not np.isnan(accept[mine]).all() else None),
+                last_seen=_time(np.nanmax(submit[mine]) if mine.size and not np.isnan(submit[mine]).all() else None),
+                status=status,
+                status_reason=reason,
+                daily={_time(d * 86400.0).date().isoformat(): int(c) for d, c in zip(day_values, day_counts)},
+            )
+        )
     single = per_job[0] if len(per_job) == 1 else None
     confusions = {}
     if single is not None and single[1].confusion is not None:
         answers, quality = single
         confusions = {w: quality.confusion[c] for c, w in enumerate(answers.worker_ids) if quality.n_fitted[c] > 0}
     return WorkerReport(
-        jobs=[j.name for j in jobs], rows=rows,
-        labels=single[0].labels if single is not None else None, confusions=confusions,
+        jobs=[j.name for j in jobs],
+        rows=rows,
+        labels=single[0].labels if single is not None else None,
+        confusions=confusions,
         class_confusion=single[1].class_confusion if single is not None else None,
         events=quality_events(session, jobs),
         work_seconds=seconds[~np.isnan(seconds)],
@@ -170,21 +207,25 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
 def _time(epoch_seconds: float | None) -> datetime | None:
     if epoch_seconds is None or np.isnan(epoch_seconds):
         return None
-    return datetime.fromtimestamp(float(epoch_seconds), tz=timezone.utc)
+    return datetime.fromtimestamp(float(epoch_seconds), tz=UTC)
 
 
 def _worker_statuses(session: Any, worker_ids: list[str], job_ids: list[int]) -> dict[str, tuple[str, str]]:
     """Blocked (CreateWorkerBlock) or excluded by a quality rule of one of the jobs, with the reason."""
     statuses = {worker_id: ("excluded", reason) for worker_id, reason in worker_exclusions(session, job_ids).items()}
-    statuses.update({worker_id: ("blocked", reason) for worker_id, reason in blocked_workers(session, worker_ids).items()})
+    statuses.update(
+        {worker_id: ("blocked", reason) for worker_id, reason in blocked_workers(session, worker_ids).items()}
+    )
     return statuses
 
 
 def quality_events(session: Any, jobs: list[Job]) -> list[tuple[datetime, str, str, str]]:
     """Quality-control actions logged for these jobs (and global blocks), oldest first."""
     names = {j.id: j.name for j in jobs}
-    return [(e.at, names.get(e.job_id, "-"), e.kind, e.message)
-            for e in events_of(session, list(names), QUALITY_EVENT_KINDS)]
+    return [
+        (e.at, names.get(e.job_id, "-"), e.kind, e.message)
+        for e in events_of(session, list(names), QUALITY_EVENT_KINDS)
+    ]
 
 
 def summarise_events(events: list[tuple[datetime, str, str, str]]) -> list[tuple[datetime, str, str, str]]:
@@ -215,6 +256,13 @@ def sort_rows(rows: list[WorkerRow], column: str, descending: bool | None = None
     present = [r for r in rows if getattr(r, column) is not None]
     missing = [r for r in rows if getattr(r, column) is None]
     if descending is None:
-        descending = column not in ("worker_id", "status", "first_seen", "last_seen", "median_seconds",
-                                    "p90_seconds", "spammer_score")
+        descending = column not in (
+            "worker_id",
+            "status",
+            "first_seen",
+            "last_seen",
+            "median_seconds",
+            "p90_seconds",
+            "spammer_score",
+        )
     return sorted(present, key=lambda r: getattr(r, column), reverse=descending) + missing

@@ -63,7 +63,7 @@ STOP_REASONS = {
     "initial-batch-failed": "Stopped: automated labeling failed, too much of its first random batch failed",
 }
 
-_FEATURES: dict[tuple[str, int, str], Any] = {}   # (DB url, job id, job name) -> feature matrix
+_FEATURES: dict[tuple[str, int, str], Any] = {}  # (DB url, job id, job name) -> feature matrix
 
 
 @dataclass
@@ -85,6 +85,7 @@ class JobCrowdResults:
 
 
 # --------------------------------------------------------------------------- small helpers
+
 
 def job_seed(job: Job) -> int:
     """A fixed seed per job, so a repeated step (after a crash) picks the same batch."""
@@ -136,8 +137,9 @@ def job_features(engine: Engine, settings: Any, job: Job, spec: Any, manifest_fe
     if key not in _FEATURES:
         with reading(engine) as session:
             rows = manifest_lines(session, job.id)
-        _FEATURES[key] = manifest_features(spec.auto_label, [data for data, _ in rows], settings=settings,
-                                           line_numbers=[line for _, line in rows])
+        _FEATURES[key] = manifest_features(
+            spec.auto_label, [data for data, _ in rows], settings=settings, line_numbers=[line for _, line in rows]
+        )
     return _FEATURES[key]
 
 
@@ -154,6 +156,7 @@ def save_model(labeler: Any, spec: Any, settings: Any) -> str | None:
 
 # --------------------------------------------------------------------------- the tick
 
+
 def autolabel_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None) -> AutoLabelReport:
     """One step of every active auto_label job whose loop is not done."""
     report = AutoLabelReport()
@@ -165,7 +168,7 @@ def autolabel_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] |
         state = json.loads(run.state_json) if run is not None else None
         if state is not None and state.get("done"):
             continue
-        if state is None and '"auto_label": null' in job.spec_json:   # cheap: no spec parse for plain jobs
+        if state is None and '"auto_label": null' in job.spec_json:  # cheap: no spec parse for plain jobs
             continue
         try:
             step_job(engine, settings, job, state, report)
@@ -185,6 +188,7 @@ def step_job(engine: Engine, settings: Any, job: Job, state: dict | None, report
     # auto_label never need
     from broker.autolabel.features import FeatureError, manifest_features
     from broker.autolabel.loop import AutoLabeler
+
     report.jobs += 1
     with reading(engine) as session:
         if state is not None and batch_in_progress(session, job):
@@ -200,14 +204,14 @@ def step_job(engine: Engine, settings: Any, job: Job, state: dict | None, report
             report.iterations += 1
             report.machine_labeled += len(result.machine_labels)
             model_uri = save_model(labeler, spec, settings)
-    except (ValueError, FeatureError) as exc:   # e.g. 1 object, an unreadable image: the crowd labels the rest
+    except (ValueError, FeatureError) as exc:  # e.g. 1 object, an unreadable image: the crowd labels the rest
         release_all(engine, job, f"automated labeling turned off: {exc}")
         report.errors.append(f"job {job.name}: {exc}")
         return
     with reading(engine) as session:
         budget = budget_left_objects(session, job)
     batch = labeler.next_human_batch(crowd.human_labels, budget)
-    if not batch and not labeler.done:   # defensive: nothing to ask and nothing open, so nothing will change
+    if not batch and not labeler.done:  # defensive: nothing to ask and nothing open, so nothing will change
         labeler.done, labeler.reason = True, "no-batch"
     commit_step(engine, job, labeler, batch, model_uri)
     report.released += len(batch)
@@ -221,20 +225,26 @@ def commit_step(engine: Engine, job: Job, labeler: Any, batch: list[int], model_
     with transaction(engine) as session:
         held = held_object_ids(session, job.id)
         save_run_state(session, job.id, labeler.state_dict(), now, model_uri)
-        machine_label(session, job.id, {held[index]: (value.label, value.confidence)
-                                        for index, value in labeler.machine.items() if index in held}, now)
-        released = {held[index]: labeler.workers_for(index, job.workers_per_object)
-                    for index in batch if index in held}
+        machine_label(
+            session,
+            job.id,
+            {held[index]: (value.label, value.confidence) for index, value in labeler.machine.items() if index in held},
+            now,
+        )
+        released = {held[index]: labeler.workers_for(index, job.workers_per_object) for index in batch if index in held}
         release_to_crowd(session, job.id, released)
         if labeler.done:
             fail_held(session, job.id, failure_reason(labeler.reason))
         if labeler.iterations:
             last = labeler.iterations[-1]
             record_autolabel_event(session, job.id, iteration_message(last.summary()))
-        record_autolabel_event(session, job.id,
-                               f"{len(released)} objects released to the crowd" if not labeler.done
-                               else f"automated labeling done ({labeler.reason}); "
-                                    f"{len(labeler.machine)} objects machine-labeled")
+        record_autolabel_event(
+            session,
+            job.id,
+            f"{len(released)} objects released to the crowd"
+            if not labeler.done
+            else f"automated labeling done ({labeler.reason}); {len(labeler.machine)} objects machine-labeled",
+        )
 
 
 def release_all(engine: Engine, job: Job, message: str) -> None:

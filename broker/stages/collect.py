@@ -46,7 +46,7 @@ from broker.verify.batching import is_verification
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_EXTENSIONS = 1
-LISTING_PAGE = 100        # ListReviewableHITs page size: an unmarked Reviewable HIT costs 1/100 call per listing
+LISTING_PAGE = 100  # ListReviewableHITs page size: an unmarked Reviewable HIT costs 1/100 call per listing
 ASSIGNMENT_STATUSES = ["Submitted", "Approved", "Rejected"]
 _REVIEW_FROM_MTURK = {"Approved": ReviewStatus.APPROVED, "Rejected": ReviewStatus.REJECTED}
 
@@ -107,13 +107,14 @@ def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[lis
             return
 
 
-def collect_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
-                 now: datetime | None = None) -> CollectReport:
+def collect_tick(
+    engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None, now: datetime | None = None
+) -> CollectReport:
     report = CollectReport()
     with reading(engine) as session:
         jobs = claim_jobs(session, "collect", job_ids)
     for job in jobs:
-        if job.hit_type_id is None:       # nothing published yet
+        if job.hit_type_id is None:  # nothing published yet
             continue
         if job.status == JobStatus.CANCELLED and job.completed_at is not None:
             continue
@@ -126,25 +127,35 @@ def collect_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
     return report
 
 
-def collect_job(engine: Engine, settings: Any, job: Job, report: CollectReport, *,
-                now: datetime | None = None) -> None:
+def collect_job(engine: Engine, settings: Any, job: Job, report: CollectReport, *, now: datetime | None = None) -> None:
     spec = job_spec(job)
     client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
     extensions_allowed = max_extensions(spec) if job.status == JobStatus.ACTIVE else 0
     interval = float(getattr(getattr(settings, "ticks", None), "collect_seconds", 30))
 
-    def mark() -> bool:            # decided after each page is stored, with the progress it made
+    def mark() -> bool:  # decided after each page is stored, with the progress it made
         with reading(engine) as session:
             return should_mark_reviewing(remaining_seconds(session, job, now or utcnow()), interval)
+
     for page in _pages(client, "list_reviewable_hits", "HITs", HITTypeId=job.hit_type_id, Status="Reviewable"):
         report.hits_seen += len(page)
         if page:
             collect_hits(engine, client, job, spec, page, extensions_allowed, report, now, mark=mark)
 
 
-def collect_hits(engine: Engine, client: Any, job: Job, spec: Any, page: list[dict], extensions_allowed: int,
-                 report: CollectReport, now: datetime | None, zero_answer_reason: str = "", *,
-                 mark: bool | Callable[[], bool] = True) -> None:
+def collect_hits(
+    engine: Engine,
+    client: Any,
+    job: Job,
+    spec: Any,
+    page: list[dict],
+    extensions_allowed: int,
+    report: CollectReport,
+    now: datetime | None,
+    zero_answer_reason: str = "",
+    *,
+    mark: bool | Callable[[], bool] = True,
+) -> None:
     """Store the assignments of these marketplace HITs (dicts with HITId); mark them Reviewing if `mark`."""
     ids = [remote["HITId"] for remote in page]
     with reading(engine) as session:
@@ -155,11 +166,18 @@ def collect_hits(engine: Engine, client: Any, job: Job, spec: Any, page: list[di
         hit = rows.get(remote["HITId"])
         if hit is None or hit.status != HitStatus.OPEN:
             continue
-        fetched[hit.hit_id] = [a for assignments in _pages(client, "list_assignments_for_hit", "Assignments",
-                                                           HITId=hit.hit_id, AssignmentStatuses=ASSIGNMENT_STATUSES)
-                               for a in assignments]
-    to_mark, to_extend = _store(engine, job, rows, fetched, known, extensions_allowed, report,
-                                zero_answer_reason)
+        fetched[hit.hit_id] = [
+            a
+            for assignments in _pages(
+                client,
+                "list_assignments_for_hit",
+                "Assignments",
+                HITId=hit.hit_id,
+                AssignmentStatuses=ASSIGNMENT_STATUSES,
+            )
+            for a in assignments
+        ]
+    to_mark, to_extend = _store(engine, job, rows, fetched, known, extensions_allowed, report, zero_answer_reason)
     expirations = {remote["HITId"]: _aware(remote.get("Expiration")) for remote in page}
     for hit_id in to_extend:
         # from the later of our clock and the HIT's own expiry (a marketplace clock may run ahead)
@@ -176,9 +194,16 @@ def collect_hits(engine: Engine, client: Any, job: Job, spec: Any, page: list[di
         mark_hits_done(session, job.id, to_mark)
 
 
-def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, list[dict]], known: set[str],
-           extensions_allowed: int, report: CollectReport,
-           zero_answer_reason: str = "") -> tuple[list[str], list[str]]:
+def _store(
+    engine: Engine,
+    job: Job,
+    rows: dict[str, Hit],
+    fetched: dict[str, list[dict]],
+    known: set[str],
+    extensions_allowed: int,
+    report: CollectReport,
+    zero_answer_reason: str = "",
+) -> tuple[list[str], list[str]]:
     """One transaction: new assignments, HIT and object states. Returns (to mark Reviewing, to extend)."""
     to_mark: list[str] = []
     zero_answer_reason = zero_answer_reason or REASON_EXPIRED
@@ -189,10 +214,10 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
         # two HITs of the page (a re-published object) sees the first HIT's changes, as before
         hits, objects = hits_to_collect(session, {rows[hit_id].id for hit_id in fetched})
         moved = {row_id for row_id, hit in hits.items() if hit["status"] != HitStatus.OPEN}
-        for row_id in moved:      # collected meanwhile (by the cancel command): its answers are stored
+        for row_id in moved:  # collected meanwhile (by the cancel command): its answers are stored
             del hits[row_id]
         kind = task_type(job.task_type).annotation
-        data_objects = {} if kind is None else object_data_json(session, objects)   # a span is checked against its text
+        data_objects = {} if kind is None else object_data_json(session, objects)  # a span is checked against its text
         new_rows: list[dict[str, Any]] = []
         # a verification HIT holds one verdict per object of its batch
         batches = item_ids(session, list(hits)) if is_verification(job) else {}
@@ -214,8 +239,12 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
             if total < hit["max_assignments"] and hit["extensions"] < extensions_allowed:
                 hit["extensions"] += 1
                 to_extend.append(hit_id)
-                record_event(session, job.id, "hit-extended", f"HIT {hit_id} (object {obj['index']}) expired with "
-                             f"{total}/{hit['max_assignments']} answers")
+                record_event(
+                    session,
+                    job.id,
+                    "hit-extended",
+                    f"HIT {hit_id} (object {obj['index']}) expired with {total}/{hit['max_assignments']} answers",
+                )
             else:
                 hit["to"] = HitStatus.COLLECTED
                 to_mark.append(hit_id)
@@ -224,11 +253,13 @@ def _store(engine: Engine, job: Job, rows: dict[str, Hit], fetched: dict[str, li
                     obj["to"] = ObjectStatus.FAILED
                     obj["failure_reason"] = zero_answer_reason + (
                         f" (after {hit['extensions']} extension{'s' if hit['extensions'] > 1 else ''})"
-                        if hit["extensions"] and zero_answer_reason == REASON_EXPIRED else "")
+                        if hit["extensions"] and zero_answer_reason == REASON_EXPIRED
+                        else ""
+                    )
                     report.objects_failed += 1
                 elif obj.get("to", obj["status"]) in (ObjectStatus.PUBLISHED, ObjectStatus.PENDING):
                     obj["to"] = ObjectStatus.ANSWERED
-        if is_verification(job):   # a batch HIT's other objects follow its first one
+        if is_verification(job):  # a batch HIT's other objects follow its first one
             objects.update(mirror_batch_state(session, hits, objects))
         save_collected(session, job.id, hits, objects, new_rows)
         report.assignments_stored += len(new_rows)
@@ -244,15 +275,24 @@ def _assignment_row(remote: dict, hit: dict[str, Any], job: Job, labels: list[st
     chosen = chosen_labels(data, {label: i for i, label in enumerate(labels)}) if answer_json else None
     status = remote.get("AssignmentStatus", "Submitted")
     return {
-        "assignment_id": remote["AssignmentId"], "hit_row_id": hit["id"], "job_id": job.id,
+        "assignment_id": remote["AssignmentId"],
+        "hit_row_id": hit["id"],
+        "job_id": job.id,
         "object_id": hit["object_id"],
-        "worker_id": remote["WorkerId"], "mturk_status": status,
-        "accept_time": _aware(remote.get("AcceptTime")), "submit_time": _aware(remote.get("SubmitTime")),
+        "worker_id": remote["WorkerId"],
+        "mturk_status": status,
+        "accept_time": _aware(remote.get("AcceptTime")),
+        "submit_time": _aware(remote.get("SubmitTime")),
         "auto_approval_time": _aware(remote.get("AutoApprovalTime")),
-        "answer_xml": remote.get("Answer") or "", "answer_json": answer_json, "answer_error": answer_error,
+        "answer_xml": remote.get("Answer") or "",
+        "answer_json": answer_json,
+        "answer_error": answer_error,
         "chosen_json": json.dumps(chosen) if chosen is not None else None,
-        "review_status": _REVIEW_FROM_MTURK.get(status, ReviewStatus.PENDING), "review_message": None,
-        "reviewed_at": None, "cost_cents": hit["assignment_cost_cents"], "written": False,
+        "review_status": _REVIEW_FROM_MTURK.get(status, ReviewStatus.PENDING),
+        "review_message": None,
+        "reviewed_at": None,
+        "cost_cents": hit["assignment_cost_cents"],
+        "written": False,
     }
 
 

@@ -51,19 +51,28 @@ class ConsolidateReport:
     jobs: int = 0
     objects_consolidated: int = 0
     objects_failed: int = 0
-    errors: list[str] = field(default_factory=list)   # a custom job's hook failed: that job retries next pass
+    errors: list[str] = field(default_factory=list)  # a custom job's hook failed: that job retries next pass
 
 
-def consolidate_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
-                     force: bool = False, now: datetime | None = None) -> ConsolidateReport:
+def consolidate_tick(
+    engine: Engine,
+    settings: Any = None,
+    *,
+    job_ids: list[int] | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> ConsolidateReport:
     report = ConsolidateReport()
     with reading(engine) as session:
-        jobs = [job for job in claim_jobs(session, "consolidate", job_ids)
-                if job.completed_at is None and (force or job.answers_version > job.consolidated_version)]
+        jobs = [
+            job
+            for job in claim_jobs(session, "consolidate", job_ids)
+            if job.completed_at is None and (force or job.answers_version > job.consolidated_version)
+        ]
     for job in jobs:
         try:
             consolidate_job(engine, settings, job, report, now=now or utcnow())
-        except HookError as error:   # the requester's code: reported, the other jobs go on
+        except HookError as error:  # the requester's code: reported, the other jobs go on
             log.warning("job %s: %s", job.name, error)
             report.errors.append(f"job {job.name}: {error}")
             with transaction(engine) as session:
@@ -98,8 +107,13 @@ def fit_job(engine: Engine, settings: Any, job: Job, now: datetime) -> tuple[Con
     if method == ConsolidationMethod.ANNOTATIONS:
         shapes = task.annotation.consolidate(rows, job_spec(job), job.n_objects, **extra)
         return Consolidated(shapes.values, shapes.metadata, shapes.worker_accuracy), shapes.files
-    return consolidate_answers(answer_arrays(rows), job.n_objects, len(job.labels), multilabel=task.multilabel,
-                               workers_per_object=job.workers_per_object), {}
+    return consolidate_answers(
+        answer_arrays(rows),
+        job.n_objects,
+        len(job.labels),
+        multilabel=task.multilabel,
+        workers_per_object=job.workers_per_object,
+    ), {}
 
 
 def consolidate_job(engine: Engine, settings: Any, job: Job, report: ConsolidateReport, *, now: datetime) -> None:
@@ -114,10 +128,13 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
             if result is not None and index in result.labels:
                 confidence = result.confidences[index]
                 label_json = json.dumps(result.labels[index])
-                confidence_json = json.dumps({str(k): v for k, v in confidence.items()}   # JSON keys: str anyway
-                                             if isinstance(confidence, dict) else confidence)
+                confidence_json = json.dumps(
+                    {str(k): v for k, v in confidence.items()}  # JSON keys: str anyway
+                    if isinstance(confidence, dict)
+                    else confidence
+                )
                 values = {"id": object_id, "label_json": label_json, "confidence_json": confidence_json}
-                if index in files and label_json != old_label:   # a mask's PNG, stored before its URI is
+                if index in files and label_json != old_label:  # a mask's PNG, stored before its URI is
                     write_bytes(result.labels[index], files[index], settings, content_type="image/png")
                 if status != ObjectStatus.CONSOLIDATED:
                     newly.append(values)
@@ -145,7 +162,7 @@ def consolidate_custom(session: Any, job: Job, settings: Any, now: datetime) -> 
         answers.setdefault(index, []).append((worker, stored_answer_content(answer_json)))
     entries = [payload_entry(index, finished[index], answers[index]) for index in sorted(answers)]
     attribute = spec.label_attribute_name
-    if not entries:   # finished, but every answer was rejected or unreadable
+    if not entries:  # finished, but every answer was rejected or unreadable
         return Consolidated({}, {}, {})
     reference = spec.hooks.post_annotation if spec.hooks is not None else None
     if reference is None:
@@ -157,8 +174,9 @@ def consolidate_custom(session: Any, job: Job, settings: Any, now: datetime) -> 
         response, where = call_hook(load_hook_cached(reference), reference, event), reference
     contents = consolidated_contents(response, where, attribute, {int(e["datasetObjectId"]) for e in entries})
     missing = "The post-annotation hook returned no consolidated annotation for it"
-    return Consolidated(contents, dict.fromkeys(contents), {},
-                        {index: missing for index in finished if index not in contents})
+    return Consolidated(
+        contents, dict.fromkeys(contents), {}, {index: missing for index in finished if index not in contents}
+    )
 
 
 __all__ = ["ConsolidateReport", "consolidate_job", "consolidate_tick"]

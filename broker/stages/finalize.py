@@ -28,12 +28,16 @@ def output_current(job: Job) -> bool:
     return job.output_manifest is not None and job.output_version == job.outcomes_version
 
 
-def finalize_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
-                  now: datetime | None = None) -> FinalizeReport:
+def finalize_tick(
+    engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None, now: datetime | None = None
+) -> FinalizeReport:
     report = FinalizeReport(completed=[])
     with reading(engine) as session:
-        ready = [job for job in claim_jobs(session, "finalize", job_ids)
-                 if job.completed_at is None and output_current(job) and not job_has_work_left(session, job)]
+        ready = [
+            job
+            for job in claim_jobs(session, "finalize", job_ids)
+            if job.completed_at is None and output_current(job) and not job_has_work_left(session, job)
+        ]
     for job in ready:
         with transaction(engine) as session:
             complete_job(session, job.id, now or utcnow(), job.output_manifest)

@@ -46,12 +46,16 @@ def output_due(job: Job, finished: bool) -> bool:
     return job.outcomes_version > job.output_version or (finished and job.output_manifest is None)
 
 
-def output_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
-                now: datetime | None = None) -> OutputReport:
+def output_tick(
+    engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None, now: datetime | None = None
+) -> OutputReport:
     report = OutputReport()
     with reading(engine) as session:
-        jobs = [job for job in claim_jobs(session, "output", job_ids) if job.completed_at is None
-                and output_due(job, not job_has_work_left(session, job))]
+        jobs = [
+            job
+            for job in claim_jobs(session, "output", job_ids)
+            if job.completed_at is None and output_due(job, not job_has_work_left(session, job))
+        ]
     for job in jobs:
         write_outputs(engine, settings, job.id, now=now or utcnow())
         report.written.append(job.name)
@@ -80,7 +84,7 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
     if unwritten:
         iteration += 1
         by_object: dict[int, list[tuple[Any, Any]]] = defaultdict(list)
-        for assignment in unwritten:    # a verification batch's answer: one share per object
+        for assignment in unwritten:  # a verification batch's answer: one share per object
             content = stored_answer_content(assignment.answer_json)
             for item in batches.get(assignment.hit_row_id, []):
                 by_object[int(item)].append((assignment, item_answer(content, item)))
@@ -88,8 +92,10 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
                 by_object[assignment.object_index].append((assignment, content))
         entries = []
         for index, shares in by_object.items():
-            answers = [worker_answer(a.worker_id, a.accept_time or a.submit_time or now, a.submit_time or now,
-                                     content) for a, content in shares]
+            answers = [
+                worker_answer(a.worker_id, a.accept_time or a.submit_time or now, a.submit_time or now, content)
+                for a, content in shares
+            ]
             writer.write_worker_response(iteration, str(index), answers, now, durable=False)
             outcome = outcomes.get(index)
             if outcome is not None and hasattr(outcome, "human_annotated"):
@@ -98,10 +104,11 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
         written_ids = [assignment.id for assignment in unwritten]
         if entries:
             writer.write_consolidation_response(iteration, entries, now)
-        sync_local_writes()   # the worker responses are on disk before the DB says they are written
+        sync_local_writes()  # the worker responses are on disk before the DB says they are written
     with transaction(engine) as session:
-        record_output_written(session, job_id, manifest_uri=manifest_uri, iteration=iteration, version=version,
-                              written_ids=written_ids)
+        record_output_written(
+            session, job_id, manifest_uri=manifest_uri, iteration=iteration, version=version, written_ids=written_ids
+        )
     return manifest_uri
 
 

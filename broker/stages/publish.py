@@ -48,7 +48,7 @@ from broker.verify.batching import batch_key, is_verification
 
 log = logging.getLogger(__name__)
 
-PUBLISH_BATCH = 100          # Hit rows committed per batch before their CreateHIT calls
+PUBLISH_BATCH = 100  # Hit rows committed per batch before their CreateHIT calls
 
 
 @dataclass
@@ -63,6 +63,7 @@ class PublishReport:
 
 # --------------------------------------------------------------------------- the tick
 
+
 def publish_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None) -> PublishReport:
     """Publish pending objects of every active job, within concurrency and budget."""
     report = PublishReport()
@@ -71,7 +72,7 @@ def publish_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
     for job in jobs:
         try:
             _publish_job(engine, settings, job, report)
-        except ClientError as exc:   # e.g. insufficient funds: rows stay "creating", retried next tick
+        except ClientError as exc:  # e.g. insufficient funds: rows stay "creating", retried next tick
             message = f"job {job.id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
             log.warning("publish: %s", message)
             report.errors.append(message)
@@ -96,7 +97,7 @@ def _publish_job(engine: Engine, settings: Any, job: Job, report: PublishReport)
             slots = min(PUBLISH_BATCH, job.max_concurrent_hits - open_hits)
             if slots <= 0:
                 return
-            pending = _pending_groups(session, job, spec, slots)   # each group: the objects of one HIT
+            pending = _pending_groups(session, job, spec, slots)  # each group: the objects of one HIT
             if not pending:
                 return
             # an object may ask for its own number of answers (auto_label validation objects,
@@ -121,10 +122,17 @@ def _publish_job(engine: Engine, settings: Any, job: Job, report: PublishReport)
                 shown = [attempts[obj.id] for obj in group if obj.id in attempts]
                 attempt = max(shown) + 1 if shown else 0
                 key = batch_key(group) if is_verification(job) else group[0].index
-                hit = add_creating_hit(session, job.id, group, attempt=attempt,
-                                       token=request_token(job, key, attempt), max_assignments=n_answers,
-                                       reward_cents=job.reward_cents, assignment_cost_cents=obj_cost,
-                                       link=is_verification(job))
+                hit = add_creating_hit(
+                    session,
+                    job.id,
+                    group,
+                    attempt=attempt,
+                    token=request_token(job, key, attempt),
+                    max_assignments=n_answers,
+                    reward_cents=job.reward_cents,
+                    assignment_cost_cents=obj_cost,
+                    link=is_verification(job),
+                )
                 batch.append((hit, group[0]))
             mark_published(session, job.id, [obj for group in pending for obj in group])
         _count(report, create_hits(engine, client, job, spec, grant, batch))
@@ -156,8 +164,13 @@ def _fail_unaffordable(session: Session, job: Job, left: int, hit_cost: int) -> 
     failed = [object_id for object_id in pending if object_id not in answered]
     fail_objects(session, job.id, failed, reason)
     keep_answers_so_far(session, job.id, sorted(answered), f"no budget for more answers: {reason}")
-    record_event(session, job.id, "budget", f"{len(failed)} objects failed: {reason}" + (
-        f"; {len(answered)} objects keep the answers they have" if answered else ""))
+    record_event(
+        session,
+        job.id,
+        "budget",
+        f"{len(failed)} objects failed: {reason}"
+        + (f"; {len(answered)} objects keep the answers they have" if answered else ""),
+    )
 
 
 def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:

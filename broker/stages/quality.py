@@ -64,8 +64,12 @@ def worker_evidence(session: Any, job: Job) -> list[WorkerEvidence]:
     answers = load_job_answers(session, job)
     quality = job_worker_quality(answers)
     counts = np.bincount(answers.workers, minlength=len(answers.worker_ids))
-    return [WorkerEvidence(w, int(counts[i]), float(quality.em_accuracy[i]), int(quality.gold_n[i]),
-                           float(quality.gold_accuracy[i])) for i, w in enumerate(answers.worker_ids)]
+    return [
+        WorkerEvidence(
+            w, int(counts[i]), float(quality.em_accuracy[i]), int(quality.gold_n[i]), float(quality.gold_accuracy[i])
+        )
+        for i, w in enumerate(answers.worker_ids)
+    ]
 
 
 def exclude_worker(engine: Engine, client: Any, job: Job, exclusion: Exclusion, rule: Any) -> None:
@@ -74,11 +78,19 @@ def exclude_worker(engine: Engine, client: Any, job: Job, exclusion: Exclusion, 
         client.create_worker_block(WorkerId=exclusion.worker_id, Reason=rule.reason)
     else:
         qualification = ensure_exclusion_qualification(client, job)
-        client.associate_qualification_with_worker(QualificationTypeId=qualification, WorkerId=exclusion.worker_id,
-                                                   IntegerValue=1, SendNotification=False)
+        client.associate_qualification_with_worker(
+            QualificationTypeId=qualification, WorkerId=exclusion.worker_id, IntegerValue=1, SendNotification=False
+        )
     with transaction(engine) as session:
-        record_exclusion(session, job.id, exclusion.worker_id, exclusion.action, exclusion.reason,
-                         rule.min_accuracy, block_reason=rule.reason)
+        record_exclusion(
+            session,
+            job.id,
+            exclusion.worker_id,
+            exclusion.action,
+            exclusion.reason,
+            rule.min_accuracy,
+            block_reason=rule.reason,
+        )
 
 
 def reassign_objects(engine: Engine, job: Job, report: QualityReport) -> None:
@@ -95,20 +107,29 @@ def reassign_objects(engine: Engine, job: Job, report: QualityReport) -> None:
         for obj in objects:
             needed = dropped[obj.id] - asked.get(obj.id, 0)
             if left is not None and needed * cost > left:
-                record_event(session, job.id, REASSIGN_EVENT,
-                             f"object {obj.index}: no budget for {needed} fresh assignments ({left} cents left)")
+                record_event(
+                    session,
+                    job.id,
+                    REASSIGN_EVENT,
+                    f"object {obj.index}: no budget for {needed} fresh assignments ({left} cents left)",
+                )
                 continue
             ask_again(session, job.id, obj.id, needed)
             if left is not None:
                 left -= needed * cost
-            record_event(session, job.id, REASSIGN_EVENT,
-                         f"object {obj.index}: {needed} fresh assignments for answers of excluded workers")
+            record_event(
+                session,
+                job.id,
+                REASSIGN_EVENT,
+                f"object {obj.index}: {needed} fresh assignments for answers of excluded workers",
+            )
             report.objects_reassigned += 1
             report.assignments_added += needed
 
 
-def pay_bonuses(engine: Engine, settings: Any, job: Job, rule: Any, evidence: list[WorkerEvidence],
-                report: QualityReport) -> None:
+def pay_bonuses(
+    engine: Engine, settings: Any, job: Job, rule: Any, evidence: list[WorkerEvidence], report: QualityReport
+) -> None:
     """Bonus the top workers once: a worker already bonused under this rule's reason is skipped."""
     with reading(engine) as session:
         excluded = set(excluded_workers(session, job.id))
@@ -123,20 +144,24 @@ def pay_bonuses(engine: Engine, settings: Any, job: Job, rule: Any, evidence: li
             if not token_already_used(exc):
                 report.errors.append(f"bonus {award.worker_id}: {exc}")
                 continue
-            settle_paid_bonus(engine, job.id, award.worker_id, award.assignment_id, award.amount_cents,
-                              award.reason)
+            settle_paid_bonus(engine, job.id, award.worker_id, award.assignment_id, award.amount_cents, award.reason)
         except WorkerActionError as exc:
             report.errors.append(f"bonus {award.worker_id}: {exc}")
             continue
         with transaction(engine) as session:
-            record_event(session, job.id, QUALITY_EVENT,
-                         f"{award.worker_id}: bonus rule: EM accuracy {award.em_accuracy:.2f} in the top "
-                         f"{rule.top_fraction:.0%}")
+            record_event(
+                session,
+                job.id,
+                QUALITY_EVENT,
+                f"{award.worker_id}: bonus rule: EM accuracy {award.em_accuracy:.2f} in the top "
+                f"{rule.top_fraction:.0%}",
+            )
         report.bonuses.append(award.worker_id)
 
 
-def quality_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
-                 now: datetime | None = None) -> QualityReport:
+def quality_tick(
+    engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None, now: datetime | None = None
+) -> QualityReport:
     """Apply every active job's exclusion and bonus rules (runs after consolidate)."""
     report = QualityReport()
     with reading(engine) as session:
@@ -150,7 +175,7 @@ def quality_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
             state = (job.consolidated_version, answers_all_reviewed_and_labeled(session, job.id))
         key = (str(engine.url), job.id, job.created_at)
         if _LAST_STATE.get(key) == state:
-            continue     # nothing new since the last pass (an EM fit per tick would be wasted)
+            continue  # nothing new since the last pass (an EM fit per tick would be wasted)
         try:
             _quality_job(engine, settings, job, quality, report)
         except ClientError as exc:

@@ -46,20 +46,20 @@ REVIEW_BATCH = 200
 class ReviewReport:
     approved: int = 0
     rejected: int = 0
-    settled: int = 0          # decided by reading MTurk's status after a lost result
+    settled: int = 0  # decided by reading MTurk's status after a lost result
     errors: list[str] = field(default_factory=list)
 
 
 def worker_agreements(session: Any, job: Job) -> dict[str, tuple[float, int]]:
     """Per worker: mean agreement with the consolidated labels over their consolidated objects."""
-    if is_verification(job):   # one verdict per object of a batch (broker.verify)
-        return verdict_agreements(verdict_arrays(session, job.id), consolidated_labels(session, job.id),
-                                  job.n_objects)
+    if is_verification(job):  # one verdict per object of a batch (broker.verify)
+        return verdict_agreements(verdict_arrays(session, job.id), consolidated_labels(session, job.id), job.n_objects)
     return agreement_by_worker(consolidated_answers(session, job.id), job.labels)
 
 
-def review_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None,
-                now: datetime | None = None) -> ReviewReport:
+def review_tick(
+    engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None, now: datetime | None = None
+) -> ReviewReport:
     report = ReviewReport()
     now = now or utcnow()
     with reading(engine) as session:
@@ -69,19 +69,20 @@ def review_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | No
         client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
         with reading(engine) as session:
             rows = review_candidates(session, job.id)
-            pending = [(row, row) for row in rows]      # plain rows: the assignment's columns + its object's status
+            pending = [(row, row) for row in rows]  # plain rows: the assignment's columns + its object's status
             scores = worker_agreements(session, job) if pending and policy.approve == "agreement" else {}
         # a box or span answer that failed its checks is kept and flagged, not "empty": no labels
         # here means only an unreadable answer counts as empty
         labels = job.labels if task_type(job.task_type).chooses_labels else []
         decisions = decide(policy, list(pending), labels, scores, now) if pending else []
         for start in range(0, len(decisions), REVIEW_BATCH):
-            _apply(engine, client, job, decisions[start:start + REVIEW_BATCH], report, now)
+            _apply(engine, client, job, decisions[start : start + REVIEW_BATCH], report, now)
     return report
 
 
-def _apply(engine: Engine, client: Any, job: Job, decisions: list[Decision], report: ReviewReport,
-           now: datetime) -> None:
+def _apply(
+    engine: Engine, client: Any, job: Job, decisions: list[Decision], report: ReviewReport, now: datetime
+) -> None:
     """Call MTurk for each decision, then record the outcomes in one transaction."""
     outcomes: list[tuple[int, ReviewStatus, str | None]] = []
     try:
@@ -98,8 +99,9 @@ def _apply(engine: Engine, client: Any, job: Job, decisions: list[Decision], rep
             except ClientError as exc:
                 settled = _settle(client, decision.assignment_id)
                 if settled is None:
-                    report.errors.append(f"{decision.assignment_id}: {mturk.error_code(exc)}: "
-                                         f"{mturk.error_message(exc)}")
+                    report.errors.append(
+                        f"{decision.assignment_id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
+                    )
                     continue
                 outcomes.append((decision.row_id, settled, None))
                 report.settled += 1

@@ -20,7 +20,8 @@ from broker.manifest import carried_indices, line_check, read_manifest
 from broker.spec import SubmitError, load_job_spec
 from broker.store.engine import Engine, transaction
 from broker.store.events import record_event
-from broker.store.submission import NewObject, insert_job, job_named
+from broker.store.jobs import job_named
+from broker.store.submission import NewObject, insert_job
 from broker.templates import builtin_template_source
 from broker.verify.inputs import render_check_batches
 
@@ -51,35 +52,48 @@ def template_source_for(spec: Any) -> str:
     return builtin_template_source(spec.task_type)
 
 
-def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
-               skip_invalid_lines: bool = False) -> SubmittedJob:
+def submit_job(
+    spec_path: str | Path, engine: Engine, settings: Any = None, *, skip_invalid_lines: bool = False
+) -> SubmittedJob:
     """Load and check spec, manifest and template; then store Job + DataObjects atomically."""
     spec = load_job_spec(spec_path, settings=settings)
     lines, rejected = read_manifest(spec.input_manifest, skip_invalid=skip_invalid_lines, settings=settings)
     if not lines:
         raise SubmitError(f"{spec.input_manifest}: the input manifest holds no data objects")
     lines = mix_gold(spec, lines, settings)
-    check = line_check(spec, lines)   # a verification label, the boxes to adjust, the PRE hook
+    check = line_check(spec, lines)  # a verification label, the boxes to adjust, the PRE hook
     if check.issues:
         raise SubmitError("\n".join(map(str, check.issues)))
     check_qualification_test(spec)
     template_source = template_source_for(spec)
-    _check_renders(spec, template_source, [line for i, line in enumerate(lines) if i not in check.not_for_people]
-                   or lines, settings)
+    _check_renders(
+        spec,
+        template_source,
+        [line for i, line in enumerate(lines) if i not in check.not_for_people] or lines,
+        settings,
+    )
 
     # an auto_label job's objects wait (held) until the auto-label loop releases them to the crowd
     auto_label = getattr(spec, "auto_label", None)
     first_status = ObjectStatus.HELD if auto_label is not None and auto_label.enabled else ObjectStatus.PENDING
-    gold = getattr(getattr(spec, "quality", None), "gold", None)   # gold objects always go to the crowd
+    gold = getattr(getattr(spec, "quality", None), "gold", None)  # gold objects always go to the crowd
     gold_attribute = getattr(gold, "label_attribute", None)
     is_gold = {i for i, line in enumerate(lines) if gold_attribute and gold_attribute in line.data}
     carried = carried_indices(spec, lines) - is_gold
-    carried |= check.not_for_people   # passed through unlabeled, like a carried line
-    objects = [NewObject(index=index, line_number=line.line_number,
-                         data_json=json.dumps(line.data, ensure_ascii=False),
-                         status=ObjectStatus.CARRIED if index in carried
-                         else ObjectStatus.PENDING if index in is_gold else first_status)
-               for index, line in enumerate(lines)]
+    carried |= check.not_for_people  # passed through unlabeled, like a carried line
+    objects = [
+        NewObject(
+            index=index,
+            line_number=line.line_number,
+            data_json=json.dumps(line.data, ensure_ascii=False),
+            status=ObjectStatus.CARRIED
+            if index in carried
+            else ObjectStatus.PENDING
+            if index in is_gold
+            else first_status,
+        )
+        for index, line in enumerate(lines)
+    ]
 
     with transaction(engine) as session:
         existing = job_named(session, spec.job_name)
@@ -89,7 +103,8 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
                 f"(status {existing.status}); job names are unique"
             )
         job = insert_job(
-            session, objects,
+            session,
+            objects,
             name=spec.job_name,
             task_type=spec.task_type,
             spec_path=str(Path(spec_path).resolve()),
@@ -106,24 +121,34 @@ def submit_job(spec_path: str | Path, engine: Engine, settings: Any = None, *,
             n_objects=len(lines),
             created_at=utcnow(),
         )
-        record_event(session, job.id, "submitted",
-                     f"{len(lines)} objects from {spec.input_manifest}; {len(rejected)} lines rejected; "
-                     f"{len(carried)} already labeled as {spec.label_attribute_name!r} (carried over, not posted)")
+        record_event(
+            session,
+            job.id,
+            "submitted",
+            f"{len(lines)} objects from {spec.input_manifest}; {len(rejected)} lines rejected; "
+            f"{len(carried)} already labeled as {spec.label_attribute_name!r} (carried over, not posted)",
+        )
         return SubmittedJob(job.id, job.name, len(lines), len(rejected))
 
 
 def _check_renders(spec: Any, template_source: str, lines: list, settings: Any) -> None:
     """Render the first object and the largest one: template errors and size fail the submit."""
-    if spec.task_type == "label-verification":
+    if spec.task.batched:
         for batch in render_check_batches(spec, lines):
-            render_question(spec, template_source, {}, _placeholder_url, batch=[(str(i), line.data) for i, line in
-                                                                                enumerate(batch)],
-                            where=f"{spec.input_manifest}:{batch[0].line_number}")
+            render_question(
+                spec,
+                template_source,
+                {},
+                _placeholder_url,
+                batch=[(str(i), line.data) for i, line in enumerate(batch)],
+                where=f"{spec.input_manifest}:{batch[0].line_number}",
+            )
         return
     largest = max(lines, key=lambda line: len(json.dumps(line.data)))
     for line in {id(lines[0]): lines[0], id(largest): largest}.values():
-        render_question(spec, template_source, line.data, _placeholder_url,
-                        where=f"{spec.input_manifest}:{line.line_number}")
+        render_question(
+            spec, template_source, line.data, _placeholder_url, where=f"{spec.input_manifest}:{line.line_number}"
+        )
 
 
 def _placeholder_url(uri: str) -> str:

@@ -8,18 +8,34 @@ through broker.store.transitions.advance.
 from broker.store.engine import dispose_engine, get_engine, reading, transaction
 from broker.store.events import record_event
 from broker.store.tables import (
-                                 Assignment,
-                                 AutoLabelRun,
-                                 Bonus,
-                                 DataObject,
-                                 Event,
-                                 Hit,
-                                 HitObject,
-                                 Job,
-                                 Worker,
-                                 WorkerExclusion,
+    Assignment,
+    AutoLabelRun,
+    Bonus,
+    DataObject,
+    Event,
+    Hit,
+    HitObject,
+    Job,
+    Worker,
+    WorkerExclusion,
 )
 from broker.store.transitions import advance
 
-__all__ = ["Assignment", "AutoLabelRun", "Bonus", "DataObject", "Event", "Hit", "HitObject", "Job", "Worker",
-           "WorkerExclusion", "advance", "dispose_engine", "get_engine", "reading", "record_event", "transaction"]
+__all__ = [
+    "Assignment",
+    "AutoLabelRun",
+    "Bonus",
+    "DataObject",
+    "Event",
+    "Hit",
+    "HitObject",
+    "Job",
+    "Worker",
+    "WorkerExclusion",
+    "advance",
+    "dispose_engine",
+    "get_engine",
+    "reading",
+    "record_event",
+    "transaction",
+]

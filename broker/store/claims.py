@@ -8,7 +8,7 @@ place where several daemons sharing a PostgreSQL DB will take row locks
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlmodel import Session
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from sqlmodel import Session, func, select
 
@@ -32,9 +33,14 @@ def job_spec(job: Job) -> JobSpec:
     return JobSpec.model_validate(json.loads(job.spec_json))
 
 
+def job_named(session: Session, name: str) -> Job | None:
+    """The job with exactly this name, or None."""
+    return session.exec(select(Job).where(Job.name == name)).first()
+
+
 def find_job(session: Session, name_or_id: str | int) -> Job:
     """A job by name (or numeric id); UnknownJobError when there is none."""
-    job = session.exec(select(Job).where(Job.name == str(name_or_id))).first()
+    job = job_named(session, str(name_or_id))
     if job is None and str(name_or_id).isdigit():
         job = session.get(Job, int(name_or_id))
     if job is None:
@@ -65,22 +71,33 @@ def job_money(session: Session, job_id: int) -> JobMoney:
         return int(session.exec(query).one() or 0)
 
     spent = total(select(func.sum(Assignment.cost_cents)).where(Assignment.job_id == job_id, approved))
-    open_slots = total(select(func.sum(Hit.max_assignments * Hit.assignment_cost_cents))
-                       .where(Hit.job_id == job_id, is_open))
-    open_reviewed = total(select(func.sum(Assignment.cost_cents))
-                          .join(Hit, Assignment.hit_row_id == Hit.id)
-                          .where(Assignment.job_id == job_id, is_open, reviewed))
-    closed_pending = total(select(func.sum(Assignment.cost_cents))
-                           .join(Hit, Assignment.hit_row_id == Hit.id)
-                           .where(Assignment.job_id == job_id, ~is_open, ~reviewed))
+    open_slots = total(
+        select(func.sum(Hit.max_assignments * Hit.assignment_cost_cents)).where(Hit.job_id == job_id, is_open)
+    )
+    open_reviewed = total(
+        select(func.sum(Assignment.cost_cents))
+        .join(Hit, Assignment.hit_row_id == Hit.id)
+        .where(Assignment.job_id == job_id, is_open, reviewed)
+    )
+    closed_pending = total(
+        select(func.sum(Assignment.cost_cents))
+        .join(Hit, Assignment.hit_row_id == Hit.id)
+        .where(Assignment.job_id == job_id, ~is_open, ~reviewed)
+    )
     bonus_cost = Bonus.amount_cents + Bonus.fee_cents
     bonuses = total(select(func.sum(bonus_cost)).where(Bonus.job_id == job_id, Bonus.sent == True))  # noqa: E712
     unsent = total(select(func.sum(bonus_cost)).where(Bonus.job_id == job_id, Bonus.sent == False))  # noqa: E712
-    return JobMoney(spent_cents=spent + bonuses,
-                    committed_cents=max(0, open_slots - open_reviewed) + closed_pending + unsent)
+    return JobMoney(
+        spent_cents=spent + bonuses, committed_cents=max(0, open_slots - open_reviewed) + closed_pending + unsent
+    )
 
 
 def unfinished_job_count(session: Session) -> int:
     """Jobs the daemon still has work for: active, or cancelled and not finalized yet."""
-    return int(session.exec(select(func.count()).select_from(Job).where(
-        Job.status.in_([s.value for s in JOBS_WINDING_UP]), Job.completed_at == None)).one())  # noqa: E711
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.status.in_([s.value for s in JOBS_WINDING_UP]), Job.completed_at.is_(None))
+        ).one()
+    )

@@ -25,6 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import SQLModel
 
 from broker.store import tables  # noqa: F401  (registers every table on SQLModel.metadata)
@@ -81,12 +82,25 @@ def ensure_schema(engine: Engine) -> None:
         command.upgrade(alembic_config(connection), "head")
 
 
+class DatabaseUnreachableError(RuntimeError):
+    """The DB URL is malformed or its server cannot be reached; the message says which and why."""
+
+
+def _open(db_url: str) -> Engine:
+    try:
+        return create_engine(db_url)
+    except (ArgumentError, ImportError) as error:
+        raise DatabaseUnreachableError(f"db_url {db_url!r}: {error}") from error
+
+
 def current_revision(db_url: str) -> str | None:
     """The revision of the DB at `db_url`, without changing it (None: no alembic_version table)."""
-    engine = create_engine(db_url)
+    engine = _open(db_url)
     try:
         with engine.connect() as connection:
             return revision_of(connection)
+    except OperationalError as error:
+        raise DatabaseUnreachableError(f"db_url {db_url!r}: {str(error.orig).strip().splitlines()[0]}") from error
     finally:
         engine.dispose()
 
@@ -97,13 +111,15 @@ def upgrade(db_url: str) -> tuple[str | None, str]:
     The revision before is None for a DB without alembic_version: a new one, or one written
     by release 0.1.0. Upgrading a DB at the head changes nothing.
     """
-    engine = create_engine(db_url)
+    engine = _open(db_url)
     try:
         with engine.connect() as connection:
             before = revision_of(connection)
         ensure_schema(engine)
         with engine.connect() as connection:
             after = revision_of(connection)
+    except OperationalError as error:
+        raise DatabaseUnreachableError(f"db_url {db_url!r}: {str(error.orig).strip().splitlines()[0]}") from error
     finally:
         engine.dispose()
     return before, after

@@ -6,26 +6,32 @@ from datetime import datetime
 
 from sqlmodel import Session, func, select
 
-from broker.domain.lifecycle import HITS_OPEN, OBJECTS_UNFINISHED, HitStatus, JobStatus, ObjectStatus, ReviewStatus
+from broker.domain.lifecycle import OBJECTS_UNFINISHED, HitStatus, JobStatus, ObjectStatus, ReviewStatus
 from broker.store.events import record_event
+from broker.store.hits import open_hit_count
 from broker.store.tables import Assignment, DataObject, Hit, Job
 from broker.store.transitions import advance
 
 
 def unfinished_object_count(session: Session, job_id: int) -> int:
     """Objects held, pending, published or answered (not consolidated, labeled, carried or failed)."""
-    return int(session.exec(select(func.count()).select_from(DataObject).where(
-        DataObject.job_id == job_id, DataObject.status.in_([s.value for s in OBJECTS_UNFINISHED]))).one())
-
-
-def open_hit_count(session: Session, job_id: int) -> int:
-    return int(session.exec(select(func.count()).select_from(Hit).where(
-        Hit.job_id == job_id, Hit.status.in_([s.value for s in HITS_OPEN]))).one())
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(DataObject)
+            .where(DataObject.job_id == job_id, DataObject.status.in_([s.value for s in OBJECTS_UNFINISHED]))
+        ).one()
+    )
 
 
 def unreviewed_count(session: Session, job_id: int) -> int:
-    return int(session.exec(select(func.count()).select_from(Assignment).where(
-        Assignment.job_id == job_id, Assignment.review_status == ReviewStatus.PENDING)).one())
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Assignment)
+            .where(Assignment.job_id == job_id, Assignment.review_status == ReviewStatus.PENDING)
+        ).one()
+    )
 
 
 def answers_all_reviewed_and_labeled(session: Session, job_id: int) -> bool:
@@ -35,8 +41,12 @@ def answers_all_reviewed_and_labeled(session: Session, job_id: int) -> bool:
 
 def job_has_work_left(session: Session, job: Job) -> bool:
     """Something is left to publish, collect, consolidate or review."""
-    return not (unfinished_object_count(session, job.id) == 0 and open_hit_count(session, job.id) == 0
-                and unreviewed_count(session, job.id) == 0 and job.consolidated_version == job.answers_version)
+    return not (
+        unfinished_object_count(session, job.id) == 0
+        and open_hit_count(session, job.id) == 0
+        and unreviewed_count(session, job.id) == 0
+        and job.consolidated_version == job.answers_version
+    )
 
 
 def open_hit_ids(session: Session, job_id: int) -> list[str]:
@@ -48,8 +58,13 @@ def stop_job(session: Session, job: Job, reason: str) -> int:
     """Cancel an active job and fail its objects that were never published; how many failed."""
     if job.status == JobStatus.ACTIVE:
         advance(session, [job.id], JobStatus.CANCELLED)
-    unpublished = list(session.exec(select(DataObject.id).where(
-        DataObject.job_id == job.id, DataObject.status.in_([ObjectStatus.PENDING, ObjectStatus.HELD]))))
+    unpublished = list(
+        session.exec(
+            select(DataObject.id).where(
+                DataObject.job_id == job.id, DataObject.status.in_([ObjectStatus.PENDING, ObjectStatus.HELD])
+            )
+        )
+    )
     advance(session, unpublished, ObjectStatus.FAILED, job_id=job.id, values={"failure_reason": reason})
     record_event(session, job.id, "cancelled", f"{len(unpublished)} unpublished objects stopped")
     return len(unpublished)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from broker.domain.lifecycle import ObjectStatus
 from broker.store.tables import DataObject, Job
@@ -16,14 +16,11 @@ from broker.store.tables import DataObject, Job
 @dataclass(frozen=True)
 class NewObject:
     """One data object of a job being submitted, and the status it starts in."""
+
     index: int
     line_number: int
     data_json: str
     status: ObjectStatus
-
-
-def job_named(session: Session, name: str) -> Job | None:
-    return session.exec(select(Job).where(Job.name == name)).first()
 
 
 def insert_job(session: Session, objects: Sequence[NewObject], **columns: Any) -> Job:
@@ -31,8 +28,18 @@ def insert_job(session: Session, objects: Sequence[NewObject], **columns: Any) -
     job = Job(**columns)
     session.add(job)
     session.flush()
-    session.execute(insert(DataObject), [
-        dict(job_id=job.id, index=obj.index, line_number=obj.line_number, data_json=obj.data_json,
-             status=obj.status, n_answers=0)   # the status each object starts in
-        for obj in objects])
+    session.execute(
+        insert(DataObject),
+        [
+            dict(
+                job_id=job.id,
+                index=obj.index,
+                line_number=obj.line_number,
+                data_json=obj.data_json,
+                status=obj.status,
+                n_answers=0,
+            )  # the status each object starts in
+            for obj in objects
+        ],
+    )
     return job

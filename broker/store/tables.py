@@ -10,7 +10,7 @@ broker.store.transitions changes them.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import UniqueConstraint
@@ -31,20 +31,16 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the broker DB; times must be UTC-aware")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 def _time(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
-
-
-
-
 
 
 class Job(SQLModel, table=True):
@@ -53,8 +49,8 @@ class Job(SQLModel, table=True):
     task_type: str
     status: str = Field(default=JobStatus.ACTIVE, index=True)
     spec_path: str = ""
-    spec_json: str                       # the validated JobSpec, as JSON
-    template_source: str                 # the Liquid source frozen at submit time
+    spec_json: str  # the validated JobSpec, as JSON
+    template_source: str  # the Liquid source frozen at submit time
     labels_json: str
     marketplace: str = "local"
     output_uri: str
@@ -65,11 +61,11 @@ class Job(SQLModel, table=True):
     masters: bool = False
     hit_type_id: str | None = None
     n_objects: int = 0
-    answers_version: int = 0             # bumped when new answers are stored
-    consolidated_version: int = 0        # answers_version that the last consolidation saw
-    iteration: int = 0                   # consolidation iterations written to the output tree
-    outcomes_version: int = 0            # bumped whenever an object's outcome changes (label, failure, machine label)
-    output_version: int = 0              # outcomes_version the output tree was last written for
+    answers_version: int = 0  # bumped when new answers are stored
+    consolidated_version: int = 0  # answers_version that the last consolidation saw
+    iteration: int = 0  # consolidation iterations written to the output tree
+    outcomes_version: int = 0  # bumped whenever an object's outcome changes (label, failure, machine label)
+    output_version: int = 0  # outcomes_version the output tree was last written for
     output_manifest: str | None = None
     created_at: datetime | None = _time(nullable=False)
     completed_at: datetime | None = _time()
@@ -82,13 +78,13 @@ class Job(SQLModel, table=True):
 class DataObject(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job_id: int = Field(foreign_key="job.id", index=True)
-    index: int                           # Ground Truth's datasetObjectId (0-based line order)
-    line_number: int                     # 1-based line in the input manifest
+    index: int  # Ground Truth's datasetObjectId (0-based line order)
+    line_number: int  # 1-based line in the input manifest
     data_json: str
     status: str = Field(default=ObjectStatus.PENDING, index=True)
     failure_reason: str | None = None
-    label_json: str | None = None        # consolidated class index, or list of indices
-    confidence_json: str | None = None   # float, or {class: confidence}
+    label_json: str | None = None  # consolidated class index, or list of indices
+    confidence_json: str | None = None  # float, or {class: confidence}
     n_answers: int = 0
     max_assignments: int | None = None  # answers to ask for; None: the job's workers_per_object
     consolidated_at: datetime | None = _time()
@@ -103,12 +99,12 @@ class Hit(SQLModel, table=True):
     job_id: int = Field(foreign_key="job.id", index=True)
     object_id: int = Field(foreign_key="dataobject.id", index=True)
     attempt: int = 0
-    token: str = Field(unique=True)      # UniqueRequestToken, deterministic, stored before the call
+    token: str = Field(unique=True)  # UniqueRequestToken, deterministic, stored before the call
     hit_id: str | None = Field(default=None, index=True)
     status: str = Field(default=HitStatus.CREATING, index=True)
     max_assignments: int
     reward_cents: int
-    assignment_cost_cents: int           # reward + MTurk fee for one assignment of this HIT
+    assignment_cost_cents: int  # reward + MTurk fee for one assignment of this HIT
     extensions: int = 0
     created_at: datetime | None = _time(nullable=False)
     expires_at: datetime | None = _time()
@@ -139,14 +135,14 @@ class Assignment(SQLModel, table=True):
     submit_time: datetime | None = _time()
     auto_approval_time: datetime | None = _time()
     answer_xml: str
-    answer_json: str | None = None       # decoded taskAnswers (or parsed fields); None if unreadable
+    answer_json: str | None = None  # decoded taskAnswers (or parsed fields); None if unreadable
     answer_error: str | None = None
-    chosen_json: str | None = None       # class indices chosen (JSON list); None if no label in the answer
+    chosen_json: str | None = None  # class indices chosen (JSON list); None if no label in the answer
     review_status: str = Field(default=ReviewStatus.PENDING, index=True)
     review_message: str | None = None
     reviewed_at: datetime | None = _time()
-    cost_cents: int                      # reward + fee, paid when approved
-    written: bool = False                # worker-response file written to the output tree
+    cost_cents: int  # reward + fee, paid when approved
+    written: bool = False  # worker-response file written to the output tree
 
 
 class Worker(SQLModel, table=True):
@@ -159,7 +155,7 @@ class Worker(SQLModel, table=True):
 
 class Bonus(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    token: str = Field(unique=True)      # UniqueRequestToken of SendBonus
+    token: str = Field(unique=True)  # UniqueRequestToken of SendBonus
     worker_id: str = Field(index=True)
     assignment_id: str
     job_id: int | None = Field(default=None, foreign_key="job.id")
@@ -176,7 +172,7 @@ class AutoLabelRun(SQLModel, table=True):
 
     job_id: int = Field(foreign_key="job.id", primary_key=True)
     state_json: str
-    model_uri: str | None = None         # the latest trained model, in the output tree's activelearning/
+    model_uri: str | None = None  # the latest trained model, in the output tree's activelearning/
     updated_at: datetime | None = _time(nullable=False)
 
 
@@ -196,6 +192,6 @@ class WorkerExclusion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job_id: int = Field(foreign_key="job.id", index=True)
     worker_id: str = Field(index=True)
-    action: str                          # "block" or "qualification"
+    action: str  # "block" or "qualification"
     reason: str
     at: datetime | None = _time(nullable=False)

@@ -6,8 +6,9 @@ nothing here writes. The answers consolidation counts are broker.store.answers'.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 from sqlmodel import Session, func, select
 
@@ -65,6 +66,7 @@ class LoggedEvent(NamedTuple):
 
 # ----------------------------------------------------------------------------------------- jobs
 
+
 def all_jobs(session: Session) -> list[Job]:
     """Every job, oldest first."""
     return list(session.exec(select(Job).order_by(Job.id)).all())
@@ -83,11 +85,6 @@ def job_by_id(session: Session, job_id: int) -> Job:
     return job
 
 
-def job_named(session: Session, name: str) -> Job | None:
-    """The job with exactly this name, or None."""
-    return session.exec(select(Job).where(Job.name == name)).first()
-
-
 def existing_job_names(session: Session, names: Iterable[str]) -> list[str]:
     """Those of `names` that some job already has."""
     return list(session.exec(select(Job.name).where(Job.name.in_(list(names)))).all())
@@ -95,40 +92,62 @@ def existing_job_names(session: Session, names: Iterable[str]) -> list[str]:
 
 # ----------------------------------------------------------------------------------------- counts
 
+
 def object_counts_by_status(session: Session, job_id: int) -> dict[str, int]:
     """Objects of a job per status (statuses with no object are missing)."""
-    return dict(session.exec(select(DataObject.status, func.count()).where(DataObject.job_id == job_id)
-                             .group_by(DataObject.status)).all())
+    return dict(
+        session.exec(
+            select(DataObject.status, func.count()).where(DataObject.job_id == job_id).group_by(DataObject.status)
+        ).all()
+    )
 
 
 def assignment_counts_by_review(session: Session, job_id: int) -> dict[str, int]:
     """Assignments of a job per review status."""
-    return dict(session.exec(select(Assignment.review_status, func.count()).where(Assignment.job_id == job_id)
-                             .group_by(Assignment.review_status)).all())
+    return dict(
+        session.exec(
+            select(Assignment.review_status, func.count())
+            .where(Assignment.job_id == job_id)
+            .group_by(Assignment.review_status)
+        ).all()
+    )
 
 
 def published_object_count(session: Session, job_id: int, *, batched: bool = False) -> int:
     """Objects shown by a HIT that exists on the marketplace; `batched`: a HIT shows the objects
     linked to it by HitObject rows (label verification), not just Hit.object_id."""
     if batched:
-        query = (select(func.count(func.distinct(HitObject.object_id))).join(Hit, HitObject.hit_row_id == Hit.id)
-                 .where(Hit.job_id == job_id, Hit.hit_id != None))  # noqa: E711
+        query = (
+            select(func.count(func.distinct(HitObject.object_id)))
+            .join(Hit, HitObject.hit_row_id == Hit.id)
+            .where(Hit.job_id == job_id, Hit.hit_id.is_not(None))
+        )
     else:
-        query = select(func.count(func.distinct(Hit.object_id))).where(Hit.job_id == job_id,
-                                                                       Hit.hit_id != None)  # noqa: E711
+        query = select(func.count(func.distinct(Hit.object_id))).where(Hit.job_id == job_id, Hit.hit_id != None)  # noqa: E711
     return int(session.exec(query).one())
 
 
 # ----------------------------------------------------------------------------------------- answers and objects
 
+
 def answered_assignments(session: Session, job_id: int) -> list[AnsweredAssignment]:
     """Every assignment of a job, in the order they were stored."""
     rows = session.exec(
-        select(Assignment.worker_id, DataObject.index, Assignment.chosen_json, Assignment.review_status,
-               Assignment.accept_time, Assignment.submit_time, Hit.reward_cents, Assignment.cost_cents)
+        select(
+            Assignment.worker_id,
+            DataObject.index,
+            Assignment.chosen_json,
+            Assignment.review_status,
+            Assignment.accept_time,
+            Assignment.submit_time,
+            Hit.reward_cents,
+            Assignment.cost_cents,
+        )
         .join(DataObject, Assignment.object_id == DataObject.id)
         .join(Hit, Assignment.hit_row_id == Hit.id)
-        .where(Assignment.job_id == job_id).order_by(Assignment.id)).all()
+        .where(Assignment.job_id == job_id)
+        .order_by(Assignment.id)
+    ).all()
     return [AnsweredAssignment(*row) for row in rows]
 
 
@@ -138,23 +157,34 @@ def assignment_count(session: Session, job_id: int) -> int:
 
 def object_results(session: Session, job_id: int) -> list[ObjectResult]:
     """Every object of a job, by index."""
-    rows = session.exec(select(DataObject.index, DataObject.data_json, DataObject.status, DataObject.label_json,
-                               DataObject.confidence_json, DataObject.consolidated_at)
-                        .where(DataObject.job_id == job_id).order_by(DataObject.index)).all()
+    rows = session.exec(
+        select(
+            DataObject.index,
+            DataObject.data_json,
+            DataObject.status,
+            DataObject.label_json,
+            DataObject.confidence_json,
+            DataObject.consolidated_at,
+        )
+        .where(DataObject.job_id == job_id)
+        .order_by(DataObject.index)
+    ).all()
     return [ObjectResult(*row) for row in rows]
 
 
 def sent_bonuses(session: Session, job_id: int) -> list[SentBonus]:
     """Bonuses of a job that were sent (each with its MTurk fee)."""
-    rows = session.exec(select(Bonus.worker_id, Bonus.amount_cents, Bonus.fee_cents)
-                        .where(Bonus.job_id == job_id, Bonus.sent == True)).all()  # noqa: E712
+    rows = session.exec(
+        select(Bonus.worker_id, Bonus.amount_cents, Bonus.fee_cents).where(Bonus.job_id == job_id, Bonus.sent.is_(True))
+    ).all()
     return [SentBonus(*row) for row in rows]
 
 
 def load_job_answers(session: Session, job: Job) -> JobAnswerTable:
     """Every assignment, object and sent bonus of `job`, as arrays."""
-    return answer_table(job, answered_assignments(session, job.id), object_results(session, job.id),
-                        sent_bonuses(session, job.id))
+    return answer_table(
+        job, answered_assignments(session, job.id), object_results(session, job.id), sent_bonuses(session, job.id)
+    )
 
 
 def autolabel_run(session: Session, job_id: int) -> AutoLabelRun | None:
@@ -164,10 +194,14 @@ def autolabel_run(session: Session, job_id: int) -> AutoLabelRun | None:
 
 # ----------------------------------------------------------------------------------------- workers and events
 
+
 def worker_exclusions(session: Session, job_ids: Iterable[int]) -> dict[str, str]:
     """WorkerId -> reason of the workers a quality rule excluded from any of these jobs (the later row wins)."""
-    rows = session.exec(select(WorkerExclusion.worker_id, WorkerExclusion.reason)
-                        .where(WorkerExclusion.job_id.in_(list(job_ids))).order_by(WorkerExclusion.id)).all()
+    rows = session.exec(
+        select(WorkerExclusion.worker_id, WorkerExclusion.reason)
+        .where(WorkerExclusion.job_id.in_(list(job_ids)))
+        .order_by(WorkerExclusion.id)
+    ).all()
     return {worker_id: reason for worker_id, reason in rows}
 
 
@@ -176,15 +210,17 @@ def blocked_workers(session: Session, worker_ids: Iterable[str]) -> dict[str, st
     ids = list(worker_ids)
     if not ids:
         return {}
-    rows = session.exec(select(Worker.worker_id, Worker.block_reason)
-                        .where(Worker.worker_id.in_(ids), Worker.blocked == True)).all()  # noqa: E712
+    rows = session.exec(
+        select(Worker.worker_id, Worker.block_reason).where(Worker.worker_id.in_(ids), Worker.blocked.is_(True))
+    ).all()
     return {worker_id: reason or "" for worker_id, reason in rows}
 
 
 def events_of(session: Session, job_ids: Iterable[int], kinds: Iterable[str]) -> list[LoggedEvent]:
     """Events of these kinds logged for these jobs or for no job (global actions), oldest first."""
-    rows = session.exec(select(Event.at, Event.job_id, Event.kind, Event.message)
-                        .where(Event.kind.in_(list(kinds)),
-                               Event.job_id.in_(list(job_ids)) | (Event.job_id == None))  # noqa: E711
-                        .order_by(Event.at, Event.id)).all()
+    rows = session.exec(
+        select(Event.at, Event.job_id, Event.kind, Event.message)
+        .where(Event.kind.in_(list(kinds)), Event.job_id.in_(list(job_ids)) | (Event.job_id == None))  # noqa: E711
+        .order_by(Event.at, Event.id)
+    ).all()
     return [LoggedEvent(*row) for row in rows]

@@ -17,17 +17,32 @@ EXCLUDE_EVENT = "exclude"
 
 def excluded_workers(session: Session, job_id: int) -> dict[str, str]:
     """WorkerId -> reason of the workers a quality rule excluded from this job."""
-    rows = session.exec(select(WorkerExclusion.worker_id, WorkerExclusion.reason)
-                        .where(WorkerExclusion.job_id == job_id).order_by(WorkerExclusion.id)).all()
+    rows = session.exec(
+        select(WorkerExclusion.worker_id, WorkerExclusion.reason)
+        .where(WorkerExclusion.job_id == job_id)
+        .order_by(WorkerExclusion.id)
+    ).all()
     return {worker_id: reason for worker_id, reason in rows}
 
 
-def record_exclusion(session: Session, job_id: int, worker_id: str, action: str, reason: str,
-                     threshold: float, *, block_reason: str | None = None) -> None:
+def record_exclusion(
+    session: Session,
+    job_id: int,
+    worker_id: str,
+    action: str,
+    reason: str,
+    threshold: float,
+    *,
+    block_reason: str | None = None,
+) -> None:
     """A worker excluded from a job: the exclusion row, the worker's block (action "block"), the
     "exclude" event, and a new answers version so consolidation runs again without their answers."""
-    if session.exec(select(WorkerExclusion.id).where(WorkerExclusion.job_id == job_id,
-                                                     WorkerExclusion.worker_id == worker_id)).first() is not None:
+    if (
+        session.exec(
+            select(WorkerExclusion.id).where(WorkerExclusion.job_id == job_id, WorkerExclusion.worker_id == worker_id)
+        ).first()
+        is not None
+    ):
         return
     now = utcnow()
     session.add(WorkerExclusion(job_id=job_id, worker_id=worker_id, action=action, reason=reason, at=now))
@@ -61,9 +76,11 @@ def assignment_by_marketplace_id(session: Session, assignment_id: str) -> Assign
 
 def first_approved_assignments(session: Session, job_id: int) -> dict[str, str]:
     """WorkerId -> their first approved AssignmentId in the job (a stable place to attach a bonus)."""
-    rows = session.exec(select(Assignment.worker_id, Assignment.assignment_id)
-                        .where(Assignment.job_id == job_id, Assignment.review_status == ReviewStatus.APPROVED)
-                        .order_by(Assignment.id)).all()
+    rows = session.exec(
+        select(Assignment.worker_id, Assignment.assignment_id)
+        .where(Assignment.job_id == job_id, Assignment.review_status == ReviewStatus.APPROVED)
+        .order_by(Assignment.id)
+    ).all()
     first: dict[str, str] = {}
     for worker_id, assignment_id in rows:
         first.setdefault(worker_id, assignment_id)
@@ -76,15 +93,36 @@ def bonus_with_token(session: Session, token: str) -> Bonus | None:
 
 def workers_paid_bonus(session: Session, job_id: int, reason: str) -> set[str]:
     """Workers whose bonus with this reason was sent in this job."""
-    return set(session.exec(select(Bonus.worker_id).where(Bonus.job_id == job_id, Bonus.reason == reason,
-                                                           Bonus.sent == True)).all())  # noqa: E712
+    return set(
+        session.exec(
+            select(Bonus.worker_id).where(Bonus.job_id == job_id, Bonus.reason == reason, Bonus.sent.is_(True))
+        ).all()
+    )
 
 
-def add_bonus(session: Session, *, token: str, worker_id: str, assignment_id: str, job_id: int, amount_cents: int,
-              fee_cents: int, reason: str, at: datetime) -> Bonus:
+def add_bonus(
+    session: Session,
+    *,
+    token: str,
+    worker_id: str,
+    assignment_id: str,
+    job_id: int,
+    amount_cents: int,
+    fee_cents: int,
+    reason: str,
+    at: datetime,
+) -> Bonus:
     """The bonus row, written (with its token) before SendBonus is called."""
-    bonus = Bonus(token=token, worker_id=worker_id, assignment_id=assignment_id, job_id=job_id,
-                  amount_cents=amount_cents, fee_cents=fee_cents, reason=reason, created_at=at)
+    bonus = Bonus(
+        token=token,
+        worker_id=worker_id,
+        assignment_id=assignment_id,
+        job_id=job_id,
+        amount_cents=amount_cents,
+        fee_cents=fee_cents,
+        reason=reason,
+        created_at=at,
+    )
     session.add(bonus)
     session.flush()
     return bonus

@@ -8,13 +8,14 @@ consolidated, how the output line is laid out, which spec block and label counts
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Callable
+from typing import Any
 
 from broker.annotations.base import AnnotationKind
 
-MAX_LABELS_SINGLE = 30       # Ground Truth console's single-label limit
+MAX_LABELS_SINGLE = 30  # Ground Truth console's single-label limit
 MAX_LABELS_MULTILABEL = 50
 
 # the spec blocks that belong to one task type each (a job of another type may not give them)
@@ -24,20 +25,20 @@ TASK_BLOCKS = ("verification", "adjustment", "hooks")
 class ConsolidationMethod(StrEnum):
     """How a job's answers become labels (the consolidate stage has one path per value)."""
 
-    CLASSES = "classes"      # class indices per answer -> EM over workers (scoring.DawidSkene family)
-    ANNOTATIONS = "annotations"   # boxes, masks or spans -> the AnnotationKind's consolidator
-    VERDICTS = "verdicts"    # one verdict per object of a batch HIT (label verification)
-    HOOK = "hook"            # the requester's post-annotation function, or the answers passed through
+    CLASSES = "classes"  # class indices per answer -> EM over workers (scoring.DawidSkene family)
+    ANNOTATIONS = "annotations"  # boxes, masks or spans -> the AnnotationKind's consolidator
+    VERDICTS = "verdicts"  # one verdict per object of a batch HIT (label verification)
+    HOOK = "hook"  # the requester's post-annotation function, or the answers passed through
 
 
 class OutputLayout(StrEnum):
     """Ground Truth's layout of `<attribute>` and `<attribute>-metadata` in the output manifest."""
 
-    SINGLE_LABEL = "single-label"   # class index + class-name, confidence
-    MULTI_LABEL = "multi-label"     # class indices + class-map, confidence-map
-    ANNOTATION = "annotation"       # the consolidated value + the consolidator's metadata keys
-    VERDICT = "verdict"             # like single-label, the index written as a string
-    CUSTOM = "custom"               # the consolidated content as is (Lambda contract)
+    SINGLE_LABEL = "single-label"  # class index + class-name, confidence
+    MULTI_LABEL = "multi-label"  # class indices + class-map, confidence-map
+    ANNOTATION = "annotation"  # the consolidated value + the consolidator's metadata keys
+    VERDICT = "verdict"  # like single-label, the index written as a string
+    CUSTOM = "custom"  # the consolidated content as is (Lambda contract)
 
 
 def no_rules(spec: Any) -> list[tuple[str, str]]:
@@ -49,22 +50,24 @@ class TaskType:
     """One task type: its crowd element, inputs, answers, consolidation and output."""
 
     id: str
-    element: str | None              # the crowd element whose output is the answer (None: the template's own)
-    source_key: str | None           # the manifest key shown to workers ("source-ref", "source"; None: either)
-    output_type: str                 # Ground Truth's metadata `type`
+    element: str | None  # the crowd element whose output is the answer (None: the template's own)
+    source_key: str | None  # the manifest key shown to workers ("source-ref", "source"; None: either)
+    output_type: str  # Ground Truth's metadata `type`
     default_header: str
-    template_file: str | None        # in hit_templates/; None: the spec names its own template
+    template_file: str | None  # in hit_templates/; None: the spec names its own template
     consolidation: ConsolidationMethod
     output_layout: OutputLayout
     multilabel: bool = False
     min_labels: int = 2
-    max_labels: int | None = MAX_LABELS_SINGLE   # None: no label list (custom)
+    max_labels: int | None = MAX_LABELS_SINGLE  # None: no label list (custom)
     label_attribute_suffix: str = ""  # "-ref": the label is a URI to a file (a mask)
-    annotation: AnnotationKind | None = None   # reads and consolidates boxes, masks or spans
-    batched: bool = False            # a HIT shows several objects (verification batches)
-    block: str | None = None         # the spec block this type requires (one of TASK_BLOCKS)
+    annotation: AnnotationKind | None = None  # reads and consolidates boxes, masks or spans
+    batched: bool = False  # a HIT shows several objects (verification batches)
+    block: str | None = None  # the spec block this type requires (one of TASK_BLOCKS)
     auto_label_features: tuple[str, ...] = ()  # features automated labeling may use; () = not supported
-    spec_rules: Callable[[Any], list[tuple[str, str]]] = no_rules   # (field, problem) of a whole spec
+    spec_rules: Callable[[Any], list[tuple[str, str]]] = no_rules  # (field, problem) of a whole spec
+    good_examples: tuple[str, ...] = ()  # HTML guidance shown when the requester gives no examples
+    bad_examples: tuple[str, ...] = ()
 
     @property
     def has_label_list(self) -> bool:

@@ -12,6 +12,15 @@ def custom_rules(spec: Any) -> list[tuple[str, str]]:
 
 
 TASK_TYPE = TaskType(
-    id="custom", element=None, source_key=None, output_type="groundTruth/custom", default_header="",
-    template_file=None, consolidation=ConsolidationMethod.HOOK, output_layout=OutputLayout.CUSTOM, max_labels=None,
-    block="hooks", spec_rules=custom_rules)
+    id="custom",
+    element=None,
+    source_key=None,
+    output_type="groundTruth/custom",
+    default_header="",
+    template_file=None,
+    consolidation=ConsolidationMethod.HOOK,
+    output_layout=OutputLayout.CUSTOM,
+    max_labels=None,
+    block="hooks",
+    spec_rules=custom_rules,
+)

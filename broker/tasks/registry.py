@@ -13,15 +13,18 @@ from broker.tasks import (
 )
 from broker.tasks.base import TaskType
 
-TASK_TYPES: dict[str, TaskType] = {task.id: task for task in (
-    *classification.TASK_TYPES,
-    custom.TASK_TYPE,
-    bounding_box.TASK_TYPE,
-    box_adjustment.TASK_TYPE,
-    semantic_segmentation.TASK_TYPE,
-    named_entity.TASK_TYPE,
-    label_verification.TASK_TYPE,
-)}
+TASK_TYPES: dict[str, TaskType] = {
+    task.id: task
+    for task in (
+        *classification.TASK_TYPES,
+        custom.TASK_TYPE,
+        bounding_box.TASK_TYPE,
+        box_adjustment.TASK_TYPE,
+        semantic_segmentation.TASK_TYPE,
+        named_entity.TASK_TYPE,
+        label_verification.TASK_TYPE,
+    )
+}
 
 
 class UnknownTaskTypeError(KeyError):

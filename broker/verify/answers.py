@@ -54,8 +54,10 @@ def apply_verdicts(row: dict[str, Any], ids: Sequence[str]) -> dict[str, Any]:
     if row.get("answer_json") is None:
         return row | {"chosen_json": None}
     verdicts, error = batch_verdicts(json.loads(row["answer_json"]), ids)
-    return row | {"chosen_json": json.dumps(verdicts) if verdicts is not None else None,
-                  "answer_error": error or row.get("answer_error")}
+    return row | {
+        "chosen_json": json.dumps(verdicts) if verdicts is not None else None,
+        "answer_error": error or row.get("answer_error"),
+    }
 
 
 def item_answer(content: Any, item_id: str) -> Any:

@@ -13,15 +13,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from broker.tasks.registry import task_type
 from broker.verify.inputs import shown_label
-
-TASK_TYPE = "label-verification"
 
 T = TypeVar("T")
 
 
 def is_verification(job_or_spec: Any) -> bool:
-    return getattr(job_or_spec, "task_type", None) == TASK_TYPE
+    """Its HITs show batches of objects (the task type says so)."""
+    return task_type(job_or_spec.task_type).batched
 
 
 def cut_batches(pending: Sequence[T], spec: Any, limit: int) -> list[list[T]]:
@@ -31,7 +31,7 @@ def cut_batches(pending: Sequence[T], spec: Any, limit: int) -> list[list[T]]:
     for obj in pending:
         by_label[shown_label(obj.data, spec.verification).label].append(obj)
     size = spec.verification.batch_size
-    batches = [objects[start:start + size] for objects in by_label.values() for start in range(0, len(objects), size)]
+    batches = [objects[start : start + size] for objects in by_label.values() for start in range(0, len(objects), size)]
     return batches[:limit]
 
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_BATCH_SIZE = 25
 MAX_BATCH_SIZE = 100
-DEFAULT_VERDICT_LABELS = ("good", "bad")   # verdict 0: the label fits (item left checked); 1: it does not
+DEFAULT_VERDICT_LABELS = ("good", "bad")  # verdict 0: the label fits (item left checked); 1: it does not
 
 
 class VerificationConfig(BaseModel):
@@ -21,8 +21,12 @@ class VerificationConfig(BaseModel):
 
     label_attribute: str = Field(min_length=1)
     confidence_field: str | None = None
-    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=MAX_BATCH_SIZE,
-                            description="objects shown in one HIT (all share one label)")
+    batch_size: int = Field(
+        default=DEFAULT_BATCH_SIZE,
+        ge=1,
+        le=MAX_BATCH_SIZE,
+        description="objects shown in one HIT (all share one label)",
+    )
 
     @property
     def confidence_path(self) -> str:

@@ -107,8 +107,13 @@ def batch_task_input(spec: Any, data_objects: Sequence[Mapping[str, Any]], ids: 
         raise TemplateError(f"a verification batch shares one label; got {sorted(labels)}")
     instructions = spec.instructions
     return build_verification_task_input(
-        list(data_objects), list(ids), label=labels.pop(), header=spec.header_text,
-        short_instructions=instructions.short or "", full_instructions=instructions.full or "",
-        good_examples=list(instructions.good_examples or []), bad_examples=list(instructions.bad_examples or []),
+        list(data_objects),
+        list(ids),
+        label=labels.pop(),
+        header=spec.header_text,
+        short_instructions=instructions.short or "",
+        full_instructions=instructions.full or "",
+        good_examples=list(instructions.good_examples or []),
+        bad_examples=list(instructions.bad_examples or []),
         max_batch=spec.verification.batch_size,
     )

@@ -14,18 +14,36 @@ def pre_annotation(event, context):
     line = event["dataObject"]
     if not line.get("summary"):
         return {"taskInput": {}, "isHumanAnnotationRequired": False}
-    return {"taskInput": {"taskObject": line["source"], "summary": line["summary"],
-                          "labels": ["accurate", "inaccurate"], "header": "Does the summary match the review?"}}
+    return {
+        "taskInput": {
+            "taskObject": line["source"],
+            "summary": line["summary"],
+            "labels": ["accurate", "inaccurate"],
+            "header": "Does the summary match the review?",
+        }
+    }
 
 
 def post_annotation(event, context):
     """The majority label of the crowd-classifier answers, with its vote share."""
     results = []
     for item in read_payload(event):
-        votes = Counter(json.loads(a["annotationData"]["content"])["crowd-classifier"]["label"]
-                        for a in item["annotations"])
+        votes = Counter(
+            json.loads(a["annotationData"]["content"])["crowd-classifier"]["label"] for a in item["annotations"]
+        )
         label, count = votes.most_common(1)[0]
-        results.append({"datasetObjectId": item["datasetObjectId"],
-                        "consolidatedAnnotation": {"content": {event["labelAttributeName"]: {
-                            "label": label, "votes": count, "workers": len(item["annotations"])}}}})
+        results.append(
+            {
+                "datasetObjectId": item["datasetObjectId"],
+                "consolidatedAnnotation": {
+                    "content": {
+                        event["labelAttributeName"]: {
+                            "label": label,
+                            "votes": count,
+                            "workers": len(item["annotations"]),
+                        }
+                    }
+                },
+            }
+        )
     return results

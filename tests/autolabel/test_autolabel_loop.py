@@ -239,8 +239,15 @@ def test_cost_saved_uses_mturk_fees_and_the_extra_validation_answers(blobs, perf
     from broker.autolabel.report import iteration_table
 
     # 2 cents x 3 assignments + 1 cent minimum fee each = 9 cents per object; 5 assignments = 15
-    summary = cost_summary(100, human_objects=30, machine_objects=70, reward_cents=2, workers_per_object=3,
-                           validation_objects=10, validation_workers_per_object=5)
+    summary = cost_summary(
+        100,
+        human_objects=30,
+        machine_objects=70,
+        reward_cents=2,
+        workers_per_object=3,
+        validation_objects=10,
+        validation_workers_per_object=5,
+    )
     assert (summary.cost_cents, summary.all_human_cost_cents, summary.saved_cents) == (20 * 9 + 10 * 15, 900, 570)
     assert summary.to_dict()["saved_fraction"] == pytest.approx(570 / 900, abs=1e-4)
     features, truth = blobs

@@ -25,7 +25,9 @@ def test_defaults_follow_ground_truth(spec_text):
 
 
 def test_every_setting_is_read(spec_text):
-    text = spec_text + """auto_label:
+    text = (
+        spec_text
+        + """auto_label:
   target_accuracy: 0.97
   confidence_level: 0.99
   validation_fraction: 0.15
@@ -38,6 +40,7 @@ def test_every_setting_is_read(spec_text):
   max_percentage_labeled: 90
   validation_workers_per_object: 5
 """
+    )
     config = parse_job_spec(text, "job.yaml").auto_label
     assert (config.target_accuracy, config.confidence_level, config.validation_fraction) == (0.97, 0.99, 0.15)
     assert (config.initial_batch_size, config.human_batch_size, config.model) == (500, 200, "random-forest")
@@ -62,7 +65,9 @@ def test_unknown_setting_is_refused(spec_text):
 
 def test_features_must_suit_the_task_type(spec_text):
     found = issues_of(spec_text + "auto_label:\n  features: tfidf\n")
-    assert found == ["job.yaml:10: auto_label.features: image-classification takes features pixels or embedding, not tfidf"]
+    assert found == [
+        "job.yaml:10: auto_label.features: image-classification takes features pixels or embedding, not tfidf"
+    ]
     text = spec_text.replace("image-classification", "text-classification") + "auto_label:\n  features: tfidf\n"
     assert parse_job_spec(text, "job.yaml").auto_label.features == "tfidf"
 

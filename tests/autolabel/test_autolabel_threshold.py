@@ -141,7 +141,7 @@ def test_earlier_evidence_is_pooled_into_every_top_k():
 
     confidence = np.linspace(0.99, 0.5, 20)
     correct = np.ones(20, dtype=bool)
-    assert choose_threshold(confidence, correct) is None          # 20 of 20 cannot bound 95% at 95%
+    assert choose_threshold(confidence, correct) is None  # 20 of 20 cannot bound 95% at 95%
     right_before = Evidence(agree=np.ones(200), crowd_confidence=np.ones(200))
     pooled = choose_threshold(confidence, correct, earlier=right_before)
     assert pooled is not None and pooled.threshold == confidence[-1] and pooled.lower_bound >= 0.95

@@ -14,23 +14,27 @@ import pytest
 from sqlmodel import Session, select
 
 from broker import mturk
-from broker.stages.autolabel import STOP_REASONS, autolabel_tick
 from broker.daemon import run_cycle
 from broker.domain.lifecycle import JobStatus, ObjectStatus
-from broker.store import dispose_engine, get_engine
-from broker.store.tables import AutoLabelRun, DataObject, Hit, Job
 from broker.output import REASON_BUDGET
 from broker.reports.status import job_status
+from broker.stages.autolabel import STOP_REASONS, autolabel_tick
 from broker.stages.publish import publish_tick
 from broker.stages.submit import submit_job
-from broker.store import reading
+from broker.store import dispose_engine, get_engine, reading
 from broker.store.jobs import job_money, unfinished_job_count
+from broker.store.tables import AutoLabelRun, DataObject, Hit, Job
 from tests.engine.conftest import answer_open_hits, engine, market, settings, truthful, write_job  # noqa: F401
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03", "AWORKERFOUR004", "AWORKERFIVE005"]
 N_OBJECTS = 120
-AUTO = {"target_accuracy": 0.8, "validation_fraction": 0.2, "initial_batch_size": 40, "human_batch_size": 10,
-        "validation_workers_per_object": 5}
+AUTO = {
+    "target_accuracy": 0.8,
+    "validation_fraction": 0.2,
+    "initial_batch_size": 40,
+    "human_batch_size": 10,
+    "validation_workers_per_object": 5,
+}
 
 
 def drive(engine, settings, market, truth, cycles: int = 40) -> int:
@@ -84,7 +88,7 @@ def test_machine_labels_sure_objects_and_writes_them_as_not_human_annotated(tmp_
 
     hits = hits_of(engine)
     per_object = Counter(h.object_id for h in hits)
-    assert max(per_object.values()) == 1 and len(hits) == len(human)      # one HIT per human object, none for machine
+    assert max(per_object.values()) == 1 and len(hits) == len(human)  # one HIT per human object, none for machine
     validation = set(state["validation_ids"])
     index_of = {o.id: o.index for o in objects}
     assert {h.max_assignments for h in hits if index_of[h.object_id] in validation} == {5}
@@ -142,20 +146,23 @@ def test_status_and_job_report_show_the_iterations_and_the_saving(tmp_path, mark
     assert report.auto_label == status.auto_label and report.as_dict()["auto_label"] == status.auto_label
     rows = dict(job_rows(report))
     machine = status.auto_label["machine_labeled"]
-    assert rows["auto-label"] == (f"done (all-labeled): {N_OBJECTS - machine} objects to the crowd (24 validation), "
-                                  f"{machine} machine-labeled, 0 held")
+    assert rows["auto-label"] == (
+        f"done (all-labeled): {N_OBJECTS - machine} objects to the crowd (24 validation), "
+        f"{machine} machine-labeled, 0 held"
+    )
     assert rows["auto-label saving"].startswith(f"{status.auto_label['cost']['saved_fraction']:.1%}")
     assert "validation accuracy 1.000" in rows["  iteration 1"]
     html = job_report_html(report)
     assert "Automated labeling" in html and "validation accuracy" in html
     console = Console(record=True, width=200)
-    console.print(_job_table(status))      # `broker status <job>`
+    console.print(_job_table(status))  # `broker status <job>`
     text = console.export_text()
     assert rows["auto-label"] in text and "iteration 1" in text and "activelearning/model.joblib" in text
 
 
-def test_max_human_labeled_objects_stops_the_loop_and_fails_the_rest_with_the_reason(tmp_path, market, settings,
-                                                                                     engine):
+def test_max_human_labeled_objects_stops_the_loop_and_fails_the_rest_with_the_reason(
+    tmp_path, market, settings, engine
+):
     # target 0.99 cannot be shown on 24 validation objects: nothing is machine-labeled
     auto = {**AUTO, "target_accuracy": 0.99, "max_human_labeled_objects": 40}
     files = write_job(tmp_path / "job", "image-classification", N_OBJECTS, auto_label=auto)
@@ -169,14 +176,20 @@ def test_max_human_labeled_objects_stops_the_loop_and_fails_the_rest_with_the_re
     assert len(hits_of(engine)) == 40
     failed = manifest_lines(files, kind="failed")
     assert len(failed) == N_OBJECTS - 40
-    assert {line["test-job-metadata"]["failure-reason"] for line in failed} == \
-        {STOP_REASONS["max-human-labeled-objects"]}
+    assert {line["test-job-metadata"]["failure-reason"] for line in failed} == {
+        STOP_REASONS["max-human-labeled-objects"]
+    }
 
 
 def test_budget_stops_the_loop_after_what_it_can_pay_for(tmp_path, market, settings, engine):
     # the first batch: 16 objects x 3 x 6c + 24 validation objects x 5 x 6c = 1,008c; then room for 2 HITs of 18c
-    files = write_job(tmp_path / "job", "image-classification", N_OBJECTS, budget_usd="10.44",
-                      auto_label={**AUTO, "target_accuracy": 0.99})
+    files = write_job(
+        tmp_path / "job",
+        "image-classification",
+        N_OBJECTS,
+        budget_usd="10.44",
+        auto_label={**AUTO, "target_accuracy": 0.99},
+    )
     submit_job(files.spec_path, engine, settings)
     drive(engine, settings, market, files.truth)
 
@@ -203,7 +216,7 @@ def test_crash_after_saving_state_before_publishing_loses_and_duplicates_nothing
     dispose_engine(settings.db_url)
     mturk.forget_clients()
     restarted = get_engine(settings.db_url)
-    assert autolabel_tick(restarted, settings).released == 0          # the batch is not released twice
+    assert autolabel_tick(restarted, settings).released == 0  # the batch is not released twice
     assert state_of(restarted) == state
     publish_tick(restarted, settings)
     hits = hits_of(restarted)
@@ -217,13 +230,14 @@ def test_crash_after_saving_state_before_publishing_loses_and_duplicates_nothing
     assert len(manifest_lines(files)) == N_OBJECTS
 
 
-def test_crash_inside_an_iteration_commits_nothing_and_the_repeat_completes_it(tmp_path, market, settings, engine,
-                                                                              monkeypatch):
+def test_crash_inside_an_iteration_commits_nothing_and_the_repeat_completes_it(
+    tmp_path, market, settings, engine, monkeypatch
+):
     from broker.stages import autolabel as autolabel_stage
 
     files = write_job(tmp_path / "job", "image-classification", N_OBJECTS, auto_label=AUTO)
     submit_job(files.spec_path, engine, settings)
-    run_cycle(engine, settings, ticks=("autolabel", "publish"))        # the first batch is released, published
+    run_cycle(engine, settings, ticks=("autolabel", "publish"))  # the first batch is released, published
     assert answer_open_hits(market, truthful(files.truth), WORKERS) == 24 * 5 + 16 * 3
     run_cycle(engine, settings, ticks=("collect", "review", "consolidate"))
     before = state_of(engine)
@@ -232,7 +246,7 @@ def test_crash_inside_an_iteration_commits_nothing_and_the_repeat_completes_it(t
     def crash(*args, **kwargs):
         raise RuntimeError("killed inside the commit")
 
-    monkeypatch.setattr(autolabel_stage, "record_autolabel_event", crash)   # raises after the updates, before the commit
+    monkeypatch.setattr(autolabel_stage, "record_autolabel_event", crash)  # raises after the updates, before the commit
     report = autolabel_tick(engine, settings)
     assert report.errors and "killed" in report.errors[0]
     assert state_of(engine) == before and Counter(o.status for o in objects_of(engine)) == statuses
@@ -250,11 +264,17 @@ def test_crash_inside_an_iteration_commits_nothing_and_the_repeat_completes_it(t
 
 
 def test_gold_objects_go_to_the_crowd_at_once_and_stay_out_of_the_output(tmp_path, market, settings, engine):
-    files = write_job(tmp_path / "job", "image-classification", N_OBJECTS, auto_label=AUTO,
-                      quality={"gold": {"manifest": str(tmp_path / "gold.manifest"), "rate": 0.1}})
+    files = write_job(
+        tmp_path / "job",
+        "image-classification",
+        N_OBJECTS,
+        auto_label=AUTO,
+        quality={"gold": {"manifest": str(tmp_path / "gold.manifest"), "rate": 0.1}},
+    )
     sources = list(files.truth)[:6]
-    (tmp_path / "gold.manifest").write_text("".join(json.dumps({"source-ref": source, "gold-label": files.truth[source]})
-                                                    + "\n" for source in sources))
+    (tmp_path / "gold.manifest").write_text(
+        "".join(json.dumps({"source-ref": source, "gold-label": files.truth[source]}) + "\n" for source in sources)
+    )
     submit_job(files.spec_path, engine, settings)
     objects = objects_of(engine)
     gold = {o.index for o in objects if "gold-label" in o.data}
@@ -275,8 +295,15 @@ def test_demo_auto_label_on_300_digits_with_the_simulated_crowd(tmp_path):
     crowd is noisy (15% spammers), so 95% cannot be shown on 60 validation objects; 80% can."""
     from broker.demo import AUTO_LABEL_SPEC, DemoOptions, run_demo, write_digits
 
-    summary = run_demo(DemoOptions(output=tmp_path / "demo", objects=300, auto_label=True, show_progress=False,
-                                   auto_label_settings={"target_accuracy": 0.8, "validation_fraction": 0.2}))
+    summary = run_demo(
+        DemoOptions(
+            output=tmp_path / "demo",
+            objects=300,
+            auto_label=True,
+            show_progress=False,
+            auto_label_settings={"target_accuracy": 0.8, "validation_fraction": 0.2},
+        )
+    )
     data = summary.as_dict()
     assert {"machine_labeled", "machine_label_accuracy", "cost_saved_fraction"} <= set(data)
     lines = [json.loads(line) for line in Path(summary.output_manifest).read_text().splitlines()]

@@ -11,8 +11,15 @@ HTML_QUESTION_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSch
 
 def contract_page(element: str, labels: list[str], data_object: dict[str, Any], name: str = "category") -> str:
     """A page like the built-in templates': the crowd-task-input block and a form to externalSubmit."""
-    block = json.dumps({"element": element, "name": name, "labels": labels, "dataObject": data_object,
-                        "taskInput": {"taskObject": data_object.get("source-ref", data_object.get("source"))}})
+    block = json.dumps(
+        {
+            "element": element,
+            "name": name,
+            "labels": labels,
+            "dataObject": data_object,
+            "taskInput": {"taskObject": data_object.get("source-ref", data_object.get("source"))},
+        }
+    )
     block = block.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return (
         "<!DOCTYPE html><html><body>"
@@ -23,13 +30,21 @@ def contract_page(element: str, labels: list[str], data_object: dict[str, Any], 
 
 
 def html_question(html: str) -> str:
-    return f'<HTMLQuestion xmlns="{HTML_QUESTION_NS}"><HTMLContent><![CDATA[{html}]]></HTMLContent><FrameHeight>500</FrameHeight></HTMLQuestion>'
+    return (
+        f'<HTMLQuestion xmlns="{HTML_QUESTION_NS}"><HTMLContent><![CDATA[{html}]]></HTMLContent>'
+        "<FrameHeight>500</FrameHeight></HTMLQuestion>"
+    )
 
 
-def publish(mturk, pages: list[str], *, reward: str = "0.10", assignments: int = 3, title: str = "Classify") -> tuple[str, list[str]]:
+def publish(
+    mturk, pages: list[str], *, reward: str = "0.10", assignments: int = 3, title: str = "Classify"
+) -> tuple[str, list[str]]:
     """(HITTypeId, HITIds) for one HIT per page in a new HIT type."""
     hit_type_id = mturk.create_hit_type(
-        Title=title, Description="Label it.", Reward=reward, AssignmentDurationInSeconds=3600,
+        Title=title,
+        Description="Label it.",
+        Reward=reward,
+        AssignmentDurationInSeconds=3600,
         AutoApprovalDelayInSeconds=86400,
     )["HITTypeId"]
     hit_ids = [
@@ -48,5 +63,7 @@ def task_answers(mturk, hit_ids: list[str]) -> list[dict[str, Any]]:
     rows = []
     for hit_id in hit_ids:
         for assignment in mturk.list_assignments_for_hit(HITId=hit_id, MaxResults=100)["Assignments"]:
-            rows.append({"worker": assignment["WorkerId"], "hit": hit_id, "fields": answers_from_xml(assignment["Answer"])})
+            rows.append(
+                {"worker": assignment["WorkerId"], "hit": hit_id, "fields": answers_from_xml(assignment["Answer"])}
+            )
     return rows

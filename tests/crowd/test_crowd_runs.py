@@ -14,6 +14,7 @@ from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.crowd import run_crowd
 from broker.marketplace.crowd.truth import TruthFileError, load_truth
 from broker.marketplace.server import start_in_thread
+
 from .crowd_helpers import TIME_SCALE, contract_page, html_question, publish, task_answers
 
 LABELS = ["cat", "dog", "bird"]
@@ -36,8 +37,16 @@ def submitted_labels(mturk, hit_ids, sources_by_hit) -> list[tuple[str, str, str
 def test_crowd_completes_every_assignment_with_contract_answers(market, mturk) -> None:
     pages, truth = classification_pages(12)
     _, hit_ids = publish(mturk, pages)
-    stats = run_crowd(market.worker_site_url, n_workers=6, seed=3, truth=truth, mix="good=1",
-                      time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=4)
+    stats = run_crowd(
+        market.worker_site_url,
+        n_workers=6,
+        seed=3,
+        truth=truth,
+        mix="good=1",
+        time_scale=TIME_SCALE,
+        idle_seconds=0.5,
+        concurrency=4,
+    )
     assert stats.error_count == 0, stats.errors
     assert stats.assignments_submitted == 36 == sum(stats.per_worker.values())
     sources = dict(zip(hit_ids, truth))
@@ -56,8 +65,15 @@ def test_same_seed_gives_each_worker_the_same_answer_to_each_object() -> None:
         with start_in_thread(MarketplaceConfig(db_path=":memory:", time_scale=TIME_SCALE)) as running:
             client = running.client()
             _, hit_ids = publish(client, pages)
-            stats = run_crowd(running.worker_site_url, n_workers=5, seed=42, truth=truth, time_scale=TIME_SCALE,
-                              idle_seconds=0.5, concurrency=3)
+            stats = run_crowd(
+                running.worker_site_url,
+                n_workers=5,
+                seed=42,
+                truth=truth,
+                time_scale=TIME_SCALE,
+                idle_seconds=0.5,
+                concurrency=3,
+            )
             rows = submitted_labels(client, hit_ids, dict(zip(hit_ids, truth)))
             runs.append({(stats.usernames[w], s): label for w, s, label in rows})
     shared = runs[0].keys() & runs[1].keys()
@@ -68,8 +84,16 @@ def test_same_seed_gives_each_worker_the_same_answer_to_each_object() -> None:
 def test_constant_spammers_always_give_the_same_label(market, mturk) -> None:
     pages, truth = classification_pages(8)
     _, hit_ids = publish(mturk, pages, assignments=2)
-    stats = run_crowd(market.worker_site_url, n_workers=3, seed=1, truth=truth, mix="constant=1",
-                      time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=3)
+    stats = run_crowd(
+        market.worker_site_url,
+        n_workers=3,
+        seed=1,
+        truth=truth,
+        mix="constant=1",
+        time_scale=TIME_SCALE,
+        idle_seconds=0.5,
+        concurrency=3,
+    )
     assert stats.assignments_submitted == 16
     by_worker: dict[str, set[str]] = {}
     for worker, _, label in submitted_labels(mturk, hit_ids, dict(zip(hit_ids, truth))):
@@ -80,15 +104,31 @@ def test_constant_spammers_always_give_the_same_label(market, mturk) -> None:
 
 
 def test_replay_submits_the_real_workers_real_labels(market, mturk, tmp_path: Path) -> None:
-    answers = [("w1", "t1", "pos"), ("w2", "t1", "neg"), ("w1", "t2", "neg"), ("w3", "t2", "neg"),
-               ("w2", "t3", "pos"), ("w3", "t3", "pos"), ("w1", "t4", "pos"), ("w3", "t4", "neg")]
+    answers = [
+        ("w1", "t1", "pos"),
+        ("w2", "t1", "neg"),
+        ("w1", "t2", "neg"),
+        ("w3", "t2", "neg"),
+        ("w2", "t3", "pos"),
+        ("w3", "t3", "pos"),
+        ("w1", "t4", "pos"),
+        ("w3", "t4", "neg"),
+    ]
     csv_path = tmp_path / "answers.csv"
-    csv_path.write_text("worker,task,label\n" + "".join(f"{w},{t},{l}\n" for w, t, l in answers))
+    csv_path.write_text("worker,task,label\n" + "".join(f"{w},{t},{label}\n" for w, t, label in answers))
     tasks = ["t1", "t2", "t3", "t4"]
-    _, hit_ids = publish(mturk, [contract_page("crowd-classifier", ["pos", "neg"], {"source": t}) for t in tasks],
-                         assignments=2)
-    stats = run_crowd(market.worker_site_url, n_workers=1, seed=0, replay_csv=str(csv_path),
-                      time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=3)
+    _, hit_ids = publish(
+        mturk, [contract_page("crowd-classifier", ["pos", "neg"], {"source": t}) for t in tasks], assignments=2
+    )
+    stats = run_crowd(
+        market.worker_site_url,
+        n_workers=1,
+        seed=0,
+        replay_csv=str(csv_path),
+        time_scale=TIME_SCALE,
+        idle_seconds=0.5,
+        concurrency=3,
+    )
     assert stats.error_count == 0, stats.errors
     assert stats.replay_fallbacks == 0 and stats.assignments_submitted == 8
     replayed = {
@@ -110,23 +150,41 @@ def test_replay_of_a_shared_dataset_sample(market, mturk, shared_datasets: Path,
         publish(mturk, [contract_page("crowd-classifier", ["0", "1"], {"source": t})], assignments=per_task[t])[1][0]
         for t in tasks
     ]
-    stats = run_crowd(market.worker_site_url, n_workers=1, seed=0, replay_csv=str(sample_csv),
-                      time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=4)
+    stats = run_crowd(
+        market.worker_site_url,
+        n_workers=1,
+        seed=0,
+        replay_csv=str(sample_csv),
+        time_scale=TIME_SCALE,
+        idle_seconds=0.5,
+        concurrency=4,
+    )
     assert stats.assignments_submitted == len(sample) and stats.replay_fallbacks == 0
-    got = Counter((t, l) for _, t, l in submitted_labels(mturk, hit_ids, dict(zip(hit_ids, tasks))))
+    got = Counter((t, label) for _, t, label in submitted_labels(mturk, hit_ids, dict(zip(hit_ids, tasks))))
     assert got == Counter((r[1], r[2]) for r in sample)
 
 
 def test_third_party_form_is_filled_generically(market, mturk) -> None:
-    form = ("<!DOCTYPE html><html><body><form method='post' action='https://www.mturk.com/mturk/externalSubmit'>"
-            "<input type='hidden' name='assignmentId' value=''>"
-            "<input type='radio' name='quality' value='good'><input type='radio' name='quality' value='bad'>"
-            "<select name='topic'><option value='a'>A</option><option value='b'>B</option></select>"
-            "<input type='checkbox' name='tags' value='x'><input type='checkbox' name='tags' value='y'>"
-            "<input type='text' name='why'><input type='submit'></form></body></html>")
-    hit = mturk.create_hit(Title="Rate", Description="d", Reward="0.20", AssignmentDurationInSeconds=600,
-                           LifetimeInSeconds=3600, MaxAssignments=2, Question=html_question(form))["HIT"]
-    stats = run_crowd(market.worker_site_url, n_workers=2, seed=5, time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=2)
+    form = (
+        "<!DOCTYPE html><html><body><form method='post' action='https://www.mturk.com/mturk/externalSubmit'>"
+        "<input type='hidden' name='assignmentId' value=''>"
+        "<input type='radio' name='quality' value='good'><input type='radio' name='quality' value='bad'>"
+        "<select name='topic'><option value='a'>A</option><option value='b'>B</option></select>"
+        "<input type='checkbox' name='tags' value='x'><input type='checkbox' name='tags' value='y'>"
+        "<input type='text' name='why'><input type='submit'></form></body></html>"
+    )
+    hit = mturk.create_hit(
+        Title="Rate",
+        Description="d",
+        Reward="0.20",
+        AssignmentDurationInSeconds=600,
+        LifetimeInSeconds=3600,
+        MaxAssignments=2,
+        Question=html_question(form),
+    )["HIT"]
+    stats = run_crowd(
+        market.worker_site_url, n_workers=2, seed=5, time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=2
+    )
     assert stats.assignments_submitted == 2 and stats.generic_forms == 2
     for row in task_answers(mturk, [hit["HITId"]]):
         fields = row["fields"]
@@ -139,8 +197,17 @@ def test_better_paid_work_is_picked_up_first(market, mturk) -> None:
     pages, truth = classification_pages(16)
     poor_type, _ = publish(mturk, pages[:8], reward="0.01", assignments=1, title="Poorly paid")
     rich_type, _ = publish(mturk, pages[8:], reward="0.50", assignments=1, title="Well paid")
-    stats = run_crowd(market.worker_site_url, n_workers=6, seed=9, truth=truth, mix="good=1", time_scale=TIME_SCALE,
-                      idle_seconds=0.5, max_assignments=8, concurrency=3)
+    stats = run_crowd(
+        market.worker_site_url,
+        n_workers=6,
+        seed=9,
+        truth=truth,
+        mix="good=1",
+        time_scale=TIME_SCALE,
+        idle_seconds=0.5,
+        max_assignments=8,
+        concurrency=3,
+    )
     assert stats.assignments_submitted == 8
     assert stats.per_group.get(rich_type, 0) >= 7 > stats.per_group.get(poor_type, 0)
 
@@ -163,14 +230,33 @@ def test_cli_runs_the_crowd(market, mturk, tmp_path: Path) -> None:
     _, hit_ids = publish(mturk, pages, assignments=2)
     truth_file = tmp_path / "truth.jsonl"
     truth_file.write_text("".join(json.dumps({"source-ref": k, "label": v}) + "\n" for k, v in truth.items()))
-    result = CliRunner().invoke(cli_app, [
-        "marketplace", "crowd", "--endpoint", market.worker_site_url, "--workers", "3", "--seed", "4",
-        "--truth", str(truth_file), "--time-scale", str(TIME_SCALE), "--idle-seconds", "0.5", "--mix", "good=0.7,sloppy=0.3",
-    ])
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "marketplace",
+            "crowd",
+            "--endpoint",
+            market.worker_site_url,
+            "--workers",
+            "3",
+            "--seed",
+            "4",
+            "--truth",
+            str(truth_file),
+            "--time-scale",
+            str(TIME_SCALE),
+            "--idle-seconds",
+            "0.5",
+            "--mix",
+            "good=0.7,sloppy=0.3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "submitted 6 assignments" in result.output
     assert len(task_answers(mturk, hit_ids)) == 6
-    bad = CliRunner().invoke(cli_app, ["marketplace", "crowd", "--endpoint", market.worker_site_url, "--mix", "wizard=1"])
+    bad = CliRunner().invoke(
+        cli_app, ["marketplace", "crowd", "--endpoint", market.worker_site_url, "--mix", "wizard=1"]
+    )
     assert bad.exit_code != 0 and "wizard" in bad.output
 
 
@@ -179,16 +265,32 @@ def test_box_workers_measure_the_served_image_and_jitter_true_boxes(tmp_path: Pa
 
     image = tmp_path / "street.png"
     Image.new("RGB", (320, 200)).save(image)
-    truth = {"s3://b/street.png": {"boundingBoxes": [{"label": "car", "left": 40, "top": 50, "width": 120, "height": 80}],
-                                   "inputImageProperties": {"width": 320, "height": 200}}}
-    page_with_truth = contract_page("crowd-bounding-box", ["car"], {"source-ref": "s3://b/street.png"}, name="annotatedResult")
+    truth = {
+        "s3://b/street.png": {
+            "boundingBoxes": [{"label": "car", "left": 40, "top": 50, "width": 120, "height": 80}],
+            "inputImageProperties": {"width": 320, "height": 200},
+        }
+    }
+    page_with_truth = contract_page(
+        "crowd-bounding-box", ["car"], {"source-ref": "s3://b/street.png"}, name="annotatedResult"
+    )
     untruthed = contract_page("crowd-bounding-box", ["car"], {"source-ref": "s3://b/other.png"}, name="annotatedResult")
     untruthed = untruthed.replace("<form", f'<crowd-bounding-box src="/local-files{image}"></crowd-bounding-box><form')
-    with start_in_thread(MarketplaceConfig(db_path=":memory:", time_scale=TIME_SCALE, file_roots=[str(tmp_path)])) as running:
+    with start_in_thread(
+        MarketplaceConfig(db_path=":memory:", time_scale=TIME_SCALE, file_roots=[str(tmp_path)])
+    ) as running:
         client = running.client()
         _, hit_ids = publish(client, [page_with_truth, untruthed], assignments=3, title="Boxes")
-        stats = run_crowd(running.worker_site_url, n_workers=3, seed=2, truth=truth, mix="good=1",
-                          time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=3)
+        stats = run_crowd(
+            running.worker_site_url,
+            n_workers=3,
+            seed=2,
+            truth=truth,
+            mix="good=1",
+            time_scale=TIME_SCALE,
+            idle_seconds=0.5,
+            concurrency=3,
+        )
         assert stats.assignments_submitted == 6 and stats.error_count == 0, stats.errors
         results = {hit: [] for hit in hit_ids}
         for row in task_answers(client, hit_ids):
@@ -206,14 +308,26 @@ def test_crowd_works_a_hit_rendered_from_a_built_in_template(market, mturk) -> N
     source = (Path(__file__).resolve().parents[2] / "hit_templates" / "text-classification.liquid").read_text()
     sources = ["great film", "dull plot", "fine acting"]
     pages = [
-        templates.render_task_html(source, {"taskObject": s, "labels": ["positive", "negative"], "header": "Tone?"},
-                                   task_type="text-classification", data_object={"source": s},
-                                   grant_read_access=lambda url: url)
+        templates.render_task_html(
+            source,
+            {"taskObject": s, "labels": ["positive", "negative"], "header": "Tone?"},
+            task_type="text-classification",
+            data_object={"source": s},
+            grant_read_access=lambda url: url,
+        )
         for s in sources
     ]
     _, hit_ids = publish(mturk, pages, assignments=2)
-    stats = run_crowd(market.worker_site_url, n_workers=3, seed=8, truth={"great film": "positive"}, mix="good=1",
-                      time_scale=TIME_SCALE, idle_seconds=0.5, concurrency=3)
+    stats = run_crowd(
+        market.worker_site_url,
+        n_workers=3,
+        seed=8,
+        truth={"great film": "positive"},
+        mix="good=1",
+        time_scale=TIME_SCALE,
+        idle_seconds=0.5,
+        concurrency=3,
+    )
     assert stats.assignments_submitted == 6 and stats.generic_forms == 0, stats.errors
     for row in task_answers(mturk, hit_ids):
         [answer] = json.loads(row["fields"]["taskAnswers"][0])
@@ -241,8 +355,17 @@ def test_stopping_mid_work_returns_the_hit_instead_of_leaving_it_accepted() -> N
 
         watcher = threading.Thread(target=stop_once_someone_is_working)
         watcher.start()
-        stats = run_crowd(running.worker_site_url, n_workers=8, seed=3, truth=truth, mix="good=1", time_scale=5.0,
-                          idle_seconds=30, stop_event=stop, concurrency=4)
+        stats = run_crowd(
+            running.worker_site_url,
+            n_workers=8,
+            seed=3,
+            truth=truth,
+            mix="good=1",
+            time_scale=5.0,
+            idle_seconds=30,
+            stop_event=stop,
+            concurrency=4,
+        )
         watcher.join()
         hits = [client.get_hit(HITId=h)["HIT"] for h in hit_ids]
         assert stats.assignments_returned >= 1

@@ -7,6 +7,7 @@ import numpy as np
 from broker.marketplace.crowd.answers import task_input_from_block
 from broker.marketplace.crowd.form_filler import fill_form
 from broker.marketplace.crowd.pages import parse_page
+
 from .crowd_helpers import contract_page
 
 THIRD_PARTY_FORM = """
@@ -15,7 +16,8 @@ THIRD_PARTY_FORM = """
   <input type="hidden" name="batch" value="b7">
   <input type="radio" name="sentiment" value="pos"> <input type="radio" name="sentiment" value="neg">
   <input type="radio" name="sure" value="yes"> <input type="radio" name="sure" value="no">
-  <select name="topic"><option value="">Choose...</option><option value="sport">Sport</option><option>News</option></select>
+  <select name="topic"><option value="">Choose...</option><option value="sport">Sport</option>\
+<option>News</option></select>
   <input type="checkbox" name="flags" value="nsfw"> <input type="checkbox" name="flags" value="spam">
   <input type="checkbox" name="agree">
   <input type="text" name="summary"> <input type="number" name="stars">
@@ -53,8 +55,10 @@ def test_generic_filler_posts_what_a_browser_would() -> None:
 
 
 def test_select_multiple_and_textarea_parsing() -> None:
-    page = parse_page("<form><select name='s' multiple><option value='a' selected>A<option value='b'>B</select>"
-                      "<textarea name='t'>hi &amp; bye</textarea></form>")
+    page = parse_page(
+        "<form><select name='s' multiple><option value='a' selected>A<option value='b'>B</select>"
+        "<textarea name='t'>hi &amp; bye</textarea></form>"
+    )
     select, textarea = page.forms[0].fields
     assert select.type == "select-multiple" and select.options == [("a", True), ("b", False)]
     assert textarea.value == "hi & bye"

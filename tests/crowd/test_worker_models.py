@@ -34,7 +34,9 @@ def test_sloppy_workers_are_worse_than_good_ones() -> None:
 
 def test_uniform_constant_and_adversarial_spammers() -> None:
     assert accuracy(WorkerModelSpec("spammer", accuracy=0.0), 4) == pytest.approx(1 / len(LABELS), abs=0.03)
-    constant = {models.answer_label(WorkerModelSpec("constant", 0.0), LABELS, t, 7, 5, o) for o, t in zip(OBJECTS, TRUTH)}
+    constant = {
+        models.answer_label(WorkerModelSpec("constant", 0.0), LABELS, t, 7, 5, o) for o, t in zip(OBJECTS, TRUTH)
+    }
     assert len(constant) == 1
     assert accuracy(WorkerModelSpec("adversary", accuracy=0.1), 6) < 0.15
 
@@ -72,8 +74,12 @@ def _iou(a: dict, b: dict) -> float:
 
 
 def test_boxes_are_jittered_sometimes_missed_and_clipped() -> None:
-    truth = models.box_truth({"boundingBoxes": [{"label": "dog", "left": 100, "top": 80, "width": 200, "height": 150}],
-                              "inputImageProperties": {"width": 640, "height": 480}})
+    truth = models.box_truth(
+        {
+            "boundingBoxes": [{"label": "dog", "left": 100, "top": 80, "width": 200, "height": 150}],
+            "inputImageProperties": {"width": 640, "height": 480},
+        }
+    )
     good = WorkerModelSpec("good", accuracy=0.95, box_jitter=0.03, miss_rate=0.1)
     outputs = [models.answer_boxes(good, ["dog", "cat"], truth, 1, 0, f"o{i}") for i in range(500)]
     kept = [o["boundingBoxes"] for o in outputs if o["boundingBoxes"]]

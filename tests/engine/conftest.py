@@ -8,9 +8,10 @@ who answers what. End-to-end tests use the simulated crowd over HTTP instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from xml.sax.saxutils import escape
 
 import pytest
@@ -32,15 +33,15 @@ class JobFiles:
     spec_path: Path
     manifest_path: Path
     output_dir: Path
-    truth: dict[str, Any]       # source / source-ref -> true label (or list of labels)
+    truth: dict[str, Any]  # source / source-ref -> true label (or list of labels)
     labels: list[str]
 
 
 @pytest.fixture()
 def market(tmp_path: Path):
     """The embedded marketplace in a thread (in-memory state, serving tmp_path's files)."""
-    from broker.marketplace.config import MarketplaceConfig
     from broker.demo import start_marketplace
+    from broker.marketplace.config import MarketplaceConfig
 
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(tmp_path)])
     running = start_marketplace(config)
@@ -66,8 +67,7 @@ def engine(settings):
     mturk.forget_clients()
 
 
-def write_job(tmp_path: Path, task_type: str, n_objects: int, *, name: str = "test-job",
-              **overrides: Any) -> JobFiles:
+def write_job(tmp_path: Path, task_type: str, n_objects: int, *, name: str = "test-job", **overrides: Any) -> JobFiles:
     """A manifest of small images or texts with known truth, and a spec for it."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     multilabel = task_type.endswith("multilabel")
@@ -116,10 +116,12 @@ def write_job(tmp_path: Path, task_type: str, n_objects: int, *, name: str = "te
 
 def task_answers_xml(answer: list[dict]) -> str:
     """QuestionFormAnswers with one taskAnswers FreeText, as the worker site stores a crowd-form post."""
-    return ('<?xml version="1.0" encoding="UTF-8"?>'
-            '<QuestionFormAnswers xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
-            '2005-10-01/QuestionFormAnswers.xsd"><Answer><QuestionIdentifier>taskAnswers</QuestionIdentifier>'
-            f"<FreeText>{escape(json.dumps(answer))}</FreeText></Answer></QuestionFormAnswers>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<QuestionFormAnswers xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
+        '2005-10-01/QuestionFormAnswers.xsd"><Answer><QuestionIdentifier>taskAnswers</QuestionIdentifier>'
+        f"<FreeText>{escape(json.dumps(answer))}</FreeText></Answer></QuestionFormAnswers>"
+    )
 
 
 def hit_data_object(marketplace: Any, hit_id: str) -> dict:
@@ -128,14 +130,14 @@ def hit_data_object(marketplace: Any, hit_id: str) -> dict:
     import re
 
     view = marketplace.preview_hit(hit_id, None)
-    match = re.search(r'<script type="application/json" id="crowd-task-input">(.*?)</script>',
-                      view.html_content, re.S)
+    match = re.search(r'<script type="application/json" id="crowd-task-input">(.*?)</script>', view.html_content, re.S)
     block = json.loads(html_lib.unescape(match.group(1)) if "&quot;" in match.group(1) else match.group(1))
     return block
 
 
-def answer_open_hits(running: Any, chooser: Callable[[dict, str], Any], workers: list[str], *,
-                     limit: int | None = None) -> int:
+def answer_open_hits(
+    running: Any, chooser: Callable[[dict, str], Any], workers: list[str], *, limit: int | None = None
+) -> int:
     """Each worker accepts and submits every assignable HIT once; chooser(block, worker) -> label(s).
 
     Returns the number of assignments submitted.
@@ -164,4 +166,5 @@ def truthful(truth: dict[str, Any]) -> Callable[[dict, str], Any]:
     def choose(block: dict, worker: str) -> Any:
         data = block["dataObject"]
         return truth[data.get("source-ref") or data.get("source")]
+
     return choose

@@ -10,11 +10,11 @@ from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
 from broker.domain.lifecycle import JobStatus, ObjectStatus
-from broker.store.tables import DataObject, Hit, Job
 from broker.estimate import count_manifest_objects
-from broker.spec import load_job_spec
 from broker.reports.status import job_status
+from broker.spec import load_job_spec
 from broker.stages.submit import submit_job
+from broker.store.tables import DataObject, Hit, Job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03"]
@@ -25,12 +25,19 @@ def _earlier_output(files, labeled: dict[int, int], failed: set[int]) -> list[di
     lines = [json.loads(text) for text in files.manifest_path.read_text().splitlines()]
     for i, label in labeled.items():
         lines[i]["test-job"] = label
-        lines[i]["test-job-metadata"] = {"class-name": "earlier", "confidence": 0.91, "human-annotated": "yes",
-                                         "type": "groundtruth/text-classification",
-                                         "job-name": "labeling-job/earlier", "creation-date": "2026-01-01T00:00:00.000"}
+        lines[i]["test-job-metadata"] = {
+            "class-name": "earlier",
+            "confidence": 0.91,
+            "human-annotated": "yes",
+            "type": "groundtruth/text-classification",
+            "job-name": "labeling-job/earlier",
+            "creation-date": "2026-01-01T00:00:00.000",
+        }
     for i in failed:
-        lines[i]["test-job-metadata"] = {"failure-reason": "ClientError: no answers before the HIT expired",
-                                         "job-name": "labeling-job/earlier"}
+        lines[i]["test-job-metadata"] = {
+            "failure-reason": "ClientError: no answers before the HIT expired",
+            "job-name": "labeling-job/earlier",
+        }
     files.manifest_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return lines
 
@@ -52,7 +59,7 @@ def test_same_attribute_posts_only_unlabeled_objects_and_copies_the_rest(tmp_pat
     files = write_job(tmp_path / "job", "text-classification", 5)
     earlier = _earlier_output(files, labeled={0: 1, 2: 0}, failed={3})
     spec = load_job_spec(files.spec_path, settings=settings)
-    assert count_manifest_objects(spec, settings) == 3          # the estimate prices only what is posted
+    assert count_manifest_objects(spec, settings) == 3  # the estimate prices only what is posted
 
     out = _run(market, settings, engine, files)
 
@@ -60,10 +67,10 @@ def test_same_attribute_posts_only_unlabeled_objects_and_copies_the_rest(tmp_pat
         posted = {o.index for o in session.exec(select(DataObject).join(Hit, Hit.object_id == DataObject.id))}
         statuses = {o.index: o.status for o in session.exec(select(DataObject))}
         report = job_status(session, session.exec(select(Job)).one())
-    assert posted == {1, 3, 4}                                  # the failed line is posted again
+    assert posted == {1, 3, 4}  # the failed line is posted again
     assert statuses[0] == statuses[2] == ObjectStatus.CARRIED
     assert report.carried == 2 and report.consolidated == 3 and report.spent_cents == 3 * 3 * 6
-    assert out[0] == earlier[0] and out[2] == earlier[2]       # verbatim, the earlier job's metadata kept
+    assert out[0] == earlier[0] and out[2] == earlier[2]  # verbatim, the earlier job's metadata kept
     for i in (1, 3, 4):
         key = out[i]["source"]
         assert out[i]["test-job-metadata"]["job-name"] == "labeling-job/test-job"

@@ -12,12 +12,12 @@ import pytest
 from sqlmodel import Session, select
 
 from broker.actions import hits
-from broker.stages.collect import collect_tick
 from broker.domain.lifecycle import ReviewStatus
-from broker.store.tables import Assignment, Hit
+from broker.stages.collect import collect_tick
 from broker.stages.publish import publish_tick
 from broker.stages.review import review_tick
 from broker.stages.submit import submit_job
+from broker.store.tables import Assignment, Hit
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 KILL_SCRIPT = textwrap.dedent("""
@@ -51,18 +51,23 @@ def test_killed_publish_then_restart_creates_no_duplicate_hit(tmp_path, market, 
     files = write_job(tmp_path / "job", "text-classification", 8)
     submit_job(files.spec_path, engine, settings)
     env = dict(os.environ, PYTHONPATH=os.getcwd())
-    result = subprocess.run([sys.executable, "-c", KILL_SCRIPT, settings.db_url, market.endpoint_url, "5"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, settings.db_url, market.endpoint_url, "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 9, result.stderr
-    assert len(_remote_hits(market)) == 5          # five HITs exist on the marketplace
+    assert len(_remote_hits(market)) == 5  # five HITs exist on the marketplace
     with Session(engine) as session:
         rows = session.exec(select(Hit)).all()
-    assert len(rows) == 8 and all(r.status == "creating" for r in rows)   # none confirmed
+    assert len(rows) == 8 and all(r.status == "creating" for r in rows)  # none confirmed
 
     report = publish_tick(engine, settings)
     assert report.hits_recovered == 8 and report.hits_created == 0
     remote = _remote_hits(market)
-    assert len(remote) == 8                        # 5 recovered by token + 3 created: no duplicate
+    assert len(remote) == 8  # 5 recovered by token + 3 created: no duplicate
     with Session(engine) as session:
         rows = session.exec(select(Hit)).all()
     assert sorted(r.hit_id for r in rows) == sorted(h.id for h in remote)
@@ -88,8 +93,9 @@ def test_exception_after_create_before_commit_is_recovered(tmp_path, market, set
         assert {r.status for r in session.exec(select(Hit))} == {"open"}
 
 
-def test_review_results_lost_in_a_crash_are_settled_without_paying_twice(tmp_path, market, settings, engine,
-                                                                         monkeypatch):
+def test_review_results_lost_in_a_crash_are_settled_without_paying_twice(
+    tmp_path, market, settings, engine, monkeypatch
+):
     from broker.stages import review
 
     files = write_job(tmp_path / "job", "text-classification", 2)
@@ -122,8 +128,9 @@ def test_review_results_lost_in_a_crash_are_settled_without_paying_twice(tmp_pat
     assert market.marketplace.account.balance_cents == balance_before - 6 * 6  # 5c + 1c fee, once each
 
 
-def test_rows_older_than_the_token_lifetime_are_found_by_annotation_not_recreated(tmp_path, market, settings,
-                                                                                   engine, monkeypatch):
+def test_rows_older_than_the_token_lifetime_are_found_by_annotation_not_recreated(
+    tmp_path, market, settings, engine, monkeypatch
+):
     from datetime import timedelta
 
     from sqlalchemy import update
@@ -138,7 +145,7 @@ def test_rows_older_than_the_token_lifetime_are_found_by_annotation_not_recreate
     with pytest.raises(RuntimeError):
         publish_tick(engine, settings)
     monkeypatch.setattr(hits, "_record_created", original)
-    market.marketplace.clock.advance(25 * 3600)           # the marketplace has forgotten the tokens
+    market.marketplace.clock.advance(25 * 3600)  # the marketplace has forgotten the tokens
     with transaction(engine) as session:
         session.execute(update(Hit).values(created_at=utcnow() - timedelta(hours=25)))
     from broker import mturk

@@ -12,23 +12,31 @@ import time
 from sqlmodel import Session, select
 
 from broker import mturk
-from broker.stages.collect import collect_tick
 from broker.domain.lifecycle import HitStatus, JobStatus
-from broker.store import get_engine
-from broker.store.tables import Hit, Job
+from broker.stages.collect import collect_tick
 from broker.stages.publish import publish_tick
 from broker.stages.submit import submit_job
+from broker.store import get_engine
+from broker.store.tables import Hit, Job
 from tests.engine.conftest import WORKERS_DEFAULT, answer_open_hits, truthful, write_job
 
-FAST_TICKS = {f"BROKER_TICKS__{name.upper()}_SECONDS": "0.2"
-              for name in ("publish", "collect", "review", "consolidate", "finalize")}
+FAST_TICKS = {
+    f"BROKER_TICKS__{name.upper()}_SECONDS": "0.2"
+    for name in ("publish", "collect", "review", "consolidate", "finalize")
+}
 
 
 def _daemon(settings) -> subprocess.Popen:
-    env = dict(os.environ, BROKER_DB_URL=settings.db_url, BROKER_LOCAL_ENDPOINT_URL=settings.local_endpoint_url,
-               PYTHONPATH=os.getcwd(), **FAST_TICKS)
-    return subprocess.Popen([sys.executable, "-m", "broker.cli", "run"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ,
+        BROKER_DB_URL=settings.db_url,
+        BROKER_LOCAL_ENDPOINT_URL=settings.local_endpoint_url,
+        PYTHONPATH=os.getcwd(),
+        **FAST_TICKS,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "broker.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait(predicate, timeout: float = 60.0) -> None:
@@ -69,7 +77,7 @@ def test_sigterm_stops_the_daemon_cleanly_and_a_restart_resumes(tmp_path, market
     restarted = _daemon(settings)
     out, err = restarted.communicate(timeout=120)
     assert restarted.returncode == 0 and "all jobs done" in out, err[-2000:]
-    assert len(market.marketplace.hits) == 3                     # the restart created nothing new
+    assert len(market.marketplace.hits) == 3  # the restart created nothing new
     assert sorted(a.status for a in market.marketplace.assignments.values()) == ["Approved"] * 9
 
 
@@ -77,8 +85,9 @@ def test_collected_hits_left_reviewable_are_not_fetched_again(tmp_path, market, 
     from broker.settings import load_settings
 
     # a long collect interval: few listings remain, so leaving HITs Reviewable is cheaper than marking
-    slow = load_settings(db_url=settings.db_url, local_endpoint_url=settings.local_endpoint_url,
-                         ticks={"collect_seconds": 10_000})
+    slow = load_settings(
+        db_url=settings.db_url, local_endpoint_url=settings.local_endpoint_url, ticks={"collect_seconds": 10_000}
+    )
     files = write_job(tmp_path / "job", "text-classification", 2)
     submit_job(files.spec_path, engine, slow)
     publish_tick(engine, slow)
@@ -90,8 +99,8 @@ def test_collected_hits_left_reviewable_are_not_fetched_again(tmp_path, market, 
     assert {market.marketplace._hit_status(h, now) for h in market.marketplace.hits.values()} == {"Reviewable"}
     again = collect_tick(engine, slow)
     assert again.hits_seen == 2 and again.assignments_stored == 0
-    assert counter.calls["ListAssignmentsForHIT"] == 2                # no second fetch
+    assert counter.calls["ListAssignmentsForHIT"] == 2  # no second fetch
 
-    collect_tick(engine, settings)           # every object answered: no listing left to save, still unmarked
+    collect_tick(engine, settings)  # every object answered: no listing left to save, still unmarked
     with Session(engine) as session:
         assert {h.status for h in session.exec(select(Hit))} == {HitStatus.COLLECTED}

@@ -14,29 +14,43 @@ import pytest
 def test_demo_json_summary(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "broker.cli", "demo", "--objects", "60", "--json", "--output", str(tmp_path / "demo")],
-        capture_output=True, text=True, timeout=280, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(summary) >= {"accuracy", "majority_vote_accuracy", "objects", "assignments", "cost_cents",
-                            "wall_seconds", "output_manifest"}
+    assert set(summary) >= {
+        "accuracy",
+        "majority_vote_accuracy",
+        "objects",
+        "assignments",
+        "cost_cents",
+        "wall_seconds",
+        "output_manifest",
+    }
     assert summary["objects"] == 60 and summary["assignments"] == 180
     # a crowd with spammers and sloppy workers: far better than chance (10%), not perfect bookkeeping
     assert 0.5 <= summary["majority_vote_accuracy"] <= 1.0 and 0.5 <= summary["accuracy"] <= 1.0
-    assert summary["cost_cents"] == 180 * 3             # 2c reward + 1c minimum fee, every assignment approved
+    assert summary["cost_cents"] == 180 * 3  # 2c reward + 1c minimum fee, every assignment approved
     assert 0 < summary["wall_seconds"] < 280
     manifest = Path(summary["output_manifest"])
     assert manifest == tmp_path / "demo" / "digits" / "manifests" / "output" / "output.manifest"
     lines = [json.loads(line) for line in manifest.read_text().splitlines()]
-    assert len(lines) == 60 and all(line["digits-metadata"]["type"] == "groundtruth/image-classification"
-                                    for line in lines)
+    assert len(lines) == 60 and all(
+        line["digits-metadata"]["type"] == "groundtruth/image-classification" for line in lines
+    )
     assert all(line["digits-metadata"]["class-name"] == str(line["digits"]) for line in lines)
 
 
 def _run_demo(tmp_path: Path, *args: str) -> dict:
     result = subprocess.run(
         [sys.executable, "-m", "broker.cli", "demo", *args, "--json", "--output", str(tmp_path / "demo")],
-        capture_output=True, text=True, timeout=280, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -46,8 +60,8 @@ def _run_demo(tmp_path: Path, *args: str) -> dict:
 def test_demo_bounding_box_reports_mean_iou(tmp_path):
     summary = _run_demo(tmp_path, "--task", "bounding-box", "--objects", "20")
     assert summary["task"] == "bounding-box" and "accuracy" not in summary and "span_f1" not in summary
-    assert summary["objects"] == 20 and summary["assignments"] == 100   # 5 workers per image by default
-    assert summary["cost_cents"] == 100 * 5 and summary["failed_objects"] == 0   # 4c reward + 1c fee
+    assert summary["objects"] == 20 and summary["assignments"] == 100  # 5 workers per image by default
+    assert summary["cost_cents"] == 100 * 5 and summary["failed_objects"] == 0  # 4c reward + 1c fee
     # five answers from a crowd with spammers: consolidation is far better than one worker's answer
     assert summary["mean_iou"] >= 0.7 and summary["mean_iou"] >= summary["single_worker_mean_iou"] + 0.15
     lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
@@ -76,8 +90,13 @@ def test_demo_named_entity_reports_span_f1(tmp_path):
 
 
 def test_demo_rejects_unknown_task(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "broker.cli", "demo", "--task", "polygon", "--output",
-                             str(tmp_path / "demo")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "broker.cli", "demo", "--task", "polygon", "--output", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert result.returncode != 0 and "not a demo task" in result.stderr and not (tmp_path / "demo").exists()
 
 
@@ -94,8 +113,12 @@ def test_demo_semantic_segmentation_reports_mask_iou(tmp_path):
     for line in lines:
         metadata = line["regions-ref-metadata"]
         assert metadata["type"] == "groundtruth/semantic-segmentation"
-        assert [entry["class-name"] for entry in metadata["internal-color-map"].values()] == \
-            ["BACKGROUND", "rectangle", "ellipse", "triangle"]
+        assert [entry["class-name"] for entry in metadata["internal-color-map"].values()] == [
+            "BACKGROUND",
+            "rectangle",
+            "ellipse",
+            "triangle",
+        ]
         assert Path(line["regions-ref"]).is_file() and line["regions-ref"].endswith(".png")
 
 
@@ -105,12 +128,12 @@ def test_demo_bounding_box_adjustment_improves_on_the_earlier_boxes(tmp_path):
     # timing, and with 20 images the gain over the shown boxes ranged from 0.06 to 0.27 between runs
     summary = _run_demo(tmp_path, "--task", "bounding-box-adjustment", "--objects", "40")
     assert summary["task"] == "bounding-box-adjustment" and summary["assignments"] == 120
-    assert summary["mean_iou"] >= summary["initial_mean_iou"] + 0.08       # the crowd fixed shifted boxes
+    assert summary["mean_iou"] >= summary["initial_mean_iou"] + 0.08  # the crowd fixed shifted boxes
     lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
     assert len(lines) == 40
     for line in lines:
         assert line["shapes-adjusted-metadata"]["adjustment-status"] in ("adjusted", "unadjusted")
-        assert line["boxes-metadata"]["job-name"] == "labeling-job/shapes-model"   # the earlier label passes through
+        assert line["boxes-metadata"]["job-name"] == "labeling-job/shapes-model"  # the earlier label passes through
 
 
 @pytest.mark.slow
@@ -118,8 +141,8 @@ def test_demo_verification_checks_a_models_digit_labels(tmp_path):
     summary = _run_demo(tmp_path, "--task", "verification", "--objects", "100")
     assert summary["task"] == "verification" and summary["objects"] == 100 and summary["failed_objects"] == 0
     # batches of up to 25 objects sharing a label, 3 workers each: far fewer assignments than objects
-    assert 3 * 4 <= summary["assignments"] <= 3 * 14        # one batch per label, plus one per 25 more
-    assert 0.5 < summary["model_label_accuracy"] < 0.95          # a weak model: some labels to catch
+    assert 3 * 4 <= summary["assignments"] <= 3 * 14  # one batch per label, plus one per 25 more
+    assert 0.5 < summary["model_label_accuracy"] < 0.95  # a weak model: some labels to catch
     assert summary["verification_accuracy"] >= 0.8
     assert summary["verification_accuracy"] >= summary["single_worker_verification_accuracy"]
     lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]

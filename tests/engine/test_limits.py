@@ -6,14 +6,14 @@ import json
 
 from sqlmodel import Session, select
 
-from broker.stages.collect import collect_tick
+from broker.commands import cancel_job
 from broker.daemon import run_cycle
 from broker.domain.lifecycle import JobStatus, ObjectStatus
-from broker.store.tables import DataObject, Hit, Job
-from broker.commands import cancel_job
 from broker.output import REASON_BUDGET, REASON_EXPIRED, REASON_STOPPED
+from broker.stages.collect import collect_tick
 from broker.stages.publish import publish_tick
 from broker.store.jobs import job_money
+from broker.store.tables import DataObject, Hit, Job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03"]
@@ -71,8 +71,9 @@ def test_never_more_than_max_concurrent_hits_open(tmp_path, market, settings, en
     assert all(o.status == ObjectStatus.CONSOLIDATED for o in _objects(engine))
 
 
-def test_expired_hit_is_extended_once_then_partial_answers_kept_and_empty_objects_fail(tmp_path, market, settings,
-                                                                                       engine):
+def test_expired_hit_is_extended_once_then_partial_answers_kept_and_empty_objects_fail(
+    tmp_path, market, settings, engine
+):
     from broker.stages.submit import submit_job
 
     files = write_job(tmp_path / "job", "text-classification", 2, lifetime_seconds=60)
@@ -87,17 +88,19 @@ def test_expired_hit_is_extended_once_then_partial_answers_kept_and_empty_object
     marketplace = market.marketplace
     marketplace.register_worker(WORKERS[0])
     with Session(engine) as session:
-        hit0 = session.exec(select(Hit).join(DataObject, Hit.object_id == DataObject.id)
-                            .where(DataObject.index == 0)).one()
+        hit0 = session.exec(
+            select(Hit).join(DataObject, Hit.object_id == DataObject.id).where(DataObject.index == 0)
+        ).one()
     from tests.engine.conftest import task_answers_xml
 
     assignment = marketplace.accept_hit(hit0.hit_id, WORKERS[0])
-    marketplace.submit_assignment(assignment, WORKERS[0],
-                                  task_answers_xml([{"crowd-classifier": {"label": files.truth[first_source]}}]))
+    marketplace.submit_assignment(
+        assignment, WORKERS[0], task_answers_xml([{"crowd-classifier": {"label": files.truth[first_source]}}])
+    )
     marketplace.clock.advance(61)
     report = collect_tick(engine, settings)
     assert report.hits_extended == 2 and report.assignments_stored == 1
-    assert _assignable(market) == 2                      # both HITs open again, same HITIds
+    assert _assignable(market) == 2  # both HITs open again, same HITIds
     marketplace.clock.advance(4000)
     for _ in range(2):
         run_cycle(engine, settings)
@@ -105,7 +108,7 @@ def test_expired_hit_is_extended_once_then_partial_answers_kept_and_empty_object
     assert objects[0].status == ObjectStatus.CONSOLIDATED and objects[0].n_answers == 1
     assert objects[1].status == ObjectStatus.FAILED
     assert objects[1].failure_reason.startswith(REASON_EXPIRED) and "1 extension" in objects[1].failure_reason
-    assert len(marketplace.hits) == 2                    # extended, never re-created
+    assert len(marketplace.hits) == 2  # extended, never re-created
     with Session(engine) as session:
         assert session.exec(select(Job)).one().status == JobStatus.COMPLETED
 

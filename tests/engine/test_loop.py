@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
 from broker.domain.lifecycle import JobStatus, ObjectStatus, ReviewStatus
-from broker.store.tables import Assignment, DataObject, Hit, Job
 from broker.stages.submit import submit_job
+from broker.store.tables import Assignment, DataObject, Hit, Job
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03"]
@@ -21,8 +21,15 @@ def _lines(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("task_type", ["image-classification", "text-classification",
-                                       "image-classification-multilabel", "text-classification-multilabel"])
+@pytest.mark.parametrize(
+    "task_type",
+    [
+        "image-classification",
+        "text-classification",
+        "image-classification-multilabel",
+        "text-classification-multilabel",
+    ],
+)
 def test_whole_loop_labels_every_object_and_pays_each_assignment_once(tmp_path, market, settings, engine, task_type):
     files = write_job(tmp_path / "job", task_type, 6)
     submit_job(files.spec_path, engine, settings)

@@ -60,10 +60,13 @@ def test_an_object_sent_back_to_pending_gets_its_next_attempt(tmp_path, market, 
     assert second.status == HitStatus.OPEN and second.max_assignments == 2
     assert second.assignment_cost_cents == hits.object_assignment_cost(job, 2)
     assert market.marketplace.hits[second.hit_id].max_assignments == 2
-    assert len(_hits_of(engine, 1)) == 1                      # the other object is left alone
+    assert len(_hits_of(engine, 1)) == 1  # the other object is left alone
 
-    answer_open_hits(market, truthful(write_job(tmp_path / "same", "text-classification", 2).truth),
-                     ["AWORKERFOUR004", "AWORKERFIVE005"])
+    answer_open_hits(
+        market,
+        truthful(write_job(tmp_path / "same", "text-classification", 2).truth),
+        ["AWORKERFOUR004", "AWORKERFIVE005"],
+    )
     collect_tick(engine, settings)
     _ask_for_more(engine, 0, 1)
     assert publish_tick(engine, settings).hits_created == 1

@@ -38,11 +38,12 @@ def test_s3_manifest_images_and_output(tmp_path, market, moto_s3):
     from PIL import Image
 
     from broker import mturk
-    from broker.store import dispose_engine, get_engine
     from broker.settings import load_settings
+    from broker.store import dispose_engine, get_engine
 
-    settings = load_settings(db_url=f"sqlite:///{tmp_path}/broker.db", local_endpoint_url=market.endpoint_url,
-                             s3_endpoint_url=moto_s3)
+    settings = load_settings(
+        db_url=f"sqlite:///{tmp_path}/broker.db", local_endpoint_url=market.endpoint_url, s3_endpoint_url=moto_s3
+    )
     mturk.forget_clients()
     s3 = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1")
     s3.create_bucket(Bucket="labels")
@@ -56,9 +57,15 @@ def test_s3_manifest_images_and_output(tmp_path, market, moto_s3):
         lines.append(json.dumps({"source-ref": f"s3://labels/{key}"}))
     s3.put_object(Bucket="labels", Key="in/input.manifest", Body=("\n".join(lines) + "\n").encode())
     spec = {
-        "job_name": "s3-job", "task_type": "image-classification", "labels": ["red", "blue"],
-        "input_manifest": "s3://labels/in/input.manifest", "output": "s3://labels/out",
-        "workers_per_object": 3, "reward": "0.05", "title": "Colour", "description": "Pick the colour.",
+        "job_name": "s3-job",
+        "task_type": "image-classification",
+        "labels": ["red", "blue"],
+        "input_manifest": "s3://labels/in/input.manifest",
+        "output": "s3://labels/out",
+        "workers_per_object": 3,
+        "reward": "0.05",
+        "title": "Colour",
+        "description": "Pick the colour.",
         "lifetime_seconds": 3600,
     }
     spec_path = tmp_path / "s3.yaml"
@@ -69,8 +76,8 @@ def test_s3_manifest_images_and_output(tmp_path, market, moto_s3):
         run_cycle(engine, settings)
         hit = next(iter(market.marketplace.hits))
         html = market.marketplace.preview_hit(hit, None).html_content
-        src = html[html.index("src=", html.index("<crowd-image-classifier")):][:300]
-        assert src.startswith(f"src=\"{moto_s3}/labels/in/img-") and "Signature=" in src, src   # presigned
+        src = html[html.index("src=", html.index("<crowd-image-classifier")) :][:300]
+        assert src.startswith(f'src="{moto_s3}/labels/in/img-') and "Signature=" in src, src  # presigned
         assert hit_data_object(market.marketplace, hit)["dataObject"]["source-ref"].startswith("s3://labels/in/")
         answer_open_hits(market, truthful(truth), WORKERS_DEFAULT)
         run_cycle(engine, settings)

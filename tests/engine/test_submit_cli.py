@@ -92,7 +92,9 @@ def test_status_export_csv_and_worker_commands(tmp_path, market, settings, engin
     as_format = runner.invoke(app, ["export", "test-job", "--format", "csv"], env=env)
     assert as_format.exit_code == 0 and as_format.output == exported.output
     coco = runner.invoke(app, ["export", "test-job", "--format", "coco"], env=env)
-    assert coco.exit_code == 1 and "line 1" in coco.output and "only bounding-box jobs" in coco.output.replace("\n", " ")
+    assert (
+        coco.exit_code == 1 and "line 1" in coco.output and "only bounding-box jobs" in coco.output.replace("\n", " ")
+    )
     yolo = runner.invoke(app, ["export", "test-job", "--format", "yolo"], env=env)
     assert yolo.exit_code == 1 and "--output DIRECTORY" in yolo.output
     unknown = runner.invoke(app, ["export", "test-job", "--format", "parquet"], env=env)
@@ -101,7 +103,7 @@ def test_status_export_csv_and_worker_commands(tmp_path, market, settings, engin
     assignment = next(iter(market.marketplace.assignments.values()))
     bonus_args = ["worker", "bonus", assignment.worker_id, assignment.id, "--amount", "0.10", "--reason", "Thanks"]
     assert runner.invoke(app, bonus_args, env=env).exit_code == 0
-    assert runner.invoke(app, bonus_args, env=env).exit_code == 0          # same bonus again: deduplicated
+    assert runner.invoke(app, bonus_args, env=env).exit_code == 0  # same bonus again: deduplicated
     assert len(market.marketplace.bonuses) == 1
     assert runner.invoke(app, ["worker", "block", WORKERS[2], "--reason", "spam"], env=env).exit_code == 0
     assert WORKERS[2] in {b["WorkerId"] for b in _blocks(market)}
@@ -116,8 +118,12 @@ def _blocks(market) -> list[dict]:
 
 
 def test_agreement_policy_rejects_a_disagreeing_worker_with_the_message(tmp_path, market, settings, engine):
-    policy = {"approve": "agreement", "min_agreement": 0.5, "min_answers_to_judge": 3,
-              "reject_message": "Too many answers disagreed with the consensus."}
+    policy = {
+        "approve": "agreement",
+        "min_agreement": 0.5,
+        "min_answers_to_judge": 3,
+        "reject_message": "Too many answers disagreed with the consensus.",
+    }
     files = write_job(tmp_path / "job", "text-classification", 4, review_policy=policy, workers_per_object=4)
     from broker.stages.submit import submit_job
 
@@ -140,7 +146,6 @@ def test_agreement_policy_rejects_a_disagreeing_worker_with_the_message(tmp_path
     assert all(a.requester_feedback == policy["reject_message"] for a in rejected)
 
 
-
 def test_question_over_65535_bytes_is_refused_before_any_call(tmp_path, settings, engine):
     template = tmp_path / "big.liquid"
     template.write_text("<crowd-form><p>" + "x" * 70_000 + "</p>{{ task.input.taskObject }}</crowd-form>\n")
@@ -161,5 +166,5 @@ def test_collect_once_collects_reviews_and_consolidates_without_publishing(tmp_p
     answer_open_hits(market, truthful(files.truth), WORKERS)
     result = runner.invoke(app, ["collect", "--once"], env=_env(settings))
     assert result.exit_code == 0 and "collected 6 assignments from 2 HITs" in result.output
-    assert len(market.marketplace.hits) == 2                       # nothing new published
+    assert len(market.marketplace.hits) == 2  # nothing new published
     assert {a.status for a in market.marketplace.assignments.values()} == {"Approved"}

@@ -6,8 +6,6 @@ writes the output manifest line."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from pathlib import Path
 
@@ -19,8 +17,8 @@ from sqlmodel import Session
 
 from broker.daemon import run_cycle
 from broker.domain.lifecycle import JobStatus
-from broker.store.tables import Job
 from broker.stages.submit import submit_job
+from broker.store.tables import Job
 
 pytestmark = pytest.mark.browser
 
@@ -30,10 +28,20 @@ IMAGE_W, IMAGE_H = 240, 160
 def _job(folder: Path, task_type: str, labels: list[str], line: dict, name: str) -> Path:
     manifest = folder / "input.manifest"
     manifest.write_text(json.dumps(line) + "\n")
-    spec = {"job_name": name, "task_type": task_type, "labels": labels, "input_manifest": str(manifest),
-            "output": str(folder / "output"), "workers_per_object": 1, "reward": "0.05",
-            "title": f"A {task_type} task", "description": "Mark what the instructions ask for.",
-            "lifetime_seconds": 3600, "assignment_duration_seconds": 600, "auto_approval_delay_seconds": 86400}
+    spec = {
+        "job_name": name,
+        "task_type": task_type,
+        "labels": labels,
+        "input_manifest": str(manifest),
+        "output": str(folder / "output"),
+        "workers_per_object": 1,
+        "reward": "0.05",
+        "title": f"A {task_type} task",
+        "description": "Mark what the instructions ask for.",
+        "lifetime_seconds": 3600,
+        "assignment_duration_seconds": 600,
+        "auto_approval_delay_seconds": 86400,
+    }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -42,7 +50,7 @@ def _job(folder: Path, task_type: str, labels: list[str], line: dict, name: str)
 def _image(folder: Path) -> dict:
     path = folder / "scene.png"
     image = Image.new("RGB", (IMAGE_W, IMAGE_H), (230, 230, 230))
-    image.paste((40, 90, 160), (60, 40, 140, 100))        # a blue block at left 60, top 40, 80 x 60
+    image.paste((40, 90, 160), (60, 40, 140, 100))  # a blue block at left 60, top 40, 80 x 60
     image.save(path)
     return {"source-ref": str(path)}
 
@@ -66,16 +74,21 @@ def _accept_as_new_worker(page, market):
 
 
 def _frame_offset(page) -> tuple[float, float]:
-    return tuple(page.evaluate("""() => { const f = document.querySelector('#hit-frame');
-        const r = f.getBoundingClientRect(); return [r.left + f.clientLeft, r.top + f.clientTop]; }"""))
+    return tuple(
+        page.evaluate("""() => { const f = document.querySelector('#hit-frame');
+        const r = f.getBoundingClientRect(); return [r.left + f.clientLeft, r.top + f.clientTop]; }""")
+    )
 
 
 def _image_point(page, frame, tool: str, x: float, y: float) -> tuple[float, float]:
     """Viewport coordinates of image pixel (x, y) of the tool inside the HIT frame."""
     left, top = _frame_offset(page)
-    fx, fy = frame.evaluate("""([tool, x, y]) => { const el = document.querySelector(tool);
+    fx, fy = frame.evaluate(
+        """([tool, x, y]) => { const el = document.querySelector(tool);
         el.scrollIntoView(); const r = el.overlay.getBoundingClientRect();
-        return [r.left + x * r.width / el.width, r.top + y * r.height / el.height]; }""", [tool, x, y])
+        return [r.left + x * r.width / el.width, r.top + y * r.height / el.height]; }""",
+        [tool, x, y],
+    )
     return left + fx, top + fy
 
 
@@ -109,29 +122,32 @@ def _published(tmp_path, engine, settings, spec_path: Path) -> int:
 
 
 def test_box_drawn_in_the_worker_site_reaches_the_output_manifest(page, tmp_path, market, settings, engine):
-    job_id = _published(tmp_path, engine, settings,
-                        _job(tmp_path, "bounding-box", ["block", "sky"], _image(tmp_path), "boxes"))
+    job_id = _published(
+        tmp_path, engine, settings, _job(tmp_path, "bounding-box", ["block", "sky"], _image(tmp_path), "boxes")
+    )
     frame = _accept_as_new_worker(page, market)
     frame.wait_for_function("document.querySelector('crowd-bounding-box').width > 0")
-    _drag(page, frame, "crowd-bounding-box", (60, 40), (140, 100))          # label 1: the block
+    _drag(page, frame, "crowd-bounding-box", (60, 40), (140, 100))  # label 1: the block
     _submit_and_finish(page, frame, engine, settings, job_id)
 
     line = _output_line(tmp_path, "boxes")
     assert line["boxes"]["image_size"] == [{"width": IMAGE_W, "height": IMAGE_H, "depth": 3}]
     [box] = line["boxes"]["annotations"]
     assert box["class_id"] == 0 and line["boxes-metadata"]["class-map"] == {"0": "block"}
-    assert max(abs(a - b) for a, b in zip((box["left"], box["top"], box["width"], box["height"]),
-                                          (60, 40, 80, 60))) <= 1
-    assert line["boxes-metadata"]["objects"] == [{"confidence": 0.0}]     # one worker: Ground Truth writes 0.00
+    assert (
+        max(abs(a - b) for a, b in zip((box["left"], box["top"], box["width"], box["height"]), (60, 40, 80, 60))) <= 1
+    )
+    assert line["boxes-metadata"]["objects"] == [{"confidence": 0.0}]  # one worker: Ground Truth writes 0.00
     assert line["boxes-metadata"]["type"] == "groundtruth/object-detection"
 
 
 def test_region_painted_in_the_worker_site_becomes_the_consolidated_png(page, tmp_path, market, settings, engine):
-    job_id = _published(tmp_path, engine, settings,
-                        _job(tmp_path, "semantic-segmentation", ["block"], _image(tmp_path), "paint"))
+    job_id = _published(
+        tmp_path, engine, settings, _job(tmp_path, "semantic-segmentation", ["block"], _image(tmp_path), "paint")
+    )
     frame = _accept_as_new_worker(page, market)
     frame.wait_for_function("document.querySelector('crowd-semantic-segmentation').width > 0")
-    for y in range(50, 95, 8):                                  # brush strokes across the block
+    for y in range(50, 95, 8):  # brush strokes across the block
         _drag(page, frame, "crowd-semantic-segmentation", (70, y), (130, y))
     _submit_and_finish(page, frame, engine, settings, job_id)
 
@@ -141,27 +157,32 @@ def test_region_painted_in_the_worker_site_becomes_the_consolidated_png(page, tm
     assert metadata["internal-color-map"]["1"] == {"class-name": "block", "confidence": 0.0, "hex-color": "#1f77b4"}
     with Image.open(line["paint-ref"]) as image:
         pixels = np.asarray(image.convert("RGB"))
-    painted = (pixels == (0x1f, 0x77, 0xb4)).all(axis=2)
+    painted = (pixels == (0x1F, 0x77, 0xB4)).all(axis=2)
     assert painted.shape == (IMAGE_H, IMAGE_W)
     assert painted[55:90, 75:125].all() and not painted[:30].any() and not painted[:, 150:].any()
 
 
 def test_span_selected_in_the_worker_site_reaches_the_output_manifest(page, tmp_path, market, settings, engine):
     text = "Grace Hopper visited Oslo."
-    job_id = _published(tmp_path, engine, settings,
-                        _job(tmp_path, "named-entity-recognition", ["person", "place"], {"source": text}, "names"))
+    job_id = _published(
+        tmp_path,
+        engine,
+        settings,
+        _job(tmp_path, "named-entity-recognition", ["person", "place"], {"source": text}, "names"),
+    )
     frame = _accept_as_new_worker(page, market)
     left, top = _frame_offset(page)
     for start, end, key in ((0, 12, "1"), (21, 25, "2")):
-        page.keyboard.press(key)                               # the label the next selection gets
+        page.keyboard.press(key)  # the label the next selection gets
         x0, y0, x1, y1 = frame.evaluate(
-            """([start, end]) => { const node = document.querySelector('.crowd-entity-text').lastChild;
+            f"""([start, end]) => {{ const node = document.querySelector('.crowd-entity-text').lastChild;
                 const range = document.createRange();
-                const from = node.data.length - (%d - start), to = node.data.length - (%d - end);
+                const from = node.data.length - ({len(text)} - start), to = node.data.length - ({len(text)} - end);
                 range.setStart(node, from); range.setEnd(node, to);
                 const rects = range.getClientRects(), a = rects[0], b = rects[rects.length - 1];
-                return [a.left + 1, a.top + a.height / 2, b.right - 1, b.top + b.height / 2]; }""" % (len(text), len(text)),
-            [start, end])
+                return [a.left + 1, a.top + a.height / 2, b.right - 1, b.top + b.height / 2]; }}""",
+            [start, end],
+        )
         page.mouse.move(left + x0, top + y0)
         page.mouse.down()
         page.mouse.move(left + x1, top + y1, steps=4)
@@ -170,31 +191,40 @@ def test_span_selected_in_the_worker_site_reaches_the_output_manifest(page, tmp_
 
     line = _output_line(tmp_path, "names")
     assert line["names"]["annotations"]["entities"] == [
-        {"label": "person", "startOffset": 0, "endOffset": 12}, {"label": "place", "startOffset": 21, "endOffset": 25}]
+        {"label": "person", "startOffset": 0, "endOffset": 12},
+        {"label": "place", "startOffset": 21, "endOffset": 25},
+    ]
     assert line["names-metadata"]["type"] == "groundtruth/text-span"
-    assert [text[e["startOffset"]:e["endOffset"]] for e in line["names"]["annotations"]["entities"]] == \
-        ["Grace Hopper", "Oslo"]
+    assert [text[e["startOffset"] : e["endOffset"]] for e in line["names"]["annotations"]["entities"]] == [
+        "Grace Hopper",
+        "Oslo",
+    ]
 
 
 def test_items_unchecked_in_the_worker_site_become_verification_verdicts(page, tmp_path, market, settings, engine):
     texts = ["A red house with a roof.", "A blue bicycle.", "A small stone cottage.", "A yellow taxi."]
     lines = [{"source": text, "kind": 0, "kind-metadata": {"class-name": "house", "confidence": 0.9}} for text in texts]
     spec_path = _job(tmp_path, "label-verification", ["good", "bad"], lines[0], "check")
-    spec_path.write_text(yaml.safe_dump(yaml.safe_load(spec_path.read_text())
-                                        | {"verification": {"label_attribute": "kind"}}))
-    (tmp_path / "input.manifest").write_text("".join(json.dumps(line) + "\n" for line in lines))   # all four
+    spec_path.write_text(
+        yaml.safe_dump(yaml.safe_load(spec_path.read_text()) | {"verification": {"label_attribute": "kind"}})
+    )
+    (tmp_path / "input.manifest").write_text("".join(json.dumps(line) + "\n" for line in lines))  # all four
     job_id = _published(tmp_path, engine, settings, spec_path)
     frame = _accept_as_new_worker(page, market)
     boxes = frame.get_by_role("checkbox")
-    assert [boxes.nth(i).is_checked() for i in range(4)] == [True] * 4     # every item starts "fits"
-    frame.locator(".crowd-verify-item").nth(1).click()                      # the bicycle is no house
+    assert [boxes.nth(i).is_checked() for i in range(4)] == [True] * 4  # every item starts "fits"
+    frame.locator(".crowd-verify-item").nth(1).click()  # the bicycle is no house
     boxes.nth(2).focus()
-    page.keyboard.press("ArrowRight")                                       # keyboard: to the taxi, Space
+    page.keyboard.press("ArrowRight")  # keyboard: to the taxi, Space
     page.keyboard.press("Space")
     _submit_and_finish(page, frame, engine, settings, job_id)
 
-    out = [json.loads(line) for line in
-           (tmp_path / "output" / "check" / "manifests" / "output" / "output.manifest").read_text().splitlines()]
-    assert [line["check"] for line in out] == ["0", "1", "0", "1"]          # Ground Truth's verdict index
+    out = [
+        json.loads(line)
+        for line in (tmp_path / "output" / "check" / "manifests" / "output" / "output.manifest")
+        .read_text()
+        .splitlines()
+    ]
+    assert [line["check"] for line in out] == ["0", "1", "0", "1"]  # Ground Truth's verdict index
     assert all(line["check-metadata"]["type"] == "groundtruth/label-verification" for line in out)
-    assert [line["kind-metadata"]["class-name"] for line in out] == ["house"] * 4   # the verified label stays
+    assert [line["kind-metadata"]["class-name"] for line in out] == ["house"] * 4  # the verified label stays

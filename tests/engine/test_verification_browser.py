@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 
 from broker.daemon import run_cycle
 from broker.domain.lifecycle import JobStatus
-from broker.store.tables import Hit, Job
 from broker.stages.submit import submit_job
+from broker.store.tables import Hit, Job
 from tests.engine.verification_jobs import write_verification_job
 from tests.worker_site.site_helpers import browser_sign_up
 
@@ -33,11 +33,13 @@ def test_worker_unchecks_wrong_labels_in_chromium_and_output_marks_them_bad(page
     frame = page.frame_locator("#hit-frame")
     boxes = frame.get_by_role("checkbox")
     boxes.first.wait_for()
-    assert boxes.count() == 6 and all(boxes.nth(i).is_checked() for i in range(6))   # every item pre-checked
+    assert boxes.count() == 6 and all(boxes.nth(i).is_checked() for i in range(6))  # every item pre-checked
     assert frame.locator(".crowd-verify-label strong").inner_text() == "cat"
-    assert all(frame.locator(".crowd-verify-item img").nth(i).evaluate("img => img.complete && img.naturalWidth") == 8
-               for i in range(6))                                                   # the objects' images load
-    wrong = [i for i, fits in enumerate(files.fits) if not fits]                    # objects 0 and 4
+    assert all(
+        frame.locator(".crowd-verify-item img").nth(i).evaluate("img => img.complete && img.naturalWidth") == 8
+        for i in range(6)
+    )  # the objects' images load
+    wrong = [i for i, fits in enumerate(files.fits) if not fits]  # objects 0 and 4
     for i in wrong:
         frame.locator(".crowd-verify-item").nth(i).click()
     assert [boxes.nth(i).is_checked() for i in range(6)] == files.fits
@@ -54,9 +56,13 @@ def test_worker_unchecks_wrong_labels_in_chromium_and_output_marks_them_bad(page
     for line, original in zip(lines, files.lines):
         metadata = line.pop("verify-category-metadata")
         assert metadata.pop("creation-date")
-        assert metadata == {"class-name": "bad" if line["verify-category"] == "1" else "good", "confidence": 0.0,
-                            "type": "groundtruth/label-verification", "job-name": "labeling-job/verify-job",
-                            "human-annotated": "yes"}                               # one worker: confidence 0.00
+        assert metadata == {
+            "class-name": "bad" if line["verify-category"] == "1" else "good",
+            "confidence": 0.0,
+            "type": "groundtruth/label-verification",
+            "job-name": "labeling-job/verify-job",
+            "human-annotated": "yes",
+        }  # one worker: confidence 0.00
         line.pop("verify-category")
         assert line == original
     # worker responses per datasetObjectId, each holding that object's share of the batch answer
@@ -65,5 +71,9 @@ def test_worker_unchecks_wrong_labels_in_chromium_and_output_marks_them_bad(page
     assert sorted(by_object, key=int) == [str(i) for i in range(6)]
     for object_id, [answer] in by_object.items():
         assert answer["workerId"] == worker_id
-        assert answer["answerContent"] == {"crowd-label-verification": {
-            "label": "cat", "items": [{"id": object_id, "correct": files.fits[int(object_id)]}]}}
+        assert answer["answerContent"] == {
+            "crowd-label-verification": {
+                "label": "cat",
+                "items": [{"id": object_id, "correct": files.fits[int(object_id)]}],
+            }
+        }

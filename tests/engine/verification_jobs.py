@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -19,26 +20,35 @@ class VerificationFiles:
     manifest_path: Path
     output_dir: Path
     lines: list[dict[str, Any]]
-    fits: list[bool]             # per object: does the label shown (the model's) fit?
-    truth: dict[str, Any]        # source-ref -> {"correct": bool}, for the simulated crowd
+    fits: list[bool]  # per object: does the label shown (the model's) fit?
+    truth: dict[str, Any]  # source-ref -> {"correct": bool}, for the simulated crowd
 
 
 def model_output_line(path: Path, index: int, label: str, confidence: float) -> dict[str, Any]:
     """A line of an earlier classification job's output manifest (attribute "category")."""
-    return {"source-ref": str(path), "category": list(COLORS).index(label),
-            "category-metadata": {"class-name": label, "confidence": confidence, "type": "groundtruth/image-classification",
-                                  "job-name": "labeling-job/model", "human-annotated": "no",
-                                  "creation-date": "2026-11-01T10:00:00.000000"}}
+    return {
+        "source-ref": str(path),
+        "category": list(COLORS).index(label),
+        "category-metadata": {
+            "class-name": label,
+            "confidence": confidence,
+            "type": "groundtruth/image-classification",
+            "job-name": "labeling-job/model",
+            "human-annotated": "no",
+            "creation-date": "2026-11-01T10:00:00.000000",
+        },
+    }
 
 
-def write_verification_job(folder: Path, counts: dict[str, int], *, batch_size: int = 10,
-                           name: str = "verify-job", **overrides: Any) -> VerificationFiles:
+def write_verification_job(
+    folder: Path, counts: dict[str, int], *, batch_size: int = 10, name: str = "verify-job", **overrides: Any
+) -> VerificationFiles:
     """Objects labeled cat/dog (interleaved) with confidences 0.80-0.99; every 4th label is wrong."""
     from PIL import Image
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     columns = [[label] * counts.get(label, 0) for label in COLORS]
-    order = [label for row in zip_longest(*columns) for label in row if label]    # cat, dog, cat, dog, ..., cat
+    order = [label for row in zip_longest(*columns) for label in row if label]  # cat, dog, cat, dog, ..., cat
     lines, fits, truth = [], [], {}
     for index, label in enumerate(order):
         path = folder / "images" / f"obj-{index}.png"
@@ -49,11 +59,19 @@ def write_verification_job(folder: Path, counts: dict[str, int], *, batch_size: 
     manifest = folder / "model-output.manifest"
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     spec: dict[str, Any] = {
-        "job_name": name, "task_type": "label-verification", "label_attribute_name": "verify-category",
+        "job_name": name,
+        "task_type": "label-verification",
+        "label_attribute_name": "verify-category",
         "verification": {"label_attribute": "category", "batch_size": batch_size},
-        "input_manifest": str(manifest), "output": str(folder / "output"), "workers_per_object": 3,
-        "reward": "0.10", "title": "Check the labels", "description": "Uncheck every image the label does not fit.",
-        "lifetime_seconds": 3600, "assignment_duration_seconds": 600, "auto_approval_delay_seconds": 86400,
+        "input_manifest": str(manifest),
+        "output": str(folder / "output"),
+        "workers_per_object": 3,
+        "reward": "0.10",
+        "title": "Check the labels",
+        "description": "Uncheck every image the label does not fit.",
+        "lifetime_seconds": 3600,
+        "assignment_duration_seconds": 600,
+        "auto_approval_delay_seconds": 86400,
         "max_concurrent_hits": 100,
     }
     spec.update(overrides)
@@ -78,7 +96,8 @@ def answer_batches(running: Any, workers: list[str], verdict: Callable[[str, dic
                 assignment_id = marketplace.accept_hit(hit_id, worker)
                 items = [{"id": item["id"], "correct": verdict(worker, item)} for item in block["dataObjects"]]
                 answer = {"label": block["taskInput"]["label"], "items": items}
-                marketplace.submit_assignment(assignment_id, worker,
-                                              task_answers_xml([{"crowd-label-verification": answer}]))
+                marketplace.submit_assignment(
+                    assignment_id, worker, task_answers_xml([{"crowd-label-verification": answer}])
+                )
                 submitted += 1
     return submitted

@@ -36,8 +36,9 @@ def write_manifest(tmp_path: Path) -> Callable[..., Path]:
 
     def write(rows: list[Any], name: str = "input.manifest") -> Path:
         path = tmp_path / name
-        path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows),
-                        encoding="utf-8")
+        path.write_text(
+            "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows), encoding="utf-8"
+        )
         return path
 
     return write

@@ -20,7 +20,10 @@ NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-0
 
 
 def form(*answers: str, ns: str = f' xmlns="{NS}"') -> str:
-    return f'<?xml version="1.0" encoding="UTF-8" standalone="no"?><QuestionFormAnswers{ns}>{"".join(answers)}</QuestionFormAnswers>'
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>'
+        f"<QuestionFormAnswers{ns}>{''.join(answers)}</QuestionFormAnswers>"
+    )
 
 
 def free_text(name: str, value: str) -> str:
@@ -33,8 +36,10 @@ def test_free_text_fields_in_order_with_mturk_namespace():
 
 
 def test_prefixed_namespace_and_no_namespace_read_the_same():
-    prefixed = (f'<q:QuestionFormAnswers xmlns:q="{NS}"><q:Answer><q:QuestionIdentifier>f</q:QuestionIdentifier>'
-                "<q:FreeText>v</q:FreeText></q:Answer></q:QuestionFormAnswers>")
+    prefixed = (
+        f'<q:QuestionFormAnswers xmlns:q="{NS}"><q:Answer><q:QuestionIdentifier>f</q:QuestionIdentifier>'
+        "<q:FreeText>v</q:FreeText></q:Answer></q:QuestionFormAnswers>"
+    )
     assert parse_question_form_answers(prefixed) == [("f", "v")]
     assert parse_question_form_answers(form(free_text("f", "v"), ns="")) == [("f", "v")]
 
@@ -49,7 +54,11 @@ def test_repeated_selection_identifier_and_other_kinds():
         "<Answer><QuestionIdentifier>empty</QuestionIdentifier><FreeText></FreeText></Answer>",
     )
     assert parse_question_form_answers(xml) == [
-        ("colours", "red"), ("colours", "blue"), ("other", "teal"), ("upload", "key/1.png"), ("empty", ""),
+        ("colours", "red"),
+        ("colours", "blue"),
+        ("other", "teal"),
+        ("upload", "key/1.png"),
+        ("empty", ""),
     ]
 
 
@@ -105,9 +114,11 @@ def test_entity_bomb_is_refused():
 def test_external_entity_is_refused(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("top secret")
-    xxe = (f'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file://{secret}">]>'
-           "<QuestionFormAnswers><Answer><QuestionIdentifier>a</QuestionIdentifier>"
-           "<FreeText>&x;</FreeText></Answer></QuestionFormAnswers>")
+    xxe = (
+        f'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file://{secret}">]>'
+        "<QuestionFormAnswers><Answer><QuestionIdentifier>a</QuestionIdentifier>"
+        "<FreeText>&x;</FreeText></Answer></QuestionFormAnswers>"
+    )
     with pytest.raises(AnswerError):
         parse_question_form_answers(xxe)
 
@@ -142,7 +153,7 @@ def test_class_indices_multilabel():
     [
         ({"crowd-classifier": {"label": "fish"}}, "text-classification", "unknown label"),
         ({}, "text-classification", "no crowd-classifier answer"),
-        ({"crowd-classifier": {"labels": ["cat"]}}, "text-classification", "needs \"label\""),
+        ({"crowd-classifier": {"labels": ["cat"]}}, "text-classification", 'needs "label"'),
         ({"a": {"labels": "cat"}}, "image-classification-multilabel", "list of label names"),
     ],
 )

@@ -16,11 +16,13 @@ def errors(path, **kwargs) -> list[tuple[int | None, str, str]]:
 
 
 def test_reads_objects_and_passes_other_keys_through(write_manifest, tmp_path):
-    path = write_manifest([
-        {"source-ref": "s3://bucket/a.jpg", "id": 1, "meta": {"k": [1, 2]}},
-        {"source": "some text", "extra": "kept"},
-        {"source-ref": "images/b.png"},
-    ])
+    path = write_manifest(
+        [
+            {"source-ref": "s3://bucket/a.jpg", "id": 1, "meta": {"k": [1, 2]}},
+            {"source": "some text", "extra": "kept"},
+            {"source-ref": "images/b.png"},
+        ]
+    )
     lines, rejected = read_manifest(str(path))
     assert rejected == []
     assert [line.line_number for line in lines] == [1, 2, 3]
@@ -92,10 +94,10 @@ def test_byte_order_mark_is_tolerated(tmp_path):
 def test_task_type_rules(write_manifest):
     path = write_manifest([{"source": "text"}])
     ((line, field, message),) = errors(path, task_type="image-classification")
-    assert (line, field) == (1, "source") and "needs \"source-ref\"" in message
+    assert (line, field) == (1, "source") and 'needs "source-ref"' in message
     path = write_manifest([{"source-ref": "s3://b/k.txt"}], name="text.manifest")
     ((_, field, message),) = errors(path, task_type="text-classification")
-    assert field == "source-ref" and "needs \"source\"" in message
+    assert field == "source-ref" and 'needs "source"' in message
 
 
 def test_skip_invalid_returns_rejected_lines_and_writes_them(write_manifest, tmp_path):

@@ -20,7 +20,16 @@ from broker.domain.money import (
 
 @pytest.mark.parametrize(
     ("text", "cents"),
-    [("0.05", 5), ("5", 500), ("5.", 500), ("1.2", 120), ("12.34", 1234), ("$0.10", 10), (Decimal("0.07"), 7), (3, 300)],
+    [
+        ("0.05", 5),
+        ("5", 500),
+        ("5.", 500),
+        ("1.2", 120),
+        ("12.34", 1234),
+        ("$0.10", 10),
+        (Decimal("0.07"), 7),
+        (3, 300),
+    ],
 )
 def test_usd_to_cents(text, cents):
     assert usd_to_cents(text) == cents

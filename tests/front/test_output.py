@@ -23,9 +23,14 @@ from broker.storage import list_uris, read_text
 
 def make_spec(tmp_path, **fields) -> JobSpec:
     base = {
-        "job_name": "job", "task_type": "image-classification", "labels": ["a", "b"],
-        "input_manifest": str(tmp_path / "in.manifest"), "output": str(tmp_path / "out"),
-        "reward_cents": 5, "title": "t", "description": "d",
+        "job_name": "job",
+        "task_type": "image-classification",
+        "labels": ["a", "b"],
+        "input_manifest": str(tmp_path / "in.manifest"),
+        "output": str(tmp_path / "out"),
+        "reward_cents": 5,
+        "title": "t",
+        "description": "d",
     }
     return JobSpec.model_validate({**base, **fields})
 
@@ -37,8 +42,18 @@ def parse_reference(text: str) -> dict:
 # The examples of /work/shared/reference/ground-truth-formats.md section 1 and sms-data-output.md.
 IMAGE_SINGLE = '{"source-ref":"s3://bkt/img.jpg","species":0,"species-metadata":{"class-name":"dog","confidence":0.93,"type":"groundtruth/image-classification","job-name":"labeling-job/identify-species","human-annotated":"yes","creation-date":"2018-10-18T22:18:13.527256"}}'
 IMAGE_MULTI = '{"source-ref":"s3://bkt/img.jpg","tags":[1,0,8],"tags-metadata":{"job-name":"labeling-job/tags","class-map":{"1":"bicycle","0":"person","8":"clothing"},"human-annotated":"yes","creation-date":"2020-02-27T21:36:25.000201","confidence-map":{"1":0.95,"0":0.77,"8":0.2},"type":"groundtruth/image-classification-multilabel"}}'
-TEXT_SINGLE = '{"source":"The food was delicious","mood":1,"mood-metadata":{"class-name":"positive","confidence":0.8,"type":"groundtruth/text-classification","job-name":"labeling-job/label-sentiment","human-annotated":"yes","creation-date":"2020-10-18T22:18:13.527256"}}'
-TEXT_MULTI = '{"source-ref":"AWSDOC-EXAMPLE-BUCKET/text_file.txt","text-label-attribute-name":[1,0,4],"text-label-attribute-name-metadata":{"job-name":"labeling-job/text-label-attribute-name","class-map":{"1":"approving","0":"sad","4":"critical"},"human-annotated":"yes","creation-date":"2020-02-20T21:36:25.000201","confidence-map":{"1":0.95,"0":0.77,"4":0.2},"type":"groundtruth/text-classification-multilabel"}}'
+TEXT_SINGLE = (
+    '{"source":"The food was delicious","mood":1,"mood-metadata":{"class-name":"positive","confidence":0.8,'
+    '"type":"groundtruth/text-classification","job-name":"labeling-job/label-sentiment","human-annotated":"yes",'
+    '"creation-date":"2020-10-18T22:18:13.527256"}}'
+)
+TEXT_MULTI = (
+    '{"source-ref":"AWSDOC-EXAMPLE-BUCKET/text_file.txt","text-label-attribute-name":[1,0,4],'
+    '"text-label-attribute-name-metadata":{"job-name":"labeling-job/text-label-attribute-name",'
+    '"class-map":{"1":"approving","0":"sad","4":"critical"},"human-annotated":"yes",'
+    '"creation-date":"2020-02-20T21:36:25.000201","confidence-map":{"1":0.95,"0":0.77,"4":0.2},'
+    '"type":"groundtruth/text-classification-multilabel"}}'
+)
 
 
 def assert_same_layout(produced: dict, reference: dict) -> None:
@@ -57,16 +72,25 @@ def at(text: str) -> datetime:
 def test_image_classification_matches_ground_truth(tmp_path):
     reference = parse_reference(IMAGE_SINGLE)
     spec = make_spec(tmp_path, job_name="identify-species", label_attribute_name="species", labels=["dog", "cat"])
-    line = output_line(spec, {"source-ref": "s3://bkt/img.jpg"}, ObjectResult(label=0, confidence=0.9312),
-                       at("2018-10-18T22:18:13.527256"))
+    line = output_line(
+        spec,
+        {"source-ref": "s3://bkt/img.jpg"},
+        ObjectResult(label=0, confidence=0.9312),
+        at("2018-10-18T22:18:13.527256"),
+    )
     assert_same_layout(line, reference)
 
 
 def test_image_multilabel_matches_ground_truth(tmp_path):
     reference = parse_reference(IMAGE_MULTI)
     labels = ["person", "bicycle", "c2", "c3", "c4", "c5", "c6", "c7", "clothing"]
-    spec = make_spec(tmp_path, job_name="tags", label_attribute_name="tags", labels=labels,
-                     task_type="image-classification-multilabel")
+    spec = make_spec(
+        tmp_path,
+        job_name="tags",
+        label_attribute_name="tags",
+        labels=labels,
+        task_type="image-classification-multilabel",
+    )
     result = ObjectResult(labels=[1, 0, 8], confidence_map={1: 0.951, 0: 0.7749, 8: 0.2})
     line = output_line(spec, {"source-ref": "s3://bkt/img.jpg"}, result, at("2020-02-27T21:36:25.000201"))
     assert_same_layout(line, reference)
@@ -74,20 +98,35 @@ def test_image_multilabel_matches_ground_truth(tmp_path):
 
 def test_text_classification_matches_ground_truth(tmp_path):
     reference = parse_reference(TEXT_SINGLE)
-    spec = make_spec(tmp_path, job_name="label-sentiment", label_attribute_name="mood",
-                     labels=["negative", "positive"], task_type="text-classification")
-    line = output_line(spec, {"source": "The food was delicious"}, ObjectResult(label=1, confidence=0.8),
-                       at("2020-10-18T22:18:13.527256"))
+    spec = make_spec(
+        tmp_path,
+        job_name="label-sentiment",
+        label_attribute_name="mood",
+        labels=["negative", "positive"],
+        task_type="text-classification",
+    )
+    line = output_line(
+        spec,
+        {"source": "The food was delicious"},
+        ObjectResult(label=1, confidence=0.8),
+        at("2020-10-18T22:18:13.527256"),
+    )
     assert_same_layout(line, reference)
 
 
 def test_text_multilabel_matches_ground_truth(tmp_path):
     reference = parse_reference(TEXT_MULTI)
-    spec = make_spec(tmp_path, job_name="text-label-attribute-name", label_attribute_name="text-label-attribute-name",
-                     labels=["sad", "approving", "x", "y", "critical"], task_type="text-classification-multilabel")
+    spec = make_spec(
+        tmp_path,
+        job_name="text-label-attribute-name",
+        label_attribute_name="text-label-attribute-name",
+        labels=["sad", "approving", "x", "y", "critical"],
+        task_type="text-classification-multilabel",
+    )
     result = ObjectResult(labels=[1, 0, 4], confidence_map={1: 0.95, 0: 0.77, 4: 0.2})
-    line = output_line(spec, {"source-ref": "AWSDOC-EXAMPLE-BUCKET/text_file.txt"}, result,
-                       at("2020-02-20T21:36:25.000201"))
+    line = output_line(
+        spec, {"source-ref": "AWSDOC-EXAMPLE-BUCKET/text_file.txt"}, result, at("2020-02-20T21:36:25.000201")
+    )
     assert_same_layout(line, reference)
 
 
@@ -112,8 +151,12 @@ def test_custom_content_is_stored_verbatim(tmp_path):
     spec = make_spec(tmp_path, task_type="custom", template=str(tmp_path / "t.liquid"), labels=[])
     line = output_line(spec, {"source": "x"}, ObjectResult(content={"summary": ["ok"]}), at("2020-01-01T00:00:00"))
     assert line["job"] == {"summary": ["ok"]}
-    assert line["job-metadata"] == {"job_name": "labeling-job/job", "type": "groundTruth/custom",
-                                    "human-annotated": "yes", "creation_date": "2020-01-01T00:00:00.000000"}
+    assert line["job-metadata"] == {
+        "job_name": "labeling-job/job",
+        "type": "groundTruth/custom",
+        "human-annotated": "yes",
+        "creation_date": "2020-01-01T00:00:00.000000",
+    }
 
 
 def test_invalid_results_are_refused(tmp_path):
@@ -135,9 +178,15 @@ def test_manifest_keeps_unlabeled_lines_and_lists_failures(tmp_path):
     output, failed = build_output_manifest(spec, inputs, outcomes, now)
     assert output[1] == inputs[1] and output[3] == inputs[3]
     assert output[0]["job"] == 1
-    assert output[2] == {"source-ref": "s3://b/2.jpg", "job-metadata": {
-        "failure-reason": REASON_EXPIRED, "type": "groundtruth/image-classification",
-        "job-name": "labeling-job/job", "creation-date": "2024-05-01T12:00:00.000000"}}
+    assert output[2] == {
+        "source-ref": "s3://b/2.jpg",
+        "job-metadata": {
+            "failure-reason": REASON_EXPIRED,
+            "type": "groundtruth/image-classification",
+            "job-name": "labeling-job/job",
+            "creation-date": "2024-05-01T12:00:00.000000",
+        },
+    }
     assert failed == [output[2]]
 
 
@@ -147,7 +196,9 @@ def test_writer_lays_out_the_tree(tmp_path):
     now = at("2024-05-01T12:00:00.123456")
     inputs = [{"source-ref": "s3://b/0.jpg"}, {"source-ref": "s3://b/1.jpg"}]
     writer.write_outputs(inputs, {0: ObjectResult(label=0, confidence=0.9)}, now)
-    answers = [worker_answer("A1WORKER", now - timedelta(seconds=10.3666), now, {"crowd-image-classifier": {"label": "a"}})]
+    answers = [
+        worker_answer("A1WORKER", now - timedelta(seconds=10.3666), now, {"crowd-image-classifier": {"label": "a"}})
+    ]
     writer.write_worker_response(1, "0", answers, now)
     labeled = build_output_manifest(spec, inputs, {0: ObjectResult(label=0, confidence=0.9)}, now)[0][0]
     writer.write_consolidation_response(1, [consolidation_entry(spec, "0", labeled)], now)
@@ -162,17 +213,28 @@ def test_writer_lays_out_the_tree(tmp_path):
     assert lines[0]["job"] == 0 and lines[1] == inputs[1]
     assert (root / "manifests/output/failed.manifest").read_text() == ""
     response = json.loads((root / "annotations/worker-response/iteration-1/0/2024-05-01_12:00:00.json").read_text())
-    assert response == {"answers": [{
-        "acceptanceTime": "2024-05-01T11:59:49.756Z",
-        "answerContent": {"crowd-image-classifier": {"label": "a"}},
-        "submissionTime": "2024-05-01T12:00:00.123Z",
-        "timeSpentInSeconds": 10.367,
-        "workerId": "A1WORKER",
-    }]}
+    assert response == {
+        "answers": [
+            {
+                "acceptanceTime": "2024-05-01T11:59:49.756Z",
+                "answerContent": {"crowd-image-classifier": {"label": "a"}},
+                "submissionTime": "2024-05-01T12:00:00.123Z",
+                "timeSpentInSeconds": 10.367,
+                "workerId": "A1WORKER",
+            }
+        ]
+    }
     consolidation = json.loads(
-        (root / "annotations/consolidated-annotation/consolidation-response/iteration-1/2024-05-01_12:00:00.json").read_text())
-    assert consolidation == [{"datasetObjectId": "0", "consolidatedAnnotation": {"content": {
-        "job": 0, "job-metadata": labeled["job-metadata"]}}}]
+        (
+            root / "annotations/consolidated-annotation/consolidation-response/iteration-1/2024-05-01_12:00:00.json"
+        ).read_text()
+    )
+    assert consolidation == [
+        {
+            "datasetObjectId": "0",
+            "consolidatedAnnotation": {"content": {"job": 0, "job-metadata": labeled["job-metadata"]}},
+        }
+    ]
 
 
 def test_writer_to_s3(s3_settings, bucket, tmp_path):

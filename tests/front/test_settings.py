@@ -26,12 +26,15 @@ def test_defaults_come_from_config_defaults_yaml():
 
 
 def test_settings_file_overrides_defaults_and_env_overrides_file(write_file, monkeypatch):
-    path = write_file("settings.yaml", """\
+    path = write_file(
+        "settings.yaml",
+        """\
         db_url: sqlite:///from-file.db
         aws_profile: requester
         ticks:
           collect_seconds: 5
-    """)
+    """,
+    )
     settings = load_settings(path)
     assert settings.db_url == "sqlite:///from-file.db"
     assert settings.aws_profile == "requester"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from broker.spec import JobSpec, SpecError, load_job_spec
+
 from .helpers import BASE_SPEC, EXAMPLES
 
 
@@ -35,7 +36,9 @@ def test_valid_spec_loads_with_derived_values(write_file, tmp_path):
 
 
 def test_errors_name_file_line_and_field(write_file):
-    path = write_file("job.yaml", """\
+    path = write_file(
+        "job.yaml",
+        """\
         job_name: -bad
         task_type: image-classification
         labels: [cat, dog]
@@ -49,7 +52,8 @@ def test_errors_name_file_line_and_field(write_file):
           approval_rate: 120
           colour: red
         tittle: typo
-    """)
+    """,
+    )
     found = issues_of(path)
     assert (1, "job_name") == found[0][:2]
     fields = {(line, field) for line, field, _ in found}
@@ -63,8 +67,10 @@ def test_errors_name_file_line_and_field(write_file):
 
 
 def test_cross_field_rule_errors_point_at_their_field(write_file):
-    path = write_file("job.yaml", BASE_SPEC.replace('reward: "0.05"', 'reward: "0.055"').replace(
-        "labels: [cat, dog, bird]", "labels: [cat]"))
+    path = write_file(
+        "job.yaml",
+        BASE_SPEC.replace('reward: "0.05"', 'reward: "0.055"').replace("labels: [cat, dog, bird]", "labels: [cat]"),
+    )
     found = issues_of(path)
     assert (4, "labels") in {(line, field) for line, field, _ in found}
     assert (8, "reward") in {(line, field) for line, field, _ in found}
@@ -83,7 +89,7 @@ def test_missing_reward_is_an_error(write_file):
 
 def test_yaml_syntax_error_names_the_line(write_file):
     path = write_file("job.yaml", "job_name: a\ntask_type: [unclosed\nlabels: [a, b]\n")
-    (line, field, message), = issues_of(path)
+    ((line, field, message),) = issues_of(path)
     assert line in (2, 3) and "YAML syntax error" in message
 
 
@@ -93,14 +99,18 @@ def test_duplicate_keys_are_errors(write_file):
 
 
 def test_nested_list_item_error_line(write_file):
-    path = write_file("job.yaml", BASE_SPEC + """\
+    path = write_file(
+        "job.yaml",
+        BASE_SPEC
+        + """\
 qualifications:
   custom:
     - qualification_type_id: 3ABC
       comparator: Exists
     - qualification_type_id: 3DEF
       comparator: In
-""")
+""",
+    )
     found = issues_of(path)
     assert [(line, field) for line, field, _ in found] == [(15, "qualifications.custom[1]")]
     assert "takes 1 to 15 values" in found[0][2]
@@ -126,7 +136,7 @@ def test_missing_file():
 )
 def test_label_attribute_name_follows_ground_truth(write_file, name, reason):
     path = write_file("job.yaml", BASE_SPEC.replace("label_attribute_name: animal", f"label_attribute_name: '{name}'"))
-    (line, field, message), = issues_of(path)
+    ((line, field, message),) = issues_of(path)
     assert (line, field) == (2, "label_attribute_name") and reason in message
 
 
@@ -148,7 +158,14 @@ def test_labels_unique_and_bounded(write_file):
     path = write_file("many.yaml", BASE_SPEC.replace("labels: [cat, dog, bird]", f"labels: [{many}]"))
     assert "at most 30 labels" in issues_of(path)[0][2]
     multi = BASE_SPEC.replace("task_type: image-classification", "task_type: image-classification-multilabel")
-    assert len(load_job_spec(write_file("multi.yaml", multi.replace("labels: [cat, dog, bird]", f"labels: [{many}]"))).labels) == 31
+    assert (
+        len(
+            load_job_spec(
+                write_file("multi.yaml", multi.replace("labels: [cat, dog, bird]", f"labels: [{many}]"))
+            ).labels
+        )
+        == 31
+    )
 
 
 def test_label_category_config_inline_and_file(write_file):
@@ -170,15 +187,17 @@ def test_label_category_config_errors(write_file):
         (field, message) for _, field, message in issues_of(write_file("both.yaml", both))
     ]
     missing = BASE_SPEC.replace("labels: [cat, dog, bird]", "label_category_config: nowhere.json")
-    (line, field, message), = issues_of(write_file("missing.yaml", missing))
+    ((line, field, message),) = issues_of(write_file("missing.yaml", missing))
     assert (line, field) == (4, "label_category_config") and "not found" in message
     wrong = BASE_SPEC.replace("labels: [cat, dog, bird]", "label_category_config: {labels: [{name: x}]}")
-    (line, field, message), = issues_of(write_file("wrong.yaml", wrong))
+    ((line, field, message),) = issues_of(write_file("wrong.yaml", wrong))
     assert field == "label_category_config" and "label category format" in message
 
 
 def test_reward_cents_and_budget(write_file):
-    spec = load_job_spec(write_file("job.yaml", BASE_SPEC.replace('reward: "0.05"', "reward_cents: 7") + 'budget_usd: "12.50"\n'))
+    spec = load_job_spec(
+        write_file("job.yaml", BASE_SPEC.replace('reward: "0.05"', "reward_cents: 7") + 'budget_usd: "12.50"\n')
+    )
     assert (spec.reward_cents, spec.budget_cents) == (7, 1250)
     spec = load_job_spec(write_file("float.yaml", BASE_SPEC.replace('reward: "0.05"', "reward: 0.05")))
     assert spec.reward_cents == 5
@@ -189,7 +208,11 @@ def test_reward_cents_and_budget(write_file):
 def test_durations(write_file):
     text = BASE_SPEC + "assignment_duration_seconds: 10m\nlifetime_seconds: 6h\nauto_approval_delay_seconds: 3d\n"
     spec = load_job_spec(write_file("job.yaml", text))
-    assert (spec.assignment_duration_seconds, spec.lifetime_seconds, spec.auto_approval_delay_seconds) == (600, 21600, 259200)
+    assert (spec.assignment_duration_seconds, spec.lifetime_seconds, spec.auto_approval_delay_seconds) == (
+        600,
+        21600,
+        259200,
+    )
     too_short = BASE_SPEC + "assignment_duration_seconds: 10\n"
     assert issues_of(write_file("short.yaml", too_short))[0][:2] == (11, "assignment_duration_seconds")
     too_long = BASE_SPEC + "auto_approval_delay_seconds: 31d\n"
@@ -206,7 +229,9 @@ def test_unknown_marketplace(write_file):
 
 
 def test_qualifications_to_mturk(write_file):
-    text = BASE_SPEC + """\
+    text = (
+        BASE_SPEC
+        + """\
 qualifications:
   approval_rate: 95
   approved_count: 500
@@ -217,35 +242,58 @@ qualifications:
       comparator: DoesNotExist
       actions_guarded: Accept
 """
+    )
     spec = load_job_spec(write_file("job.yaml", text + "marketplace: sandbox\n"))
     requirements = spec.qualification_requirements()
     assert requirements == [
-        {"QualificationTypeId": "000000000000000000L0", "Comparator": "GreaterThanOrEqualTo",
-         "IntegerValues": [95], "ActionsGuarded": "DiscoverPreviewAndAccept"},
-        {"QualificationTypeId": "00000000000000000040", "Comparator": "GreaterThanOrEqualTo",
-         "IntegerValues": [500], "ActionsGuarded": "DiscoverPreviewAndAccept"},
-        {"QualificationTypeId": "00000000000000000071", "Comparator": "In",
-         "LocaleValues": [{"Country": "US"}, {"Country": "GB", "Subdivision": "ENG"}],
-         "ActionsGuarded": "DiscoverPreviewAndAccept"},
-        {"QualificationTypeId": "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6", "Comparator": "Exists",
-         "ActionsGuarded": "DiscoverPreviewAndAccept"},
+        {
+            "QualificationTypeId": "000000000000000000L0",
+            "Comparator": "GreaterThanOrEqualTo",
+            "IntegerValues": [95],
+            "ActionsGuarded": "DiscoverPreviewAndAccept",
+        },
+        {
+            "QualificationTypeId": "00000000000000000040",
+            "Comparator": "GreaterThanOrEqualTo",
+            "IntegerValues": [500],
+            "ActionsGuarded": "DiscoverPreviewAndAccept",
+        },
+        {
+            "QualificationTypeId": "00000000000000000071",
+            "Comparator": "In",
+            "LocaleValues": [{"Country": "US"}, {"Country": "GB", "Subdivision": "ENG"}],
+            "ActionsGuarded": "DiscoverPreviewAndAccept",
+        },
+        {
+            "QualificationTypeId": "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6",
+            "Comparator": "Exists",
+            "ActionsGuarded": "DiscoverPreviewAndAccept",
+        },
         {"QualificationTypeId": "3XYZ", "Comparator": "DoesNotExist", "ActionsGuarded": "Accept"},
     ]
     assert spec.masters is True
     production = load_job_spec(write_file("prod.yaml", text + "marketplace: production\n"))
-    assert production.qualifications.to_mturk("production")[3]["QualificationTypeId"] == "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH"
+    assert (
+        production.qualifications.to_mturk("production")[3]["QualificationTypeId"] == "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH"
+    )
 
 
 def test_single_locale_uses_equal_to(write_file):
     spec = load_job_spec(write_file("job.yaml", BASE_SPEC + "qualifications:\n  locale: US\n"))
-    assert spec.qualification_requirements() == [{"QualificationTypeId": "00000000000000000071", "Comparator": "EqualTo",
-                                                  "LocaleValues": [{"Country": "US"}], "ActionsGuarded": "DiscoverPreviewAndAccept"}]
+    assert spec.qualification_requirements() == [
+        {
+            "QualificationTypeId": "00000000000000000071",
+            "Comparator": "EqualTo",
+            "LocaleValues": [{"Country": "US"}],
+            "ActionsGuarded": "DiscoverPreviewAndAccept",
+        }
+    ]
 
 
 def test_at_most_ten_qualification_requirements(write_file):
     customs = "".join(f"    - {{qualification_type_id: Q{index}, comparator: Exists}}\n" for index in range(10))
     text = BASE_SPEC + "qualifications:\n  approval_rate: 90\n  custom:\n" + customs
-    (line, field, message), = issues_of(write_file("job.yaml", text))
+    ((line, field, message),) = issues_of(write_file("job.yaml", text))
     assert (line, field) == (11, "qualifications") and "at most 10" in message
 
 
@@ -268,7 +316,9 @@ def test_dump_round_trips(write_file):
     assert again == spec
 
 
-@pytest.mark.parametrize("name", sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name != "settings.example.yaml"))
+@pytest.mark.parametrize(
+    "name", sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name != "settings.example.yaml")
+)
 def test_examples_are_valid(name):
     spec = load_job_spec(EXAMPLES / name)
     assert Path(spec.input_manifest).is_file()
@@ -277,13 +327,15 @@ def test_examples_are_valid(name):
 
 def test_budget_must_pay_for_one_object(write_file):
     path = write_file("job.yaml", BASE_SPEC + 'budget_usd: "0.17"\n')  # 3 x (5c + 1c) = 18c
-    (line, field, message), = issues_of(path)
+    ((line, field, message),) = issues_of(path)
     assert (line, field) == (11, "budget_usd") and "cannot pay for one object" in message and "0.18" in message
     assert load_job_spec(write_file("ok.yaml", BASE_SPEC + 'budget_usd: "0.18"\n')).budget_cents == 18
 
 
 def test_field_errors_and_cross_field_rules_are_reported_together(write_file):
-    text = BASE_SPEC.replace("labels: [cat, dog, bird]", "labels: [cat]").replace("workers_per_object: 3", "workers_per_object: x")
+    text = BASE_SPEC.replace("labels: [cat, dog, bird]", "labels: [cat]").replace(
+        "workers_per_object: 3", "workers_per_object: x"
+    )
     found = issues_of(write_file("job.yaml", text))
     assert [(line, field) for line, field, _ in found] == [(4, "labels"), (7, "workers_per_object")]
     budget = BASE_SPEC.replace("workers_per_object: 3", "workers_per_object: 99") + 'budget_usd: "0.10"\n'
@@ -292,7 +344,8 @@ def test_field_errors_and_cross_field_rules_are_reported_together(write_file):
 
 def test_yaml_12_booleans_keep_yes_no_and_norway(write_file):
     text = BASE_SPEC.replace("labels: [cat, dog, bird]", "labels: [yes, no, maybe]") + (
-        "qualifications:\n  locale: [NO, ON]\n  masters: true\n")
+        "qualifications:\n  locale: [NO, ON]\n  masters: true\n"
+    )
     spec = load_job_spec(write_file("job.yaml", text))
     assert spec.labels == ["yes", "no", "maybe"]
     assert [locale.country for locale in spec.qualifications.locale] == ["NO", "ON"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -42,7 +41,8 @@ def test_local_read_errors_name_the_uri(tmp_path):
 
 def test_join_and_resolve(tmp_path):
     assert join_uri("s3://bucket/prefix/", "job", "manifests/output", "output.manifest") == (
-        "s3://bucket/prefix/job/manifests/output/output.manifest")
+        "s3://bucket/prefix/job/manifests/output/output.manifest"
+    )
     assert join_uri(str(tmp_path), "job", "x.json") == str(tmp_path / "job" / "x.json")
     assert resolve_local("s3://b/k", tmp_path) == "s3://b/k"
     assert resolve_local("https://x/y.png", tmp_path) == "https://x/y.png"
@@ -64,7 +64,10 @@ def test_s3_round_trip_through_moto(s3_settings, bucket):
     assert json.loads(read_text(uri, s3_settings)) == {"ok": True}
     assert storage.exists(uri, s3_settings) and not storage.exists(uri + ".nope", s3_settings)
     write_bytes(f"s3://{bucket}/jobs/two.bin", b"\x00\x01", s3_settings)
-    assert list_uris(f"s3://{bucket}/jobs/", s3_settings) == [f"s3://{bucket}/jobs/one/data.json", f"s3://{bucket}/jobs/two.bin"]
+    assert list_uris(f"s3://{bucket}/jobs/", s3_settings) == [
+        f"s3://{bucket}/jobs/one/data.json",
+        f"s3://{bucket}/jobs/two.bin",
+    ]
 
 
 def test_s3_missing_key_names_the_uri(s3_settings, bucket):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from typer.testing import CliRunner
 
 from broker.cli import app
 from broker.validate import preview_job, validate_job
+
 from .helpers import BASE_SPEC, EXAMPLES
 
 EXAMPLE_SPECS = sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name != "settings.example.yaml")
@@ -46,15 +46,20 @@ def test_chained_lines_are_carried_not_priced(write_file, write_manifest, image_
     """A line an earlier job labeled under this attribute is carried: no HIT, no cost; a failed one is redone."""
     done = {"animal": 0, "animal-metadata": {"class-name": "cat", "job-name": "labeling-job/earlier"}}
     failed = {"animal-metadata": {"failure-reason": "ClientError: no answers", "job-name": "labeling-job/earlier"}}
-    write_manifest([{"source-ref": f"images/{image_files[0].name}", **done},
-                    {"source-ref": f"images/{image_files[1].name}", "animal": 2, **failed},
-                    {"source-ref": f"images/{image_files[2].name}"}])
+    write_manifest(
+        [
+            {"source-ref": f"images/{image_files[0].name}", **done},
+            {"source-ref": f"images/{image_files[1].name}", "animal": 2, **failed},
+            {"source-ref": f"images/{image_files[2].name}"},
+        ]
+    )
     report = validate_job(write_file("job.yaml", BASE_SPEC))
     assert report.ok, [str(issue) for issue in report.issues]
-    assert report.max_cost_cents == 2 * 3 * 6     # 2 of 3 objects posted x 3 workers x (5c + 1c fee)
+    assert report.max_cost_cents == 2 * 3 * 6  # 2 of 3 objects posted x 3 workers x (5c + 1c fee)
     assert [w.split(":")[0] for w in report.warnings] == [
         "1 manifest line(s) were already labeled under 'animal' by an earlier job",
-        "1 manifest line(s) hold 'animal' without a finished label (no metadata, or a failure-reason)"]
+        "1 manifest line(s) hold 'animal' without a finished label (no metadata, or a failure-reason)",
+    ]
 
 
 def test_spec_errors_stop_validation(write_file):
@@ -136,7 +141,10 @@ def test_preview_writes_html_with_the_object(image_job, tmp_path):
     html = out.read_text()
     assert str(tmp_path / "images" / "blue-square.png") in html
     marketplace = preview_job(image_job, tmp_path / "site.html", images="marketplace")
-    assert "http://127.0.0.1:8433/local-files/" + str(tmp_path / "images" / "red-circle.png").lstrip("/") in marketplace.read_text()
+    assert (
+        "http://127.0.0.1:8433/local-files/" + str(tmp_path / "images" / "red-circle.png").lstrip("/")
+        in marketplace.read_text()
+    )
 
 
 def test_cli_preview(image_job, tmp_path):

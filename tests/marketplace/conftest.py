@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ ANSWER_XML = (
     '<QuestionFormAnswers xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd">'
     "<Answer><QuestionIdentifier>label</QuestionIdentifier><FreeText>cat</FreeText></Answer></QuestionFormAnswers>"
 )
-START = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 class RecordingNotifier(Notifier):
@@ -75,7 +75,12 @@ def market(config: MarketplaceConfig, clock: FrozenClock, notifier: RecordingNot
 
 
 def make_hit_type(market: Marketplace, **overrides: Any) -> str:
-    params = {"Title": "Label an image", "Description": "Pick the animal", "Reward": "0.10", "AssignmentDurationInSeconds": 600}
+    params = {
+        "Title": "Label an image",
+        "Description": "Pick the animal",
+        "Reward": "0.10",
+        "AssignmentDurationInSeconds": 600,
+    }
     params.update(overrides)
     return market.create_hit_type(params)["HITTypeId"]
 

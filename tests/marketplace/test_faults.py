@@ -11,13 +11,21 @@ from tests.marketplace.conftest import HTML_QUESTION
 
 
 def test_standard_retries_complete_a_batch_under_20_percent_throttling(tmp_path):
-    config = MarketplaceConfig(db_path=str(tmp_path / "f.sqlite3"), faults=FaultConfig(throttle_probability=0.2, seed=1))
+    config = MarketplaceConfig(
+        db_path=str(tmp_path / "f.sqlite3"), faults=FaultConfig(throttle_probability=0.2, seed=1)
+    )
     with start_in_thread(config) as running:
         mturk = running.client(retries={"mode": "standard", "max_attempts": 10})
-        hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.05", AssignmentDurationInSeconds=60)["HITTypeId"]
+        hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.05", AssignmentDurationInSeconds=60)[
+            "HITTypeId"
+        ]
         hit_ids = [
-            mturk.create_hit_with_hit_type(HITTypeId=hit_type_id, LifetimeInSeconds=600, Question=HTML_QUESTION,
-                                           UniqueRequestToken=f"batch:{index}")["HIT"]["HITId"]
+            mturk.create_hit_with_hit_type(
+                HITTypeId=hit_type_id,
+                LifetimeInSeconds=600,
+                Question=HTML_QUESTION,
+                UniqueRequestToken=f"batch:{index}",
+            )["HIT"]["HITId"]
             for index in range(30)
         ]
         assert len(set(hit_ids)) == 30
@@ -26,7 +34,9 @@ def test_standard_retries_complete_a_batch_under_20_percent_throttling(tmp_path)
 
 
 def test_without_retries_throttling_surfaces_as_throttling_exception(tmp_path):
-    config = MarketplaceConfig(db_path=str(tmp_path / "g.sqlite3"), faults=FaultConfig(throttle_probability=1.0, seed=1))
+    config = MarketplaceConfig(
+        db_path=str(tmp_path / "g.sqlite3"), faults=FaultConfig(throttle_probability=1.0, seed=1)
+    )
     with start_in_thread(config) as running:
         mturk = running.client(retries={"mode": "standard", "max_attempts": 1})
         with pytest.raises(ClientError) as error:
@@ -36,7 +46,9 @@ def test_without_retries_throttling_surfaces_as_throttling_exception(tmp_path):
 
 
 def test_unavailable_is_http_503_and_retried(tmp_path):
-    config = MarketplaceConfig(db_path=str(tmp_path / "h.sqlite3"), faults=FaultConfig(unavailable_probability=0.3, seed=3))
+    config = MarketplaceConfig(
+        db_path=str(tmp_path / "h.sqlite3"), faults=FaultConfig(unavailable_probability=0.3, seed=3)
+    )
     with start_in_thread(config) as running:
         mturk = running.client(retries={"mode": "standard", "max_attempts": 10})
         for _ in range(10):

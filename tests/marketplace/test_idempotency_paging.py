@@ -33,7 +33,9 @@ def test_token_expires_after_24_hours(market, clock):
 
 
 def test_over_http_the_duplicate_is_a_request_error(mturk):
-    hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.01", AssignmentDurationInSeconds=60)["HITTypeId"]
+    hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.01", AssignmentDurationInSeconds=60)[
+        "HITTypeId"
+    ]
     params = dict(HITTypeId=hit_type_id, LifetimeInSeconds=600, Question=HTML_QUESTION, UniqueRequestToken="abc")
     hit_id = mturk.create_hit_with_hit_type(**params)["HIT"]["HITId"]
     with pytest.raises(mturk.exceptions.RequestError) as error:
@@ -69,10 +71,16 @@ def test_bad_next_token_and_page_size(market):
 
 
 def test_paging_over_250_hits_with_the_boto3_paginator(server, mturk):
-    hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.01", AssignmentDurationInSeconds=60)["HITTypeId"]
-    other_type = mturk.create_hit_type(Title="other", Description="d", Reward="0.01", AssignmentDurationInSeconds=60)["HITTypeId"]
+    hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.01", AssignmentDurationInSeconds=60)[
+        "HITTypeId"
+    ]
+    other_type = mturk.create_hit_type(Title="other", Description="d", Reward="0.01", AssignmentDurationInSeconds=60)[
+        "HITTypeId"
+    ]
     created = {
-        mturk.create_hit_with_hit_type(HITTypeId=hit_type_id, LifetimeInSeconds=30, Question=HTML_QUESTION)["HIT"]["HITId"]
+        mturk.create_hit_with_hit_type(HITTypeId=hit_type_id, LifetimeInSeconds=30, Question=HTML_QUESTION)["HIT"][
+            "HITId"
+        ]
         for _ in range(250)
     }
     mturk.create_hit_with_hit_type(HITTypeId=other_type, LifetimeInSeconds=30, Question=HTML_QUESTION)
@@ -83,7 +91,9 @@ def test_paging_over_250_hits_with_the_boto3_paginator(server, mturk):
     server.marketplace.clock.advance(31)  # every HIT expires with no work: all Reviewable
     reviewable = [
         h["HITId"]
-        for page in mturk.get_paginator("list_reviewable_hits").paginate(HITTypeId=hit_type_id, PaginationConfig={"PageSize": 100})
+        for page in mturk.get_paginator("list_reviewable_hits").paginate(
+            HITTypeId=hit_type_id, PaginationConfig={"PageSize": 100}
+        )
         for h in page["HITs"]
     ]
     assert len(reviewable) == 250 and set(reviewable) == created

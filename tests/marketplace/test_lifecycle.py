@@ -22,7 +22,11 @@ def test_hit_moves_assignable_unassignable_reviewable(market, notifier):
     market.submit_assignment(assignment, worker, ANSWER_XML)
     hit = market.get_hit({"HITId": hit_id})["HIT"]
     assert hit["HITStatus"] == "Reviewable"
-    assert (hit["NumberOfAssignmentsPending"], hit["NumberOfAssignmentsAvailable"], hit["NumberOfAssignmentsCompleted"]) == (0, 0, 0)
+    assert (
+        hit["NumberOfAssignmentsPending"],
+        hit["NumberOfAssignmentsAvailable"],
+        hit["NumberOfAssignmentsCompleted"],
+    ) == (0, 0, 0)
 
 
 def test_abandoned_assignment_returns_to_the_pool(market, clock):
@@ -60,7 +64,9 @@ def test_a_worker_gets_one_assignment_per_hit(market):
 
 
 def test_expiry_makes_the_hit_reviewable_but_lets_accepted_work_finish(market, clock):
-    hit_id = make_hit(market, make_hit_type(market, AssignmentDurationInSeconds=600), LifetimeInSeconds=60, MaxAssignments=2)
+    hit_id = make_hit(
+        market, make_hit_type(market, AssignmentDurationInSeconds=600), LifetimeInSeconds=60, MaxAssignments=2
+    )
     worker = market.register_worker()
     assignment = market.accept_hit(hit_id, worker)
     clock.advance(120)
@@ -91,9 +97,17 @@ def test_zero_auto_approval_delay_approves_at_once(market):
 
 def test_update_expiration_expires_now_or_extends(market, clock, notifier):
     hit_type_id = make_hit_type(market)
-    market.update_notification_settings({"HITTypeId": hit_type_id, "Notification": {
-        "Destination": "http://127.0.0.1:1/123456789012/q", "Transport": "SQS", "Version": "2006-05-05",
-        "EventTypes": ["HITExpired", "HITExtended", "HITReviewable"]}})
+    market.update_notification_settings(
+        {
+            "HITTypeId": hit_type_id,
+            "Notification": {
+                "Destination": "http://127.0.0.1:1/123456789012/q",
+                "Transport": "SQS",
+                "Version": "2006-05-05",
+                "EventTypes": ["HITExpired", "HITExtended", "HITReviewable"],
+            },
+        }
+    )
     hit_id = make_hit(market, hit_type_id)
     market.update_expiration_for_hit({"HITId": hit_id, "ExpireAt": clock.now() - timedelta(days=1)})
     assert status(market, hit_id) == "Reviewable"
@@ -142,10 +156,14 @@ def test_additional_assignments_cannot_cross_ten(market):
 def test_additional_assignments_reopen_a_completed_hit(market):
     hit_id = make_hit(market, make_hit_type(market))
     work(market, hit_id)
-    market.create_additional_assignments_for_hit({"HITId": hit_id, "NumberOfAdditionalAssignments": 1, "UniqueRequestToken": "x"})
+    market.create_additional_assignments_for_hit(
+        {"HITId": hit_id, "NumberOfAdditionalAssignments": 1, "UniqueRequestToken": "x"}
+    )
     assert status(market, hit_id) == "Assignable"
     with pytest.raises(MarketplaceError) as error:
-        market.create_additional_assignments_for_hit({"HITId": hit_id, "NumberOfAdditionalAssignments": 1, "UniqueRequestToken": "x"})
+        market.create_additional_assignments_for_hit(
+            {"HITId": hit_id, "NumberOfAdditionalAssignments": 1, "UniqueRequestToken": "x"}
+        )
     assert hit_id in error.value.message
     assert market.get_hit({"HITId": hit_id})["HIT"]["MaxAssignments"] == 2
 
@@ -180,11 +198,29 @@ def test_reviewing_status_round_trip_and_filter(market):
 
 def test_every_event_type_is_emitted(market, clock, notifier):
     hit_type_id = make_hit_type(market, AssignmentDurationInSeconds=60, AutoApprovalDelayInSeconds=600)
-    market.update_notification_settings({"HITTypeId": hit_type_id, "Notification": {
-        "Destination": "http://127.0.0.1:1/123456789012/q", "Transport": "SQS", "Version": "2006-05-05",
-        "EventTypes": ["AssignmentAccepted", "AssignmentAbandoned", "AssignmentReturned", "AssignmentSubmitted",
-                       "AssignmentRejected", "AssignmentApproved", "HITCreated", "HITExpired", "HITReviewable",
-                       "HITExtended", "HITDisposed"]}})
+    market.update_notification_settings(
+        {
+            "HITTypeId": hit_type_id,
+            "Notification": {
+                "Destination": "http://127.0.0.1:1/123456789012/q",
+                "Transport": "SQS",
+                "Version": "2006-05-05",
+                "EventTypes": [
+                    "AssignmentAccepted",
+                    "AssignmentAbandoned",
+                    "AssignmentReturned",
+                    "AssignmentSubmitted",
+                    "AssignmentRejected",
+                    "AssignmentApproved",
+                    "HITCreated",
+                    "HITExpired",
+                    "HITReviewable",
+                    "HITExtended",
+                    "HITDisposed",
+                ],
+            },
+        }
+    )
     hit_id = make_hit(market, hit_type_id, MaxAssignments=4, LifetimeInSeconds=3600)
     w1, w2, w3, w4 = (market.register_worker() for _ in range(4))
     returned = market.accept_hit(hit_id, w1)
@@ -199,17 +235,35 @@ def test_every_event_type_is_emitted(market, clock, notifier):
     clock.advance(3600)  # expires
     market.delete_hit({"HITId": hit_id})
     assert set(notifier.types()) == {
-        "HITCreated", "AssignmentAccepted", "AssignmentReturned", "AssignmentAbandoned", "AssignmentSubmitted",
-        "AssignmentRejected", "AssignmentApproved", "HITExtended", "HITExpired", "HITReviewable", "HITDisposed",
+        "HITCreated",
+        "AssignmentAccepted",
+        "AssignmentReturned",
+        "AssignmentAbandoned",
+        "AssignmentSubmitted",
+        "AssignmentRejected",
+        "AssignmentApproved",
+        "HITExtended",
+        "HITExpired",
+        "HITReviewable",
+        "HITDisposed",
     }
     assert all(event.hit_id == hit_id for _, event in notifier.sent)
 
 
 def test_inactive_notifications_are_not_sent(market, notifier):
     hit_type_id = make_hit_type(market)
-    market.update_notification_settings({"HITTypeId": hit_type_id, "Notification": {
-        "Destination": "http://127.0.0.1:1/123456789012/q", "Transport": "SQS", "Version": "2006-05-05",
-        "EventTypes": ["HITCreated"]}, "Active": False})
+    market.update_notification_settings(
+        {
+            "HITTypeId": hit_type_id,
+            "Notification": {
+                "Destination": "http://127.0.0.1:1/123456789012/q",
+                "Transport": "SQS",
+                "Version": "2006-05-05",
+                "EventTypes": ["HITCreated"],
+            },
+            "Active": False,
+        }
+    )
     make_hit(market, hit_type_id)
     assert notifier.sent == []
     market.update_notification_settings({"HITTypeId": hit_type_id, "Active": True})
@@ -247,9 +301,17 @@ def test_concurrent_accepts_never_exceed_max_assignments(market):
 
 def test_time_driven_events_survive_a_failing_call(market, clock, notifier):
     hit_type_id = make_hit_type(market, AssignmentDurationInSeconds=60)
-    market.update_notification_settings({"HITTypeId": hit_type_id, "Notification": {
-        "Destination": "http://127.0.0.1:1/123456789012/q", "Transport": "SQS", "Version": "2006-05-05",
-        "EventTypes": ["AssignmentAbandoned"]}})
+    market.update_notification_settings(
+        {
+            "HITTypeId": hit_type_id,
+            "Notification": {
+                "Destination": "http://127.0.0.1:1/123456789012/q",
+                "Transport": "SQS",
+                "Version": "2006-05-05",
+                "EventTypes": ["AssignmentAbandoned"],
+            },
+        }
+    )
     hit_id = make_hit(market, hit_type_id)
     market.accept_hit(hit_id, market.register_worker())
     clock.advance(61)

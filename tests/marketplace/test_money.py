@@ -15,17 +15,17 @@ from tests.marketplace.conftest import make_hit, make_hit_type, work
 @pytest.mark.parametrize(
     ("reward", "assignments", "masters", "fee"),
     [
-        (100, 1, False, 20),   # 20%
-        (4, 1, False, 1),      # minimum one cent (0.8 rounds to 1 anyway)
-        (2, 1, False, 1),      # 0.4 -> minimum 1
+        (100, 1, False, 20),  # 20%
+        (4, 1, False, 1),  # minimum one cent (0.8 rounds to 1 anyway)
+        (2, 1, False, 1),  # 0.4 -> minimum 1
         (100, 10, False, 40),  # +20% at 10 assignments
         (100, 9, False, 20),
-        (100, 1, True, 25),    # +5% Masters
+        (100, 1, True, 25),  # +5% Masters
         (100, 10, True, 45),
-        (5, 1, False, 1),      # 1.0
-        (13, 10, False, 5),    # 5.2 -> 5
-        (15, 1, True, 4),      # 3.75 -> 4 (half up)
-        (10, 1, True, 3),      # 2.5 -> 3 (half up, not banker's)
+        (5, 1, False, 1),  # 1.0
+        (13, 10, False, 5),  # 5.2 -> 5
+        (15, 1, True, 4),  # 3.75 -> 4 (half up)
+        (10, 1, True, 3),  # 2.5 -> 3 (half up, not banker's)
         (0, 1, False, 0),
     ],
 )
@@ -67,8 +67,12 @@ def test_approval_and_bonus_debit_reward_plus_fees_and_rejection_is_free(market)
 
 def test_masters_requirement_adds_five_percent(market):
     start = balance_cents(market)
-    hit_id = make_hit(market, make_hit_type(market, Reward="1.00", QualificationRequirements=[
-        {"QualificationTypeId": MASTERS, "Comparator": "Exists"}]))
+    hit_id = make_hit(
+        market,
+        make_hit_type(
+            market, Reward="1.00", QualificationRequirements=[{"QualificationTypeId": MASTERS, "Comparator": "Exists"}]
+        ),
+    )
     worker = market.register_worker()
     market.set_worker_stats(worker, masters=True)
     _, assignment = work(market, hit_id, worker)
@@ -77,7 +81,9 @@ def test_masters_requirement_adds_five_percent(market):
 
 
 def test_insufficient_funds_fails_cleanly(tmp_path, clock):
-    market = Marketplace(MarketplaceConfig(db_path=str(tmp_path / "poor.sqlite3"), initial_balance_cents=10), clock=clock)
+    market = Marketplace(
+        MarketplaceConfig(db_path=str(tmp_path / "poor.sqlite3"), initial_balance_cents=10), clock=clock
+    )
     hit_id = make_hit(market, make_hit_type(market, Reward="0.10"))
     worker, assignment = work(market, hit_id)
     with pytest.raises(MarketplaceError) as error:
@@ -94,7 +100,13 @@ def test_insufficient_funds_fails_cleanly(tmp_path, clock):
 def test_bonus_idempotency_token(market):
     hit_id = make_hit(market, make_hit_type(market))
     worker, assignment = work(market, hit_id)
-    params = {"WorkerId": worker, "BonusAmount": "0.20", "AssignmentId": assignment, "Reason": "x", "UniqueRequestToken": "b-1"}
+    params = {
+        "WorkerId": worker,
+        "BonusAmount": "0.20",
+        "AssignmentId": assignment,
+        "Reason": "x",
+        "UniqueRequestToken": "b-1",
+    }
     market.send_bonus(params)
     before = balance_cents(market)
     with pytest.raises(MarketplaceError) as error:
@@ -108,4 +120,6 @@ def test_bonus_must_name_the_worker_of_the_assignment(market):
     hit_id = make_hit(market, make_hit_type(market))
     _, assignment = work(market, hit_id)
     with pytest.raises(MarketplaceError):
-        market.send_bonus({"WorkerId": market.register_worker(), "BonusAmount": "0.20", "AssignmentId": assignment, "Reason": "x"})
+        market.send_bonus(
+            {"WorkerId": market.register_worker(), "BonusAmount": "0.20", "AssignmentId": assignment, "Reason": "x"}
+        )

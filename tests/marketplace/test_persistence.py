@@ -12,7 +12,9 @@ from tests.marketplace.conftest import make_hit, make_hit_type, work
 
 def test_restart_keeps_everything(config, clock):
     market = Marketplace(config, clock=clock)
-    type_id = market.create_qualification_type({"Name": "Q", "Description": "d", "QualificationTypeStatus": "Active"})["QualificationType"]["QualificationTypeId"]
+    type_id = market.create_qualification_type({"Name": "Q", "Description": "d", "QualificationTypeStatus": "Active"})[
+        "QualificationType"
+    ]["QualificationTypeId"]
     hit_type_id = make_hit_type(market, AssignmentDurationInSeconds=60)
     hit_id = make_hit(market, hit_type_id, MaxAssignments=3, UniqueRequestToken="tok")
     worker, approved = work(market, hit_id)
@@ -28,7 +30,12 @@ def test_restart_keeps_everything(config, clock):
     restarted = Marketplace(config, clock=clock)
     assert restarted.get_account_balance({}) == balance
     assert restarted.get_hit({"HITId": hit_id}) == before
-    assert restarted.get_qualification_score({"QualificationTypeId": type_id, "WorkerId": worker})["Qualification"]["IntegerValue"] == 42
+    assert (
+        restarted.get_qualification_score({"QualificationTypeId": type_id, "WorkerId": worker})["Qualification"][
+            "IntegerValue"
+        ]
+        == 42
+    )
     assert restarted.list_worker_blocks({})["WorkerBlocks"] == [{"WorkerId": pending_worker, "Reason": "r"}]
     assert restarted.get_assignment({"AssignmentId": approved})["Assignment"]["AssignmentStatus"] == "Approved"
     with pytest.raises(MarketplaceError):
@@ -44,7 +51,9 @@ def test_a_failed_call_changes_nothing(config, clock):
     hit_id = make_hit(market, make_hit_type(market), MaxAssignments=9)
     before = market.get_hit({"HITId": hit_id})
     with pytest.raises(MarketplaceError):
-        market.create_additional_assignments_for_hit({"HITId": hit_id, "NumberOfAdditionalAssignments": 1, "UniqueRequestToken": "u"})
+        market.create_additional_assignments_for_hit(
+            {"HITId": hit_id, "NumberOfAdditionalAssignments": 1, "UniqueRequestToken": "u"}
+        )
     assert market.get_hit({"HITId": hit_id}) == before
     market.close()
     assert Marketplace(config, clock=clock).get_hit({"HITId": hit_id}) == before
@@ -55,15 +64,25 @@ def test_rollback_after_a_partial_change(config, clock):
     hits_before = dict(market.hits)
     # CreateHIT registers a HIT type, then fails on the Question: neither may remain.
     with pytest.raises(MarketplaceError):
-        market.create_hit({"Title": "t", "Description": "d", "Reward": "0.01", "AssignmentDurationInSeconds": 60,
-                           "LifetimeInSeconds": 60, "Question": "<HTMLQuestion>"})
+        market.create_hit(
+            {
+                "Title": "t",
+                "Description": "d",
+                "Reward": "0.01",
+                "AssignmentDurationInSeconds": 60,
+                "LifetimeInSeconds": 60,
+                "Question": "<HTMLQuestion>",
+            }
+        )
     assert market.hit_types == {} and dict(market.hits) == hits_before
     market.close()
     assert Marketplace(config, clock=clock).hit_types == {}
 
 
 def test_initial_balance_is_configurable(tmp_path, clock):
-    market = Marketplace(MarketplaceConfig(db_path=str(tmp_path / "m.sqlite3"), initial_balance_cents=12345), clock=clock)
+    market = Marketplace(
+        MarketplaceConfig(db_path=str(tmp_path / "m.sqlite3"), initial_balance_cents=12345), clock=clock
+    )
     assert market.get_account_balance({})["AvailableBalance"] == "123.45"
 
 

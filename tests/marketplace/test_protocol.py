@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 
@@ -25,15 +26,40 @@ def test_valid_request_converts_timestamps():
 @pytest.mark.parametrize(
     ("operation", "body", "code", "fragment"),
     [
-        ("CreateHITType", {"Title": "t", "Description": "d", "Reward": "$0.05", "AssignmentDurationInSeconds": 60}, "AWS.ParameterOutOfRange", "Reward"),
-        ("CreateHITType", {"Title": "t", "Description": "d", "Reward": "0.05"}, "AWS.MissingParameters", "AssignmentDurationInSeconds"),
-        ("CreateHITType", {"Title": "t", "Description": "d", "Reward": "0.05", "AssignmentDurationInSeconds": "60"}, "AWS.ValidationError", "AssignmentDurationInSeconds"),
+        (
+            "CreateHITType",
+            {"Title": "t", "Description": "d", "Reward": "$0.05", "AssignmentDurationInSeconds": 60},
+            "AWS.ParameterOutOfRange",
+            "Reward",
+        ),
+        (
+            "CreateHITType",
+            {"Title": "t", "Description": "d", "Reward": "0.05"},
+            "AWS.MissingParameters",
+            "AssignmentDurationInSeconds",
+        ),
+        (
+            "CreateHITType",
+            {"Title": "t", "Description": "d", "Reward": "0.05", "AssignmentDurationInSeconds": "60"},
+            "AWS.ValidationError",
+            "AssignmentDurationInSeconds",
+        ),
         ("ListHITs", {"MaxResults": 101}, "AWS.ParameterOutOfRange", "MaxResults"),
         ("GetHIT", {"HITId": "lower-case"}, "AWS.ParameterOutOfRange", "HITId"),
         ("GetHIT", {"HITId": "A" * 30, "Extra": 1}, "AWS.ValidationError", "Extra"),
         ("ListReviewableHITs", {"Status": "Assignable"}, "AWS.ParameterOutOfRange", "Status"),
-        ("CreateHITType", {"Title": "t", "Description": "d", "Reward": "1", "AssignmentDurationInSeconds": 60,
-                           "QualificationRequirements": [{"QualificationTypeId": "X"}]}, "AWS.MissingParameters", "QualificationRequirements.1.Comparator"),
+        (
+            "CreateHITType",
+            {
+                "Title": "t",
+                "Description": "d",
+                "Reward": "1",
+                "AssignmentDurationInSeconds": 60,
+                "QualificationRequirements": [{"QualificationTypeId": "X"}],
+            },
+            "AWS.MissingParameters",
+            "QualificationRequirements.1.Comparator",
+        ),
     ],
 )
 def test_invalid_members_name_the_field(operation, body, code, fragment):
@@ -55,9 +81,9 @@ def test_framing_errors():
 
 
 def test_response_serialisation_uses_epoch_seconds_and_drops_none():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    body = json.loads(protocol.response_body({"A": datetime(2020, 1, 1, tzinfo=timezone.utc), "B": None, "C": [1]}))
+    body = json.loads(protocol.response_body({"A": datetime(2020, 1, 1, tzinfo=UTC), "B": None, "C": [1]}))
     assert body == {"A": 1577836800, "C": [1]}
 
 

@@ -20,7 +20,10 @@ from tests.marketplace.conftest import HTML_QUESTION
 def start_serve(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "broker.cli", "marketplace", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     printed: dict[str, str] = {}
     for line in process.stdout:  # type: ignore[union-attr]
@@ -45,12 +48,25 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def test_serve_prints_what_to_use_and_answers_boto3(tmp_path):
-    process, printed = start_serve("--db", str(tmp_path / "cli.sqlite3"), "--balance", "12.34",
-                                   "--access-key-id", "AKIACLITEST", "--secret-access-key", "cli-secret")
+    process, printed = start_serve(
+        "--db",
+        str(tmp_path / "cli.sqlite3"),
+        "--balance",
+        "12.34",
+        "--access-key-id",
+        "AKIACLITEST",
+        "--secret-access-key",
+        "cli-secret",
+    )
     try:
         assert printed["key"] == "AKIACLITEST" and printed["secret"] == "cli-secret"
-        mturk = boto3.client("mturk", endpoint_url=printed["endpoint"], region_name="us-east-1",
-                             aws_access_key_id=printed["key"], aws_secret_access_key=printed["secret"])
+        mturk = boto3.client(
+            "mturk",
+            endpoint_url=printed["endpoint"],
+            region_name="us-east-1",
+            aws_access_key_id=printed["key"],
+            aws_secret_access_key=printed["secret"],
+        )
         assert mturk.get_account_balance()["AvailableBalance"] == "12.34"  # the socket listens before the banner
     finally:
         stop(process)
@@ -69,8 +85,12 @@ def test_state_survives_a_server_restart(tmp_path):
     config = MarketplaceConfig(db_path=str(tmp_path / "restart.sqlite3"))
     with start_in_thread(config) as first:
         mturk = first.client()
-        hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.05", AssignmentDurationInSeconds=60)["HITTypeId"]
-        hit = mturk.create_hit_with_hit_type(HITTypeId=hit_type_id, LifetimeInSeconds=600, Question=HTML_QUESTION)["HIT"]
+        hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.05", AssignmentDurationInSeconds=60)[
+            "HITTypeId"
+        ]
+        hit = mturk.create_hit_with_hit_type(HITTypeId=hit_type_id, LifetimeInSeconds=600, Question=HTML_QUESTION)[
+            "HIT"
+        ]
         worker = first.marketplace.register_worker()
         first.marketplace.accept_hit(hit["HITId"], worker)
     with start_in_thread(config) as second:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,10 +23,9 @@ import pytest
 from broker import mturk
 from broker.domain.lifecycle import HitStatus, ObjectStatus, ReviewStatus
 from broker.store import dispose_engine, get_engine, transaction
-from broker.store.tables import Assignment, Bonus, DataObject, Event, Hit, Job
-from broker.store.tables import WorkerExclusion
+from broker.store.tables import Assignment, Bonus, DataObject, Event, Hit, Job, WorkerExclusion
 
-BASE = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 LABELS = ["cat", "dog"]
 TRUTH = [0, 1, 0, 1]
 CONFIDENCE = [0.9, 0.95, 0.9, 0.8]
@@ -35,7 +34,7 @@ ANSWERS = {"AGOODWORKER1": [0, 1, 0, 1], "AGOODWORKER2": [0, 1, 0, 1], "ASPAMMER
 SECONDS = {"AGOODWORKER1": [30, 40, 50, 60], "AGOODWORKER2": [10, 20, 30, 40], "ASPAMMER0003": [5, 5, 5, 5]}
 REJECTED = {("ASPAMMER0003", 1)}
 LATE = ("AGOODWORKER1", 3)
-LATE_ACCEPT = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+LATE_ACCEPT = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -56,43 +55,101 @@ def build_fixed_job(db_url: str) -> int:
     engine = get_engine(db_url)
     spec = {"job_name": "fixed-job", "quality": {"gold": {"label_attribute": "gold-label"}}}
     with transaction(engine) as session:
-        job = Job(name="fixed-job", task_type="image-classification", spec_json=json.dumps(spec),
-                  template_source="", labels_json=json.dumps(LABELS), output_uri="/tmp/none", reward_cents=10,
-                  workers_per_object=3, max_concurrent_hits=10, n_objects=4, created_at=BASE)
+        job = Job(
+            name="fixed-job",
+            task_type="image-classification",
+            spec_json=json.dumps(spec),
+            template_source="",
+            labels_json=json.dumps(LABELS),
+            output_uri="/tmp/none",
+            reward_cents=10,
+            workers_per_object=3,
+            max_concurrent_hits=10,
+            n_objects=4,
+            created_at=BASE,
+        )
         session.add(job)
         session.flush()
         for index in range(4):
             data = {"source-ref": f"/images/{index}.png"}
             if index == 3:
                 data["gold-label"] = "dog"
-            obj = DataObject(job_id=job.id, index=index, line_number=index + 1, data_json=json.dumps(data),
-                             status=ObjectStatus.CONSOLIDATED, label_json=json.dumps(TRUTH[index]),
-                             confidence_json=json.dumps(CONFIDENCE[index]), n_answers=3,
-                             consolidated_at=BASE + timedelta(hours=index + 1))
+            obj = DataObject(
+                job_id=job.id,
+                index=index,
+                line_number=index + 1,
+                data_json=json.dumps(data),
+                status=ObjectStatus.CONSOLIDATED,
+                label_json=json.dumps(TRUTH[index]),
+                confidence_json=json.dumps(CONFIDENCE[index]),
+                n_answers=3,
+                consolidated_at=BASE + timedelta(hours=index + 1),
+            )
             session.add(obj)
             session.flush()
-            hit = Hit(job_id=job.id, object_id=obj.id, token=f"tok-{index}", hit_id=f"HIT{index}",
-                      status=HitStatus.DONE, max_assignments=3, reward_cents=10, assignment_cost_cents=12,
-                      created_at=BASE)
+            hit = Hit(
+                job_id=job.id,
+                object_id=obj.id,
+                token=f"tok-{index}",
+                hit_id=f"HIT{index}",
+                status=HitStatus.DONE,
+                max_assignments=3,
+                reward_cents=10,
+                assignment_cost_cents=12,
+                created_at=BASE,
+            )
             session.add(hit)
             session.flush()
             for worker in WORKERS:
                 start = accept_time(worker, index)
                 rejected = (worker, index) in REJECTED
-                session.add(Assignment(
-                    assignment_id=f"A-{worker}-{index}", hit_row_id=hit.id, job_id=job.id, object_id=obj.id,
-                    worker_id=worker, mturk_status="Rejected" if rejected else "Approved", accept_time=start,
-                    submit_time=start + timedelta(seconds=SECONDS[worker][index]), answer_xml="<x/>",
-                    answer_json="[]", chosen_json=json.dumps([ANSWERS[worker][index]]),
-                    review_status=ReviewStatus.REJECTED if rejected else ReviewStatus.APPROVED, cost_cents=12))
-        session.add(Bonus(token="bonus-1", worker_id="AGOODWORKER2", assignment_id="A-AGOODWORKER2-0",
-                          job_id=job.id, amount_cents=25, fee_cents=5, reason="top worker", sent=True,
-                          created_at=BASE + timedelta(days=1)))
-        session.add(Event(job_id=job.id, at=BASE + timedelta(hours=5), kind="exclude",
-                          message="ASPAMMER0003: qualification: gold accuracy 0.00 over 4 answers is below the threshold"))
-        session.add(WorkerExclusion(job_id=job.id, worker_id="ASPAMMER0003", action="qualification",
-                                    reason="gold accuracy 0.00 over 4 answers is below the threshold",
-                                    at=BASE + timedelta(hours=5)))
+                session.add(
+                    Assignment(
+                        assignment_id=f"A-{worker}-{index}",
+                        hit_row_id=hit.id,
+                        job_id=job.id,
+                        object_id=obj.id,
+                        worker_id=worker,
+                        mturk_status="Rejected" if rejected else "Approved",
+                        accept_time=start,
+                        submit_time=start + timedelta(seconds=SECONDS[worker][index]),
+                        answer_xml="<x/>",
+                        answer_json="[]",
+                        chosen_json=json.dumps([ANSWERS[worker][index]]),
+                        review_status=ReviewStatus.REJECTED if rejected else ReviewStatus.APPROVED,
+                        cost_cents=12,
+                    )
+                )
+        session.add(
+            Bonus(
+                token="bonus-1",
+                worker_id="AGOODWORKER2",
+                assignment_id="A-AGOODWORKER2-0",
+                job_id=job.id,
+                amount_cents=25,
+                fee_cents=5,
+                reason="top worker",
+                sent=True,
+                created_at=BASE + timedelta(days=1),
+            )
+        )
+        session.add(
+            Event(
+                job_id=job.id,
+                at=BASE + timedelta(hours=5),
+                kind="exclude",
+                message="ASPAMMER0003: qualification: gold accuracy 0.00 over 4 answers is below the threshold",
+            )
+        )
+        session.add(
+            WorkerExclusion(
+                job_id=job.id,
+                worker_id="ASPAMMER0003",
+                action="qualification",
+                reason="gold accuracy 0.00 over 4 answers is below the threshold",
+                at=BASE + timedelta(hours=5),
+            )
+        )
         return job.id
 
 
@@ -137,10 +194,12 @@ def answer_xml(answer: list[dict]) -> str:
     """QuestionFormAnswers with one taskAnswers field, as the worker site stores a crowd-form post."""
     from xml.sax.saxutils import escape
 
-    return ('<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="http://mechanicalturk.amazonaws.com/'
-            'AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"><Answer>'
-            f"<QuestionIdentifier>taskAnswers</QuestionIdentifier><FreeText>{escape(json.dumps(answer))}</FreeText>"
-            "</Answer></QuestionFormAnswers>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="http://mechanicalturk.amazonaws.com/'
+        'AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"><Answer>'
+        f"<QuestionIdentifier>taskAnswers</QuestionIdentifier><FreeText>{escape(json.dumps(answer))}</FreeText>"
+        "</Answer></QuestionFormAnswers>"
+    )
 
 
 def work_on_hit(market, hit_id: str, worker: str, choose, work_seconds: float = 0.0) -> dict:

@@ -32,15 +32,15 @@ def test_fees_base_large_hit_and_masters():
 def test_budget_and_wage():
     e = estimate_cost(100, 12, 3, budget_cents=1000, work_seconds=30)
     assert not e.within_budget and e.objects_within_budget == 1000 // 42
-    assert e.hourly_wage_cents == 1440                      # 12 cents per 30 s
-    assert hourly_wage_cents(5, 7) == 2571                  # 2571.43 rounded half up
+    assert e.hourly_wage_cents == 1440  # 12 cents per 30 s
+    assert hourly_wage_cents(5, 7) == 2571  # 2571.43 rounded half up
     with pytest.raises(ValueError):
         hourly_wage_cents(5, 0)
 
 
 def test_gold_objects_make_the_rate():
-    assert gold_object_count(90, 0.1) == 10                 # 10 of 100 posted objects are gold
-    assert gold_object_count(10, 0.2) == 3                  # ceil(2.5)
+    assert gold_object_count(90, 0.1) == 10  # 10 of 100 posted objects are gold
+    assert gold_object_count(10, 0.2) == 3  # ceil(2.5)
     assert gold_object_count(10, 0) == 0
     assert estimate_cost(90, 10, 3, gold_objects=10).assignments == 300
 
@@ -88,8 +88,23 @@ def test_estimate_cli_errors_name_file_and_field(tmp_path: Path):
 
 def test_report_workers_cli(settings_file: Path, tmp_path: Path):
     out_csv, out_html = tmp_path / "w.csv", tmp_path / "w.html"
-    result = runner.invoke(app, ["--settings", str(settings_file), "report", "workers", "fixed-job",
-                                 "--sort", "em_accuracy", "--ascending", "--csv", str(out_csv), "--html", str(out_html)])
+    result = runner.invoke(
+        app,
+        [
+            "--settings",
+            str(settings_file),
+            "report",
+            "workers",
+            "fixed-job",
+            "--sort",
+            "em_accuracy",
+            "--ascending",
+            "--csv",
+            str(out_csv),
+            "--html",
+            str(out_html),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.index("ASPAMMER0003") < result.stdout.index("AGOODWORKER1")
     assert [r["worker_id"] for r in csv.DictReader(out_csv.open())][0] == "ASPAMMER0003"
@@ -114,4 +129,4 @@ def test_estimate_counts_gold_objects_of_the_spec(tmp_path: Path):
     (tmp_path / "gold.manifest").write_text(json.dumps({"source": "g", "gold-label": "a"}) + "\n")
     spec = _spec(tmp_path, "quality:\n  gold: {manifest: gold.manifest, rate: 0.2}\n")
     data = json.loads(runner.invoke(app, ["estimate", str(spec), "--json"]).stdout)
-    assert (data["objects"], data["gold_objects"], data["assignments"]) == (7, 2, 27)   # ceil(7 * .2 / .8) = 2
+    assert (data["objects"], data["gold_objects"], data["assignments"]) == (7, 2, 27)  # ceil(7 * .2 / .8) = 2

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from broker.store.tables import Job
 from broker.reports import job_report, worker_report
 from broker.reports.html import job_report_html, worker_report_html, write_html
+from broker.store.tables import Job
 
 WORKER_PLOTS = ["accuracy-volume", "work-time", "daily-activity", "worker-confusion", "class-confusion"]
 
@@ -37,10 +37,10 @@ def test_worker_report_html_renders_with_plots(fixed_job, page, tmp_path: Path):
         assert figure.count() == 1, plot
         box = figure.bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 100, plot
-        assert page.locator(f"#plot-{plot} svg path").count() > 5, plot   # something is drawn in it
+        assert page.locator(f"#plot-{plot} svg path").count() > 5, plot  # something is drawn in it
     cells = page.locator("table").first.locator("tr")
-    assert cells.count() == 4                                             # header + 3 workers
-    assert page.locator("tr.flagged").count() == 1                        # the excluded spammer
+    assert cells.count() == 4  # header + 3 workers
+    assert page.locator("tr.flagged").count() == 1  # the excluded spammer
     assert "ASPAMMER0003" in page.locator("tr.flagged").inner_text()
     assert "gold accuracy 0.00" in page.content()
     assert all(url.startswith("file://") for url in requests)

@@ -13,10 +13,18 @@ import yaml
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from broker.store import get_engine
-from broker.experiments.pricing import (ArmResult, completion_times, experiment_results, load_experiment_spec,
-                                        plan_arms, recommend, submit_experiment, time_to_fraction)
+from broker.experiments.pricing import (
+    ArmResult,
+    completion_times,
+    experiment_results,
+    load_experiment_spec,
+    plan_arms,
+    recommend,
+    submit_experiment,
+    time_to_fraction,
+)
 from broker.spec import SpecError
+from broker.store import get_engine
 
 
 def test_plan_arms_is_a_seeded_disjoint_split():
@@ -32,9 +40,9 @@ def test_plan_arms_is_a_seeded_disjoint_split():
 def test_completion_times_wait_for_every_answer():
     items = np.array([0, 0, 1, 1, 2])
     submits = np.array([5.0, 3.0, 9.0, 7.0, 1.0])
-    done = completion_times(items, submits, 3, needed=2)             # object 2 has 1 of 2 answers
+    done = completion_times(items, submits, 3, needed=2)  # object 2 has 1 of 2 answers
     assert done.tolist() == [5.0, 9.0]
-    assert time_to_fraction(done, 3, 0.5, start=1.0) == 8.0          # 2 of 3 objects needed for 50%
+    assert time_to_fraction(done, 3, 0.5, start=1.0) == 8.0  # 2 of 3 objects needed for 50%
     assert time_to_fraction(done, 3, 1.0, start=1.0) is None
 
 
@@ -43,8 +51,12 @@ def _arm(name: str, cost: float, accuracy: float, seconds: float | None) -> ArmR
 
 
 def test_recommend_cheapest_arm_meeting_quality_and_deadline():
-    arms = [_arm("cheap-slow", 2.0, 0.95, 900.0), _arm("cheap-bad", 2.0, 0.7, 100.0),
-            _arm("mid", 4.0, 0.93, 300.0), _arm("dear", 8.0, 0.97, 100.0)]
+    arms = [
+        _arm("cheap-slow", 2.0, 0.95, 900.0),
+        _arm("cheap-bad", 2.0, 0.7, 100.0),
+        _arm("mid", 4.0, 0.93, 300.0),
+        _arm("dear", 8.0, 0.97, 100.0),
+    ]
     assert recommend(arms, 0.9, 1000).arm == "cheap-slow"
     assert recommend(arms, 0.9, 500).arm == "mid"
     assert recommend(arms, 0.96, 500).arm == "dear"
@@ -54,7 +66,7 @@ def test_recommend_cheapest_arm_meeting_quality_and_deadline():
 
 def test_experiment_spec_errors_name_line_and_field(tmp_path: Path):
     path = tmp_path / "exp.yaml"
-    path.write_text("experiment: e1\njob: job.yaml\narms:\n  - reward: \"0.05\"\n  - reward: 0.055\n")
+    path.write_text('experiment: e1\njob: job.yaml\narms:\n  - reward: "0.05"\n  - reward: 0.055\n')
     with pytest.raises(SpecError) as error:
         load_experiment_spec(path)
     assert "exp.yaml:5" in str(error.value) and "arms[1]" in str(error.value)
@@ -62,10 +74,10 @@ def test_experiment_spec_errors_name_line_and_field(tmp_path: Path):
 
 # ------------------------------------------------------------------------------ on the marketplace
 
-REWARDS = {"low": 1, "mid": 3, "high": 8}           # cents for an ~8 s task
-RESERVATION_CENTS_PER_HOUR = 900.0                 # every simulated worker's reservation wage
+REWARDS = {"low": 1, "mid": 3, "high": 8}  # cents for an ~8 s task
+RESERVATION_CENTS_PER_HOUR = 900.0  # every simulated worker's reservation wage
 EXPECTED_SECONDS = 8.0
-OBJECTS = 90                                       # 30 per arm
+OBJECTS = 90  # 30 per arm
 WORKERS = 10
 
 
@@ -73,14 +85,37 @@ def _write_experiment(tmp_path: Path) -> Path:
     labels = ["positive", "negative"]
     lines = [{"source": f"review number {i}", "truth": labels[i % 2]} for i in range(OBJECTS)]
     (tmp_path / "in.manifest").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    (tmp_path / "job.yaml").write_text(yaml.safe_dump({
-        "job_name": "base", "task_type": "text-classification", "labels": labels, "input_manifest": "in.manifest",
-        "output": "out", "workers_per_object": 1, "reward": "0.01", "title": "Sentiment",
-        "description": "Positive or negative?", "lifetime_seconds": 86400, "max_concurrent_hits": 100}))
+    (tmp_path / "job.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "job_name": "base",
+                "task_type": "text-classification",
+                "labels": labels,
+                "input_manifest": "in.manifest",
+                "output": "out",
+                "workers_per_object": 1,
+                "reward": "0.01",
+                "title": "Sentiment",
+                "description": "Positive or negative?",
+                "lifetime_seconds": 86400,
+                "max_concurrent_hits": 100,
+            }
+        )
+    )
     path = tmp_path / "experiment.yaml"
-    path.write_text(yaml.safe_dump({
-        "experiment": "price", "job": "job.yaml", "seed": 3, "quality_target": 0.9, "deadline_seconds": 3600,
-        "truth_attribute": "truth", "arms": [{"name": n, "reward_cents": c} for n, c in REWARDS.items()]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "experiment": "price",
+                "job": "job.yaml",
+                "seed": 3,
+                "quality_target": 0.9,
+                "deadline_seconds": 3600,
+                "truth_attribute": "truth",
+                "arms": [{"name": n, "reward_cents": c} for n, c in REWARDS.items()],
+            }
+        )
+    )
     return path
 
 
@@ -99,20 +134,21 @@ def test_pricing_experiment_ranks_arms_for_a_known_price_sensitivity(tmp_path: P
     workers = [marketplace.register_worker(f"APRICEWORKER{i:02d}") for i in range(WORKERS)]
     rng = np.random.default_rng(int(os.environ.get("PRICING_TEST_SEED", "11")))
     truth = {f"review number {i}": ["positive", "negative"][i % 2] for i in range(OBJECTS)}
-    for _ in range(120):      # simulated minutes
+    for _ in range(120):  # simulated minutes
         groups = sorted(marketplace.list_hit_groups(workers[0]), key=lambda g: g.reward_cents)
         if not groups:
             break
         taken = []
         for worker in workers:
             for group in groups:
-                chance = pickup_probability(wage_cents_per_hour(group.reward_cents, EXPECTED_SECONDS),
-                                            RESERVATION_CENTS_PER_HOUR)
+                chance = pickup_probability(
+                    wage_cents_per_hour(group.reward_cents, EXPECTED_SECONDS), RESERVATION_CENTS_PER_HOUR
+                )
                 if rng.random() < chance:
                     hit_id = marketplace.next_hit_for_worker(group.hit_type_id, worker)
                     if hit_id is not None:
                         taken.append((worker, *hit_steps.accept(market, hit_id, worker)))
-        marketplace.clock.advance(EXPECTED_SECONDS)          # everyone works for 8 s, then submits
+        marketplace.clock.advance(EXPECTED_SECONDS)  # everyone works for 8 s, then submits
         for worker, assignment_id, data in taken:
             hit_steps.submit(market, assignment_id, worker, data, truth[data["dataObject"]["source"]])
         marketplace.clock.advance(60 - EXPECTED_SECONDS)
@@ -120,13 +156,15 @@ def test_pricing_experiment_ranks_arms_for_a_known_price_sensitivity(tmp_path: P
         run_cycle(engine, settings, ticks=("collect", "review", "consolidate", "quality", "finalize"))
     with Session(engine) as session:
         results = {r.arm: r for r in experiment_results(session, spec)}
-    assert all(r.completed == OBJECTS // 3 and r.accuracy == 1.0 and r.accuracy_source == "gold" for r in results.values())
+    assert all(
+        r.completed == OBJECTS // 3 and r.accuracy == 1.0 and r.accuracy_source == "gold" for r in results.values()
+    )
     assert results["high"].seconds_to_all < results["low"].seconds_to_all
     assert results["mid"].seconds_to_all < results["low"].seconds_to_all
     assert results["high"].seconds_to_half <= results["mid"].seconds_to_half < results["low"].seconds_to_half
     assert results["high"].seconds_to_all <= results["mid"].seconds_to_all
     assert results["high"].assignments_per_hour > results["low"].assignments_per_hour
-    assert [results[a].cost_per_object_cents for a in REWARDS] == [2.0, 4.0, 10.0]   # reward + fee (min 1c, 20%)
+    assert [results[a].cost_per_object_cents for a in REWARDS] == [2.0, 4.0, 10.0]  # reward + fee (min 1c, 20%)
     # 8 s of simulated work per assignment (plus the few wall-clock ms the calls take)
     assert results["high"].median_hourly_wage_cents == pytest.approx(8 * 3600 / EXPECTED_SECONDS, rel=0.01)
     # the deadline decides: everything by the low arm's finish -> low; just before it -> the next cheapest
@@ -140,9 +178,21 @@ def test_pricing_experiment_ranks_arms_for_a_known_price_sensitivity(tmp_path: P
 
     settings_path = tmp_path / "settings.yaml"
     settings_path.write_text(f"db_url: {settings.db_url}\nlocal_endpoint_url: {settings.local_endpoint_url}\n")
-    out = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing",
-                                   str(tmp_path / "experiment.yaml"), "--report", "--csv", str(tmp_path / "p.csv"),
-                                   "--html", str(tmp_path / "p.html")])
+    out = CliRunner().invoke(
+        app,
+        [
+            "--settings",
+            str(settings_path),
+            "experiment",
+            "pricing",
+            str(tmp_path / "experiment.yaml"),
+            "--report",
+            "--csv",
+            str(tmp_path / "p.csv"),
+            "--html",
+            str(tmp_path / "p.html"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "recommended:" in out.stdout
     assert 'id="plot-speed"' in (tmp_path / "p.html").read_text()
@@ -163,9 +213,15 @@ def test_cli_submits_every_arm_as_a_job_with_its_reward(tmp_path: Path, settings
     with Session(get_engine(settings.db_url)) as session:
         jobs = {j.name: j for j in session.exec(select(Job))}
     assert {name: (j.reward_cents, j.n_objects) for name, j in jobs.items()} == {
-        "price-low": (1, 30), "price-mid": (3, 30), "price-high": (8, 30)}
-    sources = [json.loads(line)["source"] for arm in ("low", "mid", "high")
-               for line in (tmp_path / "price-arms" / f"{arm}.manifest").read_text().splitlines()]
-    assert len(sources) == len(set(sources)) == OBJECTS          # every object in exactly one arm
+        "price-low": (1, 30),
+        "price-mid": (3, 30),
+        "price-high": (8, 30),
+    }
+    sources = [
+        json.loads(line)["source"]
+        for arm in ("low", "mid", "high")
+        for line in (tmp_path / "price-arms" / f"{arm}.manifest").read_text().splitlines()
+    ]
+    assert len(sources) == len(set(sources)) == OBJECTS  # every object in exactly one arm
     again = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
     assert again.exit_code == 1 and "price-high, price-low, price-mid already exist" in again.stderr

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import Session
 
-from broker.store.tables import Job
 from broker.reports import job_report, worker_report
 from broker.reports.workers import sort_rows
+from broker.store.tables import Job
 
 
 @pytest.fixture()
@@ -26,7 +26,10 @@ def rows_by_id(report):
 def test_counts_and_review_outcomes(report):
     rows = rows_by_id(report)
     assert [(r.assignments, r.approved, r.rejected, r.pending) for r in rows.values()] == [
-        (4, 4, 0, 0), (4, 4, 0, 0), (4, 3, 1, 0)]
+        (4, 4, 0, 0),
+        (4, 4, 0, 0),
+        (4, 3, 1, 0),
+    ]
 
 
 def test_work_time_median_p90_and_hourly_wage(report):
@@ -42,15 +45,18 @@ def test_work_time_median_p90_and_hourly_wage(report):
 def test_money_with_fees_and_bonus(report):
     rows = rows_by_id(report)
     assert [(r.earned_cents, r.cost_cents, r.bonus_cents) for r in rows.values()] == [
-        (40, 48, 0), (65, 4 * 12 + 25 + 5, 25), (30, 36, 0)]
+        (40, 48, 0),
+        (65, 4 * 12 + 25 + 5, 25),
+        (30, 36, 0),
+    ]
 
 
 def test_quality_figures(report):
     rows = rows_by_id(report)
     one, spam = rows["AGOODWORKER1"], rows["ASPAMMER0003"]
     assert (one.gold_accuracy, one.gold_answers) == (1.0, 1)
-    assert (spam.gold_accuracy, spam.gold_answers) == (0.0, 1)        # its one usable gold answer is wrong
-    assert one.agreement == 1.0 and spam.agreement == 0.0              # 0 of its 3 usable answers agree
+    assert (spam.gold_accuracy, spam.gold_answers) == (0.0, 1)  # its one usable gold answer is wrong
+    assert one.agreement == 1.0 and spam.agreement == 0.0  # 0 of its 3 usable answers agree
     # 3-4 answers each: the default estimator shrinks sparse workers toward the crowd's pooled
     # accuracy (that is what keeps its confidence calibrated), so the good worker sits near 0.85.
     assert one.em_accuracy > 0.8 > 0.6 > spam.em_accuracy
@@ -62,8 +68,8 @@ def test_quality_figures(report):
 
 def test_first_last_seen_daily_activity_and_status(report):
     one, spam = rows_by_id(report)["AGOODWORKER1"], rows_by_id(report)["ASPAMMER0003"]
-    assert one.first_seen == datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
-    assert one.last_seen == datetime(2026, 11, 21, 9, 1, tzinfo=timezone.utc)
+    assert one.first_seen == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    assert one.last_seen == datetime(2026, 11, 21, 9, 1, tzinfo=UTC)
     assert one.daily == {"2026-11-20": 3, "2026-11-21": 1}
     assert one.status == "active"
     assert spam.status == "excluded" and "gold accuracy 0.00" in spam.status_reason
@@ -105,10 +111,10 @@ def test_job_report(fixed_job):
     assert (report.assignments, report.approved, report.rejected, report.workers) == (12, 11, 1, 3)
     assert (report.reward_cents, report.fee_cents, report.bonus_cents, report.bonus_fee_cents) == (110, 22, 25, 5)
     assert (report.spent_cents, report.committed_cents) == (162, 0)
-    assert report.cost_per_label_cents == 54.0                     # 162 cents / 3 real labels
+    assert report.cost_per_label_cents == 54.0  # 162 cents / 3 real labels
     assert report.estimated_accuracy == pytest.approx((0.9 + 0.95 + 0.9 + 0.8) / 4)
     assert (report.measured_accuracy, report.gold_measured) == (1.0, 1)
-    assert report.hours == pytest.approx(23 + 1 / 60)              # 10:00 -> next day 09:01
+    assert report.hours == pytest.approx(23 + 1 / 60)  # 10:00 -> next day 09:01
     assert report.assignments_per_hour == pytest.approx(12 / (23 + 1 / 60))
     assert report.progress_assignments[-1] == 12 and len(report.progress_times) == 12
     assert report.completion_objects == [1, 2, 3, 4]
@@ -131,8 +137,8 @@ def test_job_csv(fixed_job, tmp_path):
 
 def test_multilabel_job_reports_counts_time_and_money_without_em(fixed_job):
     """Multi-label answers have no single-class EM model: those figures are empty, the rest is kept."""
-    from broker.store import transaction
     from broker.reports.html import worker_report_html
+    from broker.store import transaction
 
     with transaction(fixed_job.engine) as session:
         job = session.get(Job, fixed_job.job_id)

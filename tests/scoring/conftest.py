@@ -49,14 +49,19 @@ def mixed_crowd_confusion(n_workers: int, n_classes: int, seed: int) -> np.ndarr
     """
     rng = np.random.default_rng(seed)
     n_good, n_sloppy = round(0.6 * n_workers), round(0.25 * n_workers)
-    accuracy = np.concatenate([rng.uniform(0.9, 0.97, n_good), rng.uniform(0.6, 0.8, n_sloppy),
-                               np.full(n_workers - n_good - n_sloppy, 1.0 / n_classes)])
+    accuracy = np.concatenate(
+        [
+            rng.uniform(0.9, 0.97, n_good),
+            rng.uniform(0.6, 0.8, n_sloppy),
+            np.full(n_workers - n_good - n_sloppy, 1.0 / n_classes),
+        ]
+    )
     off = rng.dirichlet(np.full(n_classes - 1, 0.8), size=(n_workers, n_classes))
     errors = np.zeros((n_workers, n_classes, n_classes))
     mask = ~np.eye(n_classes, dtype=bool)
     errors[:, mask] = off.reshape(n_workers, -1)
     confusion = accuracy[:, None, None] * np.eye(n_classes) + (1.0 - accuracy)[:, None, None] * errors
-    confusion[n_good + n_sloppy:] = 1.0 / n_classes
+    confusion[n_good + n_sloppy :] = 1.0 / n_classes
     return confusion
 
 

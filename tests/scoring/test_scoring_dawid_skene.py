@@ -83,7 +83,9 @@ def test_gold_informs_worker_quality(name):
 
 
 def test_gold_item_without_answers_gets_its_gold_label():
-    est = scoring.estimator("default").fit([0, 0], [0, 1], [1, 1], n_classes=2, n_items=3, gold_items=[2], gold_labels=[0])
+    est = scoring.estimator("default").fit(
+        [0, 0], [0, 1], [1, 1], n_classes=2, n_items=3, gold_items=[2], gold_labels=[0]
+    )
     assert list(est.labels_) == [1, -1, 0]
 
 
@@ -166,17 +168,17 @@ def test_one_em_step_matches_a_loop_implementation(make_crowd):
     est = scoring.DawidSkene(max_iter=1, smoothing=0.5).fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
     # reference: plain loops over answers
     votes = np.zeros((30, k))
-    for i, l in zip(crowd.items, crowd.labels):
-        votes[i, l] += 1
+    for i, label in zip(crowd.items, crowd.labels):
+        votes[i, label] += 1
     post = votes / votes.sum(axis=1, keepdims=True)
     counts = np.full((5, k, k), 0.5)
-    for i, w, l in zip(crowd.items, crowd.workers, crowd.labels):
-        counts[w, :, l] += post[i]
+    for i, w, label in zip(crowd.items, crowd.workers, crowd.labels):
+        counts[w, :, label] += post[i]
     conf = counts / counts.sum(axis=2, keepdims=True)
     prior = (post.sum(axis=0) + 1) / (post.sum() + k)
     joint = np.tile(prior, (30, 1))
-    for i, w, l in zip(crowd.items, crowd.workers, crowd.labels):
-        joint[i] *= conf[w, :, l]
+    for i, w, label in zip(crowd.items, crowd.workers, crowd.labels):
+        joint[i] *= conf[w, :, label]
     expected = joint / joint.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(est.worker_confusion_, conf, atol=1e-12)
     np.testing.assert_allclose(est.proba_, expected, atol=1e-12)
@@ -238,7 +240,9 @@ def test_do_no_harm_falls_back_to_majority_when_em_flips_unanimous_items():
     votes = soft_majority(data)
     flipped = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # item 0 flipped; item 2 has one vote only
     assert _unanimous_flip_rate(data, votes, flipped) == 0.5
-    strict = scoring.BayesianDawidSkene(max_unanimous_flips=-1.0).fit([0, 0, 1, 1], [0, 1, 0, 1], [1, 1, 0, 0], n_classes=2)
+    strict = scoring.BayesianDawidSkene(max_unanimous_flips=-1.0).fit(
+        [0, 0, 1, 1], [0, 1, 0, 1], [1, 1, 0, 0], n_classes=2
+    )
     assert strict.fallback_ == "majority"
     np.testing.assert_allclose(strict.proba_, [[0, 1], [1, 0]])
 
@@ -261,8 +265,9 @@ def _many_class_sparse_crowd(make_crowd, seed: int):
     """10 classes, 3 answers per item, 40 workers of the simulated crowd's mix (good, sloppy, spammers)."""
     from tests.scoring.conftest import mixed_crowd_confusion
 
-    return make_crowd(n_items=1800, n_workers=40, n_classes=10, per_item=3, seed=seed,
-                      confusion=mixed_crowd_confusion(40, 10, seed))
+    return make_crowd(
+        n_items=1800, n_workers=40, n_classes=10, per_item=3, seed=seed, confusion=mixed_crowd_confusion(40, 10, seed)
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -415,11 +420,11 @@ def test_label_switch_check_agrees_with_hungarian_matching():
         k = int(rng.integers(1, 7))
         counts = rng.random((k, k)) * 3 + np.eye(k) * rng.random() * 2
         if rng.random() < 0.2:
-            counts[rng.integers(k)] = 0.0          # a class nobody answered for
+            counts[rng.integers(k)] = 0.0  # a class nobody answered for
         observed = counts.sum(axis=1) > 1e-9
         rates = row_normalise(counts)[np.ix_(observed, observed)]
         rows, cols = linear_sum_assignment(rates, maximize=True)
         expected = bool(rates[rows, cols].sum() <= np.trace(rates) + 1e-9)
         switched += not expected
         assert _diagonal_dominant(counts) == expected
-    assert 50 < switched < 450      # both outcomes were exercised
+    assert 50 < switched < 450  # both outcomes were exercised

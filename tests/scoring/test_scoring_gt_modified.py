@@ -10,8 +10,8 @@ import scoring
 def aws_reference(items, workers, labels, k, epochs=20):
     """Dict-and-loop version of AWS's MulticlassDawidSkeneEM (last answer per worker and item wins)."""
     answers: dict[int, dict[int, int]] = {}
-    for i, w, l in zip(items, workers, labels):
-        answers.setdefault(int(i), {})[int(w)] = int(l)
+    for i, w, label in zip(items, workers, labels):
+        answers.setdefault(int(i), {})[int(w)] = int(label)
     worker_ids = sorted({int(w) for w in workers})
 
     def one_coin(a):
@@ -27,13 +27,13 @@ def aws_reference(items, workers, labels, k, epochs=20):
         prior = prior / prior.sum()
         for i, by_worker in answers.items():
             p[i] = prior.copy()
-            for j, l in by_worker.items():
-                p[i] = p[i] * c[j][:, l]
+            for j, label in by_worker.items():
+                p[i] = p[i] * c[j][:, label]
             p[i] = p[i] / p[i].sum()
         counts = {j: np.zeros((k, k)) for j in worker_ids}
         for i, by_worker in answers.items():
-            for j, l in by_worker.items():
-                counts[j][:, l] += p[i]
+            for j, label in by_worker.items():
+                counts[j][:, label] += p[i]
         accuracy = {}
         for j in worker_ids:
             n = counts[j].sum()

@@ -13,9 +13,7 @@ def test_layout_orders_labels_by_confidence_and_rounds():
     # item 0: all three workers choose {0, 2}; worker 2 also chooses 1; item 1: all choose {1}
     items = [0, 0, 0, 1, 1, 1]
     workers = [0, 1, 2, 0, 1, 2]
-    chosen = np.array(
-        [[1, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0]], dtype=bool
-    )
+    chosen = np.array([[1, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0]], dtype=bool)
     est = scoring.MultiLabel().fit(items, workers, chosen, n_classes=3, n_items=3)
     assert sorted(est.labels_[0]) == [0, 2] and est.labels_[1] == [1] and est.labels_[2] == []
     assert est.confidence_map_[2] == {}

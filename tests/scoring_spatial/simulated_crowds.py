@@ -212,15 +212,27 @@ def make_span_crowd(
             for column, value in zip((objects, workers, starts, ends, labels), spurious):
                 column.append(value)
     return SpanCrowd(
-        np.array(objects), np.array(workers), np.array(starts), np.array(ends), np.array(labels),
-        pair_objects, pair_workers, true_objects, true_starts, true_ends, true_labels,
-        np.full(n_objects, text_length), np.sort(noisy), n_objects, n_workers,
+        np.array(objects),
+        np.array(workers),
+        np.array(starts),
+        np.array(ends),
+        np.array(labels),
+        pair_objects,
+        pair_workers,
+        true_objects,
+        true_starts,
+        true_ends,
+        true_labels,
+        np.full(n_objects, text_length),
+        np.sort(noisy),
+        n_objects,
+        n_workers,
     )
 
 
 @dataclass
 class AdjustmentCrowd:
-    box_crowd: BoxCrowd          # the answers (true_* = the truth); noisy_workers = the copying ones
+    box_crowd: BoxCrowd  # the answers (true_* = the truth); noisy_workers = the copying ones
     initial_objects: np.ndarray  # the boxes every page showed
     initial_boxes: np.ndarray
     initial_classes: np.ndarray
@@ -265,7 +277,18 @@ def make_adjustment_crowd(
             workers += [int(worker)] * len(drawn)
             boxes.append(drawn)
             classes.append(kinds)
-    crowd = BoxCrowd(np.array(objects), np.array(workers), np.concatenate(boxes), np.concatenate(classes),
-                     np.array(pair_objects), np.array(pair_workers), true_objects, true_boxes, true_classes,
-                     np.sort(lazy), n_objects, n_workers)
+    crowd = BoxCrowd(
+        np.array(objects),
+        np.array(workers),
+        np.concatenate(boxes),
+        np.concatenate(classes),
+        np.array(pair_objects),
+        np.array(pair_workers),
+        true_objects,
+        true_boxes,
+        true_classes,
+        np.sort(lazy),
+        n_objects,
+        n_workers,
+    )
     return AdjustmentCrowd(crowd, initial_objects, initial_boxes, initial_classes)

@@ -11,9 +11,14 @@ from scoring.boxes import BoxConsolidator, iou_matrix, matched_iou, to_corners
 
 def fit(crowd, **params) -> BoxConsolidator:
     return BoxConsolidator(**params).fit(
-        crowd.objects, crowd.workers, crowd.boxes, crowd.classes,
-        answered_objects=crowd.pair_objects, answered_workers=crowd.pair_workers,
-        n_objects=crowd.n_objects, n_workers=crowd.n_workers,
+        crowd.objects,
+        crowd.workers,
+        crowd.boxes,
+        crowd.classes,
+        answered_objects=crowd.pair_objects,
+        answered_workers=crowd.pair_workers,
+        n_objects=crowd.n_objects,
+        n_workers=crowd.n_workers,
     )
 
 
@@ -83,9 +88,14 @@ def test_object_all_workers_missed_has_no_boxes(box_crowd) -> None:
     crowd = box_crowd(n_objects=20, seed=5)
     missed = crowd.objects != 7
     est = BoxConsolidator().fit(
-        crowd.objects[missed], crowd.workers[missed], crowd.boxes[missed], crowd.classes[missed],
-        answered_objects=crowd.pair_objects, answered_workers=crowd.pair_workers,
-        n_objects=crowd.n_objects, n_workers=crowd.n_workers,
+        crowd.objects[missed],
+        crowd.workers[missed],
+        crowd.boxes[missed],
+        crowd.classes[missed],
+        answered_objects=crowd.pair_objects,
+        answered_workers=crowd.pair_workers,
+        n_objects=crowd.n_objects,
+        n_workers=crowd.n_workers,
     )
     assert est.boxes_of(7)[0].shape == (0, 4)
     assert est.boxes_of(6)[0].shape[0] > 0
@@ -108,9 +118,12 @@ def test_a_lone_workers_box_is_as_confident_as_their_record_elsewhere(box_crowd)
     bad = int(crowd.noisy_workers[0])
     lone_objects = np.array([crowd.n_objects, crowd.n_objects + 1])
     est = BoxConsolidator().fit(
-        np.r_[crowd.objects, lone_objects], np.r_[crowd.workers, good, bad],
-        np.r_[crowd.boxes, [[10, 10, 50, 50], [10, 10, 50, 50]]], np.r_[crowd.classes, 0, 0],
-        answered_objects=np.r_[crowd.pair_objects, lone_objects], answered_workers=np.r_[crowd.pair_workers, good, bad],
+        np.r_[crowd.objects, lone_objects],
+        np.r_[crowd.workers, good, bad],
+        np.r_[crowd.boxes, [[10, 10, 50, 50], [10, 10, 50, 50]]],
+        np.r_[crowd.classes, 0, 0],
+        answered_objects=np.r_[crowd.pair_objects, lone_objects],
+        answered_workers=np.r_[crowd.pair_workers, good, bad],
     )
     good_box, bad_box = est.answer_box_[-2:]
     assert est.confidence_[good_box] == pytest.approx(est.reliability_[good])
@@ -147,9 +160,14 @@ def test_row_order_does_not_change_the_result(box_crowd) -> None:
     shuffle = np.random.default_rng(0).permutation(crowd.objects.size)
     a = fit(crowd)
     b = BoxConsolidator().fit(
-        crowd.objects[shuffle], crowd.workers[shuffle], crowd.boxes[shuffle], crowd.classes[shuffle],
-        answered_objects=crowd.pair_objects, answered_workers=crowd.pair_workers,
-        n_objects=crowd.n_objects, n_workers=crowd.n_workers,
+        crowd.objects[shuffle],
+        crowd.workers[shuffle],
+        crowd.boxes[shuffle],
+        crowd.classes[shuffle],
+        answered_objects=crowd.pair_objects,
+        answered_workers=crowd.pair_workers,
+        n_objects=crowd.n_objects,
+        n_workers=crowd.n_workers,
     )
     np.testing.assert_allclose(a.boxes_, b.boxes_)
     assert (a.answer_box_[shuffle] == b.answer_box_).all()
@@ -174,8 +192,18 @@ def test_bad_input_is_rejected_with_the_argument_named(kwargs, message) -> None:
 def _mean_iou(est, crowd) -> float:
     from scoring.boxes import matched_iou
 
-    return float(np.mean([matched_iou(*est.boxes_of(o)[:2], crowd.true_boxes[crowd.true_objects == o],
-                                      crowd.true_classes[crowd.true_objects == o]) for o in range(crowd.n_objects)]))
+    return float(
+        np.mean(
+            [
+                matched_iou(
+                    *est.boxes_of(o)[:2],
+                    crowd.true_boxes[crowd.true_objects == o],
+                    crowd.true_classes[crowd.true_objects == o],
+                )
+                for o in range(crowd.n_objects)
+            ]
+        )
+    )
 
 
 def test_adjustment_review_rate_outweighs_workers_who_copy_the_initial_boxes() -> None:
@@ -185,18 +213,32 @@ def test_adjustment_review_rate_outweighs_workers_who_copy_the_initial_boxes() -
     crowd = adjustment.box_crowd
     args = (crowd.objects, crowd.workers, crowd.boxes, crowd.classes, crowd.pair_objects, crowd.pair_workers)
     plain = BoxConsolidator().fit(*args, n_objects=crowd.n_objects, n_workers=crowd.n_workers)
-    aware = BoxConsolidator().fit(*args, n_objects=crowd.n_objects, n_workers=crowd.n_workers,
-                                  initial_objects=adjustment.initial_objects, initial_boxes=adjustment.initial_boxes,
-                                  initial_classes=adjustment.initial_classes)
+    aware = BoxConsolidator().fit(
+        *args,
+        n_objects=crowd.n_objects,
+        n_workers=crowd.n_workers,
+        initial_objects=adjustment.initial_objects,
+        initial_boxes=adjustment.initial_boxes,
+        initial_classes=adjustment.initial_classes,
+    )
     lazy = np.isin(np.arange(crowd.n_workers), crowd.noisy_workers)
     assert aware.review_rate_[lazy].max() < 0.2 and aware.review_rate_[~lazy].min() > 0.8
-    assert (plain.review_rate_ == 1).all()                          # no initial boxes: no review model
+    assert (plain.review_rate_ == 1).all()  # no initial boxes: no review model
     assert _mean_iou(aware, crowd) > _mean_iou(plain, crowd) + 0.05
     assert _mean_iou(aware, crowd) > 0.9
 
 
 def test_a_box_copied_by_everyone_is_kept() -> None:
     box = [10.0, 10.0, 50.0, 40.0]
-    est = BoxConsolidator().fit([0, 0, 0], [0, 1, 2], [box] * 3, [0, 0, 0], n_objects=1, n_workers=3,
-                                initial_objects=[0], initial_boxes=[box], initial_classes=[0])
+    est = BoxConsolidator().fit(
+        [0, 0, 0],
+        [0, 1, 2],
+        [box] * 3,
+        [0, 0, 0],
+        n_objects=1,
+        n_workers=3,
+        initial_objects=[0],
+        initial_boxes=[box],
+        initial_classes=[0],
+    )
     assert est.boxes_of(0)[0].tolist() == [box]

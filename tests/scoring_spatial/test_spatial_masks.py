@@ -99,12 +99,12 @@ def test_small_shapes_on_a_large_background_do_not_collapse_to_a_uniform_posteri
         true = np.zeros((60, 80), np.int64)
         for _ in range(2):
             top, left = rng.integers(0, 45), rng.integers(0, 65)
-            true[top:top + 12, left:left + 14] = rng.integers(1, 4)
+            true[top : top + 12, left : left + 14] = rng.integers(1, 4)
         truth.append(true)
         for vote in range(3):
             answer = np.roll(true, tuple(int(v) for v in rng.integers(-3, 4, 2)), axis=(0, 1))
             if vote == 2 and obj % 2:
-                answer = np.zeros_like(true)             # a worker who painted nothing
+                answer = np.zeros_like(true)  # a worker who painted nothing
             objects.append(obj)
             workers.append(3 * obj + vote)
             masks.append(answer)

@@ -11,9 +11,16 @@ from scoring.spans import SpanConsolidator, exact_span_matches, f1_from_counts, 
 
 def fit(crowd, **params) -> SpanConsolidator:
     return SpanConsolidator(**params).fit(
-        crowd.objects, crowd.workers, crowd.starts, crowd.ends, crowd.labels,
-        answered_objects=crowd.pair_objects, answered_workers=crowd.pair_workers,
-        n_objects=crowd.n_objects, n_workers=crowd.n_workers, text_lengths=crowd.text_lengths,
+        crowd.objects,
+        crowd.workers,
+        crowd.starts,
+        crowd.ends,
+        crowd.labels,
+        answered_objects=crowd.pair_objects,
+        answered_workers=crowd.pair_workers,
+        n_objects=crowd.n_objects,
+        n_workers=crowd.n_workers,
+        text_lengths=crowd.text_lengths,
     )
 
 
@@ -61,7 +68,11 @@ def test_label_by_vote_and_confidence_by_agreement() -> None:
 
 def test_entity_ending_at_the_text_end_is_kept() -> None:
     est = SpanConsolidator().fit(
-        objects=[0, 0, 0], workers=[0, 1, 2], starts=[10, 10, 11], ends=[20, 20, 20], labels=[0, 0, 0],
+        objects=[0, 0, 0],
+        workers=[0, 1, 2],
+        starts=[10, 10, 11],
+        ends=[20, 20, 20],
+        labels=[0, 0, 0],
         text_lengths=[20],
     )
     assert (est.starts_.tolist(), est.ends_.tolist()) == ([10], [20])

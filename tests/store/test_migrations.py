@@ -10,7 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel, select
+from typer.testing import CliRunner
 
+from broker.cli import app
 from broker.store import engine as store_engine
 from broker.store import migrate
 from broker.store.jobs import find_job, job_money
@@ -212,4 +214,22 @@ def test_postgresql_migrations(postgres_url: str, fresh_engines) -> None:
     with store_engine.reading(engine) as session:
         job = session.exec(select(Job)).one()
         assert job.output_version == job.outcomes_version == 4
-        assert [(r.worker_id, r.action, r.reason) for r in session.exec(select(WorkerExclusion))] == [("W9", "block", "bad")]
+        assert [(r.worker_id, r.action, r.reason) for r in session.exec(select(WorkerExclusion))] == [
+            ("W9", "block", "bad")
+        ]
+
+
+def test_broker_db_upgrade_command(release_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`broker db upgrade` migrates the settings' DB once and says so; an unreachable DB is one clear line."""
+    monkeypatch.setenv("BROKER_DB_URL", f"sqlite:///{release_db}")
+    runner = CliRunner()
+    assert "revision none (newest: 0002)" in runner.invoke(app, ["db", "revision"]).output
+    first = runner.invoke(app, ["db", "upgrade"])
+    assert first.exit_code == 0 and "unversioned -> 0002" in first.output
+    again = runner.invoke(app, ["db", "upgrade"])
+    assert again.exit_code == 0 and "at revision 0002, nothing to do" in again.output
+    monkeypatch.setenv("BROKER_DB_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    refused = runner.invoke(app, ["db", "upgrade"])
+    assert refused.exit_code == 1
+    assert refused.output.startswith("error: db_url 'postgresql+psycopg://nobody@127.0.0.1:1/none'")
+    assert "Traceback" not in refused.output

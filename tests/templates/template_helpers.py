@@ -77,8 +77,8 @@ def make_handler(server: HitServer) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             if path in server.pages:
                 self._send(200, "text/html; charset=utf-8", server.pages[path])
-            elif path.startswith("/files/") and path[len("/files/"):] in server.files:
-                self._send(200, *server.files[path[len("/files/"):]])
+            elif path.startswith("/files/") and path[len("/files/") :] in server.files:
+                self._send(200, *server.files[path[len("/files/") :]])
             else:
                 self._send(404, "text/plain", b"not found")
 
@@ -131,10 +131,15 @@ def render_builtin(
         short_instructions=short,
         full_instructions=full,
         good_examples=good_examples if good_examples is not None else ["s3://bucket/images/house.png"],
-        bad_examples=bad_examples if bad_examples is not None else ["<p>Choosing <b>tree</b> because a tree is in the corner.</p>"],
+        bad_examples=bad_examples
+        if bad_examples is not None
+        else ["<p>Choosing <b>tree</b> because a tree is in the corner.</p>"],
     )
     return render_task_html(
-        builtin_template_source(task_type), task_input, task_type=task_type, data_object=data_object,
+        builtin_template_source(task_type),
+        task_input,
+        task_type=task_type,
+        data_object=data_object,
         grant_read_access=grant,
     )
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from template_helpers import PREVIEW_ID, HitServer, render_builtin
 
 from broker.templates import build_task_input, html_question, render_task_html
-from template_helpers import PREVIEW_ID, HitServer, render_builtin
 
 pytestmark = pytest.mark.browser
 
@@ -103,24 +103,28 @@ def test_preview_cannot_submit(page, hit_server, assignment_id):
 def test_hostile_manifest_text_stays_inert_through_html_question(page, hit_server):
     hostile = (
         "</classification-target></script><script>window.pwned=1</script>"
-        "<img src=x onerror=\"window.pwned=2\"> it's \"quoted\" ]]> & done"
+        '<img src=x onerror="window.pwned=2"> it\'s "quoted" ]]> & done'
     )
     data = {"source": hostile}
-    html = render_builtin("text-classification", data, hit_server.grant, labels=["<b>x</b>", "it's \"y\""])
+    html = render_builtin("text-classification", data, hit_server.grant, labels=["<b>x</b>", 'it\'s "y"'])
     from xml.etree import ElementTree
 
-    content = ElementTree.fromstring(html_question(html)).find(
-        "{http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd}HTMLContent"
-    ).text
+    content = (
+        ElementTree.fromstring(html_question(html))
+        .find(
+            "{http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd}HTMLContent"
+        )
+        .text
+    )
     assert content == html
     open_hit(page, hit_server, "hostile", content)
     assert page.evaluate("window.pwned") is None
     assert page.locator(".crowd-target").inner_text() == hostile
     block = json.loads(page.locator("#crowd-task-input").text_content())
     assert block["dataObject"] == data
-    assert block["labels"] == ["<b>x</b>", "it's \"y\""]
-    page.get_by_role("radio", name="it's \"y\"").click()
-    assert answers(submit_and_read(page, hit_server)) == [{"crowd-classifier": {"label": "it's \"y\""}}]
+    assert block["labels"] == ["<b>x</b>", 'it\'s "y"']
+    page.get_by_role("radio", name='it\'s "y"').click()
+    assert answers(submit_and_read(page, hit_server)) == [{"crowd-classifier": {"label": 'it\'s "y"'}}]
 
 
 # The sample of ground-truth-docs/sms-custom-templates-step2.md, with Liquid, plus the
@@ -166,8 +170,14 @@ GT_CUSTOM = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></s
 
 def render_custom(source: str, data: dict, grant) -> str:
     task_input = build_task_input(
-        "custom", data, labels=[], header="", short_instructions="", full_instructions="",
-        good_examples=[], bad_examples=[],
+        "custom",
+        data,
+        labels=[],
+        header="",
+        short_instructions="",
+        full_instructions="",
+        good_examples=[],
+        bad_examples=[],
     )
     return render_task_html(source, task_input, task_type="custom", data_object=data, grant_read_access=grant)
 
@@ -257,7 +267,8 @@ def test_exclusion_category_overlay_and_worker_comment(page, hit_server):
   </crowd-image-classifier-multi-select>
   <crowd-image-classifier name="boxQuality" categories='["good", "bad"]'
       src="{{ task.input.taskObject | grant_read_access }}" header="Rate the boxes"
-      overlay='{"boundingBox": {labels: ["house"], value: [{height: 100, label: "house", left: 150, top: 140, width: 160},]},}'>
+      overlay='{"boundingBox": {labels: ["house"], \
+value: [{height: 100, label: "house", left: 150, top: 140, width: 160},]},}'>
     <worker-comment header="Why?" link-text="Explain your rating" placeholder="The box is..."></worker-comment>
   </crowd-image-classifier>
 </crowd-form>"""
@@ -266,7 +277,9 @@ def test_exclusion_category_overlay_and_worker_comment(page, hit_server):
     multi.get_by_role("checkbox", name="Cat").click()
     page.keyboard.press("2")  # focus is in the multi-select: its 2nd category
     page.keyboard.press("3")  # its exclusion category clears the others
-    assert multi.locator("[aria-checked=true]").evaluate_all("els => els.map(e => e.dataset.label)") == ["None of the above"]
+    assert multi.locator("[aria-checked=true]").evaluate_all("els => els.map(e => e.dataset.label)") == [
+        "None of the above"
+    ]
     single = page.locator("crowd-image-classifier")
     single.locator("svg.crowd-overlay rect").wait_for(state="attached")
     rect = single.locator("svg.crowd-overlay rect")
@@ -311,6 +324,11 @@ def test_crowd_button_submits_and_required_radio_and_checkbox_block(page, hit_se
 
 
 def test_crowd_button_is_disabled_in_preview(page, hit_server):
-    open_hit(page, hit_server, "button-preview", render_custom(CROWD_BUTTON, {"source": "x"}, hit_server.grant),
-             assignment_id=PREVIEW_ID)
+    open_hit(
+        page,
+        hit_server,
+        "button-preview",
+        render_custom(CROWD_BUTTON, {"source": "x"}, hit_server.grant),
+        assignment_id=PREVIEW_ID,
+    )
     assert page.get_by_role("button", name="Send answer").is_disabled()

@@ -10,9 +10,9 @@ from urllib.parse import quote
 import boto3
 import pytest
 from defusedxml import ElementTree
+from template_helpers import render_builtin, sample_png
 
 from broker.templates import html_question
-from template_helpers import render_builtin, sample_png
 
 pytestmark = pytest.mark.browser
 ANSWERS_NS = "{http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd}"
@@ -37,12 +37,20 @@ def test_image_hit_on_the_embedded_marketplace(page, marketplace, tmp_path):
 
     html = render_builtin("image-classification", {"source-ref": str(image)}, grant, good_examples=[])
     mturk = boto3.client(
-        "mturk", endpoint_url=marketplace.endpoint_url, region_name=marketplace.region,
-        aws_access_key_id=marketplace.access_key_id, aws_secret_access_key=marketplace.secret_access_key,
+        "mturk",
+        endpoint_url=marketplace.endpoint_url,
+        region_name=marketplace.region,
+        aws_access_key_id=marketplace.access_key_id,
+        aws_secret_access_key=marketplace.secret_access_key,
     )
     hit = mturk.create_hit(
-        Title="Classify an image", Description="Pick one category", Reward="0.05", MaxAssignments=1,
-        LifetimeInSeconds=3600, AssignmentDurationInSeconds=600, Question=html_question(html),
+        Title="Classify an image",
+        Description="Pick one category",
+        Reward="0.05",
+        MaxAssignments=1,
+        LifetimeInSeconds=3600,
+        AssignmentDurationInSeconds=600,
+        Question=html_question(html),
     )["HIT"]
 
     site = marketplace.worker_site_url

@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from template_helpers import REALISTIC_FULL, REALISTIC_SHORT, render_builtin
 
 from broker.crowd_elements import MODULES, SUPPORTED_TAGS, scan_crowd_tags, unsupported_tags
 from broker.templates import (
@@ -22,7 +23,6 @@ from broker.templates import (
     html_question,
     render_task_html,
 )
-from template_helpers import REALISTIC_FULL, REALISTIC_SHORT, render_builtin
 
 NS = "{http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd}"
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ground-truth-docs"
@@ -84,16 +84,25 @@ def test_ground_truth_filters_render_as_documented():
     assert "explicit escape_once: Have you read &#39;James &amp; the Giant Peach&#39;?" in html
     assert "skip_autoescape: Have you read 'James & the Giant Peach'?" in html
     assert 'to_json: {"point_number": 8, "coords": [59, 76]}' in html
-    assert "grant_read_access: https://files.example/mybucket/myphoto.png?X-Amz-Signature=abc&amp;X-Amz-Expires=300" in html
+    assert (
+        "grant_read_access: https://files.example/mybucket/myphoto.png?X-Amz-Signature=abc&amp;X-Amz-Expires=300"
+        in html
+    )
 
 
 def test_standard_liquid_tags_work():
-    source = "<crowd-form>{% for l in task.input.labels %}{% if forloop.first %}[{% endif %}{{ l | upcase }}{% unless forloop.last %},{% endunless %}{% endfor %}]</crowd-form>"
+    source = (
+        "<crowd-form>{% for l in task.input.labels %}{% if forloop.first %}[{% endif %}{{ l | upcase }}"
+        "{% unless forloop.last %},{% endunless %}{% endfor %}]</crowd-form>"
+    )
     assert "[A,B]" in render_custom(source, {"source": "x"}, labels=["a", "b"])
 
 
 def test_to_json_is_safe_in_script_and_single_quoted_attribute():
-    source = "<crowd-form><x-data v='{{ task.input.v | to_json }}'></x-data><script>var v = {{ task.input.v | to_json }};</script></crowd-form>"
+    source = (
+        "<crowd-form><x-data v='{{ task.input.v | to_json }}'></x-data>"
+        "<script>var v = {{ task.input.v | to_json }};</script></crowd-form>"
+    )
     html = page_body(render_custom(source, {"source": "s", "v": "</script><b>it's</b> & more"}))
     assert "</script><b>" not in html
     expected = '"\\u003c/script\\u003e\\u003cb\\u003eit\\u0027s\\u003c/b\\u003e \\u0026 more"'
@@ -103,7 +112,7 @@ def test_to_json_is_safe_in_script_and_single_quoted_attribute():
 
 # --- autoescape of manifest data --------------------------------------------------------
 
-HOSTILE = "</classification-target><script>alert(1)</script>\"onmouseover=\"x' ]]> &amp;"
+HOSTILE = '</classification-target><script>alert(1)</script>"onmouseover="x\' ]]> &amp;'
 
 
 @pytest.mark.parametrize("task_type", BUILTIN_TASK_TYPES)
@@ -112,13 +121,16 @@ def test_builtin_templates_escape_manifest_data(task_type):
     value = HOSTILE if info.source_key == "source" else "s3://b/x.png?<script>\"'"
     data = {info.source_key: value}
     labels = ["<script>alert(2)</script>", "a\"b'c"]
-    html = render_builtin(task_type, data, grant, labels=labels, header="<i>Pick</i> \"one\"")
+    html = render_builtin(task_type, data, grant, labels=labels, header='<i>Pick</i> "one"')
     body = page_body(html)
     assert "<script>alert" not in body
     assert '"onmouseover="' not in body
     assert "<i>Pick</i>" not in body
     if info.source_key == "source":
-        assert "&lt;/classification-target&gt;&lt;script&gt;alert(1)&lt;/script&gt;&#34;onmouseover=&#34;x&#39; ]]&gt; &amp;amp;" in body
+        assert (
+            "&lt;/classification-target&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+            "&#34;onmouseover=&#34;x&#39; ]]&gt; &amp;amp;" in body
+        )
     block = task_block(html)
     assert block["dataObject"] == data
     assert block["labels"] == labels
@@ -137,9 +149,10 @@ def test_custom_block_names_the_classifier_and_hides_other_manifest_keys():
     source = (REFERENCE / "sms-custom-templates-step2.md").read_text() if REFERENCE.exists() else None
     template = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
 <crowd-form><crowd-classifier name="tweetFeeling" categories="['positive','negative','neutral', 'unclear']"
- header="Which term?"><classification-target>{{ task.input.source }}</classification-target></crowd-classifier></crowd-form>"""
+ header="Which term?"><classification-target>{{ task.input.source }}</classification-target>\
+</crowd-classifier></crowd-form>"""
     if source:
-        assert "name=\"tweetFeeling\"" in source  # the same sample as the developer guide
+        assert 'name="tweetFeeling"' in source  # the same sample as the developer guide
     data = {"source": "Great game!", "gold": "positive"}
     block = task_block(render_custom(template, data))
     assert block["element"] == "crowd-classifier"
@@ -223,8 +236,10 @@ def test_unknown_filter_names_the_line():
 
 def test_unsupported_crowd_element_is_refused_with_its_line():
     with pytest.raises(TemplateError) as caught:
-        render_custom("<crowd-form>\n\n<crowd-instance-segmentation name=b></crowd-instance-segmentation></crowd-form>",
-                      {"source": "x"})
+        render_custom(
+            "<crowd-form>\n\n<crowd-instance-segmentation name=b></crowd-instance-segmentation></crowd-form>",
+            {"source": "x"},
+        )
     assert caught.value.line == 3
     assert "crowd-instance-segmentation" in caught.value.message
 
@@ -239,7 +254,10 @@ def test_grant_read_access_must_return_an_http_url():
     with pytest.raises(TemplateError, match="not an http"):
         render_task_html(
             '<crowd-form><img src="{{ task.input.taskObject | grant_read_access }}"></crowd-form>',
-            task_input, task_type="custom", data_object=IMAGE, grant_read_access=lambda uri: "javascript:alert(1)",
+            task_input,
+            task_type="custom",
+            data_object=IMAGE,
+            grant_read_access=lambda uri: "javascript:alert(1)",
         )
 
 
@@ -265,16 +283,27 @@ def test_grant_read_access_failure_names_the_uri():
 def test_build_task_input_rejects_bad_input(task_type, data, labels, message):
     with pytest.raises(TemplateError, match=message):
         build_task_input(
-            task_type, data, labels=labels, header="", short_instructions="", full_instructions="",
-            good_examples=[], bad_examples=[],
+            task_type,
+            data,
+            labels=labels,
+            header="",
+            short_instructions="",
+            full_instructions="",
+            good_examples=[],
+            bad_examples=[],
         )
 
 
 def test_build_task_input_shape():
     task_input = build_task_input(
-        "image-classification", IMAGE, labels=["cat", "dog"], header="Which animal?",
-        short_instructions="<p>s</p>", full_instructions="<p>f</p>",
-        good_examples=["s3://b/good.jpg", "A <b>sharp</b> photo"], bad_examples=["images/bad.PNG"],
+        "image-classification",
+        IMAGE,
+        labels=["cat", "dog"],
+        header="Which animal?",
+        short_instructions="<p>s</p>",
+        full_instructions="<p>f</p>",
+        good_examples=["s3://b/good.jpg", "A <b>sharp</b> photo"],
+        bad_examples=["images/bad.PNG"],
     )
     assert task_input == {
         "taskObject": "s3://bucket/images/house.png",
@@ -339,9 +368,13 @@ def test_builtin_questions_stay_well_under_the_limit(task_type):
     info = TASK_TYPES[task_type]
     data = {info.source_key: "s3://bucket/images/house.png" if info.source_key == "source-ref" else "word " * 400}
     html = render_builtin(
-        task_type, data, grant, labels=[f"category {i}" for i in range(10)],
+        task_type,
+        data,
+        grant,
+        labels=[f"category {i}" for i in range(10)],
         good_examples=["s3://bucket/good1.jpg", "s3://bucket/good2.jpg"],
-        short=REALISTIC_SHORT, full=REALISTIC_FULL,
+        short=REALISTIC_SHORT,
+        full=REALISTIC_FULL,
     )
     size = len(html_question(html).encode("utf-8"))
     assert size < 40_000, size
@@ -370,8 +403,15 @@ GUIDE_SAMPLES = _guide_samples()
 @pytest.mark.skipif(not GUIDE_SAMPLES, reason="shared reference docs absent")
 def test_guide_has_samples_for_every_classifier():
     supported = [s for _, s in GUIDE_SAMPLES if not unsupported_tags(scan_crowd_tags(s))]
-    for tag in ("crowd-image-classifier", "crowd-image-classifier-multi-select", "crowd-classifier",
-                "crowd-classifier-multi-select", "crowd-instructions", "crowd-input", "crowd-checkbox"):
+    for tag in (
+        "crowd-image-classifier",
+        "crowd-image-classifier-multi-select",
+        "crowd-classifier",
+        "crowd-classifier-multi-select",
+        "crowd-instructions",
+        "crowd-input",
+        "crowd-checkbox",
+    ):
         assert any(f"<{tag}" in sample for sample in supported), tag
 
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from defusedxml import ElementTree
+from tools_helpers import REALISTIC_FULL, render_builtin
 
 from broker.crowd_elements import SUPPORTED_TAGS
 from broker.templates import (
@@ -21,7 +22,6 @@ from broker.templates import (
     html_question,
     render_task_html,
 )
-from tools_helpers import REALISTIC_FULL, render_builtin
 
 IMAGE = {"source-ref": "s3://bucket/images/house.png"}
 TOOLS = {
@@ -43,18 +43,35 @@ def block(html: str) -> dict:
 
 def verification_html(objects: list[dict], label: str = "cat") -> str:
     task_input = build_verification_task_input(
-        objects, [f"obj-{i}" for i in range(len(objects))], label=label, header="", short_instructions="<p>Short</p>",
-        full_instructions=REALISTIC_FULL, good_examples=["s3://bucket/good.png"], bad_examples=["<p>bad</p>"],
+        objects,
+        [f"obj-{i}" for i in range(len(objects))],
+        label=label,
+        header="",
+        short_instructions="<p>Short</p>",
+        full_instructions=REALISTIC_FULL,
+        good_examples=["s3://bucket/good.png"],
+        bad_examples=["<p>bad</p>"],
     )
-    return render_task_html(builtin_template_source("label-verification"), task_input, task_type="label-verification",
-                            data_object={}, grant_read_access=grant)
+    return render_task_html(
+        builtin_template_source("label-verification"),
+        task_input,
+        task_type="label-verification",
+        data_object={},
+        grant_read_access=grant,
+    )
 
 
 def test_new_task_types_are_registered_but_not_built_in():
-    assert BUILTIN_TASK_TYPES == ("image-classification", "image-classification-multilabel", "text-classification",
-                                  "text-classification-multilabel")
+    assert BUILTIN_TASK_TYPES == (
+        "image-classification",
+        "image-classification-multilabel",
+        "text-classification",
+        "text-classification-multilabel",
+    )
     assert {t: TASK_TYPES[t].element for t in [*TOOLS, "bounding-box-adjustment", "label-verification"]} == {
-        **TOOLS, "bounding-box-adjustment": "crowd-bounding-box", "label-verification": "crowd-label-verification",
+        **TOOLS,
+        "bounding-box-adjustment": "crowd-bounding-box",
+        "label-verification": "crowd-label-verification",
     }
     assert TASK_TYPES["named-entity-recognition"].output_type == "groundtruth/text-span"
     assert {"crowd-polygon", "crowd-keypoint"} <= SUPPORTED_TAGS
@@ -66,11 +83,14 @@ def test_tool_pages_fit_mturk_and_carry_the_task_input_contract(task_type):
     html = render_builtin(task_type, data, grant, labels=["person", "place", "date", "thing"])
     assert len(html_question(html).encode()) <= MAX_QUESTION_BYTES
     assert f"Crowd.define('{TOOLS[task_type]}'" in html
-    assert "Crowd.define('crowd-classifier'" not in html           # only the modules the page uses
+    assert "Crowd.define('crowd-classifier'" not in html  # only the modules the page uses
     assert ("class CrowdImageTool" in html) is (task_type != "named-entity-recognition")
     assert block(html) | {"taskInput": None} == {
-        "element": TOOLS[task_type], "name": TOOLS[task_type], "labels": ["person", "place", "date", "thing"],
-        "dataObject": data, "taskInput": None,
+        "element": TOOLS[task_type],
+        "name": TOOLS[task_type],
+        "labels": ["person", "place", "date", "thing"],
+        "dataObject": data,
+        "taskInput": None,
     }
 
 
@@ -81,7 +101,10 @@ def test_full_verification_batch_fits_and_lists_every_object():
     assert html.count("<verification-item ") == 25
     payload = block(html)
     assert (payload["element"], payload["name"], payload["labels"]) == (
-        "crowd-label-verification", "crowd-label-verification", ["cat"])
+        "crowd-label-verification",
+        "crowd-label-verification",
+        ["cat"],
+    )
     assert payload["dataObjects"] == [{"id": f"obj-{i}", **o} for i, o in enumerate(objects)]
 
 
@@ -96,24 +119,49 @@ def test_full_verification_batch_fits_and_lists_every_object():
 )
 def test_bad_verification_batches_are_refused_with_the_reason(objects, ids, message):
     with pytest.raises(TemplateError, match=re.escape(message)):
-        build_verification_task_input(objects, ids, label="cat", header="", short_instructions="",
-                                      full_instructions="", good_examples=[], bad_examples=[])
+        build_verification_task_input(
+            objects,
+            ids,
+            label="cat",
+            header="",
+            short_instructions="",
+            full_instructions="",
+            good_examples=[],
+            bad_examples=[],
+        )
 
 
 def adjustment_input(data_object: dict, labels: list[str]) -> dict:
-    return build_task_input("bounding-box-adjustment", data_object, labels=labels, header="", short_instructions="",
-                            full_instructions="", good_examples=[], bad_examples=[], initial_value_attribute="bb")
+    return build_task_input(
+        "bounding-box-adjustment",
+        data_object,
+        labels=labels,
+        header="",
+        short_instructions="",
+        full_instructions="",
+        good_examples=[],
+        bad_examples=[],
+        initial_value_attribute="bb",
+    )
 
 
 def test_adjustment_initial_value_comes_from_the_earlier_output():
-    data_object = {**IMAGE, "bb": {"annotations": [{"class_id": 5, "left": 1, "top": 2, "width": 3.5, "height": 4}]},
-                   "bb-metadata": {"class-map": {"5": "dog"}}}
+    data_object = {
+        **IMAGE,
+        "bb": {"annotations": [{"class_id": 5, "left": 1, "top": 2, "width": 3.5, "height": 4}]},
+        "bb-metadata": {"class-map": {"5": "dog"}},
+    }
     task_input = adjustment_input(data_object, ["cat", "dog"])
     assert task_input["initialValue"] == [{"label": "dog", "left": 1, "top": 2, "width": 3.5, "height": 4}]
-    html = render_task_html(builtin_template_source("bounding-box-adjustment"), task_input,
-                            task_type="bounding-box-adjustment", data_object=data_object, grant_read_access=grant)
+    html = render_task_html(
+        builtin_template_source("bounding-box-adjustment"),
+        task_input,
+        task_type="bounding-box-adjustment",
+        data_object=data_object,
+        grant_read_access=grant,
+    )
     assert 'initial-value="[{&#34;label&#34;: &#34;dog&#34;, &#34;left&#34;: 1,' in html
-    assert "bb-metadata" not in block(html)["taskInput"]           # the earlier output is not leaked whole
+    assert "bb-metadata" not in block(html)["taskInput"]  # the earlier output is not leaked whole
 
 
 @pytest.mark.parametrize(
@@ -121,10 +169,22 @@ def test_adjustment_initial_value_comes_from_the_earlier_output():
     [
         (IMAGE, "no object-detection output 'bb'"),
         ({**IMAGE, "bb": {"annotations": []}}, "no 'bb-metadata' with a 'class-map'"),
-        ({**IMAGE, "bb": {"annotations": [{"class_id": 9, "left": 0, "top": 0, "width": 1, "height": 1}]},
-          "bb-metadata": {"class-map": {"0": "dog"}}}, "bb.annotations[0]: needs class_id (in the class-map)"),
-        ({**IMAGE, "bb": {"annotations": [{"class_id": 0, "left": 0, "top": 0, "width": 1, "height": 1}]},
-          "bb-metadata": {"class-map": {"0": "wolf"}}}, "bb.annotations[0]: label 'wolf' is not one of the job's labels"),
+        (
+            {
+                **IMAGE,
+                "bb": {"annotations": [{"class_id": 9, "left": 0, "top": 0, "width": 1, "height": 1}]},
+                "bb-metadata": {"class-map": {"0": "dog"}},
+            },
+            "bb.annotations[0]: needs class_id (in the class-map)",
+        ),
+        (
+            {
+                **IMAGE,
+                "bb": {"annotations": [{"class_id": 0, "left": 0, "top": 0, "width": 1, "height": 1}]},
+                "bb-metadata": {"class-map": {"0": "wolf"}},
+            },
+            "bb.annotations[0]: label 'wolf' is not one of the job's labels",
+        ),
     ],
 )
 def test_bad_initial_values_name_the_field(data_object, message):
@@ -138,11 +198,23 @@ def test_custom_templates_with_ground_truth_markup_name_their_tool():
   labels="[{'label': 'person', 'shortDisplayName': 'per', 'fullDisplayName': 'Person'}, {label: 'date'}]">
 </crowd-entity-annotation>"""
     data_object = {"source": "Ada, 1833", "secret": "gold"}
-    task_input = build_task_input("custom", data_object, labels=[], header="", short_instructions="",
-                                  full_instructions="", good_examples=[], bad_examples=[])
+    task_input = build_task_input(
+        "custom",
+        data_object,
+        labels=[],
+        header="",
+        short_instructions="",
+        full_instructions="",
+        good_examples=[],
+        bad_examples=[],
+    )
     html = render_task_html(entity, task_input, task_type="custom", data_object=data_object, grant_read_access=grant)
     payload = block(html)
-    assert (payload["element"], payload["name"], payload["labels"]) == ("crowd-entity-annotation", "ner", ["person", "date"])
+    assert (payload["element"], payload["name"], payload["labels"]) == (
+        "crowd-entity-annotation",
+        "ner",
+        ["person", "date"],
+    )
     assert "secret" not in payload["taskInput"]
 
 
@@ -157,8 +229,16 @@ def test_cdata_breaking_text_survives_html_question():
 
 def test_label_verification_is_built_per_batch():
     with pytest.raises(TemplateError, match="build_verification_task_input"):
-        build_task_input("label-verification", IMAGE, labels=["cat"], header="", short_instructions="",
-                         full_instructions="", good_examples=[], bad_examples=[])
+        build_task_input(
+            "label-verification",
+            IMAGE,
+            labels=["cat"],
+            header="",
+            short_instructions="",
+            full_instructions="",
+            good_examples=[],
+            bad_examples=[],
+        )
 
 
 def test_tools_show_default_examples_only_when_the_requester_gives_none():

@@ -20,8 +20,19 @@ from template_helpers import (  # noqa: E402  (the shared local HIT server)
 )
 
 __all__ = [
-    "PREVIEW_ID", "REALISTIC_FULL", "HitServer", "make_handler", "render_builtin", "running_hit_server", "sample_png",
-    "open_hit", "submit_and_read", "answers", "image_to_page", "drag", "click_at",
+    "PREVIEW_ID",
+    "REALISTIC_FULL",
+    "HitServer",
+    "make_handler",
+    "render_builtin",
+    "running_hit_server",
+    "sample_png",
+    "open_hit",
+    "submit_and_read",
+    "answers",
+    "image_to_page",
+    "drag",
+    "click_at",
 ]
 
 BOX_GOOD = "<p>A tight box: every edge touches the object.</p>"

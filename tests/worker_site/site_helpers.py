@@ -28,12 +28,19 @@ def html_question(html: str, frame_height: int = 450) -> str:
     )
 
 
-def create_hit(mturk, html: str = SIMPLE_FORM, *, reward: str = "0.05", max_assignments: int = 2, **extra) -> tuple[str, str]:
+def create_hit(
+    mturk, html: str = SIMPLE_FORM, *, reward: str = "0.05", max_assignments: int = 2, **extra
+) -> tuple[str, str]:
     """(HITTypeId, HITId) of a new HTMLQuestion HIT."""
     hit = mturk.create_hit(
-        Title=extra.pop("Title", "Classify an animal"), Description="Pick cat or dog.", Reward=reward,
-        AssignmentDurationInSeconds=600, LifetimeInSeconds=86400, MaxAssignments=max_assignments,
-        Question=extra.pop("Question", html_question(html)), **extra,
+        Title=extra.pop("Title", "Classify an animal"),
+        Description="Pick cat or dog.",
+        Reward=reward,
+        AssignmentDurationInSeconds=600,
+        LifetimeInSeconds=86400,
+        MaxAssignments=max_assignments,
+        Question=extra.pop("Question", html_question(html)),
+        **extra,
     )["HIT"]
     return hit["HITTypeId"], hit["HITId"]
 
@@ -62,7 +69,9 @@ class WebWorker:
             pairs.insert(0, ("csrf_token", self.csrf()))
         from urllib.parse import urlencode
 
-        return self.http.post(path, content=urlencode(pairs), headers={"content-type": "application/x-www-form-urlencoded"})
+        return self.http.post(
+            path, content=urlencode(pairs), headers={"content-type": "application/x-www-form-urlencoded"}
+        )
 
     def sign_up(self, username: str, password: str = "correct horse battery") -> str:
         response = self.post("/signup", {"username": username, "password": password, "confirm": password})

@@ -69,7 +69,9 @@ def test_posts_without_a_valid_csrf_token_are_refused(web, mturk) -> None:
     assert cross.status_code == 403
     assert erin.http.get("/dashboard").text.count("/tasks/") == 0  # nothing was accepted
 
-    signup = web().post("/signup", {"username": "gina", "password": "long enough", "confirm": "long enough"}, csrf=False)
+    signup = web().post(
+        "/signup", {"username": "gina", "password": "long enough", "confirm": "long enough"}, csrf=False
+    )
     assert signup.status_code == 403
 
 

@@ -32,7 +32,11 @@ def test_preview_frame_has_mturk_parameters_and_cannot_submit(web, mturk, market
     preview = worker.http.get(f"/projects/{hit_type_id}/preview")
     assert preview.status_code == 200
     src, params = worker.frame_params(preview.text)
-    assert params == {"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": hit_id, "turkSubmitTo": market.worker_site_url}
+    assert params == {
+        "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE",
+        "hitId": hit_id,
+        "turkSubmitTo": market.worker_site_url,
+    }
     question = worker.http.get(src)
     assert question.text == SIMPLE_FORM  # the raw HTMLContent
     assert "sandbox allow-scripts allow-forms" in question.headers["content-security-policy"]
@@ -53,13 +57,20 @@ def test_accept_work_submit_stores_answer_xml_exactly_as_mturk(web, mturk, marke
     src, params = worker.frame_params(task.text)
     assert list(params) == ["assignmentId", "hitId", "turkSubmitTo", "workerId"]
     assert params == {
-        "assignmentId": assignment_id, "hitId": hit_id, "turkSubmitTo": market.worker_site_url, "workerId": worker_id,
+        "assignmentId": assignment_id,
+        "hitId": hit_id,
+        "turkSubmitTo": market.worker_site_url,
+        "workerId": worker_id,
     }
     assert worker.http.get(src).status_code == 200
 
     fields = [
-        ("assignmentId", assignment_id), ("category", "dog"), ("tags", "a & b <c>"), ("tags", "café"),
-        ("comment", ""), ("taskAnswers", '[{"category":{"label":"dog"}}]'),
+        ("assignmentId", assignment_id),
+        ("category", "dog"),
+        ("tags", "a & b <c>"),
+        ("tags", "café"),
+        ("comment", ""),
+        ("taskAnswers", '[{"category":{"label":"dog"}}]'),
     ]
     done = worker.submit(fields)
     assert done.status_code == 200 and "HIT submitted" in done.text
@@ -163,7 +174,9 @@ def test_dashboard_shows_earnings_counts_messages_and_qualifications(web, mturk)
     assert 'id="pending">$0.40' in pending and 'id="submitted-count">1' in pending
 
     mturk.approve_assignment(AssignmentId=assignment_id)
-    mturk.send_bonus(WorkerId=worker_id, BonusAmount="0.10", AssignmentId=assignment_id, Reason="Great work", UniqueRequestToken="b1")
+    mturk.send_bonus(
+        WorkerId=worker_id, BonusAmount="0.10", AssignmentId=assignment_id, Reason="Great work", UniqueRequestToken="b1"
+    )
     mturk.notify_workers(Subject="Thanks", MessageText="More HITs tomorrow.", WorkerIds=[worker_id])
     board = worker.http.get("/dashboard").text
     assert 'id="earnings">$0.40' in board and 'id="bonuses">$0.10' in board
@@ -190,7 +203,11 @@ def test_question_form_hit_answers_with_selection_identifiers(web, mturk) -> Non
     src, _ = worker.frame_params(worker.http.get(f"/tasks/{assignment_id}").text)
     page = worker.http.get(src).text
     assert "Which animal?" in page and 'value="dog"' in page
-    done = worker.post(f"/hits/{hit_id}/questionform", [("assignmentId", assignment_id), ("animal", "dog"), ("why", "ears")], csrf=False)
+    done = worker.post(
+        f"/hits/{hit_id}/questionform",
+        [("assignmentId", assignment_id), ("animal", "dog"), ("why", "ears")],
+        csrf=False,
+    )
     assert done.status_code == 200, done.text
     [assignment] = mturk.list_assignments_for_hit(HITId=hit_id)["Assignments"]
     assert (
@@ -244,8 +261,13 @@ def test_external_question_frame_gets_the_four_parameters_and_cross_site_submit_
     assignment_id = worker.accepted_assignment(worker.accept_hit(hit_id))
     src, params = worker.frame_params(worker.http.get(f"/tasks/{assignment_id}").text)
     assert src.startswith("https://tasks.example.org/label?batch=7&assignmentId=")
-    assert params == {"batch": "7", "assignmentId": assignment_id, "hitId": hit_id,
-                      "turkSubmitTo": market.worker_site_url, "workerId": worker_id}
+    assert params == {
+        "batch": "7",
+        "assignmentId": assignment_id,
+        "hitId": hit_id,
+        "turkSubmitTo": market.worker_site_url,
+        "workerId": worker_id,
+    }
 
     # The external page posts back from another site: no session cookie, the assignmentId identifies the work.
     cross_site = web().submit([("assignmentId", assignment_id), ("answer", "42")])
@@ -270,8 +292,12 @@ def test_qualification_test_is_taken_on_the_site_and_scored(web, mturk) -> None:
         "<AnswerScore>100</AnswerScore></AnswerOption></Question></AnswerKey>"
     )
     qualification = mturk.create_qualification_type(
-        Name="Arithmetic", Description="Add numbers", QualificationTypeStatus="Active", Test=test,
-        AnswerKey=answer_key, TestDurationInSeconds=300,
+        Name="Arithmetic",
+        Description="Add numbers",
+        QualificationTypeStatus="Active",
+        Test=test,
+        AnswerKey=answer_key,
+        TestDurationInSeconds=300,
     )["QualificationType"]["QualificationTypeId"]
     worker = web()
     worker_id = worker.sign_up("uma")
@@ -283,7 +309,11 @@ def test_qualification_test_is_taken_on_the_site_and_scored(web, mturk) -> None:
 
 
 def test_profile_locale_feeds_locale_requirements(web, mturk) -> None:
-    requirement = {"QualificationTypeId": "00000000000000000071", "Comparator": "EqualTo", "LocaleValues": [{"Country": "DE"}]}
+    requirement = {
+        "QualificationTypeId": "00000000000000000071",
+        "Comparator": "EqualTo",
+        "LocaleValues": [{"Country": "DE"}],
+    }
     _, hit_id = create_hit(mturk, QualificationRequirements=[requirement])
     worker = web()
     worker.sign_up("vera")

@@ -57,8 +57,10 @@ def task_input_from_block(block: Mapping[str, Any]) -> TaskInput:
     data_object = block.get("dataObject") or {}
     batch = block.get("dataObjects")
     return TaskInput(
-        element=str(block.get("element", "")), name=str(block.get("name", "")) or "answer",
-        labels=_label_names(block.get("labels")), data_object=dict(data_object) if isinstance(data_object, Mapping) else {},
+        element=str(block.get("element", "")),
+        name=str(block.get("name", "")) or "answer",
+        labels=_label_names(block.get("labels")),
+        data_object=dict(data_object) if isinstance(data_object, Mapping) else {},
         task_input=dict(block.get("taskInput") or {}),
         data_objects=tuple(dict(o) for o in batch if isinstance(o, Mapping)) if isinstance(batch, list) else (),
     )
@@ -105,8 +107,13 @@ class AnswerError(ValueError):
 
 
 def element_answer(
-    spec: WorkerModelSpec, task: TaskInput, truth: Any, seed: int, worker: int,
-    image_size: tuple[int, int] | None = None, truth_table: Mapping[str, Any] | None = None,
+    spec: WorkerModelSpec,
+    task: TaskInput,
+    truth: Any,
+    seed: int,
+    worker: int,
+    image_size: tuple[int, int] | None = None,
+    truth_table: Mapping[str, Any] | None = None,
 ) -> Any:
     """The value under the element's name, shaped like Ground Truth's crowd-form output.
 
@@ -116,12 +123,19 @@ def element_answer(
     try:
         return _element_answer(spec, task, truth, seed, worker, image_size, truth_table)
     except (KeyError, TypeError, ValueError, IndexError) as error:
-        raise AnswerError(f"{task.element} page for {task.key!r}: its truth is unusable ({type(error).__name__}: {error})") from error
+        raise AnswerError(
+            f"{task.element} page for {task.key!r}: its truth is unusable ({type(error).__name__}: {error})"
+        ) from error
 
 
 def _element_answer(
-    spec: WorkerModelSpec, task: TaskInput, truth: Any, seed: int, worker: int,
-    image_size: tuple[int, int] | None, truth_table: Mapping[str, Any] | None,
+    spec: WorkerModelSpec,
+    task: TaskInput,
+    truth: Any,
+    seed: int,
+    worker: int,
+    image_size: tuple[int, int] | None,
+    truth_table: Mapping[str, Any] | None,
 ) -> Any:
     key = task.key
     if task.element in MULTI_SELECT:
@@ -137,15 +151,33 @@ def _element_answer(
             return shapes.adjust_boxes(spec, task.labels, initial, boxes, seed, worker, key)
         return models.answer_boxes(spec, task.labels, models.box_truth(truth, size), seed, worker, key, size)
     if task.element in SHAPE_KINDS:
-        return shapes.answer_shapes(spec, task.labels, truth, _spatial_truth(truth, task, size, seed), seed, worker, key,
-                                    SHAPE_KINDS[task.element], initial="initialValue" in task.task_input)
+        return shapes.answer_shapes(
+            spec,
+            task.labels,
+            truth,
+            _spatial_truth(truth, task, size, seed),
+            seed,
+            worker,
+            key,
+            SHAPE_KINDS[task.element],
+            initial="initialValue" in task.task_input,
+        )
     if task.element == SEGMENTATION:
-        return masks.answer_segmentation(spec, task.labels, truth, seed, worker, key, size,
-                                         initial="initialValue" in task.task_input)
+        return masks.answer_segmentation(
+            spec, task.labels, truth, seed, worker, key, size, initial="initialValue" in task.task_input
+        )
     if task.element == ENTITIES:
         initial = task.task_input.get("initialValue")
-        return spans.answer_entities(spec, task.labels, _entity_text(task), truth, seed, worker, key,
-                                     initial if isinstance(initial, list) else None)
+        return spans.answer_entities(
+            spec,
+            task.labels,
+            _entity_text(task),
+            truth,
+            seed,
+            worker,
+            key,
+            initial if isinstance(initial, list) else None,
+        )
     if task.element == VERIFICATION:
         label = str(task.task_input.get("label") or (task.labels[0] if task.labels else ""))
         items = task.data_objects or ({"id": "0", **task.data_object},)

@@ -47,11 +47,16 @@ class HitFrame:
 def _error_text(response: httpx.Response) -> str:
     page = parse_page(response.text) if "html" in response.headers.get("content-type", "") else None
     message = page.text_ids.get("error-message") if page else None
-    return f"HTTP {response.status_code} {response.request.method} {response.request.url.path}: {message or response.text[:200]}"
+    return (
+        f"HTTP {response.status_code} {response.request.method} {response.request.url.path}: "
+        f"{message or response.text[:200]}"
+    )
 
 
 class BotBrowser:
-    def __init__(self, base_url: str, username: str, password: str, transport: httpx.HTTPTransport | None = None) -> None:
+    def __init__(
+        self, base_url: str, username: str, password: str, transport: httpx.HTTPTransport | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.username = username
         self.password = password
@@ -91,12 +96,21 @@ class BotBrowser:
         if self.worker_id:
             return self.worker_id
         self.get_page("/signin")
-        response = self._post("/signin", {"csrf_token": self.csrf_token or "", "username": self.username,
-                                          "password": self.password, "next": "/"})
+        response = self._post(
+            "/signin",
+            {"csrf_token": self.csrf_token or "", "username": self.username, "password": self.password, "next": "/"},
+        )
         if response.status_code != 303:
             self.get_page("/signup")
-            response = self._post("/signup", {"csrf_token": self.csrf_token or "", "username": self.username,
-                                              "password": self.password, "confirm": self.password})
+            response = self._post(
+                "/signup",
+                {
+                    "csrf_token": self.csrf_token or "",
+                    "username": self.username,
+                    "password": self.password,
+                    "confirm": self.password,
+                },
+            )
             if response.status_code != 303:
                 raise BotError(_error_text(response))
         self.get_page("/")
@@ -147,9 +161,12 @@ class BotBrowser:
         if frame.status_code != 200:
             raise BotError(_error_text(frame))
         return HitFrame(
-            assignment_id=assignment_id, hit_id=params.get("hitId", [""])[0],
-            submit_to=params.get("turkSubmitTo", [self.base_url.rstrip("/")])[0], frame_url=str(frame.url),
-            html=frame.text, page=parse_page(frame.text),
+            assignment_id=assignment_id,
+            hit_id=params.get("hitId", [""])[0],
+            submit_to=params.get("turkSubmitTo", [self.base_url.rstrip("/")])[0],
+            frame_url=str(frame.url),
+            html=frame.text,
+            page=parse_page(frame.text),
             return_form=page.form(action_suffix=f"/tasks/{assignment_id}/return"),
         )
 

@@ -11,22 +11,37 @@ from broker.marketplace.crowd.models import DEFAULT_MIX
 
 
 def crowd(
-    endpoint: str = typer.Option(..., "--endpoint", help="Worker site URL of a running marketplace, e.g. http://127.0.0.1:8765"),
-    workers: int = typer.Option(20, "--workers", min=1, help="Number of simulated workers (ignored with --replay)."),
-    seed: int = typer.Option(0, "--seed", help="Seed: each worker's answer to an object is fixed by (seed, worker, object)."),
-    model: list[str] = typer.Option(
-        [], "--model", help="Worker model for every worker (good, sloppy, spammer, constant, adversary); shorthand for --mix MODEL=1."
+    endpoint: str = typer.Option(
+        ..., "--endpoint", help="Worker site URL of a running marketplace, e.g. http://127.0.0.1:8765"
     ),
-    mix: str = typer.Option(DEFAULT_MIX, "--mix", help='Share of each worker model, e.g. "good=0.6,sloppy=0.25,spammer=0.15".'),
+    workers: int = typer.Option(20, "--workers", min=1, help="Number of simulated workers (ignored with --replay)."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed: each worker's answer to an object is fixed by (seed, worker, object)."
+    ),
+    model: list[str] = typer.Option(
+        [],
+        "--model",
+        help="Worker model for every worker (good, sloppy, spammer, constant, adversary); shorthand for --mix MODEL=1.",
+    ),
+    mix: str = typer.Option(
+        DEFAULT_MIX, "--mix", help='Share of each worker model, e.g. "good=0.6,sloppy=0.25,spammer=0.15".'
+    ),
     truth: str | None = typer.Option(
-        None, "--truth",
+        None,
+        "--truth",
         help="JSON lines (or CSV) keyed by source-ref/source: the true label, boxes, polygons, keypoints, "
-             "mask or regions, entities, or verification verdict of each data object (formats below).",
+        "mask or regions, entities, or verification verdict of each data object (formats below).",
     ),
     replay: str | None = typer.Option(None, "--replay", help="worker,task,label CSV of real answers to replay."),
-    time_scale: float = typer.Option(1.0, "--time-scale", min=1e-6, help="Simulated work time runs this many times faster."),
-    idle_seconds: float = typer.Option(5.0, "--idle-seconds", min=0.0, help="Stop after this long with no work picked up."),
-    max_assignments: int | None = typer.Option(None, "--max-assignments", min=1, help="Stop after this many submissions."),
+    time_scale: float = typer.Option(
+        1.0, "--time-scale", min=1e-6, help="Simulated work time runs this many times faster."
+    ),
+    idle_seconds: float = typer.Option(
+        5.0, "--idle-seconds", min=0.0, help="Stop after this long with no work picked up."
+    ),
+    max_assignments: int | None = typer.Option(
+        None, "--max-assignments", min=1, help="Stop after this many submissions."
+    ),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Bots working at the same time."),
 ) -> None:
     """Run simulated workers against the worker site until no work is left.
@@ -60,9 +75,17 @@ def crowd(
         stop = threading.Event()
         try:
             stats = run_crowd(
-                endpoint, n_workers=workers, seed=seed, truth=truth_table, mix=chosen_mix, replay_csv=replay,
-                time_scale=time_scale, idle_seconds=idle_seconds, max_assignments=max_assignments,
-                stop_event=stop, concurrency=concurrency,
+                endpoint,
+                n_workers=workers,
+                seed=seed,
+                truth=truth_table,
+                mix=chosen_mix,
+                replay_csv=replay,
+                time_scale=time_scale,
+                idle_seconds=idle_seconds,
+                max_assignments=max_assignments,
+                stop_event=stop,
+                concurrency=concurrency,
             )
         except KeyboardInterrupt:
             stop.set()
@@ -76,7 +99,10 @@ def crowd(
     if stats.generic_forms:
         typer.echo(f"filled {stats.generic_forms} third-party forms generically")
     if stats.replay_fallbacks:
-        typer.echo(f"{stats.replay_fallbacks} replayed HITs had no real answer left and were answered from the task's answer distribution")
+        typer.echo(
+            f"{stats.replay_fallbacks} replayed HITs had no real answer left and were answered "
+            "from the task's answer distribution"
+        )
     for message in stats.errors[:10]:
         typer.echo(f"error: {message}", err=True)
     if stats.error_count and not stats.assignments_submitted:

@@ -79,8 +79,11 @@ def truth_map(truth: Any, labels: Sequence[str], image_size: tuple[int, int] | N
     if truth.get("mask"):
         pixels = _read_png(str(truth["mask"]))
         given = truth.get("labelMappings")
-        colours = {k: str(v["color"]) for k, v in given.items()} if isinstance(given, Mapping) else {
-            label: m["color"] for label, m in label_mappings(labels).items()}
+        colours = (
+            {k: str(v["color"]) for k, v in given.items()}
+            if isinstance(given, Mapping)
+            else {label: m["color"] for label, m in label_mappings(labels).items()}
+        )
         return map_from_colours(pixels, colours, labels)
     regions = next((truth[k] for k in REGION_KEYS if isinstance(truth.get(k), list)), None)
     if regions is None:
@@ -96,7 +99,7 @@ def truth_map(truth: Any, labels: Sequence[str], image_size: tuple[int, int] | N
         if region.get("label") in labels:
             left, top = int(round(float(region["left"]))), int(round(float(region["top"])))
             right, bottom = left + int(round(float(region["width"]))), top + int(round(float(region["height"])))
-            out[max(top, 0):max(bottom, 0), max(left, 0):max(right, 0)] = list(labels).index(region["label"]) + 1
+            out[max(top, 0) : max(bottom, 0), max(left, 0) : max(right, 0)] = list(labels).index(region["label"]) + 1
     return out
 
 
@@ -108,7 +111,7 @@ def latent_map(seed: int, object_key: str, n_labels: int, size: tuple[int, int])
     for _ in range(int(rng.integers(1, 4))):
         w, h = int(rng.uniform(0.15, 0.5) * width), int(rng.uniform(0.15, 0.5) * height)
         left, top = int(rng.integers(0, max(width - w, 1))), int(rng.integers(0, max(height - h, 1)))
-        out[top:top + h, left:left + w] = int(rng.integers(1, n_labels + 1))
+        out[top : top + h, left : left + w] = int(rng.integers(1, n_labels + 1))
     return out
 
 
@@ -127,7 +130,9 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cells: int =
     return top * (1 - fy) + bottom * fy
 
 
-def paint(spec: WorkerModelSpec, true: np.ndarray, n_labels: int, seed: int, worker: int, object_key: str) -> np.ndarray:
+def paint(
+    spec: WorkerModelSpec, true: np.ndarray, n_labels: int, seed: int, worker: int, object_key: str
+) -> np.ndarray:
     """The label map this worker paints over the true one.
 
     good/sloppy: the true regions warped by a smooth displacement of about box_jitter x the
@@ -144,7 +149,7 @@ def paint(spec: WorkerModelSpec, true: np.ndarray, n_labels: int, seed: int, wor
         for _ in range(int(rng.integers(0, 4))):
             w, h = int(rng.uniform(0.05, 0.6) * width) + 1, int(rng.uniform(0.05, 0.6) * height) + 1
             left, top = int(rng.integers(0, width)), int(rng.integers(0, height))
-            out[top:top + h, left:left + w] = int(rng.integers(1, n_labels + 1))
+            out[top : top + h, left : left + w] = int(rng.integers(1, n_labels + 1))
         return out
     amplitude = spec.box_jitter * min(height, width)
     dy = np.rint(_smooth_field(rng, true.shape) * amplitude).astype(int)
@@ -186,8 +191,14 @@ def decode_png(data: str, labels: Sequence[str]) -> np.ndarray:
 
 
 def answer_segmentation(
-    spec: WorkerModelSpec, labels: Sequence[str], truth: Any, seed: int, worker: int, object_key: str,
-    image_size: tuple[int, int] | None, initial: bool = False,
+    spec: WorkerModelSpec,
+    labels: Sequence[str],
+    truth: Any,
+    seed: int,
+    worker: int,
+    object_key: str,
+    image_size: tuple[int, int] | None,
+    initial: bool = False,
 ) -> dict[str, Any]:
     """crowd-semantic-segmentation output: {"labeledImage": {"pngImageData"}, "labelMappings",
     "inputImageProperties"} (+ initialValueModified when the page had an initial value)."""

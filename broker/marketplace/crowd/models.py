@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 
 MODEL_KINDS = ("good", "sloppy", "spammer", "constant", "adversary")
-_ALIASES = {"uniform": "spammer", "uniform_spammer": "spammer", "constant_spammer": "constant", "adversarial": "adversary"}
+_ALIASES = {
+    "uniform": "spammer",
+    "uniform_spammer": "spammer",
+    "constant_spammer": "constant",
+    "adversarial": "adversary",
+}
 DEFAULT_MIX = "good=0.6,sloppy=0.25,spammer=0.15"
 
 
@@ -89,11 +94,27 @@ def draw_spec(kind: str, seed: int, index: int) -> WorkerModelSpec:
     wage = float(np.exp(rng.normal(np.log(720.0), 0.7)))  # reservation wage, cents per hour
     work = float(np.exp(rng.normal(np.log(8.0), 0.25)))
     if kind == "good":
-        return WorkerModelSpec("good", float(rng.uniform(0.9, 0.97)), float(rng.uniform(0.02, 0.04)),
-                               float(rng.uniform(0.01, 0.05)), work, 0.45, wage, 0.01)
+        return WorkerModelSpec(
+            "good",
+            float(rng.uniform(0.9, 0.97)),
+            float(rng.uniform(0.02, 0.04)),
+            float(rng.uniform(0.01, 0.05)),
+            work,
+            0.45,
+            wage,
+            0.01,
+        )
     if kind == "sloppy":
-        return WorkerModelSpec("sloppy", float(rng.uniform(0.6, 0.8)), float(rng.uniform(0.06, 0.12)),
-                               float(rng.uniform(0.1, 0.25)), work * 0.6, 0.5, wage * 0.8, 0.03)
+        return WorkerModelSpec(
+            "sloppy",
+            float(rng.uniform(0.6, 0.8)),
+            float(rng.uniform(0.06, 0.12)),
+            float(rng.uniform(0.1, 0.25)),
+            work * 0.6,
+            0.5,
+            wage * 0.8,
+            0.03,
+        )
     if kind == "adversary":
         return WorkerModelSpec("adversary", float(rng.uniform(0.05, 0.15)), 0.2, 0.3, work * 0.7, 0.4, wage, 0.0)
     # spammers work fast and take almost any wage
@@ -111,6 +132,7 @@ def worker_specs(n_workers: int, seed: int, mix: str | Mapping[str, float] = DEF
 
 
 # --- classification ---------------------------------------------------------------------
+
 
 def confusion_matrix(spec: WorkerModelSpec, n_classes: int, seed: int, worker: int, labels_key: str) -> np.ndarray:
     """Row-stochastic K x K matrix P[true, answered] of this worker for this label set.
@@ -151,20 +173,28 @@ def latent_label_index(seed: int, object_key: str, n_classes: int) -> int:
     return stable_hash("latent", seed, object_key) % n_classes
 
 
-def answer_label(spec: WorkerModelSpec, labels: Sequence[str], truth: Any, seed: int, worker: int, object_key: str) -> str:
+def answer_label(
+    spec: WorkerModelSpec, labels: Sequence[str], truth: Any, seed: int, worker: int, object_key: str
+) -> str:
     labels = list(labels)
     if not labels:
         return ""
     k = len(labels)
-    true_index = labels.index(truth) if isinstance(truth, str) and truth in labels else latent_label_index(seed, object_key, k)
+    true_index = (
+        labels.index(truth) if isinstance(truth, str) and truth in labels else latent_label_index(seed, object_key, k)
+    )
     matrix = confusion_matrix(spec, k, seed, worker, "\x1e".join(labels))
     rng = rng_for("answer", seed, worker, object_key)
     return labels[int(rng.choice(k, p=matrix[true_index]))]
 
 
 def confuse_labels(
-    spec: WorkerModelSpec, labels: Sequence[str], true_labels: Sequence[str], rng: np.random.Generator,
-    seed: int, worker: int,
+    spec: WorkerModelSpec,
+    labels: Sequence[str],
+    true_labels: Sequence[str],
+    rng: np.random.Generator,
+    seed: int,
+    worker: int,
 ) -> list[str]:
     """The labels this worker gives objects of `true_labels` (shapes, regions, spans), drawn from
     its confusion matrix over the page's labels; a true label not on the page is kept as is."""
@@ -181,7 +211,9 @@ def confuse_labels(
     return [labels[d] if k else t for d, k, t in zip(drawn, known, true_labels)]
 
 
-def answer_labels(spec: WorkerModelSpec, labels: Sequence[str], truth: Any, seed: int, worker: int, object_key: str) -> list[str]:
+def answer_labels(
+    spec: WorkerModelSpec, labels: Sequence[str], truth: Any, seed: int, worker: int, object_key: str
+) -> list[str]:
     """Multi-label: each label's presence is judged independently with the worker's accuracy."""
     labels = list(labels)
     if not labels:
@@ -210,6 +242,7 @@ def answer_labels(spec: WorkerModelSpec, labels: Sequence[str], truth: Any, seed
 
 
 # --- bounding boxes ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BoxTruth:
@@ -246,13 +279,25 @@ def latent_box_truth(labels: Sequence[str], seed: int, object_key: str, image_si
     boxes = []
     for _ in range(int(latent.integers(1, 3))):
         w, h = latent.uniform(0.15, 0.5) * width, latent.uniform(0.15, 0.5) * height
-        boxes.append({"label": labels[int(latent.integers(0, len(labels)))], "left": latent.uniform(0, width - w),
-                      "top": latent.uniform(0, height - h), "width": w, "height": h})
+        boxes.append(
+            {
+                "label": labels[int(latent.integers(0, len(labels)))],
+                "left": latent.uniform(0, width - w),
+                "top": latent.uniform(0, height - h),
+                "width": w,
+                "height": h,
+            }
+        )
     return BoxTruth(boxes, width, height)
 
 
 def answer_boxes(
-    spec: WorkerModelSpec, labels: Sequence[str], truth: BoxTruth | None, seed: int, worker: int, object_key: str,
+    spec: WorkerModelSpec,
+    labels: Sequence[str],
+    truth: BoxTruth | None,
+    seed: int,
+    worker: int,
+    object_key: str,
     image_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """crowd-bounding-box output: jittered true boxes, some missed, labels confused like a classifier."""
@@ -267,8 +312,17 @@ def answer_boxes(
         place = rng_for("constant-box", seed, worker) if spec.kind == "constant" else rng
         for _ in range(count):
             w, h = place.uniform(0.05, 0.6) * width, place.uniform(0.05, 0.6) * height
-            out.append(_box(labels[int(place.integers(0, len(labels)))], place.uniform(0, width - w),
-                            place.uniform(0, height - h), w, h, width, height))
+            out.append(
+                _box(
+                    labels[int(place.integers(0, len(labels)))],
+                    place.uniform(0, width - w),
+                    place.uniform(0, height - h),
+                    w,
+                    h,
+                    width,
+                    height,
+                )
+            )
     else:
         boxes = truth.boxes
         if boxes:
@@ -294,10 +348,15 @@ def _box(label: str, left: float, top: float, w: float, h: float, width: int, he
 # --- time ---------------------------------------------------------------------------------
 
 ELEMENT_EFFORT = {  # median work time relative to a single-label classification
-    "crowd-image-classifier": 1.0, "crowd-classifier": 1.0,
-    "crowd-image-classifier-multi-select": 1.6, "crowd-classifier-multi-select": 1.6,
-    "crowd-bounding-box": 4.0, "crowd-polygon": 6.0, "crowd-keypoint": 3.0,
-    "crowd-semantic-segmentation": 8.0, "crowd-entity-annotation": 4.0,
+    "crowd-image-classifier": 1.0,
+    "crowd-classifier": 1.0,
+    "crowd-image-classifier-multi-select": 1.6,
+    "crowd-classifier-multi-select": 1.6,
+    "crowd-bounding-box": 4.0,
+    "crowd-polygon": 6.0,
+    "crowd-keypoint": 3.0,
+    "crowd-semantic-segmentation": 8.0,
+    "crowd-entity-annotation": 4.0,
 }
 EFFORT_PER_VERIFIED_ITEM = 0.4  # crowd-label-verification: a glance per item of the batch
 GENERIC_EFFORT_PER_FIELD = 0.5

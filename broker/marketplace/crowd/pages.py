@@ -106,17 +106,33 @@ class _PageParser(HTMLParser):
             self.page.forms.append(self._form)
         elif tag == "input":
             self._controls().fields.append(
-                FormField("input", attrs.get("type", "text").lower(), attrs.get("name", ""), attrs.get("value", ""),
-                          checked="checked" in attrs, disabled="disabled" in attrs)
+                FormField(
+                    "input",
+                    attrs.get("type", "text").lower(),
+                    attrs.get("name", ""),
+                    attrs.get("value", ""),
+                    checked="checked" in attrs,
+                    disabled="disabled" in attrs,
+                )
             )
         elif tag == "button":
             self._controls().fields.append(
-                FormField("button", attrs.get("type", "submit").lower(), attrs.get("name", ""), attrs.get("value", ""),
-                          disabled="disabled" in attrs)
+                FormField(
+                    "button",
+                    attrs.get("type", "submit").lower(),
+                    attrs.get("name", ""),
+                    attrs.get("value", ""),
+                    disabled="disabled" in attrs,
+                )
             )
         elif tag == "select":
-            self._select = FormField("select", "select-multiple" if "multiple" in attrs else "select-one",
-                                     attrs.get("name", ""), "", disabled="disabled" in attrs)
+            self._select = FormField(
+                "select",
+                "select-multiple" if "multiple" in attrs else "select-one",
+                attrs.get("name", ""),
+                "",
+                disabled="disabled" in attrs,
+            )
             self._controls().fields.append(self._select)
         elif tag == "option" and self._select is not None:
             self._close_option()  # </option> is optional in HTML
@@ -187,9 +203,12 @@ class _PageParser(HTMLParser):
         try:
             self.page.groups.append(
                 HitGroupRow(
-                    hit_type_id=g["hit-type-id"], reward_cents=int(g["reward-cents"]),
-                    duration_seconds=int(g["duration-seconds"]), hits_available=int(g["hits-available"]),
-                    qualified=_flag(g.get("qualified")), blocked=_flag(g.get("blocked")),
+                    hit_type_id=g["hit-type-id"],
+                    reward_cents=int(g["reward-cents"]),
+                    duration_seconds=int(g["duration-seconds"]),
+                    hits_available=int(g["hits-available"]),
+                    qualified=_flag(g.get("qualified")),
+                    blocked=_flag(g.get("blocked")),
                 )
             )
         except (KeyError, ValueError):

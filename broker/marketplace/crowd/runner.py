@@ -93,9 +93,18 @@ def _username(prefix: str, seed: int, name: str) -> str:
 
 class Crowd:
     def __init__(
-        self, url: str, *, specs: list[WorkerModelSpec], seed: int, truth: Mapping[str, Any] | None,
-        replay: ReplayTable | None, time_scale: float, idle_seconds: float, max_assignments: int | None,
-        stop_event: threading.Event | None, concurrency: int,
+        self,
+        url: str,
+        *,
+        specs: list[WorkerModelSpec],
+        seed: int,
+        truth: Mapping[str, Any] | None,
+        replay: ReplayTable | None,
+        time_scale: float,
+        idle_seconds: float,
+        max_assignments: int | None,
+        stop_event: threading.Event | None,
+        concurrency: int,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -126,7 +135,9 @@ class Crowd:
         self._hit_dispatches: dict[str, int] = {}  # hit_id -> workers currently sent to it
         if replay is not None:
             for i, real in enumerate(replay.workers):
-                self.replay_workers[real] = self._make_worker(i, WorkerModelSpec(return_probability=0.0), "replay", real)
+                self.replay_workers[real] = self._make_worker(
+                    i, WorkerModelSpec(return_probability=0.0), "replay", real
+                )
             base = len(replay.workers)
             self.fallback_workers = [
                 self._make_worker(base + k, WorkerModelSpec(return_probability=0.0), "replay", f"fallback{k}")
@@ -185,7 +196,9 @@ class Crowd:
 
     def _last_interest(self) -> float:
         """Last progress, or later: when a worker who passed on available work is due back to reconsider."""
-        due = [w.next_visit for w in self.workers if w.next_visit > self._last_progress and w.index in self._pending_return]
+        due = [
+            w.next_visit for w in self.workers if w.next_visit > self._last_progress and w.index in self._pending_return
+        ]
         return max([self._last_progress, *due])
 
     def _sleep(self, seconds: float) -> bool:
@@ -265,15 +278,20 @@ class Crowd:
         browser.sign_in()
         self._register(worker, worker.spec.kind)
         groups = [
-            g for g in browser.hit_groups()
+            g
+            for g in browser.hit_groups()
             if g.hits_available > 0 and g.qualified and not g.blocked and worker.may_try(g)
         ]
         if not groups:
             return "idle"
-        wages = np.array([
-            pricing.wage_cents_per_hour(g.reward_cents, pricing.BASE_SECONDS_PER_TASK * self._group_effort(browser, g))
-            for g in groups
-        ])
+        wages = np.array(
+            [
+                pricing.wage_cents_per_hour(
+                    g.reward_cents, pricing.BASE_SECONDS_PER_TASK * self._group_effort(browser, g)
+                )
+                for g in groups
+            ]
+        )
         pickup = np.asarray(pricing.pickup_probability(wages, worker.spec.reservation_cents_per_hour), dtype=float)
         takes = worker.rng.random(len(groups)) < pickup
         self._progress()  # a worker who could work is looking: the crowd is not idle
@@ -321,8 +339,14 @@ class Crowd:
         names = {c.name for c in form.fields if c.name and c.type != "hidden"} if form else set()
         return models.effort(None, len(names))
 
-    def _work(self, worker: SimWorker, assignment_id: str, hit_type_id: str, replay_label: str | None = None,
-              fallback_task: str | None = None) -> bool:
+    def _work(
+        self,
+        worker: SimWorker,
+        assignment_id: str,
+        hit_type_id: str,
+        replay_label: str | None = None,
+        fallback_task: str | None = None,
+    ) -> bool:
         """Do one accepted assignment: read the HIT, answer, wait the work time, submit (or return)."""
         browser = worker.browser
         frame = browser.open_task(assignment_id)
@@ -370,10 +394,18 @@ class Crowd:
                 answer = self._fallback_answer(worker, task, fallback_task)
             else:
                 answer = element_answer(
-                    worker.spec, task, self.truth.get(task.key), self.seed, worker.index,
-                    self._image_size(worker, task, frame), truth_table=self.truth,
+                    worker.spec,
+                    task,
+                    self.truth.get(task.key),
+                    self.seed,
+                    worker.index,
+                    self._image_size(worker, task, frame),
+                    truth_table=self.truth,
                 )
-            fields = [("assignmentId", frame.assignment_id), ("taskAnswers", json.dumps(task_answers(answer, task.name)))]
+            fields = [
+                ("assignmentId", frame.assignment_id),
+                ("taskAnswers", json.dumps(task_answers(answer, task.name))),
+            ]
             return fields, submit_url, task.key, task.effort
         form = _main_form(frame.page) or Form(action="", method="post", id="")
         key = "html:" + hashlib.sha256(frame.html.encode("utf-8")).hexdigest()
@@ -488,8 +520,13 @@ class Crowd:
                 if assignment_id is None:
                     return False
                 self._progress()
-                submitted = self._work(worker, assignment_id, group.hit_type_id, replay_label=label,
-                                       fallback_task=None if label is not None else task_key)
+                submitted = self._work(
+                    worker,
+                    assignment_id,
+                    group.hit_type_id,
+                    replay_label=label,
+                    fallback_task=None if label is not None else task_key,
+                )
                 if submitted and label is None:
                     with self._lock:
                         self.stats.replay_fallbacks += 1
@@ -514,16 +551,32 @@ def _main_form(page: ParsedPage) -> Form | None:
 
 
 def run_crowd(
-    worker_site_url: str, *, n_workers: int, seed: int, truth: Mapping[str, Any] | None = None,
-    mix: str | Mapping[str, float] = models.DEFAULT_MIX, replay_csv: str | None = None, time_scale: float = 1.0,
-    idle_seconds: float = 5.0, max_assignments: int | None = None, stop_event: threading.Event | None = None,
+    worker_site_url: str,
+    *,
+    n_workers: int,
+    seed: int,
+    truth: Mapping[str, Any] | None = None,
+    mix: str | Mapping[str, float] = models.DEFAULT_MIX,
+    replay_csv: str | None = None,
+    time_scale: float = 1.0,
+    idle_seconds: float = 5.0,
+    max_assignments: int | None = None,
+    stop_event: threading.Event | None = None,
     concurrency: int = 8,
 ) -> CrowdStats:
     """Run the simulated crowd against a worker site until no work is left; see the module docstring."""
     replay = load_replay(replay_csv) if replay_csv else None
     specs = [] if replay is not None else models.worker_specs(n_workers, seed, mix)
     crowd = Crowd(
-        worker_site_url, specs=specs, seed=seed, truth=truth, replay=replay, time_scale=time_scale,
-        idle_seconds=idle_seconds, max_assignments=max_assignments, stop_event=stop_event, concurrency=concurrency,
+        worker_site_url,
+        specs=specs,
+        seed=seed,
+        truth=truth,
+        replay=replay,
+        time_scale=time_scale,
+        idle_seconds=idle_seconds,
+        max_assignments=max_assignments,
+        stop_event=stop_event,
+        concurrency=concurrency,
     )
     return crowd.run()

@@ -45,11 +45,13 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _box_array(boxes: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    return np.array([[float(b["left"]), float(b["top"]), float(b["width"]), float(b["height"])] for b in boxes],
-                    dtype=float).reshape(-1, 4)
+    return np.array(
+        [[float(b["left"]), float(b["top"]), float(b["width"]), float(b["height"])] for b in boxes], dtype=float
+    ).reshape(-1, 4)
 
 
 # --- box adjustment -----------------------------------------------------------------------
+
 
 def initial_boxes(task_input: Mapping[str, Any], labels: Sequence[str]) -> list[dict[str, Any]] | None:
     """The page's initial boxes as the element loads them (labels not on the page dropped);
@@ -65,8 +67,13 @@ def initial_boxes(task_input: Mapping[str, Any], labels: Sequence[str]) -> list[
 
 
 def adjust_boxes(
-    spec: WorkerModelSpec, labels: Sequence[str], initial: list[dict[str, Any]], truth: BoxTruth,
-    seed: int, worker: int, object_key: str,
+    spec: WorkerModelSpec,
+    labels: Sequence[str],
+    initial: list[dict[str, Any]],
+    truth: BoxTruth,
+    seed: int,
+    worker: int,
+    object_key: str,
 ) -> dict[str, Any]:
     """An adjustment page's answer: start from the initial boxes and fix them toward the truth.
 
@@ -115,14 +122,16 @@ def _box_key(box: Mapping[str, Any]) -> tuple:
 
 # --- polygons and keypoints ---------------------------------------------------------------
 
+
 def true_shapes(truth: Any, boxes: BoxTruth, kind: str) -> list[Shape]:
     """Polygons (kind "polygons") or keypoints ("keypoints") of the truth record, else derived
     from its boxes: the 4 corners, or the centre."""
     given = truth.get(kind) if isinstance(truth, Mapping) else None
     if isinstance(given, list) and given:
         if kind == "polygons":
-            return [Shape(str(p["label"]), np.array([[float(v["x"]), float(v["y"])] for v in p["vertices"]]))
-                    for p in given]
+            return [
+                Shape(str(p["label"]), np.array([[float(v["x"]), float(v["y"])] for v in p["vertices"]])) for p in given
+            ]
         return [Shape(str(k["label"]), np.array([[float(k["x"]), float(k["y"])]])) for k in given]
     shapes = []
     for b in boxes.boxes:
@@ -144,7 +153,13 @@ def _extent(points: np.ndarray, truth: BoxTruth) -> float:
 
 
 def _random_shapes(
-    spec: WorkerModelSpec, labels: list[str], truth: BoxTruth, rng: np.random.Generator, n_points: int, seed: int, worker: int,
+    spec: WorkerModelSpec,
+    labels: list[str],
+    truth: BoxTruth,
+    rng: np.random.Generator,
+    n_points: int,
+    seed: int,
+    worker: int,
 ) -> list[tuple[str, np.ndarray]]:
     place = rng_for("constant-shape", seed, worker) if spec.kind == "constant" else rng
     count = 1 if spec.kind == "constant" else int(rng.integers(0, 4))
@@ -160,8 +175,15 @@ def _random_shapes(
 
 
 def answer_shapes(
-    spec: WorkerModelSpec, labels: Sequence[str], truth: Any, boxes: BoxTruth, seed: int, worker: int,
-    object_key: str, kind: str, initial: bool = False,
+    spec: WorkerModelSpec,
+    labels: Sequence[str],
+    truth: Any,
+    boxes: BoxTruth,
+    seed: int,
+    worker: int,
+    object_key: str,
+    kind: str,
+    initial: bool = False,
 ) -> dict[str, Any]:
     """crowd-polygon ({"polygons": [{label, vertices}]}) or crowd-keypoint ({"keypoints": [{label, x, y}]})
     output: each true shape's points jittered by the worker's box jitter, some missed, labels
@@ -192,8 +214,8 @@ def answer_shapes(
         ]
     else:
         answer["keypoints"] = [
-            {"label": label, "x": int(p[0, 0]), "y": int(p[0, 1])} for label, p in
-            ((label, np.rint(np.clip(p, 0, limit))) for label, p in drawn)
+            {"label": label, "x": int(p[0, 0]), "y": int(p[0, 1])}
+            for label, p in ((label, np.rint(np.clip(p, 0, limit))) for label, p in drawn)
         ]
     answer["inputImageProperties"] = _size(boxes)
     if initial:

@@ -43,8 +43,14 @@ def latent_entities(text: str, labels: Sequence[str], seed: int, object_key: str
         return []
     rng = rng_for("latent-spans", seed, object_key)
     starts = np.sort(rng.choice(len(spans), size=min(len(spans), int(rng.integers(1, 4))), replace=False))
-    return [{"label": labels[int(rng.integers(0, len(labels)))], "startOffset": int(spans[s, 0]),
-             "endOffset": int(spans[s, 1])} for s in starts]
+    return [
+        {
+            "label": labels[int(rng.integers(0, len(labels)))],
+            "startOffset": int(spans[s, 0]),
+            "endOffset": int(spans[s, 1]),
+        }
+        for s in starts
+    ]
 
 
 def _shift_edge(span: tuple[int, int], spans: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
@@ -70,8 +76,13 @@ def _random_spans(labels: list[str], spans: np.ndarray, rng: np.random.Generator
     out = []
     for s in starts:
         last = min(len(spans) - 1, s + int(rng.integers(0, 3)))
-        out.append({"label": labels[int(rng.integers(0, len(labels)))], "startOffset": int(spans[s, 0]),
-                    "endOffset": int(spans[last, 1])})
+        out.append(
+            {
+                "label": labels[int(rng.integers(0, len(labels)))],
+                "startOffset": int(spans[s, 0]),
+                "endOffset": int(spans[last, 1]),
+            }
+        )
     return out
 
 
@@ -85,7 +96,13 @@ def _without_overlaps(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def answer_entities(
-    spec: WorkerModelSpec, labels: Sequence[str], text: str, truth: Any, seed: int, worker: int, object_key: str,
+    spec: WorkerModelSpec,
+    labels: Sequence[str],
+    text: str,
+    truth: Any,
+    seed: int,
+    worker: int,
+    object_key: str,
     initial: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """crowd-entity-annotation output {"entities": [{label, startOffset, endOffset}]}.

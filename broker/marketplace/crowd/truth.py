@@ -25,8 +25,17 @@ from typing import Any
 
 KEY_FIELDS = ("source-ref", "source", "task", "key", "id")
 VALUE_FIELDS = ("label", "labels", "boundingBoxes", "boxes", "annotations", "truth", "value", "correct")
-RECORD_FIELDS = ("boundingBoxes", "boxes", "annotations", "polygons", "keypoints", "regions", "rectangles", "mask",
-                 "entities")
+RECORD_FIELDS = (
+    "boundingBoxes",
+    "boxes",
+    "annotations",
+    "polygons",
+    "keypoints",
+    "regions",
+    "rectangles",
+    "mask",
+    "entities",
+)
 URL_SCHEMES = ("http://", "https://", "file://", "s3://")
 
 

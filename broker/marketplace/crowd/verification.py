@@ -55,8 +55,12 @@ def true_fits(items: Sequence[Mapping[str, Any]], label: str, truth: Mapping[str
 
 
 def answer_verification(
-    spec: WorkerModelSpec, label: str, items: Sequence[Mapping[str, Any]], truth: Mapping[str, Any],
-    seed: int, worker: int,
+    spec: WorkerModelSpec,
+    label: str,
+    items: Sequence[Mapping[str, Any]],
+    truth: Mapping[str, Any],
+    seed: int,
+    worker: int,
 ) -> dict[str, Any]:
     """{"label", "items": [{"id", "correct"}]} in the page's item order.
 
@@ -68,8 +72,9 @@ def answer_verification(
     fits = true_fits(items, label, truth, seed)
     # keyed by the item's datasetObjectId where it has one: a source-ref may be an absolute path
     # that differs between runs of the same job, and the draws should not
-    draws = np.array([rng_for("verify", seed, worker, str(item.get("id", item_key(item))), label).random()
-                      for item in items])
+    draws = np.array(
+        [rng_for("verify", seed, worker, str(item.get("id", item_key(item))), label).random() for item in items]
+    )
     if spec.kind == "constant" or (spec.kind == "spammer" and stable_hash("lazy-verifier", seed, worker) % 2 == 0):
         said = np.ones(len(items), dtype=bool)
     elif spec.kind == "spammer":
@@ -79,5 +84,7 @@ def answer_verification(
         if spec.kind == "adversary":
             catch, false_alarm = 1.0 - spec.accuracy, 1.0 - spec.accuracy / 2
         said = np.where(fits, draws >= false_alarm, draws >= catch)
-    return {"label": label, "items": [{"id": str(item.get("id", i)), "correct": bool(s)}
-                                      for i, (item, s) in enumerate(zip(items, said))]}
+    return {
+        "label": label,
+        "items": [{"id": str(item.get("id", i)), "correct": bool(s)} for i, (item, s) in enumerate(zip(items, said))],
+    }

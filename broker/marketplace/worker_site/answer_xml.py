@@ -59,6 +59,4 @@ def question_form_answers(answers: Iterable[FreeTextAnswer | SelectionAnswer]) -
 
 def external_submit_answers(fields: Iterable[tuple[str, str]]) -> str:
     """The XML for an externalSubmit post: every field but `assignmentId` as FreeText, in order."""
-    return question_form_answers(
-        FreeTextAnswer(name, value) for name, value in fields if name != "assignmentId"
-    )
+    return question_form_answers(FreeTextAnswer(name, value) for name, value in fields if name != "assignmentId")

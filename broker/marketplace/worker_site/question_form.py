@@ -94,14 +94,21 @@ def _question(element) -> FormQuestion:
         ]
         style = _text(_child(answer, "StyleSuggestion")) or "radiobutton"
         max_text = _text(_child(answer, "MaxSelectionCount"))
-        max_selections = int(max_text) if max_text.isdigit() else (len(selections) if style in ("checkbox", "multichooser") else 1)
+        max_selections = (
+            int(max_text) if max_text.isdigit() else (len(selections) if style in ("checkbox", "multichooser") else 1)
+        )
         return FormQuestion(identifier, display_name, texts, required, "selection", style, max_selections, selections)
     if kind_tag == "FileUploadAnswer":
         return FormQuestion(identifier, display_name, texts, required, "file_upload")
     default = _text(_child(answer, "DefaultText")) if answer is not None else ""
     lines = _text(_child(answer, "NumberOfLinesSuggestion")) if answer is not None else ""
     return FormQuestion(
-        identifier, display_name, texts, required, "free_text", default_text=default,
+        identifier,
+        display_name,
+        texts,
+        required,
+        "free_text",
+        default_text=default,
         multiline=lines.isdigit() and int(lines) > 1,
     )
 

@@ -145,14 +145,25 @@ class WorkerSite:
     def set_cookie(self, request: Request, response: Response, session: Session | None) -> Response:
         if session is not None and session.is_new:
             response.set_cookie(
-                SESSION_COOKIE, session.token, max_age=SESSION_COOKIE_MAX_AGE, path="/",
-                httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                SESSION_COOKIE,
+                session.token,
+                max_age=SESSION_COOKIE_MAX_AGE,
+                path="/",
+                httponly=True,
+                samesite="lax",
+                secure=request.url.scheme == "https",
             )
         return response
 
     def render(
-        self, request: Request, session: Session | None, name: str, status: int = 200, *,
-        new_session: bool = True, **context: Any,
+        self,
+        request: Request,
+        session: Session | None,
+        name: str,
+        status: int = 200,
+        *,
+        new_session: bool = True,
+        **context: Any,
     ) -> Response:
         """Render a page; a session (anonymous if need be) is created so its forms carry a CSRF token.
 
@@ -164,8 +175,11 @@ class WorkerSite:
         worker_id = session.worker_id if session else None
         account_name = self.store.username_for(worker_id) if worker_id else None
         html = self.env.get_template(name).render(
-            worker_id=worker_id, account_name=account_name, csrf_token=session.csrf_token if session else "",
-            path=request.url.path, **context,
+            worker_id=worker_id,
+            account_name=account_name,
+            csrf_token=session.csrf_token if session else "",
+            path=request.url.path,
+            **context,
         )
         return self.set_cookie(request, HTMLResponse(html, status_code=status, headers=FRAME_HEADERS), session)
 
@@ -243,8 +257,13 @@ class WorkerSite:
         valid = found is not None and await run_in_threadpool(verify_password, str(form.get("password", "")), found[1])
         if not valid or found is None:
             return self.render(
-                request, session, "signin.html", status=400,
-                error="Unknown username or wrong password.", username=username, next_url=next_url,
+                request,
+                session,
+                "signin.html",
+                status=400,
+                error="Unknown username or wrong password.",
+                username=username,
+                next_url=next_url,
             )
         return self.start_session(request, session, found[0].worker_id, next_url)
 
@@ -283,10 +302,14 @@ class WorkerSite:
             hit = await self.call("preview_hit", hit_id, worker_id)
         except MarketplaceError as error:
             return self.error_page(request, session, error_status(error), error.message)
-        src = frame_src(f"/hits/{hit.hit_id}/question", hit.hit_id, PREVIEW_ASSIGNMENT_ID, self.submit_to(request), None)
+        src = frame_src(
+            f"/hits/{hit.hit_id}/question", hit.hit_id, PREVIEW_ASSIGNMENT_ID, self.submit_to(request), None
+        )
         if hit.question_kind == "ExternalQuestion" and hit.external_url:
             src = frame_src(hit.external_url, hit.hit_id, PREVIEW_ASSIGNMENT_ID, self.submit_to(request), None)
-        return self.render(request, session, "preview.html", hit=hit, frame_src=src, frame_height=hit.frame_height or 600)
+        return self.render(
+            request, session, "preview.html", hit=hit, frame_src=src, frame_height=hit.frame_height or 600
+        )
 
     async def accept_group(self, request: Request) -> Response:
         return await self._accept(request, hit_type_id=request.path_params["hit_type_id"])
@@ -327,10 +350,19 @@ class WorkerSite:
             hit = await self.call("preview_hit", assignment.hit_id, session.worker_id)
         except MarketplaceError as error:
             return self.error_page(request, session, error_status(error), error.message)
-        base = hit.external_url if hit.question_kind == "ExternalQuestion" and hit.external_url else f"/hits/{hit.hit_id}/question"
+        base = (
+            hit.external_url
+            if hit.question_kind == "ExternalQuestion" and hit.external_url
+            else f"/hits/{hit.hit_id}/question"
+        )
         src = frame_src(base, hit.hit_id, assignment_id, self.submit_to(request), session.worker_id)
         return self.render(
-            request, session, "task.html", hit=hit, assignment=assignment, frame_src=src,
+            request,
+            session,
+            "task.html",
+            hit=hit,
+            assignment=assignment,
+            frame_src=src,
             frame_height=hit.frame_height or 600,
         )
 
@@ -361,9 +393,16 @@ class WorkerSite:
         except ValueError as error:
             return self.error_page(request, session, 500, f"This HIT's QuestionForm cannot be shown: {error}")
         return self.render(
-            request, session, "question_form.html", blocks=blocks, title=hit.title,
-            action=f"/hits/{hit_id}/questionform", assignment_id=assignment_id,
-            preview=assignment_id == PREVIEW_ASSIGNMENT_ID, hidden={}, submit_label="Submit HIT",
+            request,
+            session,
+            "question_form.html",
+            blocks=blocks,
+            title=hit.title,
+            action=f"/hits/{hit_id}/questionform",
+            assignment_id=assignment_id,
+            preview=assignment_id == PREVIEW_ASSIGNMENT_ID,
+            hidden={},
+            submit_label="Submit HIT",
         )
 
     async def return_task(self, request: Request) -> Response:
@@ -407,7 +446,10 @@ class WorkerSite:
         assignment_id = str(form.get("assignmentId", "")).strip()
         if not assignment_id or assignment_id == PREVIEW_ASSIGNMENT_ID:
             return self.error_page(
-                request, session, 400, "This HIT is only being previewed: accept it before submitting.",
+                request,
+                session,
+                400,
+                "This HIT is only being previewed: accept it before submitting.",
                 new_session=False,
             )
         worker_id = self.submitting_worker(session, assignment_id)
@@ -467,9 +509,16 @@ class WorkerSite:
         except ValueError as error:
             return self.error_page(request, session, 500, f"The test cannot be shown: {error}")
         return self.render(
-            request, session, "question_form.html", blocks=blocks, title=f"Qualification test: {qtype.name}",
-            action=f"/qualifications/{qtype.id}/request", assignment_id=None, preview=False,
-            hidden={"csrf_token": session.csrf_token}, submit_label="Submit test",
+            request,
+            session,
+            "question_form.html",
+            blocks=blocks,
+            title=f"Qualification test: {qtype.name}",
+            action=f"/qualifications/{qtype.id}/request",
+            assignment_id=None,
+            preview=False,
+            hidden={"csrf_token": session.csrf_token},
+            submit_label="Submit test",
         )
 
     async def request_qualification(self, request: Request) -> Response:
@@ -520,10 +569,17 @@ def build_routes(marketplace: Marketplace, config: MarketplaceConfig) -> list[Ro
         Route("/dashboard", site.dashboard, methods=["GET"], name="dashboard"),
         Route("/profile", site.profile, methods=["POST"], name="profile"),
         Route("/qualifications", site.qualifications, methods=["GET"], name="qualifications"),
-        Route("/qualifications/{qualification_type_id}", site.qualification_test, methods=["GET"], name="qualification_test"),
         Route(
-            "/qualifications/{qualification_type_id}/request", site.request_qualification,
-            methods=["POST"], name="request_qualification",
+            "/qualifications/{qualification_type_id}",
+            site.qualification_test,
+            methods=["GET"],
+            name="qualification_test",
+        ),
+        Route(
+            "/qualifications/{qualification_type_id}/request",
+            site.request_qualification,
+            methods=["POST"],
+            name="request_qualification",
         ),
         Route("/local-files/{path:path}", site.local_file, methods=["GET"], name="local_file"),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),

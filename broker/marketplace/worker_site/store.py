@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SESSION_LIFETIME = timedelta(days=14)
@@ -69,7 +69,7 @@ def _token_hash(token: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class AccountError(ValueError):
@@ -153,9 +153,7 @@ class SiteStore:
     # assignments accepted through the site --------------------------------------------
     def record_acceptance(self, assignment_id: str, worker_id: str) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO accepted_assignments VALUES (?, ?)", (assignment_id, worker_id)
-            )
+            self._db.execute("INSERT OR REPLACE INTO accepted_assignments VALUES (?, ?)", (assignment_id, worker_id))
 
     def worker_of_assignment(self, assignment_id: str) -> str | None:
         with self._lock:
