@@ -10,6 +10,7 @@ from broker.tasks import (
     label_verification,
     named_entity,
     semantic_segmentation,
+    video_classification,
 )
 from broker.tasks.base import TaskType
 
@@ -23,6 +24,7 @@ TASK_TYPES: dict[str, TaskType] = {
         semantic_segmentation.TASK_TYPE,
         named_entity.TASK_TYPE,
         label_verification.TASK_TYPE,
+        video_classification.TASK_TYPE,
     )
 }
 

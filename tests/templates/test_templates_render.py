@@ -277,7 +277,7 @@ def test_grant_read_access_failure_names_the_uri():
         ("text-classification", {"source": "t"}, ["a", "a"], "appears twice"),
         ("text-classification", {"source": "t"}, [], "must not be empty"),
         ("text-classification", {"source": "t"}, ["a", " "], r"labels\[1\] is empty"),
-        ("video-classification", {"source": "t"}, ["a"], "unknown task type"),
+        ("audio-classification", {"source": "t"}, ["a"], "unknown task type"),
     ],
 )
 def test_build_task_input_rejects_bad_input(task_type, data, labels, message):

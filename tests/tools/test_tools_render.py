@@ -67,6 +67,7 @@ def test_new_task_types_are_registered_but_not_built_in():
         "image-classification-multilabel",
         "text-classification",
         "text-classification-multilabel",
+        "video-classification",
     )
     assert {t: TASK_TYPES[t].element for t in [*TOOLS, "bounding-box-adjustment", "label-verification"]} == {
         **TOOLS,
