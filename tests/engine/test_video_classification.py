@@ -76,7 +76,7 @@ def test_a_video_job_runs_through_the_engine(tmp_path, market, settings, engine)
     hit_id = next(iter(market.marketplace.hits))
     html = market.marketplace.preview_hit(hit_id, None).html_content
     clip = html[html.index("<video") :].split(">", 1)[0]
-    assert "/local-files/" in clip and "clip-" in clip   # the clip, served by the worker site
+    assert "/local-files/" in clip and "clip-" in clip  # the clip, served by the worker site
     assert hit_data_object(market.marketplace, hit_id)["labels"] == LABELS
     for _ in range(3):
         run_cycle(engine, settings)
