@@ -161,7 +161,7 @@ def autolabel_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] |
     """One step of every active auto_label job whose loop is not done."""
     report = AutoLabelReport()
     with reading(engine) as session:
-        jobs = [job for job in claim_jobs(session, "autolabel", job_ids) if job.completed_at is None]
+        jobs = claim_jobs(session, "autolabel", job_ids)
         runs = autolabel_runs(session, [job.id for job in jobs])
     for job in jobs:
         run = runs.get(job.id)

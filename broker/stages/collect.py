@@ -116,8 +116,6 @@ def collect_tick(
     for job in jobs:
         if job.hit_type_id is None:  # nothing published yet
             continue
-        if job.status == JobStatus.CANCELLED and job.completed_at is not None:
-            continue
         try:
             collect_job(engine, settings, job, report, now=now)
         except ClientError as exc:

@@ -67,7 +67,7 @@ def consolidate_tick(
         jobs = [
             job
             for job in claim_jobs(session, "consolidate", job_ids)
-            if job.completed_at is None and (force or job.answers_version > job.consolidated_version)
+            if force or job.answers_version > job.consolidated_version
         ]
     for job in jobs:
         try:

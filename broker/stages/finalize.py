@@ -36,7 +36,7 @@ def finalize_tick(
         ready = [
             job
             for job in claim_jobs(session, "finalize", job_ids)
-            if job.completed_at is None and output_current(job) and not job_has_work_left(session, job)
+            if output_current(job) and not job_has_work_left(session, job)
         ]
     for job in ready:
         with transaction(engine) as session:

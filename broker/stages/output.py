@@ -54,7 +54,7 @@ def output_tick(
         jobs = [
             job
             for job in claim_jobs(session, "output", job_ids)
-            if job.completed_at is None and output_due(job, not job_has_work_left(session, job))
+            if output_due(job, not job_has_work_left(session, job))
         ]
     for job in jobs:
         write_outputs(engine, settings, job.id, now=now or utcnow())

@@ -30,5 +30,6 @@ STAGE_JOB_STATES: dict[str, frozenset[JobStatus]] = {
 
 
 def claim_jobs(session: Session, stage: str, job_ids: Iterable[int] | None = None) -> list[Job]:
-    """The jobs `stage` may work on now (optionally only among `job_ids`)."""
-    return jobs_in(session, STAGE_JOB_STATES[stage], job_ids)
+    """The jobs `stage` may work on now (optionally only among `job_ids`): in the stage's states and
+    not finalized (a cancelled job keeps its status when finalize closes it)."""
+    return [job for job in jobs_in(session, STAGE_JOB_STATES[stage], job_ids) if job.completed_at is None]
