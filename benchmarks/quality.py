@@ -56,7 +56,7 @@ def run(mode: str, n_objects: int, seed: int, crowd_size: int, workers_per_objec
 
     from broker import mturk
     from broker.daemon import jobs_remaining, run_cycle
-    from broker.demo import TIME_SCALE, start_marketplace, write_digits, write_spec
+    from broker.demo import TIME_SCALE, start_marketplace, write_spec
     from broker.marketplace.config import MarketplaceConfig
     from broker.marketplace.crowd import run_crowd
     from broker.settings import load_settings
@@ -64,6 +64,7 @@ def run(mode: str, n_objects: int, seed: int, crowd_size: int, workers_per_objec
     from broker.store import dispose_engine, get_engine
     from broker.store.jobs import job_money
     from broker.store.tables import DataObject, Event
+    from broker.tasks.demo_digits import write_digits
 
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix=f"quality-{mode}-"))

@@ -2,7 +2,7 @@
 
 scikit-learn's 1,797 handwritten digits are written as PNGs (upscaled, dark on white), listed in
 a Ground Truth input manifest and labeled as image classification with 10 classes (or another
-task's generated data: broker.demo.tasks). The embedded
+task's generated data: the task type's demo recipe, broker.tasks.base.DemoRecipe). The embedded
 marketplace serves them; a crowd of good, sloppy and spamming bots works the HITs over HTTP
 through the worker site; the broker's ticks (the same ones `broker run` schedules) publish,
 collect, review, consolidate and finalize. The marketplace clock runs `time_scale` x faster than
@@ -28,7 +28,7 @@ from rich.table import Table
 from broker import mturk
 from broker.consolidation import majority_labels
 from broker.daemon import jobs_remaining, run_cycle
-from broker.demo.tasks import DIGITS_SPEC, LABELS, TASK_DEFAULTS, WRITERS, task_summary, write_digits
+from broker.demo.tasks import task_summary
 from broker.domain.lifecycle import ObjectStatus
 from broker.domain.money import cents_to_usd
 from broker.marketplace.config import MarketplaceConfig
@@ -42,6 +42,9 @@ from broker.store.answers import answers_for_consolidation
 from broker.store.autolabel import autolabel_summary
 from broker.store.jobs import job_money
 from broker.store.views import assignment_count, job_by_id, object_counts_by_status, object_results
+from broker.tasks.base import TaskType
+from broker.tasks.demo_digits import DIGITS_SPEC, LABELS, write_digits
+from broker.tasks.registry import TASK_TYPES
 
 TIME_SCALE = 1000.0
 CROWD_SIZE = 40
@@ -53,14 +56,9 @@ AUTO_LABEL_FIELDS = ("machine_labeled", "machine_label_accuracy", "cost_saved_fr
 AUTO_LABEL_SPEC = {"model": "label-spreading", "validation_fraction": 0.07, "human_batch_size": 80, "image_size": 8}
 
 
-DEMO_TASKS = (
-    "image-classification",
-    "bounding-box",
-    "bounding-box-adjustment",
-    "semantic-segmentation",
-    "named-entity",
-    "verification",
-)
+# `broker demo --task` name -> the task type whose demo recipe it runs (the digits are the default)
+DEMO_RECIPES: dict[str, TaskType] = {task.demo.name: task for task in TASK_TYPES.values() if task.demo}
+DEMO_TASKS = ("image-classification", *DEMO_RECIPES)
 TASK_FIELDS = (
     "mean_iou",
     "single_worker_mean_iou",
@@ -79,9 +77,9 @@ TASK_FIELDS = (
 class DemoOptions:
     output: Path = Path("demo-output")
     seed: int = 0
-    workers_per_object: int | None = None  # None: 3 for digits, the task's default otherwise (demo.tasks)
+    workers_per_object: int | None = None  # None: 3 for digits, the task's default otherwise (its DemoRecipe)
     objects: int | None = None
-    task: str = "image-classification"  # or another of DEMO_TASKS (broker.demo.tasks)
+    task: str = "image-classification"  # or another of DEMO_TASKS (a task type's DemoRecipe)
     show_progress: bool = True
     crowd_size: int = CROWD_SIZE
     time_scale: float = TIME_SCALE
@@ -228,10 +226,12 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             folder, manifest, options.workers_per_object or 3, options.auto_label, options.auto_label_settings
         )
     else:
-        n_objects, workers = TASK_DEFAULTS[options.task]
-        data = WRITERS[options.task](folder, options.objects or n_objects, options.seed)
+        recipe = DEMO_RECIPES[options.task].demo
+        data = recipe.write(folder, options.objects or recipe.objects, options.seed)
         truth = data.truth
-        spec_path = write_spec(folder, data.manifest, options.workers_per_object or workers, task_spec=data.spec)
+        spec_path = write_spec(
+            folder, data.manifest, options.workers_per_object or recipe.workers_per_object, task_spec=data.spec
+        )
     db_url = _fresh_db(folder)
 
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(folder)], time_scale=options.time_scale)
@@ -266,7 +266,9 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         if options.task == "image-classification":
             summary = _summary(engine, submitted.job_id, truth, time.monotonic() - started, options.auto_label)
         else:
-            summary = _task_summary(engine, submitted.job_id, options.task, truth, time.monotonic() - started)
+            summary = _task_summary(
+                engine, submitted.job_id, DEMO_RECIPES[options.task], truth, time.monotonic() - started
+            )
         stats = crowd_stats.get("stats")
         if stats is not None:
             summary.crowd = {
@@ -331,11 +333,11 @@ def _bookkeeping(engine: Any, job_id: int, wall: float) -> dict[str, Any]:
         }
 
 
-def _task_summary(engine: Any, job_id: int, task: str, truth: dict[str, Any], wall: float) -> DemoSummary:
+def _task_summary(engine: Any, job_id: int, task: TaskType, truth: dict[str, Any], wall: float) -> DemoSummary:
     return DemoSummary(
         accuracy=None,
         majority_vote_accuracy=None,
-        task=task,
+        task=task.demo.name,
         **_bookkeeping(engine, job_id, wall),
         **task_summary(task, engine, job_id, truth),
     )

@@ -3,7 +3,8 @@
 A task type is a module in broker/tasks/ that builds one (or a family of) TaskType records and
 is listed once in broker/tasks/registry.py. The engine asks the record, never the task type's
 name: which element answers, which manifest key the object shows, how answers are read and
-consolidated, how the output line is laid out, which spec block and label counts it takes.
+consolidated, how the output line is laid out, which spec block and label counts it takes, and
+(optionally) its `broker demo --task` recipe: generated objects with known truth and a quality figure.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from broker.annotations.base import AnnotationKind
 
@@ -46,6 +50,40 @@ def no_rules(spec: Any) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
+class DemoData:
+    """A demo's generated objects: what its recipe's `write` returns."""
+
+    spec: dict[str, Any]  # the task-specific part of the job spec
+    manifest: Path
+    truth: dict[str, Any]  # source-ref / source -> the simulated crowd's truth record
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    """What a finished demo job gave, as plain data: what its recipe's `quality` is computed from."""
+
+    values: dict[int, Any]  # object index -> consolidated value (consolidated objects only)
+    answers: list[tuple[int, Any]]  # (object index, answer) for every usable answer: single workers' figure
+    truth: list[dict[str, Any]]  # per object, in index order: the truth record `write` gave
+    labels: list[str]  # the job's labels
+    lines: list[dict[str, Any]]  # per object, in index order: its input manifest line
+    verdict_objects: np.ndarray | None = None  # verification: the object index of each usable verdict
+    verdicts: np.ndarray | None = None  # ... and the verdict (0: the label fits); None for other types
+
+
+@dataclass(frozen=True)
+class DemoRecipe:
+    """`broker demo --task <name>`: generated objects with known truth, and the quality figures of
+    the job's consolidated labels (and of single workers' answers) against that truth."""
+
+    name: str  # the `broker demo --task` name
+    objects: int  # default number of objects
+    workers_per_object: int  # default answers per object
+    write: Callable[[Path, int, int], DemoData]  # (folder, n, seed): objects, manifest, truth, spec
+    quality: Callable[[DemoOutcome], dict[str, float]]  # figure name -> value (the demo's summary fields)
+
+
+@dataclass(frozen=True)
 class TaskType:
     """One task type: its crowd element, inputs, answers, consolidation and output."""
 
@@ -68,6 +106,7 @@ class TaskType:
     spec_rules: Callable[[Any], list[tuple[str, str]]] = no_rules  # (field, problem) of a whole spec
     good_examples: tuple[str, ...] = ()  # HTML guidance shown when the requester gives no examples
     bad_examples: tuple[str, ...] = ()
+    demo: DemoRecipe | None = None  # `broker demo --task`: generated data with known truth, a quality figure
 
     @property
     def has_label_list(self) -> bool:

@@ -293,7 +293,8 @@ def test_gold_objects_go_to_the_crowd_at_once_and_stay_out_of_the_output(tmp_pat
 def test_demo_auto_label_on_300_digits_with_the_simulated_crowd(tmp_path):
     """`broker demo --auto-label` on 300 digits: the simulated crowd over HTTP, the real ticks. The
     crowd is noisy (15% spammers), so 95% cannot be shown on 60 validation objects; 80% can."""
-    from broker.demo import AUTO_LABEL_SPEC, DemoOptions, run_demo, write_digits
+    from broker.demo import AUTO_LABEL_SPEC, DemoOptions, run_demo
+    from broker.tasks.demo_digits import write_digits
 
     summary = run_demo(
         DemoOptions(
