@@ -24,7 +24,7 @@ from broker.stages.submit import submit_job
 from broker.store import dispose_engine, get_engine, reading
 from broker.store.jobs import job_money, unfinished_job_count
 from broker.store.tables import AutoLabelRun, DataObject, Hit, Job
-from tests.engine.conftest import answer_open_hits, engine, market, settings, truthful, write_job  # noqa: F401
+from tests.engine.conftest import answer_open_hits, db_url, engine, market, settings, truthful, write_job  # noqa: F401
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03", "AWORKERFOUR004", "AWORKERFIVE005"]
 N_OBJECTS = 120

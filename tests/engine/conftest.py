@@ -51,12 +51,20 @@ def market(tmp_path: Path):
         running.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> str:
+    """Every engine test runs on both broker DBs: a SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/broker.db"
+    return request.getfixturevalue("fresh_postgres_db")
+
+
 @pytest.fixture()
-def settings(tmp_path: Path, market):
+def settings(db_url: str, market):
     from broker.settings import load_settings
 
     mturk.forget_clients()
-    return load_settings(db_url=f"sqlite:///{tmp_path}/broker.db", local_endpoint_url=market.endpoint_url)
+    return load_settings(db_url=db_url, local_endpoint_url=market.endpoint_url)
 
 
 @pytest.fixture()
