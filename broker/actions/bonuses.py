@@ -15,10 +15,10 @@ from broker import mturk
 from broker.domain.clock import utcnow
 from broker.domain.money import bonus_fee_cents, cents_to_usd
 from broker.domain.tokens import bonus_token
-from broker.store import record_event, transaction
+from broker.store import reading, record_event, transaction
 from broker.store.engine import Engine
-from broker.store.jobs import job_money
-from broker.store.tables import Bonus, Job
+from broker.store.jobs import job_money, lock_job
+from broker.store.tables import Bonus
 from broker.store.workers import add_bonus, assignment_by_marketplace_id, bonus_with_token, mark_bonus_sent
 
 BONUS_EVENT = "bonus"
@@ -37,11 +37,12 @@ def send_bonus(
     if not reason.strip():
         raise WorkerActionError("a bonus needs a reason (workers see it)")
     token = bonus_token(assignment_id, amount_cents, reason)
-    with transaction(engine) as session:
+    with reading(engine) as session:
         assignment = assignment_by_marketplace_id(session, assignment_id)
-        if assignment is None or assignment.worker_id != worker_id:
-            raise WorkerActionError(f"no assignment {assignment_id} by worker {worker_id} in the broker DB")
-        job = session.get(Job, assignment.job_id)
+    if assignment is None or assignment.worker_id != worker_id:
+        raise WorkerActionError(f"no assignment {assignment_id} by worker {worker_id} in the broker DB")
+    with transaction(engine) as session:
+        job = lock_job(session, assignment.job_id)  # the budget read and the bonus row: one daemon at a time
         bonus = bonus_with_token(session, token)
         if bonus is None:
             fee = bonus_fee_cents(amount_cents)

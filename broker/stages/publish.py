@@ -42,7 +42,7 @@ from broker.store.hits import (
     pending_objects,
     record_hit_type,
 )
-from broker.store.jobs import job_money, job_spec
+from broker.store.jobs import job_money, job_spec, lock_job
 from broker.store.tables import DataObject, Hit, Job
 from broker.verify.batching import batch_key, is_verification
 
@@ -93,6 +93,7 @@ def _publish_job(engine: Engine, settings: Any, job: Job, report: PublishReport)
 
     while True:
         with transaction(engine) as session:
+            lock_job(session, job.id)  # the budget read and the HIT inserts: one daemon at a time
             open_hits = open_hit_count(session, job.id)
             slots = min(PUBLISH_BATCH, job.max_concurrent_hits - open_hits)
             if slots <= 0:

@@ -37,7 +37,7 @@ from broker.store import reading, record_event, transaction
 from broker.store.answers import answers_lost_to_exclusions, ask_again, finished_objects, fresh_answers_asked
 from broker.store.claims import claim_jobs
 from broker.store.engine import Engine
-from broker.store.jobs import job_money, job_spec
+from broker.store.jobs import job_money, job_spec, lock_job
 from broker.store.progress import answers_all_reviewed_and_labeled
 from broker.store.tables import Job
 from broker.store.views import load_job_answers
@@ -98,6 +98,7 @@ def reassign_objects(engine: Engine, job: Job, report: QualityReport) -> None:
     answers as it lost (not yet asked for again), within the budget; publish makes its next HIT."""
     cost = int(assignment_cost_cents(job.reward_cents, job.workers_per_object, masters=job.masters))
     with transaction(engine) as session:
+        lock_job(session, job.id)  # the budget read and the objects asked again: one daemon at a time
         dropped = answers_lost_to_exclusions(session, job.id)
         if not dropped:
             return

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, func, select
 
 from broker.domain.lifecycle import HITS_OPEN, JOBS_WINDING_UP, ReviewStatus
@@ -54,6 +55,19 @@ def jobs_in(session: Session, statuses: Iterable[str], job_ids: Iterable[int] | 
     if job_ids is not None:
         query = query.where(Job.id.in_(list(job_ids)))
     return list(session.exec(query).all())
+
+
+def lock_job(session: Session, job_id: int) -> Job:
+    """The job row, held until the transaction ends, so that a spending decision (read the money,
+    then insert HITs or a bonus) is made by one daemon at a time. Call it first in the transaction.
+
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks: a no-op write takes the database's
+    write lock up front, so a second writer waits (busy timeout) instead of acting on a stale read.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Job).where(Job.id == job_id).values(id=Job.id))
+        return session.get(Job, job_id)
+    return session.exec(select(Job).where(Job.id == job_id).with_for_update()).one()
 
 
 def job_money(session: Session, job_id: int) -> JobMoney:
