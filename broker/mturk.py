@@ -37,7 +37,7 @@ def _user_agent() -> str:
 
 
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 10},
+    retries={"mode": "adaptive", "max_attempts": 10},  # backs off and slows down when MTurk throttles
     connect_timeout=10,
     read_timeout=60,
     max_pool_connections=10,

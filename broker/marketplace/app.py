@@ -61,7 +61,8 @@ class RequesterApi:
     def handle(self, signed: auth.SignedRequest, target: str | None) -> Response:
         """Synchronous part of a call (runs in the threadpool)."""
         try:
-            auth.verify(signed, self.keys, self.config.region, self.config.max_clock_skew_seconds)
+            access_key = auth.verify(signed, self.keys, self.config.region, self.config.max_clock_skew_seconds)
+            self.faults.take_call(access_key)
             self.faults.maybe_fail()
             parsed = protocol.parse_request(target, signed.body)
             result = self.marketplace.dispatch(parsed.operation, parsed.params)

@@ -29,6 +29,11 @@ def serve(
     latency: float = typer.Option(0.0, help="Seconds added to every requester call."),
     drop_notification_probability: float = typer.Option(0.0, help="Probability an event notification is dropped."),
     fault_seed: int | None = typer.Option(None, help="Seed of the fault injector (reproducible faults)."),
+    rate_limit: float | None = typer.Option(
+        None,
+        "--rate-limit",
+        help="Requester calls per second per access key; beyond it, ThrottlingException (as MTurk).",
+    ),
     notification_endpoint_url: str | None = typer.Option(
         None, help="SQS/SNS endpoint for notifications (default: taken from the queue URL)."
     ),
@@ -57,6 +62,7 @@ def serve(
                 latency_seconds=latency,
                 drop_notification_probability=drop_notification_probability,
                 seed=fault_seed,
+                rate_limit_per_second=rate_limit,
             ),
         )
     except ValueError as error:

@@ -16,6 +16,9 @@ class FaultConfig(BaseModel):
     latency_seconds: float = Field(0.0, ge=0.0)
     drop_notification_probability: float = Field(0.0, ge=0.0, le=1.0)
     seed: int | None = None
+    # requester calls per second per access key, as MTurk limits them (None: unlimited); a call
+    # beyond the limit gets MTurk's ThrottlingException. Bursts of up to one second's calls pass.
+    rate_limit_per_second: float | None = Field(None, gt=0.0)
 
 
 class MarketplaceConfig(BaseModel):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
 from broker.marketplace.config import FaultConfig, MarketplaceConfig
+from broker.marketplace.errors import WireError
+from broker.marketplace.faults import FaultInjector
 from broker.marketplace.server import start_in_thread
 from tests.marketplace.conftest import HTML_QUESTION
 
@@ -70,3 +74,39 @@ def test_latency_setting_is_applied(tmp_path):
     with start_in_thread(config) as running:
         assert running.faults.latency_seconds == 0.2
         assert running.client().get_account_balance()["AvailableBalance"] == "10000.00"
+
+
+def test_rate_limit_is_a_token_bucket_per_access_key():
+    """One second's calls pass at once; then one per 1/rate seconds; each key has its own bucket."""
+    faults = FaultInjector(FaultConfig(rate_limit_per_second=5))
+    for _ in range(5):
+        faults.take_call("AKIAONE", now=100.0)
+    with pytest.raises(WireError) as error:
+        faults.take_call("AKIAONE", now=100.0)
+    assert error.value.error_type == "ThrottlingException"
+    faults.take_call("AKIATWO", now=100.0)  # another requester account is not slowed down
+    faults.take_call("AKIAONE", now=100.2)  # a fifth of a second later: one more token
+    with pytest.raises(WireError):
+        faults.take_call("AKIAONE", now=100.2)
+    assert faults.rate_limited == 2
+    FaultInjector(FaultConfig()).take_call("AKIAONE", now=0.0)  # no limit set: never throttled
+
+
+def test_calls_beyond_the_rate_limit_get_throttling_exception_and_retries_wait_for_it(tmp_path):
+    config = MarketplaceConfig(db_path=str(tmp_path / "r.sqlite3"), faults=FaultConfig(rate_limit_per_second=10))
+    with start_in_thread(config) as running:
+        bare = running.client(retries={"mode": "standard", "total_max_attempts": 1})  # no retry at all
+        outcomes = []
+        for _ in range(30):
+            try:
+                bare.get_account_balance()
+                outcomes.append("ok")
+            except ClientError as error:
+                outcomes.append(error.response["Error"]["Code"])
+        assert set(outcomes) == {"ok", "ThrottlingException"}
+        assert running.faults.rate_limited == outcomes.count("ThrottlingException")
+        patient = running.client(retries={"mode": "adaptive", "max_attempts": 20})
+        started = time.monotonic()
+        for _ in range(25):
+            assert patient.get_account_balance()["AvailableBalance"] == "10000.00"
+        assert time.monotonic() - started >= 1.0  # 25 calls at 10 per second, after a burst of at most 10
