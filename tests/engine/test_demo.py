@@ -58,14 +58,16 @@ def _run_demo(tmp_path: Path, *args: str) -> dict:
 
 @pytest.mark.slow
 def test_demo_bounding_box_reports_mean_iou(tmp_path):
-    summary = _run_demo(tmp_path, "--task", "bounding-box", "--objects", "20")
+    # 40 images: on 20, the crowd's thread timing moved the figure by more than its margin
+    # (0.647 and 0.689 seen against 0.7, on the code before and after the engine refactor alike)
+    summary = _run_demo(tmp_path, "--task", "bounding-box", "--objects", "40")
     assert summary["task"] == "bounding-box" and "accuracy" not in summary and "span_f1" not in summary
-    assert summary["objects"] == 20 and summary["assignments"] == 100  # 5 workers per image by default
-    assert summary["cost_cents"] == 100 * 5 and summary["failed_objects"] == 0  # 4c reward + 1c fee
+    assert summary["objects"] == 40 and summary["assignments"] == 200  # 5 workers per image by default
+    assert summary["cost_cents"] == 200 * 5 and summary["failed_objects"] == 0  # 4c reward + 1c fee
     # five answers from a crowd with spammers: consolidation is far better than one worker's answer
     assert summary["mean_iou"] >= 0.7 and summary["mean_iou"] >= summary["single_worker_mean_iou"] + 0.15
     lines = [json.loads(line) for line in Path(summary["output_manifest"]).read_text().splitlines()]
-    assert len(lines) == 20
+    assert len(lines) == 40
     for line in lines:
         assert line["shapes-metadata"]["type"] == "groundtruth/object-detection"
         assert line["shapes"]["image_size"] == [{"width": 160, "height": 120, "depth": 3}]
