@@ -33,6 +33,10 @@ class MarketplaceConfig(BaseModel):
     initial_balance_cents: int = Field(1_000_000, ge=0)
     file_roots: list[str] = Field(default_factory=list)
     time_scale: float = Field(1.0, gt=0.0)
+    # A simulated run's marketplace: the clock stands still until the simulation moves it
+    # (Clock.advance_to) and ids come from this seed, so the same run gives the same records.
+    simulated_clock: bool = False
+    id_seed: int | None = None
     faults: FaultConfig = Field(default_factory=FaultConfig)
     requester_name: str = "Local Requester"
     requester_account_id: str = "123456789012"

@@ -22,6 +22,7 @@ from broker.marketplace import fees, requirements
 from broker.marketplace.clock import Clock
 from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.errors import InsufficientFunds, MarketplaceError, NotFound
+from broker.marketplace.ids import IdSource
 from broker.marketplace.records import (
     RECORD_TYPES,
     AccountRecord,
@@ -85,7 +86,8 @@ class MarketplaceCore:
         notifier: Notifier | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock or Clock(speed=config.time_scale)
+        self.clock = clock or Clock(speed=config.time_scale, follows_wall=not config.simulated_clock)
+        self.ids = IdSource(config.id_seed)
         self.notifier = notifier
         self.public_url: str | None = None
         self.store = Store(config.db_path)

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from broker.marketplace import fees, ids, questions, requirements
+from broker.marketplace import fees, questions, requirements
 from broker.marketplace.core import (
     DEFAULT_AUTO_APPROVAL_SECONDS,
     LARGE_HIT,
@@ -100,7 +100,7 @@ class RequesterOperations(MarketplaceCore):
         qualification_requirements = [dict(r) for r in params.get("QualificationRequirements") or []]
         requirements.validate_requirements(qualification_requirements, self._known_qualification_type_ids())
         candidate = HITTypeRecord(
-            id=ids.random_id(),
+            id=self.ids.random_id(),
             title=params["Title"],
             description=params["Description"],
             keywords=params.get("Keywords") or "",
@@ -148,7 +148,7 @@ class RequesterOperations(MarketplaceCore):
             ),
         )
         hit = HITRecord(
-            id=ids.random_id(),
+            id=self.ids.random_id(),
             hit_type_id=hit_type.id,
             created_at=now,
             expiration=now + timedelta(seconds=lifetime),
@@ -529,7 +529,7 @@ class RequesterOperations(MarketplaceCore):
             account.bonuses_paid_cents += amount
             self._save(account)
             bonus = BonusRecord(
-                id=ids.random_id(),
+                id=self.ids.random_id(),
                 worker_id=worker_id,
                 assignment_id=assignment.id,
                 hit_id=assignment.hit_id,
@@ -658,7 +658,7 @@ class RequesterOperations(MarketplaceCore):
                 params.get("Test"), params.get("AnswerKey"), params.get("TestDurationInSeconds"), auto_granted
             )
             qualification_type = QualificationTypeRecord(
-                id=ids.random_id(),
+                id=self.ids.random_id(),
                 name=name,
                 description=params["Description"],
                 keywords=params.get("Keywords"),
@@ -870,7 +870,11 @@ class RequesterOperations(MarketplaceCore):
         validate_specification(specification, allow_ping=True)
         with self._transaction() as now:
             event = Event(
-                params["TestEventType"], now, "TESTHITTYPE" + ids.random_id(19), ids.random_id(), ids.random_id()
+                params["TestEventType"],
+                now,
+                "TESTHITTYPE" + self.ids.random_id(19),
+                self.ids.random_id(),
+                self.ids.random_id(),
             )
         if self.notifier is not None:
             try:

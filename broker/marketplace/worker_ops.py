@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from broker.marketplace import ids, questions, requirements
+from broker.marketplace import questions, requirements
 from broker.marketplace.core import ACTIVE_STATUSES, MarketplaceCore
 from broker.marketplace.errors import InvalidState, NotFound, NotQualified, ValidationFailed
 from broker.marketplace.records import (
@@ -41,9 +41,9 @@ class WorkerOperations(MarketplaceCore):
                     )
                 self._ensure_worker(worker_id, now)
                 return worker_id
-            new_id = ids.worker_id()
+            new_id = self.ids.worker_id()
             while new_id in self.workers:
-                new_id = ids.worker_id()
+                new_id = self.ids.worker_id()
             self._ensure_worker(new_id, now)
             return new_id
 
@@ -223,7 +223,7 @@ class WorkerOperations(MarketplaceCore):
                     f"Worker {worker.id} has already worked on Hit {hit.id}.",
                 )
             assignment = AssignmentRecord(
-                id=ids.random_id(),
+                id=self.ids.random_id(),
                 hit_id=hit.id,
                 worker_id=worker.id,
                 status="Accepted",
@@ -414,7 +414,7 @@ class WorkerOperations(MarketplaceCore):
             if test_answer_xml is not None:
                 questions.answers_from_xml(test_answer_xml)
             request = QualificationRequestRecord(
-                id=ids.random_id(),
+                id=self.ids.random_id(),
                 type_id=qualification_type.id,
                 worker_id=worker.id,
                 test=qualification_type.test,
