@@ -46,15 +46,15 @@ def truth_for(n_objects: int, seed: int) -> np.ndarray:
 def serve(seed: int, n_objects: int, n_workers: int) -> None:
     """Marketplace + a crowd of `n_workers` (accuracy 0.55-0.95) answering by object index."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from broker.demo import start_marketplace
     from broker.marketplace.config import MarketplaceConfig
+    from broker.marketplace.server import start_in_thread
 
     truth = truth_for(n_objects, seed)
     rng = np.random.default_rng(seed + 1)
     accuracy = rng.uniform(0.55, 0.95, n_workers)
     workers = [f"ABENCHWORKER{i:04d}" for i in range(n_workers)]
     stop = threading.Event()
-    with start_marketplace(MarketplaceConfig(db_path=":memory:")) as running:
+    with start_in_thread(MarketplaceConfig(db_path=":memory:")) as running:
         market = running.marketplace
         for worker in workers:
             market.register_worker(worker)

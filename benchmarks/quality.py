@@ -56,9 +56,10 @@ def run(mode: str, n_objects: int, seed: int, crowd_size: int, workers_per_objec
 
     from broker import mturk
     from broker.daemon import jobs_remaining, run_cycle
-    from broker.demo import TIME_SCALE, start_marketplace, write_spec
+    from broker.demo import TIME_SCALE, write_spec
     from broker.marketplace.config import MarketplaceConfig
     from broker.marketplace.crowd import run_crowd
+    from broker.marketplace.server import start_in_thread
     from broker.settings import load_settings
     from broker.stages.submit import submit_job
     from broker.store import dispose_engine, get_engine
@@ -84,7 +85,7 @@ def run(mode: str, n_objects: int, seed: int, crowd_size: int, workers_per_objec
         spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     db_url = f"sqlite:///{folder}/broker.db"
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(folder)], time_scale=TIME_SCALE)
-    with start_marketplace(config) as market:
+    with start_in_thread(config) as market:
         settings = load_settings(db_url=db_url, local_endpoint_url=market.endpoint_url)
         mturk.forget_clients()
         engine = get_engine(db_url)

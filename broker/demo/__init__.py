@@ -12,10 +12,10 @@ the wall clock, so simulated minutes of work pass in seconds.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from broker.marketplace.crowd import run_crowd
 from broker.marketplace.server import start_in_thread
 from broker.reports.status import job_status
 from broker.settings import load_settings
+from broker.simulation import fresh_sqlite_url, run_simulation, simulated_marketplace
 from broker.stages.submit import submit_job
 from broker.store import dispose_engine, get_engine, reading
 from broker.store.answers import answers_for_consolidation
@@ -84,6 +85,7 @@ class DemoOptions:
     crowd_size: int = CROWD_SIZE
     time_scale: float = TIME_SCALE
     crowd_concurrency: int = 8
+    threaded_crowd: bool = False  # real-time crowd threads on the worker site (a load test), not the simulation
     auto_label: bool = False  # a model labels what it is sure of (broker.stages.autolabel)
     auto_label_settings: dict[str, Any] = field(default_factory=dict)  # overrides of AUTO_LABEL_SPEC
 
@@ -186,31 +188,6 @@ def write_spec(
     return path
 
 
-def start_marketplace(config: Any) -> Any:
-    """start_in_thread + TCP_NODELAY on its listening socket (accepted sockets inherit it).
-
-    Work-around: broker.marketplace.server.bind_socket creates the socket with proto 0, so
-    asyncio does not set TCP_NODELAY on accepted connections and every request waits ~40 ms for
-    a delayed ACK (Nagle). The real fix is socket.IPPROTO_TCP in bind_socket.
-    """
-    running = start_in_thread(config)
-    server = getattr(running, "_server", None)
-    for listener in getattr(server, "servers", []) or []:
-        for sock in listener.sockets:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-    return running
-
-
-def _fresh_db(folder: Path) -> str:
-    db = folder / "demo-broker.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    return f"sqlite:///{db}"
-
-
 def run_demo(options: DemoOptions) -> DemoSummary:
     """Run the whole demo and return its summary (nothing printed unless show_progress)."""
     if options.task not in DEMO_TASKS:
@@ -232,10 +209,40 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         spec_path = write_spec(
             folder, data.manifest, options.workers_per_object or recipe.workers_per_object, task_spec=data.spec
         )
-    db_url = _fresh_db(folder)
+    db_url = fresh_sqlite_url(folder, "demo-broker.db")
+    runner = _run_threaded if options.threaded_crowd else _run_simulated
+    job_id, n_objects, crowd_models = runner(options, folder, spec_path, db_url, truth)
+    engine = get_engine(db_url)
+    wall = time.monotonic() - started
+    if options.task == "image-classification":
+        summary = _summary(engine, job_id, truth, wall, options.auto_label)
+    else:
+        summary = _task_summary(engine, job_id, DEMO_RECIPES[options.task], truth, wall)
+    summary.crowd = {kind: sum(1 for k in crowd_models.values() if k == kind) for kind in set(crowd_models.values())}
+    dispose_engine(db_url)
+    return summary
 
+
+def _run_simulated(
+    options: DemoOptions, folder: Path, spec_path: Path, db_url: str, truth: dict[str, Any]
+) -> tuple[int, int, dict[str, str]]:
+    """The job on the simulated clock: crowd events and the daemon's ticks take turns (broker.simulation)."""
+    with simulated_marketplace(
+        db_url=db_url, file_roots=[str(folder)], seed=options.seed, crowd_size=options.crowd_size, truth=truth
+    ) as run:
+        engine = get_engine(db_url)
+        submitted = submit_job(spec_path, engine, run.settings)
+        with _progress_bars(engine, submitted.job_id, submitted.n_objects, options.show_progress) as update:
+            run_simulation(engine, run, on_round=update)
+        return submitted.job_id, submitted.n_objects, dict(run.crowd.stats.worker_models)
+
+
+def _run_threaded(
+    options: DemoOptions, folder: Path, spec_path: Path, db_url: str, truth: dict[str, Any]
+) -> tuple[int, int, dict[str, str]]:
+    """The job in real time: crowd threads on the worker site over HTTP while the ticks loop (a load test)."""
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(folder)], time_scale=options.time_scale)
-    with start_marketplace(config) as market:
+    with start_in_thread(config) as market:
         settings = load_settings(db_url=db_url, local_endpoint_url=market.endpoint_url)
         mturk.forget_clients()
         engine = get_engine(db_url)
@@ -259,61 +266,56 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         crowd_thread = threading.Thread(target=crowd, name="crowd", daemon=True)
         crowd_thread.start()
         try:
-            _drive(engine, settings, submitted.job_id, submitted.n_objects, options.show_progress, options.auto_label)
+            with _progress_bars(engine, submitted.job_id, submitted.n_objects, options.show_progress) as update:
+                _drive(engine, settings, update, options.auto_label)
         finally:
             stop.set()
             crowd_thread.join(timeout=30)
-        if options.task == "image-classification":
-            summary = _summary(engine, submitted.job_id, truth, time.monotonic() - started, options.auto_label)
-        else:
-            summary = _task_summary(
-                engine, submitted.job_id, DEMO_RECIPES[options.task], truth, time.monotonic() - started
-            )
-        stats = crowd_stats.get("stats")
-        if stats is not None:
-            summary.crowd = {
-                kind: sum(1 for k in stats.worker_models.values() if k == kind)
-                for kind in set(stats.worker_models.values())
-            }
-        dispose_engine(db_url)
         mturk.forget_clients()
-    return summary
+        stats = crowd_stats.get("stats")
+        return submitted.job_id, submitted.n_objects, dict(stats.worker_models) if stats else {}
 
 
-def _drive(
-    engine: Any, settings: Any, job_id: int, n_objects: int, show_progress: bool, auto_label: bool = False
-) -> None:
-    """The daemon's ticks in a loop (consolidation every few passes) until the job completes."""
-    progress = (
-        Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-        )
-        if show_progress
-        else None
+@contextmanager
+def _progress_bars(engine: Any, job_id: int, n_objects: int, show: bool) -> Iterator[Callable[[], None]]:
+    """Rich bars for published, answered and consolidated objects; yields the function that updates them."""
+    if not show:
+        yield lambda: None
+        return
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
     )
-    with progress if progress is not None else nullcontext():
-        bars = {}
-        if progress is not None:
-            bars = {
-                name: progress.add_task(name, total=n_objects) for name in ("published", "answered", "consolidated")
-            }
-        passes = 0
-        while jobs_remaining(engine) > 0:
-            last = (
-                ("consolidate", "autolabel", "output", "finalize")
-                if auto_label
-                else ("consolidate", "output", "finalize")
-            )
-            ticks = ("publish", "collect", "review") + (last if passes % 5 == 4 else ())
-            run_cycle(engine, settings, ticks=ticks)
-            passes += 1
-            if progress is not None:
-                with reading(engine) as session:
-                    report = job_status(session, job_by_id(session, job_id))
-                progress.update(bars["published"], completed=report.published)
-                progress.update(bars["answered"], completed=report.answered + report.failed)
-                progress.update(bars["consolidated"], completed=report.consolidated)
-            time.sleep(0.5)
+    bars = {name: progress.add_task(name, total=n_objects) for name in ("published", "answered", "consolidated")}
+    last = [0.0]
+
+    def update() -> None:
+        if time.monotonic() - last[0] < 0.2:
+            return
+        last[0] = time.monotonic()
+        with reading(engine) as session:
+            report = job_status(session, job_by_id(session, job_id))
+        progress.update(bars["published"], completed=report.published)
+        progress.update(bars["answered"], completed=report.answered + report.failed)
+        progress.update(bars["consolidated"], completed=report.consolidated)
+
+    with progress:
+        yield update
+        last[0] = 0.0
+        update()
+
+
+def _drive(engine: Any, settings: Any, update: Callable[[], None], auto_label: bool = False) -> None:
+    """The daemon's ticks in a loop (consolidation every few passes) until the job completes."""
+    passes = 0
+    while jobs_remaining(engine) > 0:
+        last = ("consolidate", "output", "finalize")
+        if auto_label:
+            last = ("consolidate", "autolabel", "output", "finalize")
+        ticks = ("publish", "collect", "review") + (last if passes % 5 == 4 else ())
+        run_cycle(engine, settings, ticks=ticks)
+        passes += 1
+        update()
+        time.sleep(0.5)
 
 
 def _bookkeeping(engine: Any, job_id: int, wall: float) -> dict[str, Any]:

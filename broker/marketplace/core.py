@@ -187,6 +187,9 @@ class MarketplaceCore:
         self._assignments_by_hit: dict[str, list[str]] = defaultdict(list)
         self._assignments_by_worker: dict[str, list[str]] = defaultdict(list)
         self._hits_by_type: dict[str, list[str]] = defaultdict(list)
+        # HITs whose recorded status is Assignable, by HIT type, in the order they became so: every
+        # status change goes through _record_status, so workers' listings need not scan every HIT
+        self._assignable_by_type: dict[str, dict[str, None]] = defaultdict(dict)
         self._hit_type_by_signature: dict[str, str] = {}
         self._due = []
         for assignment in sorted(self.assignments.values(), key=lambda a: (a.accept_time, a.id)):
@@ -206,6 +209,8 @@ class MarketplaceCore:
             self._schedule_assignment(record)
         elif isinstance(record, HITRecord):
             self._hits_by_type[record.hit_type_id].append(record.id)
+            if not record.disposed and record.last_status == "Assignable":
+                self._assignable_by_type[record.hit_type_id][record.id] = None
             if not record.disposed:
                 self._schedule(record.expiration, "expire", record.id)
                 self._schedule(record.created_at + AUTO_DISPOSE_AFTER, "dispose", record.id)
@@ -393,13 +398,20 @@ class MarketplaceCore:
         if status != hit.last_status:
             if status == "Reviewable":
                 self._emit("HITReviewable", hit, None, when)
-            hit.last_status = status
-            self._save(hit)
+            self._record_status(hit, status)
+
+    def _record_status(self, hit: HITRecord, status: str) -> None:
+        hit.last_status = status
+        assignable = self._assignable_by_type[hit.hit_type_id]
+        if status == "Assignable":
+            assignable[hit.id] = None
+        else:
+            assignable.pop(hit.id, None)
+        self._save(hit)
 
     def _dispose(self, hit: HITRecord, when: datetime) -> None:
         hit.disposed = True
-        hit.last_status = "Disposed"
-        self._save(hit)
+        self._record_status(hit, "Disposed")
         self._emit("HITDisposed", hit, None, when)
 
     # -------------------------------------------------------------- lookups

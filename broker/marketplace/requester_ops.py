@@ -352,8 +352,7 @@ class RequesterOperations(MarketplaceCore):
                         f"Hit {hit.id} is {status}; only a Reviewable HIT can be set to Reviewing.",
                     )
                 hit.reviewing = True
-            hit.last_status = self._hit_status(hit, now)
-            self._save(hit)
+            self._record_status(hit, self._hit_status(hit, now))
             return {}
 
     def update_hit_type_of_hit(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -366,6 +365,8 @@ class RequesterOperations(MarketplaceCore):
             if old_type_id != new_type.id:
                 self._hits_by_type[old_type_id].remove(hit.id)
                 self._hits_by_type[new_type.id].append(hit.id)
+                if self._assignable_by_type[old_type_id].pop(hit.id, 0) is None:
+                    self._assignable_by_type[new_type.id][hit.id] = None
                 hit.hit_type_id = new_type.id
                 self._save(hit)
             return {}

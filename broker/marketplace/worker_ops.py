@@ -133,12 +133,12 @@ class WorkerOperations(MarketplaceCore):
         }
 
     def list_hit_groups(self, worker_id: str | None) -> list[HitGroupView]:
-        with self._transaction() as now:
+        with self._transaction():
             worker = self._worker_or_none(worker_id)
             groups = []
-            for hit_type_id, hit_ids in self._hits_by_type.items():
+            for hit_type_id, assignable in self._assignable_by_type.items():
                 hit_type = self.hit_types[hit_type_id]
-                available = sum(1 for h in hit_ids if self._hit_status(self.hits[h], now) == "Assignable")
+                available = len(assignable)
                 if available == 0 or self._unmet(hit_type, worker, "Discover"):
                     continue  # nothing to do, or hidden from this worker (anonymous: every Discover guard)
                 views = [
@@ -175,7 +175,7 @@ class WorkerOperations(MarketplaceCore):
         with self._transaction() as now:
             self._get_hit_type(hit_type_id)
             worked = self._worked_hit_ids(worker_id) if worker_id else set()
-            for hit_id in self._hits_by_type.get(hit_type_id, []):
+            for hit_id in self._assignable_by_type.get(hit_type_id, {}):
                 if hit_id not in worked and self._hit_status(self.hits[hit_id], now) == "Assignable":
                     return hit_id
             return None

@@ -40,11 +40,11 @@ class JobFiles:
 @pytest.fixture()
 def market(tmp_path: Path):
     """The embedded marketplace in a thread (in-memory state, serving tmp_path's files)."""
-    from broker.demo import start_marketplace
     from broker.marketplace.config import MarketplaceConfig
+    from broker.marketplace.server import start_in_thread
 
     config = MarketplaceConfig(db_path=":memory:", file_roots=[str(tmp_path)])
-    running = start_marketplace(config)
+    running = start_in_thread(config)
     try:
         yield running
     finally:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 
 from broker import mturk
-from broker.demo import start_marketplace
 from broker.marketplace.config import FaultConfig, MarketplaceConfig
+from broker.marketplace.server import start_in_thread
 from broker.settings import load_settings
 
 
 def test_the_broker_client_completes_every_call_under_the_rate_limit(tmp_path) -> None:
     config = MarketplaceConfig(db_path=":memory:", faults=FaultConfig(rate_limit_per_second=20))
-    running = start_marketplace(config)
+    running = start_in_thread(config)
     try:
         mturk.forget_clients()
         settings = load_settings(db_url=f"sqlite:///{tmp_path}/b.db", local_endpoint_url=running.endpoint_url)

@@ -170,10 +170,10 @@ def settings_file(tmp_path: Path, fixed_job: FixedJob) -> Path:
 
 @pytest.fixture()
 def market(tmp_path: Path):
-    from broker.demo import start_marketplace
     from broker.marketplace.config import MarketplaceConfig
+    from broker.marketplace.server import start_in_thread
 
-    running = start_marketplace(MarketplaceConfig(db_path=":memory:", file_roots=[str(tmp_path)]))
+    running = start_in_thread(MarketplaceConfig(db_path=":memory:", file_roots=[str(tmp_path)]))
     try:
         yield running
     finally:

@@ -43,7 +43,7 @@ class WorkerModelSpec:
     miss_rate: float = 0.03  # probability of missing a box entirely
     work_seconds: float = 8.0  # median seconds for a single-label classification
     work_sigma: float = 0.45  # lognormal spread of work time
-    reservation_cents_per_hour: float = 720.0  # the wage this worker looks for
+    reservation_cents_per_hour: float = 138.0  # the wage this worker looks for
     return_probability: float = 0.01
 
     def __post_init__(self) -> None:
@@ -88,10 +88,18 @@ def _kind_counts(n_workers: int, shares: Mapping[str, float]) -> dict[str, int]:
     return counts
 
 
+# Reservation wages on MTurk are about log-normal with a median of $1.38/hour, and the extensive
+# labor supply's elasticity at the median is 0.43 (Horton and Chilton, "The labor economics of
+# paid crowdsourcing", EC 2010). For a log-normal, that elasticity is phi(0) / (Phi(0) * sigma),
+# so sigma = 0.798 / 0.43.
+RESERVATION_MEDIAN_CENTS_PER_HOUR = 138.0
+RESERVATION_LOG_SIGMA = 0.3989422804 / (0.5 * 0.43)
+
+
 def draw_spec(kind: str, seed: int, index: int) -> WorkerModelSpec:
     """Parameters of worker `index` of a given kind, drawn from its own generator."""
     rng = rng_for("spec", seed, index)
-    wage = float(np.exp(rng.normal(np.log(720.0), 0.7)))  # reservation wage, cents per hour
+    wage = float(np.exp(rng.normal(np.log(RESERVATION_MEDIAN_CENTS_PER_HOUR), RESERVATION_LOG_SIGMA)))
     work = float(np.exp(rng.normal(np.log(8.0), 0.25)))
     if kind == "good":
         return WorkerModelSpec(
@@ -375,6 +383,18 @@ def effort(element: str | None, n_fields: int = 1) -> float:
 def work_seconds(spec: WorkerModelSpec, seed: int, worker: int, object_key: str, task_effort: float) -> float:
     rng = rng_for("work-time", seed, worker, object_key)
     return float(spec.work_seconds * task_effort * np.exp(rng.normal(0.0, spec.work_sigma)))
+
+
+# Accepting a HIT, waiting for its page and submitting it take a few seconds on top of the task
+# itself, whoever the worker is; this bounds how many HITs even a worker who answers at random
+# gets through. The figure is an assumption (a page load and two clicks), not a measurement.
+HIT_OVERHEAD_MEDIAN_SECONDS = 4.0
+HIT_OVERHEAD_SIGMA = 0.3
+
+
+def hit_overhead_seconds(seed: int, worker: int, object_key: str) -> float:
+    rng = rng_for("hit-overhead", seed, worker, object_key)
+    return float(HIT_OVERHEAD_MEDIAN_SECONDS * np.exp(rng.normal(0.0, HIT_OVERHEAD_SIGMA)))
 
 
 def will_return(spec: WorkerModelSpec, seed: int, worker: int, object_key: str) -> bool:

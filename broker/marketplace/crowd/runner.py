@@ -30,23 +30,18 @@ from PIL import Image
 
 from broker.marketplace.crowd import models, pricing
 from broker.marketplace.crowd.answers import (
-    IMAGE_TOOLS,
     AnswerError,
     TaskInput,
-    element_answer,
-    image_size_hint,
     task_answers,
     task_input_from_block,
-    truth_image_size,
 )
 from broker.marketplace.crowd.bot import BotBrowser, BotError, HitFrame, shared_transport
-from broker.marketplace.crowd.form_filler import fill_form
 from broker.marketplace.crowd.models import WorkerModelSpec
-from broker.marketplace.crowd.pages import Form, HitGroupRow, ParsedPage
+from broker.marketplace.crowd.page_answer import EXTERNAL_SUBMIT, model_page_answer, page_effort
+from broker.marketplace.crowd.pages import HitGroupRow
 from broker.marketplace.crowd.replay import ReplayTable, load_replay
 
 MAX_ERRORS_KEPT = 200
-EXTERNAL_SUBMIT = "/mturk/externalSubmit"
 UNANSWERABLE = 2**62  # an `exhausted` mark no group's HIT count exceeds
 
 
@@ -327,17 +322,9 @@ class Crowd:
             preview = None
         if preview is not None:
             _, _, page = preview
-            effort = self._page_effort(page)
+            effort = page_effort(page)
         self._effort[group.hit_type_id] = effort
         return effort
-
-    @staticmethod
-    def _page_effort(page: ParsedPage) -> float:
-        if page.task_input is not None:
-            return task_input_from_block(page.task_input).effort
-        form = _main_form(page)
-        names = {c.name for c in form.fields if c.name and c.type != "hidden"} if form else set()
-        return models.effort(None, len(names))
 
     def _work(
         self,
@@ -365,6 +352,7 @@ class Crowd:
                 self.stats.assignments_returned += 1
             return False
         seconds = models.work_seconds(worker.spec, self.seed, worker.index, key, effort)
+        seconds += models.hit_overhead_seconds(self.seed, worker.index, key)
         if not self._sleep(seconds / self.time_scale):
             browser.return_task(assignment_id)  # stopped mid-work: hand the HIT back, leave nothing dangling
             with self._lock:
@@ -384,50 +372,41 @@ class Crowd:
         """(form fields, action URL, object key, effort) for this HIT page."""
         submit_url = frame.submit_to.rstrip("/") + EXTERNAL_SUBMIT
         block = frame.page.task_input
-        if block is not None:
+        if block is not None and (replay_label is not None or fallback_task is not None):
             task = task_input_from_block(block)
             if replay_label is not None:
                 answer: Any = {"label": replay_label} if task.labels or task.element else replay_label
                 if task.element.endswith("multi-select"):
                     answer = {"labels": [replay_label]}
-            elif fallback_task is not None:
-                answer = self._fallback_answer(worker, task, fallback_task)
             else:
-                answer = element_answer(
-                    worker.spec,
-                    task,
-                    self.truth.get(task.key),
-                    self.seed,
-                    worker.index,
-                    self._image_size(worker, task, frame),
-                    truth_table=self.truth,
-                )
+                answer = self._fallback_answer(worker, task, str(fallback_task))
             fields = [
                 ("assignmentId", frame.assignment_id),
                 ("taskAnswers", json.dumps(task_answers(answer, task.name))),
             ]
             return fields, submit_url, task.key, task.effort
-        form = _main_form(frame.page) or Form(action="", method="post", id="")
-        key = "html:" + hashlib.sha256(frame.html.encode("utf-8")).hexdigest()
-        rng = models.rng_for("generic-form", self.seed, worker.index, key)
-        fields = fill_form(form, rng, fixed={"assignmentId": frame.assignment_id})
-        action = form.action.strip()
-        if not action or urlsplit(action).path.endswith(EXTERNAL_SUBMIT):
+        posted = model_page_answer(
+            frame.page,
+            frame.html,
+            frame.assignment_id,
+            worker.spec,
+            self.seed,
+            worker.index,
+            self.truth,
+            lambda task: self._image_size(worker, task, frame),
+        )
+        action = posted.action
+        if posted.generic:
+            with self._lock:
+                self.stats.generic_forms += 1
+        if action is None or urlsplit(action).path.endswith(EXTERNAL_SUBMIT):
             action = submit_url
         else:
             action = urljoin(frame.frame_url, action)
-        with self._lock:
-            self.stats.generic_forms += 1
-        names = {c.name for c in form.fields if c.name and c.type != "hidden"}
-        return fields, action, key, models.effort(None, len(names))
+        return posted.fields, action, posted.key, posted.effort
 
     def _image_size(self, worker: SimWorker, task: TaskInput, frame: HitFrame) -> tuple[int, int] | None:
         """The image's real size for image tools, as the browser knows it after loading the image."""
-        if task.element not in IMAGE_TOOLS or image_size_hint(task) is not None:
-            return None
-        stated = truth_image_size(self.truth.get(task.key))
-        if stated is not None:  # the truth states the size (a bare box list does not)
-            return stated
         url = frame.page.element_srcs.get(task.element) or str(task.task_input.get("taskObject") or "")
         if not url or url.startswith("s3://"):
             return None
@@ -537,17 +516,6 @@ class Crowd:
             with self._lock:
                 self._hit_dispatches[hit_id] -= 1
             worker.browser.lock.release()
-
-
-def _main_form(page: ParsedPage) -> Form | None:
-    """The HIT's form: the one posting to externalSubmit, else the first POST form, else any."""
-    for form in page.forms:
-        if form.action.endswith(EXTERNAL_SUBMIT):
-            return form
-    for form in page.forms:
-        if form.method == "post":
-            return form
-    return page.forms[0] if page.forms else None
 
 
 def run_crowd(

@@ -1,0 +1,76 @@
+"""Workers' listings read an index of Assignable HITs: after any sequence of operations it must say
+exactly what evaluating every HIT's status says."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from broker.marketplace.errors import MarketplaceError
+from tests.marketplace.conftest import ANSWER_XML, make_hit, make_hit_type
+
+
+def _scanned(market, now) -> dict[str, set[str]]:
+    by_type: dict[str, set[str]] = {}
+    for hit in market.hits.values():
+        if market._hit_status(hit, now) == "Assignable":
+            by_type.setdefault(hit.hit_type_id, set()).add(hit.id)
+    return by_type
+
+
+def _listed(market) -> dict[str, int]:
+    return {g.hit_type_id: g.hits_available for g in market.list_hit_groups(None)}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_assignable_index_matches_a_full_scan_after_random_operations(market, clock, seed):
+    rng = random.Random(seed)
+    types = [make_hit_type(market, Title=f"type {k}", AssignmentDurationInSeconds=120) for k in range(2)]
+    workers = [market.register_worker() for _ in range(4)]
+    accepted: list[tuple[str, str]] = []
+    for _ in range(250):
+        action = rng.choice(
+            ["create", "accept", "accept", "return", "submit", "time", "extend", "expire", "more", "review", "move"]
+        )
+        hit_ids = list(market.hits)
+        try:
+            if action == "create" or not hit_ids:
+                make_hit(market, rng.choice(types), MaxAssignments=rng.randint(1, 3), LifetimeInSeconds=600)
+            elif action == "accept":
+                hit_type = rng.choice(types)
+                worker = rng.choice(workers)
+                hit_id = market.next_hit_for_worker(hit_type, worker)
+                if hit_id is not None:
+                    accepted.append((market.accept_hit(hit_id, worker), worker))
+            elif action in ("return", "submit") and accepted:
+                assignment, worker = accepted.pop(rng.randrange(len(accepted)))
+                if action == "return":
+                    market.return_assignment(assignment, worker)
+                else:
+                    market.submit_assignment(assignment, worker, ANSWER_XML)
+            elif action == "time":
+                clock.advance(rng.choice([30, 130, 700]))
+            elif action == "extend":
+                until = clock.now() + timedelta(seconds=rng.choice([300, 3000]))
+                market.update_expiration_for_hit({"HITId": rng.choice(hit_ids), "ExpireAt": until})
+            elif action == "expire":
+                market.update_expiration_for_hit({"HITId": rng.choice(hit_ids), "ExpireAt": clock.now()})
+            elif action == "more":
+                market.create_additional_assignments_for_hit(
+                    {"HITId": rng.choice(hit_ids), "NumberOfAdditionalAssignments": 1}
+                )
+            elif action == "review":
+                market.update_hit_review_status({"HITId": rng.choice(hit_ids), "Revert": rng.random() < 0.5})
+            elif action == "move":
+                market.update_hit_type_of_hit({"HITId": rng.choice(hit_ids), "HITTypeId": rng.choice(types)})
+        except MarketplaceError:
+            pass  # a refused operation must leave the index as right as an accepted one
+        listed = _listed(market)  # a call first: it applies what became due (abandonment, expiry)
+        scanned = _scanned(market, clock.now())
+        assert listed == {t: len(ids) for t, ids in scanned.items()}, action
+        for hit_type in types:
+            first = market.next_hit_for_worker(hit_type, None)
+            assert (first is None) == (hit_type not in scanned)
+            assert first is None or first in scanned[hit_type]
