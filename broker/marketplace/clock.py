@@ -21,7 +21,9 @@ class Clock:
         self.speed = speed
         self.follows_wall = follows_wall
         self._wall_start = datetime.now(UTC)
-        self._start = start.astimezone(UTC) if start else self._wall_start
+        if start is None:  # a simulation starts on a whole second, so its times repeat to the microsecond
+            start = self._wall_start if follows_wall else self._wall_start.replace(microsecond=0)
+        self._start = start.astimezone(UTC)
         self._offset = timedelta(0)
         self._lock = threading.Lock()
 

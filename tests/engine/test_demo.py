@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from broker.demo import DemoOptions, run_demo
 
 
 @pytest.mark.slow
@@ -58,8 +62,6 @@ def _run_demo(tmp_path: Path, *args: str) -> dict:
 
 @pytest.mark.slow
 def test_demo_bounding_box_reports_mean_iou(tmp_path):
-    # 40 images: on 20, the crowd's thread timing moved the figure by more than its margin
-    # (0.647 and 0.689 seen against 0.7, on the code before and after the engine refactor alike)
     summary = _run_demo(tmp_path, "--task", "bounding-box", "--objects", "40")
     assert summary["task"] == "bounding-box" and "accuracy" not in summary and "span_f1" not in summary
     assert summary["objects"] == 40 and summary["assignments"] == 200  # 5 workers per image by default
@@ -104,7 +106,6 @@ def test_demo_rejects_unknown_task(tmp_path):
 
 @pytest.mark.slow
 def test_demo_semantic_segmentation_reports_mask_iou(tmp_path):
-    # 40 images: on 30, thread timing (which painter gets which HIT) left margins of only ~0.03
     summary = _run_demo(tmp_path, "--task", "semantic-segmentation", "--objects", "40")
     assert summary["task"] == "semantic-segmentation" and "accuracy" not in summary
     assert summary["objects"] == 40 and summary["assignments"] == 120 and summary["failed_objects"] == 0
@@ -126,8 +127,6 @@ def test_demo_semantic_segmentation_reports_mask_iou(tmp_path):
 
 @pytest.mark.slow
 def test_demo_bounding_box_adjustment_improves_on_the_earlier_boxes(tmp_path):
-    # 40 images, not 20: which workers (fixers or lazy copiers) pick up which HIT depends on thread
-    # timing, and with 20 images the gain over the shown boxes ranged from 0.06 to 0.27 between runs
     summary = _run_demo(tmp_path, "--task", "bounding-box-adjustment", "--objects", "40")
     assert summary["task"] == "bounding-box-adjustment" and summary["assignments"] == 120
     assert summary["mean_iou"] >= summary["initial_mean_iou"] + 0.08  # the crowd fixed shifted boxes
@@ -153,3 +152,41 @@ def test_demo_verification_checks_a_models_digit_labels(tmp_path):
         assert line["digits-verify"] in ("0", "1")
         assert line["digits-verify-metadata"]["type"] == "groundtruth/label-verification"
         assert line["model-metadata"]["job-name"] == "labeling-job/digits-model"
+
+
+def _assignments(db: Path) -> list[tuple]:
+    """Every assignment, its times as seconds from the first accept (the start is the wall clock's)."""
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT assignment_id, worker_id, object_id, answer_json, review_status, accept_time, submit_time"
+            " FROM assignment ORDER BY assignment_id"
+        ).fetchall()
+    start = min(datetime.fromisoformat(row[5]) for row in rows)
+    return [(*row[:5], *((datetime.fromisoformat(t) - start).total_seconds() for t in row[5:])) for row in rows]
+
+
+def _manifest(path: str) -> list[dict]:
+    lines = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    for line in lines:  # when the run started is the wall clock's; all else must repeat
+        for value in line.values():
+            if isinstance(value, dict):
+                value.pop("creation-date", None)
+    return lines
+
+
+@pytest.mark.slow
+def test_the_demo_repeats_exactly_for_a_seed(tmp_path):
+    """Same seed and folder, same run: who took which HIT, what they answered and when, whatever the load.
+
+    (The objects' paths are part of their identity, so the run is repeated in the same folder.)
+    """
+    runs = []
+    for seed in (5, 5, 6):
+        summary = run_demo(DemoOptions(output=tmp_path / "demo", objects=60, seed=seed, show_progress=False))
+        data = summary.as_dict()
+        data.pop("wall_seconds")
+        runs.append((data, _manifest(summary.output_manifest), _assignments(tmp_path / "demo" / "demo-broker.db")))
+    (first, first_lines, first_rows), (second, second_lines, second_rows), (_, _, other_rows) = runs
+    assert first == second and first_lines == second_lines
+    assert len(first_rows) == 180 and first_rows == second_rows
+    assert [row[1:4] for row in other_rows] != [row[1:4] for row in first_rows]  # another seed, another crowd
