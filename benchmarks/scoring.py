@@ -555,15 +555,17 @@ def synthetic_child(method: str, n_items: int, n_workers: int, n_classes: int, p
     n_answers = data.n_answers
     del data
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     est = make_estimator(method).fit(items, workers, labels, n_classes=n_classes)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
                 "method": method,
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "model": getattr(est, "model_", ""),
                 "prepare_seconds": prepare_seconds,
                 "n_iter": est.n_iter_,
                 "accuracy": float(np.mean(est.labels_ == truth)),
@@ -581,10 +583,10 @@ def run_synthetic(methods: list[str], n_items: int, n_workers: int, n_classes: i
         f"{n_workers:,} workers, {n_classes} classes (separate process per method)\n"
     )
     print(
-        "| method | wall s (fit incl. preparation) | of which preparation s | iterations | accuracy "
+        "| method | wall s (fit incl. preparation) | CPU s | of which preparation s | iterations | accuracy "
         "| peak RSS MB (whole process) | peak RSS before fit MB (data generation) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for method in methods:
         out = subprocess.run(
             [sys.executable, __file__, "--child", method, str(n_items), str(n_workers), str(n_classes), str(per_item)],
@@ -594,7 +596,8 @@ def run_synthetic(methods: list[str], n_items: int, n_workers: int, n_classes: i
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(
-            f"| {r['method']} | {r['seconds']:.2f} | {r['prepare_seconds']:.2f} | {r['n_iter']} | "
+            f"| {r['method']} {r['model']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['prepare_seconds']:.2f} "
+            f"| {r['n_iter']} | "
             f"{r['accuracy']:.4f} | {r['peak_rss_mb']:.0f} | {r['rss_before_fit_mb']:.0f} |"
         )
 
@@ -621,7 +624,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibration-only", action="store_true", help="only the digits-like calibration scenario")
     parser.add_argument(
         "--synthetic-methods",
-        default="dawid-skene,dawid-skene:max_iter=20,tol=0,bayesian-ds",
+        default="dawid-skene,bayesian-ds,model-selection",
         help="comma-separated estimator names, each optionally name:param=value,...",
     )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)

@@ -189,10 +189,12 @@ class ModelSelection(_EMClassifier):
             chosen.remove("full")  # two classes: the same model as class-conditional
         return chosen
 
-    def _fit_family(self, family: str, data: Answers, gold: tuple, start: np.ndarray) -> FamilyFit:
+    def _fit_family(
+        self, family: str, data: Answers, gold: tuple, start: np.ndarray, start_counts: np.ndarray
+    ) -> FamilyFit:
         k = data.n_classes
         # type-II ML: the strength is re-chosen by the evidence at every M-step, among its grid neighbours
-        chosen = {"index": int(np.argmax(log_evidence(family_stats(family, data.confusion_counts(start)), STRENGTHS)))}
+        chosen = {"index": int(np.argmax(log_evidence(family_stats(family, start_counts), STRENGTHS)))}
 
         def m_step(counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             stats = family_stats(family, counts)
@@ -230,7 +232,11 @@ class ModelSelection(_EMClassifier):
     def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         votes = soft_majority(data)
         start = clamp_gold(self._initial_posterior(data, votes), gold)
-        fits = [self._fit_family(family, data, gold, start.copy()) for family in self._candidates(data.n_classes)]
+        start_counts = data.confusion_counts(start)
+        fits = [
+            self._fit_family(family, data, gold, start.copy(), start_counts)
+            for family in self._candidates(data.n_classes)
+        ]
         self.elbo_ = {f.family: f.elbo for f in fits}
         self.prior_strength_ = {f.family: f.strength for f in fits}
         consistent = [f for f in fits if f.label_consistent]
