@@ -2,17 +2,20 @@
 
     python benchmarks/scoring.py                      # every categorical dataset, all methods
     python benchmarks/scoring.py --skip GLAD,MACE     # leave out slow crowd-kit methods
-    python benchmarks/scoring.py --synthetic          # also the 10M-answer DawidSkene run
+    python benchmarks/scoring.py --synthetic          # also the 10M-answer runs
     python benchmarks/scoring.py --synthetic-only
     python benchmarks/scoring.py --calibration-only   # the digits-like crowd: mean confidence vs accuracy
 
-Prints markdown tables: accuracy on gold items, expected calibration error (ECE)
-of the posteriors on gold (raw, and after 2-fold cross-fitted temperature
-scaling for ours), wall seconds per fit and our speed-up over crowd-kit's
-DawidSkene. Every method gets the same answers: each worker's latest answer per
-item (what ``scoring`` consolidates), so crowd-kit figures can differ slightly
-from ../shared/datasets/crowdkit_results.csv, which kept repeated pairs.
-Skipped crowd-kit methods are filled from that file and marked ``*``.
+Prints markdown tables: accuracy on gold items; in-sample against leave-one-dataset-out
+means (anything chosen by accuracy, such as "the best single method", is chosen on the
+other 11 datasets and scored on the 12th; the default chooses nothing by accuracy, so its
+two figures are the same); the half-split noise level (each dataset with >= 1,000 gold
+items split by items into two halves, fitted and scored separately); expected calibration
+error (ECE) on gold; per-worker accuracy against gold-measured accuracy (MAE, Spearman,
+interval coverage) next to crowd-kit DawidSkene's; repeated answers (latest vs all); wall
+seconds. Every method gets the same answers: each worker's latest answer per item, so
+crowd-kit figures can differ slightly from ../shared/datasets/crowdkit_results.csv, which
+kept repeated pairs. Skipped crowd-kit methods are filled from that file and marked ``*``.
 Needs the ``bench`` extra (crowd-kit, pandas).
 """
 
@@ -32,11 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import scoring  # noqa: E402
-from scoring._answers import latest_answer_index, prepare_answers  # noqa: E402
+from scoring._answers import latest_answer_index, prepare_answers, prepare_gold  # noqa: E402
 from scoring.calibration import TemperatureScaling, expected_calibration_error  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
-OURS = ["majority", "dawid-skene", "one-coin", "gt-modified-ds", "bayesian-ds"]
+OURS = ["majority", "dawid-skene", "one-coin", "gt-modified-ds", "bayesian-ds", "model-selection"]
 CROWDKIT = ["MajorityVote", "Wawa", "DawidSkene", "OneCoinDawidSkene", "GLAD", "MACE", "ZeroBasedSkill"]
 CROWDKIT_CSV_NAMES = {
     "MajorityVote": "MV",
@@ -47,7 +50,8 @@ CROWDKIT_CSV_NAMES = {
     "MACE": "MACE",
     "ZeroBasedSkill": "ZBS",
 }
-BIG = 20_000  # answers above which the >= 20x speed-up target applies
+HALF_SPLIT_GOLD = 1_000  # gold items a dataset needs for the half-split noise check
+MIN_GOLD_ANSWERS = 20  # gold answers a worker needs to enter the worker-accuracy check
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Result:
     ece_calibrated: float = float("nan")
     n_iter: int | None = None
     note: str = ""
+    fitted: object = None  # the fitted estimator (ours) or crowd-kit method, for the worker check
 
 
 @dataclass
@@ -77,8 +82,8 @@ class Row:
     results: dict[str, Result] = field(default_factory=dict)
 
 
-def load_dataset(folder: Path) -> Dataset:
-    """Integer-code a worker,task,label CSV and its gold, keeping each worker's latest answer per item."""
+def load_dataset(folder: Path, repeats: str = "latest") -> Dataset:
+    """Integer-code a worker,task,label CSV and its gold; ``repeats="latest"``: each worker's last answer per item."""
     import pandas as pd
 
     answers = pd.read_csv(folder / "answers.csv")
@@ -90,7 +95,10 @@ def load_dataset(folder: Path) -> Dataset:
     items = answers["task"].map(task_codes).to_numpy()
     workers = answers["worker"].map(worker_codes).to_numpy()
     labels = answers["label"].map(label_codes).to_numpy()
-    keep = np.sort(latest_answer_index(items, workers, len(worker_codes)))
+    if repeats == "latest":
+        keep = np.sort(latest_answer_index(items, workers, len(worker_codes)))
+    else:
+        keep = np.arange(items.size)
     gold = gold[gold["task"].isin(task_codes)]
     return Dataset(
         name=folder.name,
@@ -134,25 +142,192 @@ def run_ours(data: Dataset, name: str, repeats: int) -> Result:
         ece=expected_calibration_error(proba, data.gold_labels),
         ece_calibrated=cross_fitted_ece(proba, data.gold_labels),
         n_iter=est.n_iter_,
+        fitted=est,
     )
 
 
-def worker_quality_row(data: Dataset, min_gold: int = 10) -> str:
-    """How well the default's per-worker accuracy tracks accuracy against gold."""
+def fit_ours(data: Dataset, name: str, repeats: str = "latest") -> scoring.Classifier:
+    est = scoring.estimator(name)
+    answers = prepare_answers(data.items, data.workers, data.labels, data.n_classes, repeats=repeats)
+    return est.fit_answers(answers, prepare_gold(None, None, answers.n_items, data.n_classes))
+
+
+def gold_worker_accuracy(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(gold answers, share right) per worker code, over the worker's answers on gold items."""
+    n_workers = int(data.workers.max()) + 1
+    gold_of_item = np.full(int(data.items.max()) + 1, -1)
+    gold_of_item[data.gold_items] = data.gold_labels
+    truth = gold_of_item[data.items]
+    on_gold = truth >= 0
+    n = np.bincount(data.workers[on_gold], minlength=n_workers)
+    right = np.bincount(data.workers[on_gold], weights=data.labels[on_gold] == truth[on_gold], minlength=n_workers)
+    return n, np.divide(right, n, out=np.full(n_workers, np.nan), where=n > 0)
+
+
+def crowdkit_worker_accuracy(method, n_workers: int, n_classes: int) -> np.ndarray:
+    """Class-prior-weighted diagonal of crowd-kit's ``errors_`` (P(answer | truth)), as our worker_accuracy_."""
+    errors = method.errors_
+    prior = method.priors_.reindex(range(n_classes)).fillna(0.0).to_numpy()
+    accuracy = np.zeros(n_workers)
+    for k in range(n_classes):
+        if k not in errors.columns:
+            continue
+        diagonal = errors[k].xs(k, level="label") if k in errors.index.get_level_values("label") else None
+        if diagonal is not None:
+            accuracy[diagonal.index.to_numpy()] += prior[k] * diagonal.to_numpy()
+    return accuracy
+
+
+@dataclass
+class WorkerCheck:
+    workers: int
+    mae: dict[str, float] = field(default_factory=dict)
+    spearman: dict[str, float] = field(default_factory=dict)
+    coverage: dict[str, float] = field(default_factory=dict)  # credible interval covers gold share
+    predictive: dict[str, float] = field(default_factory=dict)  # Beta-binomial interval for n gold answers
+
+
+def worker_check(data: Dataset, fitted: dict[str, scoring.Classifier], crowdkit_ds) -> WorkerCheck | None:
+    """Per-worker accuracy of each fitted estimator (and crowd-kit DS) against gold, workers with enough gold."""
     from scipy.stats import spearmanr
 
-    est = scoring.estimator("default").fit(data.items, data.workers, data.labels, n_classes=data.n_classes)
-    stats = scoring.worker_stats(data.items, data.workers, data.labels, est, data.gold_items, data.gold_labels)
-    mask = stats.gold_n >= min_gold
+    gold_n, gold_share = gold_worker_accuracy(data)
+    mask = gold_n >= MIN_GOLD_ANSWERS
     if mask.sum() < 3:
-        return f"| {data.name} | {int(mask.sum())} | – | – | – | – |"
-    gold = stats.gold_accuracy[mask]
-    inside = np.mean((gold >= stats.accuracy_ci_low[mask]) & (gold <= stats.accuracy_ci_high[mask]))
-    return (
-        f"| {data.name} | {int(mask.sum())} | {spearmanr(stats.em_accuracy[mask], gold).statistic:.3f} | "
-        f"{spearmanr(stats.agreement[mask], gold).statistic:.3f} | "
-        f"{np.mean(np.abs(stats.em_accuracy[mask] - gold)):.3f} | {inside:.2f} |"
+        return None
+    check = WorkerCheck(int(mask.sum()))
+    estimates = {name: est.worker_accuracy_[: gold_n.size] for name, est in fitted.items()}
+    if crowdkit_ds is not None:
+        estimates["crowd-kit DS"] = crowdkit_worker_accuracy(crowdkit_ds, gold_n.size, data.n_classes)
+    for name, estimate in estimates.items():
+        check.mae[name] = float(np.mean(np.abs(estimate[mask] - gold_share[mask])))
+        check.spearman[name] = float(spearmanr(estimate[mask], gold_share[mask]).statistic)
+    for name, est in fitted.items():
+        stats = scoring.worker_stats(data.items, data.workers, data.labels, est)
+        inside = (gold_share >= stats.accuracy_ci_low) & (gold_share <= stats.accuracy_ci_high)
+        check.coverage[name] = float(np.mean(inside[mask]))
+        low, high = scoring.accuracy_predictive_interval(stats.accuracy_a, stats.accuracy_b, gold_n)
+        check.predictive[name] = float(np.mean(((gold_share >= low - 1e-9) & (gold_share <= high + 1e-9))[mask]))
+    return check
+
+
+def subset(data: Dataset, keep_items: np.ndarray) -> Dataset:
+    """The answers and gold of the items in ``keep_items`` (a boolean mask over item codes)."""
+    rows = keep_items[data.items]
+    gold = keep_items[data.gold_items]
+    return Dataset(
+        data.name,
+        data.items[rows],
+        data.workers[rows],
+        data.labels[rows],
+        data.n_classes,
+        data.gold_items[gold],
+        data.gold_labels[gold],
     )
+
+
+def half_split(data: Dataset, crowdkit: bool, seed: int = 0) -> list[tuple[float, float]] | None:
+    """(default accuracy, crowd-kit DS accuracy) on each half of the items; None for small datasets."""
+    if data.gold_items.size < HALF_SPLIT_GOLD:
+        return None
+    n_items = int(data.items.max()) + 1
+    first = np.random.default_rng(seed).permutation(n_items) < n_items // 2
+    halves = []
+    for keep in (first, ~first):
+        part = subset(data, keep)
+        ours = run_ours(part, "default", repeats=1).accuracy
+        theirs = run_crowdkit(part, "DawidSkene", repeats=1).accuracy if crowdkit else float("nan")
+        halves.append((ours, theirs))
+    return halves
+
+
+def repeated_answers(folder: Path) -> str | None:
+    """Latest-only against all answers on a dataset with repeated (worker, item) pairs; None without any.
+
+    Gold-free evidence first: for each repeated pair, how often the earliest and the latest
+    answer agree with the other workers' majority on that item (a later answer that agrees
+    more is a correction; equal agreement means a re-draw), and how often the two agree with
+    each other (a worker's repeats are far from independent when they nearly always agree).
+    Accuracy on gold of the default both ways is printed for information only.
+    """
+    data = load_dataset(folder, repeats="all")
+    n_workers = int(data.workers.max()) + 1
+    key = data.items * np.int64(n_workers) + data.workers
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    first_of_run = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+    last_of_run = np.r_[sorted_key[1:] != sorted_key[:-1], True]
+    run_length = np.diff(np.r_[np.flatnonzero(first_of_run), key.size])
+    repeated = run_length > 1
+    if not repeated.any():
+        return None
+    first_rows = order[first_of_run][repeated]
+    last_rows = order[last_of_run][repeated]
+    votes = np.zeros((int(data.items.max()) + 1, data.n_classes))
+    latest = np.sort(latest_answer_index(data.items, data.workers, n_workers))
+    np.add.at(votes, (data.items[latest], data.labels[latest]), 1.0)
+    items = data.items[last_rows]
+    others = votes[items].copy()
+    others[np.arange(items.size), data.labels[last_rows]] -= 1.0  # leave this worker's own (latest) answer out
+    has_others = others.sum(axis=1) > 0
+    majority = others.argmax(axis=1)
+    agree_first = np.mean((data.labels[first_rows] == majority)[has_others])
+    agree_last = np.mean((data.labels[last_rows] == majority)[has_others])
+    self_agree = np.mean(data.labels[first_rows] == data.labels[last_rows])
+    latest_data = load_dataset(folder)
+    acc_latest = run_ours(latest_data, "default", repeats=1).accuracy
+    est_all = fit_ours(data, "default", repeats="all")
+    acc_all = float(np.mean(est_all.labels_[data.gold_items] == data.gold_labels))
+    return (
+        f"| {data.name} | {int(repeated.sum())} | {agree_first:.3f} | {agree_last:.3f} | {self_agree:.3f} "
+        f"| {acc_latest:.4f} | {acc_all:.4f} |"
+    )
+
+
+def pick_best(rows: list[Row], methods: list[str], leave_out: int | None = None) -> str:
+    """The method with the best mean accuracy over ``rows`` (without row ``leave_out``)."""
+    scored = [r for i, r in enumerate(rows) if i != leave_out]
+    usable = [m for m in methods if all(m in r.results for r in rows)]
+    return max(usable, key=lambda m: np.mean([r.results[m].accuracy for r in scored]))
+
+
+def in_sample_and_loo(rows: list[Row], methods: list[str]) -> tuple[float, float, list[str]]:
+    """Mean accuracy of "the best of ``methods``" chosen on all rows, and chosen leaving each row out."""
+    best = pick_best(rows, methods)
+    in_sample = float(np.mean([r.results[best].accuracy for r in rows]))
+    picks = [pick_best(rows, methods, leave_out=i) for i in range(len(rows))]
+    loo = float(np.mean([r.results[p].accuracy for r, p in zip(rows, picks)]))
+    return in_sample, loo, picks
+
+
+def print_protocol(rows: list[Row], crowdkit: list[str]) -> None:
+    default = scoring.DEFAULT
+    print("\n### In-sample against leave-one-dataset-out means (accuracy on gold)\n")
+    print("| what | chosen by accuracy? | in-sample mean | leave-one-dataset-out mean | LOO picks |")
+    print("|---|---|---:|---:|---|")
+    mean_default = float(np.mean([r.results[default].accuracy for r in rows]))
+    print(f"| ours: default ({default}) | no | {mean_default:.4f} | {mean_default:.4f} | – |")
+    groups = {"ours: best single method": OURS}
+    present = [m for m in crowdkit if all(m in r.results for r in rows)]
+    if present:
+        groups["crowd-kit: best single method"] = present
+        groups["ours and crowd-kit: best single method"] = OURS + present
+    for label, methods in groups.items():
+        in_sample, loo, picks = in_sample_and_loo(rows, methods)
+        names = ", ".join(sorted(set(picks)))
+        print(f"| {label} | yes | {in_sample:.4f} | {loo:.4f} | {names} |")
+    if present:
+        oracle = float(np.mean([max(r.results[m].accuracy for m in present) for r in rows]))
+        ds = float(np.mean([r.results["DawidSkene"].accuracy for r in rows])) if "DawidSkene" in present else np.nan
+        print(f"| crowd-kit DawidSkene | no | {ds:.4f} | {ds:.4f} | – |")
+        print(f"| crowd-kit per-dataset best (an oracle: needs gold) | yes, per dataset | {oracle:.4f} | – | – |")
+        if "DawidSkene" in present:
+            gaps = [r.results[default].accuracy - r.results["DawidSkene"].accuracy for r in rows]
+            within = sum(g >= -0.005 for g in gaps)
+            print(
+                f"\nDefault minus crowd-kit DS: {within} of {len(rows)} datasets within 0.5 point or better; "
+                f"worst {min(gaps):+.4f}, mean {np.mean(gaps):+.4f}."
+            )
 
 
 def _patch_crowdkit_sklearn() -> None:
@@ -171,12 +346,12 @@ def crowdkit_method(name: str):
     return getattr(aggregation, name)()
 
 
-def run_crowdkit(data: Dataset, name: str) -> Result:
+def run_crowdkit(data: Dataset, name: str, repeats: int = 3) -> Result:
     import pandas as pd
 
     frame = pd.DataFrame({"worker": data.workers, "task": data.items, "label": data.labels})
     seconds = float("inf")
-    for _attempt in range(3):  # best of 3 like ours, unless one fit is already slow
+    for _attempt in range(repeats):  # best of 3 like ours, unless one fit is already slow
         method = crowdkit_method(name)
         start = time.perf_counter()
         labels = method.fit_predict(frame)
@@ -184,7 +359,7 @@ def run_crowdkit(data: Dataset, name: str) -> Result:
         if seconds > 2.0:
             break
     predicted = labels.reindex(data.gold_items).to_numpy()
-    result = Result(accuracy=float(np.mean(predicted == data.gold_labels)), seconds=seconds)
+    result = Result(accuracy=float(np.mean(predicted == data.gold_labels)), seconds=seconds, fitted=method)
     history = getattr(method, "loss_history_", None)
     if history:
         result.n_iter = len(history)
@@ -262,9 +437,8 @@ def print_tables(rows: list[Row], methods: list[str]) -> None:
             if ck_ds.n_iter:
                 per_ck, per_ours = ck_ds.seconds / ck_ds.n_iter, ours_ds.seconds / ours_ds.n_iter
                 ratios[3] = f"{per_ck / per_ours:.0f}x"
-        big = " (>20k)" if row.dataset.items.size > BIG else ""
         print(
-            f"| {row.dataset.name}{big} | {row.dataset.items.size} | "
+            f"| {row.dataset.name} | {row.dataset.items.size} | "
             + " | ".join(cells)
             + " | "
             + " | ".join(ratios)
@@ -381,15 +555,17 @@ def synthetic_child(method: str, n_items: int, n_workers: int, n_classes: int, p
     n_answers = data.n_answers
     del data
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     est = make_estimator(method).fit(items, workers, labels, n_classes=n_classes)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
                 "method": method,
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "model": getattr(est, "model_", ""),
                 "prepare_seconds": prepare_seconds,
                 "n_iter": est.n_iter_,
                 "accuracy": float(np.mean(est.labels_ == truth)),
@@ -407,10 +583,10 @@ def run_synthetic(methods: list[str], n_items: int, n_workers: int, n_classes: i
         f"{n_workers:,} workers, {n_classes} classes (separate process per method)\n"
     )
     print(
-        "| method | wall s (fit incl. preparation) | of which preparation s | iterations | accuracy "
+        "| method | wall s (fit incl. preparation) | CPU s | of which preparation s | iterations | accuracy "
         "| peak RSS MB (whole process) | peak RSS before fit MB (data generation) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for method in methods:
         out = subprocess.run(
             [sys.executable, __file__, "--child", method, str(n_items), str(n_workers), str(n_classes), str(per_item)],
@@ -420,7 +596,8 @@ def run_synthetic(methods: list[str], n_items: int, n_workers: int, n_classes: i
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(
-            f"| {r['method']} | {r['seconds']:.2f} | {r['prepare_seconds']:.2f} | {r['n_iter']} | "
+            f"| {r['method']} {r['model']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['prepare_seconds']:.2f} "
+            f"| {r['n_iter']} | "
             f"{r['accuracy']:.4f} | {r['peak_rss_mb']:.0f} | {r['rss_before_fit_mb']:.0f} |"
         )
 
@@ -447,7 +624,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibration-only", action="store_true", help="only the digits-like calibration scenario")
     parser.add_argument(
         "--synthetic-methods",
-        default="dawid-skene,dawid-skene:max_iter=20,tol=0,bayesian-ds",
+        default="dawid-skene,bayesian-ds,model-selection",
         help="comma-separated estimator names, each optionally name:param=value,...",
     )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -477,7 +654,7 @@ def run_real(args: argparse.Namespace) -> None:
         except ImportError:
             sys.exit("crowd-kit is not installed: pip install -e '.[bench]', or run with --no-crowdkit")
     only = {s for s in args.only.split(",") if s}
-    rows = []
+    rows, folders = [], []
     for folder in categorical_datasets(args.datasets):
         if only and folder.name not in only:
             continue
@@ -496,16 +673,93 @@ def run_real(args: argparse.Namespace) -> None:
             except Exception as error:  # a crowd-kit failure is a table cell, not a crash
                 print(f"{data.name} {name}: {error!r}", file=sys.stderr)
         rows.append(row)
+        folders.append(folder)
         print(f"done {data.name}", file=sys.stderr, flush=True)
     print_tables(rows, OURS + crowdkit)
-    print(f"\n### Worker accuracy of the default ({scoring.DEFAULT}) against gold (workers with >= 10 gold answers)\n")
-    print(
-        "| dataset | workers | Spearman(em_accuracy, gold) | Spearman(agreement, gold) "
-        "| mean abs error em_accuracy | gold accuracy inside 95% interval |"
-    )
-    print("|---|---:|---:|---:|---:|---:|")
+    print_protocol(rows, crowdkit)
+    print_model_choice(rows)
+    print_half_split(rows, bool(crowdkit))
+    print_worker_checks(rows)
+    print_repeats(folders)
+
+
+def print_model_choice(rows: list[Row]) -> None:
+    print("\n### The default's choice: worker model by ELBO (nats; higher is better), no gold\n")
+    print("| dataset | chosen | ELBO one-coin | ELBO class-conditional | ELBO full | prior strengths |")
+    print("|---|---|---:|---:|---:|---|")
     for row in rows:
-        print(worker_quality_row(row.dataset))
+        est = row.results[scoring.DEFAULT].fitted
+        elbo = [fmt(est.elbo_.get(f, np.nan), 1) for f in ("one-coin", "class-conditional", "full")]
+        strengths = ", ".join(f"{k} {v:g}" for k, v in est.prior_strength_.items())
+        print(f"| {row.dataset.name} | {est.model_} | " + " | ".join(elbo) + f" | {strengths} |")
+
+
+def print_half_split(rows: list[Row], crowdkit: bool) -> None:
+    print(f"\n### Noise level: each dataset with >= {HALF_SPLIT_GOLD:,} gold items split by items into halves\n")
+    print("| dataset | default A | default B | abs(A - B) | ck DS A | ck DS B | (default - ck DS) A | B |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    gaps = []
+    for row in rows:
+        halves = half_split(row.dataset, crowdkit)
+        if halves is None:
+            continue
+        (ours_a, ds_a), (ours_b, ds_b) = halves
+        gaps.append(abs(ours_a - ours_b))
+        print(
+            f"| {row.dataset.name} | {ours_a:.4f} | {ours_b:.4f} | {abs(ours_a - ours_b):.4f} | {fmt(ds_a)} "
+            f"| {fmt(ds_b)} | {ours_a - ds_a:+.4f} | {ours_b - ds_b:+.4f} |"
+        )
+    if gaps:
+        print(f"\nMean difference between halves: {np.mean(gaps):.4f} (a per-dataset gap below this is noise).")
+
+
+def print_worker_checks(rows: list[Row]) -> None:
+    names = [scoring.DEFAULT, "bayesian-ds", "dawid-skene"]
+    print(
+        f"\n### Worker accuracy against gold-measured accuracy (workers with >= {MIN_GOLD_ANSWERS} gold answers)\n\n"
+        "MAE and Spearman of `worker_accuracy_` (crowd-kit DS: prior-weighted diagonal of `errors_`); "
+        "coverage of the 95% interval of `worker_stats`: credible interval / Beta-binomial predictive "
+        "interval for the worker's number of gold answers.\n"
+    )
+    head = " | ".join(f"MAE {n}" for n in [*names, "crowd-kit DS"])
+    rho = " | ".join(f"Spearman {n}" for n in [*names, "crowd-kit DS"])
+    cover = " | ".join(f"coverage {n}" for n in names)
+    print(f"| dataset | workers | {head} | {rho} | {cover} |")
+    print("|---|---:|" + "---:|" * (2 * (len(names) + 1) + len(names)))
+    checks = []
+    for row in rows:
+        fitted = {n: row.results[n].fitted for n in names}
+        ck = row.results.get("DawidSkene")
+        check = worker_check(row.dataset, fitted, ck.fitted if ck is not None else None)
+        if check is None:
+            print(f"| {row.dataset.name} | <3 | " + " | ".join(["–"] * (3 * len(names) + 2)) + " |")
+            continue
+        checks.append(check)
+        cells = [fmt(check.mae.get(n), 3) for n in [*names, "crowd-kit DS"]]
+        cells += [fmt(check.spearman.get(n), 3) for n in [*names, "crowd-kit DS"]]
+        cells += [f"{check.coverage[n]:.2f} / {check.predictive[n]:.2f}" for n in names]
+        print(f"| {row.dataset.name} | {check.workers} | " + " | ".join(cells) + " |")
+    if checks:
+        total = sum(c.workers for c in checks)
+        for n in names:
+            pooled = sum(c.coverage[n] * c.workers for c in checks) / total
+            predictive = sum(c.predictive[n] * c.workers for c in checks) / total
+            print(f"\n{n}: 95% intervals over all {total} workers: credible {pooled:.3f}, predictive {predictive:.3f}.")
+
+
+def print_repeats(folders: list[Path]) -> None:
+    print(
+        "\n### Repeated answers: the same worker answering an item more than once\n\n"
+        "Agreement with the other workers' majority of the earliest and the latest answer of each repeated "
+        "pair, and of the two with each other (gold-free); the default's accuracy with the latest answer "
+        "only and with all answers (for information).\n"
+    )
+    print("| dataset | repeated pairs | earliest agrees | latest agrees | earliest = latest | latest only | all |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for folder in folders:
+        line = repeated_answers(folder)
+        if line is not None:
+            print(line)
 
 
 if __name__ == "__main__":

@@ -130,8 +130,13 @@ def prepare_answers(
     n_classes: int,
     n_items: int | None = None,
     n_workers: int | None = None,
+    repeats: str = "latest",
 ) -> Answers:
-    """Validate integer-coded answers, keep each worker's latest answer per item, build the design."""
+    """Validate integer-coded answers, keep each worker's latest answer per item, build the design.
+
+    ``repeats="all"`` keeps every row instead (a worker's repeated answers to one item then
+    count as independent evidence); benchmarks/scoring.py measures both.
+    """
     items_a = index_array("items", items)
     workers_a = index_array("workers", workers)
     labels_a = index_array("labels", labels)
@@ -151,7 +156,12 @@ def prepare_answers(
     _check_bound("workers", workers_a, n_workers, "n_workers")
     _check_bound("labels", labels_a, n_classes, "n_classes")
 
-    keep = latest_answer_index(items_a, workers_a, n_workers)
+    if repeats == "latest":
+        keep = latest_answer_index(items_a, workers_a, n_workers)
+    elif repeats == "all":
+        keep = np.argsort(items_a, kind="stable")
+    else:
+        raise AnswersError(f"repeats must be 'latest' or 'all', got {repeats!r}")
     items_a, workers_a, labels_a = items_a[keep], workers_a[keep], labels_a[keep]
 
     columns = workers_a * n_classes + labels_a

@@ -17,9 +17,12 @@ class WorkerStats:
 
     ``em_accuracy``: the model's probability that the worker labels a random item
     correctly (class-prior-weighted diagonal of their confusion matrix).
-    ``accuracy_ci_low/high``: central Beta-posterior interval for that accuracy,
-    Beta(1 + expected correct, 1 + expected wrong) over the worker's answers, so
-    a worker with 2 answers gets a wide interval.
+    ``accuracy_ci_low/high``: central interval of the Beta(``accuracy_a``, ``accuracy_b``)
+    posterior of the worker's accuracy: the estimator's own (``worker_accuracy_beta_``,
+    the default's empirical-Bayes posterior) when it has one, else Beta(1 + expected
+    correct, 1 + expected wrong) over the worker's answers. A worker with 2 answers
+    gets a wide interval. ``accuracy_predictive_interval`` gives the range a gold
+    check of n answers should fall in.
     ``gold_accuracy``: share of the worker's answers on gold items that match gold (nan without any).
     ``agreement``: share of the worker's answers equal to the consolidated label.
     ``spammer_score``: 1 when all confusion rows are equal (the answer ignores the
@@ -31,6 +34,8 @@ class WorkerStats:
     em_accuracy: np.ndarray
     accuracy_ci_low: np.ndarray
     accuracy_ci_high: np.ndarray
+    accuracy_a: np.ndarray
+    accuracy_b: np.ndarray
     gold_accuracy: np.ndarray
     gold_n: np.ndarray
     agreement: np.ndarray
@@ -67,7 +72,11 @@ def worker_stats(
         data.workers, weights=fitted_estimator.proba_[data.items, data.labels], minlength=n_workers
     )
     tail = (1.0 - interval) / 2
-    a, b = 1.0 + expected_correct, 1.0 + n_answers - expected_correct
+    own = getattr(fitted_estimator, "worker_accuracy_beta_", None)
+    if own is not None:
+        a, b = own[:, 0].astype(np.float64), own[:, 1].astype(np.float64)
+    else:
+        a, b = 1.0 + expected_correct, 1.0 + n_answers - expected_correct
     low, high = betaincinv(a, b, tail), betaincinv(a, b, 1.0 - tail)  # Beta(a, b) quantiles
 
     gold_of_item = np.full(n_items, -1)
@@ -90,8 +99,28 @@ def worker_stats(
         em_accuracy=np.asarray(fitted_estimator.worker_accuracy_, dtype=np.float64),
         accuracy_ci_low=low,
         accuracy_ci_high=high,
+        accuracy_a=a,
+        accuracy_b=b,
         gold_accuracy=gold_accuracy,
         gold_n=gold_n,
         agreement=agreement,
         spammer_score=spammer_score(fitted_estimator.worker_confusion_),
     )
+
+
+def accuracy_predictive_interval(
+    a: np.ndarray, b: np.ndarray, n: np.ndarray, interval: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Central interval of the share right in a check of ``n`` answers, for accuracy ~ Beta(a, b).
+
+    A gold check of 20 answers has binomial noise of its own (+-0.2 at 80%), which a
+    credible interval for the accuracy itself does not contain: this Beta-binomial
+    predictive interval is what the measured share should fall in ``interval`` of the time.
+    """
+    from scipy.stats import betabinom  # lazy: scipy.stats costs ~1 s of CPU to import
+
+    tail = (1.0 - interval) / 2
+    n = np.asarray(n)
+    low, high = betabinom.ppf(tail, n, a, b), betabinom.ppf(1.0 - tail, n, a, b)
+    safe = np.maximum(n, 1)
+    return np.where(n > 0, low / safe, 0.0), np.where(n > 0, high / safe, 1.0)

@@ -274,10 +274,13 @@ def _many_class_sparse_crowd(make_crowd, seed: int):
 def test_default_confidence_matches_accuracy_on_sparse_many_class_crowd(seed, make_crowd):
     # per-worker 10x10 matrices from ~13 answers a row made every disagreement look decisive:
     # mean confidence 0.996 at accuracy 0.93 before the evidence-chosen one-coin shrinkage
+    # bayesian-ds shrinks toward one-coin by evidence; the default picks the one-coin model by its ELBO
     crowd = _many_class_sparse_crowd(make_crowd, seed)
+    bayes = scoring.estimator("bayesian-ds").fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
+    assert bayes.one_coin_strength_ >= 100
     est = scoring.estimator("default").fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
     accuracy = np.mean(est.labels_ == crowd.truth)
-    assert est.one_coin_strength_ >= 100
+    assert est.model_ == "one-coin"
     assert abs(est.confidence_.mean() - accuracy) < 0.03
     assert scoring.expected_calibration_error(est.proba_, crowd.truth) < 0.04
     one_coin = scoring.estimator("one-coin").fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
@@ -297,8 +300,11 @@ def test_one_coin_shrinkage_stays_off_when_workers_have_class_specific_biases(ma
     confusion = np.tile(np.eye(k) * 0.9 + 0.05, (5, 1, 1))
     confusion[:3, 1] = [0.05, 0.25, 0.70]
     crowd = make_crowd(n_items=1500, n_workers=5, n_classes=k, per_item=5, seed=2, confusion=confusion)
+    bayes = scoring.estimator("bayesian-ds").fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
+    assert bayes.one_coin_strength_ == 0
+    np.testing.assert_allclose(bayes.worker_confusion_[:3, 1], confusion[:3, 1], atol=0.06)
     est = scoring.estimator("default").fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
-    assert est.one_coin_strength_ == 0
+    assert est.model_ == "full"
     np.testing.assert_allclose(est.worker_confusion_[:3, 1], confusion[:3, 1], atol=0.06)
 
 

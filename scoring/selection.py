@@ -1,0 +1,288 @@
+"""The default: pick the worker model the answers support best, by the variational evidence (no gold needed).
+
+Three conjugate worker models of the Dawid-Skene family, each fitted by variational EM
+(IBCC-style: the E-step uses E[log p] under each worker's Dirichlet/Beta posterior):
+
+* ``one-coin``: one accuracy per worker, errors spread evenly over the other classes;
+* ``class-conditional``: one accuracy per worker and true class, errors spread evenly;
+* ``full``: a full confusion matrix per worker (skipped for two classes, where it is
+  the class-conditional model).
+
+Every prior is centred on the crowd's pooled estimate (re-estimated each iteration) with a
+strength chosen by type-II maximum likelihood: the Dirichlet-multinomial evidence of the
+soft counts over a grid. After each fit, the evidence lower bound (ELBO) of the answers is
+computed exactly for the fitted item posteriors; the model with the highest ELBO is kept.
+Nothing is chosen by accuracy on any benchmark: more parameters must pay for themselves in
+the likelihood of the answers at hand. The choice costs one fit per candidate.
+
+Worker accuracy (``worker_accuracy_``) is the posterior mean of the share of a worker's
+answers that are right, with a Beta posterior (``worker_accuracy_beta_``) whose prior is the
+crowd's accuracy distribution fitted the same way (empirical Bayes) and whose variance also
+carries the uncertainty of the item labels; ``scoring.worker_stats`` turns it into intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import digamma, gammaln
+
+from scoring._answers import Answers
+from scoring._base import clamp_gold, row_sum, soft_majority
+from scoring.dawid_skene import FLOOR, EMResult, _diagonal_dominant, _EMClassifier, answered_class_counts, run_em
+from scoring.majority import row_normalise
+
+FAMILIES = ("one-coin", "class-conditional", "full")
+# prior strengths (pseudo-answers per row) the evidence chooses from: a log grid wide enough for 1 to 1000s of answers
+STRENGTHS = 2.0 ** np.arange(0, 13)
+
+
+@dataclass(frozen=True)
+class RowStats:
+    """A family's sufficient statistics: soft counts (W, R, C) of its multinomial rows and their prior centre.
+
+    ``spread`` is log(K-1) for the families that spread errors evenly: each wrong answer
+    has probability (1 - accuracy) / (K - 1), a constant the evidence must include.
+    """
+
+    counts: np.ndarray
+    centre: np.ndarray  # (1, R, C), rows sum to 1
+    spread: float
+
+
+def family_stats(family: str, confusion_counts: np.ndarray) -> RowStats:
+    """Reduce (W, K, K) soft counts (true, answered) to ``family``'s rows, with the pooled prior centre."""
+    k = confusion_counts.shape[1]
+    spread = float(np.log(k - 1)) if k > 2 else 0.0
+    diagonal = np.diagonal(confusion_counts, axis1=1, axis2=2)
+    if family == "one-coin":
+        correct = diagonal.sum(axis=1)
+        counts = np.stack([correct, confusion_counts.sum(axis=(1, 2)) - correct], axis=1)[:, None, :]
+    elif family == "class-conditional":
+        counts = np.stack([diagonal, confusion_counts.sum(axis=2) - diagonal], axis=2)
+    elif family == "full":
+        counts, spread = confusion_counts, 0.0
+    else:
+        raise ValueError(f"unknown worker model {family!r}; known: {', '.join(FAMILIES)}")
+    counts = np.maximum(counts, 0.0)
+    pooled = counts.sum(axis=0, keepdims=True)
+    # a light symmetric pseudo-count keeps every cell of the centre positive (a never-seen answer stays possible)
+    centre = row_normalise(pooled + 1.0 / counts.shape[2])
+    return RowStats(counts, centre, spread)
+
+
+def log_evidence(stats: RowStats, strengths: np.ndarray) -> np.ndarray:
+    """log p(soft counts | prior ``strength * centre``) for each strength: Dirichlet-multinomial rows.
+
+    Exact for integer counts; for soft counts it is the worker part of the ELBO at those
+    item posteriors (the optimal Dirichlet q(p) given q(z) turns it into this ratio of Beta
+    functions). Wrong answers of the evenly-spreading families pay their log(K-1).
+    """
+    counts, centre = stats.counts, np.broadcast_to(stats.centre, stats.counts.shape)
+    seen = counts > 0
+    cell_counts, cell_centre = counts[seen], centre[seen]
+    answers = counts.sum(axis=2)
+    row_answers = answers[answers > 0]
+    wrong = counts[..., 1:].sum() if stats.spread else 0.0
+    values = np.empty(len(strengths))
+    for index, strength in enumerate(strengths):
+        alpha = strength * cell_centre
+        values[index] = (
+            (gammaln(strength) - gammaln(strength + row_answers)).sum()
+            + (gammaln(cell_counts + alpha) - gammaln(alpha)).sum()
+            - wrong * stats.spread
+        )
+    return values
+
+
+def local_best_strength(stats: RowStats, index: int) -> int:
+    """The grid index of the best strength among ``index`` and its two neighbours (one coordinate-ascent step)."""
+    lo, hi = max(index - 1, 0), min(index + 2, len(STRENGTHS))
+    return lo + int(np.argmax(log_evidence(stats, STRENGTHS[lo:hi])))
+
+
+def expected_log_confusion(family: str, stats: RowStats, strength: float, k: int) -> np.ndarray:
+    """(W, K, K) E[log P(answer | true)] under each worker's Dirichlet posterior (the VB E-step's weights)."""
+    alpha = stats.counts + strength * stats.centre
+    expected = digamma(alpha) - digamma(alpha.sum(axis=2, keepdims=True))
+    return _expand(family, expected, stats.spread, k)
+
+
+def mean_confusion(family: str, stats: RowStats, strength: float, k: int) -> np.ndarray:
+    """(W, K, K) posterior-mean confusion matrices."""
+    alpha = stats.counts + strength * stats.centre
+    return np.exp(_expand(family, np.log(alpha / alpha.sum(axis=2, keepdims=True)), stats.spread, k))
+
+
+def _expand(family: str, log_rows: np.ndarray, spread: float, k: int) -> np.ndarray:
+    """A family's (W, R, C) log row probabilities as (W, K, K) log confusion matrices."""
+    if family == "full":
+        return log_rows
+    n_workers = log_rows.shape[0]
+    right = np.broadcast_to(log_rows[:, :, 0], (n_workers, k))  # one-coin: R = 1, the same for every class
+    wrong = np.broadcast_to(log_rows[:, :, 1], (n_workers, k)) - spread
+    out = np.repeat(wrong[:, :, None], k, axis=2)
+    idx = np.arange(k)
+    out[:, idx, idx] = right
+    return out
+
+
+def class_log_evidence(class_counts: np.ndarray) -> float:
+    """log p(class counts) under a uniform Dirichlet prior on the class proportions."""
+    k = class_counts.size
+    return float(gammaln(k) - gammaln(k + class_counts.sum()) + gammaln(1.0 + class_counts).sum())
+
+
+def entropy(posterior: np.ndarray, weight: np.ndarray) -> float:
+    """Summed entropy of the item posteriors of answered items (``weight`` 0/1)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(posterior > 0, posterior * np.log(np.maximum(posterior, 1e-300)), 0.0)
+    return float(-(row_sum(terms) * weight).sum())
+
+
+@dataclass
+class FamilyFit:
+    family: str
+    result: EMResult
+    strength: float
+    elbo: float
+    label_consistent: bool
+
+
+class ModelSelection(_EMClassifier):
+    """Variational EM for each worker model in ``families``; keeps the one with the highest ELBO.
+
+    After ``fit``: ``model_`` (the chosen family), ``elbo_`` (family -> ELBO, nats),
+    ``prior_strength_`` (family -> evidence-chosen pseudo-answers per row),
+    ``worker_accuracy_`` and ``worker_accuracy_beta_`` (W, 2) Beta posterior of each
+    worker's accuracy, ``fallback_`` ("none", or "majority" when every candidate shows
+    label switching). ``family`` fixes one model instead of choosing.
+    """
+
+    def __init__(
+        self,
+        families: tuple[str, ...] = FAMILIES,
+        family: str | None = None,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        posterior_tol: float = 1e-3,
+        accelerate: bool = True,
+        dtype: str = "float64",
+        warm_start: bool = False,
+    ) -> None:
+        self.families = families
+        self.family = family
+        self.max_iter = max_iter
+        self.tol = tol
+        self.posterior_tol = posterior_tol
+        self.accelerate = accelerate
+        self.dtype = dtype
+        self.warm_start = warm_start
+
+    def _candidates(self, k: int) -> list[str]:
+        chosen = [self.family] if self.family else list(self.families)
+        for name in chosen:
+            if name not in FAMILIES:
+                raise ValueError(f"unknown worker model {name!r}; known: {', '.join(FAMILIES)}")
+        if k <= 2 and "class-conditional" in chosen and "full" in chosen:
+            chosen.remove("full")  # two classes: the same model as class-conditional
+        return chosen
+
+    def _fit_family(
+        self, family: str, data: Answers, gold: tuple, start: np.ndarray, start_counts: np.ndarray
+    ) -> FamilyFit:
+        k = data.n_classes
+        # type-II ML: the strength is re-chosen by the evidence at every M-step, among its grid neighbours
+        chosen = {"index": int(np.argmax(log_evidence(family_stats(family, start_counts), STRENGTHS)))}
+
+        def m_step(counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            stats = family_stats(family, counts)
+            chosen["index"] = local_best_strength(stats, chosen["index"])
+            confusion = np.exp(expected_log_confusion(family, stats, float(STRENGTHS[chosen["index"]]), k))
+            class_counts = answered_class_counts(posterior, answered) + 1.0
+            return confusion, np.exp(digamma(class_counts) - digamma(class_counts.sum()))
+
+        result = run_em(
+            data,
+            gold,
+            start.astype(self.dtype),
+            m_step,
+            self.max_iter,
+            self.tol,
+            self.posterior_tol,
+            self.accelerate,
+        )
+        posterior = result.posterior.astype(np.float64)
+        posterior /= row_sum(posterior)[:, None]
+        result.posterior = posterior
+        counts = data.confusion_counts(posterior)
+        stats = family_stats(family, counts)
+        strength = float(STRENGTHS[local_best_strength(stats, chosen["index"])])
+        elbo = (
+            float(log_evidence(stats, np.array([strength]))[0])
+            + class_log_evidence(answered_class_counts(posterior, data.answered_weight))
+            + entropy(posterior, data.answered_weight)
+        )
+        result.confusion = mean_confusion(family, stats, strength, k)
+        class_counts = answered_class_counts(posterior, data.answered_weight) + 1.0
+        result.class_prior = class_counts / class_counts.sum()
+        return FamilyFit(family, result, strength, elbo, _diagonal_dominant(counts.sum(axis=0)))
+
+    def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        votes = soft_majority(data)
+        start = clamp_gold(self._initial_posterior(data, votes), gold)
+        start_counts = data.confusion_counts(start)
+        fits = [
+            self._fit_family(family, data, gold, start.copy(), start_counts)
+            for family in self._candidates(data.n_classes)
+        ]
+        self.elbo_ = {f.family: f.elbo for f in fits}
+        self.prior_strength_ = {f.family: f.strength for f in fits}
+        consistent = [f for f in fits if f.label_consistent]
+        self.fallback_ = "none" if consistent else "majority"
+        if consistent:
+            best = max(consistent, key=lambda f: f.elbo)
+            self.model_ = best.family
+            result = best.result
+        else:
+            self.model_ = "majority"
+            posterior = clamp_gold(votes, gold)
+            result = EMResult(posterior, row_normalise(data.confusion_counts(posterior)), votes.mean(axis=0), 0, np.nan)
+        self._store(result)
+        self.worker_accuracy_beta_ = accuracy_posterior(data, result.posterior)
+        return result.posterior
+
+    def _finish(self, data: Answers, gold: tuple[np.ndarray, np.ndarray], posterior: np.ndarray) -> None:
+        super()._finish(data, gold, posterior)
+        a, b = self.worker_accuracy_beta_[:, 0], self.worker_accuracy_beta_[:, 1]
+        self.worker_accuracy_ = a / (a + b)
+
+
+def accuracy_posterior(data: Answers, posterior: np.ndarray) -> np.ndarray:
+    """(W, 2) Beta(a, b) posterior of each worker's accuracy (share of their answers that are right).
+
+    Empirical Bayes: the prior is Beta centred on the crowd's pooled accuracy with the
+    strength the evidence of all workers' soft correct/wrong counts prefers, so a worker
+    with two answers is scored near the crowd and one with 500 by their own record. The
+    soft correct count is uncertain too (each answer is right with the item posterior's
+    probability of its label): that Poisson-binomial variance is added before the result
+    is moment-matched to one Beta. Workers without answers get the prior.
+    """
+    n_workers = data.n_workers
+    right = posterior[data.items, data.labels]
+    correct = np.bincount(data.workers, weights=right, minlength=n_workers)
+    total = np.bincount(data.workers, minlength=n_workers).astype(np.float64)
+    label_variance = np.bincount(data.workers, weights=right * (1.0 - right), minlength=n_workers)
+    counts = np.stack([correct, total - correct], axis=1)[:, None, :]
+    pooled = row_normalise(counts.sum(axis=0, keepdims=True) + 1.0)
+    stats = RowStats(counts, pooled, 0.0)
+    strength = float(STRENGTHS[int(np.argmax(log_evidence(stats, STRENGTHS)))])
+    a = strength * pooled[0, 0, 0] + correct
+    b = strength * pooled[0, 0, 1] + total - correct
+    n = a + b
+    mean = a / n
+    variance = mean * (1.0 - mean) / (n + 1.0) + label_variance / n**2
+    # moment-matched Beta: a + b = mean (1 - mean) / variance - 1
+    size = np.maximum(mean * (1.0 - mean) / np.maximum(variance, FLOOR) - 1.0, 1e-3)
+    return np.stack([mean * size, (1.0 - mean) * size], axis=1)
