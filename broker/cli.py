@@ -437,6 +437,12 @@ def demo(
     auto_label: bool = typer.Option(
         False, "--auto-label", help="Automated labeling: a model labels the digits it is sure of."
     ),
+    threaded_crowd: bool = typer.Option(
+        False,
+        "--threaded-crowd",
+        help="Real-time crowd threads on the worker site over HTTP (a load test; runs differ). "
+        "Default: the simulated crowd on a simulated clock, the same run for the same seed.",
+    ),
     validation_workers: int | None = typer.Option(
         None,
         "--validation-workers",
@@ -465,6 +471,7 @@ def demo(
             show_progress=not as_json,
             auto_label=auto_label,
             auto_label_settings={"validation_workers_per_object": validation_workers} if validation_workers else {},
+            threaded_crowd=threaded_crowd,
         )
     )
     if as_json:

@@ -274,11 +274,11 @@ def _many_class_sparse_crowd(make_crowd, seed: int):
 def test_default_confidence_matches_accuracy_on_sparse_many_class_crowd(seed, make_crowd):
     # per-worker 10x10 matrices from ~13 answers a row made every disagreement look decisive:
     # mean confidence 0.996 at accuracy 0.93 before the evidence-chosen one-coin shrinkage
-    # bayesian-ds shrinks toward one-coin by evidence; the default picks the one-coin model by its ELBO
+    # bayesian-ds shrinks toward one-coin by evidence; model-selection picks the one-coin model by its ELBO
     crowd = _many_class_sparse_crowd(make_crowd, seed)
     bayes = scoring.estimator("bayesian-ds").fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
     assert bayes.one_coin_strength_ >= 100
-    est = scoring.estimator("default").fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
+    est = scoring.estimator("model-selection").fit(crowd.items, crowd.workers, crowd.labels, n_classes=10)
     accuracy = np.mean(est.labels_ == crowd.truth)
     assert est.model_ == "one-coin"
     assert abs(est.confidence_.mean() - accuracy) < 0.03
@@ -303,7 +303,7 @@ def test_one_coin_shrinkage_stays_off_when_workers_have_class_specific_biases(ma
     bayes = scoring.estimator("bayesian-ds").fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
     assert bayes.one_coin_strength_ == 0
     np.testing.assert_allclose(bayes.worker_confusion_[:3, 1], confusion[:3, 1], atol=0.06)
-    est = scoring.estimator("default").fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
+    est = scoring.estimator("model-selection").fit(crowd.items, crowd.workers, crowd.labels, n_classes=k)
     assert est.model_ == "full"
     np.testing.assert_allclose(est.worker_confusion_[:3, 1], confusion[:3, 1], atol=0.06)
 

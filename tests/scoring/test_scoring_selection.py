@@ -62,7 +62,7 @@ def test_model_selection_recovers_the_generating_family(family, seed):
     k = 4
     confusion = GENERATORS[family](rng, 20, k)
     items, workers, labels, truth = crowd_from(confusion, n_items=1500, per_item=5, seed=seed)
-    est = scoring.estimator("default").fit(items, workers, labels, n_classes=k)
+    est = scoring.estimator("model-selection").fit(items, workers, labels, n_classes=k)
     assert est.model_ == family, est.elbo_
     assert est.elbo_[family] == max(est.elbo_.values())
     assert set(est.elbo_) == {"one-coin", "class-conditional", "full"}
@@ -75,7 +75,7 @@ def test_model_selection_recovers_the_generating_family(family, seed):
 def test_two_classes_compare_one_coin_with_class_conditional_only():
     rng = np.random.default_rng(7)
     items, workers, labels, _ = crowd_from(class_conditional_confusion(rng, 15, 2), n_items=1200, per_item=5, seed=7)
-    est = scoring.estimator("default").fit(items, workers, labels, n_classes=2)
+    est = scoring.estimator("model-selection").fit(items, workers, labels, n_classes=2)
     assert set(est.elbo_) == {"one-coin", "class-conditional"}
     assert est.model_ == "class-conditional"
     with pytest.raises(ValueError, match="unknown worker model 'two-coin'"):
@@ -127,7 +127,7 @@ def test_worker_accuracy_intervals_cover_the_true_accuracy_at_the_claimed_rate()
         items = np.repeat(np.arange(n_items), 4)
         right = rng.random(items.size) < accuracy[workers]
         labels = np.where(right, truth[items], (truth[items] + rng.integers(1, k, items.size)) % k)
-        est = scoring.estimator("default").fit(items, workers, labels, n_classes=k)
+        est = scoring.estimator("model-selection").fit(items, workers, labels, n_classes=k)
         stats = scoring.worker_stats(items, workers, labels, est)
         seen = stats.n_answers > 0
         covered = (accuracy >= stats.accuracy_ci_low) & (accuracy <= stats.accuracy_ci_high)

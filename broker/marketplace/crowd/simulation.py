@@ -185,11 +185,14 @@ class SimulatedCrowd:
         worker.pickup = float(pickup[choice])
         self._take_next(worker, groups[choice].hit_type_id, groups[choice].hits_available)
 
-    def _take_next(self, worker: _Worker, hit_type_id: str, hits_available: int) -> None:
+    def _take_next(self, worker: _Worker, hit_type_id: str, hits_available: int | None = None) -> None:
         """Accept the group's next HIT and start on it (or hand it back at once, as some workers do)."""
         while True:
             hit_id = self.marketplace.next_hit_for_worker(hit_type_id, worker.worker_id)
-            if hit_id is None:
+            if hit_id is None:  # none left that this worker has not done: wait for the group to grow
+                if hits_available is None:
+                    listed = {g.hit_type_id: g.hits_available for g in self.marketplace.list_hit_groups(None)}
+                    hits_available = listed.get(hit_type_id, 0)
                 worker.exhausted[hit_type_id] = hits_available
                 self._come_back(worker, pricing.BREAK_MEAN_SECONDS)
                 return
@@ -241,7 +244,7 @@ class SimulatedCrowd:
         if worker.rng.random() > pricing.streak_probability(worker.pickup):
             self._come_back(worker, pricing.BREAK_MEAN_SECONDS)
             return
-        self._take_next(worker, event.hit_type_id, worker.exhausted.get(event.hit_type_id, 0))
+        self._take_next(worker, event.hit_type_id)
 
     # ------------------------------------------------------------------ what a page looks like
     def _group_effort(self, hit_type_id: str, worker_id: str) -> float:
