@@ -237,11 +237,11 @@ def test_unknown_filter_names_the_line():
 def test_unsupported_crowd_element_is_refused_with_its_line():
     with pytest.raises(TemplateError) as caught:
         render_custom(
-            "<crowd-form>\n\n<crowd-instance-segmentation name=b></crowd-instance-segmentation></crowd-form>",
+            "<crowd-form>\n\n<crowd-point-cloud name=b></crowd-point-cloud></crowd-form>",
             {"source": "x"},
         )
     assert caught.value.line == 3
-    assert "crowd-instance-segmentation" in caught.value.message
+    assert "crowd-point-cloud" in caught.value.message
 
 
 def test_template_without_crowd_form_is_refused():
