@@ -324,17 +324,24 @@ SUBMIT_JS = """() => {
 }"""
 
 
-def add_custom_label(page) -> None:
+CUSTOM_LABEL = "custom label"
+
+
+def add_custom_label(page) -> bool:
     """Templates whose worker types the labels ("Add new label" box + Add button): add one."""
     if page.locator("#customLabel input").count() and page.locator("#addLabel").count():
-        page.locator("#customLabel input").fill("custom label")
+        page.locator("#customLabel input").fill(CUSTOM_LABEL)
         page.locator("#addLabel").click()
+        return True
+    return False
 
 
 def work(page, path: str = "") -> list[dict[str, Any]]:
     """Answer every named crowd element and required native field; the elements worked, in order."""
-    add_custom_label(page)
+    typed = add_custom_label(page)
     elements = page.evaluate(NAMED_ELEMENTS_JS)
+    for item in elements:
+        item["typedLabel"] = CUSTOM_LABEL if typed else None
     seen_groups: set[str] = set()
     counts: dict[str, int] = {}
     for item in elements:
@@ -505,6 +512,14 @@ def check_answer(elements: list[dict[str, Any]], answer: dict[str, Any]) -> list
         problem = shape_problem(tag, answer[name], item.get("value"))
         if problem:
             problems.append(f"<{tag} name={name!r}>: {problem}")
+        elif item.get("typedLabel") and isinstance(answer[name], dict):
+            used = [
+                shape.get("label")
+                for key in ("boundingBoxes", "polygons", "keypoints", "instances", "lines", "polylines")
+                for shape in answer[name].get(key, [])
+            ] + list(answer[name].get("labelMappings", {}))
+            if not used or set(used) != {item["typedLabel"]}:
+                problems.append(f"<{tag} name={name!r}> used labels {used}, not the one the worker typed")
     return problems
 
 
