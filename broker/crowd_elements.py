@@ -1,9 +1,11 @@
 """Our implementation of Ground Truth's crowd HTML elements, inlined into each HIT.
 
-Ground Truth templates load ``https://assets.crowd.aws/crowd-html-elements.js``. A HIT
-must be self-contained, so the broker swaps that script tag for the small vanilla
-custom elements in ``hit_templates/elements/``, inlining only the modules whose tags
-the page uses.
+Ground Truth templates load ``https://assets.crowd.aws/crowd-html-elements.js`` (and the
+v2 elements' ``crowd-html-elements-v2.js`` with its stylesheet). A HIT must be self-contained,
+so the broker swaps those tags for the small vanilla custom elements in
+``hit_templates/elements/``, inlining only the modules whose tags the page uses or its own
+scripts write (``errorBox.innerHTML = '<crowd-alert ...>'``): a custom element defined on
+the page upgrades every instance, however it was created.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from importlib import resources
 
 CROWD_SCRIPT_URL = "https://assets.crowd.aws/crowd-html-elements.js"
 
-# <script src="https://assets.crowd.aws/crowd-html-elements.js"></script>, any quoting,
-# http(s) or protocol-relative.
+# <script src="https://assets.crowd.aws/crowd-html-elements.js"></script> (or -v2.js), and the
+# v2 stylesheet <link rel="stylesheet" href="https://assets.crowd.aws/css/crowd-html-elements-v2.css">;
+# any quoting, http(s) or protocol-relative.
 CROWD_SCRIPT_TAG = re.compile(
-    r"""<script\b[^>]*?\bsrc\s*=\s*["']?(?:https?:)?//assets\.crowd\.aws/crowd-html-elements\.js"""
-    r"""["']?[^>]*>\s*</script\s*>""",
+    r"""<script\b[^>]*?\bsrc\s*=\s*["']?(?:https?:)?//assets\.crowd\.aws/crowd-html-elements(?:-v2)?\.js"""
+    r"""["']?[^>]*>\s*</script\s*>"""
+    r"""|<link\b[^>]*?\bhref\s*=\s*["']?(?:https?:)?//assets\.crowd\.aws/css/crowd-html-elements(?:-v2)?\.css"""
+    r"""["']?[^>]*>""",
     re.IGNORECASE,
 )
+# A crowd element written by the page's own script, e.g. innerHTML = '<crowd-alert type="error">'.
+SCRIPTED_TAG = re.compile(r"<(crowd-[a-z][a-z0-9-]*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,9 @@ IMAGE_TOOL_TAGS: tuple[str, ...] = (
     "crowd-polygon",
     "crowd-keypoint",
     "crowd-semantic-segmentation",
+    "crowd-instance-segmentation",
+    "crowd-line",
+    "crowd-polyline",
 )
 # The annotation tools (our spatial, span and verification elements).
 ANNOTATION_TAGS: tuple[str, ...] = IMAGE_TOOL_TAGS + ("crowd-entity-annotation", "crowd-label-verification")
@@ -68,6 +78,16 @@ MODULES: tuple[ElementModule, ...] = (
     ElementModule("input", ("crowd-input", "crowd-text-area"), "input.js", "fields.css"),
     ElementModule("card", ("crowd-card",), "card.js", "card.css"),
     ElementModule("button", ("crowd-button",), "button.js", None),
+    ElementModule("slider", ("crowd-slider", "crowd-slider-label"), "slider.js", "fields.css"),
+    ElementModule("toggle-button", ("crowd-toggle-button",), "toggle-button.js", "widgets.css"),
+    ElementModule("alert", ("crowd-alert",), "alert.js", "widgets.css"),
+    ElementModule("fab", ("crowd-fab", "crowd-icon-button"), "fab.js", "widgets.css", helper_for=("crowd-badge",)),
+    ElementModule("badge", ("crowd-badge",), "badge.js", "widgets.css"),
+    ElementModule("modal", ("crowd-modal",), "modal.js", None),
+    ElementModule("tabs", ("crowd-tabs", "crowd-tab"), "tabs.js", "widgets.css"),
+    ElementModule("toast", ("crowd-toast",), "toast.js", "widgets.css"),
+    ElementModule("text-ranking", ("crowd-text-ranking",), "text-ranking.js", "v2.css"),
+    ElementModule("qa-generation", ("crowd-question-answer-generation",), "qa-generation.js", "v2.css"),
     # Shared helpers, inlined (before the tools) when a tag they serve is used:
     # annotate.js/css for all the annotation tools, image-tool.js (the drawing stage)
     # for the four image tools.
@@ -76,7 +96,15 @@ MODULES: tuple[ElementModule, ...] = (
     ElementModule("bounding-box", ("crowd-bounding-box",), "bounding-box.js", None),
     ElementModule("polygon", ("crowd-polygon",), "polygon.js", None),
     ElementModule("keypoint", ("crowd-keypoint",), "keypoint.js", None),
-    ElementModule("segmentation", ("crowd-semantic-segmentation",), "segmentation.js", None),
+    ElementModule(
+        "segmentation",
+        ("crowd-semantic-segmentation",),
+        "segmentation.js",
+        None,
+        helper_for=("crowd-instance-segmentation",),
+    ),
+    ElementModule("instance-segmentation", ("crowd-instance-segmentation",), "instance-segmentation.js", None),
+    ElementModule("polyline", ("crowd-polyline", "crowd-line"), "polyline.js", None),
     ElementModule("entity", ("crowd-entity-annotation",), "entity.js", None),
     ElementModule("verification", ("crowd-label-verification",), "verification.js", None),
 )
@@ -113,6 +141,11 @@ def scan_crowd_tags(html: str) -> list[TagUse]:
     scanner.feed(html)
     scanner.close()
     return scanner.uses
+
+
+def scripted_tags(html: str) -> set[str]:
+    """Supported crowd tags that appear anywhere in the page source, scripts included."""
+    return {tag.lower() for tag in SCRIPTED_TAG.findall(html)} & SUPPORTED_TAGS
 
 
 def unsupported_tags(uses: list[TagUse]) -> list[TagUse]:

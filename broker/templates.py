@@ -20,7 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from liquid import CachingLoaderMixin, DictLoader, Environment, Markup
+from liquid.builtin.output import Output, OutputNode
 from liquid.exceptions import LiquidError
+from liquid.stringify import to_liquid_string
 
 from broker.annotations import boxes
 from broker.crowd_elements import (
@@ -32,6 +34,7 @@ from broker.crowd_elements import (
     TagUse,
     inline_bundle,
     scan_crowd_tags,
+    scripted_tags,
     unsupported_tags,
 )
 from broker.tasks.base import ConsolidationMethod, TaskType
@@ -261,6 +264,32 @@ def _grant_read_access(value: Any) -> str:
     return url
 
 
+def _output_string(value: Any, autoescape: bool) -> str:
+    """What `{{ value }}` prints: lists and objects as compact JSON, the rest as Liquid does.
+
+    Ground Truth's own samples depend on it: formatted-text-evaluation prints the manifest's
+    list `"highlightParts": ["lazy dog"]` into an attribute and reads it with JSON.parse (Shopify
+    Liquid would run the items together, and python-liquid prints dicts in Python notation).
+    """
+    if isinstance(value, list | tuple | dict):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return to_liquid_string(value, autoescape)
+
+
+class _GroundTruthOutputNode(OutputNode):
+    __slots__ = ()
+
+    def render_to_output(self, context: Any, buffer: Any) -> int:
+        return buffer.write(_output_string(self.expression.evaluate(context), context.autoescape))
+
+    async def render_to_output_async(self, context: Any, buffer: Any) -> int:
+        return buffer.write(_output_string(await self.expression.evaluate_async(context), context.autoescape))
+
+
+class _GroundTruthOutput(Output):
+    node_class = _GroundTruthOutputNode
+
+
 class _GroundTruthEnvironment(Environment):
     """Liquid with autoescape and limits, so a runaway template fails instead of hanging."""
 
@@ -288,6 +317,7 @@ def _environment() -> Environment:
         }
     )
     env = _GroundTruthEnvironment(autoescape=True, loader=loader)
+    env.add_tag(_GroundTruthOutput)
     env.add_filter("to_json", _to_json)
     env.add_filter("skip_autoescape", _skip_autoescape)
     env.add_filter("grant_read_access", _grant_read_access)
@@ -436,7 +466,7 @@ def render_task_html(
     if not any(use.tag in SELF_SUBMITTING_TAGS for use in uses):
         raise TemplateError("the template has no <crowd-form>; Ground Truth templates wrap their task in one")
     block = _task_input_block(task_type, task_input, data_object, uses)
-    bundle = inline_bundle({use.tag for use in uses})
+    bundle = inline_bundle({use.tag for use in uses} | scripted_tags(body))
     title = str(task_input.get("header") or "Task")
     return _document(body, bundle, block, title)
 

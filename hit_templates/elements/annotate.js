@@ -23,6 +23,19 @@
     return Crowd.parseObject(text);
   };
 
+  // (Re)build a tool's label buttons (keys 1-9, 0) in tool.labelBox; sets tool.labelButtons.
+  Crowd.labelButtons = function (tool, names, captions) {
+    var current = tool.labelIndex || 0;
+    tool.labelButtons = names.map(function (label, index) {
+      var key = index < 9 ? String(index + 1) : index === 9 ? '0' : '';
+      return Crowd.h('button', {
+        type: 'button', class: 'crowd-annot-label', role: 'radio', 'aria-checked': String(index === current), 'data-label': label,
+        style: '--label-color:' + (tool.color ? tool.color(label) : Crowd.PALETTE[index % 10]), onclick: function () { tool.pickLabel(index); },
+      }, [key ? Crowd.h('kbd', { text: key }) : '', Crowd.h('span', { text: captions[index] })]);
+    });
+    tool.labelBox.replaceChildren.apply(tool.labelBox, tool.labelButtons);
+  };
+
   // The tools' sidebar: label buttons (keys 1-9, 0) first, then the instructions and a hint.
   // `names` are the label values, `captions` what the buttons show; sets tool.labelButtons.
   Crowd.annotationSidebar = function (tool, short, full, names, captions, hint) {
@@ -35,14 +48,8 @@
       side.append(Crowd.h('button', { type: 'button', class: 'crowd-link', text: 'View full instructions', onclick: modal.open }));
     }
     if (short) side.append(Crowd.moveChildren(short, Crowd.h('div', { class: 'crowd-short-instructions' })));
-    tool.labelButtons = names.map(function (label, index) {
-      var key = index < 9 ? String(index + 1) : index === 9 ? '0' : '';
-      return Crowd.h('button', {
-        type: 'button', class: 'crowd-annot-label', role: 'radio', 'aria-checked': String(index === 0), 'data-label': label,
-        style: '--label-color:' + Crowd.PALETTE[index % 10], onclick: function () { tool.pickLabel(index); },
-      }, [key ? Crowd.h('kbd', { text: key }) : '', Crowd.h('span', { text: captions[index] })]);
-    });
-    labels.append.apply(labels, tool.labelButtons);
+    tool.labelBox = labels;
+    Crowd.labelButtons(tool, names, captions);
     side.append(Crowd.h('p', { class: 'crowd-hint', text: hint }));
     return side;
   };

@@ -5,6 +5,8 @@
   var Crowd = window.Crowd;
 
   class CrowdCheckbox extends HTMLElement {
+    static get observedAttributes() { return ['disabled']; }
+
     build() {
       this.box = Crowd.h('input', { type: 'checkbox', checked: this.hasAttribute('checked'), disabled: this.hasAttribute('disabled') });
       var text = Crowd.moveChildren(this, Crowd.h('span'));
@@ -13,7 +15,16 @@
       this.box.addEventListener('change', function () { self.classList.remove('crowd-invalid'); });
     }
 
-    get checked() { return this.box ? this.box.checked : this.hasAttribute('checked'); }
+    attributeChangedCallback() { if (this.box) this.box.disabled = this.hasAttribute('disabled'); }
+
+    // Both ways, as in Ground Truth: templates enable boxes from script (el.disabled = false).
+    get disabled() { return this.hasAttribute('disabled'); }
+
+    set disabled(value) { this.toggleAttribute('disabled', Boolean(value)); }
+
+    get value() { return this.getAttribute('value') || 'on'; }
+
+        get checked() { return this.box ? this.box.checked : this.hasAttribute('checked'); }
 
     set checked(value) { if (this.box) this.box.checked = Boolean(value); else this.toggleAttribute('checked', Boolean(value)); }
 

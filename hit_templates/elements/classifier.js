@@ -6,11 +6,28 @@
   'use strict';
   var Crowd = window.Crowd;
   var classifiers = [];
+  var SHADOW_CSS = ':host { display: block; }' +
+    '.crowd-tool { display: grid; grid-template-columns: auto minmax(300px, 2.4fr) minmax(200px, 1fr); gap: 20px; align-items: start; }' +
+    '.awsui-app-layout__navigation { width: 240px; max-width: 40vw; }' +
+    '@media (max-width: 820px) { .crowd-tool { grid-template-columns: 1fr; } .awsui-app-layout__navigation { width: auto !important; } }';
 
   class CrowdClassifierBase extends HTMLElement {
     get categories() { return Crowd.parseList(this.getAttribute('categories')); }
 
-    get value() { return this.chosen ? this.chosen.slice() : []; }
+    // Settable, as in Ground Truth: templates fill the categories from their own script.
+    set categories(list) {
+      var names = (Array.isArray(list) ? list : Crowd.parseList(String(list || ''))).map(String);
+      this.setAttribute('categories', JSON.stringify(names));
+      if (!this.list) return;
+      this.chosen = this.chosen.filter(function (label) { return names.indexOf(label) >= 0 || label === this.exclusion; }, this);
+      this.fillChoices();
+    }
+
+    // The chosen category (single) or categories (multi), as the change event's target shows it.
+    get value() {
+      if (!this.chosen) return this.constructor.multi ? [] : '';
+      return this.constructor.multi ? this.chosen.slice() : this.chosen[0] || '';
+    }
 
     build() {
       var self = this;
@@ -20,17 +37,36 @@
         regions[tag] = self.querySelector(':scope > ' + tag);
       });
       var header = this.getAttribute('header') || '';
-      var tool = Crowd.h('div', { class: 'crowd-tool crowd-internal' }, [
-        this.buildSidebar(regions['short-instructions'], regions['full-instructions']),
-        Crowd.h('section', { class: 'crowd-main' }, [
-          Crowd.h('h1', { class: 'crowd-header', text: header }),
-          this.buildTarget(regions['classification-target']),
-        ]),
-        this.buildChoices(header, regions['worker-comment']),
+      // Instructions | item | categories, laid out in the shadow root as Ground Truth's are, so
+      // templates that reach into it (two-tier questions after '.category-picker-wrapper', the
+      // instructions pane's width) work; the three parts stay in the light DOM, slotted.
+      this.sidebar = this.buildSidebar(regions['short-instructions'], regions['full-instructions']);
+      var main = Crowd.h('section', { class: 'crowd-main' }, [
+        Crowd.h('h1', { class: 'crowd-header', text: header }),
+        this.buildTarget(regions['classification-target']),
       ]);
+      var panel = this.buildChoices(header, regions['worker-comment']);
+      [[this.sidebar, 'side'], [main, 'main'], [panel, 'choices']].forEach(function (part) {
+        part[0].classList.add('crowd-internal');
+        part[0].setAttribute('slot', part[1]);
+      });
       Object.keys(regions).forEach(function (tag) { if (regions[tag]) regions[tag].remove(); });
-      this.prepend(tool);
+      this.prepend(this.sidebar, main, panel);
       classifiers.push(this);
+      var slot = function (name) { return Crowd.h('slot', { name: name }); };
+      this.picker = Crowd.h('div', { class: 'category-picker-wrapper' }, [slot('choices')]);
+      this.navigation = Crowd.h('div', { class: 'awsui-app-layout__navigation' }, [slot('side')]);
+      Crowd.exposeShadow(this, {
+        '.awsui-modal-dialog': function () { return self.fullDialog || null; },
+      }, [
+        Crowd.h('style', { text: SHADOW_CSS }),
+        Crowd.h('div', { class: 'crowd-tool awsui-app-layout' }, [
+          this.navigation,
+          Crowd.h('div', { class: 'crowd-shadow-main' }, [slot('main')]),
+          Crowd.h('div', { class: 'annotation-area' }, [this.picker]),
+        ]),
+        Crowd.h('slot'),
+      ]);
     }
 
     buildSidebar(short, full) {
@@ -40,6 +76,7 @@
         var modal = Crowd.modal(full.getAttribute('header') || 'Instructions',
           Crowd.moveChildren(full, Crowd.h('div', { class: 'crowd-full-instructions' })));
         side.append(Crowd.h('button', { type: 'button', class: 'crowd-link crowd-full-link', text: 'View full instructions', onclick: modal.open }));
+        this.fullDialog = modal.dialog;
       }
       if (short) side.append(Crowd.moveChildren(short, Crowd.h('div', { class: 'crowd-short-instructions' })));
       side.append(Crowd.h('p', { class: 'crowd-hint', text: 'Tip: press the number keys to choose a category.' }));
@@ -57,21 +94,26 @@
       var self = this;
       var multi = this.constructor.multi;
       var list = Crowd.h('div', { class: 'crowd-choices', role: multi ? 'group' : 'radiogroup', 'aria-label': header });
-      this.buttons = this.categories.map(function (label, index) {
-        return self.choiceButton(label, index, false);
-      });
       var exclusion = multi ? Crowd.parseObject(this.getAttribute('exclusion-category')) : null;
-      if (exclusion && exclusion.text) {
-        this.exclusion = String(exclusion.text);
-        this.buttons.push(this.choiceButton(this.exclusion, this.buttons.length, true));
-      }
-      this.buttons.forEach(function (button) { list.append(button); });
+      if (exclusion && exclusion.text) this.exclusion = String(exclusion.text);
+      this.list = list;
+      this.fillChoices();
       this.error = Crowd.h('p', { class: 'crowd-error', role: 'alert' });
       var panel = Crowd.h('section', { class: 'crowd-panel' }, [
         Crowd.h('h2', { text: multi ? 'Choose all that apply' : 'Choose one' }), list, this.error,
       ]);
       if (comment) panel.append(this.buildComment(comment));
       return panel;
+    }
+
+    // One button per category (and the exclusion category last), in this.list.
+    fillChoices() {
+      var self = this;
+      var chosen = this.chosen;
+      this.buttons = this.categories.map(function (label, index) { return self.choiceButton(label, index, false); });
+      if (this.exclusion) this.buttons.push(this.choiceButton(this.exclusion, this.buttons.length, true));
+      this.buttons.forEach(function (button) { button.setAttribute('aria-checked', String(chosen.indexOf(button.dataset.label) >= 0)); });
+      this.list.replaceChildren.apply(this.list, this.buttons);
     }
 
     choiceButton(label, index, exclusive) {

@@ -82,6 +82,23 @@
     return Boolean(target.isContentEditable || target.closest('input, textarea, select, [contenteditable]'));
   };
 
+  // Ground Truth's elements render in a shadow root and some templates reach into it
+  // (el.shadowRoot.querySelector('.category-picker-wrapper')). Ours render in the light DOM:
+  // the open shadow root holds one <slot> (the children show as they are) and answers the
+  // selectors templates use with our equivalent nodes: parts maps selector -> () => node.
+  // `content` (optional) replaces the single slot with the element's own shadow layout.
+  Crowd.exposeShadow = function (el, parts, content) {
+    var root = el.shadowRoot || el.attachShadow({ mode: 'open' });
+    if (content) root.append.apply(root, content);
+    else if (!root.querySelector('slot')) root.append(document.createElement('slot'));
+    var own = ShadowRoot.prototype.querySelector;
+    root.querySelector = function (selector) {
+      var key = String(selector).replace(/\s+/g, ' ').trim();
+      return parts[key] ? parts[key]() : own.call(root, selector);
+    };
+    return root;
+  };
+
   // Define a custom element whose build() runs once, after parsing, when connected.
   Crowd.define = function (tag, cls) {
     var connected = cls.prototype.connectedCallback;

@@ -8,6 +8,18 @@
   var SUBMIT_CONTROLS = 'crowd-button[form-action="submit"], button, input[type="submit"]';
   var SKIPPED_TYPES = ['submit', 'button', 'reset', 'image', 'file'];
 
+  // Template content our elements moved into their own UI (instructions, the classified item):
+  // its fields are the template's and answer like any other.
+  var TEMPLATE_CONTENT = '.crowd-short-instructions, .crowd-full-instructions, .crowd-target';
+
+  // True for the controls our elements build for themselves (never part of the answer).
+  Crowd.isInternal = function (el) {
+    var internal = el.closest('.crowd-internal');
+    if (!internal) return false;
+    var content = el.closest(TEMPLATE_CONTENT);
+    return !(content && internal.contains(content));
+  };
+
   function isPlainObject(value) {
     return value !== null && typeof value === 'object' && !Array.isArray(value);
   }
@@ -112,12 +124,14 @@
           var problem = el.crowdValidate();
           if (problem) {
             this.say(problem, 'error');
+            el.dispatchEvent(new CustomEvent('crowd-reveal', { bubbles: true }));
             el.scrollIntoView({ block: 'center' });
             if (el.focus) el.focus();
             return false;
           }
         } else if (el.willValidate && el.name && !el.checkValidity()) {
           this.say('Please complete the highlighted field.', 'error');
+          el.dispatchEvent(new CustomEvent('crowd-reveal', { bubbles: true }));
           el.reportValidity();
           return false;
         }
@@ -134,10 +148,12 @@
         else answer[name] = value;
       }
       this.querySelectorAll('*').forEach(function (el) {
-        if (typeof el.crowdAnswer === 'function') {
+        if (typeof el.crowdAnswer === 'function' && el.crowdTopLevel) {
+          Object.assign(answer, el.crowdAnswer()); // Ground Truth's v2 elements answer at the top
+        } else if (typeof el.crowdAnswer === 'function') {
           put(el.getAttribute('name'), el.crowdAnswer());
         } else if (/^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName) && el.name && !el.disabled &&
-                   SKIPPED_TYPES.indexOf(el.type) < 0 && !el.closest('.crowd-internal')) {
+                   SKIPPED_TYPES.indexOf(el.type) < 0 && !Crowd.isInternal(el)) {
           put(el.name, nativeValue(el));
         }
       });

@@ -14,6 +14,22 @@
   class CrowdImageTool extends HTMLElement {
     get labels() { return Crowd.parseList(this.getAttribute('labels')); }
 
+    // Settable, as in Ground Truth: templates add and remove labels the worker types.
+    set labels(list) {
+      var names = (Array.isArray(list) ? list : Crowd.parseList(String(list || ''))).map(String);
+      this.setAttribute('labels', JSON.stringify(names));
+      if (!this.labelBox) return;
+      this.labelNames = names;
+      this.labelIndex = Math.max(0, Math.min(this.labelIndex, names.length - 1));
+      if (this.labelsChanged) this.labelsChanged();
+      Crowd.labelButtons(this, names, names);
+      if (this.width) this.redraw();
+    }
+
+    // The answer so far (what Ground Truth's element exposes as .value), or undefined before
+    // the image has loaded.
+    get value() { return this.crowdAnswer(); }
+
     build() {
       var self = this;
       this.labelNames = this.labels;
@@ -50,6 +66,10 @@
       this.overlay.addEventListener('pointerleave', function () { if (self.hover && !self.dragging) self.hover(null); });
       this.img.src = this.getAttribute('src') || '';
       tools.push(this);
+      Crowd.exposeShadow(this, {
+        'canvas.upper-canvas': function () { return self.overlay; },
+        'canvas.lower-canvas': function () { return self.img; },
+      });
     }
 
     buildSidebar(short, full) {
@@ -138,6 +158,10 @@
       }
       if (kind === 'pointerDown') {
         if (event.button !== 0) return;
+        if (!this.labelNames.length) {
+          this.error.textContent = 'There is no label to draw with yet.';
+          return;
+        }
         this.dragging = true;
         this.overlay.setPointerCapture(event.pointerId);
         this.stage.focus({ preventScroll: true });

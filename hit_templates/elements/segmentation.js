@@ -38,16 +38,21 @@
       this.paint.width = this.width;
       this.paint.height = this.height;
       this.map = new Uint8Array(this.width * this.height);
-      this.colors = new Uint32Array(this.labelNames.length + 1);
-      var bytes = new Uint8Array(this.colors.buffer);
-      this.labelNames.forEach(function (label, index) {
-        bytes.set(rgb(Crowd.PALETTE[index % 10]).concat([255]), (index + 1) * 4);
-      });
+      this.labelsChanged();
       this.setZoom(this.fitZoom());
       this.initial = Crowd.parseValue(this.getAttribute('initial-value'));
       this.initialMap = this.map.slice();
       if (this.initial && this.initial.src) this.loadInitialImage(this.initial);
       this.redraw();
+    }
+
+    // The colour lookup table: label-map value (label index + 1) -> RGBA; 0 stays transparent.
+    labelsChanged() {
+      this.colors = new Uint32Array(this.labelNames.length + 1);
+      var bytes = new Uint8Array(this.colors.buffer);
+      this.labelNames.forEach(function (label, index) {
+        bytes.set(rgb(Crowd.PALETTE[index % 10]).concat([255]), (index + 1) * 4);
+      });
     }
 
     // initial-value {"labelMappings": {label: {color}}, "src": url}: colours -> labels.
@@ -64,11 +69,7 @@
           self.error.textContent = 'The earlier labels could not be read (the image server does not allow it).';
           return;
         }
-        var byColor = {};
-        Object.keys(initial.labelMappings || {}).forEach(function (label) {
-          var index = self.labelNames.indexOf(label);
-          if (index >= 0) byColor[rgb(String(initial.labelMappings[label].color)).join(',')] = index + 1;
-        });
+        var byColor = self.colorValues(initial);
         for (var i = 0; i < self.map.length; i += 1) {
           var o = i * 4;
           self.map[i] = pixels[o + 3] > 127 ? byColor[pixels[o] + ',' + pixels[o + 1] + ',' + pixels[o + 2]] || 0 : 0;
@@ -78,6 +79,17 @@
       };
       source.onerror = function () { self.error.textContent = 'The earlier labels could not be loaded.'; };
       source.src = initial.src;
+    }
+
+    // {"r,g,b": label-map value} for the colours of an initial-value image.
+    colorValues(initial) {
+      var byColor = {};
+      var names = this.labelNames;
+      Object.keys(initial.labelMappings || {}).forEach(function (label) {
+        var index = names.indexOf(label);
+        if (index >= 0) byColor[rgb(String(initial.labelMappings[label].color)).join(',')] = index + 1;
+      });
+      return byColor;
     }
 
     saveState() { return this.map.slice(); }
@@ -184,5 +196,6 @@
   CrowdSemanticSegmentation.maxHistory = 12; // each step is a copy of the label map
   CrowdSemanticSegmentation.hint = 'Drag to paint with the chosen label; E toggles the eraser, [ and ] change the brush size.';
 
+  Crowd.rgb = rgb;
   Crowd.define('crowd-semantic-segmentation', CrowdSemanticSegmentation);
 })();

@@ -4,6 +4,7 @@ images and records every POST to /mturk/externalSubmit, and built-in HIT renderi
 from __future__ import annotations
 
 import io
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,11 +145,19 @@ def render_builtin(
     )
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A browser that leaves a page cancels its media requests: not an error worth a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextmanager
 def running_hit_server() -> Iterator[HitServer]:
     """A local HIT server on a free port, serving a 480x320 sample image at images/house.png."""
     state = HitServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    httpd = QuietHTTPServer(("127.0.0.1", 0), make_handler(state))
     state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
     state.files["images/house.png"] = ("image/png", sample_png())
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -237,11 +237,11 @@ def test_unknown_filter_names_the_line():
 def test_unsupported_crowd_element_is_refused_with_its_line():
     with pytest.raises(TemplateError) as caught:
         render_custom(
-            "<crowd-form>\n\n<crowd-instance-segmentation name=b></crowd-instance-segmentation></crowd-form>",
+            "<crowd-form>\n\n<crowd-point-cloud name=b></crowd-point-cloud></crowd-form>",
             {"source": "x"},
         )
     assert caught.value.line == 3
-    assert "crowd-instance-segmentation" in caught.value.message
+    assert "crowd-point-cloud" in caught.value.message
 
 
 def test_template_without_crowd_form_is_refused():
@@ -432,3 +432,42 @@ def test_guide_sample_renders_with_our_elements(doc, sample):
     assert "assets.crowd.aws" not in html
     for use in uses:
         assert f"Crowd.define('{use.tag}'" in html
+
+
+def test_v2_script_and_stylesheet_are_replaced_by_our_elements():
+    source = (
+        '<html><head><link rel="stylesheet" href="https://assets.crowd.aws/css/crowd-html-elements-v2.css" />\n'
+        '<script src="https://assets.crowd.aws/crowd-html-elements-v2.js"></script></head><body>\n'
+        "<crowd-form><crowd-text-ranking name=r text='t' responses='[\"a\",\"b\"]'\n"
+        ' ordinal-ranking-dimensions=\'[{"name":"Clarity","allowTie":true}]\'></crowd-text-ranking>'
+        "</crowd-form></body></html>"
+    )
+    html = render_custom(source, {"source": "x"})
+    assert "assets.crowd.aws" not in html
+    assert "Crowd.define('crowd-text-ranking'" in html
+    assert html.index("Crowd.define('crowd-text-ranking'") < html.index("</head>")
+
+
+def test_crowd_alert_written_by_a_script_gets_its_element_and_is_not_refused():
+    source = (
+        "<crowd-form><div id=box></div></crowd-form>\n"
+        "<script>box.innerHTML = '<crowd-alert type=\"error\">No</crowd-alert>';</script>"
+    )
+    html = render_custom(source, {"source": "x"})
+    assert "Crowd.define('crowd-alert'" in html
+    assert "crowd-alert[type=error]" in html  # its style comes with it
+    assert "Crowd.define('crowd-slider'" not in html  # only what the page names
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (["lazy dog", "fox"], "[&#34;lazy dog&#34;,&#34;fox&#34;]"),
+        ({"a": 1, "b": [True, None]}, "{&#34;a&#34;:1,&#34;b&#34;:[true,null]}"),
+        ("<b>", "&lt;b&gt;"),
+        (3, "3"),
+    ],
+)
+def test_printed_lists_and_objects_are_json_as_ground_truth_prints_them(value, printed):
+    html = render_custom("<crowd-form><p id=v>{{ task.input.v }}</p></crowd-form>", {"source": "x", "v": value})
+    assert f"<p id=v>{printed}</p>" in html
