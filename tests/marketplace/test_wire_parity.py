@@ -162,6 +162,28 @@ def test_timestamped_messages_keep_the_broker_able_to_recover_a_duplicate_hit(mt
     assert broker_mturk.hit_id_from_error(error.value) == hit_id
 
 
+def test_the_broker_still_tells_a_paid_bonus_from_a_failure(server, mturk) -> None:
+    """The review/quality stages settle a bonus whose token MTurk has seen; any other error is a failure."""
+    from broker.actions.bonuses import token_already_used  # the broker's branch on MTurk's answer
+
+    hit_type_id = mturk.create_hit_type(Title="t", Description="d", Reward="0.05", AssignmentDurationInSeconds=60)[
+        "HITTypeId"
+    ]
+    hit_id = mturk.create_hit_with_hit_type(HITTypeId=hit_type_id, LifetimeInSeconds=600, Question=HTML_QUESTION)[
+        "HIT"
+    ]["HITId"]
+    worker_id, assignment_id = work(server.marketplace, hit_id)
+    bonus = {"WorkerId": worker_id, "AssignmentId": assignment_id, "BonusAmount": "0.10", "Reason": "good"}
+    mturk.send_bonus(**bonus, UniqueRequestToken="bonus-1")
+    with pytest.raises(mturk.exceptions.RequestError) as repeated:
+        mturk.send_bonus(**bonus, UniqueRequestToken="bonus-1")
+    assert token_already_used(repeated.value)
+    with pytest.raises(mturk.exceptions.RequestError) as missing:
+        mturk.send_bonus(**{**bonus, "AssignmentId": MISSING}, UniqueRequestToken="bonus-2")
+    assert missing.value.response["TurkErrorCode"] == "AWS.MechanicalTurk.AssignmentDoesNotExist"
+    assert not token_already_used(missing.value)
+
+
 # ------------------------------------------------------------------------------------- NextToken
 def list_every_page_like_mephisto(mturk) -> tuple[list[dict], list[int]]:
     """mephisto's cleanup loop: read NextToken from every non-empty page, stop at an empty one."""
