@@ -132,6 +132,23 @@ def test_many_failures_from_one_address_lock_that_address() -> None:
     assert limiter.locked("never-tried", "198.51.100.1") is None
 
 
+def test_without_an_address_only_the_account_is_limited() -> None:
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    limiter = SignInLimiter(lambda: now)
+    for i in range(ADDRESS_FAILURES * 2):
+        assert limiter.failed(f"user{i}", None) is None
+    assert limiter.locked("someone", None) is None
+
+
+def test_loopback_peers_are_limited_per_account_only(web) -> None:
+    """The simulated crowd signs in from 127.0.0.1 before signing up: many unknown names in a row."""
+    web().sign_up("vera", PASSWORD)
+    for i in range(ADDRESS_FAILURES + 5):
+        assert sign_in(web(), f"newbot{i}", PASSWORD).status_code == 400
+    assert sign_in(web(), "vera", PASSWORD).status_code == 303
+    web().sign_up("newbot0", PASSWORD)
+
+
 def test_failures_older_than_the_window_do_not_count() -> None:
     moments = [datetime(2026, 1, 5, tzinfo=UTC)]
     limiter = SignInLimiter(lambda: moments[-1])

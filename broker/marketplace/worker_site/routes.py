@@ -37,6 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from broker.marketplace.errors import MarketplaceError, NotFound, NotQualified
+from broker.marketplace.questions import is_loopback_host
 from broker.marketplace.worker_site.answer_xml import external_submit_answers
 from broker.marketplace.worker_site.forms import (
     ANSWER_LIMITS,
@@ -224,9 +225,12 @@ class WorkerSite:
         return endpoint
 
     @staticmethod
-    def client_address(request: Request) -> str:
-        """The peer's address (a reverse proxy's own, behind one: forwarded headers can be forged)."""
-        return request.client.host if request.client else "unknown"
+    def limited_address(request: Request) -> str | None:
+        """The peer's address for sign-in limits; None for a loopback peer (the simulated crowd, or a
+        reverse proxy every worker comes through), which only the per-account limit applies to.
+        Forwarded-for headers are not trusted: anyone can send them."""
+        host = request.client.host if request.client else ""
+        return None if not host or is_loopback_host(host) else host
 
     def submit_to(self, request: Request) -> str:
         return str(request.base_url).rstrip("/")
@@ -290,7 +294,7 @@ class WorkerSite:
             return self.csrf_failure(request, session)
         username = str(form.get("username", "")).strip()
         next_url = safe_next(str(form.get("next", "/")))
-        address = self.client_address(request)
+        address = self.limited_address(request)
         lockout = self.signin_limits.locked(username, address)
         if lockout is None:
             found = self.store.find_account(username)
@@ -299,7 +303,7 @@ class WorkerSite:
             if valid and found is not None:
                 self.signin_limits.succeeded(username)
                 return self.start_session(request, session, found[0].worker_id, next_url)
-            lockout = self.signin_limits.failed(username, address)
+            lockout = self.signin_limits.failed(username, address if found is not None else None)
         if lockout is None:
             error, status = "Unknown username or wrong password.", 400
         else:

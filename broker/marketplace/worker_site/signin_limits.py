@@ -3,7 +3,10 @@
 Failures are counted per account name and per client address within a sliding window on the
 marketplace's clock; past the limit every sign-in for that account (or from that address) is
 refused, the right password included, until the lockout ends. A successful sign-in clears its
-account's count. State is in memory: a restart forgets it, which only the site's operator can cause.
+account's count. The caller passes no address for a peer that should not be limited as one (a
+loopback peer: the simulated crowd, or a reverse proxy that all workers come through) or for a
+name with no account (bots sign in before their first sign-up). State is in memory: a restart
+forgets it, which only the site's operator can cause.
 """
 
 from __future__ import annotations
@@ -53,10 +56,11 @@ class SignInLimiter:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _keys(username: str, address: str) -> list[tuple[str, str]]:
-        return [("account", username.casefold()), ("address", address)]
+    def _keys(username: str, address: str | None) -> list[tuple[str, str]]:
+        keys = [("account", username.casefold())]
+        return keys + [("address", address)] if address is not None else keys
 
-    def locked(self, username: str, address: str) -> Lockout | None:
+    def locked(self, username: str, address: str | None) -> Lockout | None:
         """The lockout in force for this account name or address, if any."""
         now = self._now()
         with self._lock:
@@ -67,7 +71,7 @@ class SignInLimiter:
                 self._locked_until.pop(key, None)
         return None
 
-    def failed(self, username: str, address: str) -> Lockout | None:
+    def failed(self, username: str, address: str | None) -> Lockout | None:
         """Count one wrong password; the lockout it starts, if it reaches a limit."""
         now = self._now()
         started: Lockout | None = None
