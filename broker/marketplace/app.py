@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from broker.marketplace import auth, protocol
 from broker.marketplace.config import MarketplaceConfig
-from broker.marketplace.errors import MarketplaceError, WireError
+from broker.marketplace.errors import MarketplaceError, ServiceFault, WireError
 from broker.marketplace.faults import FaultInjector
 from broker.marketplace.state import Marketplace
 
@@ -39,10 +40,11 @@ def wire_error_response(error: WireError) -> Response:
     )
 
 
-def marketplace_error_response(error: MarketplaceError) -> Response:
+def marketplace_error_response(error: MarketplaceError, now: datetime) -> Response:
+    """An error MTurk itself answers: TurkErrorCode, and the message stamped with the server's time."""
     return _json_response(
         error.http_status,
-        protocol.error_body(error.error_type, error.message, error.code),
+        protocol.error_body(error.error_type, protocol.stamped(error.message, now), error.code),
         protocol.error_headers(error.error_type),
     )
 
@@ -69,16 +71,11 @@ class RequesterApi:
         except WireError as error:
             return wire_error_response(error)
         except MarketplaceError as error:
-            return marketplace_error_response(error)
+            return marketplace_error_response(error, self.marketplace.clock.now())
         except Exception:  # noqa: BLE001 - the server keeps serving; the client sees ServiceFault
             log.exception("requester API call %s failed", target)
-            return _json_response(
-                500,
-                protocol.error_body(
-                    "ServiceFault", "An internal error occurred; please retry.", "AWS.ServiceUnavailable"
-                ),
-                protocol.error_headers("ServiceFault"),
-            )
+            fault = ServiceFault("AWS.ServiceUnavailable", "An internal error occurred; please retry.")
+            return marketplace_error_response(fault, self.marketplace.clock.now())
         return _json_response(200, protocol.response_body(result))
 
     async def endpoint(self, request: Request) -> Response:

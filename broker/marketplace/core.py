@@ -418,31 +418,31 @@ class MarketplaceCore:
     def _get_hit(self, hit_id: str) -> HITRecord:
         hit = self.hits.get(hit_id)
         if hit is None:
-            raise NotFound(f"Hit {hit_id} does not exist.")
+            raise NotFound("HIT", f"Hit {hit_id} does not exist.")
         return hit
 
     def _get_hit_type(self, hit_type_id: str) -> HITTypeRecord:
         hit_type = self.hit_types.get(hit_type_id)
         if hit_type is None:
-            raise NotFound(f"HITType {hit_type_id} does not exist.")
+            raise NotFound("HITType", f"HITType {hit_type_id} does not exist.")
         return hit_type
 
     def _get_assignment(self, assignment_id: str) -> AssignmentRecord:
         assignment = self.assignments.get(assignment_id)
         if assignment is None:
-            raise NotFound(f"Assignment {assignment_id} does not exist.")
+            raise NotFound("Assignment", f"Assignment {assignment_id} does not exist.")
         return assignment
 
     def _get_worker(self, worker_id: str) -> WorkerRecord:
         worker = self.workers.get(worker_id)
         if worker is None:
-            raise NotFound(f"Worker {worker_id} does not exist.")
+            raise NotFound("Worker", f"Worker {worker_id} does not exist.")
         return worker
 
     def _get_qualification_type(self, type_id: str) -> QualificationTypeRecord:
         qualification_type = self.qualification_types.get(type_id)
         if qualification_type is None or qualification_type.deleted:
-            raise NotFound(f"QualificationType {type_id} does not exist.")
+            raise NotFound("QualificationType", f"QualificationType {type_id} does not exist.")
         return qualification_type
 
     def _ensure_worker(self, worker_id: str, now: datetime) -> WorkerRecord:

@@ -26,9 +26,23 @@ class ServiceFault(MarketplaceError):
     http_status = 500
 
 
+# The kinds of entity MTurk names in its not-found codes: AWS.MechanicalTurk.<kind>DoesNotExist.
+NOT_FOUND_KINDS = frozenset(
+    {"HIT", "HITType", "Assignment", "QualificationType", "Qualification", "QualificationRequest", "Worker"}
+)
+
+
 class NotFound(RequestError):
-    def __init__(self, message: str) -> None:
-        super().__init__("AWS.MechanicalTurk.DoesNotExist", message)
+    """A missing entity, with MTurk's code for its kind (e.g. `AWS.MechanicalTurk.HITDoesNotExist`).
+
+    Clients branch on these codes (and on the messages' wording), so both follow MTurk's.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        if kind not in NOT_FOUND_KINDS:
+            raise ValueError(f"unknown entity kind {kind!r}")
+        super().__init__(f"AWS.MechanicalTurk.{kind}DoesNotExist", message)
+        self.kind = kind
 
 
 class InvalidState(RequestError):

@@ -36,7 +36,12 @@ def decode_token(token: str) -> tuple[Any, ...]:
 def paginate(
     items: Sequence[T], key: Callable[[T], tuple[Any, ...]], params: dict[str, Any]
 ) -> tuple[list[T], dict[str, str]]:
-    """One page of `items` in `key` order after the caller's NextToken; the next token if more remain."""
+    """One page of `items` in `key` order after the caller's NextToken, and MTurk's NextToken.
+
+    MTurk sends a NextToken with every page that has results, the last one included, and none
+    with an empty page: clients loop `while NumResults > 0` on that token (mephisto, Dallinger).
+    A keyset token also lets a later call see items added after the last page.
+    """
     size = int(params.get("MaxResults") or DEFAULT_PAGE_SIZE)
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"MaxResults must be between 1 and {MAX_PAGE_SIZE}, got {size}.")
@@ -45,6 +50,6 @@ def paginate(
         after = decode_token(params["NextToken"])
         ordered = [item for item in ordered if tuple(key(item)) > after]
     page = ordered[:size]
-    if len(ordered) > size:
+    if page:
         return page, {"NextToken": encode_token(key(page[-1]))}
     return page, {}

@@ -207,6 +207,14 @@ def response_body(result: dict[str, Any]) -> bytes:
     return json.dumps(to_wire(result), separators=(",", ":")).encode("utf-8")
 
 
+def stamped(message: str, moment: datetime) -> str:
+    """MTurk ends each error message with the server's time in epoch milliseconds.
+
+    e.g. 'Hit 3PR3LXCWSFNV4OJWZBHIMQOIJVSX9G does not exist. (1624047673969)'.
+    """
+    return f"{message} ({int(moment.timestamp() * 1000)})"
+
+
 def error_body(error_type: str, message: str, turk_error_code: str | None = None) -> bytes:
     """AWS JSON error document; MTurk's errors carry TurkErrorCode beside Message."""
     document: dict[str, Any] = {"__type": error_type, "Message": message}

@@ -69,13 +69,32 @@ def _frame_height(root: ElementTree.Element, namespace: str, kind: str) -> int:
     return height
 
 
-def _is_local_host(host: str) -> bool:
-    if host in ("localhost",):
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (also as ::ffff:127.x.x.x): a page on this machine."""
+    if host.lower().rstrip(".") == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def check_external_url(url: str) -> None:
+    """MTurk requires HTTPS for an ExternalURL; plain http is allowed here for loopback pages only,
+    which no MTurk worker could reach anyway (local tests and demos)."""
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname or ""
+    except ValueError:
+        host = ""
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host)):
+        return
+    raise RequestError(
+        "AWS.MechanicalTurk.InvalidParameterValue",
+        f'The value "{url}" is not valid for the parameter ExternalURL. This URL must use the HTTPS protocol.',
+    )
 
 
 def parse_question(question: str) -> ParsedQuestion:
@@ -100,11 +119,13 @@ def parse_question(question: str) -> ParsedQuestion:
     if name == "ExternalQuestion":
         url_node = _child(root, namespace, "ExternalURL")
         url = (url_node.text or "").strip() if url_node is not None else ""
-        parts = urlsplit(url)
-        if not url or not parts.netloc:
-            raise xml_error("ExternalQuestion requires an absolute ExternalURL.")
-        if parts.scheme != "https" and not (parts.scheme == "http" and _is_local_host(parts.hostname or "")):
-            raise xml_error(f"ExternalURL must use HTTPS: {url}")
+        try:
+            absolute = bool(url) and bool(urlsplit(url).netloc)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            absolute = False
+        if not absolute:
+            raise xml_error(f"ExternalQuestion requires an absolute ExternalURL, got {url!r}.")
+        check_external_url(url)
         return ParsedQuestion(name, None, url, _frame_height(root, namespace, name))
     validate_question_form(root, namespace)
     return ParsedQuestion(name, None, None, None)

@@ -439,7 +439,7 @@ class RequesterOperations(MarketplaceCore):
         with self._transaction() as now:
             assignment = self._get_assignment(params["AssignmentId"])
             if assignment.status not in ("Submitted", "Approved", "Rejected"):
-                raise NotFound(f"Assignment {assignment.id} does not exist (it has not been submitted).")
+                raise NotFound("Assignment", f"Assignment {assignment.id} does not exist (it has not been submitted).")
             hit = self.hits[assignment.hit_id]
             return {"Assignment": self._assignment_shape(assignment), "HIT": self._hit_shape(hit, now)}
 
@@ -747,7 +747,7 @@ class RequesterOperations(MarketplaceCore):
             qualification_type = self._get_qualification_type(params["QualificationTypeId"])
             qualification = self.qualifications.get(f"{qualification_type.id}:{params['WorkerId']}")
             if qualification is None or qualification.status != "Granted":
-                raise NotFound(f"Worker {params['WorkerId']} does not hold QualificationType {qualification_type.id}.")
+                raise NotFound("Qualification", "You requested a Qualification that does not exist.")
             qualification.status = "Revoked"
             self._save(qualification)
             return {}
@@ -757,10 +757,8 @@ class RequesterOperations(MarketplaceCore):
             qualification_type = self._get_qualification_type(params["QualificationTypeId"])
             qualification = self.qualifications.get(f"{qualification_type.id}:{params['WorkerId']}")
             if qualification is None:
-                raise NotFound(
-                    "You requested a Qualification that does not exist: "
-                    f"worker {params['WorkerId']}, type {qualification_type.id}."
-                )
+                # MTurk's own wording: clients match the message's start to tell "not granted" apart.
+                raise NotFound("Qualification", "You requested a Qualification that does not exist.")
             return {"Qualification": self._qualification_shape(qualification)}
 
     def list_workers_with_qualification_type(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -821,7 +819,7 @@ class RequesterOperations(MarketplaceCore):
     def _pending_request(self, request_id: str) -> QualificationRequestRecord:
         request = self.qualification_requests.get(request_id)
         if request is None:
-            raise NotFound(f"QualificationRequest {request_id} does not exist.")
+            raise NotFound("QualificationRequest", f"QualificationRequest {request_id} does not exist.")
         if request.status != "Pending":
             raise InvalidState(
                 "AWS.MechanicalTurk.InvalidQualificationRequestState",
@@ -889,10 +887,13 @@ class RequesterOperations(MarketplaceCore):
             assignment = self._get_assignment(params["AssignmentId"])
             identifier = params["QuestionIdentifier"]
             if assignment.answer is None:
-                raise NotFound(f"Assignment {assignment.id} has no answer.")
+                raise NotFound("Assignment", f"Assignment {assignment.id} has no answer.")
             keys = questions.answers_from_xml(assignment.answer).get(identifier)
             if not keys or "<UploadedFileKey>" not in assignment.answer:
-                raise NotFound(f"Assignment {assignment.id} has no uploaded file for question {identifier}.")
+                raise ValidationFailed(
+                    f"Assignment {assignment.id} has no uploaded file for question {identifier}.",
+                    "AWS.MechanicalTurk.InvalidParameterValue",
+                )
             base = (self.public_url or "").rstrip("/")
             return {"FileUploadURL": f"{base}/uploads/{assignment.id}/{keys[0]}"}
 

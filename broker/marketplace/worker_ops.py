@@ -184,7 +184,7 @@ class WorkerOperations(MarketplaceCore):
         with self._transaction() as now:
             hit = self._get_hit(hit_id)
             if hit.disposed:
-                raise NotFound(f"Hit {hit_id} does not exist.")
+                raise NotFound("HIT", f"Hit {hit_id} does not exist.")
             hit_type = self.hit_types[hit.hit_type_id]
             self._check_worker_may(hit_type, self._worker_or_none(worker_id), "Preview")
             parsed = questions.parse_question(hit.question)
@@ -239,7 +239,7 @@ class WorkerOperations(MarketplaceCore):
     def _worker_assignment(self, assignment_id: str, worker_id: str) -> AssignmentRecord:
         assignment = self.assignments.get(assignment_id)
         if assignment is None or assignment.worker_id != worker_id:
-            raise NotFound(f"Assignment {assignment_id} does not exist for worker {worker_id}.")
+            raise NotFound("Assignment", f"Assignment {assignment_id} does not exist for worker {worker_id}.")
         return assignment
 
     def return_assignment(self, assignment_id: str, worker_id: str) -> None:

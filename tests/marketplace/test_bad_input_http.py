@@ -41,8 +41,8 @@ def hit_type_id(mturk):
             {
                 "Question": f'<ExternalQuestion xmlns="{EXTERNAL_NS}"><ExternalURL>http://example.com/task</ExternalURL><FrameHeight>400</FrameHeight></ExternalQuestion>'
             },
-            "AWS.MechanicalTurk.XMLParseError",
-            "HTTPS",
+            "AWS.MechanicalTurk.InvalidParameterValue",
+            "This URL must use the HTTPS protocol.",
         ),
         ({"LifetimeInSeconds": 10}, "AWS.ParameterOutOfRange", "LifetimeInSeconds"),
         ({"LifetimeInSeconds": 366 * 86400}, "AWS.ParameterOutOfRange", "LifetimeInSeconds"),
@@ -111,7 +111,7 @@ def test_unknown_operation_and_malformed_json_over_http(server, mturk):
 def test_missing_hit_is_a_request_error(mturk):
     with pytest.raises(mturk.exceptions.RequestError) as error:
         mturk.get_hit(HITId="A" * 30)
-    assert error.value.response["TurkErrorCode"] == "AWS.MechanicalTurk.DoesNotExist"
+    assert error.value.response["TurkErrorCode"] == "AWS.MechanicalTurk.HITDoesNotExist"
     assert isinstance(error.value, ClientError)
 
 

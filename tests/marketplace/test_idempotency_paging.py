@@ -60,7 +60,8 @@ def test_paging_is_stable_when_hits_are_added_between_pages(market, clock):
     second = market.list_hits({"MaxResults": 10, "NextToken": first["NextToken"]})
     seen = [h["HITId"] for h in first["HITs"] + second["HITs"]]
     assert seen[:15] == created and len(seen) == len(set(seen)) == 16
-    assert "NextToken" not in second
+    last = market.list_hits({"MaxResults": 10, "NextToken": second["NextToken"]})
+    assert last["NumResults"] == 0 and last["HITs"] == [] and "NextToken" not in last
 
 
 def test_bad_next_token_and_page_size(market):
@@ -85,7 +86,7 @@ def test_paging_over_250_hits_with_the_boto3_paginator(server, mturk):
     }
     mturk.create_hit_with_hit_type(HITTypeId=other_type, LifetimeInSeconds=30, Question=HTML_QUESTION)
     pages = list(mturk.get_paginator("list_hits").paginate(PaginationConfig={"PageSize": 100}))
-    assert [len(page["HITs"]) for page in pages] == [100, 100, 51]
+    assert [len(page["HITs"]) for page in pages] == [100, 100, 51, 0]  # MTurk's empty last page ends the paging
     assert {h["HITId"] for page in pages for h in page["HITs"]} >= created
 
     server.marketplace.clock.advance(31)  # every HIT expires with no work: all Reviewable

@@ -321,3 +321,25 @@ def test_profile_locale_feeds_locale_requirements(web, mturk) -> None:
     assert worker.post("/profile", {"country": "de", "subdivision": ""}).status_code == 303
     worker.accepted_assignment(worker.accept_hit(hit_id))
     assert worker.post("/profile", {"country": "Germany"}).status_code == 400
+
+
+def test_a_loopback_http_external_question_is_worked_end_to_end(web, mturk, market, files_root) -> None:
+    """MTurk wants https; a page on this machine may use plain http (here served by the site itself)."""
+    page = files_root / "task.html"
+    page.write_text(SIMPLE_FORM)
+    url = f"{market.worker_site_url}/local-files{page}"
+    assert url.startswith("http://127.0.0.1:")
+    external = (
+        '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd">'
+        f"<ExternalURL>{url}</ExternalURL><FrameHeight>600</FrameHeight></ExternalQuestion>"
+    )
+    _, hit_id = create_hit(mturk, Question=external)
+    worker = web()
+    worker.sign_up("uma")
+    assignment_id = worker.accepted_assignment(worker.accept_hit(hit_id))
+    src, params = worker.frame_params(worker.http.get(f"/tasks/{assignment_id}").text)
+    assert src.startswith(url + "?assignmentId=")
+    assert worker.http.get(src).text == SIMPLE_FORM
+    assert worker.submit([("assignmentId", params["assignmentId"]), ("category", "dog")]).status_code == 200
+    [assignment] = mturk.list_assignments_for_hit(HITId=hit_id)["Assignments"]
+    assert "<FreeText>dog</FreeText>" in assignment["Answer"]

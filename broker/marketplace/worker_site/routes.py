@@ -14,13 +14,15 @@ wire format. URL map (bots and the broker rely on it):
     POST /tasks/{assignment_id}/return
     POST /mturk/externalSubmit                         answers as QuestionFormAnswers XML
     GET  /dashboard, /qualifications[/{id}]; POST /qualifications/{id}/request, /profile
-    GET  /local-files/{absolute path}                  files under config.file_roots only
+    GET  /local-files/{absolute path}                  files under config.file_roots only (else 404/400)
     GET  /static/...                                   the site's CSS
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,9 +37,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from broker.marketplace.errors import MarketplaceError, NotFound, NotQualified
+from broker.marketplace.questions import is_loopback_host
 from broker.marketplace.worker_site.answer_xml import external_submit_answers
+from broker.marketplace.worker_site.forms import (
+    ANSWER_LIMITS,
+    SITE_FORM_LIMITS,
+    FormLimits,
+    FormRejected,
+    read_limited,
+)
 from broker.marketplace.worker_site.passwords import hash_password, verify_password
 from broker.marketplace.worker_site.question_form import parse_question_form, question_form_answer_xml
+from broker.marketplace.worker_site.signin_limits import SignInLimiter
 from broker.marketplace.worker_site.store import (
     AccountError,
     Session,
@@ -64,6 +75,7 @@ HIT_CONTENT_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 ACCEPT_RETRIES = 3
+Handler = Callable[[Request], Awaitable[Response]]
 _HERE = Path(__file__).resolve().parent
 
 
@@ -130,6 +142,7 @@ class WorkerSite:
         self.store = SiteStore(site_db_path(config.db_path))
         self.env = _environment()
         self.file_roots = [Path(root).resolve() for root in config.file_roots]
+        self.signin_limits = SignInLimiter(marketplace.clock.now)
 
     # plumbing -------------------------------------------------------------------------
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -190,6 +203,34 @@ class WorkerSite:
 
     def redirect(self, request: Request, session: Session | None, url: str) -> Response:
         return self.set_cookie(request, RedirectResponse(url, status_code=303), session)
+
+    def limited(self, handler: Handler, limits: FormLimits, *, cross_site: bool = False) -> Handler:
+        """`handler` with its POST body read within `limits`; over them, an error page instead.
+
+        `cross_site`: posts from a HIT's page (no session cookie), answered without a new session.
+        """
+
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            if request.method != "POST":
+                return await handler(request)
+            try:
+                request = await read_limited(request, limits)
+            except FormRejected as error:
+                return self.error_page(
+                    request, self.session(request), error.status, error.message, new_session=not cross_site
+                )
+            return await handler(request)
+
+        return endpoint
+
+    @staticmethod
+    def limited_address(request: Request) -> str | None:
+        """The peer's address for sign-in limits; None for a loopback peer (the simulated crowd, or a
+        reverse proxy every worker comes through), which only the per-account limit applies to.
+        Forwarded-for headers are not trusted: anyone can send them."""
+        host = request.client.host if request.client else ""
+        return None if not host or is_loopback_host(host) else host
 
     def submit_to(self, request: Request) -> str:
         return str(request.base_url).rstrip("/")
@@ -253,19 +294,27 @@ class WorkerSite:
             return self.csrf_failure(request, session)
         username = str(form.get("username", "")).strip()
         next_url = safe_next(str(form.get("next", "/")))
-        found = self.store.find_account(username)
-        valid = found is not None and await run_in_threadpool(verify_password, str(form.get("password", "")), found[1])
-        if not valid or found is None:
-            return self.render(
-                request,
-                session,
-                "signin.html",
-                status=400,
-                error="Unknown username or wrong password.",
-                username=username,
-                next_url=next_url,
-            )
-        return self.start_session(request, session, found[0].worker_id, next_url)
+        address = self.limited_address(request)
+        lockout = self.signin_limits.locked(username, address)
+        if lockout is None:
+            found = self.store.find_account(username)
+            password = str(form.get("password", ""))
+            valid = found is not None and await run_in_threadpool(verify_password, password, found[1])
+            if valid and found is not None:
+                self.signin_limits.succeeded(username)
+                return self.start_session(request, session, found[0].worker_id, next_url)
+            lockout = self.signin_limits.failed(username, address if found is not None else None)
+        if lockout is None:
+            error, status = "Unknown username or wrong password.", 400
+        else:
+            error, status = lockout.message(), 429
+        response = self.render(
+            request, session, "signin.html", status=status, error=error, username=username, next_url=next_url
+        )
+        if lockout is not None:
+            wait = (lockout.until - self.marketplace.clock.now()).total_seconds()
+            response.headers["Retry-After"] = str(max(1, int(wait)))
+        return response
 
     def start_session(self, request: Request, old: Session | None, worker_id: str, target: str) -> Response:
         """Signing in always issues a new session token (the old one is ended)."""
@@ -542,11 +591,17 @@ class WorkerSite:
 
     # files of local jobs --------------------------------------------------------------
     async def local_file(self, request: Request) -> Response:
-        """Files under config.file_roots only; anything else (or a symlink out) is 404."""
-        candidate = Path("/" + request.path_params["path"].lstrip("/")).resolve()
-        for root in self.file_roots:
-            if candidate.is_relative_to(root) and candidate.is_file():
-                return FileResponse(candidate)
+        """Files under config.file_roots only; anything else (or a symlink out) is 404, a malformed path 400."""
+        raw = request.path_params["path"]
+        if "\x00" in raw:
+            return Response("Bad Request: the path contains a NUL character.", status_code=400, media_type="text/plain")
+        try:
+            candidate = Path("/" + raw.lstrip("/")).resolve()
+            for root in self.file_roots:
+                if candidate.is_relative_to(root) and candidate.is_file():
+                    return FileResponse(candidate)
+        except (OSError, ValueError, RuntimeError):  # a name too long, a loop of links (RuntimeError), no access
+            pass
         return Response("Not Found", status_code=404, media_type="text/plain")
 
 
@@ -555,19 +610,44 @@ def build_routes(marketplace: Marketplace, config: MarketplaceConfig) -> list[Ro
     site = WorkerSite(marketplace, config)
     return [
         Route("/", site.groups, methods=["GET"], name="groups"),
-        Route("/signup", site.signup, methods=["GET", "POST"], name="signup"),
-        Route("/signin", site.signin, methods=["GET", "POST"], name="signin"),
-        Route("/signout", site.signout, methods=["POST"], name="signout"),
+        Route("/signup", site.limited(site.signup, SITE_FORM_LIMITS), methods=["GET", "POST"], name="signup"),
+        Route("/signin", site.limited(site.signin, SITE_FORM_LIMITS), methods=["GET", "POST"], name="signin"),
+        Route("/signout", site.limited(site.signout, SITE_FORM_LIMITS), methods=["POST"], name="signout"),
         Route("/projects/{hit_type_id}/preview", site.preview, methods=["GET"], name="preview"),
-        Route("/projects/{hit_type_id}/accept", site.accept_group, methods=["POST"], name="accept_group"),
-        Route("/hits/{hit_id}/accept", site.accept_hit, methods=["POST"], name="accept_hit"),
+        Route(
+            "/projects/{hit_type_id}/accept",
+            site.limited(site.accept_group, SITE_FORM_LIMITS),
+            methods=["POST"],
+            name="accept_group",
+        ),
+        Route(
+            "/hits/{hit_id}/accept",
+            site.limited(site.accept_hit, SITE_FORM_LIMITS),
+            methods=["POST"],
+            name="accept_hit",
+        ),
         Route("/hits/{hit_id}/question", site.question, methods=["GET"], name="question"),
-        Route("/hits/{hit_id}/questionform", site.question_form_submit, methods=["POST"], name="question_form_submit"),
+        Route(
+            "/hits/{hit_id}/questionform",
+            site.limited(site.question_form_submit, ANSWER_LIMITS, cross_site=True),
+            methods=["POST"],
+            name="question_form_submit",
+        ),
         Route("/tasks/{assignment_id}", site.task, methods=["GET"], name="task"),
-        Route("/tasks/{assignment_id}/return", site.return_task, methods=["POST"], name="return_task"),
-        Route("/mturk/externalSubmit", site.external_submit, methods=["POST"], name="external_submit"),
+        Route(
+            "/tasks/{assignment_id}/return",
+            site.limited(site.return_task, SITE_FORM_LIMITS),
+            methods=["POST"],
+            name="return_task",
+        ),
+        Route(
+            "/mturk/externalSubmit",
+            site.limited(site.external_submit, ANSWER_LIMITS, cross_site=True),
+            methods=["POST"],
+            name="external_submit",
+        ),
         Route("/dashboard", site.dashboard, methods=["GET"], name="dashboard"),
-        Route("/profile", site.profile, methods=["POST"], name="profile"),
+        Route("/profile", site.limited(site.profile, SITE_FORM_LIMITS), methods=["POST"], name="profile"),
         Route("/qualifications", site.qualifications, methods=["GET"], name="qualifications"),
         Route(
             "/qualifications/{qualification_type_id}",
@@ -577,7 +657,7 @@ def build_routes(marketplace: Marketplace, config: MarketplaceConfig) -> list[Ro
         ),
         Route(
             "/qualifications/{qualification_type_id}/request",
-            site.request_qualification,
+            site.limited(site.request_qualification, SITE_FORM_LIMITS),
             methods=["POST"],
             name="request_qualification",
         ),
