@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from broker.demo import DemoOptions, run_demo
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the checkout's `scoring` package, not benchmarks/scoring.py beside this script
+
+from broker.demo import DemoOptions, run_demo  # noqa: E402
 
 
 def main() -> None:

@@ -512,7 +512,11 @@ def db_revision(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except migrate.OutdatedSchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

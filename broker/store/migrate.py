@@ -3,9 +3,12 @@
 - A new, empty DB gets the tables of broker.store.tables in one ``create_all`` and is
   stamped at the head revision (much faster than replaying every revision; the test suite
   makes hundreds of DBs).
-- A DB at an older revision is upgraded in place. A DB that has the tables but no
-  alembic_version table was written by release 0.1.0: it is stamped at 0001 (the schema of
-  that release), then upgraded.
+- A SQLite DB at an older revision is upgraded in place (one user, one file). A DB that has the
+  tables but no alembic_version table was written by release 0.1.0: it is stamped at 0001 (the
+  schema of that release), then upgraded.
+- A PostgreSQL DB at an older revision is refused with OutdatedSchemaError: several daemons
+  on several machines may share it, and an old daemon still running against a new schema (or
+  the reverse) is worse than a clear stop. `broker db upgrade` upgrades it, deliberately.
 - A DB already at the head costs one query (the head revision is read from the scripts once).
 - On PostgreSQL, creating or upgrading holds an advisory lock, so daemons that start together
   on one DB migrate it once.
@@ -63,12 +66,29 @@ def revision_of(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Bring the DB behind `engine` to the head revision (see the module docstring)."""
+class OutdatedSchemaError(RuntimeError):
+    """A shared (PostgreSQL) broker DB is at an older schema than this broker's; the message says what to run."""
+
+
+def ensure_schema(engine: Engine, upgrade_existing: bool | None = None) -> None:
+    """Bring the DB behind `engine` to the head revision (see the module docstring).
+
+    `upgrade_existing`: whether a DB with tables at an older revision is upgraded (None: on
+    SQLite yes, on PostgreSQL no, OutdatedSchemaError instead).
+    """
     head = head_revision()
     with engine.connect() as connection:
-        if revision_of(connection) == head:
+        current = revision_of(connection)
+        if current == head:
             return
+        has_tables = bool(set(inspect(connection).get_table_names()) & set(SQLModel.metadata.tables))
+    if upgrade_existing is None:
+        upgrade_existing = engine.dialect.name != "postgresql"
+    if has_tables and not upgrade_existing:
+        raise OutdatedSchemaError(
+            f"the broker DB is at schema revision {current or '0.1.0 (unversioned)'} and this broker needs {head}: "
+            "stop the daemons using it, then run `broker db upgrade`"
+        )
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":  # daemons starting together migrate one at a time
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
@@ -115,7 +135,7 @@ def upgrade(db_url: str) -> tuple[str | None, str]:
     try:
         with engine.connect() as connection:
             before = revision_of(connection)
-        ensure_schema(engine)
+        ensure_schema(engine, upgrade_existing=True)
         with engine.connect() as connection:
             after = revision_of(connection)
     except OperationalError as error:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -217,6 +220,39 @@ def test_postgresql_migrations(postgres_url: str, fresh_engines) -> None:
         assert [(r.worker_id, r.action, r.reason) for r in session.exec(select(WorkerExclusion))] == [
             ("W9", "block", "bad")
         ]
+
+
+def test_postgresql_at_an_older_revision_is_refused_until_broker_db_upgrade(
+    postgres_url: str, fresh_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared DB is not migrated behind other daemons' backs: get_engine and every command refuse it."""
+    from alembic import command
+
+    engine = create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        command.upgrade(migrate.alembic_config(connection), "0001")
+    engine.dispose()
+    fresh_engines.append(postgres_url)
+    with pytest.raises(migrate.OutdatedSchemaError, match=r"revision 0001 .* run `broker db upgrade`"):
+        store_engine.get_engine(postgres_url)
+    assert migrate.current_revision(postgres_url) == "0001"  # nothing was changed
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"db_url: {postgres_url}\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "broker.cli", "--settings", str(settings), "status"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: the broker DB is at schema revision 0001 and this broker needs 0002: stop the daemons using it, "
+        "then run `broker db upgrade`"
+    ]
+    assert migrate.upgrade(postgres_url) == ("0001", "0002")
+    assert store_engine.get_engine(postgres_url) is not None
 
 
 def test_broker_db_upgrade_command(release_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
