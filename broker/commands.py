@@ -71,8 +71,8 @@ def cancel_job(engine: Engine, settings: Any, job_id: int, *, now: datetime | No
 def send_bonus(
     engine: Engine, settings: Any, worker_id: str, assignment_id: str, amount_cents: int, reason: str
 ) -> Bonus:
-    """`broker worker bonus`: one bonus, paid once (broker.actions.bonuses)."""
-    return bonuses.send_bonus(engine, settings, worker_id, assignment_id, amount_cents, reason)
+    """`broker worker bonus`: one bonus, paid once (broker.actions.bonuses); fails fast when the endpoint is down."""
+    return bonuses.send_bonus(engine, settings, worker_id, assignment_id, amount_cents, reason, quick=True)
 
 
 def block_worker(engine: Engine, client: Any, worker_id: str, reason: str) -> None:

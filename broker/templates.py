@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from liquid import CachingLoaderMixin, DictLoader, Environment, Markup
+from liquid import CachingLoaderMixin, DictLoader, Environment, FalsyStrictUndefined, Markup, Undefined
 from liquid.exceptions import LiquidError
 
 from broker.annotations import boxes
@@ -277,8 +277,10 @@ class _PartialsLoader(CachingLoaderMixin, DictLoader):
         DictLoader.__init__(self, templates)
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
+@lru_cache(maxsize=2)
+def _environment(strict: bool = False) -> Environment:
+    """The rendering environment; `strict` (validation) makes printing or looping over an undefined
+    variable an error naming its line, where publishing would print nothing."""
     partials = resources.files("hit_templates") / "partials"
     loader = _PartialsLoader(
         {
@@ -287,7 +289,9 @@ def _environment() -> Environment:
             if p.name.endswith(".liquid")
         }
     )
-    env = _GroundTruthEnvironment(autoescape=True, loader=loader)
+    env = _GroundTruthEnvironment(
+        autoescape=True, loader=loader, undefined=FalsyStrictUndefined if strict else Undefined
+    )
     env.add_filter("to_json", _to_json)
     env.add_filter("skip_autoescape", _skip_autoescape)
     env.add_filter("grant_read_access", _grant_read_access)
@@ -300,9 +304,9 @@ def _liquid_error(error: LiquidError) -> TemplateError:
 
 
 @lru_cache(maxsize=32)
-def _parse(template_source: str) -> Any:
+def _parse(template_source: str, strict: bool = False) -> Any:
     try:
-        return _environment().from_string(template_source)
+        return _environment(strict).from_string(template_source)
     except LiquidError as error:
         raise _liquid_error(error) from error
 
@@ -410,14 +414,16 @@ def render_task_html(
     task_type: str,
     data_object: Mapping[str, Any],
     grant_read_access: Callable[[str], str],
+    strict: bool = False,
 ) -> str:
     """Render one HIT page: Liquid (autoescaped) + our crowd elements + the task-input block.
+    `strict`: an undefined variable printed or looped over is an error (validation).
 
     Raises TemplateError(message, line) for Liquid errors, for crowd-* elements we do
     not implement, and for a page without <crowd-form> (nothing could submit it).
     """
     _task_type(task_type)
-    template = _parse(template_source)
+    template = _parse(template_source, strict)
     token = _grant.set(grant_read_access)
     try:
         body = template.render(task={"input": dict(task_input)})
