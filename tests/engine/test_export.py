@@ -115,7 +115,7 @@ def test_csv_has_one_row_per_box():
     assert [(r["datasetObjectId"], r["object"], r["class"], r["left"], r["confidence"]) for r in rows] == [
         ("0", "s3://bkt/a/img1.png", "dog", "111", "0.8"),
         ("0", "s3://bkt/a/img1.png", "bone", "161", "0.9"),
-        ("1", "s3://bkt/b/img1.png", LABELS[2], "0", "0.55"),
+        ("2", "s3://bkt/b/img1.png", LABELS[2], "0", "0.55"),  # line 3: the failed line keeps its place
     ]
 
 
