@@ -18,7 +18,17 @@ from rich.text import Text
 from broker import mturk
 from broker.actions.bonuses import WorkerActionError
 from broker.autolabel.report import summary_rows
-from broker.commands import block_worker, cancel_job, message_workers, send_bonus, unblock_worker
+from broker.commands import (
+    REVIEW_FLAGS,
+    ReviewFilter,
+    block_worker,
+    cancel_job,
+    message_workers,
+    review_answers,
+    review_queue,
+    send_bonus,
+    unblock_worker,
+)
 from broker.daemon import install_signal_handlers, run_cycle, run_until_done
 from broker.demo import DEMO_TASKS, DemoOptions, run_demo
 from broker.domain.money import MoneyError, usd_to_cents
@@ -426,6 +436,95 @@ def export(
         console.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
+
+
+FLAG_HELP = f"Only answers flagged so: {', '.join(REVIEW_FLAGS)}."
+
+
+@app.command()
+def review(
+    ctx: typer.Context,
+    job: str = typer.Argument(..., help="Job name."),
+    worker: list[str] = typer.Option([], "--worker", help="Only this worker's answers (repeatable)."),
+    max_agreement: float | None = typer.Option(
+        None, "--max-agreement", help="Only workers agreeing with the consolidated labels less than this (0-1)."
+    ),
+    flag: list[str] = typer.Option([], "--flag", help=FLAG_HELP),
+    approve: list[str] = typer.Option([], "--approve", help="Approve this assignment (repeatable)."),
+    reject: list[str] = typer.Option([], "--reject", help="Reject this assignment (repeatable; needs --reason)."),
+    approve_all: bool = typer.Option(False, "--approve-all", help="Approve every answer the filters list."),
+    reject_all: bool = typer.Option(False, "--reject-all", help="Reject every answer the filters list."),
+    reason: str = typer.Option("", "--reason", help="Sent to each worker (required to reject)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the waiting answers as JSON."),
+) -> None:
+    """List the answers waiting for review, then approve or reject them one by one or by rule."""
+    unknown = sorted(set(flag) - set(REVIEW_FLAGS))
+    if unknown:
+        _fail(f"--flag {unknown[0]!r} is not one of {', '.join(REVIEW_FLAGS)}")
+    actions = sum([bool(approve), bool(reject), approve_all, reject_all])
+    if actions > 1:
+        _fail("give one of --approve, --reject, --approve-all, --reject-all")
+    if (reject or reject_all) and not reason.strip():
+        _fail("rejecting needs --reason: the worker is told why")
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    with reading(engine) as session:
+        try:
+            row = find_job(session, job)
+        except UnknownJobError as exc:
+            _fail(str(exc))
+    rule = ReviewFilter(worker_ids=tuple(worker), max_agreement=max_agreement, flags=tuple(flag))
+    if approve or reject:
+        chosen = tuple(approve or reject)
+        items = review_queue(engine, row, ReviewFilter(assignment_ids=chosen))
+        missing = sorted(set(chosen) - {item.assignment_id for item in items})
+        if missing:
+            _fail(f"{', '.join(missing)}: not waiting for review in job {job} (see `broker review {job}`)")
+    else:
+        items = review_queue(engine, row, rule)
+    if actions == 0:
+        _show_review_queue(job, items, as_json)
+        return
+    try:
+        report = review_answers(engine, settings, row, items, approve=bool(approve) or approve_all, reason=reason)
+    except WorkerActionError as exc:
+        _fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        _fail(mturk.describe_error(exc))
+    for error in report.errors:
+        err_console.print(f"[yellow]error:[/] {error}", highlight=False)
+    console.print(
+        f"{job}: {report.approved} approved, {report.rejected} rejected"
+        + (f", {report.settled} already decided on the marketplace" if report.settled else "")
+        + (f"; {len(report.errors)} failed" if report.errors else ""),
+        highlight=False,
+    )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _show_review_queue(job: str, items: list[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([item.as_dict() for item in items], indent=2))
+        return
+    if not items:
+        console.print(f"{job}: no answers wait for review (with these filters)")
+        return
+    table = Table(title=f"{job}: {len(items)} answers waiting for review")
+    for column in ("assignment", "worker", "object", "answer", "flags", "worker agreement", "auto-approves"):
+        table.add_column(column, no_wrap=column in ("assignment", "worker"))
+    for item in items:
+        agreement = "-" if item.worker_agreement is None else f"{item.worker_agreement:.2f} over {item.worker_judged}"
+        flags = ", ".join(item.flags) + (f": {item.reason}" if item.reason else "")
+        when = item.auto_approval_time.strftime("%Y-%m-%d %H:%M") if item.auto_approval_time else "-"
+        table.add_row(item.assignment_id, item.worker_id, str(item.object_index), item.answer, flags, agreement, when)
+    console.print(table)
+    console.print(
+        f"approve: broker review {job} --approve ASSIGNMENT_ID; "
+        f'reject: broker review {job} --reject ASSIGNMENT_ID --reason "..."; '
+        f"by rule: the same filters with --approve-all or --reject-all",
+        highlight=False,
+    )
 
 
 # ----------------------------------------------------------------------------------------- workers

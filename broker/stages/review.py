@@ -85,17 +85,29 @@ def review_tick(
     return report
 
 
+def apply_decisions(
+    engine: Engine, client: Any, job: Job, decisions: list[Decision], now: datetime | None = None
+) -> ReviewReport:
+    """Carry out review decisions made by hand (`broker review`): MTurk first, then the DB, in batches."""
+    report = ReviewReport()
+    for start in range(0, len(decisions), REVIEW_BATCH):
+        _apply(engine, client, job, decisions[start : start + REVIEW_BATCH], report, now or utcnow())
+    return report
+
+
 def _apply(
     engine: Engine, client: Any, job: Job, decisions: list[Decision], report: ReviewReport, now: datetime
 ) -> None:
-    """Call MTurk for each decision, then record the outcomes in one transaction."""
+    """Call MTurk for each decision, then record the outcomes in one transaction (an approval's
+    message, when there is one, reaches the worker as RequesterFeedback too)."""
     outcomes: list[tuple[int, ReviewStatus, str | None]] = []
     try:
         for decision in decisions:
             try:
                 if decision.approve:
-                    client.approve_assignment(AssignmentId=decision.assignment_id)
-                    outcomes.append((decision.row_id, ReviewStatus.APPROVED, None))
+                    feedback = {"RequesterFeedback": decision.message} if decision.message else {}
+                    client.approve_assignment(AssignmentId=decision.assignment_id, **feedback)
+                    outcomes.append((decision.row_id, ReviewStatus.APPROVED, decision.message))
                     report.approved += 1
                 else:
                     client.reject_assignment(AssignmentId=decision.assignment_id, RequesterFeedback=decision.message)
@@ -125,4 +137,4 @@ def _settle(client: Any, assignment_id: str) -> ReviewStatus | None:
     return {"Approved": ReviewStatus.APPROVED, "Rejected": ReviewStatus.REJECTED}.get(status)
 
 
-__all__ = ["REVIEW_BATCH", "ReviewReport", "review_tick", "worker_agreements"]
+__all__ = ["REVIEW_BATCH", "ReviewReport", "apply_decisions", "review_tick", "worker_agreements"]

@@ -151,7 +151,8 @@ def consolidated_labels(session: Session, job_id: int) -> dict[int, Any]:
 
 def review_candidates(session: Session, job_id: int) -> list[Any]:
     """Assignments awaiting review, oldest first, as plain rows: id, assignment_id, worker_id,
-    answer_json, chosen_json, answer_error, auto_approval_time and `status` (their object's status)."""
+    answer_json, chosen_json, answer_error, auto_approval_time, and their object's `status`,
+    `index` and consolidated `label_json`."""
     return list(
         session.exec(
             select(
