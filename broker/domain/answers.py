@@ -190,7 +190,7 @@ def decode_answer_data(xml: str) -> tuple[Any, str | None]:
     try:
         return task_answers(xml), None
     except InvalidTaskAnswers as error:  # a crowd-form answer that cannot be read is no answer at all
-        return None, f"unreadable answer: {error}"
+        return None, str(error)
     except Exception as first:  # AnswerError, or a form without taskAnswers
         try:
             fields: dict[str, list[str]] = {}

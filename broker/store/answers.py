@@ -161,8 +161,11 @@ def review_candidates(session: Session, job_id: int) -> list[Any]:
                 Assignment.worker_id,
                 Assignment.answer_json,
                 Assignment.chosen_json,
+                Assignment.answer_error,
                 Assignment.auto_approval_time,
                 DataObject.status,
+                DataObject.index,
+                DataObject.label_json,
             )
             .join(DataObject, Assignment.object_id == DataObject.id)
             .where(Assignment.job_id == job_id, Assignment.review_status == ReviewStatus.PENDING)
