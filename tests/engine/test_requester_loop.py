@@ -93,6 +93,14 @@ def test_run_once_prints_one_line_errors_names_its_log_and_exits_1(tmp_path, mar
     assert "Traceback" in log.read_text()  # the full detail went to the file it named
 
 
+def test_status_tables_are_not_cut_at_80_columns_when_redirected(tmp_path, settings, engine):
+    long_name = "a-job-name-that-is-long-enough-to-need-more-than-eighty-columns"
+    submit_job(write_job(tmp_path / "job", "text-classification", 2, name=long_name).spec_path, engine, settings)
+    for command in (["status"], ["status", long_name]):
+        result = runner.invoke(app, command, env=_env(settings) | {"COLUMNS": None})
+        assert long_name in result.output and "…" not in result.output, result.output
+
+
 def test_run_once_with_nothing_submitted_creates_no_db(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BROKER_DB_URL", raising=False)
