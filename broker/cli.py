@@ -46,7 +46,7 @@ from broker.export import (
     read_detections,
     spans_csv,
 )
-from broker.manifest import ManifestError
+from broker.manifest import ManifestError, write_rejected
 from broker.marketplace.cli import app as marketplace_app
 from broker.reports.cli import _settings as settings_of
 from broker.reports.cli import db_url_of, estimate_command, open_engine, report_app, wide_console
@@ -127,6 +127,10 @@ def submit(
             err_console.print(f"error: {issue}", highlight=False, markup=False)
         _fail(f"{len(report.issues)} problem(s) (as `broker validate` reports them); nothing submitted")
     assert report.spec is not None
+    if report.rejected:
+        rejected_file = Path(f"{report.spec.job_name}-rejected.manifest")
+        write_rejected(report.rejected, str(rejected_file), settings)
+        err_console.print(f"{len(report.rejected)} invalid lines left out: written to {rejected_file}", highlight=False)
     target = mturk.resolve_target(report.spec.marketplace, settings)
     try:
         mturk.check_marketplace(target)

@@ -886,13 +886,28 @@ def parse_job_spec(text: str, name: str, *, base_dir: Path | None = None, settin
 RELATED_FIELDS = (
     {"labels", "label_category_config", "task_type"},
     {"reward", "reward_cents"},
-    {"budget_usd", "budget_cents", "reward", "reward_cents", "workers_per_object", "qualifications"},
+    {"budget_usd", "budget_cents"},
     {"template", "task_type", "hooks"},
     {"label_attribute_name", "job_name"},
     {"auto_label", "task_type"},
     {"verification", "task_type", "labels", "label_attribute_name"},
     {"adjustment", "task_type", "label_attribute_name"},
 )
+
+
+# (causes, effects): when a cause fails, the effects' rules are not re-checked (the budget check
+# prices workers_per_object assignments at the reward, with the Masters fee)
+DEPENDENT_FIELDS = (
+    ({"reward", "reward_cents", "workers_per_object", "qualifications"}, {"budget_usd", "budget_cents"}),
+)
+REQUIRED_STAND_INS = {
+    "job_name": "stand-in",
+    "task_type": "image-classification",
+    "input_manifest": "stand-in",
+    "output": "stand-in",
+    "title": "stand-in",
+    "description": "stand-in",
+}
 
 
 def _cross_field_issues_despite(
@@ -907,7 +922,12 @@ def _cross_field_issues_despite(
     for group in RELATED_FIELDS:
         if group & failed:
             skipped |= group
+    for causes, effects in DEPENDENT_FIELDS:
+        if causes & failed:
+            skipped |= effects
+    # failed required fields get a stand-in, so the rules of the other fields still run
     trimmed = {key: value for key, value in data.items() if key not in failed}
+    trimmed |= {key: value for key, value in REQUIRED_STAND_INS.items() if key in failed}
     try:
         JobSpec.model_validate(trimmed, context=context)
     except ValidationError as second:

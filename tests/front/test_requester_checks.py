@@ -115,3 +115,14 @@ def test_the_spec_takes_review_as_the_policy_block(write_file, write_manifest):
     spec_path = write_file("job.yaml", BASE_SPEC + "review:\n  reject_invalid: true\n")
     report = validate_job(spec_path)
     assert report.ok and report.spec.review_policy.reject_invalid is True
+
+
+def test_validate_prints_every_spec_problem_at_once(write_file, write_manifest):
+    write_manifest([{"source-ref": "s3://b/a.png"}])
+    spec = (
+        "job_name: bad_name\ntask_type: image-classification\nlabels: [a]\ninput_manifest: input.manifest\n"
+        'output: out\nworkers_per_object: 12\nreward: "0.045"\ntitle: ""\ndescription: x\nmarketplace: moon\n'
+    )
+    report = validate_job(write_file("job.yaml", spec))
+    fields = [issue.field for issue in report.issues]
+    assert fields == ["job_name", "labels", "workers_per_object", "reward", "title", "marketplace"]
