@@ -17,7 +17,14 @@ from broker.manifest import ManifestError
 from broker.reports.html import job_report_html, worker_report_html, write_html
 from broker.reports.jobs import job_report
 from broker.reports.qa import load_qa_report, parse_bins, qa_csv, qa_rich_tables
-from broker.reports.tables import events_table, job_table, workers_table, write_job_csv, write_workers_csv
+from broker.reports.tables import (
+    events_table,
+    flagged_table,
+    job_table,
+    workers_table,
+    write_job_csv,
+    write_workers_csv,
+)
 from broker.reports.workers import sort_rows, worker_report
 from broker.settings import SettingsError, load_settings
 from broker.spec import SpecError, load_job_spec, parse_duration
@@ -101,6 +108,9 @@ def report_workers(
     except ValueError as exc:
         _fail(f"--sort: {exc}")
     console.print(workers_table(report, rows, width=console.width))
+    flagged = flagged_table(rows)
+    if flagged is not None:
+        console.print(flagged)
     if report.events:
         console.print(events_table(report.events))
     if csv is not None:

@@ -3,6 +3,7 @@ before finalize, answers that cannot be read, and the marketplace being down."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 from sqlalchemy import update
@@ -201,6 +202,13 @@ def test_manual_review_lists_filters_approves_and_rejects_with_the_reason(tmp_pa
     assert len(left) == 5 and {i["worker_id"] for i in left} == set(WORKERS[:2])
     status = _status(settings, "test-job")
     assert status["rejected"] == 3 and status["approved"] == 1 and status["awaiting_review"] == 5
+    table = tmp_path / "workers.csv"
+    assert runner.invoke(app, ["report", "workers", "test-job", "--csv", str(table)], env=env).exit_code == 0
+    rows = {row["worker_id"]: row for row in csv.DictReader(table.open())}
+    assert rows[WORKERS[2]]["status"] == "rejected"  # not "active" with dashes
+    assert rows[WORKERS[2]]["status_reason"] == "Labels opposite to the rest."
+    assert rows[WORKERS[2]]["flags"].startswith("all 3 answers rejected")
+    assert len(rows[WORKERS[0]]["assignment_ids"].split(";")) == 3
 
 
 def test_agreement_policy_approves_unjudgeable_workers_once_no_answers_are_coming(tmp_path, market, settings, engine):
