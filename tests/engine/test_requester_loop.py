@@ -286,3 +286,24 @@ def test_worker_bonus_with_the_endpoint_down_is_one_line_and_commits_nothing(tmp
     assert len(lines) == 1 and "cannot reach the marketplace" in lines[0]
     with transaction(engine) as session:
         assert job_money(session, job.id) == before  # the failed bonus is not counted as committed
+
+
+def test_status_report_job_and_output_agree_when_the_manifest_has_an_unused_gold_label(
+    tmp_path, market, settings, engine
+):
+    files = write_job(tmp_path / "job", "text-classification", 3)
+    lines = [json.loads(line) for line in files.manifest_path.read_text().splitlines()]
+    lines = [line | {"gold-label": files.truth[line["source"]]} for line in lines]  # no `quality.gold` configured
+    files.manifest_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    submit_job(files.spec_path, engine, settings)
+    run_cycle(engine, settings)
+    answer_open_hits(market, truthful(files.truth), WORKERS)
+    run_cycle(engine, settings)
+    run_cycle(engine, settings)
+    status = _status(settings, "test-job")
+    report = runner.invoke(app, ["report", "job", "test-job", "--csv", str(tmp_path / "job.csv")], env=_env(settings))
+    assert report.exit_code == 0, report.output
+    figures = dict(csv.reader((tmp_path / "job.csv").open()))
+    output = runner.invoke(app, ["export", "test-job"], env=_env(settings)).output.splitlines()
+    assert status["consolidated"] == int(figures["consolidated"]) == len(output) == 3
+    assert figures["gold_objects"] == "0"
