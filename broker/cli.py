@@ -164,10 +164,12 @@ def _log_to(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.set_name(RUN_LOG)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == RUN_LOG]:  # a second `run` in one process
         root.removeHandler(old)
-    root.addHandler(handler)
+        old.close()
+    root.addHandler(handler)  # with a handler on the root, nothing falls through to the terminal
     root.setLevel(logging.INFO)
 
 
@@ -207,8 +209,10 @@ class RunReporter:
                 self.progress.update(
                     self.bars[report.name],
                     completed=report.answered + report.failed + report.carried,
-                    description=line,
+                    description=_bar_label(report),
                 )
+                if report.attention and self.shown.get(report.name) != line:
+                    self._print(line)
             elif self.shown.get(report.name) != line:
                 self._print(line)
             self.shown[report.name] = line
@@ -216,6 +220,15 @@ class RunReporter:
     def _print(self, text: str, *, stderr: bool = False) -> None:
         target = self.progress.console if self.progress is not None else (err_console if stderr else console)
         target.print(text, highlight=False)
+
+
+def _bar_label(r: JobStatusReport) -> str:
+    """A progress bar's label: short, so the bar fits a terminal; attention in red."""
+    failing = ", ".join(a["stage"] for a in r.attention)
+    return (
+        f"{r.name} {r.consolidated} labeled, {r.failed} failed, {r.awaiting_review} to review, {_usd(r.spent_cents)}"
+        + (f" [bold red]{failing} failing[/]" if failing else "")
+    )
 
 
 def _progress_line(r: JobStatusReport) -> str:
