@@ -54,7 +54,7 @@ from broker.reports.status import JobStatusReport, format_eta, job_status
 from broker.spec import SpecError, SubmitError
 from broker.stages.submit import submit_job
 from broker.storage import read_text
-from broker.store import migrate, reading, sqlite_file
+from broker.store import database_exists, migrate, reading, sqlite_file
 from broker.store.jobs import UnknownJobError, find_job, job_spec
 from broker.store.views import all_jobs, jobs_not_completed
 from broker.validate import preview_command, validate_command, validate_job
@@ -716,6 +716,8 @@ def db_upgrade(ctx: typer.Context) -> None:
 def db_revision(ctx: typer.Context) -> None:
     """Print the broker DB's schema revision and the newest one this release knows."""
     settings = _settings(ctx)
+    if not database_exists(settings.db_url):
+        _fail(f"no broker DB at {sqlite_file(settings.db_url)} (newest revision: {migrate.head_revision()})")
     try:
         current = migrate.current_revision(settings.db_url)
     except migrate.DatabaseUnreachableError as exc:

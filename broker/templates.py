@@ -277,10 +277,20 @@ class _PartialsLoader(CachingLoaderMixin, DictLoader):
         DictLoader.__init__(self, templates)
 
 
-@lru_cache(maxsize=2)
-def _environment(strict: bool = False) -> Environment:
-    """The rendering environment; `strict` (validation) makes printing or looping over an undefined
-    variable an error naming its line, where publishing would print nothing."""
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    """The rendering environment of every page."""
+    return _build_environment(strict=False)
+
+
+@lru_cache(maxsize=1)
+def _strict_environment() -> Environment:
+    """Validation's environment: printing or looping over an undefined variable is an error naming
+    its line, where publishing would print nothing."""
+    return _build_environment(strict=True)
+
+
+def _build_environment(*, strict: bool) -> Environment:
     partials = resources.files("hit_templates") / "partials"
     loader = _PartialsLoader(
         {
@@ -306,7 +316,7 @@ def _liquid_error(error: LiquidError) -> TemplateError:
 @lru_cache(maxsize=32)
 def _parse(template_source: str, strict: bool = False) -> Any:
     try:
-        return _environment(strict).from_string(template_source)
+        return (_strict_environment() if strict else _environment()).from_string(template_source)
     except LiquidError as error:
         raise _liquid_error(error) from error
 

@@ -105,7 +105,8 @@ def test_status_tables_are_not_cut_at_80_columns_when_redirected(tmp_path, setti
 def test_run_once_with_nothing_submitted_creates_no_db(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BROKER_DB_URL", raising=False)
-    for command in (["status"], ["run", "--once"], ["report", "workers", "--all"], ["export", "x"]):
+    commands = (["status"], ["run", "--once"], ["report", "workers", "--all"], ["export", "x"], ["db", "revision"])
+    for command in commands:
         result = runner.invoke(app, command)
         assert result.exit_code == 1, command
         assert "no broker DB at broker.db" in result.output
