@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -102,7 +103,7 @@ def _engine(settings: Any, *, create: bool = False) -> Any:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -190,9 +191,9 @@ class RunReporter:
             failing.add(key)
             if self.errors.get(key) != error:
                 self.errors[key] = error
-                self._print(f"[yellow]error:[/] {error}", stderr=True)
+                self._print(f"[yellow]error:[/] {escape(error)}", stderr=True)
         for key in [k for k in self.errors if k.startswith(f"{name}: ") and k not in failing]:
-            self._print(f"{key}: working again")
+            self._print(f"{escape(key)}: working again")
             del self.errors[key]
         if name in ("publish", "collect", "consolidate", "finalize"):
             self.show_jobs()
@@ -212,9 +213,9 @@ class RunReporter:
                     description=_bar_label(report),
                 )
                 if report.attention and self.shown.get(report.name) != line:
-                    self._print(line)
+                    self._print(escape(line))
             elif self.shown.get(report.name) != line:
-                self._print(line)
+                self._print(escape(line))
             self.shown[report.name] = line
 
     def _print(self, text: str, *, stderr: bool = False) -> None:
@@ -258,7 +259,7 @@ def run(
         reporter = RunReporter(engine)
         cycle = run_cycle(engine, settings)
         for error in cycle.errors:
-            err_console.print(f"[yellow]error:[/] {error}", highlight=False)
+            err_console.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
         reporter.show_jobs()
         if cycle.errors:
             raise typer.Exit(1)
@@ -292,7 +293,7 @@ def collect(
         f" ({report.total('hits_extended')} extended)"
     )
     for error in cycle.errors:
-        err_console.print(f"[yellow]error:[/] {error}", highlight=False)
+        err_console.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
     if cycle.errors:
         raise typer.Exit(1)
 
@@ -337,7 +338,7 @@ def status(
     console.print(table)
     for r in reports:
         for line in _attention_lines(r):
-            console.print(f"[bold red]attention:[/] {r.name}: {line}", highlight=False)
+            console.print(f"[bold red]attention:[/] {r.name}: {escape(line)}", highlight=False)
 
 
 def _attention_lines(r: JobStatusReport) -> list[str]:
@@ -509,7 +510,7 @@ def review(
     except (ClientError, BotoCoreError) as exc:
         _fail(mturk.describe_error(exc))
     for error in report.errors:
-        err_console.print(f"[yellow]error:[/] {error}", highlight=False)
+        err_console.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
     console.print(
         f"{job}: {report.approved} approved, {report.rejected} rejected"
         + (f", {report.settled} already decided on the marketplace" if report.settled else "")

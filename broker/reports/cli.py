@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from broker.estimate import count_manifest_objects, estimate_rows, estimate_spec
@@ -49,7 +50,7 @@ report_app = typer.Typer(no_args_is_help=True, help="Worker and job statistics: 
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(1)
 
 
