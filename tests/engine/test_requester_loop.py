@@ -308,3 +308,36 @@ def test_status_report_job_and_output_agree_when_the_manifest_has_an_unused_gold
     output = runner.invoke(app, ["export", "test-job"], env=_env(settings)).output.splitlines()
     assert status["consolidated"] == int(figures["consolidated"]) == len(output) == 3
     assert figures["gold_objects"] == "0"
+
+
+def test_reject_invalid_rejects_a_box_outside_the_image_with_the_reason(tmp_path, market, settings, engine):
+    import yaml
+
+    from tests.engine import test_shapes as shapes
+
+    spec_path = shapes._box_job(tmp_path)
+    spec = yaml.safe_load(spec_path.read_text()) | {"review": {"reject_invalid": True}}
+    spec_path.write_text(yaml.safe_dump(spec))
+    submit_job(spec_path, engine, settings)
+    run_cycle(engine, settings, ticks=("publish",))
+
+    def draw(data: dict, worker: str) -> dict:
+        scene = shapes.BOX_TRUTH[int(data["source-ref"].rsplit("-", 1)[1].split(".")[0])]
+        boxes = [{"label": c, "left": x, "top": y, "width": w, "height": h} for c, x, y, w, h in scene]
+        if worker == shapes.WORKERS[2]:
+            boxes.append({"label": "car", "left": shapes.IMAGE_W - 10, "top": 5, "width": 40, "height": 10})
+        return {"boundingBoxes": boxes, "inputImageProperties": {"width": shapes.IMAGE_W, "height": shapes.IMAGE_H}}
+
+    shapes._answer_all(market, draw)
+    for _ in range(3):
+        run_cycle(engine, settings)
+    by_status: dict[str, set[str]] = {}
+    for assignment in market.marketplace.assignments.values():
+        by_status.setdefault(assignment.status, set()).add(assignment.worker_id)
+    assert by_status == {"Approved": set(shapes.WORKERS[:2]), "Rejected": {shapes.WORKERS[2]}}
+    rejected = [a for a in market.marketplace.assignments.values() if a.status == "Rejected"]
+    assert all(
+        a.requester_feedback.startswith("Your answer failed the task's checks: ")
+        and "outside the 120x80 image" in a.requester_feedback
+        for a in rejected
+    )
