@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
+import yaml
 from sqlalchemy import update
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from broker.stages.submit import submit_job
 from broker.store import transaction
 from broker.store.jobs import job_money
 from broker.store.tables import Job
+from tests.engine import test_shapes as shapes
 from tests.engine.conftest import answer_open_hits, task_answers_xml, truthful, write_job
 
 runner = CliRunner()
@@ -311,10 +313,6 @@ def test_status_report_job_and_output_agree_when_the_manifest_has_an_unused_gold
 
 
 def test_reject_invalid_rejects_a_box_outside_the_image_with_the_reason(tmp_path, market, settings, engine):
-    import yaml
-
-    from tests.engine import test_shapes as shapes
-
     spec_path = shapes._box_job(tmp_path)
     spec = yaml.safe_load(spec_path.read_text()) | {"review": {"reject_invalid": True}}
     spec_path.write_text(yaml.safe_dump(spec))
