@@ -1,10 +1,12 @@
 """`broker run`: APScheduler runs the ticks until every job is done or a signal stops it.
 
 The ticks are the stages, plain functions over the DB (broker.stages: publish, collect, review,
-consolidate, quality, autolabel, output, finalize); APScheduler only schedules them. One worker
-thread runs them one at a time, so two ticks never interleave their transactions. SIGTERM / SIGINT
-let the running tick finish its current step and stop; whatever was committed is where the next
-`broker run` resumes.
+consolidate, quality, autolabel, output, finalize); APScheduler only schedules them. On SQLite
+(one writer at a time) one thread runs them one at a time; on PostgreSQL each stage has its own
+thread, so a slow stage never holds up the others. Before a stage works on a job, the daemon
+takes that (job, stage)'s lease (broker.store.claims), so daemons sharing a DB never do the same
+work. SIGTERM / SIGINT let the running tick finish its current step and stop; whatever was
+committed is where the next `broker run` resumes.
 
 Each tick runs job by job: an exception or error in one job is that job's alone (logged in full,
 recorded as a stage failure for its attention list) and never keeps another job from its turn.
@@ -32,7 +34,7 @@ from broker.stages.quality import quality_tick
 from broker.stages.review import review_tick
 from broker.store import reading, transaction
 from broker.store.attention import record_stage_failure, record_stage_success
-from broker.store.claims import claim_jobs
+from broker.store.claims import claim_jobs, release_lease, take_lease
 from broker.store.jobs import unfinished_job_count
 from broker.store.tables import Job
 
@@ -78,6 +80,8 @@ def run_tick(name: str, engine: Any, settings: Any) -> TickResult:
     """Run one tick job by job; a job's exception or errors are recorded for it, never fatal to others."""
     result = TickResult()
     for job in _claimed(engine, name):
+        if not take_lease(engine, int(job.id), name):  # another daemon is doing this stage of this job
+            continue
         try:
             report = TICKS[name](engine, settings, job_ids=[job.id])
         except Exception as exc:  # one job's failure must not stop the other jobs; it retries next time
@@ -132,8 +136,11 @@ def run_until_done(
     stop = stop or threading.Event()
     ticks = settings.ticks if settings is not None else None
     intervals = intervals or {name: float(getattr(ticks, f"{name}_seconds", 10)) for name in TICKS}
+    # PostgreSQL: each stage on its own thread, so a slow review never holds up publish and collect
+    # (a stage never overlaps itself: max_instances 1). SQLite has one writer at a time: one thread.
+    threads = len(TICKS) if engine.dialect.name == "postgresql" else 1
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(threads)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
@@ -157,6 +164,10 @@ def run_until_done(
             time.sleep(poll_seconds)
     finally:
         scheduler.shutdown(wait=True)
+        try:  # hand this daemon's leases to the others now rather than at their expiry
+            release_lease(engine)
+        except Exception:  # the DB gone too: the leases expire on their own
+            log.exception("could not release this daemon's stage leases")
     return finished.is_set()
 
 

@@ -3,9 +3,9 @@
 A stage asks here for the jobs it may work on instead of writing its own query: every job in
 the stage's states. Several daemons may share one DB (PostgreSQL, on several machines): before
 running a stage for a job, a daemon takes that (job, stage)'s lease, a row naming the daemon
-and an expiry, and gives it back when the stage is done. While one daemon holds it the others
-pass the job by (they run other jobs, or other stages of it), so no two daemons make the same
-MTurk calls. A lease held by a daemon that was killed is taken over once it expires, or at once
+and an expiry, renewed while it runs the stage and given back when it stops. While one daemon
+holds it the others pass the job by (they run other jobs, or other stages of it), so no two
+daemons make the same MTurk calls. A lease held by a daemon that was killed is taken over once it expires, or at once
 by a daemon on the same host that sees the holder's process is gone. Correctness never rests on
 leases (status changes are guarded updates, HITs carry idempotency tokens, money is checked
 with the job row locked); they keep daemons from doing the same work twice.
@@ -82,6 +82,8 @@ def take_lease(engine: Engine, job_id: int, stage: str, seconds: float = LEASE_S
                 session.add(StageLease(job_id=job_id, stage=stage, owner=me, expires_at=until))
                 return True
             assert lease.expires_at is not None
+            if lease.owner == me and (lease.expires_at - now).total_seconds() > seconds / 2:
+                return True  # ours, with time to run: nothing to write
             if lease.owner != me and lease.expires_at > now and not _holder_gone(lease.owner):
                 return False
             # compare-and-set on what was read: of two daemons taking over the same lease, one wins
@@ -101,12 +103,17 @@ def take_lease(engine: Engine, job_id: int, stage: str, seconds: float = LEASE_S
         return False
 
 
-def release_lease(engine: Engine, job_id: int, stage: str) -> None:
-    """Give back this daemon's lease on `stage` of the job (another daemon's is left alone)."""
+def release_lease(engine: Engine, job_id: int | None = None, stage: str | None = None) -> None:
+    """Give back this daemon's leases (all, or one job's, or one stage of one job); others' are left alone."""
+    conditions = [StageLease.owner == this_daemon()]
+    if job_id is not None:
+        conditions.append(StageLease.job_id == job_id)
+    if stage is not None:
+        conditions.append(StageLease.stage == stage)
     with transaction(engine) as session:
         session.execute(
             update(StageLease)
-            .where(StageLease.job_id == job_id, StageLease.stage == stage, StageLease.owner == this_daemon())
+            .where(*conditions)
             .values(expires_at=utcnow())
             .execution_options(synchronize_session=False)
         )

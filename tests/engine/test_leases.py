@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
 
+from broker import daemon
 from broker.domain.clock import simulated_time, utcnow
+from broker.stages.submit import submit_job
 from broker.store import claims
 from broker.store.engine import reading, transaction
 from broker.store.tables import Job, StageLease
+from tests.engine.conftest import write_job
 
 
 @pytest.fixture()
@@ -76,3 +81,42 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(engine, jo
     assert claims.take_lease(engine, job_id, "quality")
     _hand_to(engine, job_id, "quality", f"{host}:1:alive", expires_in=3600)  # pid 1 runs: not taken
     assert not claims.take_lease(engine, job_id, "quality")
+
+
+def test_on_postgresql_a_slow_stage_does_not_hold_up_the_others(tmp_path, engine, settings, monkeypatch) -> None:
+    """`broker run` on PostgreSQL runs each stage on its own thread: publish keeps its schedule while review hangs."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the daemon runs its stages on one thread")
+    submit_job(write_job(tmp_path / "job", "text-classification", 2).spec_path, engine, settings)
+    review_running, review_may_finish, enough_publishes = threading.Event(), threading.Event(), threading.Event()
+    during_review: list[int] = []  # publish ticks that ran while the review tick hung
+
+    def hanging_review(engine, settings, job_ids=None):
+        review_running.set()
+        review_may_finish.wait(30)
+        return SimpleNamespace(errors=[])
+
+    def counting_publish(engine, settings, job_ids=None):
+        if review_running.is_set() and not review_may_finish.is_set():
+            during_review.append(1)
+            if len(during_review) >= 3:
+                enough_publishes.set()
+        return SimpleNamespace(errors=[])
+
+    monkeypatch.setitem(daemon.TICKS, "review", hanging_review)
+    monkeypatch.setitem(daemon.TICKS, "publish", counting_publish)
+    stop = threading.Event()
+    intervals = {name: 0.05 for name in daemon.TICKS}
+    runner = threading.Thread(
+        target=daemon.run_until_done, args=(engine, settings), kwargs={"stop": stop, "intervals": intervals}
+    )
+    runner.start()
+    try:
+        assert enough_publishes.wait(20)  # three publish ticks while the review tick hung
+    finally:
+        review_may_finish.set()
+        stop.set()
+        runner.join(30)
+    assert not runner.is_alive()
+    with reading(engine) as session:  # the daemon handed its leases back when it stopped
+        assert all(lease.expires_at <= utcnow() for lease in session.exec(select(StageLease)))
