@@ -190,11 +190,16 @@ class Crowd:
         return self._done.is_set()
 
     def _last_interest(self) -> float:
-        """Last progress, or later: when a worker who passed on available work is due back to reconsider."""
-        due = [
-            w.next_visit for w in self.workers if w.next_visit > self._last_progress and w.index in self._pending_return
-        ]
-        return max([self._last_progress, *due])
+        """Last progress, or later: when a worker who passed on available work is due back to reconsider.
+
+        A worker already due whom no thread has taken yet (a busy machine) counts as interest now:
+        the crowd is not idle while someone is about to look.
+        """
+        pending = [w.next_visit for w in self.workers if w.index in self._pending_return]
+        now = time.monotonic()
+        if any(visit <= now for visit in pending) and self._idle_queue:
+            return now
+        return max([self._last_progress, *(visit for visit in pending if visit > self._last_progress)])
 
     def _sleep(self, seconds: float) -> bool:
         """Simulated waiting; False if the run was stopped meanwhile."""
