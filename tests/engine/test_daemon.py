@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from sqlmodel import Session, select
 
@@ -26,7 +27,8 @@ FAST_TICKS = {
 }
 
 
-def _daemon(settings) -> subprocess.Popen:
+def _daemon(settings, folder: Path) -> subprocess.Popen:
+    """`broker run` in `folder` (where its run log goes when the DB is not a file)."""
     env = dict(
         os.environ,
         BROKER_DB_URL=settings.db_url,
@@ -35,7 +37,12 @@ def _daemon(settings) -> subprocess.Popen:
         **FAST_TICKS,
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "broker.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "broker.cli", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder,
     )
 
 
@@ -49,7 +56,7 @@ def _wait(predicate, timeout: float = 60.0) -> None:
 def test_broker_run_finishes_every_job_and_exits(tmp_path, market, settings, engine):
     files = write_job(tmp_path / "job", "text-classification", 4)
     submit_job(files.spec_path, engine, settings)
-    daemon = _daemon(settings)
+    daemon = _daemon(settings, tmp_path)
     try:
         _wait(lambda: len(market.marketplace.hits) == 4)
         answer_open_hits(market, truthful(files.truth), WORKERS_DEFAULT)
@@ -65,7 +72,7 @@ def test_broker_run_finishes_every_job_and_exits(tmp_path, market, settings, eng
 def test_sigterm_stops_the_daemon_cleanly_and_a_restart_resumes(tmp_path, market, settings, engine):
     files = write_job(tmp_path / "job", "text-classification", 3)
     submit_job(files.spec_path, engine, settings)
-    daemon = _daemon(settings)
+    daemon = _daemon(settings, tmp_path)
     _wait(lambda: len(market.marketplace.hits) == 3)
     daemon.send_signal(signal.SIGTERM)
     out, err = daemon.communicate(timeout=60)
@@ -74,7 +81,7 @@ def test_sigterm_stops_the_daemon_cleanly_and_a_restart_resumes(tmp_path, market
     with Session(engine) as session:
         assert {h.status for h in session.exec(select(Hit))} == {HitStatus.OPEN}
     answer_open_hits(market, truthful(files.truth), WORKERS_DEFAULT)
-    restarted = _daemon(settings)
+    restarted = _daemon(settings, tmp_path)
     out, err = restarted.communicate(timeout=120)
     assert restarted.returncode == 0 and "all jobs done" in out, err[-2000:]
     assert len(market.marketplace.hits) == 3  # the restart created nothing new
