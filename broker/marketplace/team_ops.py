@@ -161,19 +161,19 @@ class TeamOperations(MarketplaceCore):
             self._save(invite)
 
     # ------------------------------------------------------------------ worker side
-    def team_for_invite(self, code_text: str) -> TeamView:
-        """The team a usable invite code leads to; InviteRefused says why a code cannot be used."""
+    def team_for_invite(self, code_text: str, worker_id: str | None = None) -> TeamView:
+        """The team a usable invite code leads to; InviteRefused says why a code cannot be used.
+        A member's own invite keeps leading to their team after it is used up."""
         with self._transaction() as now:
-            return self._team_view(self.teams[self._usable_invite(code_text, now).team], now)
+            return self._team_view(self.teams[self._usable_invite(code_text, now, worker_id).team], now)
 
     def join_team(self, code_text: str, worker_id: str) -> TeamView:
         """Grant the team's qualification to the worker; a member joining again uses up nothing."""
         with self._transaction() as now:
             worker = self._get_worker(worker_id)
-            invite = self._usable_invite(code_text, now)
+            invite = self._usable_invite(code_text, now, worker.id)
             team = self.teams[invite.team]
-            held = self.qualifications.get(f"{team.qualification_type_id}:{worker.id}")
-            if held is None or held.status != "Granted":
+            if not self._is_member(team, worker.id):
                 self._get_qualification_type(team.qualification_type_id)
                 self._grant(team.qualification_type_id, worker.id, 1, now)
                 invite.uses += 1
@@ -183,12 +183,7 @@ class TeamOperations(MarketplaceCore):
     def worker_teams(self, worker_id: str) -> list[str]:
         """The names of the teams the worker belongs to."""
         with self._transaction():
-            return sorted(
-                team.id
-                for team in self.teams.values()
-                if (held := self.qualifications.get(f"{team.qualification_type_id}:{worker_id}")) is not None
-                and held.status == "Granted"
-            )
+            return sorted(team.id for team in self.teams.values() if self._is_member(team, worker_id))
 
     # ------------------------------------------------------------------ helpers
     def _get_team(self, name: str) -> TeamRecord:
@@ -197,12 +192,18 @@ class TeamOperations(MarketplaceCore):
             raise TeamError("CrowdBroker.TeamDoesNotExist", f"Team {name} does not exist.")
         return team
 
-    def _usable_invite(self, code_text: str, now: datetime) -> TeamInviteRecord:
+    def _is_member(self, team: TeamRecord, worker_id: str) -> bool:
+        held = self.qualifications.get(f"{team.qualification_type_id}:{worker_id}")
+        return held is not None and held.status == "Granted"
+
+    def _usable_invite(self, code_text: str, now: datetime, worker_id: str | None = None) -> TeamInviteRecord:
         code = normalise_code(code_text)
         digest = code_digest(code) if code else None
         invite = next((i for i in self.team_invites.values() if i.code_digest == digest), None)
         if invite is None or invite.team not in self.teams:
             raise InviteRefused("This invite code is not valid. Check it, or ask the requester for a new invite.")
+        if worker_id is not None and self._is_member(self.teams[invite.team], worker_id):
+            return invite  # joining again changes nothing
         if invite.revoked:
             raise InviteRefused("This invite was withdrawn by the requester. Ask them for a new one.")
         if invite.expires_at <= now:

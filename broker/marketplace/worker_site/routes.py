@@ -364,14 +364,14 @@ class WorkerSite:
         return response
 
     # team invites ---------------------------------------------------------------------
-    async def check_invite(self, request: Request, code: str) -> tuple[int, str] | None:
+    async def check_invite(self, request: Request, code: str, worker_id: str | None = None) -> tuple[int, str] | None:
         """None if the code is a usable invite, else (status, message). Wrong codes count against the
         peer's address (not for loopback peers), so codes cannot be guessed in bulk."""
         address = self.limited_address(request)
         lockout = self.invite_limits.locked(address, None) if address else None
         if lockout is None:
             try:
-                await self.call("team_for_invite", code)
+                await self.call("team_for_invite", code, worker_id)
                 return None
             except InviteRefused as error:
                 if address is None:
@@ -394,13 +394,12 @@ class WorkerSite:
     async def join_page(self, request: Request) -> Response:
         session = self.session(request)
         code = request.path_params["code"]
-        refused = await self.check_invite(request, code)
+        worker_id = session.worker_id if session is not None else None
+        refused = await self.check_invite(request, code, worker_id)
         if refused is not None:
             return self.render(request, session, "join.html", status=refused[0], team=None, code="", error=refused[1])
-        team = await self.call("team_for_invite", code)
-        member = False
-        if session is not None and session.worker_id is not None:
-            member = team.name in await self.call("worker_teams", session.worker_id)
+        team = await self.call("team_for_invite", code, worker_id)
+        member = worker_id is not None and team.name in await self.call("worker_teams", worker_id)
         return self.render(request, session, "join.html", team=team, code=code, error=None, member=member)
 
     async def join_team(self, request: Request) -> Response:
@@ -409,7 +408,7 @@ class WorkerSite:
             return posted
         session, worker_id, _ = posted
         code = request.path_params["code"]
-        refused = await self.check_invite(request, code)
+        refused = await self.check_invite(request, code, worker_id)
         if refused is not None:
             return self.render(request, session, "join.html", status=refused[0], team=None, code="", error=refused[1])
         try:
