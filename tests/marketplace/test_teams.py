@@ -11,8 +11,10 @@ import pytest
 from broker import mturk as broker_mturk
 from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.errors import NotQualified, ValidationFailed
+from broker.marketplace.server import start_in_thread
 from broker.marketplace.state import Marketplace
 from broker.marketplace.team_ops import InviteRefused, TeamError, normalise_code
+from broker.marketplace.workforce_api import join_url
 from broker.workforce import WorkforceClient, WorkforceError
 from tests.marketplace.conftest import make_hit, make_hit_type
 
@@ -175,9 +177,6 @@ def test_the_workforce_api_is_signed_validated_and_answers_like_mturk(server, mt
 
 
 def test_invite_links_use_the_public_url_behind_a_proxy(tmp_path):
-    from broker.marketplace.server import start_in_thread
-    from broker.marketplace.workforce_api import join_url
-
     config = MarketplaceConfig(db_path=":memory:", public_url="https://work.example.org/")
     with start_in_thread(config) as running:
         assert join_url(running.marketplace, "ABCD-EFGH-JKMN") == "https://work.example.org/join/ABCD-EFGH-JKMN"

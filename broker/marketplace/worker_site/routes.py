@@ -233,9 +233,9 @@ class WorkerSite:
 
     @staticmethod
     def limited_address(request: Request) -> str | None:
-        """The peer's address for sign-in limits; None for a loopback peer (the simulated crowd, or a
-        reverse proxy every worker comes through), which only the per-account limit applies to.
-        Forwarded-for headers are not trusted: anyone can send them."""
+        """The peer's address for sign-in and invite limits; None for a loopback peer (the simulated
+        crowd, or a local reverse proxy that sends no X-Forwarded-For), which only the per-account
+        limit applies to. X-Forwarded-For counts only from --forwarded-allow-ips (forwarding.py)."""
         host = request.client.host if request.client else ""
         return None if not host or is_loopback_host(host) else host
 
