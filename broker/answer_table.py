@@ -61,13 +61,17 @@ def epoch(value: datetime | None) -> float:
     return value.timestamp() if value is not None else float("nan")
 
 
-def gold_attribute(job: Any) -> str:
-    """The manifest attribute that holds a gold object's known answer for this job."""
+def gold_attribute(job: Any) -> str | None:
+    """The manifest attribute that holds a gold object's known answer for this job; None when the
+    job has no gold configured (a `gold-label` field in its manifest then is plain data, as it is
+    for status and the output)."""
     try:
         spec = json.loads(job.spec_json)
     except (TypeError, ValueError):
-        return DEFAULT_GOLD_ATTRIBUTE
-    gold = ((spec or {}).get("quality") or {}).get("gold") or {}
+        return None
+    gold = ((spec or {}).get("quality") or {}).get("gold")
+    if not gold:
+        return None
     return gold.get("label_attribute") or DEFAULT_GOLD_ATTRIBUTE
 
 
@@ -119,7 +123,7 @@ def answer_table(
                 else (float(value) if isinstance(value, int | float) else np.nan)
             )
         consolidated_at[index] = epoch(at)
-        known = json.loads(data_json).get(attribute)
+        known = json.loads(data_json).get(attribute) if attribute else None
         if isinstance(known, str) and known in class_of:
             gold[index] = class_of[known]
 

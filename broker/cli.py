@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from botocore.exceptions import ClientError
-from rich.console import Console
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -19,7 +19,17 @@ from rich.text import Text
 from broker import mturk
 from broker.actions.bonuses import WorkerActionError
 from broker.autolabel.report import summary_rows
-from broker.commands import block_worker, cancel_job, message_workers, send_bonus, unblock_worker
+from broker.commands import (
+    REVIEW_FLAGS,
+    ReviewFilter,
+    block_worker,
+    cancel_job,
+    message_workers,
+    review_answers,
+    review_queue,
+    send_bonus,
+    unblock_worker,
+)
 from broker.daemon import install_signal_handlers, run_cycle, run_until_done
 from broker.demo import DEMO_TASKS, DemoOptions, run_demo
 from broker.domain.money import MoneyError, usd_to_cents
@@ -37,19 +47,19 @@ from broker.export import (
     read_detections,
     spans_csv,
 )
-from broker.manifest import ManifestError
+from broker.manifest import ManifestError, write_rejected
 from broker.marketplace.cli import app as marketplace_app
-from broker.reports.cli import estimate_command, report_app
+from broker.reports.cli import _settings as settings_of
+from broker.reports.cli import db_url_of, estimate_command, open_engine, report_app, wide_console
 from broker.reports.status import JobStatusReport, format_eta, job_status
-from broker.settings import SettingsError, load_settings
 from broker.spec import SpecError, SubmitError, parse_duration
 from broker.stages.submit import submit_job
 from broker.storage import read_text
-from broker.store import get_engine, migrate, reading
+from broker.store import database_exists, migrate, reading, sqlite_file
 from broker.store.jobs import UnknownJobError, find_job, job_spec
 from broker.store.views import all_jobs, jobs_not_completed
 from broker.teams import TeamError, add_member, create_team, invite, list_teams, remove_member, team_members
-from broker.validate import preview_command, validate_command
+from broker.validate import preview_command, validate_command, validate_job
 from broker.workforce import WorkforceError
 
 app = typer.Typer(no_args_is_help=True, help="crowd-broker: Ground Truth-style labeling on Mechanical Turk.")
@@ -64,8 +74,9 @@ app.add_typer(report_app, name="report", help="Worker and job statistics: termin
 app.command("estimate")(estimate_command)
 app.add_typer(experiment_app, name="experiment", help="Pricing experiments: arms that differ in reward.")
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+console = wide_console()
+err_console = wide_console(stderr=True)
+RUN_LOG = "broker-run.log"
 
 
 # ----------------------------------------------------------------------------------------- plumbing
@@ -80,24 +91,23 @@ def _global(
         envvar="BROKER_SETTINGS",
         help="Settings YAML (default: config/defaults.yaml + BROKER_* env).",
     ),
+    db: str | None = typer.Option(
+        None, "--db", help="The broker DB: a SQLite file or a database URL (default: the settings' db_url)."
+    ),
 ) -> None:
-    ctx.obj = {"settings_path": settings}
+    ctx.obj = {"settings_path": settings, "db_url": db_url_of(db)}
 
 
 def _settings(ctx: typer.Context) -> Any:
-    path = (ctx.obj or {}).get("settings_path") if ctx is not None else None
-    try:
-        return load_settings(path)
-    except SettingsError as exc:
-        _fail(str(exc))
+    return settings_of(ctx)
 
 
-def _engine(settings: Any) -> Any:
-    return get_engine(settings.db_url)
+def _engine(settings: Any, *, create: bool = False) -> Any:
+    return open_engine(settings, create=create)
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -114,10 +124,25 @@ def submit(
     spec: Path = typer.Argument(..., help="Job spec YAML."),
     skip_invalid_lines: bool = typer.Option(False, help="Leave out invalid manifest lines instead of failing."),
 ) -> None:
-    """Validate a job (spec, manifest, template) and queue it for `broker run`."""
+    """Check a job as `broker validate` does (every line), check the marketplace answers, and queue the job."""
     settings = _settings(ctx)
+    report = validate_job(spec, settings=settings, skip_invalid=skip_invalid_lines)
+    if report.issues:
+        for issue in report.issues:
+            err_console.print(f"error: {issue}", highlight=False, markup=False)
+        _fail(f"{len(report.issues)} problem(s) (as `broker validate` reports them); nothing submitted")
+    assert report.spec is not None
+    if report.rejected:
+        rejected_file = Path(f"{report.spec.job_name}-rejected.manifest")
+        write_rejected(report.rejected, str(rejected_file), settings)
+        err_console.print(f"{len(report.rejected)} invalid lines left out: written to {rejected_file}", highlight=False)
+    target = mturk.resolve_target(report.spec.marketplace, settings)
     try:
-        submitted = submit_job(spec, _engine(settings), settings, skip_invalid_lines=skip_invalid_lines)
+        mturk.check_marketplace(target)
+    except (BotoCoreError, ClientError) as exc:
+        _fail(f"{spec}: marketplace {report.spec.marketplace}: {mturk.describe_error(exc)}; nothing submitted")
+    try:
+        submitted = submit_job(spec, _engine(settings, create=True), settings, skip_invalid_lines=skip_invalid_lines)
     except (SpecError, ManifestError, SubmitError) as exc:
         _fail(str(exc))
     except Exception as exc:  # template errors and the like: their message names file and line
@@ -126,51 +151,136 @@ def submit(
         raise
     console.print(
         f"submitted job [bold]{submitted.name}[/]: {submitted.n_objects} objects"
-        + (f" ({submitted.n_rejected_lines} invalid lines left out)" if submitted.n_rejected_lines else "")
+        + (f" ({submitted.n_rejected_lines} invalid lines left out)" if submitted.n_rejected_lines else ""),
+        highlight=False,
+    )
+
+
+def _log_path(settings: Any, given: Path | None) -> Path:
+    """The daemon's full log: --log-file, else beside a SQLite DB, else in the current folder."""
+    if given is not None:
+        return given
+    db_file = sqlite_file(settings.db_url)
+    return (db_file.parent if db_file is not None else Path(".")) / RUN_LOG
+
+
+def _log_to(path: Path) -> None:
+    """Every logger (the broker's, APScheduler's, botocore's warnings) goes to the file, none to the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.set_name(RUN_LOG)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == RUN_LOG]:  # a second `run` in one process
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)  # with a handler on the root, nothing falls through to the terminal
+    root.setLevel(logging.INFO)
+
+
+class RunReporter:
+    """What `broker run` prints: a line per job when its progress moves, each new error once, as one line."""
+
+    def __init__(self, engine: Any, progress: Any = None):
+        self.engine = engine
+        self.progress = progress
+        self.bars: dict[str, Any] = {}
+        self.shown: dict[str, str] = {}  # job -> last progress line
+        self.errors: dict[str, str] = {}  # "stage: job" -> last error shown
+
+    def on_tick(self, name: str, result: Any) -> None:
+        failing = set()
+        for error in getattr(result, "errors", []):
+            key = ": ".join(error.split(": ", 2)[:2])
+            failing.add(key)
+            if self.errors.get(key) != error:
+                self.errors[key] = error
+                self._print(f"[yellow]error:[/] {escape(error)}", stderr=True)
+        for key in [k for k in self.errors if k.startswith(f"{name}: ") and k not in failing]:
+            self._print(f"{escape(key)}: working again")
+            del self.errors[key]
+        if name in ("publish", "collect", "consolidate", "finalize"):
+            self.show_jobs()
+
+    def show_jobs(self) -> None:
+        with reading(self.engine) as session:
+            reports = [job_status(session, job) for job in jobs_not_completed(session)]
+            finished = [job_status(session, job) for job in all_jobs(session) if job.name in self.shown]
+        for report in {r.name: r for r in [*finished, *reports]}.values():
+            line = _progress_line(report)
+            if self.progress is not None:
+                if report.name not in self.bars:
+                    self.bars[report.name] = self.progress.add_task(report.name, total=report.objects)
+                self.progress.update(
+                    self.bars[report.name],
+                    completed=report.answered + report.failed + report.carried,
+                    description=_bar_label(report),
+                )
+                if report.attention and self.shown.get(report.name) != line:
+                    self._print(escape(line))
+            elif self.shown.get(report.name) != line:
+                self._print(escape(line))
+            self.shown[report.name] = line
+
+    def _print(self, text: str, *, stderr: bool = False) -> None:
+        target = self.progress.console if self.progress is not None else (err_console if stderr else console)
+        target.print(text, highlight=False)
+
+
+def _bar_label(r: JobStatusReport) -> str:
+    """A progress bar's label: short, so the bar fits a terminal; attention in red."""
+    failing = ", ".join(a["stage"] for a in r.attention)
+    return (
+        f"{r.name} {r.consolidated} labeled, {r.failed} failed, {r.awaiting_review} to review, {_usd(r.spent_cents)}"
+        + (f" [bold red]{failing} failing[/]" if failing else "")
+    )
+
+
+def _progress_line(r: JobStatusReport) -> str:
+    attention = "; ".join(f"{a['stage']} failing x{a['count']}: {a['error']}" for a in r.attention)
+    return (
+        f"{r.name}: {r.status}, {r.published}/{r.objects} published, {r.answered} answered, {r.consolidated} labeled,"
+        f" {r.failed} failed, {r.awaiting_review} to review, spent {_usd(r.spent_cents)}"
+        + (f" [attention: {attention}]" if attention else "")
     )
 
 
 @app.command()
-def run(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Run every tick once and exit.")) -> None:
+def run(
+    ctx: typer.Context,
+    once: bool = typer.Option(False, "--once", help="Run every tick once and exit (1 when a tick failed)."),
+    log_file: Path | None = typer.Option(
+        None, "--log-file", help=f"Full log of every tick (default: {RUN_LOG} beside the SQLite DB)."
+    ),
+) -> None:
     """Run the daemon: publish, collect, review, consolidate, finalize until every job is done."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(ctx)
     engine = _engine(settings)
+    path = _log_path(settings, log_file)
+    _log_to(path)
+    console.print(f"broker run: full log in {path}", highlight=False)
     if once:
+        reporter = RunReporter(engine)
         cycle = run_cycle(engine, settings)
         for error in cycle.errors:
-            err_console.print(f"[yellow]{error}[/]")
+            err_console.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
+        reporter.show_jobs()
+        if cycle.errors:
+            raise typer.Exit(1)
         return
     stop = threading.Event()
     install_signal_handlers(stop)
     if not console.is_terminal:
-        done = run_until_done(engine, settings, stop=stop)
+        reporter = RunReporter(engine)
+        reporter.show_jobs()
+        done = run_until_done(engine, settings, stop=stop, on_tick=reporter.on_tick)
     else:
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
         ) as progress:
-            done = run_until_done(
-                engine, settings, stop=stop, on_tick=lambda name, result: _show_progress(progress, engine, name)
-            )
+            reporter = RunReporter(engine, progress)
+            done = run_until_done(engine, settings, stop=stop, on_tick=reporter.on_tick)
     console.print("all jobs done" if done else "stopped")
-
-
-def _show_progress(progress: Any, engine: Any, tick: str) -> None:
-    """One bar per job: objects answered or failed, out of all (refreshed after collect/consolidate)."""
-    if tick not in ("collect", "consolidate", "finalize"):
-        return
-    with reading(engine) as session:
-        reports = [job_status(session, job) for job in jobs_not_completed(session)]
-    bars = getattr(progress, "_broker_bars", {})
-    for report in reports:
-        if report.name not in bars:
-            bars[report.name] = progress.add_task(report.name, total=report.objects)
-        progress.update(
-            bars[report.name],
-            completed=report.answered + report.failed + report.carried,
-            description=f"{report.name} (spent ${report.spent_cents / 100:,.2f})",
-        )
-    progress._broker_bars = bars
 
 
 @app.command()
@@ -181,14 +291,15 @@ def collect(
     """Collect submitted assignments now, review and consolidate them; publishes nothing."""
     settings = _settings(ctx)
     cycle = run_cycle(_engine(settings), settings, ticks=("collect", "review", "consolidate", "output", "finalize"))
-    report = cycle.reports.get("collect")
-    if report is not None and not isinstance(report, Exception):
-        console.print(
-            f"collected {report.assignments_stored} assignments from {report.hits_collected} HITs"
-            f" ({report.hits_extended} extended)"
-        )
+    report = cycle.reports["collect"]
+    console.print(
+        f"collected {report.total('assignments_stored')} assignments from {report.total('hits_collected')} HITs"
+        f" ({report.total('hits_extended')} extended)"
+    )
     for error in cycle.errors:
-        err_console.print(f"[yellow]{error}[/]")
+        err_console.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
+    if cycle.errors:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -220,7 +331,7 @@ def status(
     for r in reports:
         table.add_row(
             r.name,
-            r.status,
+            r.status + (" [bold red](attention)[/]" if r.attention else ""),
             f"{r.answered}/{r.objects}",
             str(r.consolidated),
             str(r.failed),
@@ -229,6 +340,17 @@ def status(
             format_eta(r.eta_seconds),
         )
     console.print(table)
+    for r in reports:
+        for line in _attention_lines(r):
+            console.print(f"[bold red]attention:[/] {r.name}: {escape(line)}", highlight=False)
+
+
+def _attention_lines(r: JobStatusReport) -> list[str]:
+    return [
+        f"{a['stage']} has failed {a['count']} times in a row since {a['since'][:19].replace('T', ' ')} UTC:"
+        f" {a['error']} (full detail in {RUN_LOG})"
+        for a in r.attention
+    ]
 
 
 def _job_table(r: JobStatusReport) -> Table:
@@ -254,6 +376,7 @@ def _job_table(r: JobStatusReport) -> Table:
     ]
     if r.auto_label:
         rows += summary_rows(r.auto_label)
+    rows += [("attention", line) for line in _attention_lines(r)]
     for key, value in rows:
         table.add_row(key, value)
     table.add_row("output manifest", Text(r.output_manifest or "-", overflow="fold"))
@@ -337,12 +460,102 @@ def export(
         sys.stdout.write(text)
 
 
+FLAG_HELP = f"Only answers flagged so: {', '.join(REVIEW_FLAGS)}."
+
+
+@app.command()
+def review(
+    ctx: typer.Context,
+    job: str = typer.Argument(..., help="Job name."),
+    worker: list[str] = typer.Option([], "--worker", help="Only this worker's answers (repeatable)."),
+    max_agreement: float | None = typer.Option(
+        None, "--max-agreement", help="Only workers agreeing with the consolidated labels less than this (0-1)."
+    ),
+    flag: list[str] = typer.Option([], "--flag", help=FLAG_HELP),
+    approve: list[str] = typer.Option([], "--approve", help="Approve this assignment (repeatable)."),
+    reject: list[str] = typer.Option([], "--reject", help="Reject this assignment (repeatable; needs --reason)."),
+    approve_all: bool = typer.Option(False, "--approve-all", help="Approve every answer the filters list."),
+    reject_all: bool = typer.Option(False, "--reject-all", help="Reject every answer the filters list."),
+    reason: str = typer.Option("", "--reason", help="Sent to each worker (required to reject)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the waiting answers as JSON."),
+) -> None:
+    """List the answers waiting for review, then approve or reject them one by one or by rule."""
+    unknown = sorted(set(flag) - set(REVIEW_FLAGS))
+    if unknown:
+        _fail(f"--flag {unknown[0]!r} is not one of {', '.join(REVIEW_FLAGS)}")
+    actions = sum([bool(approve), bool(reject), approve_all, reject_all])
+    if actions > 1:
+        _fail("give one of --approve, --reject, --approve-all, --reject-all")
+    if (reject or reject_all) and not reason.strip():
+        _fail("rejecting needs --reason: the worker is told why")
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    with reading(engine) as session:
+        try:
+            row = find_job(session, job)
+        except UnknownJobError as exc:
+            _fail(str(exc))
+    rule = ReviewFilter(worker_ids=tuple(worker), max_agreement=max_agreement, flags=tuple(flag))
+    if approve or reject:
+        chosen = tuple(approve or reject)
+        items = review_queue(engine, row, ReviewFilter(assignment_ids=chosen))
+        missing = sorted(set(chosen) - {item.assignment_id for item in items})
+        if missing:
+            _fail(f"{', '.join(missing)}: not waiting for review in job {job} (see `broker review {job}`)")
+    else:
+        items = review_queue(engine, row, rule)
+    if actions == 0:
+        _show_review_queue(job, items, as_json)
+        return
+    try:
+        report = review_answers(engine, settings, row, items, approve=bool(approve) or approve_all, reason=reason)
+    except WorkerActionError as exc:
+        _fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        _fail(mturk.describe_error(exc))
+    for error in report.errors:
+        err_console.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
+    console.print(
+        f"{job}: {report.approved} approved, {report.rejected} rejected"
+        + (f", {report.settled} already decided on the marketplace" if report.settled else "")
+        + (f"; {len(report.errors)} failed" if report.errors else ""),
+        highlight=False,
+    )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _show_review_queue(job: str, items: list[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([item.as_dict() for item in items], indent=2))
+        return
+    if not items:
+        console.print(f"{job}: no answers wait for review (with these filters)")
+        return
+    table = Table(title=f"{job}: {len(items)} answers waiting for review")
+    for column in ("assignment", "worker", "object", "answer", "flags", "worker agreement", "auto-approves"):
+        table.add_column(column, no_wrap=column in ("assignment", "worker"))
+    for item in items:
+        agreement = "-" if item.worker_agreement is None else f"{item.worker_agreement:.2f} over {item.worker_judged}"
+        flags = ", ".join(item.flags) + (f": {item.reason}" if item.reason else "")
+        when = item.auto_approval_time.strftime("%Y-%m-%d %H:%M") if item.auto_approval_time else "-"
+        table.add_row(item.assignment_id, item.worker_id, str(item.object_index), item.answer, flags, agreement, when)
+    console.print(table)
+    console.print(
+        f"approve: broker review {job} --approve ASSIGNMENT_ID; "
+        f'reject: broker review {job} --reject ASSIGNMENT_ID --reason "..."; '
+        f"by rule: the same filters with --approve-all or --reject-all",
+        highlight=False,
+    )
+
+
 # ----------------------------------------------------------------------------------------- workers
 
 
 def _worker_client(ctx: typer.Context, marketplace: str) -> tuple[Any, Any, Any]:
     settings = _settings(ctx)
-    return settings, _engine(settings), mturk.client_for(mturk.resolve_target(marketplace, settings))
+    client = mturk.client_for(mturk.resolve_target(marketplace, settings), quick=True)
+    return settings, _engine(settings, create=True), client
 
 
 @worker_app.command("bonus")
@@ -357,8 +570,13 @@ def worker_bonus(
     settings = _settings(ctx)
     try:
         bonus = send_bonus(_engine(settings), settings, worker_id, assignment_id, usd_to_cents(amount), reason)
-    except (MoneyError, WorkerActionError, ClientError) as exc:
+    except (MoneyError, WorkerActionError) as exc:
         _fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        _fail(
+            f"bonus not confirmed: {mturk.describe_error(exc)}; run the same command again "
+            "(its token keeps MTurk from paying twice)"
+        )
     console.print(f"bonus {_usd(bonus.amount_cents)} (+{_usd(bonus.fee_cents)} fee) sent to {worker_id}")
 
 
@@ -373,8 +591,10 @@ def worker_block(
     _, engine, client = _worker_client(ctx, marketplace)
     try:
         block_worker(engine, client, worker_id, reason)
-    except (WorkerActionError, ClientError) as exc:
+    except WorkerActionError as exc:
         _fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        _fail(mturk.describe_error(exc))
     console.print(f"blocked {worker_id}")
 
 
@@ -389,8 +609,8 @@ def worker_unblock(
     _, engine, client = _worker_client(ctx, marketplace)
     try:
         unblock_worker(engine, client, worker_id, reason)
-    except ClientError as exc:
-        _fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        _fail(mturk.describe_error(exc))
     console.print(f"unblocked {worker_id}")
 
 
@@ -406,8 +626,8 @@ def worker_message(
     _, _, client = _worker_client(ctx, marketplace)
     try:
         failures = message_workers(client, list(worker_ids), subject, body)
-    except ClientError as exc:
-        _fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        _fail(mturk.describe_error(exc))
     for failure in failures:
         err_console.print(f"[yellow]{failure.get('WorkerId')}: {failure.get('NotifyWorkersFailureMessage')}[/]")
     console.print(f"messaged {len(worker_ids) - len(failures)} of {len(worker_ids)} workers")
@@ -420,7 +640,7 @@ MARKETPLACE_OPTION = typer.Option("local", "--marketplace", help="local, sandbox
 
 def _team_target(ctx: typer.Context, marketplace: str) -> tuple[Any, Any]:
     target = mturk.resolve_target(marketplace, _settings(ctx))
-    return target, mturk.client_for(target)
+    return target, mturk.client_for(target, quick=True)
 
 
 def _team_failure(exc: Exception) -> None:
@@ -611,6 +831,8 @@ def db_upgrade(ctx: typer.Context) -> None:
 def db_revision(ctx: typer.Context) -> None:
     """Print the broker DB's schema revision and the newest one this release knows."""
     settings = _settings(ctx)
+    if not database_exists(settings.db_url):
+        _fail(f"no broker DB at {sqlite_file(settings.db_url)} (newest revision: {migrate.head_revision()})")
     try:
         current = migrate.current_revision(settings.db_url)
     except migrate.DatabaseUnreachableError as exc:

@@ -1,4 +1,5 @@
-"""What a requester asks for by hand: cancel a job, block, unblock or message workers, send a bonus.
+"""What a requester asks for by hand: cancel a job, review answers, block, unblock or message workers,
+send a bonus.
 
 Commands are not tick code: the CLI calls them once. They may use the stages' public functions
 (collecting the answers of a cancelled job) and the crash-safe marketplace actions.
@@ -6,6 +7,8 @@ Commands are not tick code: the CLI calls them once. They may use the stages' pu
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +16,13 @@ from broker import mturk
 from broker.actions import bonuses
 from broker.actions.bonuses import WorkerActionError
 from broker.actions.hits import finish_creating, grant_read_access_for
-from broker.domain.lifecycle import JobStatus
+from broker.domain.lifecycle import JobStatus, ObjectStatus
+from broker.domain.rules import Decision, agreement
 from broker.output import REASON_STOPPED
 from broker.stages.collect import CollectReport, collect_hits
+from broker.stages.review import ReviewReport, apply_decisions, worker_agreements
 from broker.store import reading, record_event, transaction
+from broker.store.answers import review_candidates
 from broker.store.engine import Engine
 from broker.store.jobs import job_spec
 from broker.store.progress import open_hit_ids, stop_job
@@ -71,8 +77,8 @@ def cancel_job(engine: Engine, settings: Any, job_id: int, *, now: datetime | No
 def send_bonus(
     engine: Engine, settings: Any, worker_id: str, assignment_id: str, amount_cents: int, reason: str
 ) -> Bonus:
-    """`broker worker bonus`: one bonus, paid once (broker.actions.bonuses)."""
-    return bonuses.send_bonus(engine, settings, worker_id, assignment_id, amount_cents, reason)
+    """`broker worker bonus`: one bonus, paid once (broker.actions.bonuses); fails fast when the endpoint is down."""
+    return bonuses.send_bonus(engine, settings, worker_id, assignment_id, amount_cents, reason, quick=True)
 
 
 def block_worker(engine: Engine, client: Any, worker_id: str, reason: str) -> None:
@@ -108,3 +114,127 @@ def _set_blocked(engine: Engine, worker_id: str, blocked: bool, reason: str | No
 
 
 __all__ = ["WorkerActionError", "block_worker", "cancel_job", "message_workers", "send_bonus", "unblock_worker"]
+
+
+# ----------------------------------------------------------------------------------------- review
+
+REVIEW_FLAGS = ("unreadable", "invalid", "no-label", "disagrees")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One answer waiting for review, with what a requester judges it by."""
+
+    row_id: int
+    assignment_id: str
+    worker_id: str
+    object_index: int
+    answer: str  # the chosen labels, or the answer's own words when it chose none
+    flags: tuple[str, ...]  # REVIEW_FLAGS that apply
+    reason: str  # why it is flagged (the answer's check error), "" when not
+    worker_agreement: float | None  # the worker's agreement with consolidated labels, over n objects
+    worker_judged: int
+    auto_approval_time: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **{key: getattr(self, key) for key in self.__dataclass_fields__ if key != "row_id"},
+            "flags": list(self.flags),
+            "auto_approval_time": self.auto_approval_time.isoformat() if self.auto_approval_time else None,
+        }
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    """Which waiting answers a review command lists or acts on (every given condition holds)."""
+
+    assignment_ids: tuple[str, ...] = ()
+    worker_ids: tuple[str, ...] = ()
+    max_agreement: float | None = None  # workers agreeing less than this (judged ones only)
+    flags: tuple[str, ...] = ()  # any of these flags
+
+    def keeps(self, item: ReviewItem) -> bool:
+        if self.assignment_ids and item.assignment_id not in self.assignment_ids:
+            return False
+        if self.worker_ids and item.worker_id not in self.worker_ids:
+            return False
+        if self.max_agreement is not None and (
+            item.worker_agreement is None or item.worker_agreement >= self.max_agreement
+        ):
+            return False
+        return not self.flags or bool(set(self.flags) & set(item.flags))
+
+
+def _chosen(chosen_json: str | None, labels: list[str]) -> list[int] | None:
+    if chosen_json is None:
+        return None
+    value = json.loads(chosen_json)
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return value
+    return None
+
+
+def _review_item(row: Any, labels: list[str], scores: dict[str, tuple[float, int]]) -> ReviewItem:
+    chosen = _chosen(row.chosen_json, labels)
+    flags: list[str] = []
+    if row.answer_json is None:
+        flags.append("unreadable")
+    elif row.answer_error:
+        flags.append("invalid")
+    if labels and row.answer_json is not None and chosen is None and not row.answer_error:
+        flags.append("no-label")
+    if chosen is not None and row.status == ObjectStatus.CONSOLIDATED and row.label_json is not None:
+        consolidated = json.loads(row.label_json)
+        consolidated = consolidated if isinstance(consolidated, list) else [consolidated]
+        if agreement(chosen, consolidated) < 1.0:
+            flags.append("disagrees")
+    if chosen is not None and labels:
+        answer = ", ".join(labels[i] for i in chosen if 0 <= i < len(labels))
+    else:
+        answer = (row.answer_json or row.answer_error or "")[:80]
+    score, judged = scores.get(row.worker_id, (None, 0))
+    return ReviewItem(
+        row.id,
+        row.assignment_id,
+        row.worker_id,
+        int(row.index),
+        answer,
+        tuple(flags),
+        " ".join((row.answer_error or "").split())[:200],
+        score,
+        judged,
+        row.auto_approval_time,
+    )
+
+
+def review_queue(engine: Engine, job: Job, only: ReviewFilter | None = None) -> list[ReviewItem]:
+    """The job's answers awaiting review (oldest first) that `only` keeps."""
+    labels = job.labels
+    with reading(engine) as session:
+        rows = review_candidates(session, job.id)
+        scores = worker_agreements(session, job) if rows else {}
+    items = [_review_item(row, labels, scores) for row in rows]
+    return [item for item in items if only is None or only.keeps(item)]
+
+
+def review_answers(
+    engine: Engine, settings: Any, job: Job, items: list[ReviewItem], *, approve: bool, reason: str
+) -> ReviewReport:
+    """Approve or reject these answers on the marketplace, the reason sent to each worker; then record it.
+
+    A rejection needs a reason (the worker sees why); an approval may carry one (e.g. a thank-you).
+    """
+    if not approve and not reason.strip():
+        raise WorkerActionError("a rejection needs --reason: the worker is told why")
+    client = mturk.client_for(mturk.resolve_target(job.marketplace, settings), quick=True)
+    decisions = [Decision(item.row_id, item.assignment_id, approve, reason.strip() or None) for item in items]
+    report = apply_decisions(engine, client, job, decisions)
+    with transaction(engine) as session:
+        verb = "approved" if approve else "rejected"
+        record_event(
+            session,
+            job.id,
+            "review",
+            f"{verb} by hand: {report.approved + report.rejected} answers" + (f" ({reason.strip()})" if reason else ""),
+        )
+    return report

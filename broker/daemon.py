@@ -1,10 +1,15 @@
 """`broker run`: APScheduler runs the ticks until every job is done or a signal stops it.
 
 The ticks are the stages, plain functions over the DB (broker.stages: publish, collect, review,
-consolidate, quality, autolabel, output, finalize); APScheduler only schedules them. One worker
-thread runs them one at a time, so two ticks never interleave their transactions. SIGTERM / SIGINT
-let the running tick finish its current step and stop; whatever was committed is where the next
-`broker run` resumes.
+consolidate, quality, autolabel, output, finalize); APScheduler only schedules them. On SQLite
+(one writer at a time) one thread runs them one at a time; on PostgreSQL each stage has its own
+thread, so a slow stage never holds up the others. Before a stage works on a job, the daemon
+takes that (job, stage)'s lease (broker.store.claims), so daemons sharing a DB never do the same
+work. SIGTERM / SIGINT let the running tick finish its current step and stop; whatever was
+committed is where the next `broker run` resumes.
+
+Each tick runs job by job: an exception or error in one job is that job's alone (logged in full,
+recorded as a stage failure for its attention list) and never keeps another job from its turn.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from broker import mturk
 from broker.stages.autolabel import autolabel_tick
 from broker.stages.collect import collect_tick
 from broker.stages.consolidate import consolidate_tick
@@ -26,8 +32,11 @@ from broker.stages.output import output_tick
 from broker.stages.publish import publish_tick
 from broker.stages.quality import quality_tick
 from broker.stages.review import review_tick
-from broker.store import reading
+from broker.store import reading, transaction
+from broker.store.attention import record_stage_failure, record_stage_success
+from broker.store.claims import claim_jobs, release_lease, take_lease
 from broker.store.jobs import unfinished_job_count
+from broker.store.tables import Job
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +54,56 @@ TICKS: dict[str, Callable[..., Any]] = {
 
 @dataclass
 class CycleReport:
-    """What one pass of every tick did."""
+    """What one pass of every tick did: per tick the reports of its jobs; one line per failure."""
 
     reports: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
-def run_tick(name: str, engine: Any, settings: Any) -> Any:
-    """Run one tick; an exception is logged and reported, never fatal to the daemon."""
-    try:
-        return TICKS[name](engine, settings)
-    except Exception as exc:  # a tick failing must not stop the others; it retries next time
-        log.exception("%s tick failed", name)
-        return exc
+@dataclass
+class TickResult:
+    """One tick over every job it claims: each job's report, and one line per job that failed."""
+
+    reports: list[Any] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def total(self, attribute: str) -> int:
+        return sum(int(getattr(report, attribute, 0) or 0) for report in self.reports)
+
+
+def _claimed(engine: Any, name: str) -> list[Job]:
+    with reading(engine) as session:
+        return claim_jobs(session, name)
+
+
+def run_tick(name: str, engine: Any, settings: Any) -> TickResult:
+    """Run one tick job by job; a job's exception or errors are recorded for it, never fatal to others."""
+    result = TickResult()
+    for job in _claimed(engine, name):
+        if not take_lease(engine, int(job.id), name):  # another daemon is doing this stage of this job
+            continue
+        try:
+            report = TICKS[name](engine, settings, job_ids=[job.id])
+        except Exception as exc:  # one job's failure must not stop the other jobs; it retries next time
+            log.exception("%s tick failed for job %s", name, job.name)
+            problem = mturk.describe_error(exc)
+        else:
+            result.reports.append(report)
+            errors = [str(e) for e in getattr(report, "errors", [])]
+            problem = errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "") if errors else None
+            for error in errors:
+                log.warning("%s: job %s: %s", name, job.name, error)
+        try:
+            with transaction(engine) as session:
+                if problem is None:
+                    record_stage_success(session, job.id, name)
+                else:
+                    record_stage_failure(session, job.id, name, problem)
+        except Exception:  # the DB itself failing: logged; the tick's own outcome stands
+            log.exception("could not record the %s tick's outcome for job %s", name, job.name)
+        if problem is not None:
+            result.errors.append(f"{name}: job {job.name}: {problem}")
+    return result
 
 
 def run_cycle(engine: Any, settings: Any, ticks: tuple[str, ...] = tuple(TICKS)) -> CycleReport:
@@ -66,10 +112,7 @@ def run_cycle(engine: Any, settings: Any, ticks: tuple[str, ...] = tuple(TICKS))
     for name in ticks:
         result = run_tick(name, engine, settings)
         cycle.reports[name] = result
-        if isinstance(result, Exception):
-            cycle.errors.append(f"{name}: {result}")
-        else:
-            cycle.errors += [f"{name}: {e}" for e in getattr(result, "errors", [])]
+        cycle.errors += result.errors
     return cycle
 
 
@@ -93,8 +136,11 @@ def run_until_done(
     stop = stop or threading.Event()
     ticks = settings.ticks if settings is not None else None
     intervals = intervals or {name: float(getattr(ticks, f"{name}_seconds", 10)) for name in TICKS}
+    # PostgreSQL: each stage on its own thread, so a slow review never holds up publish and collect
+    # (a stage never overlaps itself: max_instances 1). SQLite has one writer at a time: one thread.
+    threads = len(TICKS) if engine.dialect.name == "postgresql" else 1
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(threads)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
@@ -118,6 +164,10 @@ def run_until_done(
             time.sleep(poll_seconds)
     finally:
         scheduler.shutdown(wait=True)
+        try:  # hand this daemon's leases to the others now rather than at their expiry
+            release_lease(engine)
+        except Exception:  # the DB gone too: the leases expire on their own
+            log.exception("could not release this daemon's stage leases")
     return finished.is_set()
 
 

@@ -48,11 +48,25 @@ class CostEstimate:
     hourly_wage_cents: int | None  # reward per hour of work, rounded half up
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        derived = {"within_budget": self.within_budget, "effective_fee_percent": self.effective_fee_percent}
+        return {**asdict(self), **derived}
 
     @property
     def within_budget(self) -> bool:
         return self.budget_cents is None or self.total_cents <= self.budget_cents
+
+    @property
+    def effective_fee_percent(self) -> float:
+        """The fee as a share of the reward: above the nominal rate when the $0.01 minimum applies."""
+        return 100.0 * self.fee_cents / self.reward_cents if self.reward_cents else 0.0
+
+    @property
+    def fee_text(self) -> str:
+        """ "$0.01 (20%)", or "$0.01 (25%: MTurk's $0.01 minimum)" for a small reward."""
+        effective = self.effective_fee_percent
+        if round(effective, 1) <= self.fee_percent:
+            return f"${cents_to_usd(self.fee_cents)} ({self.fee_percent}%)"
+        return f"${cents_to_usd(self.fee_cents)} ({effective:.0f}% of the reward: MTurk's $0.01 minimum fee applies)"
 
 
 def hourly_wage_cents(reward_cents: int, work_seconds: float) -> int:
@@ -155,7 +169,7 @@ def estimate_rows(estimate: CostEstimate) -> list[tuple[str, str]]:
         ("objects", objects),
         ("assignments", f"{e.assignments} ({e.workers_per_object} per object)"),
         ("reward per assignment", usd(e.reward_cents)),
-        ("MTurk fee per assignment", f"{usd(e.fee_cents)} ({e.fee_percent}%)"),
+        ("MTurk fee per assignment", e.fee_text),
         ("  base fee (20%, min $0.01)", usd(e.base_fee_cents)),
     ]
     if e.large_hit_fee_cents:

@@ -47,6 +47,7 @@ class ImageBoxes:
     height: int
     depth: int
     boxes: tuple[Box, ...]
+    object_id: str = ""  # the line's own "id" field, if it has one
 
 
 def read_detections(manifest_text: str, attribute: str) -> tuple[list[ImageBoxes], dict[int, str]]:
@@ -103,7 +104,7 @@ def _image_boxes(number: int, line: dict, attribute: str, metadata: dict) -> Ima
         except (KeyError, TypeError, ValueError):
             raise ExportError(f"{where}.annotations[{i}] needs class_id, left, top, width and height") from None
     source = str(line.get("source-ref") or line.get("source") or "")
-    return ImageBoxes(number, source, width, height, depth, tuple(boxes))
+    return ImageBoxes(number, source, width, height, depth, tuple(boxes), _own_id(line))
 
 
 def class_names(class_map: dict[int, str], labels: list[str] | None = None) -> list[str]:
@@ -200,16 +201,26 @@ def to_voc(images: list[ImageBoxes], classes: list[str]) -> dict[str, str]:
     return files
 
 
+ID_COLUMNS = ["datasetObjectId", "id"]  # the line's 0-based position (Ground Truth's id), its own "id" field
+
+
+def _own_id(line: dict) -> str:
+    value = line.get("id")
+    return "" if value is None else str(value)
+
+
 def boxes_csv(images: list[ImageBoxes], classes: list[str]) -> str:
-    """One row per box: object, class, left, top, width, height, confidence."""
+    """One row per box: the object's ids, object, class, left, top, width, height, confidence."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["object", "class", "left", "top", "width", "height", "confidence"])
+    writer.writerow([*ID_COLUMNS, "object", "class", "left", "top", "width", "height", "confidence"])
     for image in images:
         for box in image.boxes:
             name = classes[box.class_id] if box.class_id < len(classes) else str(box.class_id)
             writer.writerow(
                 [
+                    image.line - 1,
+                    image.object_id,
                     image.source,
                     name,
                     _number(box.left),
@@ -245,10 +256,10 @@ def is_detection_manifest(manifest_text: str, attribute: str) -> bool:
 
 
 def spans_csv(manifest_text: str, attribute: str) -> str:
-    """A text-span manifest, one row per entity: object, label, startOffset, endOffset, confidence."""
+    """A text-span manifest, one row per entity: the object's ids, object, label, offsets, confidence."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["object", "label", "startOffset", "endOffset", "confidence"])
+    writer.writerow([*ID_COLUMNS, "object", "label", "startOffset", "endOffset", "confidence"])
     for number, line in _lines(manifest_text):
         if attribute not in line:
             continue
@@ -260,6 +271,8 @@ def spans_csv(manifest_text: str, attribute: str) -> str:
             for n, entity in enumerate(entities):
                 writer.writerow(
                     [
+                        number - 1,
+                        _own_id(line),
                         line.get("source", ""),
                         entity["label"],
                         entity["startOffset"],
@@ -286,28 +299,26 @@ def export_files(manifest_text: str, attribute: str, fmt: str, labels: list[str]
 
 
 def manifest_csv(manifest_text: str, spec: Any) -> str:
-    """`broker export --csv`: object,label,confidence per labeled line (multi-label joined by ';')."""
+    """`broker export --csv`: the object's ids, object, label, confidence per line (multi-label joined by ';')."""
     attribute = spec.label_attribute_name
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["object", "label", "confidence"])
-    for line_text in manifest_text.splitlines():
-        if not line_text.strip():
-            continue
-        line = json.loads(line_text)
+    writer.writerow([*ID_COLUMNS, "object", "label", "confidence"])
+    for number, line in _lines(manifest_text):
+        ids = [number - 1, _own_id(line)]
         source = line.get("source-ref", line.get("source", ""))
         metadata = line.get(f"{attribute}-metadata") or {}
         if attribute not in line:
-            writer.writerow([source, "", ""])
+            writer.writerow([*ids, source, "", ""])
         elif "internal-color-map" in metadata:  # segmentation: the mask's URI, one confidence per image
             confidence = next(iter(metadata["internal-color-map"].values()), {}).get("confidence", "")
-            writer.writerow([source, line[attribute], confidence])
+            writer.writerow([*ids, source, line[attribute], confidence])
         elif "class-map" in metadata:
             names = [metadata["class-map"][str(i)] for i in line[attribute]]
             confidences = [str(metadata.get("confidence-map", {}).get(str(i), "")) for i in line[attribute]]
-            writer.writerow([source, ";".join(names), ";".join(confidences)])
+            writer.writerow([*ids, source, ";".join(names), ";".join(confidences)])
         else:
-            writer.writerow([source, metadata.get("class-name", line[attribute]), metadata.get("confidence", "")])
+            writer.writerow([*ids, source, metadata.get("class-name", line[attribute]), metadata.get("confidence", "")])
     return out.getvalue()
 
 

@@ -147,7 +147,15 @@ def parse_line(
     for key, value in data.items():
         if key.startswith("$"):
             raise LineError("keys may not start with '$'", key)
-        size = len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False))
+        text_value = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        try:
+            (key + text_value).encode("utf-8")
+        except UnicodeEncodeError as error:
+            bad = (key + text_value)[error.start]
+            raise LineError(
+                f"holds a lone UTF-16 surrogate (\\u{ord(bad):04x}), which is not text; fix the escape", key
+            ) from None
+        size = len(text_value)
         if size > MAX_ATTRIBUTE_CHARS:
             raise LineError(f"attribute is {size:,} characters; Ground Truth allows {MAX_ATTRIBUTE_CHARS:,}", key)
     present = [key for key in SOURCE_KEYS if key in data]

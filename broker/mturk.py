@@ -19,7 +19,14 @@ import botocore
 import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 from botocore.utils import parse_timestamp
 
 from broker import __version__
@@ -27,7 +34,7 @@ from broker.settings import load_settings
 
 PRODUCTION_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
-LOCAL_DEFAULT_ENDPOINT = "http://127.0.0.1:8433"
+LOCAL_DEFAULT_ENDPOINT = "http://127.0.0.1:8765"
 LOCAL_ACCESS_KEY = "AKIALOCALMARKETPLACE"
 LOCAL_SECRET_KEY = "local-marketplace-secret"
 
@@ -90,7 +97,9 @@ def _secret(value: Any) -> str:
     return getter() if callable(getter) else str(value)
 
 
-_CLIENTS: dict[MarketplaceTarget, BaseClient] = {}
+_CLIENTS: dict[tuple[MarketplaceTarget, bool], BaseClient] = {}
+# A command a person waits on (submit's check, a bonus): fail in seconds, not after ten retries.
+QUICK_CONFIG = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5))
 
 
 def parse_utc_timestamp(value: Any) -> datetime:
@@ -109,9 +118,9 @@ def parse_utc_timestamp(value: Any) -> datetime:
         return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def client_for(target: MarketplaceTarget) -> BaseClient:
-    """One cached client per marketplace, built with RETRY_CONFIG and UTC timestamps."""
-    client = _CLIENTS.get(target)
+def client_for(target: MarketplaceTarget, *, quick: bool = False) -> BaseClient:
+    """One cached client per marketplace, built with RETRY_CONFIG (QUICK_CONFIG) and UTC timestamps."""
+    client = _CLIENTS.get((target, quick))
     if client is None:
         core = botocore.session.get_session()  # this client's own: no other client is affected
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_utc_timestamp)
@@ -122,9 +131,9 @@ def client_for(target: MarketplaceTarget) -> BaseClient:
             region_name=target.region,
             aws_access_key_id=target.access_key_id,
             aws_secret_access_key=target.secret_access_key,
-            config=RETRY_CONFIG,
+            config=QUICK_CONFIG if quick else RETRY_CONFIG,
         )
-        _CLIENTS[target] = client
+        _CLIENTS[(target, quick)] = client
     return client
 
 
@@ -141,6 +150,38 @@ def error_code(error: ClientError) -> str:
 
 def error_message(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Message", "") or error.response.get("Message", ""))
+
+
+MAX_ERROR_LINE = 300
+
+
+def describe_error(error: BaseException) -> str:
+    """One line a requester can act on, for a failed marketplace call or any other stage error."""
+    if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
+        return (
+            "no AWS credentials for MTurk: set aws_profile in the settings, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or use marketplace: local)"
+        )
+    if isinstance(error, ProfileNotFound):
+        return f"{error} (aws_profile in the settings names a profile missing from ~/.aws)"
+    if isinstance(error, EndpointConnectionError):
+        endpoint = error.kwargs.get("endpoint_url", "the endpoint")
+        return f"cannot reach the marketplace at {endpoint}: is it running (`broker marketplace serve`)?"
+    if isinstance(error, ClientError):
+        return f"{error_code(error)}: {error_message(error)}"[:MAX_ERROR_LINE]
+    text = " ".join(str(error).split())
+    if isinstance(error, BotoCoreError):
+        return text[:MAX_ERROR_LINE]
+    return f"{type(error).__name__}: {text}"[:MAX_ERROR_LINE] if text else type(error).__name__
+
+
+def check_marketplace(target: MarketplaceTarget, client: BaseClient | None = None) -> int:
+    """GetAccountBalance on the marketplace: the available balance in cents. Raises what boto3 raises
+    (missing credentials, an unreachable endpoint, a refused key); `describe_error` words it."""
+    client = client or client_for(target, quick=True)
+    balance = client.get_account_balance()["AvailableBalance"]
+    whole, _, fraction = str(balance).partition(".")
+    return int(whole) * 100 + int((fraction + "00")[:2])
 
 
 def is_hit_already_exists(error: ClientError) -> bool:

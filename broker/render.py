@@ -23,15 +23,38 @@ def template_source(spec: JobSpec, settings: Any = None) -> tuple[str, str]:
     return builtin_template_source(spec.task_type), f"built-in {spec.task_type} template"
 
 
+DEFAULT_GOLD_ATTRIBUTE = "gold-label"
+
+
+def hidden_attributes(spec: JobSpec) -> set[str]:
+    """Manifest keys no worker may see: the gold answer's attribute (configured, or the default name)."""
+    gold = getattr(getattr(spec, "quality", None), "gold", None)
+    return {DEFAULT_GOLD_ATTRIBUTE, *([gold.label_attribute] if gold is not None else [])}
+
+
+def worker_view(spec: JobSpec, data: dict[str, Any]) -> dict[str, Any]:
+    """The data object as a worker's page may show it: without the gold answer, whatever the template
+    does with `task.input` (a custom template's `{{ task.input | to_json }}` included)."""
+    hidden = hidden_attributes(spec)
+    if not any(key in data for key in hidden):
+        return data
+    return {key: value for key, value in data.items() if key not in hidden}
+
+
 def render_object_html(
     spec: JobSpec,
     source: str,
     data: dict[str, Any],
     grant: Callable[[str], str],
     batch: list[tuple[str, dict]] | None = None,
+    *,
+    strict: bool = False,
 ) -> str:
     """The worker's page for one data object, or for a verification `batch` of (id, data object)
     (Ground Truth's PRE step + Liquid rendering). Publishing and validation both render through here."""
+    data = worker_view(spec, data)
+    if batch is not None:
+        batch = [(object_id, worker_view(spec, item)) for object_id, item in batch]
     if batch is None and spec.task.batched:  # the object as a batch of one
         batch, data = [("0", data)], {}
     if batch is not None:
@@ -54,4 +77,6 @@ def render_object_html(
             bad_examples=list(instructions.bad_examples or []),
             initial_value_attribute=spec.adjustment.label_attribute if spec.adjustment else None,
         )
-    return render_task_html(source, task_input, task_type=spec.task_type, data_object=data, grant_read_access=grant)
+    return render_task_html(
+        source, task_input, task_type=spec.task_type, data_object=data, grant_read_access=grant, strict=strict
+    )

@@ -28,7 +28,7 @@ ENV_PREFIX = "BROKER_"
 
 PRODUCTION_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
-LOCAL_ENDPOINT = "http://127.0.0.1:8433"
+LOCAL_ENDPOINT = "http://127.0.0.1:8765"
 
 _settings_file: ContextVar[str | None] = ContextVar("broker_settings_file", default=None)
 

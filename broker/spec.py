@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -453,14 +454,20 @@ class ReviewPolicy(StrictModel):
     approve: "all" approves every non-empty answer; "agreement" approves workers whose answers
     agree with the consolidated labels at least `min_agreement` of the time (judged once they have
     `min_answers_to_judge` answers) and rejects the rest; "manual" leaves decisions to the
-    requester (MTurk auto-approves what is left after auto_approval_delay). A HIT that expires
-    short of answers is extended up to `max_extensions` times, within the budget.
+    requester (`broker review JOB`; MTurk auto-approves what is left after auto_approval_delay).
+    Under "agreement", once no more answers are coming (every object settled), workers with fewer
+    than `min_answers_to_judge` judged answers are approved rather than left to auto-approval.
+    `reject_invalid` rejects answers that fail the task's checks (a box outside the image, a span
+    past the text), the check's reason sent to the worker; off by default (they are approved and
+    left out of consolidation). A HIT that expires short of answers is extended up to
+    `max_extensions` times, within the budget.
     """
 
     approve: Literal["all", "agreement", "manual"] = "all"
     min_agreement: float = Field(default=0.5, ge=0.0, le=1.0)
     min_answers_to_judge: int = Field(default=5, ge=1)
     reject_empty: bool = True
+    reject_invalid: bool = False
     reject_message: str = Field(
         default="Your answers disagreed with the other workers' answers too often.", max_length=1024
     )
@@ -611,7 +618,9 @@ class JobSpec(StrictModel):
     qualifications: Qualifications = Field(default_factory=Qualifications)
     marketplace: str = "local"
     workforce: Workforce | None = None  # a private team; None: the marketplace's crowd
-    review_policy: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    review_policy: ReviewPolicy = Field(
+        default_factory=ReviewPolicy, validation_alias=AliasChoices("review_policy", "review")
+    )
     auto_label: AutoLabelConfig | None = None
     quality: QualityConfig | None = None  # gold, exclusion and bonus rules: broker.stages.quality
     verification: VerificationConfig | None = None  # label-verification: broker.verify
@@ -706,6 +715,14 @@ class JobSpec(StrictModel):
                 self.label_attribute_name = _check_label_attribute(self.job_name + suffix)
             except ValueError as error:
                 problems.append(("label_attribute_name", f"not given, and job_name cannot serve: {error}"))
+            if not suffix and self.job_name.endswith("-ref"):
+                problems.append(
+                    (
+                        "job_name",
+                        "a name ending in -ref would be the output's label attribute, which only semantic "
+                        "segmentation, video and 3D jobs may end in -ref: rename the job or give label_attribute_name",
+                    )
+                )
         elif suffix and not self.label_attribute_name.endswith(suffix):
             problems.append(("label_attribute_name", f"a {self.task_type} job's label attribute must end in {suffix}"))
         elif not suffix and self.label_attribute_name.endswith("-ref"):
@@ -903,13 +920,28 @@ def parse_job_spec(text: str, name: str, *, base_dir: Path | None = None, settin
 RELATED_FIELDS = (
     {"labels", "label_category_config", "task_type"},
     {"reward", "reward_cents"},
-    {"budget_usd", "budget_cents", "reward", "reward_cents", "workers_per_object", "qualifications"},
+    {"budget_usd", "budget_cents"},
     {"template", "task_type", "hooks"},
     {"label_attribute_name", "job_name"},
     {"auto_label", "task_type"},
     {"verification", "task_type", "labels", "label_attribute_name"},
     {"adjustment", "task_type", "label_attribute_name"},
 )
+
+
+# (causes, effects): when a cause fails, the effects' rules are not re-checked (the budget check
+# prices workers_per_object assignments at the reward, with the Masters fee)
+DEPENDENT_FIELDS = (
+    ({"reward", "reward_cents", "workers_per_object", "qualifications"}, {"budget_usd", "budget_cents"}),
+)
+REQUIRED_STAND_INS = {
+    "job_name": "stand-in",
+    "task_type": "image-classification",
+    "input_manifest": "stand-in",
+    "output": "stand-in",
+    "title": "stand-in",
+    "description": "stand-in",
+}
 
 
 def _cross_field_issues_despite(
@@ -924,7 +956,12 @@ def _cross_field_issues_despite(
     for group in RELATED_FIELDS:
         if group & failed:
             skipped |= group
+    for causes, effects in DEPENDENT_FIELDS:
+        if causes & failed:
+            skipped |= effects
+    # failed required fields get a stand-in, so the rules of the other fields still run
     trimmed = {key: value for key, value in data.items() if key not in failed}
+    trimmed |= {key: value for key, value in REQUIRED_STAND_INS.items() if key in failed}
     try:
         JobSpec.model_validate(trimmed, context=context)
     except ValidationError as second:

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from liquid import CachingLoaderMixin, DictLoader, Environment, Markup
+from liquid import CachingLoaderMixin, DictLoader, Environment, FalsyStrictUndefined, Markup, Undefined
 from liquid.builtin.output import Output, OutputNode
 from liquid.exceptions import LiquidError
 from liquid.stringify import to_liquid_string
@@ -308,6 +308,18 @@ class _PartialsLoader(CachingLoaderMixin, DictLoader):
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
+    """The rendering environment of every page."""
+    return _build_environment(strict=False)
+
+
+@lru_cache(maxsize=1)
+def _strict_environment() -> Environment:
+    """Validation's environment: printing or looping over an undefined variable is an error naming
+    its line, where publishing would print nothing."""
+    return _build_environment(strict=True)
+
+
+def _build_environment(*, strict: bool) -> Environment:
     partials = resources.files("hit_templates") / "partials"
     loader = _PartialsLoader(
         {
@@ -316,7 +328,9 @@ def _environment() -> Environment:
             if p.name.endswith(".liquid")
         }
     )
-    env = _GroundTruthEnvironment(autoescape=True, loader=loader)
+    env = _GroundTruthEnvironment(
+        autoescape=True, loader=loader, undefined=FalsyStrictUndefined if strict else Undefined
+    )
     env.add_tag(_GroundTruthOutput)
     env.add_filter("to_json", _to_json)
     env.add_filter("skip_autoescape", _skip_autoescape)
@@ -330,9 +344,9 @@ def _liquid_error(error: LiquidError) -> TemplateError:
 
 
 @lru_cache(maxsize=32)
-def _parse(template_source: str) -> Any:
+def _parse(template_source: str, strict: bool = False) -> Any:
     try:
-        return _environment().from_string(template_source)
+        return (_strict_environment() if strict else _environment()).from_string(template_source)
     except LiquidError as error:
         raise _liquid_error(error) from error
 
@@ -440,14 +454,16 @@ def render_task_html(
     task_type: str,
     data_object: Mapping[str, Any],
     grant_read_access: Callable[[str], str],
+    strict: bool = False,
 ) -> str:
     """Render one HIT page: Liquid (autoescaped) + our crowd elements + the task-input block.
+    `strict`: an undefined variable printed or looped over is an error (validation).
 
     Raises TemplateError(message, line) for Liquid errors, for crowd-* elements we do
     not implement, and for a page without <crowd-form> (nothing could submit it).
     """
     _task_type(task_type)
-    template = _parse(template_source)
+    template = _parse(template_source, strict)
     token = _grant.set(grant_read_access)
     try:
         body = template.render(task={"input": dict(task_input)})

@@ -8,6 +8,8 @@ file a person can open in a browser (images as file:// URLs, or served by the lo
 
 from __future__ import annotations
 
+import heapq
+import html as html_lib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,7 +109,7 @@ def validate_job(
             f"{len(check.not_for_people)} object(s) need no human annotation (the pre-annotation "
             "hook said so): they are not posted and pass through to the output unlabeled"
         )
-    report.issues.extend(_render_issues(spec, report, settings, render_count))
+    report.issues.extend(_render_issues(spec, report, settings, render_count, check.not_for_people))
     carried = carried_indices(spec, report.lines)
     _money_figures(spec, report, check.not_for_people)
     _chaining_warning(spec, report, carried)
@@ -147,12 +149,20 @@ def _source_file_issues(spec: JobSpec, lines: list[ManifestLine]) -> list[Issue]
     return issues
 
 
+LARGEST_RENDERED = 3  # objects rendered for the 64 KB check, by their size on the page
+
+
+def page_bytes(data: dict) -> int:
+    """An object's size as a page carries it: UTF-8 bytes of its HTML-escaped JSON (quotes and `<`
+    grow several-fold), so the object that overflows 64 KB is rendered wherever it is in the manifest."""
+    return len(html_lib.escape(json.dumps(data, ensure_ascii=False)).encode("utf-8"))
+
+
 def _objects_to_render(lines: list[ManifestLine], count: int) -> list[ManifestLine]:
-    """The first `count` objects and the largest one (the one most likely to overflow 64 KB)."""
+    """The first `count` objects and the largest few on the page (those most likely to overflow 64 KB)."""
     chosen = {line.line_number: line for line in lines[:count]}
-    if lines:
-        largest = max(lines, key=lambda line: len(json.dumps(line.data, ensure_ascii=False)))
-        chosen.setdefault(largest.line_number, largest)
+    for line in heapq.nlargest(LARGEST_RENDERED, lines, key=lambda line: page_bytes(line.data)):
+        chosen.setdefault(line.line_number, line)
     return list(chosen.values())
 
 
@@ -170,7 +180,7 @@ def _validation_grant(settings: Any) -> Callable[[str], str]:
 
 
 def _worker_site(settings: Any) -> str:
-    return getattr(settings, "worker_site_url", None) or "http://127.0.0.1:8433"
+    return getattr(settings, "worker_site_url", None) or "http://127.0.0.1:8765"
 
 
 def _preview_grant(settings: Any, images: str) -> Callable[[str], str]:
@@ -188,16 +198,20 @@ def _preview_grant(settings: Any, images: str) -> Callable[[str], str]:
     return grant
 
 
-def _render_issues(spec: JobSpec, report: ValidationReport, settings: Any, count: int) -> list[Issue]:
+def _render_issues(
+    spec: JobSpec, report: ValidationReport, settings: Any, count: int, not_for_people: set[int] = frozenset()
+) -> list[Issue]:
+    """Render the objects workers will see (not those a pre-annotation hook keeps from people)."""
     try:
         source, source_name = template_source(spec, settings)
     except StorageError as error:
         return [Issue(report.spec_path, None, "template", str(error))]
     issues: list[Issue] = []
     grant = _validation_grant(settings)
-    for line in _objects_to_render(report.lines, count):
+    shown = [line for index, line in enumerate(report.lines) if index not in not_for_people]
+    for line in _objects_to_render(shown, count):
         try:
-            html = render_object_html(spec, source, line.data, grant)
+            html = render_object_html(spec, source, line.data, grant, strict=True)
         except TemplateError as error:
             issues.append(
                 Issue(

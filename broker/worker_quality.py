@@ -21,6 +21,8 @@ class JobWorkerQuality:
 
     n_fitted: np.ndarray  # usable answers per worker (what EM saw)
     em_accuracy: np.ndarray
+    accuracy_low: np.ndarray  # 95% interval of the EM accuracy (Beta over the worker's answers)
+    accuracy_high: np.ndarray
     gold_n: np.ndarray
     gold_accuracy: np.ndarray
     agreement: np.ndarray
@@ -38,7 +40,16 @@ def job_worker_quality(answers: JobAnswerTable) -> JobWorkerQuality:
     n_fitted = np.bincount(answers.workers[usable], minlength=n_workers)
     if answers.multilabel or not usable.any() or k < 2:
         return JobWorkerQuality(
-            n_fitted, nan, np.zeros(n_workers, dtype=np.int64), nan.copy(), nan.copy(), nan.copy(), None, None
+            n_fitted,
+            nan,
+            nan.copy(),
+            nan.copy(),
+            np.zeros(n_workers, dtype=np.int64),
+            nan.copy(),
+            nan.copy(),
+            nan.copy(),
+            None,
+            None,
         )
     items, workers, labels = answers.items[usable], answers.workers[usable], answers.chosen[usable]
     n_items = answers.consolidated.size
@@ -55,6 +66,8 @@ def job_worker_quality(answers: JobAnswerTable) -> JobWorkerQuality:
     return JobWorkerQuality(
         n_fitted=n_fitted,
         em_accuracy=np.where(seen, stats.em_accuracy, np.nan),
+        accuracy_low=np.where(seen, stats.accuracy_ci_low, np.nan),
+        accuracy_high=np.where(seen, stats.accuracy_ci_high, np.nan),
         gold_n=stats.gold_n.astype(np.int64),
         gold_accuracy=stats.gold_accuracy,
         agreement=stats.agreement,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from broker import mturk
 from broker.domain.clock import utcnow
@@ -19,7 +19,13 @@ from broker.store import reading, record_event, transaction
 from broker.store.engine import Engine
 from broker.store.jobs import job_money, lock_job
 from broker.store.tables import Bonus
-from broker.store.workers import add_bonus, assignment_by_marketplace_id, bonus_with_token, mark_bonus_sent
+from broker.store.workers import (
+    add_bonus,
+    assignment_by_marketplace_id,
+    bonus_with_token,
+    mark_bonus_sent,
+    withdraw_unsent_bonus,
+)
 
 BONUS_EVENT = "bonus"
 
@@ -29,9 +35,21 @@ class WorkerActionError(Exception):
 
 
 def send_bonus(
-    engine: Engine, settings: Any, worker_id: str, assignment_id: str, amount_cents: int, reason: str
+    engine: Engine,
+    settings: Any,
+    worker_id: str,
+    assignment_id: str,
+    amount_cents: int,
+    reason: str,
+    *,
+    quick: bool = False,
 ) -> Bonus:
-    """Record the bonus (token first), check the job's budget, then SendBonus."""
+    """Record the bonus (token first), check the job's budget, then SendBonus.
+
+    A call that never reached the marketplace (connection refused or timed out while connecting)
+    withdraws the row, so an endpoint that is down leaves no bonus counted as committed; `quick`
+    (a person waiting at the command line) gives up after one retry instead of ten.
+    """
     if amount_cents <= 0:
         raise WorkerActionError("a bonus must be at least 1 cent")
     if not reason.strip():
@@ -63,14 +81,19 @@ def send_bonus(
             )
     if bonus.sent:
         return bonus
-    client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
-    client.send_bonus(
-        WorkerId=worker_id,
-        BonusAmount=cents_to_usd(amount_cents),
-        AssignmentId=assignment_id,
-        Reason=reason,
-        UniqueRequestToken=token,
-    )
+    client = mturk.client_for(mturk.resolve_target(job.marketplace, settings), quick=quick)
+    try:
+        client.send_bonus(
+            WorkerId=worker_id,
+            BonusAmount=cents_to_usd(amount_cents),
+            AssignmentId=assignment_id,
+            Reason=reason,
+            UniqueRequestToken=token,
+        )
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        with transaction(engine) as session:
+            withdraw_unsent_bonus(session, token)
+        raise WorkerActionError(f"bonus not sent: {mturk.describe_error(exc)}") from exc
     with transaction(engine) as session:
         mark_bonus_sent(session, token)
         record_event(session, job.id, BONUS_EVENT, f"{amount_cents} cents to {worker_id} for {assignment_id}")

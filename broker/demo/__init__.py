@@ -12,6 +12,7 @@ the wall clock, so simulated minutes of work pass in seconds.
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ from broker.reports.status import job_status
 from broker.settings import load_settings
 from broker.simulation import fresh_sqlite_url, run_simulation, simulated_marketplace
 from broker.stages.submit import submit_job
-from broker.store import dispose_engine, get_engine, reading
+from broker.store import dispose_engine, get_engine, reading, sqlite_file
 from broker.store.answers import answers_for_consolidation
 from broker.store.autolabel import autolabel_summary
 from broker.store.jobs import job_money
@@ -115,6 +116,23 @@ class DemoSummary:
     verification_accuracy: float | None = None  # verification: consolidated verdicts right (label fits or not)
     single_worker_verification_accuracy: float | None = None
     model_label_accuracy: float | None = None  # the share of the model's labels that were right
+    job_name: str = ""
+    db: str = ""  # the demo's broker DB (SQLite file): `broker --db DB status JOB` finds its job
+
+    def next_commands(self) -> list[str]:
+        """The commands that look at the demo's job afterwards, with the DB spelled out."""
+        path = Path(self.db)
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            pass
+        where = f"broker --db {shlex.quote(str(path))}"
+        return [
+            f"{where} status {self.job_name}",
+            f"{where} report workers {self.job_name}",
+            f"{where} report job {self.job_name}",
+            f"{where} export {self.job_name} --format csv",
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         """The --json summary: only the figures this run has (a box demo has no accuracy)."""
@@ -159,6 +177,10 @@ class DemoSummary:
         console.print(table)
         # On its own line, unwrapped: the path is the one thing a reader copies whole.
         console.print(f"output manifest: {self.output_manifest}", soft_wrap=True, highlight=False)
+        if self.db:
+            console.print("look at the job again (the demo's broker DB):", highlight=False)
+            for command in self.next_commands():
+                console.print(f"  {command}", soft_wrap=True, highlight=False, markup=False)
 
 
 def write_spec(
@@ -332,6 +354,8 @@ def _bookkeeping(engine: Any, job_id: int, wall: float) -> dict[str, Any]:
             "wall_seconds": round(wall, 1),
             "output_manifest": str(job.output_manifest),
             "failed_objects": counts.get(ObjectStatus.FAILED, 0),
+            "job_name": job.name,
+            "db": str(sqlite_file(str(engine.url)) or ""),
         }
 
 

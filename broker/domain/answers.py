@@ -28,6 +28,10 @@ class AnswerError(ValueError):
     """An assignment's answer that cannot be read; the message says why."""
 
 
+class InvalidTaskAnswers(AnswerError):
+    """A taskAnswers field is there but is not a JSON array of objects (junk, or nested too deep)."""
+
+
 def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
@@ -112,11 +116,13 @@ def task_answers(xml: str | bytes) -> list[dict[str, Any]]:
     try:
         decoded = json.loads(value)
     except json.JSONDecodeError as error:
-        raise AnswerError(f"{TASK_ANSWERS_FIELD} is not JSON: {error.msg} at column {error.colno}") from None
+        raise InvalidTaskAnswers(f"{TASK_ANSWERS_FIELD} is not JSON: {error.msg} at column {error.colno}") from None
+    except RecursionError:
+        raise InvalidTaskAnswers(f"{TASK_ANSWERS_FIELD} is JSON nested too deeply to read") from None
     if isinstance(decoded, dict):
         decoded = [decoded]
     if not isinstance(decoded, list) or not all(isinstance(item, dict) for item in decoded):
-        raise AnswerError(f"{TASK_ANSWERS_FIELD} must be a JSON array of objects")
+        raise InvalidTaskAnswers(f"{TASK_ANSWERS_FIELD} must be a JSON array of objects")
     return decoded
 
 
@@ -183,6 +189,8 @@ def decode_answer_data(xml: str) -> tuple[Any, str | None]:
     """decode_answer before JSON encoding: (taskAnswers list or {"fields": ...}, error)."""
     try:
         return task_answers(xml), None
+    except InvalidTaskAnswers as error:  # a crowd-form answer that cannot be read is no answer at all
+        return None, str(error)
     except Exception as first:  # AnswerError, or a form without taskAnswers
         try:
             fields: dict[str, list[str]] = {}

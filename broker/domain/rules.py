@@ -15,6 +15,9 @@ from broker.domain.lifecycle import ObjectStatus
 
 APPROVAL_MARGIN = timedelta(hours=6)
 EMPTY_ANSWER_MESSAGE = "The HIT was submitted without an answer."
+UNREADABLE_ANSWER_MESSAGE = "Your answer could not be read: {reason}"
+INVALID_ANSWER_MESSAGE = "Your answer failed the task's checks: {reason}"
+MAX_REASON_CHARS = 300
 
 
 # --------------------------------------------------------------------------------------------- review
@@ -53,23 +56,41 @@ def agreement_by_worker(
     return {worker: (total / count, int(count)) for worker, (total, count) in totals.items() if count}
 
 
+def _reason(template: str, error: str | None) -> str:
+    return template.format(reason=" ".join((error or "").split())[:MAX_REASON_CHARS])
+
+
 def decide(
     policy: Any,
     pending: list[tuple[Any, Any]],
     labels: list[str],
     worker_agreement: dict[str, tuple[float, int]],
     now: datetime,
+    *,
+    settled: bool = False,
 ) -> list[Decision]:
-    """Which pending assignments to approve or reject now (others wait), by the job's review policy."""
+    """Which pending assignments to approve or reject now (others wait), by the job's review policy.
+
+    `settled`: no more answers are coming for the job (every object consolidated or failed), so a
+    worker "agreement" cannot judge yet never will be judged: their work is approved now instead of
+    waiting for MTurk's auto-approval, days away.
+    """
     decisions: list[Decision] = []
     mode = getattr(policy, "approve", "all")
     for assignment, obj in pending:
         answer = assignment.answer_json
+        error = getattr(assignment, "answer_error", None)
         has_choice = getattr(assignment, "chosen_json", None) is not None or answer_labels(answer, labels) is not None
         # empty: nothing readable, or a crowd-element answer (a JSON list) that chose no known label
         empty = answer is None or bool(labels and not has_choice and answer.lstrip().startswith("["))
         if empty and getattr(policy, "reject_empty", False):
-            decisions.append(Decision(assignment.id, assignment.assignment_id, False, EMPTY_ANSWER_MESSAGE))
+            message = _reason(UNREADABLE_ANSWER_MESSAGE, error) if answer is None and error else EMPTY_ANSWER_MESSAGE
+            decisions.append(Decision(assignment.id, assignment.assignment_id, False, message))
+            continue
+        if error and not empty and getattr(policy, "reject_invalid", False):
+            decisions.append(
+                Decision(assignment.id, assignment.assignment_id, False, _reason(INVALID_ANSWER_MESSAGE, error))
+            )
             continue
         if mode == "all":
             decisions.append(Decision(assignment.id, assignment.assignment_id, True))
@@ -81,7 +102,7 @@ def decide(
             continue
         score, judged = worker_agreement.get(assignment.worker_id, (1.0, 0))
         if obj.status != ObjectStatus.CONSOLIDATED or judged < policy.min_answers_to_judge:
-            if near_auto:
+            if near_auto or (settled and obj.status in (ObjectStatus.CONSOLIDATED, ObjectStatus.FAILED)):
                 decisions.append(Decision(assignment.id, assignment.assignment_id, True))
             continue
         if score < policy.min_agreement:

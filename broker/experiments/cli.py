@@ -9,7 +9,7 @@ import typer
 from broker.experiments.pricing import experiment_results, load_experiment_spec, recommend, submit_experiment
 from broker.experiments.report import results_html, results_table, write_results_csv
 from broker.manifest import ManifestError
-from broker.reports.cli import _engine, _fail, _settings, console
+from broker.reports.cli import _fail, _settings, console, open_engine
 from broker.spec import SpecError, SubmitError
 from broker.store import reading
 
@@ -32,7 +32,7 @@ def pricing(
         experiment = load_experiment_spec(spec)
     except SpecError as exc:
         _fail(str(exc))
-    engine = _engine(ctx)
+    engine = open_engine(_settings(ctx), create=not report)
     if not report:
         folder = workdir or spec.resolve().parent / f"{experiment.experiment}-arms"
         try:

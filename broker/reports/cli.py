@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from broker.estimate import count_manifest_objects, estimate_rows, estimate_spec
@@ -15,35 +18,71 @@ from broker.manifest import ManifestError
 from broker.reports.html import job_report_html, worker_report_html, write_html
 from broker.reports.jobs import job_report
 from broker.reports.qa import load_qa_report, parse_bins, qa_csv, qa_rich_tables
-from broker.reports.tables import events_table, job_table, workers_table, write_job_csv, write_workers_csv
+from broker.reports.tables import (
+    events_table,
+    flagged_table,
+    job_table,
+    workers_table,
+    write_job_csv,
+    write_workers_csv,
+)
 from broker.reports.workers import sort_rows, team_jobs, worker_report
 from broker.settings import SettingsError, load_settings
 from broker.spec import SpecError, load_job_spec, parse_duration
-from broker.store import get_engine, reading
+from broker.store import database_exists, get_engine, reading, sqlite_file
 from broker.store.jobs import UnknownJobError, find_job
 from broker.store.views import all_jobs
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+WIDE_OUTPUT = 250  # columns when output goes to a file or pipe: tables are never cut at 80
+
+
+def wide_console(*, stderr: bool = False) -> Console:
+    """A terminal's own width, or WIDE_OUTPUT when redirected (rich would assume 80 columns)."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else WIDE_OUTPUT
+    return Console(stderr=stderr, width=width, soft_wrap=stderr)
+
+
+console = wide_console()
+err_console = wide_console(stderr=True)
 
 report_app = typer.Typer(no_args_is_help=True, help="Worker and job statistics: terminal table, CSV, HTML.")
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(1)
 
 
+def db_url_of(db: str | None) -> str | None:
+    """`--db`: a database URL, or a SQLite file path."""
+    if db is None:
+        return None
+    return db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
 def _settings(ctx: typer.Context | None) -> Any:
-    obj = ctx.find_root().obj if ctx is not None else None
+    obj = (ctx.find_root().obj if ctx is not None else None) or {}
+    overrides = {"db_url": obj["db_url"]} if obj.get("db_url") else {}
     try:
-        return load_settings((obj or {}).get("settings_path"))
+        return load_settings(obj.get("settings_path"), **overrides)
     except SettingsError as exc:
         _fail(str(exc))
 
 
+def open_engine(settings: Any, *, create: bool = False) -> Any:
+    """The broker DB's engine. Only commands that write a job (`create`) may make a new SQLite file:
+    a report run in the wrong folder says so instead of leaving an empty broker.db behind."""
+    if not create and not database_exists(settings.db_url):
+        _fail(
+            f"no broker DB at {sqlite_file(settings.db_url)}: nothing was submitted here. Give the DB with "
+            "`broker --db PATH ...` (the demo prints its own) or BROKER_DB_URL, or run `broker submit` first"
+        )
+    return get_engine(settings.db_url)
+
+
 def _engine(ctx: typer.Context) -> Any:
-    return get_engine(_settings(ctx).db_url)
+    return open_engine(_settings(ctx))
 
 
 @report_app.command("workers")
@@ -76,6 +115,9 @@ def report_workers(
         _fail(f"--sort: {exc}")
     title = f"workers of team {team} (jobs {', '.join(report.jobs)})" if team is not None else None
     console.print(workers_table(report, rows, title=title, width=console.width))
+    flagged = flagged_table(rows)
+    if flagged is not None:
+        console.print(flagged)
     if report.events:
         console.print(events_table(report.events))
     if csv is not None:
@@ -169,6 +211,8 @@ def estimate_command(
     estimate = estimate_spec(job, count, work_seconds=seconds)
     if as_json:
         print(json.dumps(estimate.as_dict()))
+        if not estimate.within_budget:
+            raise typer.Exit(2)
         return
     table = Table(title=f"estimate for {job.job_name}", show_header=False)
     table.add_column(justify="left")

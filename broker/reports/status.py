@@ -7,13 +7,14 @@ awaiting review) is *committed*.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import ObjectStatus, ReviewStatus
 from broker.store import Job
+from broker.store.attention import job_attention
 from broker.store.autolabel import autolabel_summary
 from broker.store.hits import open_hit_count
 from broker.store.jobs import job_money
@@ -44,6 +45,7 @@ class JobStatusReport:
     output_manifest: str | None
     auto_label: dict[str, Any] | None = None  # auto_label jobs: broker.store.autolabel.autolabel_summary
     carried: int = 0  # labeled by an earlier job under the same attribute (job chaining): not posted
+    attention: list[dict[str, Any]] = field(default_factory=list)  # failing stages: stage, error, since, count
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +90,7 @@ def job_status(session: Any, job: Job, now: datetime | None = None) -> JobStatus
         output_manifest=job.output_manifest,
         auto_label=autolabel_summary(session, job),
         carried=counts.get(ObjectStatus.CARRIED, 0),
+        attention=[item.as_dict() for item in job_attention(session, job.id)],
     )
 
 

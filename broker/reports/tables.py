@@ -19,7 +19,7 @@ HEADERS = {
     "assignments": "answers",
     "approved": "approved",
     "rejected": "rejected",
-    "em_accuracy": "EM acc",
+    "em_accuracy": "EM acc (95%)",
     "gold_accuracy": "gold acc",
     "agreement": "agree",
     "spammer_score": "spammer",
@@ -32,7 +32,28 @@ HEADERS = {
     "last_seen": "last seen",
     "status": "status",
 }
-CSV_COLUMNS = (*COLUMNS, "pending", "gold_answers", "bonus_cents", "status_reason", "daily")
+CSV_COLUMNS = (
+    *COLUMNS,
+    "accuracy_low",
+    "accuracy_high",
+    "pending",
+    "gold_answers",
+    "bonus_cents",
+    "status_reason",
+    "flags",
+    "actions",
+    "assignment_ids",
+    "daily",
+)
+
+
+def row_cell(row: WorkerRow, column: str) -> str:
+    """A worker's figure as the terminal shows it: EM accuracy with its interval, status with its flags."""
+    if column == "em_accuracy" and row.em_accuracy is not None and row.accuracy_low is not None:
+        return f"{row.em_accuracy:.2f} ({row.accuracy_low:.2f}-{row.accuracy_high:.2f})"
+    if column == "status" and row.flags and row.status == "active":
+        return "flagged"
+    return cell(column, getattr(row, column))
 
 
 def usd(cents: int | float | None) -> str:
@@ -85,8 +106,25 @@ def workers_table(
         )
     for row in rows:
         table.add_row(
-            *(cell(column, getattr(row, column)) for column in columns), style="red" if row.status != "active" else None
+            *(row_cell(row, column) for column in columns),
+            style="red" if row.status != "active" else ("yellow" if row.flags else None),
         )
+    return table
+
+
+def flagged_table(rows: list[WorkerRow]) -> Table | None:
+    """Workers worth a look: why (each flag with its evidence), what to run, and their assignments."""
+    flagged = [row for row in rows if row.flags]
+    if not flagged:
+        return None
+    table = Table(title="flagged workers and suggested actions")
+    for column in ("worker", "status", "why", "suggested action", "assignments"):
+        table.add_column(column, no_wrap=column in ("worker", "status"), overflow="fold")
+    for row in flagged:
+        shown = ", ".join(row.assignment_ids[:3]) + (
+            f" (+{len(row.assignment_ids) - 3})" if len(row.assignment_ids) > 3 else ""
+        )
+        table.add_row(row.worker_id, row.status, "\n".join(row.flags), "\n".join(row.actions) or "-", shown)
     return table
 
 
@@ -103,6 +141,8 @@ def write_workers_csv(rows: list[WorkerRow], path: Path) -> None:
                     value = value.isoformat()
                 elif isinstance(value, dict):
                     value = ";".join(f"{day}={count}" for day, count in value.items())
+                elif isinstance(value, list):
+                    value = ";".join(value) if column == "assignment_ids" else " | ".join(value)
                 elif value is None:
                     value = ""
                 values.append(value)

@@ -18,7 +18,13 @@ import numpy as np
 from broker.domain.lifecycle import ReviewStatus
 from broker.store import Job
 from broker.store.jobs import job_spec
-from broker.store.views import blocked_workers, events_of, load_job_answers, worker_exclusions
+from broker.store.views import (
+    blocked_workers,
+    events_of,
+    load_job_answers,
+    worker_assignments,
+    worker_exclusions,
+)
 from broker.worker_quality import job_worker_quality
 
 
@@ -44,9 +50,14 @@ class WorkerRow:
     bonus_cents: int
     first_seen: datetime | None
     last_seen: datetime | None
-    status: str  # active, excluded (qualification) or blocked
+    status: str  # active, rejected (every answer), excluded (qualification) or blocked
     status_reason: str = ""
     daily: dict[str, int] = field(default_factory=dict)  # ISO date -> assignments submitted
+    accuracy_low: float | None = None  # 95% interval of em_accuracy over the worker's answers
+    accuracy_high: float | None = None
+    assignment_ids: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # "likely spammer: ...", "fails gold: ...", "too fast: ..."
+    actions: list[str] = field(default_factory=list)  # exact commands that act on the flags
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +92,12 @@ COLUMNS = (
     "last_seen",
     "status",
 )
+# When a worker is flagged (each flag says its evidence): enough answers to tell, then the figure.
+MIN_ANSWERS_TO_FLAG = 5
+SPAMMER_FLAG = 0.7  # spammer score (scoring.spammer_score: 0 informative .. 1 answers unrelated to the truth)
+MIN_GOLD_TO_FLAG = 3
+GOLD_FLAG_ACCURACY = 0.6
+TOO_FAST_SHARE = 0.25  # median work time below this share of the crowd's median
 QUALITY_EVENT_KINDS = ("exclude", "block", "unblock", "bonus", "gold", "reassign", "quality")
 
 
@@ -139,7 +156,9 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
 
     # per-job quality -> per-worker weighted sums
     fitted = np.zeros(n)
-    sums = {name: np.zeros(n) for name in ("em_accuracy", "agreement", "spammer_score")}
+    sums = {
+        name: np.zeros(n) for name in ("em_accuracy", "accuracy_low", "accuracy_high", "agreement", "spammer_score")
+    }
     gold_n = np.zeros(n)
     gold_right = np.zeros(n)
     for answers, quality in per_job:
@@ -156,6 +175,7 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
     bonus = {w: sum(a.bonus_cents.get(w, 0) for a, _ in per_job) for w in worker_ids}
     bonus_fee = {w: sum(a.bonus_fee_cents.get(w, 0) for a, _ in per_job) for w in worker_ids}
     statuses = _worker_statuses(session, worker_ids, [j.id for j in jobs])
+    assignments_of = worker_assignments(session, [j.id for j in jobs])
     days = np.floor(submit / 86400.0)
     order = np.argsort(workers, kind="stable")
     bounds = np.searchsorted(workers[order], np.arange(n + 1))
@@ -169,6 +189,9 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
         known_days = days[mine][~np.isnan(days[mine])]
         day_values, day_counts = np.unique(known_days, return_counts=True)
         status, reason = statuses.get(worker_id, ("active", ""))
+        mine_assignments = assignments_of.get(worker_id, [])
+        if status == "active" and count[i] and n_rejected[i] == count[i]:
+            status, reason = "rejected", next((m for _, _, m in reversed(mine_assignments) if m), "")
         rows.append(
             WorkerRow(
                 worker_id=worker_id,
@@ -192,8 +215,15 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
                 status=status,
                 status_reason=reason,
                 daily={_time(d * 86400.0).date().isoformat(): int(c) for d, c in zip(day_values, day_counts)},
+                accuracy_low=float(sums["accuracy_low"][i] / fitted[i]) if fitted[i] else None,
+                accuracy_high=float(sums["accuracy_high"][i] / fitted[i]) if fitted[i] else None,
+                assignment_ids=[assignment_id for assignment_id, _, _ in mine_assignments],
             )
         )
+    crowd_median = float(np.median(seconds[~np.isnan(seconds)])) if (~np.isnan(seconds)).any() else None
+    for row in rows:
+        row.flags = worker_flags(row, crowd_median)
+        row.actions = suggested_actions(row, [j.name for j in jobs])
     single = per_job[0] if len(per_job) == 1 else None
     confusions = {}
     if single is not None and single[1].confusion is not None:
@@ -208,6 +238,58 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
         events=quality_events(session, jobs),
         work_seconds=seconds[~np.isnan(seconds)],
     )
+
+
+def _interval(row: WorkerRow) -> str:
+    if row.em_accuracy is None:
+        return "accuracy unknown"
+    if row.accuracy_low is None or row.accuracy_high is None:
+        return f"accuracy {row.em_accuracy:.2f}"
+    return f"accuracy {row.em_accuracy:.2f} ({row.accuracy_low:.2f}-{row.accuracy_high:.2f})"
+
+
+def worker_flags(row: WorkerRow, crowd_median_seconds: float | None) -> list[str]:
+    """Why a worker deserves a look, each with its evidence; none below MIN_ANSWERS_TO_FLAG answers
+    (a worker with two answers has an interval too wide to judge)."""
+    flags: list[str] = []
+    if row.status == "rejected":
+        flags.append(
+            f"all {row.assignments} answers rejected" + (f": {row.status_reason}" if row.status_reason else "")
+        )
+    if row.assignments < MIN_ANSWERS_TO_FLAG:
+        return flags
+    if row.spammer_score is not None and row.spammer_score >= SPAMMER_FLAG:
+        flags.append(
+            f"likely spammer: spammer score {row.spammer_score:.2f}, {_interval(row)} over {row.assignments} answers"
+        )
+    if (
+        row.gold_answers >= MIN_GOLD_TO_FLAG
+        and row.gold_accuracy is not None
+        and row.gold_accuracy < GOLD_FLAG_ACCURACY
+    ):
+        right = round(row.gold_accuracy * row.gold_answers)
+        flags.append(f"fails gold: {right} of {row.gold_answers} gold answers right")
+    if (
+        crowd_median_seconds
+        and row.median_seconds is not None
+        and row.median_seconds < TOO_FAST_SHARE * crowd_median_seconds
+    ):
+        flags.append(
+            f"too fast: median {row.median_seconds:.1f} s per answer, the crowd's {crowd_median_seconds:.1f} s"
+        )
+    return flags
+
+
+def suggested_actions(row: WorkerRow, jobs: list[str]) -> list[str]:
+    """The commands that act on a flagged worker: reject what still waits for review, then block."""
+    if not row.flags or row.status in ("blocked", "rejected"):
+        return []
+    reason = row.flags[0].split(":", 1)[0]
+    actions = []
+    if row.pending and len(jobs) == 1:
+        actions.append(f'broker review {jobs[0]} --worker {row.worker_id} --reject-all --reason "Rejected: {reason}."')
+    actions.append(f'broker worker block {row.worker_id} --reason "{reason.capitalize()} on our tasks."')
+    return actions
 
 
 def _time(epoch_seconds: float | None) -> datetime | None:

@@ -93,17 +93,24 @@ def remaining_seconds(session: Session, job: Job, now: datetime) -> float | None
     return (now - job.created_at).total_seconds() / finished * unfinished
 
 
-def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[list[dict]]:
-    """Every page of a List* call (MaxResults 100, following NextToken)."""
-    token = None
+def _pages(client: Any, operation: str, key: str, *, at_most: int | None = None, **params: Any) -> Iterator[list[dict]]:
+    """Every page of a List* call (MaxResults 100, following NextToken).
+
+    MTurk sends a NextToken with the last page that has results, so following it costs a call
+    that returns nothing; `at_most` (when the total cannot exceed it, e.g. a HIT's
+    MaxAssignments) stops as soon as that many results are in.
+    """
+    token, seen = None, 0
     while True:
         kwargs = dict(params, MaxResults=100)
         if token:
             kwargs["NextToken"] = token
         response = getattr(client, operation)(**kwargs)
-        yield response.get(key, [])
+        page = response.get(key, [])
+        seen += len(page)
+        yield page
         token = response.get("NextToken")
-        if not token:
+        if not token or (at_most is not None and seen >= at_most):
             return
 
 
@@ -172,6 +179,7 @@ def collect_hits(
                 "Assignments",
                 HITId=hit.hit_id,
                 AssignmentStatuses=ASSIGNMENT_STATUSES,
+                at_most=remote.get("MaxAssignments"),
             )
             for a in assignments
         ]

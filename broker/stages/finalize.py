@@ -1,7 +1,8 @@
 """The finalize stage: a job with nothing left whose output tree is current becomes Completed.
 
 Nothing left: every object consolidated, machine-labeled, carried or failed (with its reason),
-no HIT open, every answer reviewed and consolidated. Current: the output stage wrote the tree
+no HIT open, every answer reviewed and consolidated, and no bonus owed: the quality stage has
+applied the bonus rule (when the job has one) and every bonus row was sent. Current: the output stage wrote the tree
 for the objects' latest outcomes (Job.outcomes_version).
 """
 
@@ -15,7 +16,8 @@ from broker.domain.clock import utcnow
 from broker.store import reading, transaction
 from broker.store.claims import claim_jobs
 from broker.store.engine import Engine
-from broker.store.progress import complete_job, job_has_work_left
+from broker.store.jobs import job_spec
+from broker.store.progress import bonuses_settled, complete_job, job_has_work_left
 from broker.store.tables import Job
 
 
@@ -28,6 +30,11 @@ def output_current(job: Job) -> bool:
     return job.output_manifest is not None and job.output_version == job.outcomes_version
 
 
+def _bonus_rule(job: Job) -> bool:
+    quality = getattr(job_spec(job), "quality", None)
+    return getattr(quality, "bonus", None) is not None
+
+
 def finalize_tick(
     engine: Engine, settings: Any = None, *, job_ids: list[int] | None = None, now: datetime | None = None
 ) -> FinalizeReport:
@@ -36,7 +43,9 @@ def finalize_tick(
         ready = [
             job
             for job in claim_jobs(session, "finalize", job_ids)
-            if output_current(job) and not job_has_work_left(session, job)
+            if output_current(job)
+            and not job_has_work_left(session, job)
+            and bonuses_settled(session, job, _bonus_rule(job))
         ]
     for job in ready:
         with transaction(engine) as session:

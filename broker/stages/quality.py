@@ -38,7 +38,7 @@ from broker.store.answers import answers_lost_to_exclusions, ask_again, finished
 from broker.store.claims import claim_jobs
 from broker.store.engine import Engine
 from broker.store.jobs import job_money, job_spec, lock_job
-from broker.store.progress import answers_all_reviewed_and_labeled
+from broker.store.progress import answers_all_reviewed_and_labeled, record_bonus_round
 from broker.store.tables import Job
 from broker.store.views import load_job_answers
 from broker.store.workers import excluded_workers, first_approved_assignments, record_exclusion, workers_paid_bonus
@@ -177,12 +177,14 @@ def quality_tick(
         key = (str(engine.url), job.id, job.created_at)
         if _LAST_STATE.get(key) == state:
             continue  # nothing new since the last pass (an EM fit per tick would be wasted)
+        errors_before = len(report.errors)
         try:
             _quality_job(engine, settings, job, quality, report)
         except ClientError as exc:
             report.errors.append(f"job {job.name}: {mturk.error_code(exc)}: {mturk.error_message(exc)}")
             continue
-        _LAST_STATE[key] = state
+        if len(report.errors) == errors_before:  # a pass with errors (a bonus not sent) runs again
+            _LAST_STATE[key] = state
     return report
 
 
@@ -205,7 +207,11 @@ def _quality_job(engine: Engine, settings: Any, job: Job, quality: Any, report: 
         with reading(engine) as session:
             finished = answers_all_reviewed_and_labeled(session, job.id)
         if finished:
+            errors_before, paid_before = len(report.errors), len(report.bonuses)
             pay_bonuses(engine, settings, job, quality.bonus, evidence, report)
+            if len(report.errors) == errors_before:
+                with transaction(engine) as session:
+                    record_bonus_round(session, job.id, len(report.bonuses) - paid_before)
 
 
 __all__ = ["QualityReport", "quality_tick", "worker_evidence"]

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from broker import mturk
 from broker.domain.clock import utcnow
-from broker.domain.lifecycle import ReviewStatus
+from broker.domain.lifecycle import ObjectStatus, ReviewStatus
 from broker.domain.rules import Decision, agreement_by_worker, decide
 from broker.store import reading, transaction
 from broker.store.answers import (
@@ -33,6 +33,7 @@ from broker.store.claims import claim_jobs
 from broker.store.engine import Engine
 from broker.store.jobs import job_spec
 from broker.store.tables import Job
+from broker.store.views import object_counts_by_status
 from broker.tasks.registry import task_type
 from broker.verify.batching import is_verification
 from broker.verify.consolidate import verdict_agreements
@@ -40,6 +41,8 @@ from broker.verify.consolidate import verdict_agreements
 log = logging.getLogger(__name__)
 
 REVIEW_BATCH = 200
+# objects that may still get answers: while any is left, "agreement" waits to judge a worker
+OBJECTS_AWAITING_ANSWERS = (ObjectStatus.HELD, ObjectStatus.PENDING, ObjectStatus.PUBLISHED, ObjectStatus.ANSWERED)
 
 
 @dataclass
@@ -71,26 +74,40 @@ def review_tick(
             rows = review_candidates(session, job.id)
             pending = [(row, row) for row in rows]  # plain rows: the assignment's columns + its object's status
             scores = worker_agreements(session, job) if pending and policy.approve == "agreement" else {}
+            counts = object_counts_by_status(session, job.id) if pending else {}
+        settled = not any(counts.get(status, 0) for status in OBJECTS_AWAITING_ANSWERS)
         # a box or span answer that failed its checks is kept and flagged, not "empty": no labels
         # here means only an unreadable answer counts as empty
         labels = job.labels if task_type(job.task_type).chooses_labels else []
-        decisions = decide(policy, list(pending), labels, scores, now) if pending else []
+        decisions = decide(policy, list(pending), labels, scores, now, settled=settled) if pending else []
         for start in range(0, len(decisions), REVIEW_BATCH):
             _apply(engine, client, job, decisions[start : start + REVIEW_BATCH], report, now)
+    return report
+
+
+def apply_decisions(
+    engine: Engine, client: Any, job: Job, decisions: list[Decision], now: datetime | None = None
+) -> ReviewReport:
+    """Carry out review decisions made by hand (`broker review`): MTurk first, then the DB, in batches."""
+    report = ReviewReport()
+    for start in range(0, len(decisions), REVIEW_BATCH):
+        _apply(engine, client, job, decisions[start : start + REVIEW_BATCH], report, now or utcnow())
     return report
 
 
 def _apply(
     engine: Engine, client: Any, job: Job, decisions: list[Decision], report: ReviewReport, now: datetime
 ) -> None:
-    """Call MTurk for each decision, then record the outcomes in one transaction."""
+    """Call MTurk for each decision, then record the outcomes in one transaction (an approval's
+    message, when there is one, reaches the worker as RequesterFeedback too)."""
     outcomes: list[tuple[int, ReviewStatus, str | None]] = []
     try:
         for decision in decisions:
             try:
                 if decision.approve:
-                    client.approve_assignment(AssignmentId=decision.assignment_id)
-                    outcomes.append((decision.row_id, ReviewStatus.APPROVED, None))
+                    feedback = {"RequesterFeedback": decision.message} if decision.message else {}
+                    client.approve_assignment(AssignmentId=decision.assignment_id, **feedback)
+                    outcomes.append((decision.row_id, ReviewStatus.APPROVED, decision.message))
                     report.approved += 1
                 else:
                     client.reject_assignment(AssignmentId=decision.assignment_id, RequesterFeedback=decision.message)
@@ -120,4 +137,4 @@ def _settle(client: Any, assignment_id: str) -> ReviewStatus | None:
     return {"Approved": ReviewStatus.APPROVED, "Rejected": ReviewStatus.REJECTED}.get(status)
 
 
-__all__ = ["REVIEW_BATCH", "ReviewReport", "review_tick", "worker_agreements"]
+__all__ = ["REVIEW_BATCH", "ReviewReport", "apply_decisions", "review_tick", "worker_agreements"]

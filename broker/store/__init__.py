@@ -5,7 +5,7 @@ what they are (a job's spec, its money, the answers to consolidate) and changes 
 through broker.store.transitions.advance.
 """
 
-from broker.store.engine import dispose_engine, get_engine, reading, transaction
+from broker.store.engine import database_exists, dispose_engine, get_engine, reading, sqlite_file, transaction
 from broker.store.events import record_event
 from broker.store.tables import (
     Assignment,
@@ -33,9 +33,11 @@ __all__ = [
     "Worker",
     "WorkerExclusion",
     "advance",
+    "database_exists",
     "dispose_engine",
     "get_engine",
     "reading",
     "record_event",
+    "sqlite_file",
     "transaction",
 ]

@@ -151,7 +151,8 @@ def consolidated_labels(session: Session, job_id: int) -> dict[int, Any]:
 
 def review_candidates(session: Session, job_id: int) -> list[Any]:
     """Assignments awaiting review, oldest first, as plain rows: id, assignment_id, worker_id,
-    answer_json, chosen_json, auto_approval_time and `status` (their object's status)."""
+    answer_json, chosen_json, answer_error, auto_approval_time, and their object's `status`,
+    `index` and consolidated `label_json`."""
     return list(
         session.exec(
             select(
@@ -160,8 +161,11 @@ def review_candidates(session: Session, job_id: int) -> list[Any]:
                 Assignment.worker_id,
                 Assignment.answer_json,
                 Assignment.chosen_json,
+                Assignment.answer_error,
                 Assignment.auto_approval_time,
                 DataObject.status,
+                DataObject.index,
+                DataObject.label_json,
             )
             .join(DataObject, Assignment.object_id == DataObject.id)
             .where(Assignment.job_id == job_id, Assignment.review_status == ReviewStatus.PENDING)

@@ -1,20 +1,36 @@
-"""Which work each stage may do now.
+"""Which work each stage may do now, and which daemon does it.
 
-A stage asks here for the jobs (and rows) it may work on instead of writing its own query.
-With one daemon on SQLite that is simply every job in the stage's states; this is the one
-place where several daemons sharing a PostgreSQL DB will take row locks
-(``FOR UPDATE SKIP LOCKED``) and leases.
+A stage asks here for the jobs it may work on instead of writing its own query: every job in
+the stage's states. Several daemons may share one DB (PostgreSQL, on several machines): before
+running a stage for a job, a daemon takes that (job, stage)'s lease, a row naming the daemon
+and an expiry, renewed while it runs the stage and given back when it stops. While one daemon
+holds it the others pass the job by (they run other jobs, or other stages of it), so no two
+daemons make the same MTurk calls. A lease held by a daemon that was killed is taken over once it expires, or at once
+by a daemon on the same host that sees the holder's process is gone. Correctness never rests on
+leases (status changes are guarded updates, HITs carry idempotency tokens, money is checked
+with the job row locked); they keep daemons from doing the same work twice.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Iterable
+from datetime import timedelta
 
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from broker.domain.clock import utcnow
 from broker.domain.lifecycle import JOBS_OPEN, JOBS_WINDING_UP, JobStatus
+from broker.store.engine import Engine, transaction
 from broker.store.jobs import jobs_in
-from broker.store.tables import Job
+from broker.store.tables import Job, StageLease
+
+LEASE_SECONDS = 300.0  # longer than any one stage's work for one job; renewed each time it is taken
+_TOKEN = secrets.token_hex(4)
 
 # stage -> the job statuses it works on
 STAGE_JOB_STATES: dict[str, frozenset[JobStatus]] = {
@@ -33,3 +49,71 @@ def claim_jobs(session: Session, stage: str, job_ids: Iterable[int] | None = Non
     """The jobs `stage` may work on now (optionally only among `job_ids`): in the stage's states and
     not finalized (a cancelled job keeps its status when finalize closes it)."""
     return [job for job in jobs_in(session, STAGE_JOB_STATES[stage], job_ids) if job.completed_at is None]
+
+
+def this_daemon() -> str:
+    """This process's lease owner name: host, pid and a random token (a reused pid is another daemon)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_TOKEN}"
+
+
+def _holder_gone(owner: str) -> bool:
+    """True when `owner` was a process on this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or owner == this_daemon():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        return False
+    return False
+
+
+def take_lease(engine: Engine, job_id: int, stage: str, seconds: float = LEASE_SECONDS) -> bool:
+    """Take (or renew) the lease on `stage` of job `job_id` for this daemon; False when another holds it."""
+    me, now = this_daemon(), utcnow()
+    until = now + timedelta(seconds=seconds)
+    try:
+        with transaction(engine) as session:
+            lease = session.get(StageLease, (job_id, stage))
+            if lease is None:
+                session.add(StageLease(job_id=job_id, stage=stage, owner=me, expires_at=until))
+                return True
+            assert lease.expires_at is not None
+            if lease.owner == me and (lease.expires_at - now).total_seconds() > seconds / 2:
+                return True  # ours, with time to run: nothing to write
+            if lease.owner != me and lease.expires_at > now and not _holder_gone(lease.owner):
+                return False
+            # compare-and-set on what was read: of two daemons taking over the same lease, one wins
+            taken = session.execute(
+                update(StageLease)
+                .where(
+                    StageLease.job_id == job_id,
+                    StageLease.stage == stage,
+                    StageLease.owner == lease.owner,
+                    StageLease.expires_at == lease.expires_at,
+                )
+                .values(owner=me, expires_at=until)
+                .execution_options(synchronize_session=False)
+            )
+            return taken.rowcount == 1
+    except IntegrityError:  # another daemon inserted the lease first
+        return False
+
+
+def release_lease(engine: Engine, job_id: int | None = None, stage: str | None = None) -> None:
+    """Give back this daemon's leases (all, or one job's, or one stage of one job); others' are left alone."""
+    conditions = [StageLease.owner == this_daemon()]
+    if job_id is not None:
+        conditions.append(StageLease.job_id == job_id)
+    if stage is not None:
+        conditions.append(StageLease.stage == stage)
+    with transaction(engine) as session:
+        session.execute(
+            update(StageLease)
+            .where(*conditions)
+            .values(expires_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )

@@ -41,12 +41,26 @@ def get_engine(db_url: str) -> Engine:
     """One engine per URL, its schema migrated to the head on first use; a SQLite file's folder is created."""
     engine = _ENGINES.get(db_url)
     if engine is None:
-        if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
-            Path(db_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(db_url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(db_url)
         ensure_schema(engine)
         _ENGINES[db_url] = engine
     return engine
+
+
+def sqlite_file(db_url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if not db_url.startswith("sqlite:///") or db_url == "sqlite:///:memory:":
+        return None
+    return Path(db_url.removeprefix("sqlite:///")).expanduser()
+
+
+def database_exists(db_url: str) -> bool:
+    """False only for a SQLite file that is not there yet (a server database is assumed to exist)."""
+    path = sqlite_file(db_url)
+    return path is None or path.is_file()
 
 
 def dispose_engine(db_url: str) -> None:

@@ -9,7 +9,7 @@ from sqlmodel import Session, func, select
 from broker.domain.lifecycle import OBJECTS_UNFINISHED, HitStatus, JobStatus, ObjectStatus, ReviewStatus
 from broker.store.events import record_event
 from broker.store.hits import open_hit_count
-from broker.store.tables import Assignment, DataObject, Hit, Job
+from broker.store.tables import Assignment, Bonus, DataObject, Event, Hit, Job
 from broker.store.transitions import advance
 
 
@@ -37,6 +37,32 @@ def unreviewed_count(session: Session, job_id: int) -> int:
 def answers_all_reviewed_and_labeled(session: Session, job_id: int) -> bool:
     """No object waits for answers and nothing awaits review (a quality rule's ranking is final)."""
     return unfinished_object_count(session, job_id) == 0 and unreviewed_count(session, job_id) == 0
+
+
+BONUS_ROUND_EVENT = "bonus-round"  # the quality stage applied the job's bonus rule to its final ranking
+
+
+def record_bonus_round(session: Session, job_id: int, paid: int) -> None:
+    """Once per job: the bonus rule was applied to the final ranking."""
+    done = session.exec(select(Event.id).where(Event.job_id == job_id, Event.kind == BONUS_ROUND_EVENT).limit(1))
+    if done.first() is None:
+        record_event(session, job_id, BONUS_ROUND_EVENT, f"bonus rule applied to the final ranking: {paid} paid")
+
+
+def bonuses_settled(session: Session, job: Job, has_bonus_rule: bool) -> bool:
+    """No bonus is left unsent, and an active job with a bonus rule has had its bonus round; until
+    then finalize leaves the job open, so the bonuses are paid whichever tick runs first."""
+    unsent = session.exec(
+        select(func.count()).select_from(Bonus).where(Bonus.job_id == job.id, Bonus.sent == False)  # noqa: E712
+    ).one()
+    if unsent:
+        return False
+    if not has_bonus_rule or job.status != JobStatus.ACTIVE:
+        return True
+    round_done = session.exec(
+        select(Event.id).where(Event.job_id == job.id, Event.kind == BONUS_ROUND_EVENT).limit(1)
+    ).first()
+    return round_done is not None
 
 
 def job_has_work_left(session: Session, job: Job) -> bool:

@@ -195,3 +195,14 @@ class WorkerExclusion(SQLModel, table=True):
     action: str  # "block" or "qualification"
     reason: str
     at: datetime | None = _time(nullable=False)
+
+
+class StageLease(SQLModel, table=True):
+    """Which daemon is doing one stage's work for one job, until when (see broker.store.claims)."""
+
+    __tablename__ = "stage_lease"
+
+    job_id: int = Field(foreign_key="job.id", primary_key=True)
+    stage: str = Field(primary_key=True)
+    owner: str  # "host:pid:token" of the daemon process holding it
+    expires_at: datetime | None = _time(nullable=False)

@@ -224,3 +224,16 @@ def events_of(session: Session, job_ids: Iterable[int], kinds: Iterable[str]) ->
         .order_by(Event.at, Event.id)
     ).all()
     return [LoggedEvent(*row) for row in rows]
+
+
+def worker_assignments(session: Session, job_ids: Iterable[int]) -> dict[str, list[tuple[str, str, str | None]]]:
+    """Per worker: (AssignmentId, review status, review message) of their assignments in these jobs, in order."""
+    rows = session.exec(
+        select(Assignment.worker_id, Assignment.assignment_id, Assignment.review_status, Assignment.review_message)
+        .where(Assignment.job_id.in_(list(job_ids)))
+        .order_by(Assignment.id)
+    ).all()
+    found: dict[str, list[tuple[str, str, str | None]]] = {}
+    for worker_id, assignment_id, status, message in rows:
+        found.setdefault(worker_id, []).append((assignment_id, status, message))
+    return found

@@ -136,3 +136,12 @@ def mark_bonus_sent(session: Session, token: str) -> bool:
     bonus.sent = True
     session.add(bonus)
     return True
+
+
+def withdraw_unsent_bonus(session: Session, token: str) -> bool:
+    """Drop a bonus row whose SendBonus never reached the marketplace, so it is no longer committed money."""
+    bonus = bonus_with_token(session, token)
+    if bonus is None or bonus.sent:
+        return False
+    session.delete(bonus)
+    return True

@@ -94,13 +94,14 @@ def test_collected_hits_left_reviewable_are_not_fetched_again(tmp_path, market, 
     answer_open_hits(market, truthful(files.truth), WORKERS_DEFAULT)
     counter = mturk.CallCounter().attach(mturk.client_for(mturk.resolve_target("local", slow)))
     assert collect_tick(engine, slow).assignments_stored == 6
-    # per HIT: the page of its 3 assignments, then the empty page that ends MTurk's paging
-    assert counter.calls["ListAssignmentsForHIT"] == 4 and counter.calls["UpdateHITReviewStatus"] == 0
+    # per HIT one page: it holds all MaxAssignments (3) assignments, so the NextToken MTurk sends
+    # with it (whose page would be empty) is not followed
+    assert counter.calls["ListAssignmentsForHIT"] == 2 and counter.calls["UpdateHITReviewStatus"] == 0
     now = market.marketplace.clock.now()
     assert {market.marketplace._hit_status(h, now) for h in market.marketplace.hits.values()} == {"Reviewable"}
     again = collect_tick(engine, slow)
     assert again.hits_seen == 2 and again.assignments_stored == 0
-    assert counter.calls["ListAssignmentsForHIT"] == 4  # no second fetch
+    assert counter.calls["ListAssignmentsForHIT"] == 2  # no second fetch
 
     collect_tick(engine, settings)  # every object answered: no listing left to save, still unmarked
     with Session(engine) as session:

@@ -112,10 +112,10 @@ def test_voc_round_trip_and_escaping():
 def test_csv_has_one_row_per_box():
     images, class_map = read_detections(MANIFEST, "bb")
     rows = list(csv.DictReader(io.StringIO(boxes_csv(images, class_names(class_map, LABELS)))))
-    assert [(r["object"], r["class"], r["left"], r["confidence"]) for r in rows] == [
-        ("s3://bkt/a/img1.png", "dog", "111", "0.8"),
-        ("s3://bkt/a/img1.png", "bone", "161", "0.9"),
-        ("s3://bkt/b/img1.png", LABELS[2], "0", "0.55"),
+    assert [(r["datasetObjectId"], r["object"], r["class"], r["left"], r["confidence"]) for r in rows] == [
+        ("0", "s3://bkt/a/img1.png", "dog", "111", "0.8"),
+        ("0", "s3://bkt/a/img1.png", "bone", "161", "0.9"),
+        ("2", "s3://bkt/b/img1.png", LABELS[2], "0", "0.55"),  # line 3: the failed line keeps its place
     ]
 
 
@@ -162,13 +162,13 @@ def test_span_manifest_exports_one_csv_row_per_entity():
     manifest = json.dumps(line) + "\n" + json.dumps({"source": "unlabeled"}) + "\n"
     assert manifest_type(manifest, "ner") == "groundtruth/text-span"
     rows = list(csv.reader(io.StringIO(spans_csv(manifest, "ner"))))
-    assert rows[0] == ["object", "label", "startOffset", "endOffset", "confidence"]
+    assert rows[0] == ["datasetObjectId", "id", "object", "label", "startOffset", "endOffset", "confidence"]
     assert rows[1:] == [
-        [text, "person", "0", "3", "0.9"],
-        [text, "person", "8", "11", "0.5"],
-        [text, "place", "17", "22", "0.75"],
+        ["0", "", text, "person", "0", "3", "0.9"],
+        ["0", "", text, "person", "8", "11", "0.5"],
+        ["0", "", text, "place", "17", "22", "0.75"],
     ]
-    assert [text[int(r[2]) : int(r[3])] for r in rows[1:]] == ["Ada", "Bob", "Paris"]  # offsets survive quoting
+    assert [text[int(r[4]) : int(r[5])] for r in rows[1:]] == ["Ada", "Bob", "Paris"]  # offsets survive quoting
     broken = json.dumps({"source": "x", "ner": {"annotations": {}}, "ner-metadata": {}}) + "\n"
     with pytest.raises(ExportError, match="line 1: ner.annotations.entities"):
         spans_csv(broken, "ner")
@@ -181,6 +181,7 @@ def test_segmentation_manifest_csv_gives_the_mask_uri_and_the_image_confidence()
 
     line = {
         "source-ref": "s3://bkt/city.png",
+        "id": 17,
         "city-ref": "s3://out/city/0_ab.png",
         "city-ref-metadata": {
             "internal-color-map": {"0": {"class-name": "BACKGROUND", "confidence": 0.87, "hex-color": "#ffffff"}},
@@ -190,4 +191,4 @@ def test_segmentation_manifest_csv_gives_the_mask_uri_and_the_image_confidence()
     rows = list(
         csv.reader(io.StringIO(manifest_csv(json.dumps(line) + "\n", SimpleNamespace(label_attribute_name="city-ref"))))
     )
-    assert rows[1] == ["s3://bkt/city.png", "s3://out/city/0_ab.png", "0.87"]
+    assert rows[1] == ["0", "17", "s3://bkt/city.png", "s3://out/city/0_ab.png", "0.87"]

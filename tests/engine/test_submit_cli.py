@@ -152,7 +152,8 @@ def test_question_over_65535_bytes_is_refused_before_any_call(tmp_path, settings
     files = write_job(tmp_path / "job", "custom", 2, template=str(template))
     result = runner.invoke(app, ["submit", str(files.spec_path)], env=_env(settings))
     assert result.exit_code == 1
-    assert "65,535" in result.output and "input.manifest:1: the HTMLQuestion is" in result.output
+    assert "65,535" in result.output
+    assert "input.manifest:1: source: the HTMLQuestion for this object is" in result.output
     assert _jobs(settings) == []
 
 

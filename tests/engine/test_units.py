@@ -231,7 +231,7 @@ def test_outcomes_and_csv_export():
     manifest = "\n".join(
         json.dumps(line)
         for line in [
-            {"source": "a", "mood": 1, "mood-metadata": {"class-name": "happy", "confidence": 0.93}},
+            {"source": "a", "id": "obj-a", "mood": 1, "mood-metadata": {"class-name": "happy", "confidence": 0.93}},
             {"source": "b", "mood-metadata": {"failure-reason": "Expired"}},
             {
                 "source": "c",
@@ -240,11 +240,11 @@ def test_outcomes_and_csv_export():
             },
         ]
     )
-    assert manifest_csv(manifest, spec).splitlines() == [
-        "object,label,confidence",
-        "a,happy,0.93",
-        "b,,",
-        "c,x;z,0.5;0.25",
+    assert manifest_csv(manifest, spec).splitlines() == [  # each row keeps its object's ids
+        "datasetObjectId,id,object,label,confidence",
+        "0,obj-a,a,happy,0.93",
+        "1,,b,,",
+        "2,,c,x;z,0.5;0.25",
     ]
 
 

@@ -15,14 +15,14 @@ def clean_environment(monkeypatch):
 
 def test_defaults_come_from_config_defaults_yaml():
     settings = load_settings()
-    assert settings.local_endpoint_url == "http://127.0.0.1:8433"
+    assert settings.local_endpoint_url == "http://127.0.0.1:8765"
     assert settings.production_endpoint_url == "https://mturk-requester.us-east-1.amazonaws.com"
     assert settings.sandbox_endpoint_url == "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
     assert settings.local_secret_access_key.get_secret_value() == "local-marketplace-secret"
     assert settings.ticks.collect_seconds == 30
     assert settings.endpoint_for("sandbox") == settings.sandbox_endpoint_url
     assert settings.endpoint_for("http://127.0.0.1:9999/") == "http://127.0.0.1:9999"
-    assert settings.worker_site_url == "http://127.0.0.1:8433"
+    assert settings.worker_site_url == "http://127.0.0.1:8765"
 
 
 def test_settings_file_overrides_defaults_and_env_overrides_file(write_file, monkeypatch):

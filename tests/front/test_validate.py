@@ -142,7 +142,7 @@ def test_preview_writes_html_with_the_object(image_job, tmp_path):
     assert str(tmp_path / "images" / "blue-square.png") in html
     marketplace = preview_job(image_job, tmp_path / "site.html", images="marketplace")
     assert (
-        "http://127.0.0.1:8433/local-files/" + str(tmp_path / "images" / "red-circle.png").lstrip("/")
+        "http://127.0.0.1:8765/local-files/" + str(tmp_path / "images" / "red-circle.png").lstrip("/")
         in marketplace.read_text()
     )
 

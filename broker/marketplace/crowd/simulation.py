@@ -32,13 +32,14 @@ from broker.marketplace.crowd import models, pricing
 from broker.marketplace.crowd.answers import AnswerError, TaskInput
 from broker.marketplace.crowd.models import WorkerModelSpec
 from broker.marketplace.crowd.page_answer import model_page_answer, page_effort
-from broker.marketplace.crowd.pages import parse_page
+from broker.marketplace.crowd.pages import ParsedPage, parse_page
 from broker.marketplace.crowd.runner import CrowdStats
 from broker.marketplace.errors import MarketplaceError
 from broker.marketplace.worker_site.answer_xml import external_submit_answers
 
 VISIT = "visit"
 FINISH = "finish"
+PAGES_KEPT = 512  # parsed HIT pages kept for the HIT's other workers
 
 
 class SimulatedMarketplace(Protocol):
@@ -102,6 +103,7 @@ class SimulatedCrowd:
         self._file_server_url = file_server_url
         self._image_sizes: dict[str, tuple[int, int] | None] = {}
         self._effort: dict[str, float] = {}
+        self._pages: dict[str, tuple[str, ParsedPage]] = {}  # hit id -> (html, parse), least recent first
         self._queue: list[_Event] = []
         self._sequence = itertools.count()
         self.workers = [
@@ -197,8 +199,7 @@ class SimulatedCrowd:
                 self._come_back(worker, pricing.BREAK_MEAN_SECONDS)
                 return
             assignment_id = self.marketplace.accept_hit(hit_id, worker.worker_id)
-            html = self.marketplace.preview_hit(hit_id, worker.worker_id).html_content or ""
-            page = parse_page(html)
+            html, page = self._page(hit_id, worker.worker_id)
             try:
                 posted = model_page_answer(
                     page, html, assignment_id, worker.spec, self.seed, worker.index, self.truth, self._image_size
@@ -247,6 +248,17 @@ class SimulatedCrowd:
         self._take_next(worker, event.hit_type_id)
 
     # ------------------------------------------------------------------ what a page looks like
+    def _page(self, hit_id: str, worker_id: str) -> tuple[str, ParsedPage]:
+        """The HIT's page and its parse; kept for the HIT's next workers (a HIT's content never changes)."""
+        cached = self._pages.pop(hit_id, None)
+        if cached is None:
+            html = self.marketplace.preview_hit(hit_id, worker_id).html_content or ""
+            cached = (html, parse_page(html))
+        self._pages[hit_id] = cached
+        if len(self._pages) > PAGES_KEPT:
+            del self._pages[next(iter(self._pages))]
+        return cached
+
     def _group_effort(self, hit_type_id: str, worker_id: str) -> float:
         """How long the group's task looks (relative to one classification), from one preview."""
         if hit_type_id not in self._effort:
