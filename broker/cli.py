@@ -52,18 +52,22 @@ from broker.marketplace.cli import app as marketplace_app
 from broker.reports.cli import _settings as settings_of
 from broker.reports.cli import db_url_of, estimate_command, open_engine, report_app, wide_console
 from broker.reports.status import JobStatusReport, format_eta, job_status
-from broker.spec import SpecError, SubmitError
+from broker.spec import SpecError, SubmitError, parse_duration
 from broker.stages.submit import submit_job
 from broker.storage import read_text
 from broker.store import database_exists, migrate, reading, sqlite_file
 from broker.store.jobs import UnknownJobError, find_job, job_spec
 from broker.store.views import all_jobs, jobs_not_completed
+from broker.teams import TeamError, add_member, create_team, invite, list_teams, remove_member, team_members
 from broker.validate import preview_command, validate_command, validate_job
+from broker.workforce import WorkforceError
 
 app = typer.Typer(no_args_is_help=True, help="crowd-broker: Ground Truth-style labeling on Mechanical Turk.")
 app.add_typer(marketplace_app, name="marketplace", help="The embedded MTurk-compatible marketplace.")
 worker_app = typer.Typer(no_args_is_help=True, help="Pay, block, unblock and message workers.")
 app.add_typer(worker_app, name="worker")
+team_app = typer.Typer(no_args_is_help=True, help="Private work teams: create, invite, list, members.")
+app.add_typer(team_app, name="team")
 app.command("validate")(validate_command)
 app.command("preview")(preview_command)
 app.add_typer(report_app, name="report", help="Worker and job statistics: terminal table, CSV, HTML.")
@@ -627,6 +631,109 @@ def worker_message(
     for failure in failures:
         err_console.print(f"[yellow]{failure.get('WorkerId')}: {failure.get('NotifyWorkersFailureMessage')}[/]")
     console.print(f"messaged {len(worker_ids) - len(failures)} of {len(worker_ids)} workers")
+
+
+# ----------------------------------------------------------------------------------------- teams
+
+MARKETPLACE_OPTION = typer.Option("local", "--marketplace", help="local, sandbox, production or a URL.")
+
+
+def _team_target(ctx: typer.Context, marketplace: str) -> tuple[Any, Any]:
+    target = mturk.resolve_target(marketplace, _settings(ctx))
+    return target, mturk.client_for(target, quick=True)
+
+
+def _team_failure(exc: Exception) -> None:
+    if isinstance(exc, ClientError):
+        _fail(f"{mturk.error_code(exc)}: {mturk.error_message(exc)}")
+    _fail(str(exc))
+
+
+@team_app.command("create")
+def team_create(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Team name."), marketplace: str = MARKETPLACE_OPTION
+) -> None:
+    """Create a private work team (its qualification type; on the local marketplace, ready for invites)."""
+    target, client = _team_target(ctx, marketplace)
+    try:
+        team = create_team(client, target, name)
+    except (TeamError, WorkforceError, ClientError) as exc:
+        _team_failure(exc)
+    console.print(f"team [bold]{team.name}[/]: qualification type {team.qualification_type_id}, {team.members} members")
+
+
+@team_app.command("invite")
+def team_invite(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Team name."),
+    uses: int = typer.Option(1, "--uses", min=1, max=10_000, help="How many workers may join with this invite."),
+    expires: str = typer.Option("7d", "--expires", help="Lifetime, e.g. 30m, 12h, 7d (at most 365d)."),
+    marketplace: str = MARKETPLACE_OPTION,
+) -> None:
+    """Print a new invite's link and code: a worker signs up with it on the worker site and joins the team."""
+    try:
+        lifetime = parse_duration(expires)
+    except ValueError as exc:
+        _fail(f"--expires: {exc}")
+    target, _ = _team_target(ctx, marketplace)
+    try:
+        made = invite(target, name, uses, lifetime)
+    except (TeamError, WorkforceError) as exc:
+        _team_failure(exc)
+    console.print(f"link: {made.url}", highlight=False, soft_wrap=True)
+    console.print(f"code: {made.code}", highlight=False)
+    console.print(f"team {made.team}, {made.max_uses} use(s), expires {made.expires}", highlight=False)
+
+
+@team_app.command("list")
+def team_list(ctx: typer.Context, marketplace: str = MARKETPLACE_OPTION) -> None:
+    """Every team: members, open invites, qualification type."""
+    target, client = _team_target(ctx, marketplace)
+    try:
+        teams = list_teams(client, target)
+    except (TeamError, WorkforceError, ClientError) as exc:
+        _team_failure(exc)
+    table = Table("team", "members", "open invites", "qualification type")
+    for team in teams:
+        invites = "-" if team.open_invites is None else str(team.open_invites)
+        table.add_row(team.name, str(team.members), invites, team.qualification_type_id)
+    console.print(table if teams else "no teams yet (broker team create NAME)")
+
+
+@team_app.command("members")
+def team_members_command(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Team name."), marketplace: str = MARKETPLACE_OPTION
+) -> None:
+    """The WorkerIds of a team's members, one a line."""
+    _, client = _team_target(ctx, marketplace)
+    try:
+        members = team_members(client, name)
+    except (TeamError, ClientError) as exc:
+        _team_failure(exc)
+    for worker_id in members:
+        console.print(worker_id, highlight=False)
+
+
+@team_app.command("add")
+def team_add(ctx: typer.Context, name: str, worker_id: str, marketplace: str = MARKETPLACE_OPTION) -> None:
+    """Add a worker by WorkerId (on MTurk, the way to fill a team)."""
+    _, client = _team_target(ctx, marketplace)
+    try:
+        add_member(client, name, worker_id)
+    except (TeamError, ClientError) as exc:
+        _team_failure(exc)
+    console.print(f"{worker_id} joined team {name}", highlight=False)
+
+
+@team_app.command("remove")
+def team_remove(ctx: typer.Context, name: str, worker_id: str, marketplace: str = MARKETPLACE_OPTION) -> None:
+    """Remove a member: the team's HITs disappear from their list."""
+    _, client = _team_target(ctx, marketplace)
+    try:
+        remove_member(client, name, worker_id)
+    except (TeamError, ClientError) as exc:
+        _team_failure(exc)
+    console.print(f"{worker_id} left team {name}", highlight=False)
 
 
 # ----------------------------------------------------------------------------------------- demo

@@ -44,6 +44,8 @@ TASK_BLOCK_OWNERS = {
 
 # Ground Truth's LabelingJobName / LabelAttributeName patterns (botocore sagemaker model).
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# SageMaker's WorkteamName pattern, for private team names
+TEAM_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 LABEL_ATTRIBUTE_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
 RESERVED_ATTRIBUTES = frozenset({"source", "source-ref"})
 MAX_LABEL_CHARS = 256
@@ -430,6 +432,22 @@ def _integer_requirement(type_id: str, minimum: int, actions: str) -> dict[str, 
     }
 
 
+class Workforce(StrictModel):
+    """Who works the job: `team` names a private work team (`broker team create NAME`); only its
+    members see, preview and accept the HITs. Without it the job goes to the marketplace's crowd."""
+
+    team: str
+
+    @field_validator("team")
+    @classmethod
+    def _team_name(cls, value: str) -> str:
+        if not TEAM_NAME_PATTERN.match(value):
+            raise ValueError(
+                "a team name: 1-63 letters, digits and hyphens, starting and ending with a letter or digit"
+            )
+        return value
+
+
 class ReviewPolicy(StrictModel):
     """How submitted assignments are judged, always before MTurk's auto-approval.
 
@@ -599,6 +617,7 @@ class JobSpec(StrictModel):
     budget_cents: int | None = Field(default=None, ge=1)
     qualifications: Qualifications = Field(default_factory=Qualifications)
     marketplace: str = "local"
+    workforce: Workforce | None = None  # a private team; None: the marketplace's crowd
     review_policy: ReviewPolicy = Field(
         default_factory=ReviewPolicy, validation_alias=AliasChoices("review_policy", "review")
     )
@@ -672,6 +691,13 @@ class JobSpec(StrictModel):
             return value.rstrip("/") if value.startswith("http") else value
         raise ValueError('must be "local", "sandbox", "production" or an endpoint URL (http://host:port)')
 
+    @field_validator("workforce", mode="before")
+    @classmethod
+    def _workforce_mapping(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("a mapping naming the private team, e.g. workforce: {team: my-team}")
+        return value
+
     @field_validator("keywords", mode="before")
     @classmethod
     def _keywords(cls, value: Any) -> Any:
@@ -705,6 +731,14 @@ class JobSpec(StrictModel):
         problems += self._block_rules(task)
         problems += self._label_rules(task)
         problems += self._auto_label_rules(task)
+        if self.workforce is not None and self.qualifications.requirement_count() >= MAX_QUALIFICATION_REQUIREMENTS:
+            problems.append(
+                (
+                    "workforce",
+                    f"the team's qualification makes {self.qualifications.requirement_count() + 1} requirements; "
+                    f"MTurk allows at most {MAX_QUALIFICATION_REQUIREMENTS}",
+                )
+            )
         if self.keywords and len(",".join(self.keywords)) > MAX_KEYWORDS_CHARS:
             problems.append(("keywords", f"longer than {MAX_KEYWORDS_CHARS} characters when joined with commas"))
         if problems:

@@ -1,8 +1,9 @@
-"""Qualification types that quality control puts on a job's HIT type, created once and found again.
+"""Qualification types put on a job's HIT type, created once and found again.
 
 Each is looked up by its name before it is created, so a crash between the create call and
 the commit never makes a second one: the exclusion qualification (a soft block: workers who
-hold it cannot see the job) and the qualification test (Test + AnswerKey, auto-scored).
+hold it cannot see the job), the qualification test (Test + AnswerKey, auto-scored), and a
+private team's qualification (held by its members: `workforce: {team: NAME}`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,33 @@ from liquid.exceptions import LiquidError
 from broker.spec import SubmitError
 
 
+class TeamNotFound(SubmitError):
+    """The job's `workforce.team` names no team on its marketplace."""
+
+
+def team_qualification_name(team: str) -> str:
+    return f"crowd-broker team: {team}"
+
+
+def find_team_qualification(client: Any, team: str) -> str | None:
+    """The QualificationTypeId whose holders are the team's members, if the team exists."""
+    return find_qualification_type(client, team_qualification_name(team))
+
+
+def team_requirements(client: Any, spec: Any) -> list[dict[str, Any]]:
+    """The private team's requirement: only members see, preview and accept the job's HITs."""
+    workforce = getattr(spec, "workforce", None)
+    if workforce is None:
+        return []
+    type_id = find_team_qualification(client, workforce.team)
+    if type_id is None:
+        raise TeamNotFound(
+            f"{spec.spec_path}: workforce.team: no team named {workforce.team} on marketplace {spec.marketplace} "
+            f"(create it with: broker team create {workforce.team})"
+        )
+    return [{"QualificationTypeId": type_id, "Comparator": "Exists", "ActionsGuarded": "DiscoverPreviewAndAccept"}]
+
+
 def exclusion_qualification_name(job_name: str) -> str:
     return f"crowd-broker: excluded from {job_name}"
 
@@ -25,7 +53,7 @@ def exclusion_qualification_name(job_name: str) -> str:
 def ensure_exclusion_qualification(client: Any, job: Any) -> str:
     """The job's exclusion qualification type (found by name after a crash, else created)."""
     name = exclusion_qualification_name(job.name)
-    found = _find_qualification_type(client, name)
+    found = find_qualification_type(client, name)
     if found is not None:
         return found
     created = client.create_qualification_type(
@@ -149,7 +177,7 @@ def ensure_test_qualification(client: Any, job: Any, spec: Any) -> str:
     """The job's test qualification type (Test + AnswerKey, auto-scored), found by name or created."""
     test = spec.quality.qualification_test
     name = f"crowd-broker: test for {job.name}"
-    found = _find_qualification_type(client, name)
+    found = find_qualification_type(client, name)
     if found is not None:
         return found
     xml, ids = render_test(spec)
@@ -166,7 +194,8 @@ def ensure_test_qualification(client: Any, job: Any, spec: Any) -> str:
     return client.create_qualification_type(**params)["QualificationType"]["QualificationTypeId"]
 
 
-def _find_qualification_type(client: Any, name: str) -> str | None:
+def find_qualification_type(client: Any, name: str) -> str | None:
+    """The requester's qualification type of exactly this name (MTurk's Query matches substrings)."""
     token = None
     while True:
         params: dict[str, Any] = {

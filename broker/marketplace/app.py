@@ -1,4 +1,5 @@
-"""The ASGI app: the requester API (POST / with X-Amz-Target) and the worker site, one server."""
+"""The ASGI app: the requester API (POST / with X-Amz-Target; MTurk's operations and the workforce
+API's teams and invites) and the worker site, one server."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from broker.marketplace import auth, protocol
+from broker.marketplace import auth, protocol, workforce_api
 from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.errors import MarketplaceError, ServiceFault, WireError
 from broker.marketplace.faults import FaultInjector
@@ -66,8 +67,12 @@ class RequesterApi:
             access_key = auth.verify(signed, self.keys, self.config.region, self.config.max_clock_skew_seconds)
             self.faults.take_call(access_key)
             self.faults.maybe_fail()
-            parsed = protocol.parse_request(target, signed.body)
-            result = self.marketplace.dispatch(parsed.operation, parsed.params)
+            if workforce_api.is_workforce_target(target):
+                assert target is not None
+                result = workforce_api.dispatch(self.marketplace, target, signed.body)
+            else:
+                parsed = protocol.parse_request(target, signed.body)
+                result = self.marketplace.dispatch(parsed.operation, parsed.params)
         except WireError as error:
             return wire_error_response(error)
         except MarketplaceError as error:

@@ -37,9 +37,22 @@ def serve(
     notification_endpoint_url: str | None = typer.Option(
         None, help="SQS/SNS endpoint for notifications (default: taken from the queue URL)."
     ),
+    invite_only: bool = typer.Option(
+        False, "--invite-only", help="Sign-up only with a team invite (a private workforce's site)."
+    ),
+    public_url: str | None = typer.Option(
+        None, "--public-url", help="The site's address for workers (e.g. behind a TLS proxy); invite links use it."
+    ),
+    forwarded_allow_ips: str = typer.Option(
+        "127.0.0.1,::1",
+        "--forwarded-allow-ips",
+        help="Comma-separated proxy addresses or networks whose X-Forwarded-* headers are believed ('*': any).",
+    ),
 ) -> None:
     """Serve the requester API and the worker site on one port until interrupted."""
     # heavy: the server (starlette, uvicorn) takes ~0.4 s to import; every other `broker` command skips it
+    from pydantic import ValidationError
+
     from broker.marketplace.config import FaultConfig, MarketplaceConfig
     from broker.marketplace.fees import parse_usd_cents
     from broker.marketplace.server import serve_forever
@@ -56,6 +69,9 @@ def serve(
             file_roots=files_root,
             time_scale=time_scale,
             requester_name=requester_name,
+            invite_only=invite_only,
+            public_url=public_url,
+            forwarded_allow_ips=[entry.strip() for entry in forwarded_allow_ips.split(",") if entry.strip()],
             faults=FaultConfig(
                 throttle_probability=throttle_probability,
                 unavailable_probability=unavailable_probability,
@@ -65,12 +81,17 @@ def serve(
                 rate_limit_per_second=rate_limit,
             ),
         )
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise typer.BadParameter(str(first["msg"]).removeprefix("Value error, ")) from None
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
 
     def announce(url: str) -> None:
         typer.echo(f"Requester API (boto3 endpoint_url): {url}")
         typer.echo(f"Worker site:                        {url}/")
+        if config.public_url:
+            typer.echo(f"Worker site (public):               {config.public_url}/")
         typer.echo(f"Region:                             {config.region}")
         typer.echo(f"AWS_ACCESS_KEY_ID={config.access_key_id}")
         typer.echo(f"AWS_SECRET_ACCESS_KEY={config.secret_access_key}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import ipaddress
+import re
+
+from pydantic import BaseModel, Field, field_validator
 
 DEFAULT_ACCESS_KEY_ID = "AKIALOCALMARKETPLACE"
 DEFAULT_SECRET_ACCESS_KEY = "local-marketplace-secret"
@@ -39,9 +42,37 @@ class MarketplaceConfig(BaseModel):
     id_seed: int | None = None
     faults: FaultConfig = Field(default_factory=FaultConfig)
     requester_name: str = "Local Requester"
+    # Private work teams: sign-up only with a team invite (link or code); off for the public crowd.
+    invite_only: bool = False
+    # The site's address as workers reach it (e.g. https://work.example.org behind a TLS proxy):
+    # invite links and the HIT frame's turkSubmitTo are built on it. None: from each request.
+    public_url: str | None = None
+    # Peers whose X-Forwarded-Proto/-Host/-For headers are believed (reverse proxies): IPs,
+    # networks (10.0.0.0/8) or "*". Anyone else's forwarded headers are ignored.
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     requester_account_id: str = "123456789012"
     max_clock_skew_seconds: int = 15 * 60
     # SQS/SNS delivery of notifications: the endpoint is taken from the queue URL when it
     # is not an amazonaws.com host (e.g. moto's server); these are the credentials used.
     notification_access_key_id: str = "testing"
     notification_secret_access_key: str = "testing"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(f"public URL {value!r}: give the site's address, e.g. https://work.example.org")
+        return value.rstrip("/")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as error:
+                    raise ValueError(f"forwarded-allow-ips: {entry!r} is not an IP address or network") from error
+        return value

@@ -148,6 +148,27 @@ class AccountRecord(Record):
     bonuses_paid_cents: int = 0
 
 
+class TeamRecord(Record):
+    """A private work team: its members hold its qualification type (id is the team's name)."""
+
+    kind: ClassVar[str] = "team"
+    qualification_type_id: str
+    created_at: datetime
+
+
+class TeamInviteRecord(Record):
+    """An invite to a team; only a digest of its code is kept."""
+
+    kind: ClassVar[str] = "team_invite"
+    team: str
+    code_digest: str
+    created_at: datetime
+    expires_at: datetime
+    max_uses: int
+    uses: int = 0
+    revoked: bool = False
+
+
 RECORD_TYPES: tuple[type[Record], ...] = (
     HITTypeRecord,
     HITRecord,
@@ -159,4 +180,6 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     BonusRecord,
     TokenRecord,
     AccountRecord,
+    TeamRecord,
+    TeamInviteRecord,
 )

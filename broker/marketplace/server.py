@@ -15,6 +15,7 @@ from botocore.config import Config as BotoConfig
 from broker.marketplace.app import create_app
 from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.faults import FaultInjector
+from broker.marketplace.forwarding import ForwardedHeaders
 from broker.marketplace.notifications import AwsNotifier
 from broker.marketplace.state import Marketplace
 
@@ -82,6 +83,13 @@ def build(
     return marketplace, notifier, faults, create_app(marketplace, config, faults)
 
 
+def uvicorn_config(app: Any, config: MarketplaceConfig, **options: Any) -> uvicorn.Config:
+    """uvicorn's settings: forwarded headers are read by ForwardedHeaders (proxy Host too), not uvicorn."""
+    return uvicorn.Config(
+        ForwardedHeaders(app, config.forwarded_allow_ips), proxy_headers=False, lifespan="off", **options
+    )
+
+
 def url_for(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
@@ -94,7 +102,7 @@ def start_in_thread(config: MarketplaceConfig, notification_endpoint_url: str | 
     port = sock.getsockname()[1]
     url = url_for(config.host, port)
     marketplace.public_url = url
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(app, config, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="marketplace-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
@@ -126,7 +134,7 @@ def serve_forever(
     marketplace.public_url = url
     if on_ready is not None:
         on_ready(url)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(app, config, log_level="info"))
     try:
         server.run(sockets=[sock])
     finally:

@@ -1,7 +1,8 @@
 """The marketplace's state and MTurk's rules, in plain Python (no HTTP).
 
 `Marketplace` = the core (records, SQLite transactions, lazy time-driven rules; core.py)
-+ the 39 requester operations (requester_ops.py) + the worker-facing methods (worker_ops.py).
++ the 39 requester operations (requester_ops.py) + the worker-facing methods (worker_ops.py)
++ private work teams and their invites (team_ops.py).
 `dispatch(operation, params)` runs a requester operation by its API name.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from broker.marketplace.core import Event, MarketplaceCore, Notifier
 from broker.marketplace.errors import RequestError
 from broker.marketplace.requester_ops import RequesterOperations
+from broker.marketplace.team_ops import TeamOperations
 from broker.marketplace.worker_ops import WorkerOperations
 
 __all__ = ["Event", "Marketplace", "MarketplaceCore", "Notifier", "OPERATIONS", "method_name"]
@@ -24,7 +26,7 @@ def method_name(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", words).lower()
 
 
-class Marketplace(RequesterOperations, WorkerOperations):
+class Marketplace(RequesterOperations, WorkerOperations, TeamOperations):
     """Every MTurk rule of the embedded marketplace; thread-safe (one lock around each call)."""
 
     def dispatch(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:

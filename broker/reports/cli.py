@@ -26,7 +26,7 @@ from broker.reports.tables import (
     write_job_csv,
     write_workers_csv,
 )
-from broker.reports.workers import sort_rows, worker_report
+from broker.reports.workers import sort_rows, team_jobs, worker_report
 from broker.settings import SettingsError, load_settings
 from broker.spec import SpecError, load_job_spec, parse_duration
 from broker.store import database_exists, get_engine, reading, sqlite_file
@@ -88,27 +88,33 @@ def _engine(ctx: typer.Context) -> Any:
 @report_app.command("workers")
 def report_workers(
     ctx: typer.Context,
-    job: str | None = typer.Argument(None, help="Job name (or use --all)."),
+    job: str | None = typer.Argument(None, help="Job name (or use --all or --team)."),
     every_job: bool = typer.Option(False, "--all", help="Every job in the broker DB."),
+    team: str | None = typer.Option(None, "--team", help="The jobs of a private team (workforce: {team: NAME})."),
     sort: str = typer.Option("assignments", "--sort", help="Column to sort by (e.g. em_accuracy)."),
     ascending: bool = typer.Option(False, "--ascending", help="Lowest first."),
     csv: Path | None = typer.Option(None, "--csv", help="Write the rows as CSV here."),
     html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
 ) -> None:
     """Per worker: answers, review outcome, EM/gold accuracy, agreement, spammer score, time, wage, money."""
-    if (job is None) == (not every_job):
-        _fail("give a job name or --all (not both)")
+    if sum([job is not None, every_job, team is not None]) != 1:
+        _fail("give one of: a job name, --all, --team NAME")
     with reading(_engine(ctx)) as session:
         try:
-            jobs = all_jobs(session) if every_job else [find_job(session, job)]
+            jobs = all_jobs(session) if job is None else [find_job(session, job)]
         except UnknownJobError as exc:
             _fail(str(exc))
+        if team is not None:
+            jobs = team_jobs(jobs, team)
+            if not jobs:
+                _fail(f"--team: no job names team {team} (workforce: {{team: {team}}})")
         report = worker_report(session, jobs)
     try:
         rows = sort_rows(report.rows, sort, descending=False if ascending else None)
     except ValueError as exc:
         _fail(f"--sort: {exc}")
-    console.print(workers_table(report, rows, width=console.width))
+    title = f"workers of team {team} (jobs {', '.join(report.jobs)})" if team is not None else None
+    console.print(workers_table(report, rows, title=title, width=console.width))
     flagged = flagged_table(rows)
     if flagged is not None:
         console.print(flagged)

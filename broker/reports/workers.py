@@ -17,6 +17,7 @@ import numpy as np
 
 from broker.domain.lifecycle import ReviewStatus
 from broker.store import Job
+from broker.store.jobs import job_spec
 from broker.store.views import (
     blocked_workers,
     events_of,
@@ -112,6 +113,11 @@ def _time_stats(seconds: np.ndarray) -> tuple[float | None, float | None, float]
     if known.size == 0:
         return None, None, 0.0
     return float(np.median(known)), float(np.percentile(known, 90)), float(known.sum())
+
+
+def team_jobs(jobs: list[Job], team: str) -> list[Job]:
+    """The jobs worked by a private team (`workforce: {team: ...}`): a team's statistics are its workers' on these."""
+    return [job for job in jobs if (workforce := job_spec(job).workforce) is not None and workforce.team == team]
 
 
 def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:

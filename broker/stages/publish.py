@@ -23,7 +23,7 @@ from broker.actions.hits import (
     grant_read_access_for,
     object_assignment_cost,
 )
-from broker.actions.qualifications import exclusion_requirements
+from broker.actions.qualifications import TeamNotFound, exclusion_requirements, team_requirements
 from broker.domain.money import cents_to_usd
 from broker.domain.tokens import request_token
 from broker.output import REASON_BUDGET
@@ -72,8 +72,12 @@ def publish_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
     for job in jobs:
         try:
             _publish_job(engine, settings, job, report)
-        except ClientError as exc:  # e.g. insufficient funds: rows stay "creating", retried next tick
-            message = f"job {job.id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
+        except (ClientError, TeamNotFound) as exc:  # e.g. insufficient funds: rows stay "creating", retried next tick
+            message = (
+                f"job {job.id}: {exc}"
+                if isinstance(exc, TeamNotFound)
+                else f"job {job.id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
+            )
             log.warning("publish: %s", message)
             report.errors.append(message)
             with transaction(engine) as session:
@@ -185,7 +189,7 @@ def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:
     if spec.keywords_text:
         params["Keywords"] = spec.keywords_text
     requirements = spec.qualification_requirements()
-
+    requirements += team_requirements(client, spec)  # a private team's job: its members only
     requirements += exclusion_requirements(client, job, spec)
     if requirements:
         params["QualificationRequirements"] = requirements

@@ -350,3 +350,44 @@ def test_yaml_12_booleans_keep_yes_no_and_norway(write_file):
     assert spec.labels == ["yes", "no", "maybe"]
     assert [locale.country for locale in spec.qualifications.locale] == ["NO", "ON"]
     assert spec.masters is True
+
+
+def test_workforce_names_a_private_team(write_file):
+    spec = load_job_spec(write_file("job.yaml", BASE_SPEC + "workforce:\n  team: annotators-2\n"))
+    assert spec.workforce is not None and spec.workforce.team == "annotators-2"
+    assert load_job_spec(write_file("crowd.yaml", BASE_SPEC)).workforce is None
+    again = JobSpec.model_validate(json.loads(json.dumps(spec.model_dump(mode="json"))))
+    assert again.workforce == spec.workforce
+
+
+@pytest.mark.parametrize(
+    ("block", "line", "field", "wording"),
+    [
+        ("workforce: {team: my team}\n", 11, "workforce.team", "a team name: 1-63 letters, digits and hyphens"),
+        ("workforce: {team: -team}\n", 11, "workforce.team", "a team name: 1-63 letters, digits and hyphens"),
+        (f"workforce: {{team: {'t' * 64}}}\n", 11, "workforce.team", "a team name: 1-63 letters"),
+        ("workforce: {team: 7}\n", 11, "workforce.team", "Input should be a valid string"),
+        (
+            "workforce: annotators\n",
+            11,
+            "workforce",
+            "a mapping naming the private team, e.g. workforce: {team: my-team}",
+        ),
+        ("workforce: {}\n", 11, "workforce.team", "Field required"),
+        ("workforce:\n  team: a\n  vendor: b\n", 13, "workforce.vendor", "unknown field"),
+    ],
+)
+def test_bad_workforce_values_give_one_line_errors_naming_the_field(write_file, block, line, field, wording):
+    path = write_file("job.yaml", BASE_SPEC + block)
+    ((at, named, message),) = issues_of(path)
+    assert (at, named) == (line, field) and message.startswith(wording)
+    with pytest.raises(SpecError) as caught:
+        load_job_spec(path)
+    assert str(caught.value) == f"{path}:{line}: {field}: {message}" and "\n" not in str(caught.value)
+
+
+def test_a_team_counts_toward_mturks_ten_requirements(write_file):
+    customs = "".join(f"    - {{qualification_type_id: Q{index}, comparator: Exists}}\n" for index in range(9))
+    text = BASE_SPEC + "qualifications:\n  approval_rate: 90\n  custom:\n" + customs + "workforce: {team: annotators}\n"
+    ((_, field, message),) = issues_of(write_file("job.yaml", text))
+    assert field == "workforce" and "makes 11 requirements; MTurk allows at most 10" in message

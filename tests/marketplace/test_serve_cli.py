@@ -25,8 +25,9 @@ def start_serve(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    printed: dict[str, str] = {}
+    printed: dict[str, str] = {"text": ""}
     for line in process.stdout:  # type: ignore[union-attr]
+        printed["text"] += line
         if match := re.match(r"Requester API \(boto3 endpoint_url\): (\S+)", line):
             printed["endpoint"] = match.group(1)
         elif match := re.match(r"AWS_ACCESS_KEY_ID=(\S+)", line):
@@ -108,3 +109,22 @@ def test_clock_is_aware_utc_and_moves_forward_only():
         clock.advance(-1)
     with pytest.raises(ValueError):
         Clock(speed=0)
+
+
+def test_serve_prints_the_public_url_and_refuses_bad_proxy_settings(tmp_path):
+    process, printed = start_serve("--db", str(tmp_path / "p.sqlite3"), "--public-url", "https://work.example.org/")
+    stop(process)
+    assert "Worker site (public):               https://work.example.org/\n" in printed["text"]
+    for flag, value, wording in (
+        ("--forwarded-allow-ips", "10.0.0.1,proxy.example", "'proxy.example' is not an IP address or network"),
+        ("--public-url", "work.example.org", "give the site's address, e.g. https://work.example.org"),
+    ):
+        refused = subprocess.run(
+            [sys.executable, "-m", "broker.cli", "marketplace", "serve", "--port", "0", flag, value],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        said = " ".join(refused.stderr.replace("│", " ").split())  # typer's box wraps long lines
+        assert refused.returncode == 2 and wording in said, said
+        assert "Traceback" not in refused.stderr

@@ -14,6 +14,7 @@ wire format. URL map (bots and the broker rely on it):
     POST /tasks/{assignment_id}/return
     POST /mturk/externalSubmit                         answers as QuestionFormAnswers XML
     GET  /dashboard, /qualifications[/{id}]; POST /qualifications/{id}/request, /profile
+    GET  /join[?code=..], /join/{code}; POST /join/{code}/accept   a team invite: sign up, or join signed in
     GET  /local-files/{absolute path}                  files under config.file_roots only (else 404/400)
     GET  /static/...                                   the site's CSS
 """
@@ -38,6 +39,7 @@ from starlette.staticfiles import StaticFiles
 
 from broker.marketplace.errors import MarketplaceError, NotFound, NotQualified
 from broker.marketplace.questions import is_loopback_host
+from broker.marketplace.team_ops import InviteRefused, normalise_code
 from broker.marketplace.worker_site.answer_xml import external_submit_answers
 from broker.marketplace.worker_site.forms import (
     ANSWER_LIMITS,
@@ -48,7 +50,7 @@ from broker.marketplace.worker_site.forms import (
 )
 from broker.marketplace.worker_site.passwords import hash_password, verify_password
 from broker.marketplace.worker_site.question_form import parse_question_form, question_form_answer_xml
-from broker.marketplace.worker_site.signin_limits import SignInLimiter
+from broker.marketplace.worker_site.signin_limits import SignInLimiter, invite_limiter
 from broker.marketplace.worker_site.store import (
     AccountError,
     Session,
@@ -75,6 +77,10 @@ HIT_CONTENT_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 ACCEPT_RETRIES = 3
+INVITE_UNUSED = (
+    "Your account was created, but the invite was used up or withdrawn meanwhile: "
+    "ask the requester for a new one and enter it here."
+)
 Handler = Callable[[Request], Awaitable[Response]]
 _HERE = Path(__file__).resolve().parent
 
@@ -117,7 +123,7 @@ def safe_next(target: str | None) -> str:
 
 
 def error_status(error: MarketplaceError) -> int:
-    if isinstance(error, NotFound):
+    if isinstance(error, (NotFound, InviteRefused)):
         return 404
     if isinstance(error, NotQualified):
         return 403
@@ -143,6 +149,7 @@ class WorkerSite:
         self.env = _environment()
         self.file_roots = [Path(root).resolve() for root in config.file_roots]
         self.signin_limits = SignInLimiter(marketplace.clock.now)
+        self.invite_limits = invite_limiter(marketplace.clock.now)
 
     # plumbing -------------------------------------------------------------------------
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -226,14 +233,16 @@ class WorkerSite:
 
     @staticmethod
     def limited_address(request: Request) -> str | None:
-        """The peer's address for sign-in limits; None for a loopback peer (the simulated crowd, or a
-        reverse proxy every worker comes through), which only the per-account limit applies to.
-        Forwarded-for headers are not trusted: anyone can send them."""
+        """The peer's address for sign-in and invite limits; None for a loopback peer (the simulated
+        crowd, or a local reverse proxy that sends no X-Forwarded-For), which only the per-account
+        limit applies to. X-Forwarded-For counts only from --forwarded-allow-ips (forwarding.py)."""
         host = request.client.host if request.client else ""
         return None if not host or is_loopback_host(host) else host
 
     def submit_to(self, request: Request) -> str:
-        return str(request.base_url).rstrip("/")
+        """The site's own address for the HIT frame: the configured public URL, else this request's
+        (its scheme and Host from a trusted proxy's X-Forwarded-Proto/-Host, see forwarding.py)."""
+        return self.config.public_url or str(request.base_url).rstrip("/")
 
     async def checked_form(self, request: Request, session: Session | None) -> FormData | None:
         """The posted form if its csrf_token matches the session's, else None."""
@@ -266,13 +275,25 @@ class WorkerSite:
     # accounts -------------------------------------------------------------------------
     async def signup(self, request: Request) -> Response:
         session = self.session(request)
+        invite = request.query_params.get("invite", "")
         if request.method == "GET":
-            return self.render(request, session, "signup.html", error=None, username="")
+            return self.signup_page(request, session, invite=invite)
         form = await self.checked_form(request, session)
         if form is None:
             return self.csrf_failure(request, session)
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
+        invite = str(form.get("invite", "")).strip()
+        if not invite and self.config.invite_only:
+            return self.signup_page(
+                request, session, 403, error="Sign-up is by invitation only: enter the invite code you were sent."
+            )
+        if invite:
+            refused = await self.check_invite(request, invite)
+            if refused is not None:
+                return self.signup_page(
+                    request, session, refused[0], error=refused[1], username=username, invite=invite
+                )
         try:
             validate_new_account(username, password, str(form.get("confirm", "")))
             if self.store.username_taken(username):
@@ -281,8 +302,17 @@ class WorkerSite:
             worker_id = await self.call("register_worker")
             self.store.create_account(username, password_hash, worker_id)
         except AccountError as error:
-            return self.render(request, session, "signup.html", status=400, error=str(error), username=username)
+            return self.signup_page(request, session, 400, error=str(error), username=username, invite=invite)
+        if invite:
+            try:
+                await self.call("join_team", invite, worker_id)
+            except MarketplaceError:  # the invite was used up meanwhile: the account stays
+                return self.start_session(request, session, worker_id, "/join?unused=1")
         return self.start_session(request, session, worker_id, "/")
+
+    def signup_page(self, request: Request, session: Session | None, status: int = 200, **context: Any) -> Response:
+        values = {"error": None, "username": "", "invite": "", "invite_only": self.config.invite_only, **context}
+        return self.render(request, session, "signup.html", status=status, **values)
 
     async def signin(self, request: Request) -> Response:
         session = self.session(request)
@@ -332,6 +362,60 @@ class WorkerSite:
         response = RedirectResponse("/signin", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
+
+    # team invites ---------------------------------------------------------------------
+    async def check_invite(self, request: Request, code: str, worker_id: str | None = None) -> tuple[int, str] | None:
+        """None if the code is a usable invite, else (status, message). Wrong codes count against the
+        peer's address (not for loopback peers), so codes cannot be guessed in bulk."""
+        address = self.limited_address(request)
+        lockout = self.invite_limits.locked(address, None) if address else None
+        if lockout is None:
+            try:
+                await self.call("team_for_invite", code, worker_id)
+                return None
+            except InviteRefused as error:
+                if address is None:
+                    return 404, error.message
+                lockout = self.invite_limits.failed(address, None)
+                if lockout is None:
+                    return 404, error.message
+        until = lockout.until.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return 429, f"Too many invalid invite codes from your network address. Try again after {until}."
+
+    async def join_form(self, request: Request) -> Response:
+        """`/join`: type a code (or arrive with ?code=); it leads to the invite's page."""
+        session = self.session(request)
+        code = request.query_params.get("code", "")
+        if code:
+            return RedirectResponse(f"/join/{normalise_code(code) or 'invalid'}", status_code=303)
+        error = INVITE_UNUSED if request.query_params.get("unused") else None
+        return self.render(request, session, "join.html", team=None, code="", error=error)
+
+    async def join_page(self, request: Request) -> Response:
+        session = self.session(request)
+        code = request.path_params["code"]
+        worker_id = session.worker_id if session is not None else None
+        refused = await self.check_invite(request, code, worker_id)
+        if refused is not None:
+            return self.render(request, session, "join.html", status=refused[0], team=None, code="", error=refused[1])
+        team = await self.call("team_for_invite", code, worker_id)
+        member = worker_id is not None and team.name in await self.call("worker_teams", worker_id)
+        return self.render(request, session, "join.html", team=team, code=code, error=None, member=member)
+
+    async def join_team(self, request: Request) -> Response:
+        posted = await self.worker_post(request, "join a team")
+        if isinstance(posted, Response):
+            return posted
+        session, worker_id, _ = posted
+        code = request.path_params["code"]
+        refused = await self.check_invite(request, code, worker_id)
+        if refused is not None:
+            return self.render(request, session, "join.html", status=refused[0], team=None, code="", error=refused[1])
+        try:
+            await self.call("join_team", code, worker_id)
+        except MarketplaceError as error:
+            return self.error_page(request, session, error_status(error), error.message)
+        return self.redirect(request, session, "/")
 
     # HIT groups, preview, accept ------------------------------------------------------
     async def groups(self, request: Request) -> Response:
@@ -518,7 +602,8 @@ class WorkerSite:
             return self.signin_redirect(request)
         board = await self.call("worker_dashboard", session.worker_id)
         active = await self.call("worker_assignments", session.worker_id, True)
-        return self.render(request, session, "dashboard.html", board=board, active=active)
+        teams = await self.call("worker_teams", session.worker_id)
+        return self.render(request, session, "dashboard.html", board=board, active=active, teams=teams)
 
     async def profile(self, request: Request) -> Response:
         posted = await self.worker_post(request, "edit your profile")
@@ -660,6 +745,11 @@ def build_routes(marketplace: Marketplace, config: MarketplaceConfig) -> list[Ro
             site.limited(site.request_qualification, SITE_FORM_LIMITS),
             methods=["POST"],
             name="request_qualification",
+        ),
+        Route("/join", site.join_form, methods=["GET"], name="join_form"),
+        Route("/join/{code}", site.join_page, methods=["GET"], name="join_page"),
+        Route(
+            "/join/{code}/accept", site.limited(site.join_team, SITE_FORM_LIMITS), methods=["POST"], name="join_team"
         ),
         Route("/local-files/{path:path}", site.local_file, methods=["GET"], name="local_file"),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),

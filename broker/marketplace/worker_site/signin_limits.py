@@ -21,6 +21,7 @@ ACCOUNT_FAILURES = 5  # wrong passwords for one account name within WINDOW ...
 ADDRESS_FAILURES = 50  # ... or from one client address, for any names (many workers may share a NAT)
 WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
+INVITE_FAILURES = 20  # wrong invite codes from one client address within WINDOW
 PRUNE_ABOVE = 10_000  # tracked names and addresses before stale ones are dropped (bounded memory)
 
 
@@ -101,3 +102,9 @@ class SignInLimiter:
         """A right password outside any lockout clears the account's count."""
         with self._lock:
             self._failures.pop(("account", username.casefold()), None)
+
+
+def invite_limiter(now: Callable[[], datetime]) -> SignInLimiter:
+    """Wrong invite codes, counted per client address (passed as the name): INVITE_FAILURES in WINDOW
+    lock the address out of using invites for LOCKOUT. Codes have 60 random bits; this stops bulk guessing."""
+    return SignInLimiter(now, account_failures=INVITE_FAILURES)
