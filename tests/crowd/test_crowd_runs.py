@@ -371,3 +371,30 @@ def test_stopping_mid_work_returns_the_hit_instead_of_leaving_it_accepted() -> N
         assert stats.assignments_returned >= 1
         assert sum(h["NumberOfAssignmentsPending"] for h in hits) == 0  # nothing left accepted
         assert sum(h["NumberOfAssignmentsAvailable"] for h in hits) == 6 - stats.assignments_submitted
+
+
+def test_a_hit_whose_page_does_not_load_is_returned_not_kept(market, mturk) -> None:
+    external = (
+        '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
+        '2006-07-14/ExternalQuestion.xsd"><ExternalURL>http://127.0.0.1:9/task</ExternalURL>'
+        "<FrameHeight>400</FrameHeight></ExternalQuestion>"
+    )
+    hit_type = mturk.create_hit_type(
+        Title="Broken page", Description="Its page does not load.", Reward="0.10", AssignmentDurationInSeconds=3600
+    )["HITTypeId"]
+    hit_id = mturk.create_hit_with_hit_type(
+        HITTypeId=hit_type, MaxAssignments=2, LifetimeInSeconds=86400, Question=external
+    )["HIT"]["HITId"]
+    stats = run_crowd(
+        market.worker_site_url,
+        n_workers=3,
+        seed=2,
+        mix="good=1",
+        time_scale=TIME_SCALE,
+        idle_seconds=1.0,
+        concurrency=2,
+    )
+    hit = mturk.get_hit(HITId=hit_id)["HIT"]
+    assert stats.assignments_submitted == 0 and stats.assignments_returned >= 1
+    assert any("did not load" in error for error in stats.errors)
+    assert hit["NumberOfAssignmentsPending"] == 0 and hit["NumberOfAssignmentsAvailable"] == 2

@@ -341,7 +341,18 @@ class Crowd:
     ) -> bool:
         """Do one accepted assignment: read the HIT, answer, wait the work time, submit (or return)."""
         browser = worker.browser
-        frame = browser.open_task(assignment_id)
+        try:
+            frame = browser.open_task(assignment_id)
+        except (BotError, httpx.HTTPError) as error:  # the page did not load: hand the HIT back, as a person would
+            try:
+                browser.return_task(assignment_id)
+            except (BotError, httpx.HTTPError):  # the site is down: the assignment is abandoned at its deadline
+                pass
+            else:
+                with self._lock:
+                    self.stats.assignments_returned += 1
+            worker.exhausted[hit_type_id] = UNANSWERABLE
+            raise BotError(f"{assignment_id}: the HIT's page did not load: {error}") from error
         try:
             fields, action, key, effort = self._answer(worker, frame, replay_label, fallback_task)
         except AnswerError as error:  # hand the HIT back rather than leave it accepted and unanswered
