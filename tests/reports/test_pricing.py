@@ -13,15 +13,13 @@ import yaml
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from broker.experiments.analysis import ArmData, arm_result, recommend
 from broker.experiments.pricing import (
-    ArmResult,
-    completion_times,
+    completion_seconds,
     experiment_results,
     load_experiment_spec,
     plan_arms,
-    recommend,
     submit_experiment,
-    time_to_fraction,
 )
 from broker.spec import SpecError
 from broker.store import get_engine
@@ -37,30 +35,48 @@ def test_plan_arms_is_a_seeded_disjoint_split():
         plan_arms(10, 3, seed=4, per_arm=4)
 
 
-def test_completion_times_wait_for_every_answer():
+def test_completion_seconds_wait_for_every_answer():
     items = np.array([0, 0, 1, 1, 2])
     submits = np.array([5.0, 3.0, 9.0, 7.0, 1.0])
-    done = completion_times(items, submits, 3, needed=2)  # object 2 has 1 of 2 answers
-    assert done.tolist() == [5.0, 9.0]
-    assert time_to_fraction(done, 3, 0.5, start=1.0) == 8.0  # 2 of 3 objects needed for 50%
-    assert time_to_fraction(done, 3, 1.0, start=1.0) is None
+    done = completion_seconds(items, submits, 3, needed=2)  # object 2 has 1 of 2 answers
+    assert done[:2].tolist() == [5.0, 9.0] and np.isnan(done[2])
 
 
-def _arm(name: str, cost: float, accuracy: float, seconds: float | None) -> ArmResult:
-    return ArmResult(name, name, 1, 1, 10, 10, None, seconds, None, accuracy, "gold", int(cost * 10), cost, None, None)
+def _arm(name: str, cost: float, accuracy: float, seconds: float | None, n: int = 200):
+    """An arm of n objects costing `cost` cents each, `accuracy` of them right, all done by `seconds`
+    (None: one object never finished)."""
+    right = round(accuracy * n)
+    finished = np.ones(n, dtype=bool)
+    if seconds is None:
+        finished[-1] = False
+    data = ArmData(
+        arm=name,
+        job=name,
+        reward_cents=1,
+        workers_per_object=1,
+        seconds=np.linspace(1.0, seconds or 1000.0, n),
+        finished=finished,
+        correct=(np.arange(n) < right).astype(int),
+        cost_cents=np.full(n, cost),
+        confidence=np.full(n, np.nan),
+        assignments=n,
+        observed_seconds=seconds or 1000.0,
+    )
+    return arm_result(data, 1e9, np.random.default_rng(0))
 
 
 def test_recommend_cheapest_arm_meeting_quality_and_deadline():
     arms = [
-        _arm("cheap-slow", 2.0, 0.95, 900.0),
+        _arm("cheap-slow", 2.0, 0.99, 900.0),
         _arm("cheap-bad", 2.0, 0.7, 100.0),
-        _arm("mid", 4.0, 0.93, 300.0),
-        _arm("dear", 8.0, 0.97, 100.0),
+        _arm("mid", 4.0, 0.99, 300.0),
+        _arm("dear", 8.0, 1.0, 100.0),
+        _arm("unfinished", 1.0, 1.0, None),
     ]
     assert recommend(arms, 0.9, 1000).arm == "cheap-slow"
     assert recommend(arms, 0.9, 500).arm == "mid"
-    assert recommend(arms, 0.96, 500).arm == "dear"
-    none = recommend(arms, 0.99, 500)
+    assert recommend(arms, 0.995, 500).arm == "dear"
+    none = recommend(arms, 0.99, 50)
     assert none.arm is None and "no arm" in none.reason
 
 
@@ -155,7 +171,7 @@ def test_pricing_experiment_ranks_arms_for_a_known_price_sensitivity(tmp_path: P
     for _ in range(3):
         run_cycle(engine, settings, ticks=("collect", "review", "consolidate", "quality", "finalize"))
     with Session(engine) as session:
-        results = {r.arm: r for r in experiment_results(session, spec)}
+        results = {r.arm: r for r in experiment_results(session, spec).arms}
     assert all(
         r.completed == OBJECTS // 3 and r.accuracy == 1.0 and r.accuracy_source == "gold" for r in results.values()
     )
@@ -195,7 +211,7 @@ def test_pricing_experiment_ranks_arms_for_a_known_price_sensitivity(tmp_path: P
     )
     assert out.exit_code == 0, out.output
     assert "recommended:" in out.stdout
-    assert 'id="plot-speed"' in (tmp_path / "p.html").read_text()
+    assert 'id="plot-completion"' in (tmp_path / "p.html").read_text()
     assert (tmp_path / "p.csv").read_text().count("\n") == 4
 
 
