@@ -20,16 +20,15 @@ from broker.reports.html import _figure, _page, _svg, _table
 
 COLUMNS = (
     ("arm", "arm"),
-    ("reward", "reward"),
-    ("workers_per_object", "per object"),
+    ("reward", "reward x answers"),
     ("completed", "done"),
-    ("median_completion_seconds", "median done (s)"),
-    ("seconds_to_all", "all done (s)"),
-    ("objects_per_hour", "objects/h"),
+    ("median_completion_seconds", "median s"),
+    ("seconds_to_all", "all s"),
+    ("objects_per_hour", "obj/h"),
     ("accuracy", "accuracy"),
-    ("cost_per_object_cents", "$/object"),
-    ("cost_per_correct_cents", "$/correct"),
-    ("median_hourly_wage_cents", "median $/h"),
+    ("cost_per_object_cents", "cents/object"),
+    ("cost_per_correct_cents", "cents/correct"),
+    ("median_hourly_wage_cents", "$/h (median)"),
 )
 
 
@@ -39,18 +38,18 @@ def _number(key: str, value: float | None) -> str:
     if key == "accuracy":
         return f"{value:.1%}"
     if key in ("cost_per_object_cents", "cost_per_correct_cents"):
-        return f"${value / 100:.4f}"
+        return f"{value:.2f}"
     if key.endswith("_cents"):
         return f"${value / 100:.2f}"
     if key.endswith("seconds") or key == "seconds_to_all":
         return f"{value:.0f}"
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
+    return f"{value:.0f}" if isinstance(value, float) else str(value)
 
 
-def _value(result: ArmResult, key: str) -> str:
+def _value(result: ArmResult, key: str, separator: str = " ") -> str:
     """A table cell: the estimate, then its interval where it has one."""
     if key == "reward":
-        return f"${result.reward_cents / 100:.2f}"
+        return f"${result.reward_cents / 100:.2f} x{result.workers_per_object}"
     if key == "completed":
         return f"{result.completed}/{result.objects}"
     text = _number(key, getattr(result, key))
@@ -59,11 +58,12 @@ def _value(result: ArmResult, key: str) -> str:
     interval = getattr(result, f"{key}_ci", None)
     if interval:
         low, high = (_number(key, v) if v is not None else "?" for v in interval)
-        text += f" [{low}, {high}]"
+        text += f"{separator}[{low}, {high}]"
     return text
 
 
 def results_table(analysis: ExperimentAnalysis) -> Table:
+    """The arms, one row each; an interval goes under its estimate so the table fits a terminal."""
     recommendation = analysis.recommendation
     table = Table(
         title=f"pricing experiment {analysis.experiment} (95% intervals in brackets)",
@@ -73,7 +73,7 @@ def results_table(analysis: ExperimentAnalysis) -> Table:
         table.add_column(header, justify="left" if header == "arm" else "right")
     for result in analysis.arms:
         table.add_row(
-            *(_value(result, key) for key, _ in COLUMNS),
+            *(_value(result, key, "\n") for key, _ in COLUMNS),
             style="bold green" if result.arm == recommendation.arm else None,
         )
     return table

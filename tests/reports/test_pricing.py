@@ -241,3 +241,129 @@ def test_cli_submits_every_arm_as_a_job_with_its_reward(tmp_path: Path, settings
     assert len(sources) == len(set(sources)) == OBJECTS  # every object in exactly one arm
     again = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
     assert again.exit_code == 1 and "price-high, price-low, price-mid already exist" in again.stderr
+
+
+def test_cli_hint_names_the_spec_and_arm_budgets_are_honoured(tmp_path: Path, settings):
+    from sqlmodel import select
+
+    from broker.cli import app
+    from broker.store.tables import Job
+
+    spec = _write_experiment(tmp_path)
+    data = yaml.safe_load(spec.read_text())
+    data["arms"][0]["budget_usd"] = "0.25"
+    spec.write_text(yaml.safe_dump(data))
+    settings_path = tmp_path / "settings.yaml"
+    settings_path.write_text(f"db_url: {settings.db_url}\n")
+    out = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
+    assert out.exit_code == 0, out.output
+    assert f"broker experiment pricing {spec} --report" in out.stdout
+    with Session(get_engine(settings.db_url)) as session:
+        budgets = {j.name: j.budget_cents for j in session.exec(select(Job))}
+    assert budgets == {"price-low": 25, "price-mid": None, "price-high": None}
+
+
+def test_a_budget_in_the_base_job_is_refused_with_the_way_out(tmp_path: Path, settings):
+    from broker.cli import app
+
+    spec = _write_experiment(tmp_path)
+    job = yaml.safe_load((tmp_path / "job.yaml").read_text())
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump({**job, "budget_usd": "5"}))
+    settings_path = tmp_path / "settings.yaml"
+    settings_path.write_text(f"db_url: {settings.db_url}\n")
+    out = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
+    assert out.exit_code == 1
+    message = " ".join(out.stderr.split())
+    assert "job.yaml: budget_usd caps one job" in message and "config/examples/pricing-experiment.yaml" in message
+    assert "Traceback" not in out.output
+
+
+def test_sequential_design_posts_the_next_arm_only_when_the_last_is_done(tmp_path: Path, settings):
+    from sqlmodel import select
+
+    from broker.cli import app
+    from broker.store.tables import Job
+
+    spec = _write_experiment(tmp_path)
+    spec.write_text(spec.read_text() + "design: sequential\n")
+    settings_path = tmp_path / "settings.yaml"
+    settings_path.write_text(f"db_url: {settings.db_url}\n")
+    command = ["--settings", str(settings_path), "experiment", "pricing", str(spec)]
+    assert CliRunner().invoke(app, command).exit_code == 0
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 1 and "arm low is still running" in " ".join(again.stderr.split())
+    with Session(get_engine(settings.db_url)) as session:
+        assert [j.name for j in session.exec(select(Job))] == ["price-low"]
+
+
+def test_example_experiment_spec_loads_and_documents_every_field():
+    from broker.experiments.pricing import Arm, PricingExperimentSpec
+
+    path = Path(__file__).parents[2] / "config" / "examples" / "pricing-experiment.yaml"
+    spec = load_experiment_spec(path)
+    assert [a.reward_cents for a in spec.arms] == [1, 3, 8] and spec.arms[0].budget_cents == 1000
+    text = path.read_text()
+    fields = set(PricingExperimentSpec.model_fields) | set(Arm.model_fields) - {"reward_cents", "budget_cents"}
+    assert all(f"{name}:" in text for name in fields), fields - {f for f in fields if f"{f}:" in text}
+
+
+def _small_simulated_experiment(tmp_path: Path, design: str = "simultaneous") -> Path:
+    base = Path(__file__).parents[2] / "config" / "examples" / "pricing-base.yaml"
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "experiment": "sim",
+                "job": str(base),
+                "arms": [{"name": "low", "reward": "0.01"}, {"name": "high", "reward": "0.05"}],
+                "objects_per_arm": 15,
+                "design": design,
+                "quality_target": 0.6,
+                "deadline_seconds": "2h",
+                "truth_attribute": "truth",
+            }
+        )
+    )
+    return path
+
+
+def test_simulated_experiment_repeats_exactly_for_a_seed(tmp_path: Path):
+    from broker.cli import app
+
+    spec = _small_simulated_experiment(tmp_path)
+    runs = []
+    for folder in ("one", "two"):
+        command = ["experiment", "pricing", str(spec), "--simulate", "--seed", "4", "--json"]
+        out = CliRunner().invoke(app, [*command, "--workdir", str(tmp_path / folder)])
+        assert out.exit_code == 0, out.output
+        runs.append(out.stdout)
+    assert runs[0] == runs[1]
+    result = json.loads(runs[0])
+    assert [a["reward_cents"] for a in result["arms"]] == [1, 5]
+    for arm in result["arms"]:
+        assert arm["objects"] == 15 and arm["accuracy_source"] == "gold"
+        assert arm["accuracy_ci"][0] <= arm["accuracy"] <= arm["accuracy_ci"][1]
+        low, high = arm["median_completion_seconds_ci"]
+        assert low <= arm["median_completion_seconds"] and (high is None or arm["median_completion_seconds"] <= high)
+        assert (
+            arm["cost_per_correct_cents_ci"][0] <= arm["cost_per_correct_cents"] <= arm["cost_per_correct_cents_ci"][1]
+        )
+    assert set(result["recommendation"]) == {"arm", "confidence", "reason"}
+    assert result["power"]["objects_per_arm_needed"] > 0
+    other = CliRunner().invoke(
+        app,
+        ["experiment", "pricing", str(spec), "--simulate", "--seed", "5", "--json", "--workdir", str(tmp_path / "3")],
+    )
+    assert other.exit_code == 0 and other.stdout != runs[0]  # the seed matters
+
+
+def test_simulated_sequential_experiment_runs_the_arms_in_turn(tmp_path: Path):
+    from broker.cli import app
+
+    spec = _small_simulated_experiment(tmp_path, "sequential")
+    out = CliRunner().invoke(
+        app, ["experiment", "pricing", str(spec), "--simulate", "--json", "--workdir", str(tmp_path)]
+    )
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert all(a["completed"] == 15 for a in result["arms"]) and "one after another" in result["notes"][0]
