@@ -301,7 +301,7 @@ def test_example_experiment_spec_loads_and_documents_every_field():
 
     path = Path(__file__).parents[2] / "config" / "examples" / "pricing-experiment.yaml"
     spec = load_experiment_spec(path)
-    assert [a.reward_cents for a in spec.arms] == [1, 3, 8] and spec.arms[0].budget_cents == 1000
+    assert [a.reward_cents for a in spec.arms] == [1, 3, 8] and spec.arms[0].budget_cents == 1500
     text = path.read_text()
     fields = set(PricingExperimentSpec.model_fields) | set(Arm.model_fields) - {"reward_cents", "budget_cents"}
     assert all(f"{name}:" in text for name in fields), fields - {f for f in fields if f"{f}:" in text}
