@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from broker.experiments import stats
+from broker.experiments import stats, timing
 
 DRAWS = 4000  # posterior draws behind a recommendation's confidence
 
@@ -31,6 +31,8 @@ class ArmData:
     assignments: int
     observed_seconds: float  # posting to the end of observation
     median_hourly_wage_cents: float | None = None
+    accept_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per answer, after posting
+    submit_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,82 @@ def power_analysis(
     )
 
 
+# --------------------------------------------------------------------------------------------- completion time
+
+
+def rate_observations(data: list[ArmData]) -> tuple[list[timing.RateObservation], float | None]:
+    """Each arm's arrival of work, and the typical work time of one assignment (pooled over arms:
+    the same task); an arm's work runs from its first accepted assignment to its last answer."""
+    work = np.concatenate([d.submit_seconds - d.accept_seconds for d in data]) if data else np.zeros(0)
+    work = work[np.isfinite(work) & (work > 0)]
+    if not work.size:
+        return [], None
+    expected = float(np.median(work))
+    observations = [
+        timing.observation(
+            d.reward_cents, expected, d.submit_seconds, float(d.accept_seconds.min()), float(d.seconds.max())
+        )
+        for d in data
+        if d.accept_seconds.size
+    ]
+    return observations, expected
+
+
+def completion_model(
+    data: list[ArmData], deadline_seconds: float, objects: int | None, probability: float
+) -> dict[str, Any] | None:
+    """The fitted rate model, its prediction for each arm (against what happened) and the reward needed
+    to finish `objects` (default: the largest arm's) by the deadline with `probability`."""
+    observations, expected = rate_observations(data)
+    model = timing.fit_rate_model(observations) if expected else None
+    if model is None or expected is None:
+        return None
+    answers = data[0].workers_per_object
+    objects = objects or max(int(d.seconds.size) for d in data)
+    z = 1.959964  # the 97.5% normal quantile
+    slope_sd = float(np.sqrt(model.covariance[1, 1]))
+    checks = []
+    for d in data:
+        predicted = timing.predict_finish(
+            model, d.reward_cents, expected, int(d.seconds.size), d.workers_per_object, deadline_seconds
+        )
+        observed = (
+            float(d.seconds.max() - d.accept_seconds.min()) if d.finished.all() and d.accept_seconds.size else None
+        )
+        checks.append(
+            {
+                "arm": d.arm,
+                "reward_cents": d.reward_cents,
+                "predicted_seconds": predicted.median_seconds,
+                "predicted_seconds_ci": predicted.seconds_ci,
+                "observed_seconds": _round(observed, 1),
+            }
+        )
+    needed = timing.reward_for_deadline(model, expected, objects, answers, deadline_seconds, probability)
+    return {
+        "form": "assignments per second = exp(intercept) * (reward cents / expected seconds) ** slope; "
+        "Poisson regression, over-dispersion measured within arms",
+        "intercept": round(model.intercept, 4),
+        "slope": round(model.slope, 4),
+        "slope_ci": [round(model.slope - z * slope_sd, 4), round(model.slope + z * slope_sd, 4)],
+        "dispersion": round(model.dispersion, 3),
+        "expected_seconds": round(expected, 2),
+        "arms": checks,
+        "reward_needed": {
+            "objects": objects,
+            "answers_per_object": answers,
+            "deadline_seconds": deadline_seconds,
+            "probability": probability,
+            "reward_cents": needed,
+            "statement": (
+                f"to finish {objects} objects x {answers} answers within {deadline_seconds:.0f} s of work starting "
+                f"with probability {probability:.0%}: "
+                + (f"a reward of {needed} cents" if needed else f"no reward up to {timing.MAX_REWARD_CENTS} cents")
+            ),
+        },
+    }
+
+
 # --------------------------------------------------------------------------------------------- together
 
 
@@ -376,6 +454,8 @@ def analyse(
     deadline_seconds: float,
     smallest_difference: float,
     seed: int,
+    predict_objects: int | None = None,
+    predict_probability: float = 0.9,
 ) -> ExperimentAnalysis:
     """Everything the report shows, from the arms' objects; seeded, so it repeats exactly."""
     results = [arm_result(d, deadline_seconds, np.random.default_rng([seed, 1, i])) for i, d in enumerate(data)]
@@ -396,4 +476,5 @@ def analyse(
         recommendation=recommendation,
         power=power_analysis(results, smallest_difference, quality_target),
         notes=[DESIGN_NOTES[design]],
+        extra={"completion_model": completion_model(data, deadline_seconds, predict_objects, predict_probability)},
     )

@@ -81,6 +81,8 @@ class PricingExperimentSpec(StrictModel):
     quality_target: float = Field(default=0.9, ge=0.0, le=1.0)
     deadline_seconds: Seconds = Field(default=86_400, ge=1)
     smallest_difference: float = Field(default=0.05, gt=0.0, lt=1.0)
+    predict_objects: int | None = Field(default=None, ge=1)
+    predict_probability: float = Field(default=0.9, gt=0.0, lt=1.0)
     truth_attribute: str = Field(
         default="gold-label", min_length=1, description="manifest attribute with the known answer, when there is one"
     )
@@ -283,6 +285,8 @@ def arm_data(session: Any, job: Job, arm: str, truth_attribute: str, now: dateti
         assignments=int(answers.submit.size),
         observed_seconds=float(seconds.max()) if n else 0.0,  # to the last answer, or to the end while unfinished
         median_hourly_wage_cents=float(np.median(wages)) if wages else None,
+        accept_seconds=answers.accept - start,
+        submit_seconds=answers.submit - start,
     )
 
 
@@ -319,4 +323,6 @@ def experiment_results(session: Any, spec: PricingExperimentSpec, now: datetime 
         deadline_seconds=float(spec.deadline_seconds),
         smallest_difference=spec.smallest_difference,
         seed=spec.seed,
+        predict_objects=spec.predict_objects,
+        predict_probability=spec.predict_probability,
     )

@@ -67,7 +67,10 @@ def results_table(analysis: ExperimentAnalysis) -> Table:
     recommendation = analysis.recommendation
     table = Table(
         title=f"pricing experiment {analysis.experiment} (95% intervals in brackets)",
-        caption=f"recommended: {recommendation.arm or 'none'} - {recommendation.reason}\n{analysis.power.statement}",
+        caption="\n".join(
+            [f"recommended: {recommendation.arm or 'none'} - {recommendation.reason}", analysis.power.statement]
+            + ([model["reward_needed"]["statement"]] if (model := analysis.extra.get("completion_model")) else [])
+        ),
     )
     for _, header in COLUMNS:
         table.add_column(header, justify="left" if header == "arm" else "right")
@@ -206,6 +209,27 @@ def _comparison_rows(analysis: ExperimentAnalysis) -> list[list[str]]:
     ]
 
 
+def _model_section(model: dict[str, Any] | None) -> Markup:
+    if model is None:
+        return Markup("<p>No model: the arms must differ in reward and have answers.</p>")
+    rows = [
+        [
+            c["arm"],
+            f"{c['reward_cents']}",
+            f"{c['predicted_seconds']:.0f} [{c['predicted_seconds_ci'][0]:.0f}, {c['predicted_seconds_ci'][1]:.0f}]",
+            "-" if c["observed_seconds"] is None else f"{c['observed_seconds']:.0f}",
+        ]
+        for c in model["arms"]
+    ]
+    return Markup("<p>{}: slope {} [{}, {}], dispersion {}.</p><p><b>{}</b>.</p>").format(
+        model["form"],
+        model["slope"],
+        *model["slope_ci"],
+        model["dispersion"],
+        model["reward_needed"]["statement"],
+    ) + _table(["arm", "reward (cents)", "predicted s from first pickup (95%)", "observed s"], rows)
+
+
 def results_html(analysis: ExperimentAnalysis) -> str:
     recommendation = analysis.recommendation
     plots = [
@@ -242,6 +266,7 @@ def results_html(analysis: ExperimentAnalysis) -> str:
             ),
         },
         {"heading": "Plots", "body": Markup('<div class="plots">') + Markup("").join(plots) + Markup("</div>")},
+        {"heading": "Completion-time model", "body": _model_section(analysis.extra.get("completion_model"))},
         {"heading": "Design", "body": Markup("").join(Markup("<p>{}</p>").format(n) for n in analysis.notes)},
     ]
     return _page(f"Pricing experiment {analysis.experiment}", sections)

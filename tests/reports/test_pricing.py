@@ -350,6 +350,8 @@ def test_simulated_experiment_repeats_exactly_for_a_seed(tmp_path: Path):
         )
     assert set(result["recommendation"]) == {"arm", "confidence", "reason"}
     assert result["power"]["objects_per_arm_needed"] > 0
+    model = result["completion_model"]  # faster work at the higher reward: a positive price elasticity
+    assert model["slope"] > 0 and model["reward_needed"]["objects"] == 15
     other = CliRunner().invoke(
         app,
         ["experiment", "pricing", str(spec), "--simulate", "--seed", "5", "--json", "--workdir", str(tmp_path / "3")],
