@@ -21,10 +21,11 @@ from typing import Any
 from broker import mturk
 from broker.daemon import TICKS, jobs_remaining, run_cycle
 from broker.domain.clock import simulated_time
-from broker.experiments.analysis import ExperimentAnalysis
+from broker.experiments.analysis import ArmData, ExperimentAnalysis
 from broker.experiments.pricing import (
     PricingExperimentSpec,
-    experiment_results,
+    analyse_experiment,
+    experiment_data,
     known_answers,
     submit_experiment,
 )
@@ -133,10 +134,25 @@ def fresh_sqlite_url(folder: Path, name: str) -> str:
 EXPERIMENT_CROWD_SIZE = 40
 
 
-def simulate_pricing_experiment(
-    spec: PricingExperimentSpec, folder: Path, *, seed: int | None = None, crowd_size: int = EXPERIMENT_CROWD_SIZE
-) -> ExperimentAnalysis:
-    """The whole experiment on the embedded marketplace with the simulated crowd, then its analysis.
+@dataclass
+class SimulatedExperiment:
+    """A simulated experiment's arms, read back from its broker DB."""
+
+    spec: PricingExperimentSpec  # with the seed used
+    data: list[ArmData]
+    finished: bool  # False: simulated time ran out with work left
+
+
+def simulate_experiment_data(
+    spec: PricingExperimentSpec,
+    folder: Path,
+    *,
+    seed: int | None = None,
+    crowd_size: int = EXPERIMENT_CROWD_SIZE,
+    arms: list[str] | None = None,
+) -> SimulatedExperiment:
+    """Post the arms (all, or those named in `arms`) on the embedded marketplace, let the simulated
+    crowd and the daemon's ticks run them to the end, and read each arm's objects back.
 
     `seed` (default: the spec's) seeds the split of objects into arms, the crowd and the bootstrap,
     so a seed repeats the run exactly. The arms' files and a fresh broker DB go to `folder`; the
@@ -146,25 +162,35 @@ def simulate_pricing_experiment(
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     db_url = fresh_sqlite_url(folder, f"{spec.experiment}-simulated.db")
-    truth = known_answers(spec)
     roots = sorted({str(folder), str(Path(spec.job).resolve().parent)})
     overrides = {"marketplace": "local", "output": str(folder / "output")}
+    chosen = [arm.name for arm in spec.arms if arms is None or arm.name in arms]
+    rounds = [[name] for name in chosen] if spec.design == "sequential" else [chosen]
     try:
         with simulated_marketplace(
-            db_url=db_url, file_roots=roots, seed=spec.seed, crowd_size=crowd_size, truth=truth
+            db_url=db_url, file_roots=roots, seed=spec.seed, crowd_size=crowd_size, truth=known_answers(spec)
         ) as run:
             engine = get_engine(db_url)
-            rounds = [[arm.name] for arm in spec.arms] if spec.design == "sequential" else [None]
             finished = True
-            for arms in rounds:
-                submit_experiment(spec, folder / "arms", engine, run.settings, arms=arms, overrides=overrides)
+            for names in rounds:
+                submit_experiment(spec, folder / "arms", engine, run.settings, arms=names, overrides=overrides)
                 finished = run_simulation(engine, run) and finished
+            now = run.market.marketplace.clock.now()
             with reading(engine) as session:
-                analysis = experiment_results(session, spec, now=run.market.marketplace.clock.now())
+                data = experiment_data(session, spec, now=now, arms=chosen)
     finally:
         dispose_engine(db_url)
+    return SimulatedExperiment(spec, data, finished)
+
+
+def simulate_pricing_experiment(
+    spec: PricingExperimentSpec, folder: Path, *, seed: int | None = None, crowd_size: int = EXPERIMENT_CROWD_SIZE
+) -> ExperimentAnalysis:
+    """The whole experiment on the embedded marketplace with the simulated crowd, then its analysis."""
+    run = simulate_experiment_data(spec, folder, seed=seed, crowd_size=crowd_size)
+    analysis = analyse_experiment(run.spec, run.data)
     analysis.notes.append(
-        f"simulated on the embedded marketplace: {crowd_size} simulated workers, seed {spec.seed}"
-        + ("" if finished else f"; stopped after {DEFAULT_MAX_SIMULATED_SECONDS / 86_400:.0f} simulated days")
+        f"simulated on the embedded marketplace: {crowd_size} simulated workers, seed {run.spec.seed}"
+        + ("" if run.finished else f"; stopped after {DEFAULT_MAX_SIMULATED_SECONDS / 86_400:.0f} simulated days")
     )
     return analysis

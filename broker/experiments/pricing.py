@@ -301,10 +301,14 @@ def _truth(session: Any, job: Job, attribute: str) -> np.ndarray:
     return truth
 
 
-def experiment_data(session: Any, spec: PricingExperimentSpec, now: datetime | None = None) -> list[ArmData]:
-    """Every arm's objects (an arm not posted yet is an error naming it)."""
+def experiment_data(
+    session: Any, spec: PricingExperimentSpec, now: datetime | None = None, arms: list[str] | None = None
+) -> list[ArmData]:
+    """Every arm's objects (or those of `arms`; an arm not posted yet is an error naming it)."""
     data = []
     for arm in spec.arms:
+        if arms is not None and arm.name not in arms:
+            continue
         name = arm_job_name(spec.experiment, arm.name)
         job = job_named(session, name)
         if job is None:
@@ -313,10 +317,10 @@ def experiment_data(session: Any, spec: PricingExperimentSpec, now: datetime | N
     return data
 
 
-def experiment_results(session: Any, spec: PricingExperimentSpec, now: datetime | None = None) -> ExperimentAnalysis:
-    """The experiment's analysis from the broker DB: estimates, intervals, tests, recommendation, power."""
+def analyse_experiment(spec: PricingExperimentSpec, data: list[ArmData]) -> ExperimentAnalysis:
+    """Estimates, intervals, tests, recommendation, power and the completion-time model of the arms."""
     return analyse(
-        experiment_data(session, spec, now),
+        data,
         experiment=spec.experiment,
         design=spec.design,
         quality_target=spec.quality_target,
@@ -326,3 +330,8 @@ def experiment_results(session: Any, spec: PricingExperimentSpec, now: datetime 
         predict_objects=spec.predict_objects,
         predict_probability=spec.predict_probability,
     )
+
+
+def experiment_results(session: Any, spec: PricingExperimentSpec, now: datetime | None = None) -> ExperimentAnalysis:
+    """The experiment's analysis from the broker DB."""
+    return analyse_experiment(spec, experiment_data(session, spec, now))
