@@ -13,6 +13,7 @@ done). `experiment_results` reads the arms from the broker DB and analyses them
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from datetime import datetime
@@ -117,7 +118,11 @@ def load_experiment_spec(path: str | Path) -> PricingExperimentSpec:
     try:
         return PricingExperimentSpec.model_validate(document.data, context={"base_dir": Path(path).resolve().parent})
     except ValidationError as error:
-        raise SpecError(validation_issues(error, document)) from error
+        issues = [
+            dataclasses.replace(issue, message=issue.message.replace("see config/examples/", f"see {EXAMPLE_SPEC}"))
+            for issue in validation_issues(error, document)
+        ]
+        raise SpecError(issues) from error
 
 
 # --------------------------------------------------------------------------------------------- posting

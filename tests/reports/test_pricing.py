@@ -86,6 +86,11 @@ def test_experiment_spec_errors_name_line_and_field(tmp_path: Path):
     with pytest.raises(SpecError) as error:
         load_experiment_spec(path)
     assert "exp.yaml:5" in str(error.value) and "arms[1]" in str(error.value)
+    path.write_text('experiment: e1\njob: job.yaml\narms:\n  - reward: "0.05"\n    budget: 3\n  - reward: "0.1"\n')
+    with pytest.raises(SpecError) as error:
+        load_experiment_spec(path)
+    assert "exp.yaml:5: arms[0].budget: unknown field" in str(error.value)
+    assert "see config/examples/pricing-experiment.yaml" in str(error.value)
 
 
 # ------------------------------------------------------------------------------ on the marketplace
