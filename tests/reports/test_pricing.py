@@ -299,6 +299,9 @@ def test_sequential_design_posts_the_next_arm_only_when_the_last_is_done(tmp_pat
     assert again.exit_code == 1 and "arm low is still running" in " ".join(again.stderr.split())
     with Session(get_engine(settings.db_url)) as session:
         assert [j.name for j in session.exec(select(Job))] == ["price-low"]
+    report = CliRunner().invoke(app, [*command, "--report", "--json"])  # the arms posted so far
+    assert report.exit_code == 0, report.output
+    assert [a["arm"] for a in json.loads(report.stdout)["arms"]] == ["low"]
 
 
 def test_example_experiment_spec_loads_and_documents_every_field():
