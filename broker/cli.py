@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -497,7 +498,7 @@ def experiment_pricing(
     workdir: Path | None = typer.Option(
         None,
         "--workdir",
-        help="Where arm manifests/specs (and a simulation's DB) go (default: <spec folder>/<experiment>-arms).",
+        help="Where arm manifests/specs go (default: <spec folder>/<experiment>-arms; --simulate: a temporary folder).",
     ),
     csv: Path | None = typer.Option(None, "--csv", help="Write one row per arm (intervals as _low/_high columns)."),
     html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report with plots."),
@@ -509,10 +510,12 @@ def experiment_pricing(
         _fail(str(exc))
     folder = workdir or spec.resolve().parent / f"{experiment.experiment}-arms"
     if simulate:
-        try:
-            analysis = simulate_pricing_experiment(experiment, folder / "simulated", seed=seed)
-        except (SpecError, ManifestError, SubmitError, ValueError) as exc:
-            _fail(str(exc))
+        # a simulation's files are scratch unless --workdir keeps them
+        with tempfile.TemporaryDirectory(prefix="broker-simulated-") as scratch:
+            try:
+                analysis = simulate_pricing_experiment(experiment, workdir or Path(scratch), seed=seed)
+            except (SpecError, ManifestError, SubmitError, ValueError) as exc:
+                _fail(str(exc))
     elif report:
         with reading(_engine(_settings(ctx))) as session:
             try:
