@@ -36,12 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from broker.experiments import timing  # noqa: E402
-from broker.experiments.analysis import rate_observations  # noqa: E402
+from broker.experiments.analysis import ArmResult, rate_observations, recommend  # noqa: E402
 from broker.experiments.pricing import Arm, analyse_experiment, load_experiment_spec  # noqa: E402
 from broker.simulation import simulate_experiment_data  # noqa: E402
 
 EXAMPLE = ROOT / "config" / "examples" / "pricing-experiment.yaml"
 UNTRIED_CENTS = 5
+TARGETS = (0.7, 0.75, 0.8, 0.85, 0.9)  # quality targets the recommendation is replayed at (all reported)
 
 
 def run_seed(seed: int, objects: int, workdir: Path) -> dict:
@@ -154,6 +155,7 @@ def summarise(records: list[dict]) -> dict:
             str(arm): sum(r["analysis"]["recommendation"]["arm"] == arm for r in records) for arm in [*arms, None]
         },
         "coverage_95": {k: round(float(np.mean(v)), 3) for k, v in cover.items()},
+        "by_quality_target": target_sweep(records),
         "power_objects_per_arm_needed (median)": float(np.median([p["objects_per_arm_needed"] or 0 for p in power])),
         "power_now (median)": float(np.median([p["power_now"] for p in power])),
         "untried_reward_cents": UNTRIED_CENTS,
@@ -173,6 +175,32 @@ def summarise(records: list[dict]) -> dict:
         "experiment_wall_seconds (median)": float(np.median([r["experiment_wall_seconds"] for r in records])),
         "experiment_cpu_seconds (median)": float(np.median([r["experiment_cpu_seconds"] for r in records])),
     }
+
+
+def target_sweep(records: list[dict]) -> dict:
+    """The recommendation replayed at each quality target on the same runs: how often it picks the truly
+    best arm (leave-one-seed-out), its mean confidence, and how far the true accuracies are from the
+    target (the closest arm's distance: below the power analysis's smallest difference, no run of
+    this size can be sure which side of the target that arm is on)."""
+    arms = [a["arm"] for a in records[0]["analysis"]["arms"]]
+    deadline = records[0]["analysis"]["deadline_seconds"]
+    sweep = {}
+    for target in TARGETS:
+        picks, confidences, margins = [], [], []
+        for index, record in enumerate(records):
+            truth = _truth(records[:index] + records[index + 1 :], arms)
+            best = _best(truth["accuracy"], truth["on_time"], truth["cost_per_object"], target)
+            results = [ArmResult(**row) for row in record["analysis"]["arms"]]
+            recommendation = recommend(results, target, deadline, np.random.default_rng(record["seed"]))
+            picks.append(recommendation.arm == best)
+            confidences.append(recommendation.confidence)
+            margins.append(min(abs(truth["accuracy"][a] - target) for a in arms))
+        sweep[target] = {
+            "picks_truly_best": round(float(np.mean(picks)), 3),
+            "mean_confidence": round(float(np.mean(confidences)), 3),
+            "closest_arm_to_target": round(float(np.median(margins)), 3),
+        }
+    return sweep
 
 
 def main() -> None:
