@@ -349,6 +349,12 @@ def rate_observations(data: list[ArmData]) -> tuple[list[timing.RateObservation]
     return observations, expected
 
 
+def _extrapolation(reward: int | None, tried: list[int]) -> str:
+    if reward is None or min(tried) <= reward <= max(tried):
+        return ""
+    return f" (extrapolated: the arms tried {min(tried)}-{max(tried)} cents)"
+
+
 def completion_model(
     data: list[ArmData], deadline_seconds: float, objects: int | None, probability: float
 ) -> dict[str, Any] | None:
@@ -399,6 +405,7 @@ def completion_model(
                 f"to finish {objects} objects x {answers} answers within {deadline_seconds:.0f} s of work starting "
                 f"with probability {probability:.0%}: "
                 + (f"a reward of {needed} cents" if needed else f"no reward up to {timing.MAX_REWARD_CENTS} cents")
+                + _extrapolation(needed, [d.reward_cents for d in data])
             ),
         },
     }

@@ -165,7 +165,7 @@ def _survival_plot(analysis: ExperimentAnalysis) -> Any:
                 ax.plot(times[-1], done[-1], marker="|", markersize=12, color=color)
             right = max(right, float(times[-1]))
         deadline = analysis.deadline_seconds
-        if deadline <= right * 1.5:  # a deadline far beyond the data would squash the curves: say so instead
+        if deadline <= right * 3:  # a deadline far beyond the data would squash the curves: say so instead
             ax.axvline(deadline, color="red", linestyle="--", linewidth=1, label="deadline")
             right = max(right, deadline)
         else:
