@@ -32,6 +32,7 @@ class ArmData:
     observed_seconds: float  # posting to the end of observation
     median_hourly_wage_cents: float | None = None
     accept_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per answer, after posting
+    object_workers: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))  # objects x answers
     submit_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
@@ -51,6 +52,7 @@ class ArmResult:
     accuracy_source: str  # "gold" or "confidence"
     judged: int  # consolidated objects with a known answer
     correct: int
+    design_effect: float  # variance of accuracy over the binomial one: how much the workers' clustering adds
     spent_cents: int
     cost_per_object_cents: float | None
     cost_per_object_cents_ci: list[float | None] | None
@@ -81,24 +83,50 @@ def _time_to_all(data: ArmData) -> float | None:
     return float(data.seconds.max()) if data.seconds.size and data.finished.all() else None
 
 
+def _weights(data: ArmData, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap weights over objects and, when the arm's answers say who gave them, workers too."""
+    n = int(data.seconds.size)
+    if _has_workers(data):
+        return stats.pigeonhole_weights(data.object_workers, rng)
+    return stats.pigeonhole_weights(np.full((n, 0), -1, dtype=np.int64), rng)
+
+
+def _has_workers(data: ArmData) -> bool:
+    return data.object_workers.shape[0] == int(data.seconds.size) and bool((data.object_workers >= 0).any())
+
+
+def _accuracy_interval(right: int, judged: int, replicates: np.ndarray, clustered: bool) -> tuple[list | None, float]:
+    """The Wilson interval on effective counts, and the design effect: the bootstrap variance of the
+    accuracy (objects and workers resampled) over the binomial one (1 when the workers are unknown).
+    Objects labeled by the same few workers share their errors, so they count for less."""
+    if not judged:
+        return None, 1.0
+    p = right / judged
+    binomial = p * (1 - p) / judged
+    finite = replicates[np.isfinite(replicates)]
+    effect = float(finite.var() / binomial) if clustered and binomial > 0 and finite.size > 1 else 1.0
+    effect = max(effect, 1.0)
+    return _interval(*stats.wilson_interval(right / effect, judged / effect)), effect
+
+
 def arm_result(data: ArmData, deadline_seconds: float, rng: np.random.Generator) -> ArmResult:
-    """Point estimates and intervals of one arm (bootstrap over its objects with `rng`)."""
+    """Point estimates and intervals of one arm (bootstrap over its objects and workers with `rng`)."""
     n = int(data.seconds.size)
     known = data.correct >= 0
     judged, right = int(known.sum()), int((data.correct == 1).sum())
-    if judged:
-        accuracy, source = right / judged, "gold"
-        accuracy_ci = _interval(*stats.wilson_interval(right, judged))
-    else:
-        confident = data.confidence[np.isfinite(data.confidence)]
-        accuracy, source, accuracy_ci = (float(confident.mean()) if confident.size else None), "confidence", None
     done = data.finished.astype(float)
     spent = int(round(float(data.cost_cents.sum())))
-    indices = stats.bootstrap_indices(n, rng)
-    per_object = stats.ratio_replicates(data.cost_cents, done, indices)
+    weights = _weights(data, rng)
+    per_object = stats.weighted_ratio(data.cost_cents, done, weights)
     # per correct label = per object / accuracy; a resample's accuracy is over its judged objects
-    hits = stats.ratio_replicates((data.correct == 1).astype(float), known.astype(float), indices)
-    per_correct = per_object / np.where(hits > 0, hits, np.nan) if judged else np.full(indices.shape[0], np.nan)
+    hits = stats.weighted_ratio((data.correct == 1).astype(float), known.astype(float), weights)
+    per_correct = per_object / np.where(hits > 0, hits, np.nan) if judged else np.full(weights.shape[0], np.nan)
+    accuracy_ci, design_effect = _accuracy_interval(right, judged, hits, _has_workers(data))
+    if judged:
+        accuracy, source = right / judged, "gold"
+    else:
+        confident = data.confidence[np.isfinite(data.confidence)]
+        accuracy, source = (float(confident.mean()) if confident.size else None), "confidence"
     completed = int(data.finished.sum())
     cost_per_object = spent / completed if completed else None
     cost_per_correct = cost_per_object / accuracy if cost_per_object is not None and accuracy else None
@@ -118,6 +146,7 @@ def arm_result(data: ArmData, deadline_seconds: float, rng: np.random.Generator)
         accuracy_source=source,
         judged=judged,
         correct=right,
+        design_effect=round(design_effect, 3),
         spent_cents=spent,
         cost_per_object_cents=_round(cost_per_object),
         cost_per_object_cents_ci=_interval(*stats.percentile_interval(per_object)) if completed else None,
@@ -154,15 +183,25 @@ class Comparison:
     completion_test: str
 
 
-def compare(reference: ArmData, other: ArmData, rng: np.random.Generator) -> Comparison:
-    """Accuracy (Newcombe interval, Fisher's exact test), cost per correct label (independent
-    bootstrap of each arm), completion curves (log-rank test)."""
+def _effective(data: ArmData, design_effect: float) -> tuple[int, int]:
+    """Correct and judged objects divided by the design effect: the independent objects they are worth."""
+    right, judged = int((data.correct == 1).sum()), int((data.correct >= 0).sum())
+    return int(round(right / design_effect)), int(round(judged / design_effect))
+
+
+def compare(
+    reference: ArmData, other: ArmData, rng: np.random.Generator, design_effects: tuple[float, float] = (1.0, 1.0)
+) -> Comparison:
+    """Accuracy (Newcombe interval and Fisher's exact test on effective counts), cost per correct label
+    (independent bootstrap of each arm over objects and workers), completion curves (log-rank test)."""
     accuracy = stats.proportion_difference(
-        int((reference.correct == 1).sum()),
-        int((reference.correct >= 0).sum()),
-        int((other.correct == 1).sum()),
-        int((other.correct >= 0).sum()),
+        *_effective(reference, design_effects[0]), *_effective(other, design_effects[1])
     )
+    if accuracy.estimate is not None:  # the interval is centred on the observed difference
+        shift = _observed_accuracy(other) - _observed_accuracy(reference) - accuracy.estimate
+        accuracy = stats.Difference(
+            accuracy.estimate + shift, accuracy.low + shift, accuracy.high + shift, accuracy.p_value, accuracy.test
+        )
     costs = [_cost_per_correct_replicates(data, rng) for data in (reference, other)]
     difference = costs[1] - costs[0]
     point = _cost_per_correct(other), _cost_per_correct(reference)
@@ -172,15 +211,20 @@ def compare(reference: ArmData, other: ArmData, rng: np.random.Generator) -> Com
         accuracy_difference=_round(accuracy.estimate),
         accuracy_difference_ci=_interval(accuracy.low, accuracy.high) if accuracy.estimate is not None else None,
         accuracy_p_value=_round(accuracy.p_value),
-        accuracy_test=accuracy.test,
+        accuracy_test=accuracy.test + " on effective counts (judged objects / design effect)",
         cost_per_correct_difference_cents=_round(point[0] - point[1]) if None not in point else None,
         cost_per_correct_difference_cents_ci=_interval(*stats.percentile_interval(difference)),
-        cost_test="95% percentile bootstrap interval (objects resampled within each arm); differs if it excludes 0",
+        cost_test="95% percentile bootstrap interval (objects and workers resampled within each arm); "
+        "differs if it excludes 0",
         completion_p_value=_round(
             stats.logrank_p([reference.seconds, other.seconds], [reference.finished, other.finished])
         ),
         completion_test="log-rank test (two-sided; unfinished objects censored)",
     )
+
+
+def _observed_accuracy(data: ArmData) -> float:
+    return float((data.correct == 1).sum()) / max(float((data.correct >= 0).sum()), 1.0)
 
 
 def _cost_per_correct(data: ArmData) -> float | None:
@@ -191,9 +235,9 @@ def _cost_per_correct(data: ArmData) -> float | None:
 
 
 def _cost_per_correct_replicates(data: ArmData, rng: np.random.Generator) -> np.ndarray:
-    indices = stats.bootstrap_indices(int(data.seconds.size), rng)
-    per_object = stats.ratio_replicates(data.cost_cents, data.finished.astype(float), indices)
-    hits = stats.ratio_replicates((data.correct == 1).astype(float), (data.correct >= 0).astype(float), indices)
+    weights = _weights(data, rng)
+    per_object = stats.weighted_ratio(data.cost_cents, data.finished.astype(float), weights)
+    hits = stats.weighted_ratio((data.correct == 1).astype(float), (data.correct >= 0).astype(float), weights)
     return per_object / np.where(hits > 0, hits, np.nan)
 
 
@@ -230,12 +274,14 @@ def _pick(results: list[ArmResult], qualifies: np.ndarray) -> np.ndarray:
 
 
 def accuracy_draws(results: list[ArmResult], rng: np.random.Generator, draws: int = DRAWS) -> np.ndarray:
-    """draws x arms accuracies from each arm's Jeffreys posterior Beta(k + 1/2, n - k + 1/2); an arm
+    """draws x arms accuracies from each arm's Jeffreys posterior Beta(k + 1/2, n - k + 1/2), k and n
+    divided by the arm's design effect (objects labeled by the same workers are not independent); an arm
     without known answers keeps its point estimate (its mean confidence), or -inf without one."""
     columns = []
     for r in results:
-        if r.judged:
-            columns.append(rng.beta(r.correct + 0.5, r.judged - r.correct + 0.5, size=draws))
+        if r.judged:  # the effective sample: judged objects over the design effect
+            k, n = r.correct / r.design_effect, r.judged / r.design_effect
+            columns.append(rng.beta(k + 0.5, n - k + 0.5, size=draws))
         else:
             columns.append(np.full(draws, -np.inf if r.accuracy is None else r.accuracy))
     return np.column_stack(columns) if columns else np.zeros((draws, 0))
@@ -307,13 +353,16 @@ def power_analysis(
     judged = sum(r.judged for r in results)
     baseline = sum(r.correct for r in results) / judged if judged else quality_target
     other = baseline - smallest_difference if baseline - smallest_difference >= 0 else baseline + smallest_difference
-    needed = stats.two_proportion_sample_size(baseline, other, alpha, power)
+    effect = float(np.mean([r.design_effect for r in results])) if results else 1.0
+    independent = stats.two_proportion_sample_size(baseline, other, alpha, power)
+    needed = int(np.ceil(independent * effect)) if independent is not None else None
     have = min((r.judged for r in results), default=0)
-    now = stats.two_proportion_power(have, baseline, other, alpha)
+    now = stats.two_proportion_power(int(have / effect), baseline, other, alpha)
     statement = (
         f"with {needed} objects per arm a {smallest_difference * 100:g}-point accuracy difference (around "
         f"{baseline:.0%}) is detected {power:.0%} of the time at alpha {alpha:g}; this experiment has {have} "
         f"per arm, which detects it {now:.0%} of the time"
+        + (f" (design effect {effect:.1f}: objects that share workers are not independent)" if effect > 1.05 else "")
     )
     return PowerAnalysis(
         round(smallest_difference, 4),
@@ -323,7 +372,7 @@ def power_analysis(
         needed,
         have,
         round(now, 3),
-        "two-sided test of two proportions (normal approximation, Fleiss)",
+        "two-sided test of two proportions (normal approximation, Fleiss), objects scaled by the design effect",
         statement,
     )
 
@@ -469,8 +518,11 @@ def analyse(
     recommendation = recommend(results, quality_target, deadline_seconds, np.random.default_rng([seed, 2]))
     names = [r.arm for r in results]
     reference = names.index(recommendation.arm) if recommendation.arm in names else 0
+    effects = [r.design_effect for r in results]
     comparisons = [
-        compare(data[reference], d, np.random.default_rng([seed, 3, i])) for i, d in enumerate(data) if i != reference
+        compare(data[reference], d, np.random.default_rng([seed, 3, i]), (effects[reference], effects[i]))
+        for i, d in enumerate(data)
+        if i != reference
     ]
     return ExperimentAnalysis(
         experiment=experiment,

@@ -259,6 +259,18 @@ def completion_seconds(items: np.ndarray, submits: np.ndarray, n_objects: int, n
     return done
 
 
+def object_workers(items: np.ndarray, workers: np.ndarray, n_objects: int) -> np.ndarray:
+    """objects x answers matrix of the worker codes that answered each object (-1 past its answers)."""
+    keep = items < n_objects
+    items, workers = items[keep], workers[keep]
+    order = np.argsort(items, kind="stable")
+    items, workers = items[order], workers[order]
+    rank = np.arange(items.size) - np.searchsorted(items, items)
+    matrix = np.full((n_objects, int(rank.max()) + 1 if rank.size else 0), -1, dtype=np.int64)
+    matrix[items, rank] = workers
+    return matrix
+
+
 def arm_data(session: Any, job: Job, arm: str, truth_attribute: str, now: datetime | None = None) -> ArmData:
     """One arm's objects from the broker DB: completion (censored at the job's end, or now while it
     runs), correctness against the manifest's known answers, cost."""
@@ -291,6 +303,7 @@ def arm_data(session: Any, job: Job, arm: str, truth_attribute: str, now: dateti
         observed_seconds=float(seconds.max()) if n else 0.0,  # to the last answer, or to the end while unfinished
         median_hourly_wage_cents=float(np.median(wages)) if wages else None,
         accept_seconds=answers.accept - start,
+        object_workers=object_workers(answers.items, answers.workers, n),
         submit_seconds=answers.submit - start,
     )
 
