@@ -83,45 +83,29 @@ def _time_to_all(data: ArmData) -> float | None:
     return float(data.seconds.max()) if data.seconds.size and data.finished.all() else None
 
 
-def _weights(data: ArmData, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap weights over objects and, when the arm's answers say who gave them, workers too."""
-    n = int(data.seconds.size)
-    if _has_workers(data):
-        return stats.pigeonhole_weights(data.object_workers, rng)
-    return stats.pigeonhole_weights(np.full((n, 0), -1, dtype=np.int64), rng)
-
-
-def _has_workers(data: ArmData) -> bool:
-    return data.object_workers.shape[0] == int(data.seconds.size) and bool((data.object_workers >= 0).any())
-
-
-def _accuracy_interval(right: int, judged: int, replicates: np.ndarray, clustered: bool) -> tuple[list | None, float]:
-    """The Wilson interval on effective counts, and the design effect: the bootstrap variance of the
-    accuracy (objects and workers resampled) over the binomial one (1 when the workers are unknown).
-    Objects labeled by the same few workers share their errors, so they count for less."""
-    if not judged:
-        return None, 1.0
-    p = right / judged
-    binomial = p * (1 - p) / judged
-    finite = replicates[np.isfinite(replicates)]
-    effect = float(finite.var() / binomial) if clustered and binomial > 0 and finite.size > 1 else 1.0
-    effect = max(effect, 1.0)
-    return _interval(*stats.wilson_interval(right / effect, judged / effect)), effect
+def _design_effect(data: ArmData) -> float:
+    """How much the workers' sharing of objects inflates the variance of this arm's accuracy."""
+    if data.object_workers.shape[0] != int(data.seconds.size):
+        return 1.0
+    return stats.design_effect(data.correct, data.object_workers)
 
 
 def arm_result(data: ArmData, deadline_seconds: float, rng: np.random.Generator) -> ArmResult:
-    """Point estimates and intervals of one arm (bootstrap over its objects and workers with `rng`)."""
+    """Point estimates and intervals of one arm: bootstrap over its objects with `rng`, the accuracy's
+    and the cost per correct label's intervals widened by the design effect of shared workers."""
     n = int(data.seconds.size)
     known = data.correct >= 0
     judged, right = int(known.sum()), int((data.correct == 1).sum())
     done = data.finished.astype(float)
     spent = int(round(float(data.cost_cents.sum())))
-    weights = _weights(data, rng)
-    per_object = stats.weighted_ratio(data.cost_cents, done, weights)
+    indices = stats.bootstrap_indices(n, rng)
+    per_object = stats.ratio_replicates(data.cost_cents, done, indices)
     # per correct label = per object / accuracy; a resample's accuracy is over its judged objects
-    hits = stats.weighted_ratio((data.correct == 1).astype(float), known.astype(float), weights)
-    per_correct = per_object / np.where(hits > 0, hits, np.nan) if judged else np.full(weights.shape[0], np.nan)
-    accuracy_ci, design_effect = _accuracy_interval(right, judged, hits, _has_workers(data))
+    hits = stats.ratio_replicates((data.correct == 1).astype(float), known.astype(float), indices)
+    per_correct = per_object / np.where(hits > 0, hits, np.nan) if judged else np.full(indices.shape[0], np.nan)
+    effect = _design_effect(data)
+    # the Wilson interval on effective counts: objects that share workers count for less
+    accuracy_ci = _interval(*stats.wilson_interval(right / effect, judged / effect)) if judged else None
     if judged:
         accuracy, source = right / judged, "gold"
     else:
@@ -146,12 +130,16 @@ def arm_result(data: ArmData, deadline_seconds: float, rng: np.random.Generator)
         accuracy_source=source,
         judged=judged,
         correct=right,
-        design_effect=round(design_effect, 3),
+        design_effect=round(effect, 3),
         spent_cents=spent,
         cost_per_object_cents=_round(cost_per_object),
         cost_per_object_cents_ci=_interval(*stats.percentile_interval(per_object)) if completed else None,
         cost_per_correct_cents=_round(cost_per_correct),
-        cost_per_correct_cents_ci=_interval(*stats.percentile_interval(per_correct)) if judged else None,
+        cost_per_correct_cents_ci=_interval(
+            *stats.widen(cost_per_correct, *stats.percentile_interval(per_correct), np.sqrt(effect))
+        )
+        if judged
+        else None,
         median_completion_seconds=_round(median, 1),
         median_completion_seconds_ci=_interval(median_low, median_high, 1) if median is not None else None,
         seconds_to_half=_round(median, 1),
@@ -214,8 +202,8 @@ def compare(
         accuracy_test=accuracy.test + " on effective counts (judged objects / design effect)",
         cost_per_correct_difference_cents=_round(point[0] - point[1]) if None not in point else None,
         cost_per_correct_difference_cents_ci=_interval(*stats.percentile_interval(difference)),
-        cost_test="95% percentile bootstrap interval (objects and workers resampled within each arm); "
-        "differs if it excludes 0",
+        cost_test="95% percentile bootstrap interval (objects resampled within each arm, spread by its design "
+        "effect); differs if it excludes 0",
         completion_p_value=_round(
             stats.logrank_p([reference.seconds, other.seconds], [reference.finished, other.finished])
         ),
@@ -235,10 +223,16 @@ def _cost_per_correct(data: ArmData) -> float | None:
 
 
 def _cost_per_correct_replicates(data: ArmData, rng: np.random.Generator) -> np.ndarray:
-    weights = _weights(data, rng)
-    per_object = stats.weighted_ratio(data.cost_cents, data.finished.astype(float), weights)
-    hits = stats.weighted_ratio((data.correct == 1).astype(float), (data.correct >= 0).astype(float), weights)
-    return per_object / np.where(hits > 0, hits, np.nan)
+    indices = stats.bootstrap_indices(int(data.seconds.size), rng)
+    per_object = stats.ratio_replicates(data.cost_cents, data.finished.astype(float), indices)
+    hits = stats.ratio_replicates((data.correct == 1).astype(float), (data.correct >= 0).astype(float), indices)
+    point = _cost_per_correct(data)
+    # deviations from the point estimate scaled by the design effect's square root, as the arm's interval is
+    return (
+        point + (per_object / np.where(hits > 0, hits, np.nan) - point) * np.sqrt(_design_effect(data))
+        if point
+        else per_object * np.nan
+    )
 
 
 # --------------------------------------------------------------------------------------------- recommendation

@@ -72,33 +72,31 @@ def ratio_replicates(numerator: np.ndarray, denominator: np.ndarray, indices: np
         return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
 
 
-def pigeonhole_weights(
-    object_workers: np.ndarray, rng: np.random.Generator, replicates: int = BOOTSTRAP_REPLICATES
-) -> np.ndarray:
-    """replicates x objects bootstrap weights that resample objects and workers both (Owen's pigeonhole
-    bootstrap for objects crossed with workers): an object's weight is how often it was drawn times
-    the mean of how often its workers were drawn. Objects answered by the same few workers share
-    their luck, which object-only resampling misses. `object_workers` is objects x answers of worker
-    codes, -1 where an object has fewer answers."""
-    n = object_workers.shape[0]
-    objects = rng.multinomial(n, np.full(n, 1.0 / n), size=replicates) if n else np.zeros((replicates, 0))
-    codes = object_workers[object_workers >= 0]
-    if not codes.size:
-        return objects.astype(float)
-    n_workers = int(codes.max()) + 1
-    workers = rng.multinomial(n_workers, np.full(n_workers, 1.0 / n_workers), size=replicates)
-    present = object_workers >= 0
-    drawn = (workers[:, np.where(present, object_workers, 0)] * present).sum(axis=2)
-    answered = present.sum(axis=1)
-    worker_weight = np.where(answered > 0, drawn / np.maximum(answered, 1), 1.0)
-    return objects * worker_weight
+def design_effect(correct: np.ndarray, object_workers: np.ndarray) -> float:
+    """The variance of an accuracy over the binomial one when objects share workers (at least 1).
+
+    A worker's errors repeat across the objects it answered, so those objects' outcomes are
+    correlated. The variance of the mean counts every pair of objects that share a worker (a
+    network-robust sandwich): sum over workers of the squared totals of their objects' residuals,
+    less the extra copies of each object's own square; over the sum of squares alone (independence).
+    `correct` is 1 / 0 / -1 (unknown) per object; `object_workers` objects x answers, -1 for none.
+    """
+    known = correct >= 0
+    if not known.any():
+        return 1.0
+    residual = np.where(known, correct - correct[known].mean(), 0.0)
+    present = (object_workers >= 0) & known[:, None]
+    totals = np.bincount(object_workers[present], weights=np.broadcast_to(residual[:, None], present.shape)[present])
+    shared = float((totals**2).sum() - ((present.sum(axis=1) - 1) * residual**2).sum())
+    independent = float((residual**2).sum())
+    return max(1.0, shared / independent) if independent > 0 else 1.0
 
 
-def weighted_ratio(numerator: np.ndarray, denominator: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """sum(w * numerator) / sum(w * denominator) per row of weights (NaN where the denominator is 0)."""
-    top, bottom = weights @ numerator, weights @ denominator
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
+def widen(estimate: float | None, low: float | None, high: float | None, factor: float) -> tuple:
+    """An interval's distances from its estimate scaled by `factor` (a design effect's square root)."""
+    if estimate is None or low is None or high is None:
+        return low, high
+    return estimate - (estimate - low) * factor, estimate + (high - estimate) * factor
 
 
 def percentile_interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float | None, float | None]:
