@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ from broker.commands import (
 from broker.daemon import install_signal_handlers, run_cycle, run_until_done
 from broker.demo import DEMO_TASKS, DemoOptions, run_demo
 from broker.domain.money import MoneyError, usd_to_cents
-from broker.experiments.cli import experiment_app
+from broker.experiments import load_experiment_spec, submit_experiment
+from broker.experiments.pricing import experiment_results
+from broker.experiments.report import results_html, results_table, write_results_csv
 from broker.export import (
     DETECTION_TYPE,
     FORMATS,
@@ -52,6 +55,7 @@ from broker.marketplace.cli import app as marketplace_app
 from broker.reports.cli import _settings as settings_of
 from broker.reports.cli import db_url_of, estimate_command, open_engine, report_app, wide_console
 from broker.reports.status import JobStatusReport, format_eta, job_status
+from broker.simulation import simulate_pricing_experiment
 from broker.spec import SpecError, SubmitError, parse_duration
 from broker.stages.submit import submit_job
 from broker.storage import read_text
@@ -72,7 +76,8 @@ app.command("validate")(validate_command)
 app.command("preview")(preview_command)
 app.add_typer(report_app, name="report", help="Worker and job statistics: terminal table, CSV, HTML.")
 app.command("estimate")(estimate_command)
-app.add_typer(experiment_app, name="experiment", help="Pricing experiments: arms that differ in reward.")
+experiment_app = typer.Typer(no_args_is_help=True, help="Pricing experiments: arms that differ in reward.")
+app.add_typer(experiment_app, name="experiment")
 
 console = wide_console()
 err_console = wide_console(stderr=True)
@@ -805,6 +810,77 @@ def demo(
         print(json.dumps(summary.as_dict()))
     else:
         summary.print(console)
+
+
+# ----------------------------------------------------------------------------------------- experiments
+
+
+@experiment_app.command("pricing")
+def experiment_pricing(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(
+        ..., help="Experiment spec YAML (every field: config/examples/pricing-experiment.yaml)."
+    ),
+    report: bool = typer.Option(False, "--report", help="Report on arms already run instead of posting them."),
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Run the whole experiment on the embedded marketplace with the simulated crowd."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="--simulate: the crowd's and the split's seed (default: the spec's)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the analysis as one JSON object."),
+    workdir: Path | None = typer.Option(
+        None,
+        "--workdir",
+        help="Where arm manifests/specs go (default: <spec folder>/<experiment>-arms; --simulate: a temporary folder).",
+    ),
+    csv: Path | None = typer.Option(None, "--csv", help="Write one row per arm (intervals as _low/_high columns)."),
+    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report with plots."),
+) -> None:
+    """Post the arms of a pricing experiment (then `broker run`), --report on them, or --simulate the whole of it."""
+    try:
+        experiment = load_experiment_spec(spec)
+    except SpecError as exc:
+        _fail(str(exc))
+    folder = workdir or spec.resolve().parent / f"{experiment.experiment}-arms"
+    if simulate:
+        # a simulation's files are scratch unless --workdir keeps them
+        with tempfile.TemporaryDirectory(prefix="broker-simulated-") as scratch:
+            try:
+                analysis = simulate_pricing_experiment(experiment, workdir or Path(scratch), seed=seed)
+            except (SpecError, ManifestError, SubmitError, ValueError) as exc:
+                _fail(str(exc))
+    elif report:
+        with reading(_engine(_settings(ctx))) as session:
+            try:
+                analysis = experiment_results(session, experiment)
+            except ValueError as exc:
+                _fail(str(exc))
+    else:
+        if as_json or csv or html:
+            _fail("--json, --csv and --html report on an experiment: add --report (arms already run) or --simulate")
+        settings = _settings(ctx)
+        try:
+            ids = submit_experiment(experiment, folder, _engine(settings, create=True), settings)
+        except (SpecError, ManifestError, SubmitError, ValueError) as exc:
+            _fail(str(exc))
+        console.print(
+            f"submitted {len(ids)} arm(s) of {experiment.experiment} (arm specs in {folder}); "
+            f"run `broker run`, then `broker experiment pricing {spec} --report`",
+            soft_wrap=True,
+        )
+        return
+    out = err_console if as_json else console
+    if as_json:
+        print(json.dumps(analysis.as_json(), indent=2))
+    else:
+        console.print(results_table(analysis))
+    if csv is not None:
+        write_results_csv(analysis, csv)
+        out.print(f"wrote {csv}")
+    if html is not None:
+        html.write_text(results_html(analysis), encoding="utf-8")
+        out.print(f"wrote {html}")
 
 
 # ------------------------------------------------------------------------------------------- db

@@ -21,11 +21,20 @@ from typing import Any
 from broker import mturk
 from broker.daemon import TICKS, jobs_remaining, run_cycle
 from broker.domain.clock import simulated_time
+from broker.experiments.analysis import ArmData, ExperimentAnalysis
+from broker.experiments.pricing import (
+    PricingExperimentSpec,
+    analyse_experiment,
+    experiment_data,
+    known_answers,
+    submit_experiment,
+)
 from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.crowd import models
 from broker.marketplace.crowd.simulation import SimulatedCrowd
 from broker.marketplace.server import RunningMarketplace, start_in_thread
 from broker.settings import Settings, load_settings
+from broker.store import dispose_engine, get_engine, reading
 
 # A day of simulated time with nothing left to do ends a run that can no longer finish (e.g. its
 # reward is below every simulated worker's reservation wage).
@@ -119,3 +128,69 @@ def fresh_sqlite_url(folder: Path, name: str) -> str:
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     return f"sqlite:///{db}"
+
+
+# The simulated crowd of an experiment: as many workers as the demo's crowd.
+EXPERIMENT_CROWD_SIZE = 40
+
+
+@dataclass
+class SimulatedExperiment:
+    """A simulated experiment's arms, read back from its broker DB."""
+
+    spec: PricingExperimentSpec  # with the seed used
+    data: list[ArmData]
+    finished: bool  # False: simulated time ran out with work left
+
+
+def simulate_experiment_data(
+    spec: PricingExperimentSpec,
+    folder: Path,
+    *,
+    seed: int | None = None,
+    crowd_size: int = EXPERIMENT_CROWD_SIZE,
+    arms: list[str] | None = None,
+) -> SimulatedExperiment:
+    """Post the arms (all, or those named in `arms`) on the embedded marketplace, let the simulated
+    crowd and the daemon's ticks run them to the end, and read each arm's objects back.
+
+    `seed` (default: the spec's) seeds the split of objects into arms, the crowd and the bootstrap,
+    so a seed repeats the run exactly. The arms' files and a fresh broker DB go to `folder`; the
+    arms run on the local marketplace whatever the base job names, and write their output there.
+    """
+    spec = spec.model_copy(update={"seed": spec.seed if seed is None else seed})
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    db_url = fresh_sqlite_url(folder, f"{spec.experiment}-simulated.db")
+    roots = sorted({str(folder), str(Path(spec.job).resolve().parent)})
+    overrides = {"marketplace": "local", "output": str(folder / "output")}
+    chosen = [arm.name for arm in spec.arms if arms is None or arm.name in arms]
+    rounds = [[name] for name in chosen] if spec.design == "sequential" else [chosen]
+    try:
+        with simulated_marketplace(
+            db_url=db_url, file_roots=roots, seed=spec.seed, crowd_size=crowd_size, truth=known_answers(spec)
+        ) as run:
+            engine = get_engine(db_url)
+            finished = True
+            for names in rounds:
+                submit_experiment(spec, folder / "arms", engine, run.settings, arms=names, overrides=overrides)
+                finished = run_simulation(engine, run) and finished
+            now = run.market.marketplace.clock.now()
+            with reading(engine) as session:
+                data = experiment_data(session, spec, now=now, arms=chosen)
+    finally:
+        dispose_engine(db_url)
+    return SimulatedExperiment(spec, data, finished)
+
+
+def simulate_pricing_experiment(
+    spec: PricingExperimentSpec, folder: Path, *, seed: int | None = None, crowd_size: int = EXPERIMENT_CROWD_SIZE
+) -> ExperimentAnalysis:
+    """The whole experiment on the embedded marketplace with the simulated crowd, then its analysis."""
+    run = simulate_experiment_data(spec, folder, seed=seed, crowd_size=crowd_size)
+    analysis = analyse_experiment(run.spec, run.data)
+    analysis.notes.append(
+        f"simulated on the embedded marketplace: {crowd_size} simulated workers, seed {run.spec.seed}"
+        + ("" if run.finished else f"; stopped after {DEFAULT_MAX_SIMULATED_SECONDS / 86_400:.0f} simulated days")
+    )
+    return analysis

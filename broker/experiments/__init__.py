@@ -1,20 +1,23 @@
-"""Pricing experiments: arms that differ in reward, run side by side, compared."""
+"""Pricing experiments: arms that differ in reward, run side by side or in turn, compared with intervals."""
 
+from broker.experiments.analysis import ArmData, ArmResult, ExperimentAnalysis, Recommendation, analyse, recommend
 from broker.experiments.pricing import (
-    ArmResult,
     PricingExperimentSpec,
-    Recommendation,
+    experiment_data,
     experiment_results,
     load_experiment_spec,
     plan_arms,
-    recommend,
     submit_experiment,
 )
 
 __all__ = [
+    "ArmData",
     "ArmResult",
+    "ExperimentAnalysis",
     "PricingExperimentSpec",
     "Recommendation",
+    "analyse",
+    "experiment_data",
     "experiment_results",
     "load_experiment_spec",
     "plan_arms",

@@ -5,24 +5,28 @@ target and a deadline is recommended.
 An experiment spec names a base job spec and the arms. `plan_arms` shuffles the base manifest
 with the seed and deals its objects to the arms; `submit_experiment` writes one manifest and one
 job spec per arm and submits them as ordinary jobs named `<experiment>-<arm>`, so the daemon
-publishes them side by side (each arm is its own HIT type: workers choose between them, which is
-what makes the comparison fair). `arm_results` reads the finished arms from the broker DB.
+publishes them side by side (design `simultaneous`: each arm is its own HIT type and workers choose
+between them) or one after another (`sequential`: the next arm is posted when the one before is
+done). `experiment_results` reads the arms from the broker DB and analyses them
+(broker.experiments.analysis).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 import random
-from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from broker.domain.clock import utcnow
 from broker.domain.money import MoneyError, usd_to_cents
+from broker.experiments.analysis import ArmData, ExperimentAnalysis, analyse
 from broker.manifest import read_manifest
 from broker.reports.workers import worker_report
 from broker.spec import (
@@ -41,36 +45,45 @@ from broker.store import Job, reading
 from broker.store.jobs import job_money, job_named
 from broker.store.views import existing_job_names, load_job_answers, object_results
 
+EXAMPLE_SPEC = "config/examples/pricing-experiment.yaml"
+
 
 class Arm(StrictModel):
     name: str = Field(default="", pattern=r"^[a-zA-Z0-9-]{0,20}$")
     reward: UsdText = Field(default=None, exclude=True)
     reward_cents: int | None = Field(default=None, ge=1)
     workers_per_object: int | None = Field(default=None, ge=1, le=9)
+    budget_usd: UsdText = Field(default=None, exclude=True)
+    budget_cents: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _reward(self) -> Arm:
-        if self.reward is not None:
-            try:
-                self.reward_cents = usd_to_cents(self.reward)
-            except MoneyError as error:
-                raise ValueError(f"reward: {error}") from error
-            self.reward = None
+    def _money(self) -> Arm:
+        for text, cents in (("reward", "reward_cents"), ("budget_usd", "budget_cents")):
+            if getattr(self, text) is not None:
+                try:
+                    setattr(self, cents, usd_to_cents(getattr(self, text)))
+                except MoneyError as error:
+                    raise ValueError(f"{text}: {error}") from error
+                setattr(self, text, None)
         if self.reward_cents is None or self.reward_cents < 1:
-            raise ValueError('reward: required, e.g. reward: "0.05"')
+            raise ValueError(f'reward: required, e.g. reward: "0.05" (see {EXAMPLE_SPEC})')
         return self
 
 
 class PricingExperimentSpec(StrictModel):
-    """`broker experiment pricing spec.yaml`: arms over one base job."""
+    """`broker experiment pricing spec.yaml`: arms over one base job (every field: EXAMPLE_SPEC)."""
 
     experiment: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,39}$")
     job: str = Field(min_length=1, description="the base job spec (task, labels, manifest, texts)")
     arms: list[Arm] = Field(min_length=2, max_length=10)
     objects_per_arm: int | None = Field(default=None, ge=1)
+    design: Literal["simultaneous", "sequential"] = "simultaneous"
     seed: int = 0
     quality_target: float = Field(default=0.9, ge=0.0, le=1.0)
     deadline_seconds: Seconds = Field(default=86_400, ge=1)
+    smallest_difference: float = Field(default=0.05, gt=0.0, lt=1.0)
+    predict_objects: int | None = Field(default=None, ge=1)
+    predict_probability: float = Field(default=0.9, gt=0.0, lt=1.0)
     truth_attribute: str = Field(
         default="gold-label", min_length=1, description="manifest attribute with the known answer, when there is one"
     )
@@ -105,7 +118,11 @@ def load_experiment_spec(path: str | Path) -> PricingExperimentSpec:
     try:
         return PricingExperimentSpec.model_validate(document.data, context={"base_dir": Path(path).resolve().parent})
     except ValidationError as error:
-        raise SpecError(validation_issues(error, document)) from error
+        issues = [
+            dataclasses.replace(issue, message=issue.message.replace("see config/examples/", f"see {EXAMPLE_SPEC}"))
+            for issue in validation_issues(error, document)
+        ]
+        raise SpecError(issues) from error
 
 
 # --------------------------------------------------------------------------------------------- posting
@@ -129,12 +146,24 @@ def arm_job_name(experiment: str, arm: str) -> str:
     return f"{experiment}-{arm}"
 
 
-def write_arm_jobs(spec: PricingExperimentSpec, folder: Path, settings: Any = None) -> list[Path]:
-    """One manifest and one job spec per arm in `folder` (based on the base job's YAML)."""
+BASE_BUDGET_FIELDS = ("budget_usd", "budget_cents")
+
+
+def write_arm_jobs(
+    spec: PricingExperimentSpec, folder: Path, settings: Any = None, overrides: dict[str, Any] | None = None
+) -> list[Path]:
+    """One manifest and one job spec per arm in `folder` (the base job's YAML with the arm's reward,
+    workers and budget; `overrides` replace base fields, e.g. a simulation's marketplace)."""
     base = load_job_spec(spec.job, settings=settings)
+    raw = yaml.safe_load(Path(spec.job).read_text(encoding="utf-8"))
+    budgeted = [key for key in BASE_BUDGET_FIELDS if key in raw]
+    if budgeted:
+        raise SubmitError(
+            f"{spec.job}: {budgeted[0]} caps one job, and each arm is its own job: remove it from the base job "
+            f"and give each arm its own budget_usd in the experiment spec (see {EXAMPLE_SPEC})"
+        )
     lines, _ = read_manifest(base.input_manifest, settings=settings, task_type=base.task_type)
     plan = plan_arms(len(lines), len(spec.arms), spec.seed, spec.objects_per_arm)
-    raw = yaml.safe_load(Path(spec.job).read_text(encoding="utf-8"))
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for arm, indices in zip(spec.arms, plan):
@@ -142,11 +171,7 @@ def write_arm_jobs(spec: PricingExperimentSpec, folder: Path, settings: Any = No
         manifest.write_text(
             "".join(json.dumps(lines[i].data, ensure_ascii=False) + "\n" for i in indices), encoding="utf-8"
         )
-        job = {
-            key: value
-            for key, value in raw.items()
-            if key not in ("reward", "reward_cents", "budget_usd", "budget_cents")
-        }
+        job = {key: value for key, value in raw.items() if key not in ("reward", "reward_cents")}
         job.update(
             job_name=arm_job_name(spec.experiment, arm.name),
             input_manifest=str(manifest),
@@ -154,6 +179,9 @@ def write_arm_jobs(spec: PricingExperimentSpec, folder: Path, settings: Any = No
             output=str(Path(base.output) / spec.experiment / arm.name),
             workers_per_object=arm.workers_per_object or base.workers_per_object,
         )
+        if arm.budget_cents is not None:
+            job["budget_cents"] = arm.budget_cents
+        job.update(overrides or {})
         if base.template:
             job["template"] = base.template
         if isinstance(raw.get("label_category_config"), str):
@@ -164,98 +192,119 @@ def write_arm_jobs(spec: PricingExperimentSpec, folder: Path, settings: Any = No
     return paths
 
 
-def submit_experiment(spec: PricingExperimentSpec, folder: Path, engine: Any, settings: Any = None) -> list[int]:
-    """Submit every arm as a job (all or none are validated first); returns the job ids."""
+def arms_to_submit(spec: PricingExperimentSpec, engine: Any) -> list[str]:
+    """The arms to post now: all of them at once, or (sequential) the next one once the one before is done."""
     names = [arm_job_name(spec.experiment, arm.name) for arm in spec.arms]
     with reading(engine) as session:
         taken = existing_job_names(session, names)
-    if taken:
-        raise SubmitError(
-            f"experiment {spec.experiment}: job(s) {', '.join(taken)} already exist; give the experiment a new name"
-        )
-    paths = write_arm_jobs(spec, folder, settings)
+        if spec.design == "simultaneous":
+            if taken:
+                raise SubmitError(
+                    f"experiment {spec.experiment}: job(s) {', '.join(taken)} already exist; "
+                    "give the experiment a new name"
+                )
+            return [arm.name for arm in spec.arms]
+        if not taken:
+            return [spec.arms[0].name]
+        posted = [arm for arm, name in zip(spec.arms, names) if name in taken]
+        if len(posted) == len(spec.arms):
+            raise SubmitError(f"experiment {spec.experiment}: every arm was posted already; report on it with --report")
+        last = job_named(session, arm_job_name(spec.experiment, posted[-1].name))
+        if last is not None and last.completed_at is None:
+            raise SubmitError(
+                f"experiment {spec.experiment} is sequential: arm {posted[-1].name} is still running; "
+                "post the next arm when it is done"
+            )
+    return [spec.arms[len(posted)].name]
+
+
+def submit_experiment(
+    spec: PricingExperimentSpec,
+    folder: Path,
+    engine: Any,
+    settings: Any = None,
+    arms: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> list[int]:
+    """Submit the arms due (all, or the next one of a sequential design; every arm's job spec is
+    written and validated before any is submitted); returns the job ids."""
+    due = arms if arms is not None else arms_to_submit(spec, engine)
+    paths = write_arm_jobs(spec, folder, settings, overrides)
     for path in paths:
         load_job_spec(path, settings=settings)  # every arm valid before any is submitted
-    return [submit_job(path, engine, settings).job_id for path in paths]
+    chosen = [path for arm, path in zip(spec.arms, paths) if arm.name in due]
+    return [submit_job(path, engine, settings).job_id for path in chosen]
 
 
 # --------------------------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
-class ArmResult:
-    arm: str
-    job: str
-    reward_cents: int
-    workers_per_object: int
-    objects: int
-    completed: int
-    seconds_to_half: float | None
-    seconds_to_all: float | None
-    assignments_per_hour: float | None
-    accuracy: float | None  # against known answers, else mean EM confidence
-    accuracy_source: str  # "gold" or "confidence"
-    spent_cents: int
-    cost_per_object_cents: float | None
-    cost_per_correct_cents: float | None
-    median_hourly_wage_cents: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def known_answers(spec: PricingExperimentSpec, settings: Any = None) -> dict[str, Any]:
+    """Data object (`source-ref` or `source`) -> its known answer in the base manifest, where it has one."""
+    base = load_job_spec(spec.job, settings=settings)
+    lines, _ = read_manifest(base.input_manifest, settings=settings, task_type=base.task_type)
+    return {line.source: line.data[spec.truth_attribute] for line in lines if spec.truth_attribute in line.data}
 
 
-def completion_times(items: np.ndarray, submits: np.ndarray, n_objects: int, needed: int) -> np.ndarray:
-    """Per object, the time its `needed`-th answer arrived (NaN while short), sorted ascending."""
+def completion_seconds(items: np.ndarray, submits: np.ndarray, n_objects: int, needed: int) -> np.ndarray:
+    """Per object, the time its `needed`-th answer arrived (NaN while it has fewer)."""
     done = np.full(n_objects, np.nan)
     if items.size:
         order = np.lexsort((submits, items))
         items_sorted, submits_sorted = items[order], submits[order]
         first = np.searchsorted(items_sorted, np.arange(n_objects))
-        counts = np.bincount(items_sorted, minlength=n_objects)
+        counts = np.bincount(items_sorted, minlength=n_objects)[:n_objects]
         enough = counts >= needed
         done[enough] = submits_sorted[first[enough] + needed - 1]
-    return np.sort(done[~np.isnan(done)])
+    return done
 
 
-def time_to_fraction(done: np.ndarray, n_objects: int, fraction: float, start: float) -> float | None:
-    need = max(1, math.ceil(fraction * n_objects - 1e-9))
-    return float(done[need - 1] - start) if done.size >= need else None
+def object_workers(items: np.ndarray, workers: np.ndarray, n_objects: int) -> np.ndarray:
+    """objects x answers matrix of the worker codes that answered each object (-1 past its answers)."""
+    keep = items < n_objects
+    items, workers = items[keep], workers[keep]
+    order = np.argsort(items, kind="stable")
+    items, workers = items[order], workers[order]
+    rank = np.arange(items.size) - np.searchsorted(items, items)
+    matrix = np.full((n_objects, int(rank.max()) + 1 if rank.size else 0), -1, dtype=np.int64)
+    matrix[items, rank] = workers
+    return matrix
 
 
-def arm_result(session: Any, job: Job, arm: str, truth_attribute: str) -> ArmResult:
+def arm_data(session: Any, job: Job, arm: str, truth_attribute: str, now: datetime | None = None) -> ArmData:
+    """One arm's objects from the broker DB: completion (censored at the job's end, or now while it
+    runs), correctness against the manifest's known answers, cost."""
     answers = load_job_answers(session, job)
     n = int(job.n_objects)
     start = job.created_at.timestamp()
-    done = completion_times(answers.items, answers.submit, n, job.workers_per_object)
-    last = float(np.nanmax(answers.submit)) if answers.submit.size else None
-    hours = (last - start) / 3600 if last is not None and last > start else None
-    truth = _truth(session, job, truth_attribute)
-    labelled = (answers.consolidated >= 0) & (truth >= 0)
-    if labelled.any():
-        accuracy, source = float((answers.consolidated[labelled] == truth[labelled]).mean()), "gold"
-    else:
-        known = answers.confidence[~np.isnan(answers.confidence)]
-        accuracy, source = (float(known.mean()) if known.size else None), "confidence"
+    end = (job.completed_at or now or utcnow()).timestamp()
+    done = completion_seconds(answers.items, answers.submit, n, job.workers_per_object)
+    finished = ~np.isnan(done)
+    seconds = np.where(finished, done - start, max(end - start, 0.0))
+    truth = _truth(session, job, truth_attribute)[:n]
+    consolidated = answers.consolidated[:n]
+    correct = np.where((truth >= 0) & (consolidated >= 0), (truth == consolidated).astype(int), -1)
+    per_object = np.bincount(answers.items, weights=answers.cost_cents, minlength=n)[:n].astype(float)
     spent = job_money(session, job.id).spent_cents
-    completed = int(done.size)
+    # approved money per object; what the answers do not account for (bonuses) is spread in proportion
+    scale = spent / per_object.sum() if per_object.sum() > 0 else 0.0
     wages = [r.hourly_wage_cents for r in worker_report(session, [job]).rows if r.hourly_wage_cents is not None]
-    correct = accuracy * completed if accuracy is not None else 0
-    return ArmResult(
+    return ArmData(
         arm=arm,
         job=job.name,
         reward_cents=job.reward_cents,
         workers_per_object=job.workers_per_object,
-        objects=n,
-        completed=completed,
-        seconds_to_half=time_to_fraction(done, n, 0.5, start),
-        seconds_to_all=time_to_fraction(done, n, 1.0, start),
-        assignments_per_hour=answers.submit.size / hours if hours else None,
-        accuracy=accuracy,
-        accuracy_source=source,
-        spent_cents=spent,
-        cost_per_object_cents=spent / completed if completed else None,
-        cost_per_correct_cents=spent / correct if correct else None,
+        seconds=seconds,
+        finished=finished,
+        correct=correct,
+        cost_cents=per_object * scale,
+        confidence=answers.confidence[:n],
+        assignments=int(answers.submit.size),
+        observed_seconds=float(seconds.max()) if n else 0.0,  # to the last answer, or to the end while unfinished
         median_hourly_wage_cents=float(np.median(wages)) if wages else None,
+        accept_seconds=answers.accept - start,
+        object_workers=object_workers(answers.items, answers.workers, n),
+        submit_seconds=answers.submit - start,
     )
 
 
@@ -270,46 +319,39 @@ def _truth(session: Any, job: Job, attribute: str) -> np.ndarray:
     return truth
 
 
-def experiment_results(session: Any, spec: PricingExperimentSpec) -> list[ArmResult]:
-    results = []
+def experiment_data(
+    session: Any, spec: PricingExperimentSpec, now: datetime | None = None, arms: list[str] | None = None
+) -> list[ArmData]:
+    """Every arm's objects (or those of `arms`; an arm not posted yet is an error naming it)."""
+    data = []
     for arm in spec.arms:
+        if arms is not None and arm.name not in arms:
+            continue
         name = arm_job_name(spec.experiment, arm.name)
         job = job_named(session, name)
+        if job is None and spec.design == "sequential" and arms is None and data:
+            break  # a sequential experiment under way: the arms posted so far
         if job is None:
             raise ValueError(f"experiment {spec.experiment}: arm {arm.name} has no job {name!r} (not submitted?)")
-        results.append(arm_result(session, job, arm.name, spec.truth_attribute))
-    return results
+        data.append(arm_data(session, job, arm.name, spec.truth_attribute, now))
+    return data
 
 
-@dataclass(frozen=True)
-class Recommendation:
-    arm: str | None
-    reason: str
-
-
-def recommend(results: list[ArmResult], quality_target: float, deadline_seconds: float) -> Recommendation:
-    """The cheapest arm per object whose accuracy meets the target and that finished by the deadline."""
-
-    def fits(r: ArmResult) -> bool:
-        return (
-            r.accuracy is not None
-            and r.accuracy >= quality_target
-            and r.seconds_to_all is not None
-            and r.seconds_to_all <= deadline_seconds
-            and r.cost_per_object_cents is not None
-        )
-
-    passing = sorted((r for r in results if fits(r)), key=lambda r: (r.cost_per_object_cents, r.seconds_to_all))
-    if not passing:
-        return Recommendation(
-            None,
-            f"no arm reached accuracy {quality_target:.0%} and finished within "
-            f"{deadline_seconds:.0f} s; raise the reward or relax the target",
-        )
-    best = passing[0]
-    return Recommendation(
-        best.arm,
-        f"cheapest arm at ${best.cost_per_object_cents / 100:.4f} per object with "
-        f"accuracy {best.accuracy:.1%} ({best.accuracy_source}), all done in "
-        f"{best.seconds_to_all:.0f} s (deadline {deadline_seconds:.0f} s)",
+def analyse_experiment(spec: PricingExperimentSpec, data: list[ArmData]) -> ExperimentAnalysis:
+    """Estimates, intervals, tests, recommendation, power and the completion-time model of the arms."""
+    return analyse(
+        data,
+        experiment=spec.experiment,
+        design=spec.design,
+        quality_target=spec.quality_target,
+        deadline_seconds=float(spec.deadline_seconds),
+        smallest_difference=spec.smallest_difference,
+        seed=spec.seed,
+        predict_objects=spec.predict_objects,
+        predict_probability=spec.predict_probability,
     )
+
+
+def experiment_results(session: Any, spec: PricingExperimentSpec, now: datetime | None = None) -> ExperimentAnalysis:
+    """The experiment's analysis from the broker DB."""
+    return analyse_experiment(spec, experiment_data(session, spec, now))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+# the examples that are not job specs: settings, and an experiment spec (tests/reports/test_pricing.py)
+NOT_JOB_SPECS = ("settings.example.yaml", "pricing-experiment.yaml")
 
 BASE_SPEC = """\
 job_name: test-job

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from broker.cli import app
 from broker.validate import preview_job, validate_job
 
-from .helpers import BASE_SPEC, EXAMPLES
+from .helpers import BASE_SPEC, EXAMPLES, NOT_JOB_SPECS
 
-EXAMPLE_SPECS = sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name != "settings.example.yaml")
+EXAMPLE_SPECS = sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name not in NOT_JOB_SPECS)
 
 
 @pytest.fixture()

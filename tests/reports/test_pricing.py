@@ -13,15 +13,13 @@ import yaml
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from broker.experiments.analysis import ArmData, arm_result, recommend
 from broker.experiments.pricing import (
-    ArmResult,
-    completion_times,
+    completion_seconds,
     experiment_results,
     load_experiment_spec,
     plan_arms,
-    recommend,
     submit_experiment,
-    time_to_fraction,
 )
 from broker.spec import SpecError
 from broker.store import get_engine
@@ -37,30 +35,48 @@ def test_plan_arms_is_a_seeded_disjoint_split():
         plan_arms(10, 3, seed=4, per_arm=4)
 
 
-def test_completion_times_wait_for_every_answer():
+def test_completion_seconds_wait_for_every_answer():
     items = np.array([0, 0, 1, 1, 2])
     submits = np.array([5.0, 3.0, 9.0, 7.0, 1.0])
-    done = completion_times(items, submits, 3, needed=2)  # object 2 has 1 of 2 answers
-    assert done.tolist() == [5.0, 9.0]
-    assert time_to_fraction(done, 3, 0.5, start=1.0) == 8.0  # 2 of 3 objects needed for 50%
-    assert time_to_fraction(done, 3, 1.0, start=1.0) is None
+    done = completion_seconds(items, submits, 3, needed=2)  # object 2 has 1 of 2 answers
+    assert done[:2].tolist() == [5.0, 9.0] and np.isnan(done[2])
 
 
-def _arm(name: str, cost: float, accuracy: float, seconds: float | None) -> ArmResult:
-    return ArmResult(name, name, 1, 1, 10, 10, None, seconds, None, accuracy, "gold", int(cost * 10), cost, None, None)
+def _arm(name: str, cost: float, accuracy: float, seconds: float | None, n: int = 200):
+    """An arm of n objects costing `cost` cents each, `accuracy` of them right, all done by `seconds`
+    (None: one object never finished)."""
+    right = round(accuracy * n)
+    finished = np.ones(n, dtype=bool)
+    if seconds is None:
+        finished[-1] = False
+    data = ArmData(
+        arm=name,
+        job=name,
+        reward_cents=1,
+        workers_per_object=1,
+        seconds=np.linspace(1.0, seconds or 1000.0, n),
+        finished=finished,
+        correct=(np.arange(n) < right).astype(int),
+        cost_cents=np.full(n, cost),
+        confidence=np.full(n, np.nan),
+        assignments=n,
+        observed_seconds=seconds or 1000.0,
+    )
+    return arm_result(data, 1e9, np.random.default_rng(0))
 
 
 def test_recommend_cheapest_arm_meeting_quality_and_deadline():
     arms = [
-        _arm("cheap-slow", 2.0, 0.95, 900.0),
+        _arm("cheap-slow", 2.0, 0.99, 900.0),
         _arm("cheap-bad", 2.0, 0.7, 100.0),
-        _arm("mid", 4.0, 0.93, 300.0),
-        _arm("dear", 8.0, 0.97, 100.0),
+        _arm("mid", 4.0, 0.99, 300.0),
+        _arm("dear", 8.0, 1.0, 100.0),
+        _arm("unfinished", 1.0, 1.0, None),
     ]
     assert recommend(arms, 0.9, 1000).arm == "cheap-slow"
     assert recommend(arms, 0.9, 500).arm == "mid"
-    assert recommend(arms, 0.96, 500).arm == "dear"
-    none = recommend(arms, 0.99, 500)
+    assert recommend(arms, 0.995, 500).arm == "dear"
+    none = recommend(arms, 0.99, 50)
     assert none.arm is None and "no arm" in none.reason
 
 
@@ -70,6 +86,11 @@ def test_experiment_spec_errors_name_line_and_field(tmp_path: Path):
     with pytest.raises(SpecError) as error:
         load_experiment_spec(path)
     assert "exp.yaml:5" in str(error.value) and "arms[1]" in str(error.value)
+    path.write_text('experiment: e1\njob: job.yaml\narms:\n  - reward: "0.05"\n    budget: 3\n  - reward: "0.1"\n')
+    with pytest.raises(SpecError) as error:
+        load_experiment_spec(path)
+    assert "exp.yaml:5: arms[0].budget: unknown field" in str(error.value)
+    assert "see config/examples/pricing-experiment.yaml" in str(error.value)
 
 
 # ------------------------------------------------------------------------------ on the marketplace
@@ -155,7 +176,7 @@ def test_pricing_experiment_ranks_arms_for_a_known_price_sensitivity(tmp_path: P
     for _ in range(3):
         run_cycle(engine, settings, ticks=("collect", "review", "consolidate", "quality", "finalize"))
     with Session(engine) as session:
-        results = {r.arm: r for r in experiment_results(session, spec)}
+        results = {r.arm: r for r in experiment_results(session, spec).arms}
     assert all(
         r.completed == OBJECTS // 3 and r.accuracy == 1.0 and r.accuracy_source == "gold" for r in results.values()
     )
@@ -195,7 +216,7 @@ def test_pricing_experiment_ranks_arms_for_a_known_price_sensitivity(tmp_path: P
     )
     assert out.exit_code == 0, out.output
     assert "recommended:" in out.stdout
-    assert 'id="plot-speed"' in (tmp_path / "p.html").read_text()
+    assert 'id="plot-completion"' in (tmp_path / "p.html").read_text()
     assert (tmp_path / "p.csv").read_text().count("\n") == 4
 
 
@@ -225,3 +246,134 @@ def test_cli_submits_every_arm_as_a_job_with_its_reward(tmp_path: Path, settings
     assert len(sources) == len(set(sources)) == OBJECTS  # every object in exactly one arm
     again = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
     assert again.exit_code == 1 and "price-high, price-low, price-mid already exist" in again.stderr
+
+
+def test_cli_hint_names_the_spec_and_arm_budgets_are_honoured(tmp_path: Path, settings):
+    from sqlmodel import select
+
+    from broker.cli import app
+    from broker.store.tables import Job
+
+    spec = _write_experiment(tmp_path)
+    data = yaml.safe_load(spec.read_text())
+    data["arms"][0]["budget_usd"] = "0.25"
+    spec.write_text(yaml.safe_dump(data))
+    settings_path = tmp_path / "settings.yaml"
+    settings_path.write_text(f"db_url: {settings.db_url}\n")
+    out = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
+    assert out.exit_code == 0, out.output
+    assert f"broker experiment pricing {spec} --report" in out.stdout
+    with Session(get_engine(settings.db_url)) as session:
+        budgets = {j.name: j.budget_cents for j in session.exec(select(Job))}
+    assert budgets == {"price-low": 25, "price-mid": None, "price-high": None}
+
+
+def test_a_budget_in_the_base_job_is_refused_with_the_way_out(tmp_path: Path, settings):
+    from broker.cli import app
+
+    spec = _write_experiment(tmp_path)
+    job = yaml.safe_load((tmp_path / "job.yaml").read_text())
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump({**job, "budget_usd": "5"}))
+    settings_path = tmp_path / "settings.yaml"
+    settings_path.write_text(f"db_url: {settings.db_url}\n")
+    out = CliRunner().invoke(app, ["--settings", str(settings_path), "experiment", "pricing", str(spec)])
+    assert out.exit_code == 1
+    message = " ".join(out.stderr.split())
+    assert "job.yaml: budget_usd caps one job" in message and "config/examples/pricing-experiment.yaml" in message
+    assert "Traceback" not in out.output
+
+
+def test_sequential_design_posts_the_next_arm_only_when_the_last_is_done(tmp_path: Path, settings):
+    from sqlmodel import select
+
+    from broker.cli import app
+    from broker.store.tables import Job
+
+    spec = _write_experiment(tmp_path)
+    spec.write_text(spec.read_text() + "design: sequential\n")
+    settings_path = tmp_path / "settings.yaml"
+    settings_path.write_text(f"db_url: {settings.db_url}\n")
+    command = ["--settings", str(settings_path), "experiment", "pricing", str(spec)]
+    assert CliRunner().invoke(app, command).exit_code == 0
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 1 and "arm low is still running" in " ".join(again.stderr.split())
+    with Session(get_engine(settings.db_url)) as session:
+        assert [j.name for j in session.exec(select(Job))] == ["price-low"]
+    report = CliRunner().invoke(app, [*command, "--report", "--json"])  # the arms posted so far
+    assert report.exit_code == 0, report.output
+    assert [a["arm"] for a in json.loads(report.stdout)["arms"]] == ["low"]
+
+
+def test_example_experiment_spec_loads_and_documents_every_field():
+    from broker.experiments.pricing import Arm, PricingExperimentSpec
+
+    path = Path(__file__).parents[2] / "config" / "examples" / "pricing-experiment.yaml"
+    spec = load_experiment_spec(path)
+    assert [a.reward_cents for a in spec.arms] == [1, 3, 8] and spec.arms[0].budget_cents == 1500
+    text = path.read_text()
+    fields = set(PricingExperimentSpec.model_fields) | set(Arm.model_fields) - {"reward_cents", "budget_cents"}
+    assert all(f"{name}:" in text for name in fields), fields - {f for f in fields if f"{f}:" in text}
+
+
+def _small_simulated_experiment(tmp_path: Path, design: str = "simultaneous") -> Path:
+    base = Path(__file__).parents[2] / "config" / "examples" / "pricing-base.yaml"
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "experiment": "sim",
+                "job": str(base),
+                "arms": [{"name": "low", "reward": "0.01"}, {"name": "high", "reward": "0.05"}],
+                "objects_per_arm": 15,
+                "design": design,
+                "quality_target": 0.6,
+                "deadline_seconds": "2h",
+                "truth_attribute": "truth",
+            }
+        )
+    )
+    return path
+
+
+def test_simulated_experiment_repeats_exactly_for_a_seed(tmp_path: Path):
+    from broker.cli import app
+
+    spec = _small_simulated_experiment(tmp_path)
+    runs = []
+    for folder in ("one", "two"):
+        command = ["experiment", "pricing", str(spec), "--simulate", "--seed", "4", "--json"]
+        out = CliRunner().invoke(app, [*command, "--workdir", str(tmp_path / folder)])
+        assert out.exit_code == 0, out.output
+        runs.append(out.stdout)
+    assert runs[0] == runs[1]
+    result = json.loads(runs[0])
+    assert [a["reward_cents"] for a in result["arms"]] == [1, 5]
+    for arm in result["arms"]:
+        assert arm["objects"] == 15 and arm["accuracy_source"] == "gold"
+        assert arm["accuracy_ci"][0] <= arm["accuracy"] <= arm["accuracy_ci"][1]
+        low, high = arm["median_completion_seconds_ci"]
+        assert low <= arm["median_completion_seconds"] and (high is None or arm["median_completion_seconds"] <= high)
+        assert (
+            arm["cost_per_correct_cents_ci"][0] <= arm["cost_per_correct_cents"] <= arm["cost_per_correct_cents_ci"][1]
+        )
+    assert set(result["recommendation"]) == {"arm", "confidence", "reason"}
+    assert result["power"]["objects_per_arm_needed"] > 0
+    model = result["completion_model"]  # faster work at the higher reward: a positive price elasticity
+    assert model["slope"] > 0 and model["reward_needed"]["objects"] == 15
+    other = CliRunner().invoke(
+        app,
+        ["experiment", "pricing", str(spec), "--simulate", "--seed", "5", "--json", "--workdir", str(tmp_path / "3")],
+    )
+    assert other.exit_code == 0 and other.stdout != runs[0]  # the seed matters
+
+
+def test_simulated_sequential_experiment_runs_the_arms_in_turn(tmp_path: Path):
+    from broker.cli import app
+
+    spec = _small_simulated_experiment(tmp_path, "sequential")
+    out = CliRunner().invoke(
+        app, ["experiment", "pricing", str(spec), "--simulate", "--json", "--workdir", str(tmp_path)]
+    )
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert all(a["completed"] == 15 for a in result["arms"]) and "one after another" in result["notes"][0]
