@@ -38,7 +38,7 @@ _NO_CROSS_FIT = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.ze
 
 
 @dataclass(frozen=True)
-class Test:
+class ThresholdTest:
     """One iteration's threshold test: the level it spent, the threshold and the evidence it rests on."""
 
     accuracy: float | None = None  # the model's agreement with the crowd on this iteration's validation objects
@@ -236,7 +236,7 @@ class AutoLabeler:
         # later models may train on it; only the validation objects still judged are held out
         training = np.asarray(sorted(set(labels) - set(validation.tolist())), dtype=np.int64)
         new_labels: dict[int, tuple[int, float]] = {}
-        test = Test()
+        test = ThresholdTest()
         n_cross_fit = 0
         label_change = None
         if training.size and len({labels[i][0] for i in training.tolist()}) >= 2:
@@ -296,7 +296,7 @@ class AutoLabeler:
         iteration: int,
         cross_fit: CrossFit = None,
         label_change: float | None = None,
-    ) -> Test:
+    ) -> ThresholdTest:
         """Choose the threshold on the validation objects still "in the pool" (plus the cross-fitted
         first-batch objects), then retire those at or above it, as their unlabeled twins get
         machine-labeled: the objects left for the next iteration are the ones the model was unsure
@@ -304,7 +304,7 @@ class AutoLabeler:
         not on the easy ones already counted."""
         cross_fit = cross_fit or _NO_CROSS_FIT
         if validation.size + cross_fit[0].size == 0:
-            return Test()
+            return ThresholdTest()
         predicted = predict(self.model_, self.features[validation], self.n_classes)
         judged = np.concatenate([validation, cross_fit[0]])
         model_labels = np.concatenate([predicted.labels, cross_fit[1]])
@@ -315,7 +315,7 @@ class AutoLabeler:
         accuracy = float(agree[: validation.size].mean()) if validation.size else None
         alpha = self._test_alpha(label_change)
         if alpha is None:
-            return Test(accuracy=accuracy)
+            return ThresholdTest(accuracy=accuracy)
         level = 1.0 - alpha
         target, bound = self.config.target_accuracy, self.config.bound
         earlier = self._earlier_evidence(labels)
@@ -327,12 +327,12 @@ class AutoLabeler:
             choice = choose_threshold(confidence, agree, target, level, bound, earlier)
         self.budget.book(alpha, passed=choice is not None)
         if choice is None:
-            return Test(accuracy=accuracy, level=level)
+            return ThresholdTest(accuracy=accuracy, level=level)
         sure = confidence >= choice.threshold
         for index, label in zip(judged[sure].tolist(), model_labels[sure].tolist(), strict=True):
             self.validation_retired[index] = iteration
             self.retired_labels[index] = int(label)
-        return Test(
+        return ThresholdTest(
             accuracy,
             choice.threshold,
             choice.lower_bound,
