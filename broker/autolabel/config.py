@@ -48,6 +48,22 @@ class AutoLabelConfig(BaseModel):
         "of earlier iterations with this one's; batch: each iteration's new machine labels on their "
         "own, judged only on the validation objects left",
     )
+    error_budget: Literal["spent", "per-iteration"] = Field(
+        default="spent",
+        description="spent: the job has one error budget, 1 - confidence_level, shared by its threshold tests "
+        "(the j-th test's own share is 1/2**j of it, plus the level of the test before it if that one "
+        "made its claim), so the chance that any claim the job makes is wrong is at most 1 - "
+        "confidence_level in all; per-iteration: every test at confidence_level (the chance of a wrong "
+        "claim grows with the iterations)",
+    )
+    max_label_change: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="error budget spent: a model is tested only once at most this share of the job's labels "
+        "changed since the previous iteration's model (no crowd label is read to decide); default "
+        "2 x (1 - target_accuracy)",
+    )
     validation_fraction: float | None = Field(
         default=None,
         gt=0.0,
@@ -96,6 +112,10 @@ class AutoLabelConfig(BaseModel):
         if self.features != "embedding" and self.embedding_field:
             raise ValueError("embedding_field is used only with features: embedding")
         return self
+
+    @property
+    def label_change_gate(self) -> float:
+        return self.max_label_change if self.max_label_change is not None else 2.0 * (1.0 - self.target_accuracy)
 
     # -- sizes derived from the job size --------------------------------------------------------
 

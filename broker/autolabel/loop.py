@@ -26,7 +26,7 @@ from scipy import sparse
 
 from broker.autolabel.config import AutoLabelConfig
 from broker.autolabel.model import Predictions, build_model, predict, save_model, train
-from broker.autolabel.threshold import NO_EVIDENCE, Evidence, choose_threshold, choose_threshold_noisy
+from broker.autolabel.threshold import NO_EVIDENCE, ErrorBudget, Evidence, choose_threshold, choose_threshold_noisy
 from broker.output import ObjectResult
 
 MIN_WEIGHT = 0.05  # a training object's weight is its crowd confidence, never zero
@@ -35,6 +35,18 @@ STATE_VERSION = 1
 HumanLabels = Mapping[int, int | tuple[int, float] | list[Any]]
 CrossFit = tuple[np.ndarray, np.ndarray, np.ndarray] | None  # (object ids, model labels, confidences)
 _NO_CROSS_FIT = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+@dataclass(frozen=True)
+class ThresholdTest:
+    """One iteration's threshold test: the level it spent, the threshold and the evidence it rests on."""
+
+    accuracy: float | None = None  # the model's agreement with the crowd on this iteration's validation objects
+    threshold: float | None = None
+    lower_bound: float | None = None
+    level: float | None = None
+    evidence: int = 0
+    evidence_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,10 @@ class IterationResult:
     done: bool
     reason: str
     n_cross_fit: int = 0  # first-batch training objects judged out-of-fold with the validation set
+    label_change: float | None = None  # share of the job's labels this model changed (None: first model)
+    level: float | None = None  # confidence level of this iteration's test (None: not tested)
+    evidence: int = 0  # validation objects the bound rests on (earlier iterations' and this one's)
+    evidence_accuracy: float | None = None  # the model's estimated accuracy on them
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,6 +128,8 @@ class AutoLabeler:
     machine: dict[int, MachineLabel] = field(default_factory=dict)
     uncertain_first: list[int] = field(default_factory=list)
     iterations: list[IterationResult] = field(default_factory=list)
+    budget: ErrorBudget | None = None  # the job's error budget, shared by its threshold tests
+    previous_labels: list[int] = field(default_factory=list)  # the last model's label of every object
     done: bool = False
     reason: str = ""
 
@@ -123,6 +141,8 @@ class AutoLabeler:
         if self.features is not None and self.features.shape[0] != self.n_objects:
             raise ValueError(f"features have {self.features.shape[0]} rows for {self.n_objects} objects")
         self.model_: Any = None
+        if self.budget is None:
+            self.budget = ErrorBudget(1.0 - self.config.confidence_level, self.config.error_budget == "spent")
 
     # -- choosing what the crowd labels ---------------------------------------------------------
 
@@ -216,8 +236,9 @@ class AutoLabeler:
         # later models may train on it; only the validation objects still judged are held out
         training = np.asarray(sorted(set(labels) - set(validation.tolist())), dtype=np.int64)
         new_labels: dict[int, tuple[int, float]] = {}
-        accuracy = threshold = lower_bound = None
+        test = ThresholdTest()
         n_cross_fit = 0
+        label_change = None
         if training.size and len({labels[i][0] for i in training.tolist()}) >= 2:
             y = np.asarray([labels[i][0] for i in training.tolist()])
             weights = np.maximum([labels[i][1] for i in training.tolist()], MIN_WEIGHT)
@@ -225,22 +246,48 @@ class AutoLabeler:
             self.model_ = train(
                 build_model(self.config.model, self.seed, sparse_input), self.features, training, y, weights
             )
+            label_change = self._label_change()
             cross_fit = self._cross_fit(training, y, weights, labels)
             n_cross_fit = int(cross_fit[0].size)
-            accuracy, threshold, lower_bound = self._threshold(validation, labels, iteration, cross_fit)
-            new_labels = self._machine_label(threshold, iteration)
+            test = self._threshold(validation, labels, iteration, cross_fit, label_change)
+            new_labels = self._machine_label(test.threshold, iteration)
         self._update_done(labels)
-        return self._record(
+        result = self._record(
             iteration,
             labels,
             int(training.size),
             int(validation.size),
-            accuracy,
-            threshold,
-            lower_bound,
+            test.accuracy,
+            test.threshold,
+            test.lower_bound,
             new_labels,
             n_cross_fit,
         )
+        result.label_change, result.level = label_change, test.level
+        result.evidence, result.evidence_accuracy = test.evidence, test.evidence_accuracy
+        return result
+
+    def _label_change(self) -> float | None:
+        """How unsettled the model still is: the share of the job's labels it changed since the previous
+        iteration's model (None for the first model). Two models that disagree on a share d of the
+        labels cannot both be wrong on fewer than d/2, so a model is worth testing only once d is below
+        twice the error the target allows. No crowd label is read to decide this, so the decision
+        itself spends nothing of the error budget."""
+        labels = predict(self.model_, self.features, self.n_classes).labels
+        previous = np.asarray(self.previous_labels, dtype=np.int64)
+        self.previous_labels = labels.tolist()
+        if previous.size != labels.size:
+            return None
+        return float(np.mean(previous != labels))
+
+    def _test_alpha(self, label_change: float | None) -> float | None:
+        """The error this iteration's test may risk, or None (no test): a model whose labels still
+        move more than the gate is not worth a share of the job's error budget."""
+        if self.config.error_budget == "spent" and (
+            label_change is None or label_change > self.config.label_change_gate
+        ):
+            return None
+        return self.budget.next_alpha()
 
     def _threshold(
         self,
@@ -248,7 +295,8 @@ class AutoLabeler:
         labels: dict[int, tuple[int, float]],
         iteration: int,
         cross_fit: CrossFit = None,
-    ) -> tuple[float | None, float | None, float | None]:
+        label_change: float | None = None,
+    ) -> ThresholdTest:
         """Choose the threshold on the validation objects still "in the pool" (plus the cross-fitted
         first-batch objects), then retire those at or above it, as their unlabeled twins get
         machine-labeled: the objects left for the next iteration are the ones the model was unsure
@@ -256,7 +304,7 @@ class AutoLabeler:
         not on the easy ones already counted."""
         cross_fit = cross_fit or _NO_CROSS_FIT
         if validation.size + cross_fit[0].size == 0:
-            return None, None, None
+            return ThresholdTest()
         predicted = predict(self.model_, self.features[validation], self.n_classes)
         judged = np.concatenate([validation, cross_fit[0]])
         model_labels = np.concatenate([predicted.labels, cross_fit[1]])
@@ -264,7 +312,12 @@ class AutoLabeler:
         crowd = np.asarray([labels[i][0] for i in judged.tolist()], dtype=np.int64)
         crowd_confidence = np.asarray([labels[i][1] for i in judged.tolist()], dtype=np.float64)
         agree = model_labels == crowd
-        target, level, bound = self.config.target_accuracy, self.config.confidence_level, self.config.bound
+        accuracy = float(agree[: validation.size].mean()) if validation.size else None
+        alpha = self._test_alpha(label_change)
+        if alpha is None:
+            return ThresholdTest(accuracy=accuracy)
+        level = 1.0 - alpha
+        target, bound = self.config.target_accuracy, self.config.bound
         earlier = self._earlier_evidence(labels)
         if self.config.accuracy_against == "crowd-posterior":
             choice = choose_threshold_noisy(
@@ -272,14 +325,21 @@ class AutoLabeler:
             )
         else:
             choice = choose_threshold(confidence, agree, target, level, bound, earlier)
-        accuracy = float(agree[: validation.size].mean()) if validation.size else None
+        self.budget.book(alpha, passed=choice is not None)
         if choice is None:
-            return accuracy, None, None
+            return ThresholdTest(accuracy=accuracy, level=level)
         sure = confidence >= choice.threshold
         for index, label in zip(judged[sure].tolist(), model_labels[sure].tolist(), strict=True):
             self.validation_retired[index] = iteration
             self.retired_labels[index] = int(label)
-        return accuracy, choice.threshold, choice.lower_bound
+        return ThresholdTest(
+            accuracy,
+            choice.threshold,
+            choice.lower_bound,
+            level,
+            earlier.agree.size + choice.n_at_or_above,
+            choice.accuracy,
+        )
 
     def _cross_fit(
         self, training: np.ndarray, y: np.ndarray, weights: np.ndarray, labels: dict[int, tuple[int, float]]
@@ -480,6 +540,8 @@ class AutoLabeler:
             "machine": {str(i): [m.label, m.confidence, m.iteration] for i, m in self.machine.items()},
             "uncertain_first": list(self.uncertain_first),
             "iterations": [result.to_dict() for result in self.iterations],
+            "budget": asdict(self.budget),
+            "previous_labels": list(self.previous_labels),
             "done": self.done,
             "reason": self.reason,
         }
@@ -489,8 +551,10 @@ class AutoLabeler:
         """Rebuild a loop saved with state_dict(), with the job's features computed again."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"auto-label state version {state.get('version')!r}; this broker reads {STATE_VERSION}")
+        # a job started before the shared error budget keeps testing each iteration on its own
+        config = {"error_budget": "per-iteration", **state["config"]}
         return cls(
-            config=AutoLabelConfig.model_validate(state["config"]),
+            config=AutoLabelConfig.model_validate(config),
             n_objects=int(state["n_objects"]),
             features=features,
             n_classes=int(state["n_classes"]),
@@ -505,6 +569,8 @@ class AutoLabeler:
             machine={int(i): MachineLabel(int(v[0]), float(v[1]), int(v[2])) for i, v in state["machine"].items()},
             uncertain_first=[int(i) for i in state["uncertain_first"]],
             iterations=[IterationResult.from_dict(item) for item in state["iterations"]],
+            budget=ErrorBudget(**state["budget"]) if "budget" in state else None,
+            previous_labels=[int(i) for i in state.get("previous_labels", [])],
             done=bool(state["done"]),
             reason=str(state["reason"]),
         )

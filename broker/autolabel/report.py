@@ -62,12 +62,50 @@ def iteration_table(iterations: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def iteration_message(row: dict[str, Any]) -> str:
-    """One loop iteration in words, for the event log and `broker status`."""
+    """One loop iteration in words, for the event log, `broker status` and the job report: what it
+    labeled, and the test behind it (its level, the threshold, the evidence and the bound)."""
     accuracy = "-" if row["validation_accuracy"] is None else f"{row['validation_accuracy']:.3f}"
-    threshold = "-" if row["threshold"] is None else f"{row['threshold']:.3f}"
     return (
         f"iteration {row['iteration']}: {row['human_count']} human, {row['machine_count']} machine "
-        f"(+{row['new_machine_labels']}), validation accuracy {accuracy}, threshold {threshold}"
+        f"(+{row['new_machine_labels']}), validation accuracy {accuracy}; {test_message(row)}"
+    )
+
+
+def test_message(row: dict[str, Any]) -> str:
+    """Why this iteration machine-labeled what it did (or nothing)."""
+    change = row.get("label_change")
+    level = row.get("level")
+    if level is None:
+        if row["threshold"] is None and row.get("n_train") and not row["n_validation"] + row.get("n_cross_fit", 0):
+            return "not tested: no validation object left to judge it on"
+        if row["threshold"] is None and change is not None and row.get("n_train"):
+            return f"not tested: the model changed {change:.1%} of the job's labels since the last one"
+        if row["threshold"] is None:
+            return "not tested: " + ("the first model" if row.get("n_train") else "no model yet")
+        return f"threshold {row['threshold']:.3f}, lower bound {row['threshold_lower_bound']:.3f}"  # older states
+    if row["threshold"] is None:
+        return f"tested at {level:.2%}: no threshold reaches the target"
+    accuracy = row.get("evidence_accuracy")
+    evidence = f"{row.get('evidence', 0)} validation objects" + (
+        "" if accuracy is None else f" (estimated {accuracy:.1%} right)"
+    )
+    return (
+        f"tested at {level:.2%}: threshold {row['threshold']:.3f} on {evidence}, "
+        f"lower bound {row['threshold_lower_bound']:.1%}"
+    )
+
+
+def guarantee(config: dict[str, Any]) -> str:
+    """The job's promise on its machine labels, in one sentence."""
+    target, level = config.get("target_accuracy", 0.95), config.get("confidence_level", 0.95)
+    if config.get("error_budget", "per-iteration") == "per-iteration":  # older states: tested per iteration
+        return (
+            f"each iteration's machine labels reach {target:.0%} accuracy with {level:.0%} confidence "
+            "(per iteration, not for the whole job)"
+        )
+    return (
+        f"with {level:.0%} confidence, at least {target:.0%} of all the job's machine labels are right "
+        "(one error budget shared by every iteration's test)"
     )
 
 
@@ -90,6 +128,8 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             f"{cost['saved_fraction']:.1%} ({cost['saved_cents']} of {cost['all_human_cost_cents']} cents all-human)",
         ),
     ]
+    if summary.get("config"):
+        rows.append(("auto-label promise", guarantee(summary["config"])))
     for row in summary["iterations"]:
         rows.append((f"  iteration {row['iteration']}", iteration_message(row).split(": ", 1)[1]))
     if summary.get("model_uri"):

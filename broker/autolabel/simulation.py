@@ -224,3 +224,33 @@ def _result(
         iterations=labeler.iterations,
         reason=labeler.reason,
     )
+
+
+TOPICS = {
+    "kitchen": "blender knife pan oven kettle toaster spatula pot recipe dishwasher bake boil",
+    "electronics": "battery charger screen cable laptop speaker headphones bluetooth pixel firmware usb remote",
+    "garden": "hose soil seeds shovel lawn mower rake compost planter sprinkler hedge weeds",
+    "toys": "puzzle doll lego blocks kids game plush board teddy crayons train stickers",
+}
+COMMON = (
+    "great bad okay works broke arrived quickly slow cheap price quality recommend return box package "
+    "love hate fine gift daughter son bought week month again star stars easy hard solid flimsy"
+).split()
+
+
+def generated_reviews(n_objects: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Short product reviews in 4 topics (a text classification set with known truth, made offline).
+
+    Each review mixes 2-4 words of its own topic, 0-2 of another (a blender for the garden party)
+    and 6-12 common words; a tenth have no word of their topic, so no model can be sure of every one."""
+    rng = np.random.default_rng([seed, 4])
+    vocab = [words.split() for words in TOPICS.values()]
+    truth = rng.integers(0, len(vocab), n_objects)
+    texts = []
+    for label in truth.tolist():
+        own = 0 if rng.random() < 0.1 else int(rng.integers(2, 5))
+        other = (label + int(rng.integers(1, len(vocab)))) % len(vocab)
+        words = list(rng.choice(vocab[label], own)) + list(rng.choice(vocab[other], int(rng.integers(0, 3))))
+        words += list(rng.choice(COMMON, int(rng.integers(6, 13))))
+        texts.append(" ".join(rng.permutation(words).tolist()))
+    return texts, truth

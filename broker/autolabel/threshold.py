@@ -71,6 +71,36 @@ class Evidence:
 NO_EVIDENCE = Evidence()
 
 
+@dataclass
+class ErrorBudget:
+    """One job's chance of a wrong claim, `alpha`, shared by all of its threshold tests.
+
+    The j-th test has its own share alpha / 2**j (the shares add up to alpha however many tests the
+    job runs) plus whatever the test before it passed on: a test that made its claim hands its whole
+    level on to the next one, a test that failed has used its share up. This is the fallback
+    procedure (Wiens 2003) over the tests in the order they run; it keeps the chance that ANY test
+    of the job makes a wrong claim at most alpha, so the last claim, the one that covers every
+    machine label, is wrong with at most that chance. With `shared` False every test gets all of
+    alpha (each iteration on its own: over k tests the chance of some wrong claim can reach k x alpha).
+    """
+
+    alpha: float
+    shared: bool = True
+    tests: int = 0
+    carried: float = 0.0
+
+    def next_alpha(self) -> float:
+        """The error the next test may risk (its level is 1 minus this)."""
+        if not self.shared:
+            return self.alpha
+        return self.alpha * 0.5 ** (self.tests + 1) + self.carried
+
+    def book(self, alpha: float, passed: bool) -> None:
+        """Record a test run at `alpha` and whether it made its claim."""
+        self.tests += 1
+        self.carried = alpha if passed and self.shared else 0.0
+
+
 def choose_threshold(
     confidence: np.ndarray,
     correct: np.ndarray,

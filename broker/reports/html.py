@@ -15,6 +15,7 @@ import numpy as np
 from jinja2 import Environment
 from markupsafe import Markup
 
+from broker.autolabel.report import guarantee
 from broker.reports.jobs import JobReport
 from broker.reports.tables import HEADERS, cell, job_rows
 from broker.reports.workers import COLUMNS, WorkerReport, WorkerRow, summarise_events
@@ -308,8 +309,10 @@ def job_report_html(report: JobReport) -> str:
 
 
 def _auto_label_table(summary: dict[str, Any]) -> Markup:
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}"
+    def fmt(value: float | None, percent: bool = False) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.1%}" if percent else f"{value:.3f}"
 
     rows = [
         [
@@ -317,19 +320,41 @@ def _auto_label_table(summary: dict[str, Any]) -> Markup:
             str(row["human_count"]),
             str(row["machine_count"]),
             str(row["new_machine_labels"]),
-            str(row["n_validation"]),
             fmt(row["validation_accuracy"]),
+            fmt(row.get("label_change"), percent=True),
+            fmt(row.get("level"), percent=True),
             fmt(row["threshold"]),
+            str(row.get("evidence", "-")),
+            fmt(row.get("evidence_accuracy"), percent=True),
+            fmt(row["threshold_lower_bound"], percent=True),
         ]
         for row in summary["iterations"]
     ]
     cost = summary["cost"]
     table = _table(
-        ["iteration", "human", "machine", "new machine", "validation objects", "validation accuracy", "threshold"], rows
+        [
+            "iteration",
+            "human",
+            "machine",
+            "new machine",
+            "validation accuracy",
+            "labels changed",
+            "test level",
+            "threshold",
+            "evidence (validation objects)",
+            "estimated accuracy",
+            "lower bound",
+        ],
+        rows,
     )
-    return table + Markup("<p>{}</p>").format(
-        f"Crowd cost {cost['cost_cents']} cents against {cost['all_human_cost_cents']} cents all-human: "
-        f"{cost['saved_fraction']:.1%} saved. Model: {summary.get('model_uri') or '-'}"
+    promise = guarantee(summary["config"]) if summary.get("config") else ""
+    return (
+        Markup("<p>{}</p>").format(f"Promise: {promise}.")
+        + table
+        + Markup("<p>{}</p>").format(
+            f"Crowd cost {cost['cost_cents']} cents against {cost['all_human_cost_cents']} cents all-human: "
+            f"{cost['saved_fraction']:.1%} saved. Model: {summary.get('model_uri') or '-'}"
+        )
     )
 
 

@@ -161,6 +161,7 @@ def autolabel_summary(session: Session, job: Job) -> dict[str, Any] | None:
         "iterations": iterations,
         "cost": cost.to_dict(),
         "model_uri": run.model_uri,
+        "config": config,
     }
 
 

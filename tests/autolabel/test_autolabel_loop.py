@@ -14,7 +14,11 @@ from broker.autolabel.model import predict
 from broker.output import output_line
 from broker.spec import parse_job_spec
 
-CONFIG = AutoLabelConfig(validation_fraction=0.25, initial_batch_size=300, human_batch_size=40)
+# The loop's mechanics, with each iteration tested on its own so that the first one labels already;
+# the job's shared error budget (the default: the first model is never tested) is test_error_budget.py's.
+CONFIG = AutoLabelConfig(
+    validation_fraction=0.25, initial_batch_size=300, human_batch_size=40, error_budget="per-iteration"
+)
 
 
 def run_to_end(labeler: AutoLabeler, truth: np.ndarray, crowd, budget: int | None = None) -> dict:
@@ -164,7 +168,9 @@ def test_save_model_writes_a_loadable_scikit_learn_model(blobs, perfect_crowd, t
 
 def test_machine_labels_are_written_as_not_human_annotated(blobs, perfect_crowd, spec_text):
     features, truth = blobs
-    spec = parse_job_spec(spec_text + "auto_label:\n  target_accuracy: 0.95\n", "job.yaml")
+    spec = parse_job_spec(
+        spec_text + "auto_label:\n  target_accuracy: 0.95\n  error_budget: per-iteration\n", "job.yaml"
+    )
     labeler = AutoLabeler(spec.auto_label, 600, features, 3)
     human = perfect_crowd(labeler.next_human_batch({}), truth)
     result = labeler.iterate(human)
@@ -268,6 +274,7 @@ def test_text_classification_with_tfidf_features(perfect_crowd):
     truth = rng.integers(0, 2, 400)
     texts = [" ".join(rng.choice(words[label] * 1 + filler, 8)) for label in truth]
     config = AutoLabelConfig(features="tfidf", validation_fraction=0.25, initial_batch_size=200, human_batch_size=40)
+    # (the default shared error budget: the first model is not tested, the next ones are)
     features = manifest_features(config, [{"source": text} for text in texts])
     labeler = AutoLabeler(config, 400, features, 2)
     human = run_to_end(labeler, truth, perfect_crowd)
@@ -282,7 +289,9 @@ def test_cross_fitting_judges_the_first_batchs_training_objects_too(blobs, perfe
     with the 110 training objects of the random first batch judged out-of-fold there is evidence
     enough, and the machine labels it allows are right."""
     features, truth = blobs
-    config = AutoLabelConfig(validation_fraction=40 / 600, initial_batch_size=150, human_batch_size=40)
+    config = AutoLabelConfig(
+        validation_fraction=40 / 600, initial_batch_size=150, human_batch_size=40, error_budget="per-iteration"
+    )
     alone = AutoLabeler(config.model_copy(update={"cross_fit_folds": 0}), 600, features, 3)
     result = alone.iterate(perfect_crowd(alone.next_human_batch({}), truth))
     assert (result.n_validation, result.n_cross_fit, result.threshold) == (40, 0, None)
@@ -302,7 +311,9 @@ def test_cross_fitting_judges_the_first_batchs_training_objects_too(blobs, perfe
 
 def test_retired_first_batch_objects_are_not_judged_again(blobs, perfect_crowd):
     features, truth = blobs
-    config = AutoLabelConfig(validation_fraction=40 / 600, initial_batch_size=150, human_batch_size=40)
+    config = AutoLabelConfig(
+        validation_fraction=40 / 600, initial_batch_size=150, human_batch_size=40, error_budget="per-iteration"
+    )
     labeler = AutoLabeler(config, 600, features, 3)
     human = perfect_crowd(labeler.next_human_batch({}), truth)
     first = labeler.iterate(human)

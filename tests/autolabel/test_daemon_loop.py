@@ -152,8 +152,18 @@ def test_status_and_job_report_show_the_iterations_and_the_saving(tmp_path, mark
     )
     assert rows["auto-label saving"].startswith(f"{status.auto_label['cost']['saved_fraction']:.1%}")
     assert "validation accuracy 1.000" in rows["  iteration 1"]
+    assert "not tested: the first model" in rows["  iteration 1"]  # the job's error budget is not spent on it
+    tested = [row for row in status.auto_label["iterations"] if row["threshold"] is not None]
+    assert tested, "no iteration machine-labeled"
+    first = tested[0]
+    assert (
+        f"threshold {first['threshold']:.3f} on {first['evidence']} validation objects"
+        in rows[f"  iteration {first['iteration']}"]
+    )
+    assert rows["auto-label promise"].startswith("with 95% confidence, at least 80% of all the job's machine labels")
     html = job_report_html(report)
     assert "Automated labeling" in html and "validation accuracy" in html
+    assert "lower bound" in html and "Promise: with 95% confidence" in html
     console = Console(record=True, width=200)
     console.print(_job_table(status))  # `broker status <job>`
     text = console.export_text()
@@ -235,7 +245,9 @@ def test_crash_inside_an_iteration_commits_nothing_and_the_repeat_completes_it(
 ):
     from broker.stages import autolabel as autolabel_stage
 
-    files = write_job(tmp_path / "job", "image-classification", N_OBJECTS, auto_label=AUTO)
+    # each iteration tested on its own, so that the first one, the one crashed here, machine-labels
+    auto = {**AUTO, "error_budget": "per-iteration"}
+    files = write_job(tmp_path / "job", "image-classification", N_OBJECTS, auto_label=auto)
     submit_job(files.spec_path, engine, settings)
     run_cycle(engine, settings, ticks=("autolabel", "publish"))  # the first batch is released, published
     assert answer_open_hits(market, truthful(files.truth), WORKERS) == 24 * 5 + 16 * 3
