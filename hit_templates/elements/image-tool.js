@@ -225,6 +225,35 @@
   }
 
   Crowd.ImageTool = CrowdImageTool;
+
+  // A tool whose shapes are drawn vertex by vertex (polygons, lines): `this.open` is the shape
+  // being drawn; Enter ends it (`complete`, by the subclass), Escape drops it, undo removes its
+  // last vertex first, and a label key relabels it.
+  class CrowdVertexTool extends CrowdImageTool {
+    complete() {}
+
+    onKey(key) {
+      if (key === 'Enter') { this.complete(); return true; }
+      if (key === 'Escape' && this.open) { this.open = null; this.redraw(); return true; }
+      return false;
+    }
+
+    undo() {
+      if (this.open) { this.open.vertices.pop(); if (!this.open.vertices.length) this.open = null; this.redraw(); return; }
+      CrowdImageTool.prototype.undo.call(this);
+    }
+
+    relabelSelected(label) {
+      if (this.open) this.open.label = label;
+      var shape = this.shapes[this.selected];
+      if (!shape || shape.label === label) return;
+      this.snapshot();
+      shape.label = label;
+      this.redraw();
+    }
+  }
+
+  Crowd.VertexTool = CrowdVertexTool;
   Crowd.round = function (value) { return Math.round(value); };
 
   // In MTurk's frame, take keyboard focus once built so the shortcuts work at once.

@@ -16,7 +16,7 @@
     return hit;
   }
 
-  class CrowdPolygon extends Crowd.ImageTool {
+  class CrowdPolygon extends Crowd.VertexTool {
     loadInitial(value) {
       var labels = this.labelNames;
       return (Array.isArray(value) ? value : []).filter(function (p) {
@@ -83,25 +83,7 @@
       this.redraw();
     }
 
-    onKey(key) {
-      if (key === 'Enter') { this.close(); return true; }
-      if (key === 'Escape' && this.open) { this.open = null; this.redraw(); return true; }
-      return false;
-    }
-
-    undo() {
-      if (this.open) { this.open.vertices.pop(); if (!this.open.vertices.length) this.open = null; this.redraw(); return; }
-      Crowd.ImageTool.prototype.undo.call(this);
-    }
-
-    relabelSelected(label) {
-      if (this.open) this.open.label = label;
-      var shape = this.shapes[this.selected];
-      if (!shape || shape.label === label) return;
-      this.snapshot();
-      shape.label = label;
-      this.redraw();
-    }
+    complete() { this.close(); }
 
     draw(svg) {
       var self = this;

@@ -15,7 +15,7 @@
     return Math.hypot(p.x - (a.x + t * dx), p.y - (a.y + t * dy));
   }
 
-  class CrowdPolyline extends Crowd.ImageTool {
+  class CrowdPolyline extends Crowd.VertexTool {
     get key() { return 'polylines'; }
 
     color(label) {
@@ -112,25 +112,7 @@
       this.redraw();
     }
 
-    onKey(key) {
-      if (key === 'Enter') { this.finish(); return true; }
-      if (key === 'Escape' && this.open) { this.open = null; this.redraw(); return true; }
-      return false;
-    }
-
-    undo() {
-      if (this.open) { this.open.vertices.pop(); if (!this.open.vertices.length) this.open = null; this.redraw(); return; }
-      Crowd.ImageTool.prototype.undo.call(this);
-    }
-
-    relabelSelected(label) {
-      if (this.open) this.open.label = label;
-      var shape = this.shapes[this.selected];
-      if (!shape || shape.label === label) return;
-      this.snapshot();
-      shape.label = label;
-      this.redraw();
-    }
+    complete() { this.finish(); }
 
     draw(svg) {
       var self = this;
