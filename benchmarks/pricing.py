@@ -36,13 +36,45 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from broker.experiments import timing  # noqa: E402
-from broker.experiments.analysis import ArmResult, rate_observations, recommend  # noqa: E402
-from broker.experiments.pricing import Arm, analyse_experiment, load_experiment_spec  # noqa: E402
+from broker.experiments.analysis import (  # noqa: E402
+    INTERVALS,
+    ArmData,
+    ArmResult,
+    IntervalMethod,
+    rate_observations,
+    recommend,
+)
+from broker.experiments.pricing import (  # noqa: E402
+    Arm,
+    PricingExperimentSpec,
+    analyse_experiment,
+    load_experiment_spec,
+)
 from broker.simulation import simulate_experiment_data  # noqa: E402
 
 EXAMPLE = ROOT / "config" / "examples" / "pricing-experiment.yaml"
 UNTRIED_CENTS = 5
 TARGETS = (0.7, 0.75, 0.8, 0.85, 0.9)  # quality targets the recommendation is replayed at (all reported)
+
+
+def arm_data_json(data: ArmData) -> dict:
+    """An arm's raw objects as JSON, so a run can be analysed again without simulating it again."""
+    return {key: (value.tolist() if isinstance(value, np.ndarray) else value) for key, value in vars(data).items()}
+
+
+def arm_data_from_json(row: dict) -> ArmData:
+    arrays = {
+        "seconds",
+        "finished",
+        "correct",
+        "cost_cents",
+        "confidence",
+        "accept_seconds",
+        "object_workers",
+        "submit_seconds",
+    }
+    dtypes = {"finished": bool, "correct": np.int64, "object_workers": np.int64}
+    return ArmData(**{k: (np.asarray(v, dtype=dtypes.get(k, float)) if k in arrays else v) for k, v in row.items()})
 
 
 def run_seed(seed: int, objects: int, workdir: Path) -> dict:
@@ -73,6 +105,8 @@ def run_seed(seed: int, objects: int, workdir: Path) -> dict:
         "seed": seed,
         "objects": objects,
         "analysis": analysis.as_json(),
+        "data": [arm_data_json(d) for d in run.data],
+        "spec": run.spec.model_dump(mode="json"),
         "experiment_wall_seconds": round(experiment_wall, 1),
         "experiment_cpu_seconds": round(experiment_cpu, 1),
         "untried": {
@@ -203,23 +237,43 @@ def target_sweep(records: list[dict]) -> dict:
     return sweep
 
 
+def reanalyse(record: dict, method: IntervalMethod = INTERVALS) -> dict:
+    """The record with its analysis computed again from its stored raw data (the current statistics)."""
+    spec = PricingExperimentSpec.model_validate(record["spec"])
+    analysis = analyse_experiment(spec, [arm_data_from_json(row) for row in record["data"]], method)
+    return {**record, "analysis": analysis.as_json()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--objects", type=int, default=200, help="objects per arm")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crowd-broker-pricing-benchmark"))
+    parser.add_argument(
+        "--reanalyse", action="store_true", help="recompute each stored run's analysis from its raw data first"
+    )
+    parser.add_argument(
+        "--intervals",
+        metavar="ACCURACY:COMPLETION",
+        help="with --reanalyse, the interval method (broker.experiments.analysis.IntervalMethod), "
+        "e.g. objects:objects for object-only intervals",
+    )
     args = parser.parse_args()
+    method = IntervalMethod(*args.intervals.split(":")) if args.intervals else INTERVALS
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = args.workdir / "results.jsonl"
     done = {}
     if results.exists():
         for line in results.read_text().splitlines():
             record = json.loads(line)
-            if record["objects"] == args.objects:
+            if record["objects"] == args.objects and "data" in record:
                 done[record["seed"]] = record
-    for seed in range(args.seeds):
-        if seed in done:
-            continue
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    missing = [seed for seed in seeds if seed not in done]
+    if args.reanalyse and missing:
+        parser.error(f"--reanalyse: seeds {missing} have no stored run in {results}; run them first")
+    for seed in missing:
         record = run_seed(seed, args.objects, args.workdir)
         done[seed] = record
         with results.open("a") as handle:
@@ -231,7 +285,8 @@ def main() -> None:
             file=sys.stderr,
             flush=True,
         )
-    summary = summarise([done[s] for s in range(args.seeds)])
+    records = [reanalyse(done[s], method) if args.reanalyse else done[s] for s in seeds]
+    summary = summarise(records)
     print(yaml.safe_dump(summary, sort_keys=False))
 
 

@@ -84,26 +84,114 @@ def _time_to_all(data: ArmData) -> float | None:
 
 
 def _design_effect(data: ArmData) -> float:
-    """How much the workers' sharing of objects inflates the variance of this arm's accuracy."""
+    """How much the workers' sharing of objects inflates the variance of this arm's accuracy (sandwich)."""
     if data.object_workers.shape[0] != int(data.seconds.size):
         return 1.0
     return stats.design_effect(data.correct, data.object_workers)
 
 
-def arm_result(data: ArmData, deadline_seconds: float, rng: np.random.Generator) -> ArmResult:
-    """Point estimates and intervals of one arm: bootstrap over its objects with `rng`, the accuracy's
-    and the cost per correct label's intervals widened by the design effect of shared workers."""
+@dataclass(frozen=True)
+class IntervalMethod:
+    """What the intervals let vary, as it does between runs of the same experiment.
+
+    accuracy (and cost per correct label): "two-way" resamples objects and the workers who answered
+    them (stats.two_way_weights, first-order weights), "two-way-product" the same with product
+    weights, "objects" objects alone with the design effect of a sandwich over shared workers. The
+    sandwich counts each object's own noise once and every pair that shares a worker; the two-way
+    bootstraps count an object's own noise again through each of its workers (1 + k times with k
+    answers; 2 ** (k + 1) - 1 times with product weights), so they are conservative by construction,
+    and they also let the crowd's make-up vary, which changes between runs more than one run shows.
+    completion: "objects" is the Kaplan-Meier interval alone (the arrivals taken as given); "arrivals"
+    adds the noise of the arrival count up to the median (another run's crowd arrives as a process
+    like this one's: Poisson, widened by the over-dispersion of its arrivals in short bins, measured
+    from successive differences so that the rise and fall of the rate over the run is not counted as
+    noise); "workers" adds the spread of the arm's rate when its workers are resampled (a crowd with
+    more or fewer of its fast workers). The defaults were chosen on seeds 1000-1019 of
+    benchmarks/pricing.py, apart from the seeds its figures are reported on.
+    """
+
+    accuracy: str = "two-way"
+    completion: str = "arrivals"
+
+
+INTERVALS = IntervalMethod()
+
+
+def _has_workers(data: ArmData) -> bool:
+    return data.object_workers.shape[0] == int(data.seconds.size) and bool((data.object_workers >= 0).any())
+
+
+def _replicate_weights(data: ArmData, rng: np.random.Generator, method: IntervalMethod) -> np.ndarray:
+    workers = data.object_workers
+    if method.accuracy == "objects" or not _has_workers(data):
+        workers = np.full((int(data.seconds.size), 0), -1, dtype=np.int64)
+    return stats.two_way_weights(
+        workers, rng, combine="product" if method.accuracy.endswith("product") else "additive"
+    )
+
+
+def _rate_log_variance(
+    data: ArmData, median_seconds: float | None, rng: np.random.Generator, method: IntervalMethod
+) -> float:
+    """The variance of the log of the arm's rate of work from run to run that one run's objects do not show."""
+    variance = 0.0
+    workers = data.object_workers[data.object_workers >= 0]
+    if method.completion == "workers" and workers.size:
+        shares = np.bincount(workers).astype(float)
+        weights = rng.poisson(1.0, size=(stats.BOOTSTRAP_REPLICATES, shares.size))
+        with np.errstate(divide="ignore"):
+            ratios = np.log(weights @ shares / shares.sum())
+        variance += float(np.var(ratios[np.isfinite(ratios)]))
+    if method.completion == "arrivals" and median_seconds and data.submit_seconds.size:
+        # the answers up to the median: their count's noise is the time's (a count of M arrivals with
+        # dispersion phi reaches M within a relative sd of sqrt(phi / M))
+        start = float(data.accept_seconds.min()) if data.accept_seconds.size else 0.0
+        early = data.submit_seconds[data.submit_seconds <= median_seconds]
+        if early.size and median_seconds > start:
+            counts = np.histogram(early, bins=timing.BINS * 2, range=(start, median_seconds))[0]
+            variance += timing.local_dispersion(counts) / early.size
+    return variance
+
+
+def _completion_interval(
+    median: float | None, low: float | None, high: float | None, extra_log_variance: float
+) -> tuple[float | None, float | None]:
+    """The Kaplan-Meier interval of the median, widened on the log scale by the run-to-run variance of the
+    rate of work (its half-widths read as normal errors of log time, the two added in quadrature)."""
+    if median is None or low is None or high is None or extra_log_variance <= 0 or min(median, low) <= 0:
+        return low, high
+    z = 1.959964
+    down, up = np.log(median / low) / z, np.log(high / median) / z
+    return (
+        float(median * np.exp(-z * np.sqrt(down**2 + extra_log_variance))),
+        float(median * np.exp(z * np.sqrt(up**2 + extra_log_variance))),
+    )
+
+
+def arm_result(
+    data: ArmData, deadline_seconds: float, rng: np.random.Generator, method: IntervalMethod = INTERVALS
+) -> ArmResult:
+    """Point estimates and intervals of one arm: a bootstrap over its objects and (by default) its
+    workers with `rng`; the completion interval widened by the run-to-run variation of the rate of work."""
     n = int(data.seconds.size)
     known = data.correct >= 0
     judged, right = int(known.sum()), int((data.correct == 1).sum())
     done = data.finished.astype(float)
     spent = int(round(float(data.cost_cents.sum())))
-    indices = stats.bootstrap_indices(n, rng)
-    per_object = stats.ratio_replicates(data.cost_cents, done, indices)
+    weights = _replicate_weights(data, rng, method)
+    per_object = stats.weighted_ratio(data.cost_cents, done, weights)
     # per correct label = per object / accuracy; a resample's accuracy is over its judged objects
-    hits = stats.ratio_replicates((data.correct == 1).astype(float), known.astype(float), indices)
-    per_correct = per_object / np.where(hits > 0, hits, np.nan) if judged else np.full(indices.shape[0], np.nan)
-    effect = _design_effect(data)
+    hits = stats.weighted_ratio((data.correct == 1).astype(float), known.astype(float), weights)
+    per_correct = per_object / np.where(hits > 0, hits, np.nan) if judged else np.full(weights.shape[0], np.nan)
+    if method.accuracy == "objects" or not _has_workers(data):  # without workers, Wilson as it is
+        effect = _design_effect(data)
+        spread = np.sqrt(effect)  # the object bootstrap's interval of cost per correct label, widened
+    else:  # the resampled accuracies' variance over the binomial one
+        p = right / judged if judged else 0.0
+        binomial = p * (1 - p) / judged if judged else 0.0
+        finite = hits[np.isfinite(hits)]
+        effect = max(1.0, float(np.var(finite)) / binomial) if binomial > 0 and finite.size > 1 else 1.0
+        spread = 1.0
     # the Wilson interval on effective counts: objects that share workers count for less
     accuracy_ci = _interval(*stats.wilson_interval(right / effect, judged / effect)) if judged else None
     if judged:
@@ -116,6 +204,9 @@ def arm_result(data: ArmData, deadline_seconds: float, rng: np.random.Generator)
     cost_per_correct = cost_per_object / accuracy if cost_per_object is not None and accuracy else None
     curve = stats.kaplan_meier(data.seconds, data.finished)
     median, median_low, median_high = stats.survival_quantile(curve, 0.5)
+    median_low, median_high = _completion_interval(
+        median, median_low, median_high, _rate_log_variance(data, median, rng, method)
+    )
     hours = data.observed_seconds / 3600 if data.observed_seconds > 0 else None
     return ArmResult(
         arm=data.arm,
@@ -136,7 +227,7 @@ def arm_result(data: ArmData, deadline_seconds: float, rng: np.random.Generator)
         cost_per_object_cents_ci=_interval(*stats.percentile_interval(per_object)) if completed else None,
         cost_per_correct_cents=_round(cost_per_correct),
         cost_per_correct_cents_ci=_interval(
-            *stats.widen(cost_per_correct, *stats.percentile_interval(per_correct), np.sqrt(effect))
+            *stats.widen(cost_per_correct, *stats.percentile_interval(per_correct), spread)
         )
         if judged
         else None,
@@ -178,7 +269,11 @@ def _effective(data: ArmData, design_effect: float) -> tuple[int, int]:
 
 
 def compare(
-    reference: ArmData, other: ArmData, rng: np.random.Generator, design_effects: tuple[float, float] = (1.0, 1.0)
+    reference: ArmData,
+    other: ArmData,
+    rng: np.random.Generator,
+    design_effects: tuple[float, float] = (1.0, 1.0),
+    method: IntervalMethod = INTERVALS,
 ) -> Comparison:
     """Accuracy (Newcombe interval and Fisher's exact test on effective counts), cost per correct label
     (independent bootstrap of each arm over objects and workers), completion curves (log-rank test)."""
@@ -190,7 +285,7 @@ def compare(
         accuracy = stats.Difference(
             accuracy.estimate + shift, accuracy.low + shift, accuracy.high + shift, accuracy.p_value, accuracy.test
         )
-    costs = [_cost_per_correct_replicates(data, rng) for data in (reference, other)]
+    costs = [_cost_per_correct_replicates(data, rng, method) for data in (reference, other)]
     difference = costs[1] - costs[0]
     point = _cost_per_correct(other), _cost_per_correct(reference)
     return Comparison(
@@ -202,8 +297,8 @@ def compare(
         accuracy_test=accuracy.test + " on effective counts (judged objects / design effect)",
         cost_per_correct_difference_cents=_round(point[0] - point[1]) if None not in point else None,
         cost_per_correct_difference_cents_ci=_interval(*stats.percentile_interval(difference)),
-        cost_test="95% percentile bootstrap interval (objects resampled within each arm, spread by its design "
-        "effect); differs if it excludes 0",
+        cost_test="95% percentile bootstrap interval (each arm's objects and workers resampled, independently "
+        "between arms); differs if it excludes 0",
         completion_p_value=_round(
             stats.logrank_p([reference.seconds, other.seconds], [reference.finished, other.finished])
         ),
@@ -222,17 +317,20 @@ def _cost_per_correct(data: ArmData) -> float | None:
     return float(data.cost_cents.sum()) / done / (right / judged) if right and done and judged else None
 
 
-def _cost_per_correct_replicates(data: ArmData, rng: np.random.Generator) -> np.ndarray:
-    indices = stats.bootstrap_indices(int(data.seconds.size), rng)
-    per_object = stats.ratio_replicates(data.cost_cents, data.finished.astype(float), indices)
-    hits = stats.ratio_replicates((data.correct == 1).astype(float), (data.correct >= 0).astype(float), indices)
+def _cost_per_correct_replicates(
+    data: ArmData, rng: np.random.Generator, method: IntervalMethod = INTERVALS
+) -> np.ndarray:
+    weights = _replicate_weights(data, rng, method)
+    per_object = stats.weighted_ratio(data.cost_cents, data.finished.astype(float), weights)
+    hits = stats.weighted_ratio((data.correct == 1).astype(float), (data.correct >= 0).astype(float), weights)
     point = _cost_per_correct(data)
+    if not point:
+        return per_object * np.nan
+    replicates = per_object / np.where(hits > 0, hits, np.nan)
+    if method.accuracy != "objects" and _has_workers(data):
+        return replicates
     # deviations from the point estimate scaled by the design effect's square root, as the arm's interval is
-    return (
-        point + (per_object / np.where(hits > 0, hits, np.nan) - point) * np.sqrt(_design_effect(data))
-        if point
-        else per_object * np.nan
-    )
+    return point + (replicates - point) * np.sqrt(_design_effect(data))
 
 
 # --------------------------------------------------------------------------------------------- recommendation
@@ -506,15 +604,16 @@ def analyse(
     seed: int,
     predict_objects: int | None = None,
     predict_probability: float = 0.9,
+    method: IntervalMethod = INTERVALS,
 ) -> ExperimentAnalysis:
     """Everything the report shows, from the arms' objects; seeded, so it repeats exactly."""
-    results = [arm_result(d, deadline_seconds, np.random.default_rng([seed, 1, i])) for i, d in enumerate(data)]
+    results = [arm_result(d, deadline_seconds, np.random.default_rng([seed, 1, i]), method) for i, d in enumerate(data)]
     recommendation = recommend(results, quality_target, deadline_seconds, np.random.default_rng([seed, 2]))
     names = [r.arm for r in results]
     reference = names.index(recommendation.arm) if recommendation.arm in names else 0
     effects = [r.design_effect for r in results]
     comparisons = [
-        compare(data[reference], d, np.random.default_rng([seed, 3, i]), (effects[reference], effects[i]))
+        compare(data[reference], d, np.random.default_rng([seed, 3, i]), (effects[reference], effects[i]), method)
         for i, d in enumerate(data)
         if i != reference
     ]

@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from broker.domain.clock import utcnow
 from broker.domain.money import MoneyError, usd_to_cents
-from broker.experiments.analysis import ArmData, ExperimentAnalysis, analyse
+from broker.experiments.analysis import INTERVALS, ArmData, ExperimentAnalysis, IntervalMethod, analyse
 from broker.manifest import read_manifest
 from broker.reports.workers import worker_report
 from broker.spec import (
@@ -337,7 +337,9 @@ def experiment_data(
     return data
 
 
-def analyse_experiment(spec: PricingExperimentSpec, data: list[ArmData]) -> ExperimentAnalysis:
+def analyse_experiment(
+    spec: PricingExperimentSpec, data: list[ArmData], method: IntervalMethod = INTERVALS
+) -> ExperimentAnalysis:
     """Estimates, intervals, tests, recommendation, power and the completion-time model of the arms."""
     return analyse(
         data,
@@ -349,6 +351,7 @@ def analyse_experiment(spec: PricingExperimentSpec, data: list[ArmData]) -> Expe
         seed=spec.seed,
         predict_objects=spec.predict_objects,
         predict_probability=spec.predict_probability,
+        method=method,
     )
 
 

@@ -72,6 +72,42 @@ def ratio_replicates(numerator: np.ndarray, denominator: np.ndarray, indices: np
         return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
 
 
+def two_way_weights(
+    object_workers: np.ndarray,
+    rng: np.random.Generator,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    combine: str = "product",
+) -> np.ndarray:
+    """replicates x objects bootstrap weights that resample objects AND workers (a pigeonhole bootstrap,
+    Owen 2007; Owen and Eckles 2012).
+
+    Objects and workers each get independent Poisson(1) multiplicities; an object counts by its own
+    multiplicity times its workers' (`combine="product"`), or times 1 plus the sum of its workers'
+    deviations from 1, floored at 0 (`"additive"`: the first-order term alone). Either way an object
+    moves with the workers who answered it, so a worker's errors, repeated over its objects, vary
+    together, as they do between runs with different crowds. `object_workers` is objects x answers,
+    -1 for none.
+    """
+    n = int(object_workers.shape[0])
+    present = object_workers >= 0
+    n_workers = int(object_workers[present].max()) + 1 if present.any() else 0
+    objects = rng.poisson(1.0, size=(replicates, n)).astype(float)
+    workers = rng.poisson(1.0, size=(replicates, n_workers)).astype(float)
+    if not n_workers:
+        return objects
+    per_answer = np.where(present[None], workers[:, np.where(present, object_workers, 0)], 1.0)
+    if combine == "product":
+        return objects * per_answer.prod(axis=2)
+    return objects * np.maximum(0.0, 1.0 + (per_answer - 1.0).sum(axis=2))
+
+
+def weighted_ratio(numerator: np.ndarray, denominator: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum(w * numerator) / sum(w * denominator) per row of weights (NaN where the denominator is 0)."""
+    top, bottom = weights @ numerator, weights @ denominator
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
+
+
 def design_effect(correct: np.ndarray, object_workers: np.ndarray) -> float:
     """The variance of an accuracy over the binomial one when objects share workers (at least 1).
 

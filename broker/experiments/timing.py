@@ -72,6 +72,16 @@ def dispersion(observations: list[RateObservation]) -> float:
     return max(1.0, float(np.average(ratios, weights=weights))) if ratios else 1.0
 
 
+def local_dispersion(counts: np.ndarray) -> float:
+    """Variance-to-mean ratio of arrival counts in successive bins, from their successive differences
+    (von Neumann), so that a rate that rises or falls over the run does not count as noise (at least 1)."""
+    counts = np.asarray(counts, dtype=float)
+    mean = counts.mean() if counts.size else 0.0
+    if counts.size < 3 or mean <= 0:
+        return 1.0
+    return max(1.0, float(np.mean(np.diff(counts) ** 2) / 2 / mean))
+
+
 def fit_rate_model(observations: list[RateObservation], iterations: int = 50) -> RateModel | None:
     """Poisson regression of assignments on log pay per expected second, log exposure as offset
     (Newton's method); None when the arms do not differ in pay or saw no work."""

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from broker.experiments import stats
-from broker.experiments.analysis import ArmData, analyse, arm_result, power_analysis, recommend
+from broker.experiments import timing as stats_timing
+from broker.experiments.analysis import ArmData, IntervalMethod, analyse, arm_result, power_analysis, recommend
 
 
 def test_wilson_interval_matches_scipy_and_is_vectorised():
@@ -192,12 +193,68 @@ def test_design_effect_by_hand():
 
 def test_design_effect_counts_shared_workers_and_widens_the_interval():
     rng = np.random.default_rng(8)
-    clustered = arm_result(_clustered_arm(rng), 1e9, np.random.default_rng(0))
-    independent = arm_result(_clustered_arm(rng, shared=False), 1e9, np.random.default_rng(0))
-    assert clustered.design_effect > 2 and independent.design_effect < 1.5
+    clustered_arm, independent_arm = _clustered_arm(rng), _clustered_arm(rng, shared=False)
+    # the sandwich: shared workers' objects fail together; independent objects do not
+    assert stats.design_effect(clustered_arm.correct, clustered_arm.object_workers) > 2
+    assert stats.design_effect(independent_arm.correct, independent_arm.object_workers) < 1.5
+    clustered = arm_result(clustered_arm, 1e9, np.random.default_rng(0))
+    independent = arm_result(independent_arm, 1e9, np.random.default_rng(0))
+    # the two-way bootstrap counts an object's own noise again through each of its 3 workers (about 4
+    # times in all) and adds the clustering on top
+    assert 3 < independent.design_effect < 5.5 and clustered.design_effect > independent.design_effect + 2
     width = clustered.accuracy_ci[1] - clustered.accuracy_ci[0]
     wilson = stats.wilson_interval(clustered.correct, clustered.judged)
-    assert width > 1.3 * (wilson[1] - wilson[0])
+    assert width > 2 * (wilson[1] - wilson[0])
+    objects_only = arm_result(clustered_arm, 1e9, np.random.default_rng(0), IntervalMethod("objects", "objects"))
+    assert objects_only.design_effect == pytest.approx(
+        stats.design_effect(clustered_arm.correct, clustered_arm.object_workers), abs=1e-3
+    )
+
+
+def test_two_way_weights_move_objects_with_their_workers():
+    workers = np.array([[0], [0], [1], [1], [-1]])
+    for combine in ("additive", "product"):
+        weights = stats.two_way_weights(workers, np.random.default_rng(3), 20_000, combine=combine)
+        assert weights.shape == (20_000, 5) and (weights >= 0).all()
+        assert weights.mean() == pytest.approx(1.0, abs=0.03)
+        correlation = np.corrcoef(weights.T)
+        assert correlation[0, 1] > 0.3 and correlation[2, 3] > 0.3  # objects of one worker move together
+        assert abs(correlation[0, 2]) < 0.03 and abs(correlation[0, 4]) < 0.03  # of different workers: not
+    # an object answered by nobody known is resampled as an object alone
+    alone = stats.two_way_weights(np.full((3, 0), -1), np.random.default_rng(3), 10)
+    assert alone.shape == (10, 3)
+
+
+def test_local_dispersion_ignores_a_trend_but_not_bursts():
+    rng = np.random.default_rng(4)
+    steady = rng.poisson(20, 200)
+    assert stats_timing.local_dispersion(steady) == pytest.approx(1.0, abs=0.25)
+    trend = rng.poisson(np.linspace(5, 60, 200))  # the rate falls over the run: no extra noise
+    assert stats_timing.local_dispersion(trend) < 1.4 < trend.var() / trend.mean()
+    bursts = np.where(np.arange(200) % 2, 0, 40)  # work in streaks
+    assert stats_timing.local_dispersion(bursts) > 20
+
+
+def test_completion_interval_widens_with_the_noise_of_arrivals():
+    arrivals = np.sort(np.random.default_rng(5).uniform(0, 100, 600))  # 200 objects x 3 answers
+    base = _data("arm", 1, 90, n=200)
+    arm = ArmData(
+        **{
+            **base.__dict__,
+            "seconds": arrivals[2::3],
+            "submit_seconds": arrivals,
+            "accept_seconds": arrivals - 1,
+            "workers_per_object": 3,
+        }
+    )
+    km = arm_result(arm, 1e9, np.random.default_rng(0), IntervalMethod("two-way", "objects"))
+    widened = arm_result(arm, 1e9, np.random.default_rng(0))
+    assert km.median_completion_seconds == widened.median_completion_seconds
+    low, high = km.median_completion_seconds_ci
+    assert widened.median_completion_seconds_ci[0] < low and widened.median_completion_seconds_ci[1] > high
+    # Poisson arrivals: about 300 answers by the median, so a relative sd of about 1 / sqrt(300) at least
+    spread = np.log(widened.median_completion_seconds_ci[1] / widened.median_completion_seconds) / 1.96
+    assert spread > 0.9 / np.sqrt(300)
 
 
 def test_clustered_intervals_cover_the_crowd_level_accuracy():
