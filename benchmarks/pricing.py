@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from broker.experiments import timing  # noqa: E402
+from broker import completion as timing  # noqa: E402
 from broker.experiments.analysis import (  # noqa: E402
     INTERVALS,
     ArmData,

@@ -31,9 +31,17 @@ from broker.commands import (
     send_bonus,
     unblock_worker,
 )
+from broker.completion import FittedCompletion, fitted_completion_from_json
 from broker.daemon import install_signal_handlers, run_cycle, run_until_done
 from broker.demo import DEMO_TASKS, DemoOptions, run_demo
 from broker.domain.money import MoneyError, usd_to_cents
+from broker.estimate import (
+    completion_rows,
+    count_manifest_objects,
+    estimate_completion,
+    estimate_rows,
+    estimate_spec,
+)
 from broker.experiments import load_experiment_spec, submit_experiment
 from broker.experiments.pricing import experiment_results
 from broker.experiments.report import results_html, results_table, write_results_csv
@@ -53,10 +61,10 @@ from broker.export import (
 from broker.manifest import ManifestError, write_rejected
 from broker.marketplace.cli import app as marketplace_app
 from broker.reports.cli import _settings as settings_of
-from broker.reports.cli import db_url_of, estimate_command, open_engine, report_app, wide_console
+from broker.reports.cli import db_url_of, open_engine, report_app, wide_console
 from broker.reports.status import JobStatusReport, format_eta, job_status
 from broker.simulation import simulate_pricing_experiment
-from broker.spec import SpecError, SubmitError, parse_duration
+from broker.spec import SpecError, SubmitError, load_job_spec, parse_duration
 from broker.stages.submit import submit_job
 from broker.storage import read_text
 from broker.store import database_exists, migrate, reading, sqlite_file
@@ -75,7 +83,6 @@ app.add_typer(team_app, name="team")
 app.command("validate")(validate_command)
 app.command("preview")(preview_command)
 app.add_typer(report_app, name="report", help="Worker and job statistics: terminal table, CSV, HTML.")
-app.command("estimate")(estimate_command)
 experiment_app = typer.Typer(no_args_is_help=True, help="Pricing experiments: arms that differ in reward.")
 app.add_typer(experiment_app, name="experiment")
 
@@ -810,6 +817,92 @@ def demo(
         print(json.dumps(summary.as_dict()))
     else:
         summary.print(console)
+
+
+# ----------------------------------------------------------------------------------------- estimate
+
+
+def _fitted_completion(ctx: typer.Context, path: Path) -> FittedCompletion:
+    """--timing-from: an experiment report's JSON, or an experiment spec whose arms the broker DB holds."""
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            experiment = load_experiment_spec(path)
+        except SpecError as exc:
+            _fail(str(exc))
+        with reading(_engine(_settings(ctx))) as session:
+            try:  # the arms' analysis, with its completion model
+                data = experiment_results(session, experiment).as_json()
+            except ValueError as exc:
+                _fail(f"--timing-from {path}: {exc}")
+    else:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"--timing-from {path}: cannot read: {exc}")
+        except json.JSONDecodeError as exc:
+            _fail(f"--timing-from {path}: not JSON (line {exc.lineno}): {exc.msg}")
+    try:
+        return fitted_completion_from_json(data, f"--timing-from {path}")
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@app.command("estimate")
+def estimate_command(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(..., help="Job spec YAML."),
+    work_time: str | None = typer.Option(None, "--work-time", help='Expected time per assignment, e.g. "45s" or "2m".'),
+    objects: int | None = typer.Option(
+        None, "--objects", min=0, help="Object count (default: count the input manifest)."
+    ),
+    timing_from: Path | None = typer.Option(
+        None,
+        "--timing-from",
+        help="Predict the time to finish with a pricing experiment's fitted completion model: its report JSON "
+        "(`broker experiment pricing SPEC --report --json > exp.json`) or its experiment spec YAML.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Cost before posting: rewards, MTurk fees (10+ assignments and Masters surcharges), total, hourly wage;
+    with --timing-from, the time to finish."""
+    settings = _settings(ctx)
+    try:
+        job = load_job_spec(spec, settings=settings)
+        count = objects if objects is not None else count_manifest_objects(job, settings)
+        seconds = float(parse_duration(work_time)) if work_time is not None else None
+    except (SpecError, ManifestError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(f"--work-time: {exc}")
+    if seconds is not None and seconds <= 0:
+        _fail("--work-time: must be positive")
+    estimate = estimate_spec(job, count, work_seconds=seconds)
+    completion = None
+    if timing_from is not None:
+        completion = estimate_completion(
+            _fitted_completion(ctx, timing_from),
+            str(timing_from),
+            reward_cents=job.reward_cents,
+            objects=estimate.objects + estimate.gold_objects,
+            workers_per_object=job.workers_per_object,
+            lifetime_seconds=float(job.lifetime_seconds),
+            work_seconds=seconds,
+        )
+    if as_json:
+        print(json.dumps({**estimate.as_dict(), "completion": completion.as_dict() if completion else None}))
+        if not estimate.within_budget:
+            raise typer.Exit(2)
+        return
+    table = Table(title=f"estimate for {job.job_name}", show_header=False)
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    for key, value in estimate_rows(estimate) + (completion_rows(completion) if completion else []):
+        table.add_row(key, value, style="bold" if key == "total" else None)
+    console.print(table)
+    if seconds is None:
+        console.print("give --work-time (e.g. 30s) to see the hourly wage it implies")
+    if not estimate.within_budget:
+        raise typer.Exit(2)
 
 
 # ----------------------------------------------------------------------------------------- experiments

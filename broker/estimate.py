@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from broker.completion import FittedCompletion, predict_finish
 from broker.domain.money import (
     BASE_FEE_PERCENT,
     LARGE_HIT_EXTRA_PERCENT,
@@ -187,3 +188,77 @@ def estimate_rows(estimate: CostEstimate) -> list[tuple[str, str]]:
     if e.hourly_wage_cents is not None:
         rows.append(("hourly wage", f"{usd(e.hourly_wage_cents)}/h at {e.work_seconds:g} s per assignment"))
     return rows
+
+
+@dataclass(frozen=True)
+class CompletionEstimate:
+    """When the job's assignments would be done, by a pricing experiment's fitted completion model."""
+
+    source: str  # where the model came from
+    reward_cents: int
+    assignments: int
+    expected_seconds: float  # per assignment, in the model's pay per expected second
+    median_seconds: float  # after work starts
+    seconds_ci: list[float]  # 95%
+    lifetime_seconds: float  # the HITs' lifetime
+    probability_within_lifetime: float
+    rewards_tried: list[int]
+    extrapolated: bool  # the reward is outside those the model was fitted on
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_completion(
+    fitted: FittedCompletion,
+    source: str,
+    *,
+    reward_cents: int,
+    objects: int,
+    workers_per_object: int,
+    lifetime_seconds: float,
+    work_seconds: float | None = None,
+) -> CompletionEstimate:
+    """The time to finish `objects` x `workers_per_object` assignments at the reward, with its interval and
+    the chance to finish within the HITs' lifetime (`work_seconds` overrides the model's work time: a
+    longer task pays less per second at the same reward)."""
+    expected = work_seconds or fitted.expected_seconds
+    prediction = predict_finish(
+        fitted.model, reward_cents, expected, max(objects, 1), workers_per_object, lifetime_seconds
+    )
+    tried = fitted.rewards_tried
+    return CompletionEstimate(
+        source=source,
+        reward_cents=reward_cents,
+        assignments=objects * workers_per_object,
+        expected_seconds=round(expected, 2),
+        median_seconds=prediction.median_seconds,
+        seconds_ci=prediction.seconds_ci,
+        lifetime_seconds=lifetime_seconds,
+        probability_within_lifetime=prediction.probability_by_deadline,
+        rewards_tried=tried,
+        extrapolated=bool(tried) and not min(tried) <= reward_cents <= max(tried),
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def completion_rows(estimate: CompletionEstimate) -> list[tuple[str, str]]:
+    e = estimate
+    low, high = e.seconds_ci
+    note = f" (extrapolated: the experiment tried {min(e.rewards_tried)}-{max(e.rewards_tried)} cents)"
+    return [
+        (
+            "time to finish",
+            f"{_duration(e.median_seconds)} (95%: {_duration(low)}-{_duration(high)})"
+            + (note if e.extrapolated else ""),
+        ),
+        ("  within the HITs' lifetime", f"{e.probability_within_lifetime:.0%} ({_duration(e.lifetime_seconds)})"),
+        ("  model", f"{e.source}, {e.expected_seconds:g} s per assignment"),
+    ]

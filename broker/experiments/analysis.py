@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from broker.experiments import stats, timing
+from broker import completion as timing
+from broker.experiments import stats
 
 DRAWS = 4000  # posterior draws behind a recommendation's confidence
 
@@ -125,9 +126,7 @@ def _replicate_weights(data: ArmData, rng: np.random.Generator, method: Interval
     workers = data.object_workers
     if method.accuracy == "objects" or not _has_workers(data):
         workers = np.full((int(data.seconds.size), 0), -1, dtype=np.int64)
-    return stats.two_way_weights(
-        workers, rng, combine="product" if method.accuracy.endswith("product") else "additive"
-    )
+    return stats.two_way_weights(workers, rng, combine="product" if method.accuracy.endswith("product") else "additive")
 
 
 def _rate_log_variance(
@@ -532,6 +531,7 @@ def completion_model(
         "Poisson regression, over-dispersion measured within arms",
         "intercept": round(model.intercept, 4),
         "slope": round(model.slope, 4),
+        "covariance": model.as_json()["covariance"],
         "slope_ci": [round(model.slope - z * slope_sd, 4), round(model.slope + z * slope_sd, 4)],
         "dispersion": round(model.dispersion, 3),
         "expected_seconds": round(expected, 2),

@@ -11,10 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from broker.estimate import count_manifest_objects, estimate_rows, estimate_spec
-from broker.manifest import ManifestError
 from broker.reports.html import job_report_html, worker_report_html, write_html
 from broker.reports.jobs import job_report
 from broker.reports.qa import load_qa_report, parse_bins, qa_csv, qa_rich_tables
@@ -28,7 +25,6 @@ from broker.reports.tables import (
 )
 from broker.reports.workers import sort_rows, team_jobs, worker_report
 from broker.settings import SettingsError, load_settings
-from broker.spec import SpecError, load_job_spec, parse_duration
 from broker.store import database_exists, get_engine, reading, sqlite_file
 from broker.store.jobs import UnknownJobError, find_job
 from broker.store.views import all_jobs
@@ -185,42 +181,3 @@ def report_qa(
         csv.write_text(qa_csv(report), encoding="utf-8")
         if not as_json:
             console.print(f"wrote {csv}")
-
-
-def estimate_command(
-    ctx: typer.Context,
-    spec: Path = typer.Argument(..., help="Job spec YAML."),
-    work_time: str | None = typer.Option(None, "--work-time", help='Expected time per assignment, e.g. "45s" or "2m".'),
-    objects: int | None = typer.Option(
-        None, "--objects", min=0, help="Object count (default: count the input manifest)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Cost before posting: rewards, MTurk fees (10+ assignments and Masters surcharges), total, hourly wage."""
-    settings = _settings(ctx)
-    try:
-        job = load_job_spec(spec, settings=settings)
-        count = objects if objects is not None else count_manifest_objects(job, settings)
-        seconds = float(parse_duration(work_time)) if work_time is not None else None
-    except (SpecError, ManifestError) as exc:
-        _fail(str(exc))
-    except ValueError as exc:
-        _fail(f"--work-time: {exc}")
-    if seconds is not None and seconds <= 0:
-        _fail("--work-time: must be positive")
-    estimate = estimate_spec(job, count, work_seconds=seconds)
-    if as_json:
-        print(json.dumps(estimate.as_dict()))
-        if not estimate.within_budget:
-            raise typer.Exit(2)
-        return
-    table = Table(title=f"estimate for {job.job_name}", show_header=False)
-    table.add_column(justify="left")
-    table.add_column(justify="right")
-    for key, value in estimate_rows(estimate):
-        table.add_row(key, value, style="bold" if key == "total" else None)
-    console.print(table)
-    if seconds is None:
-        console.print("give --work-time (e.g. 30s) to see the hourly wage it implies")
-    if not estimate.within_budget:
-        raise typer.Exit(2)

@@ -377,3 +377,69 @@ def test_simulated_sequential_experiment_runs_the_arms_in_turn(tmp_path: Path):
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout)
     assert all(a["completed"] == 15 for a in result["arms"]) and "one after another" in result["notes"][0]
+
+
+def test_estimate_predicts_completion_with_an_experiments_fitted_model(tmp_path: Path):
+    """`broker estimate --timing-from`: the experiment's JSON and its spec (arms read from the DB) give the
+    same prediction, which is the model's own arithmetic: assignments / rate at the job's reward."""
+    from broker.cli import app
+
+    spec = _small_simulated_experiment(tmp_path)
+    work = tmp_path / "run"
+    report = CliRunner().invoke(
+        app, ["experiment", "pricing", str(spec), "--simulate", "--seed", "4", "--json", "--workdir", str(work)]
+    )
+    assert report.exit_code == 0, report.output
+    saved = tmp_path / "exp.json"
+    saved.write_text(report.stdout)
+    model = json.loads(report.stdout)["completion_model"]
+    base = Path(__file__).parents[2] / "config" / "examples" / "pricing-base.yaml"
+    estimates = []
+    for source in (saved, spec):
+        out = CliRunner().invoke(
+            app,
+            [
+                "--db",
+                str(work / "sim-simulated.db"),
+                "estimate",
+                str(base),
+                "--objects",
+                "40",
+                "--timing-from",
+                str(source),
+                "--json",
+            ],
+        )
+        assert out.exit_code == 0, out.output
+        estimates.append(json.loads(out.stdout)["completion"])
+    json_estimate, spec_estimate = estimates
+    assert {k: v for k, v in json_estimate.items() if k != "source"} == {
+        k: v for k, v in spec_estimate.items() if k != "source"
+    }
+    rate = np.exp(model["intercept"] + model["slope"] * np.log(1 / model["expected_seconds"]))  # base: 1 cent
+    assert json_estimate["assignments"] == 120
+    assert json_estimate["median_seconds"] == pytest.approx(120 / rate, rel=0.01)
+    low, high = json_estimate["seconds_ci"]
+    assert low < json_estimate["median_seconds"] < high
+    assert json_estimate["rewards_tried"] == [1, 5] and not json_estimate["extrapolated"]
+    table = CliRunner().invoke(app, ["estimate", str(base), "--timing-from", str(saved)])
+    assert table.exit_code == 0 and "time to finish" in table.stdout and "95%" in table.stdout
+
+
+def test_estimate_timing_from_a_file_that_is_not_a_report_fails_in_one_line(tmp_path: Path):
+    from broker.cli import app
+
+    base = Path(__file__).parents[2] / "config" / "examples" / "pricing-base.yaml"
+    for content, message in (
+        ("{}", "not an experiment report"),
+        ("{oops", "not JSON (line 1)"),
+        ('{"completion_model": null}', "has no completion model"),
+        (
+            '{"completion_model": {"intercept": 1, "slope": 1, "dispersion": 1, "expected_seconds": 5}}',
+            "covariance must be a 2 x 2 matrix",
+        ),
+    ):
+        path = tmp_path / "model.json"
+        path.write_text(content)
+        out = CliRunner().invoke(app, ["estimate", str(base), "--timing-from", str(path)])
+        assert out.exit_code == 1 and message in out.output and "Traceback" not in out.output, out.output

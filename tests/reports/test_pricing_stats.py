@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from broker import completion as stats_timing
 from broker.experiments import stats
-from broker.experiments import timing as stats_timing
 from broker.experiments.analysis import ArmData, IntervalMethod, analyse, arm_result, power_analysis, recommend
 
 

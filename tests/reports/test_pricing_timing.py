@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from broker.experiments import timing
+from broker import completion as timing
 
 INTERCEPT, SLOPE, EXPECTED = 0.5, 0.6, 10.0
 

@@ -1,4 +1,5 @@
-"""How fast work arrives at a reward: a Poisson-rate model fitted to the arms of an experiment.
+"""How fast work arrives at a reward: a Poisson-rate model fitted to the arms of a pricing experiment,
+used by its report and by `broker estimate --timing-from` (so it sits below both).
 
 After Faridani, Hartmann and Ipeirotis ("What's the right price? Pricing tasks for finishing on
 time", 2011): the rate at which assignments are done is log-linear in the pay per expected second
@@ -15,7 +16,9 @@ to finish by a deadline and the reward needed to finish by it with a stated prob
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -50,6 +53,14 @@ class RateModel:
     slope: float  # b: elasticity of the rate with respect to pay
     covariance: np.ndarray  # 2 x 2, of (a, b), dispersion included
     dispersion: float  # variance / mean of arrivals per bin (1: Poisson)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "intercept": round(self.intercept, 6),
+            "slope": round(self.slope, 6),
+            "covariance": [[float(f"{v:.6g}") for v in row] for row in self.covariance],
+            "dispersion": round(self.dispersion, 4),
+        }
 
     def log_rate(self, reward_cents: np.ndarray | float, expected_seconds: float) -> np.ndarray:
         x = np.log(np.asarray(reward_cents, dtype=float) / expected_seconds)
@@ -151,3 +162,48 @@ def reward_for_deadline(
     mean, sd = _log_time(model, rewards, expected_seconds, objects * answers)
     reach = stats.norm.cdf((np.log(deadline_seconds) - mean) / sd) >= probability
     return int(rewards[np.argmax(reach)]) if reach.any() else None
+
+
+@dataclass(frozen=True)
+class FittedCompletion:
+    """A rate model with what it was fitted on: the typical work time and the rewards tried."""
+
+    model: RateModel
+    expected_seconds: float
+    rewards_tried: list[int]
+
+
+def _number(data: Mapping[str, Any], key: str, where: str) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise ValueError(f"{where}: {key} must be a number")
+    return float(value)
+
+
+def fitted_completion_from_json(data: Any, where: str) -> FittedCompletion:
+    """The model of an experiment report's JSON (`broker experiment pricing SPEC --report --json`): the
+    whole report or its `completion_model`; ValueError names what is missing (`where`: the file)."""
+    if isinstance(data, Mapping) and "completion_model" in data:
+        data = data["completion_model"]
+        if data is None:
+            raise ValueError(f"{where}: the experiment has no completion model (its arms saw no work, or one reward)")
+    if not isinstance(data, Mapping) or "intercept" not in data:
+        raise ValueError(
+            f"{where}: not an experiment report (no completion_model; make one with "
+            "`broker experiment pricing SPEC --report --json`)"
+        )
+    covariance = np.asarray(data.get("covariance"), dtype=float) if data.get("covariance") is not None else None
+    if covariance is None or covariance.shape != (2, 2) or not np.isfinite(covariance).all():
+        raise ValueError(f"{where}: completion_model.covariance must be a 2 x 2 matrix of numbers")
+    expected = _number(data, "expected_seconds", where)
+    if expected <= 0:
+        raise ValueError(f"{where}: completion_model.expected_seconds must be positive")
+    arms = data.get("arms") or []
+    tried = sorted(int(arm["reward_cents"]) for arm in arms if isinstance(arm, Mapping) and "reward_cents" in arm)
+    model = RateModel(
+        _number(data, "intercept", where),
+        _number(data, "slope", where),
+        covariance,
+        max(1.0, _number(data, "dispersion", where)),
+    )
+    return FittedCompletion(model, expected, tried)
