@@ -93,25 +93,24 @@ def _design_effect(data: ArmData) -> float:
 
 @dataclass(frozen=True)
 class IntervalMethod:
-    """What the intervals let vary, as it does between runs of the same experiment.
+    """What the intervals let vary, as it varies between runs of the same experiment.
 
-    accuracy (and cost per correct label): "two-way" resamples objects and the workers who answered
-    them (stats.two_way_weights, first-order weights), "two-way-product" the same with product
-    weights, "objects" objects alone with the design effect of a sandwich over shared workers. The
-    sandwich counts each object's own noise once and every pair that shares a worker; the two-way
-    bootstraps count an object's own noise again through each of its workers (1 + k times with k
-    answers; 2 ** (k + 1) - 1 times with product weights), so they are conservative by construction,
-    and they also let the crowd's make-up vary, which changes between runs more than one run shows.
-    completion: "objects" is the Kaplan-Meier interval alone (the arrivals taken as given); "arrivals"
-    adds the noise of the arrival count up to the median (another run's crowd arrives as a process
-    like this one's: Poisson, widened by the over-dispersion of its arrivals in short bins, measured
-    from successive differences so that the rise and fall of the rate over the run is not counted as
-    noise); "workers" adds the spread of the arm's rate when its workers are resampled (a crowd with
-    more or fewer of its fast workers). The defaults were chosen on seeds 1000-1019 of
-    benchmarks/pricing.py, apart from the seeds its figures are reported on.
+    accuracy (and cost per correct label): "sandwich" is a bootstrap over objects with the design
+    effect of a network-robust sandwich over the workers objects share (stats.design_effect: an
+    object's own noise once, every pair of objects that share a worker); "two-way" resamples objects
+    and the workers who answered them (stats.two_way_weights, first-order weights), "two-way-product"
+    the same with product weights. The two-way bootstraps count an object's own noise again through
+    each of its workers (1 + k times with k answers; 2 ** (k + 1) - 1 times with product weights), so
+    they are conservative by construction. completion: "kaplan-meier" is the interval over objects
+    alone (the arrivals taken as given); "arrivals" adds the noise of the arrival count up to the median
+    (another run's crowd arrives as a process like this one's: Poisson, widened by the over-dispersion
+    of arrivals in short bins, measured from successive differences so that the rise and fall of the
+    rate over the run is not counted as noise); "workers" adds the spread of the arm's rate when its
+    workers are resampled. The defaults are the variants whose coverage came closest to 95% on seeds
+    1000-1019 of benchmarks/pricing.py, apart from the seeds its figures are reported on.
     """
 
-    accuracy: str = "two-way"
+    accuracy: str = "sandwich"
     completion: str = "arrivals"
 
 
@@ -124,7 +123,7 @@ def _has_workers(data: ArmData) -> bool:
 
 def _replicate_weights(data: ArmData, rng: np.random.Generator, method: IntervalMethod) -> np.ndarray:
     workers = data.object_workers
-    if method.accuracy == "objects" or not _has_workers(data):
+    if method.accuracy == "sandwich" or not _has_workers(data):
         workers = np.full((int(data.seconds.size), 0), -1, dtype=np.int64)
     return stats.two_way_weights(workers, rng, combine="product" if method.accuracy.endswith("product") else "additive")
 
@@ -170,8 +169,8 @@ def _completion_interval(
 def arm_result(
     data: ArmData, deadline_seconds: float, rng: np.random.Generator, method: IntervalMethod = INTERVALS
 ) -> ArmResult:
-    """Point estimates and intervals of one arm: a bootstrap over its objects and (by default) its
-    workers with `rng`; the completion interval widened by the run-to-run variation of the rate of work."""
+    """Point estimates and intervals of one arm (a bootstrap with `rng`; what it resamples: `method`), the
+    completion interval widened by the run-to-run variation of the arrival of work."""
     n = int(data.seconds.size)
     known = data.correct >= 0
     judged, right = int(known.sum()), int((data.correct == 1).sum())
@@ -182,7 +181,7 @@ def arm_result(
     # per correct label = per object / accuracy; a resample's accuracy is over its judged objects
     hits = stats.weighted_ratio((data.correct == 1).astype(float), known.astype(float), weights)
     per_correct = per_object / np.where(hits > 0, hits, np.nan) if judged else np.full(weights.shape[0], np.nan)
-    if method.accuracy == "objects" or not _has_workers(data):  # without workers, Wilson as it is
+    if method.accuracy == "sandwich" or not _has_workers(data):  # without workers, Wilson as it is
         effect = _design_effect(data)
         spread = np.sqrt(effect)  # the object bootstrap's interval of cost per correct label, widened
     else:  # the resampled accuracies' variance over the binomial one
@@ -296,8 +295,12 @@ def compare(
         accuracy_test=accuracy.test + " on effective counts (judged objects / design effect)",
         cost_per_correct_difference_cents=_round(point[0] - point[1]) if None not in point else None,
         cost_per_correct_difference_cents_ci=_interval(*stats.percentile_interval(difference)),
-        cost_test="95% percentile bootstrap interval (each arm's objects and workers resampled, independently "
-        "between arms); differs if it excludes 0",
+        cost_test=(
+            "95% percentile bootstrap interval (objects resampled within each arm, spread by its design effect)"
+            if method.accuracy == "sandwich"
+            else "95% percentile bootstrap interval (each arm's objects and workers resampled, independently)"
+        )
+        + "; differs if it excludes 0",
         completion_p_value=_round(
             stats.logrank_p([reference.seconds, other.seconds], [reference.finished, other.finished])
         ),
@@ -326,7 +329,7 @@ def _cost_per_correct_replicates(
     if not point:
         return per_object * np.nan
     replicates = per_object / np.where(hits > 0, hits, np.nan)
-    if method.accuracy != "objects" and _has_workers(data):
+    if method.accuracy != "sandwich" and _has_workers(data):
         return replicates
     # deviations from the point estimate scaled by the design effect's square root, as the arm's interval is
     return point + (replicates - point) * np.sqrt(_design_effect(data))
