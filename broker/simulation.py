@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,9 +65,17 @@ def simulated_marketplace(
     truth: Mapping[str, Any] | None,
     mix: str | Mapping[str, float] = models.DEFAULT_MIX,
     start: datetime | None = None,
+    worker_history: str | None = None,
 ) -> Iterator[SimulatedRun]:
-    """An embedded marketplace on a simulated clock with a seeded crowd; the broker's clock follows it."""
-    config = MarketplaceConfig(db_path=":memory:", file_roots=file_roots, simulated_clock=True, id_seed=seed)
+    """An embedded marketplace on a simulated clock with a seeded crowd; the broker's clock follows it
+    (`worker_history`: the crowd's work histories, broker.marketplace.history)."""
+    config = MarketplaceConfig(
+        db_path=":memory:",
+        file_roots=file_roots,
+        simulated_clock=True,
+        id_seed=seed,
+        worker_history=worker_history,
+    )
     market = start_in_thread(config)
     try:
         marketplace = market.marketplace
@@ -141,6 +149,7 @@ class SimulatedExperiment:
     spec: PricingExperimentSpec  # with the seed used
     data: list[ArmData]
     finished: bool  # False: simulated time ran out with work left
+    no_work_reasons: list[str] = field(default_factory=list)  # why the crowd left HITs it may not take
 
 
 def simulate_experiment_data(
@@ -178,9 +187,10 @@ def simulate_experiment_data(
             now = run.market.marketplace.clock.now()
             with reading(engine) as session:
                 data = experiment_data(session, spec, now=now, arms=chosen)
+            reasons = run.crowd.stats.no_work_reasons()
     finally:
         dispose_engine(db_url)
-    return SimulatedExperiment(spec, data, finished)
+    return SimulatedExperiment(spec, data, finished, reasons)
 
 
 def simulate_pricing_experiment(
@@ -193,4 +203,5 @@ def simulate_pricing_experiment(
         f"simulated on the embedded marketplace: {crowd_size} simulated workers, seed {run.spec.seed}"
         + ("" if run.finished else f"; stopped after {DEFAULT_MAX_SIMULATED_SECONDS / 86_400:.0f} simulated days")
     )
+    analysis.notes.extend(run.no_work_reasons)
     return analysis

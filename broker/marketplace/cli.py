@@ -37,6 +37,13 @@ def serve(
     notification_endpoint_url: str | None = typer.Option(
         None, help="SQS/SNS endpoint for notifications (default: taken from the queue URL)."
     ),
+    worker_history: str | None = typer.Option(
+        None,
+        "--worker-history",
+        help="For simulated crowds: each new account gets a work history from this distribution, e.g. "
+        '"approved=1000:1.5,approval=95-100" (approved HITs log-normal: median, log-sd; approval %% uniform), '
+        "so approved-count and approval-rate requirements can be met. Off by default, as on MTurk.",
+    ),
     invite_only: bool = typer.Option(
         False, "--invite-only", help="Sign-up only with a team invite (a private workforce's site)."
     ),
@@ -70,6 +77,7 @@ def serve(
             time_scale=time_scale,
             requester_name=requester_name,
             invite_only=invite_only,
+            worker_history=worker_history,
             public_url=public_url,
             forwarded_allow_ips=[entry.strip() for entry in forwarded_allow_ips.split(",") if entry.strip()],
             faults=FaultConfig(

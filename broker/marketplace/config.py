@@ -7,6 +7,8 @@ import re
 
 from pydantic import BaseModel, Field, field_validator
 
+from broker.marketplace.history import parse_history
+
 DEFAULT_ACCESS_KEY_ID = "AKIALOCALMARKETPLACE"
 DEFAULT_SECRET_ACCESS_KEY = "local-marketplace-secret"
 
@@ -44,6 +46,9 @@ class MarketplaceConfig(BaseModel):
     requester_name: str = "Local Requester"
     # Private work teams: sign-up only with a team invite (link or code); off for the public crowd.
     invite_only: bool = False
+    # Simulated crowds: every new account gets a work history drawn from this distribution
+    # (broker.marketplace.history, e.g. "approved=1000:1.5,approval=95-100"); None: none, as on MTurk.
+    worker_history: str | None = None
     # The site's address as workers reach it (e.g. https://work.example.org behind a TLS proxy):
     # invite links and the HIT frame's turkSubmitTo are built on it. None: from each request.
     public_url: str | None = None
@@ -56,6 +61,13 @@ class MarketplaceConfig(BaseModel):
     # is not an amazonaws.com host (e.g. moto's server); these are the credentials used.
     notification_access_key_id: str = "testing"
     notification_secret_access_key: str = "testing"
+
+    @field_validator("worker_history")
+    @classmethod
+    def _worker_history(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_history(value)  # a ValueError names the bad part
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -22,6 +22,7 @@ from broker.marketplace import fees, requirements
 from broker.marketplace.clock import Clock
 from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.errors import InsufficientFunds, MarketplaceError, NotFound
+from broker.marketplace.history import parse_history
 from broker.marketplace.ids import IdSource
 from broker.marketplace.records import (
     RECORD_TYPES,
@@ -86,6 +87,7 @@ class MarketplaceCore:
         notifier: Notifier | None = None,
     ) -> None:
         self.config = config
+        self._history = parse_history(config.worker_history) if config.worker_history else None
         self.clock = clock or Clock(speed=config.time_scale, follows_wall=not config.simulated_clock)
         self.ids = IdSource(config.id_seed)
         self.notifier = notifier
@@ -449,6 +451,10 @@ class MarketplaceCore:
         worker = self.workers.get(worker_id)
         if worker is None:
             worker = WorkerRecord(id=worker_id, created_at=now)
+            if self._history is not None:  # a simulated crowd's history from other requesters
+                worker.historic_approved, worker.historic_submitted = self._history.draw(
+                    self.config.id_seed or 0, worker_id
+                )
             self._save(worker, new=True)
         return worker
 

@@ -60,11 +60,19 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def serve_line() -> str:
+    """The block's `broker marketplace serve ... &` line, without the `&`."""
+    return (
+        next(line for line in running_a_job_block() if line.startswith("broker marketplace serve")).rstrip("&").strip()
+    )
+
+
 @pytest.fixture()
 def marketplace(workspace: Path):
+    """The block's own serve line (its options included) on a free port."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "broker.cli", "marketplace", "serve", "--port", str(port), "--db", "market.sqlite3"],
+        [*_argv(serve_line(), port), "--port", str(port), "--db", "market.sqlite3"],
         cwd=workspace,
         env=_env(port),
         stdout=subprocess.DEVNULL,
@@ -104,7 +112,8 @@ def test_the_readme_running_a_job_block_works_as_written(workspace: Path, market
     port = marketplace
     env = _env(port)
     lines = running_a_job_block()
-    assert "broker marketplace serve &" in lines and any(line.startswith("broker marketplace crowd") for line in lines)
+    assert any(line.startswith("broker marketplace serve") and line.endswith("&") for line in lines)
+    assert any(line.startswith("broker marketplace crowd") for line in lines)
     job = "shape-colour"  # the example's job_name
     outputs: dict[str, subprocess.CompletedProcess] = {}
     background: list[subprocess.Popen] = []
@@ -115,7 +124,7 @@ def test_the_readme_running_a_job_block_works_as_written(workspace: Path, market
     try:
         for raw in lines:
             line = _concrete(raw, job)
-            if line is None or line == "broker marketplace serve":  # the fixture serves it
+            if line is None or line.startswith("broker marketplace serve"):  # the fixture serves it
                 continue
             if line.startswith("broker cancel"):  # cancel a second job; the first is done by now
                 spec = workspace / "config" / "examples" / "image-classification.yaml"

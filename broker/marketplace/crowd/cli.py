@@ -103,6 +103,8 @@ def crowd(
             f"{stats.replay_fallbacks} replayed HITs had no real answer left and were answered "
             "from the task's answer distribution"
         )
+    for reason in stats.no_work_reasons():
+        typer.echo(reason)
     for message in stats.errors[:10]:
         typer.echo(f"error: {message}", err=True)
     if stats.error_count and not stats.assignments_submitted:

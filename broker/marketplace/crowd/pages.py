@@ -23,6 +23,7 @@ class HitGroupRow:
     qualified: bool
     blocked: bool
     title: str = ""
+    unmet: tuple[str, ...] = ()  # the requirements this worker does not meet, as the site lists them
 
 
 @dataclass
@@ -82,6 +83,8 @@ class _PageParser(HTMLParser):
         self._script_chunks: list[str] | None = None
         self._group: dict[str, str] | None = None
         self._title_chunks: list[str] | None = None
+        self._unmet_chunks: list[str] | None = None
+        self._unmet: list[str] = []
         self._text_id: tuple[str, list[str], str] | None = None
 
     # helpers
@@ -97,6 +100,9 @@ class _PageParser(HTMLParser):
             self.page.element_srcs.setdefault(tag, attrs["src"])
         if tag == "tr" and "hit-group" in attrs.get("class", "").split():
             self._group = data
+            self._unmet = []
+        elif tag == "li" and self._group is not None and "bad" in attrs.get("class", "").split():
+            self._unmet_chunks = []
         elif tag == "strong" and self._group is not None and "title" in attrs.get("class", "").split():
             self._title_chunks = []
         if attrs.get("id") and tag in ("h1", "p", "span", "code", "div", "strong") and self._text_id is None:
@@ -160,6 +166,8 @@ class _PageParser(HTMLParser):
             self._textarea_text.append(data)
         if self._title_chunks is not None:
             self._title_chunks.append(data)
+        if self._unmet_chunks is not None:
+            self._unmet_chunks.append(data)
         if self._text_id is not None:
             self._text_id[1].append(data)
 
@@ -193,7 +201,12 @@ class _PageParser(HTMLParser):
             if isinstance(parsed, dict):
                 self.page.task_input = parsed
         elif tag == "strong" and self._title_chunks is not None:
+            if self._group is not None:
+                self._group["title"] = " ".join("".join(self._title_chunks).split())
             self._title_chunks = None
+        elif tag == "li" and self._unmet_chunks is not None:
+            self._unmet.append(" ".join("".join(self._unmet_chunks).split()))
+            self._unmet_chunks = None
         elif tag == "tr" and self._group is not None:
             self._finish_group()
 
@@ -209,6 +222,8 @@ class _PageParser(HTMLParser):
                     hits_available=int(g["hits-available"]),
                     qualified=_flag(g.get("qualified")),
                     blocked=_flag(g.get("blocked")),
+                    title=g.get("title", ""),
+                    unmet=tuple(self._unmet),
                 )
             )
         except (KeyError, ValueError):

@@ -45,6 +45,32 @@ MAX_ERRORS_KEPT = 200
 UNANSWERABLE = 2**62  # an `exhausted` mark no group's HIT count exceeds
 
 
+COMPARATORS = {
+    "GreaterThanOrEqualTo": ">=",
+    "GreaterThan": ">",
+    "LessThanOrEqualTo": "<=",
+    "LessThan": "<",
+    "EqualTo": "=",
+    "NotEqualTo": "!=",
+}
+HISTORY_REQUIREMENTS = ("Worker_NumberHITsApproved", "Worker_PercentAssignmentsApproved")
+
+
+def readable_requirement(text: str) -> str:
+    """'Worker_NumberHITsApproved GreaterThanOrEqualTo 500' -> 'Worker_NumberHITsApproved >= 500'."""
+    return " ".join(COMPARATORS.get(word, word) for word in text.split())
+
+
+@dataclass
+class UnqualifiedGroup:
+    """A HIT group simulated workers saw but could not take, and which requirements they lacked."""
+
+    title: str
+    hits_available: int
+    lacking: dict[str, set[str]] = field(default_factory=dict)  # requirement -> WorkerIds without it
+    workers: set[str] = field(default_factory=set)
+
+
 @dataclass
 class CrowdStats:
     """What a crowd run did. `per_worker` counts submitted assignments by WorkerId."""
@@ -61,6 +87,43 @@ class CrowdStats:
     worker_models: dict[str, str] = field(default_factory=dict)  # WorkerId -> model kind
     usernames: dict[str, str] = field(default_factory=dict)  # WorkerId -> the bot's account name
     worker_specs: dict[str, WorkerModelSpec] = field(default_factory=dict)  # WorkerId -> its true model
+    unqualified: dict[str, UnqualifiedGroup] = field(default_factory=dict)  # HITTypeId -> who could not take it
+
+    def note_unqualified(
+        self, hit_type_id: str, title: str, hits_available: int, worker_id: str, unmet: tuple[str, ...]
+    ) -> None:
+        """A worker looked at a group with HITs left that it may not take (`unmet`: the requirements it lacks)."""
+        group = self.unqualified.setdefault(hit_type_id, UnqualifiedGroup(title, hits_available))
+        group.hits_available = hits_available
+        group.workers.add(worker_id)
+        for requirement in unmet or ("a requirement the site does not list",):
+            group.lacking.setdefault(readable_requirement(requirement), set()).add(worker_id)
+
+    def no_work_reasons(self) -> list[str]:
+        """Why groups no simulated worker took went untouched: the requirements the workers lacked."""
+        crowd = max(len(self.worker_models), 1)
+        reasons = []
+        for hit_type_id, group in self.unqualified.items():
+            if self.per_group.get(hit_type_id):
+                continue
+            lacking = sorted(group.lacking.items(), key=lambda item: (-len(item[1]), item[0]))
+            parts = [
+                f"{requirement}, which "
+                + ("no" if len(workers) >= crowd else f"{len(workers)} of the {crowd}")
+                + (" simulated worker has" if len(workers) >= crowd else " simulated workers lack")
+                for requirement, workers in lacking
+            ]
+            name = f" of {group.title!r}" if group.title else ""
+            hint = (
+                "; give simulated workers work histories with `broker marketplace serve --worker-history "
+                '"approved=1000:1.5,approval=95-100"`'
+                if any(requirement.startswith(HISTORY_REQUIREMENTS) for requirement, _ in lacking)
+                else ""
+            )
+            reasons.append(
+                f"0 of {group.hits_available} HITs{name} were taken: they require " + "; ".join(parts) + hint
+            )
+        return reasons
 
 
 @dataclass
@@ -277,11 +340,14 @@ class Crowd:
         browser = worker.browser
         browser.sign_in()
         self._register(worker, worker.spec.kind)
-        groups = [
-            g
-            for g in browser.hit_groups()
-            if g.hits_available > 0 and g.qualified and not g.blocked and worker.may_try(g)
-        ]
+        listed = browser.hit_groups()
+        for g in listed:
+            if g.hits_available > 0 and not g.qualified and not g.blocked:
+                with self._lock:
+                    self.stats.note_unqualified(
+                        g.hit_type_id, g.title, g.hits_available, browser.worker_id or browser.username, g.unmet
+                    )
+        groups = [g for g in listed if g.hits_available > 0 and g.qualified and not g.blocked and worker.may_try(g)]
         if not groups:
             return "idle"
         wages = np.array(

@@ -159,9 +159,14 @@ class SimulatedCrowd:
     # ------------------------------------------------------------------ a worker's day
     def _visit(self, worker: _Worker) -> None:
         """Look at the HIT groups; pick one up (a streak of HITs follows) or stay away a while."""
+        listed = self.marketplace.list_hit_groups(worker.worker_id)
+        for g in listed:
+            if g.hits_available > 0 and not g.qualified and not g.blocked:
+                unmet = tuple(f"{r.name} {r.comparator} {r.values}" for r in g.requirements if r.met is False)
+                self.stats.note_unqualified(g.hit_type_id, g.title, g.hits_available, worker.worker_id, unmet)
         groups = [
             g
-            for g in self.marketplace.list_hit_groups(worker.worker_id)
+            for g in listed
             if g.hits_available > 0
             and g.qualified
             and not g.blocked
