@@ -9,6 +9,7 @@ commands themselves record nothing that was not done (a bonus that never reached
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -375,6 +376,16 @@ class WorkersPage:
     jobs: list[str]
     job: str | None  # the one job shown, None for every job
     rows: list[WorkerRow]
+    block_reasons: dict[str, str]  # the reason the worker report's suggested block command gives
+
+
+def suggested_block_reason(row: WorkerRow) -> str:
+    """The --reason of the `broker worker block` command the worker report suggests, "" when none."""
+    for action in row.actions:
+        words = shlex.split(action)
+        if words[1:3] == ["worker", "block"] and "--reason" in words:
+            return words[words.index("--reason") + 1]
+    return ""
 
 
 def workers_page(engine: Engine, name: str | None) -> WorkersPage:
@@ -383,7 +394,8 @@ def workers_page(engine: Engine, name: str | None) -> WorkersPage:
         report = worker_report(session, jobs)
         names = [j.name for j in all_jobs(session)]
     rows = sorted(report.rows, key=lambda r: (not r.flags, -r.assignments, r.worker_id))
-    return WorkersPage(jobs=names, job=name, rows=rows)
+    reasons = {r.worker_id: suggested_block_reason(r) for r in rows}
+    return WorkersPage(jobs=names, job=name, rows=rows, block_reasons=reasons)
 
 
 def _clients(engine: Engine, settings: Any, worker_id: str) -> list[Any]:

@@ -212,6 +212,16 @@ def test_review_queue_keys_and_by_rule_change_the_assignments_at_the_marketplace
     page.goto(f"{console.base_url}/")
     assert page.locator(f'#jobs tr[data-job="{JOB}"] [data-field="flagged_workers"]').inner_text() == "1"
 
+    # the worker table shows the rejected worker as such, flagged with the reason
+    page.goto(f"{console.base_url}/workers?job={JOB}")
+    row = page.locator(f"#worker-{SPAMMER}")
+    assert "flagged" in row.get_attribute("class")
+    assert row.locator('[data-field="status"]').inner_text().startswith("rejected")
+    flags = row.locator('[data-field="flags"]').inner_text()
+    assert flags == "all 6 answers rejected: You answered red for every image."
+    assert page.locator("#workers tr.flagged").count() == 1
+    keep_screenshot(page, screenshots, "console-workers-flagged.png")
+
 
 def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothing(
     console, waiting_job, page, screenshots
@@ -239,8 +249,31 @@ def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothi
     assert page.locator(f"#worker-{SPAMMER} button.unblock").count() == 1
     keep_screenshot(page, screenshots, "console-workers.png")
 
+    page.locator(f"#worker-{SPAMMER} button.unblock").click()
+    assert _flash(page) == f"unblocked {SPAMMER}"
+    assert client.list_worker_blocks()["WorkerBlocks"] == []
+    assert page.locator(f'#worker-{SPAMMER} [data-field="status"]').inner_text() == "active"
+
+    other = page.locator(f"#worker-{HONEST[1]}")
+    other.locator("summary").click()
+    other.locator("form.message-form input[name=subject]").fill("New batch")
+    other.locator("form.message-form input[name=body]").fill("More images are up today.")
+    other.locator("button.message").click()
+    assert _flash(page) == f"messaged {HONEST[1]}"
+    assert [m["subject"] for m in market.marketplace.workers[HONEST[1]].messages] == ["New batch"]
+
+    other = page.locator(f"#worker-{HONEST[1]}")
+    other.locator("summary").click()
+    paid_for = other.locator("form.bonus-form select[name=assignment_id]").input_value()
+    other.locator("form.bonus-form input[name=amount]").fill("0.10")
+    other.locator("form.bonus-form input[name=reason]").fill("Thanks for the care.")
+    other.locator("button.bonus").click()
+    assert _flash(page) == f"bonus $0.10 (+$0.02 fee) sent to {HONEST[1]}"
+    assert [(b.worker_id, b.amount_cents) for b in market.marketplace.bonuses.values()] == [(HONEST[1], 10)]
     with reading(waiting_job.engine) as session:
-        assert session.exec(select(Bonus)).all() == []
+        sent = [(b.worker_id, b.assignment_id, b.amount_cents, b.sent) for b in session.exec(select(Bonus)).all()]
+    assert sent == [(HONEST[1], paid_for, 10, True)]
+
     market.stop()
     honest = page.locator(f"#worker-{HONEST[0]}")
     honest.locator("summary").click()
@@ -253,7 +286,8 @@ def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothi
     assert "\n" not in text and "cannot reach the marketplace" in text and text.startswith("bonus not sent")
     assert "Traceback" not in page.content()
     with reading(waiting_job.engine) as session:
-        assert session.exec(select(Bonus)).all() == []  # a bonus that never reached MTurk is not recorded
+        after = [(b.worker_id, b.assignment_id, b.amount_cents, b.sent) for b in session.exec(select(Bonus)).all()]
+    assert after == sent  # a bonus that never reached MTurk is not recorded
     keep_screenshot(page, screenshots, "console-bonus-failure.png")
 
 
