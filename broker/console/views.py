@@ -119,7 +119,7 @@ def job_summary(report: JobStatusReport, flagged: int) -> dict[str, Any]:
         "progress": round(done / report.objects, 4) if report.objects else 1.0,
         "spent": usd(report.spent_cents),
         "committed": usd(report.committed_cents),
-        "budget": usd(report.budget_cents),
+        "budget": usd(report.budget_cents) if report.budget_cents is not None else "none",
         "eta": format_eta(report.eta_seconds),
     }
 
@@ -162,10 +162,13 @@ class JobPage:
 
 
 def _shows(data_json: str) -> str:
+    """An object's text, or the end of its file's path or URI (where the names differ)."""
     data = json.loads(data_json)
-    for key in ("source-ref", "source"):
-        if isinstance(data.get(key), str):
-            return _short(data[key], 80)
+    ref = data.get("source-ref")
+    if isinstance(ref, str):
+        return ref if len(ref) <= 80 else "…" + ref[-79:]
+    if isinstance(data.get("source"), str):
+        return _short(data["source"], 80)
     return _short(data_json, 80)
 
 
