@@ -169,8 +169,8 @@ def test_review_queue_keys_and_by_rule_change_the_assignments_at_the_marketplace
     first = rows.nth(0).get_attribute("data-assignment")
     assert "current" in rows.nth(0).get_attribute("class")
 
-    page.keyboard.press("a")  # approve the current answer
-    page.wait_for_selector("p.flash")
+    with page.expect_navigation():  # each action posts the form and comes back to the queue
+        page.keyboard.press("a")  # approve the current answer
     assert _flash(page) == "1 approved, 0 rejected"
     assert _assignment_status(client, first)[0] == "Approved"
     assert page.locator("#queue tr.item").count() == 17
@@ -183,8 +183,8 @@ def test_review_queue_keys_and_by_rule_change_the_assignments_at_the_marketplace
     page.keyboard.press("Escape")
     page.keyboard.press("j")
     page.keyboard.press("k")
-    page.keyboard.press("r")
-    page.wait_for_selector("p.flash")
+    with page.expect_navigation():
+        page.keyboard.press("r")
     assert _flash(page) == "0 approved, 1 rejected"
     assert _assignment_status(client, second) == ("Rejected", "The label does not match the image.")
 
@@ -193,7 +193,8 @@ def test_review_queue_keys_and_by_rule_change_the_assignments_at_the_marketplace
     assert page.locator("#queue tr.item").count() == 6
     keep_screenshot(page, screenshots, "console-review.png")
     page.fill("#reason", "You answered red for every image.")
-    page.click("#reject-all")
+    with page.expect_navigation():
+        page.click("#reject-all")
     assert _flash(page) == "0 approved, 6 rejected"
     spammer = [a for a in market.marketplace.assignments.values() if a.worker_id == SPAMMER]
     for assignment in spammer:
@@ -240,7 +241,8 @@ def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothi
 
     spammer = page.locator(f"#worker-{SPAMMER}")
     spammer.locator("form.block-form input[name=reason]").fill("Answers unrelated to the images.")
-    spammer.locator("button.block").click()
+    with page.expect_navigation():
+        spammer.locator("button.block").click()
     assert _flash(page) == f"blocked {SPAMMER}"
     blocks = client.list_worker_blocks()["WorkerBlocks"]
     assert [(b["WorkerId"], b["Reason"]) for b in blocks] == [(SPAMMER, "Answers unrelated to the images.")]
@@ -249,7 +251,8 @@ def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothi
     assert page.locator(f"#worker-{SPAMMER} button.unblock").count() == 1
     keep_screenshot(page, screenshots, "console-workers.png")
 
-    page.locator(f"#worker-{SPAMMER} button.unblock").click()
+    with page.expect_navigation():
+        page.locator(f"#worker-{SPAMMER} button.unblock").click()
     assert _flash(page) == f"unblocked {SPAMMER}"
     assert client.list_worker_blocks()["WorkerBlocks"] == []
     assert page.locator(f'#worker-{SPAMMER} [data-field="status"]').inner_text() == "active"
@@ -258,7 +261,8 @@ def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothi
     other.locator("summary").click()
     other.locator("form.message-form input[name=subject]").fill("New batch")
     other.locator("form.message-form input[name=body]").fill("More images are up today.")
-    other.locator("button.message").click()
+    with page.expect_navigation():
+        other.locator("button.message").click()
     assert _flash(page) == f"messaged {HONEST[1]}"
     assert [m["subject"] for m in market.marketplace.workers[HONEST[1]].messages] == ["New batch"]
 
@@ -267,7 +271,8 @@ def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothi
     paid_for = other.locator("form.bonus-form select[name=assignment_id]").input_value()
     other.locator("form.bonus-form input[name=amount]").fill("0.10")
     other.locator("form.bonus-form input[name=reason]").fill("Thanks for the care.")
-    other.locator("button.bonus").click()
+    with page.expect_navigation():
+        other.locator("button.bonus").click()
     assert _flash(page) == f"bonus $0.10 (+$0.02 fee) sent to {HONEST[1]}"
     assert [(b.worker_id, b.amount_cents) for b in market.marketplace.bonuses.values()] == [(HONEST[1], 10)]
     with reading(waiting_job.engine) as session:
@@ -279,7 +284,8 @@ def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothi
     honest.locator("summary").click()
     honest.locator("form.bonus-form input[name=amount]").fill("0.25")
     honest.locator("form.bonus-form input[name=reason]").fill("Careful work, thanks.")
-    honest.locator("button.bonus").click()
+    with page.expect_navigation():
+        honest.locator("button.bonus").click()
     flash = page.locator("p.flash.error")
     assert flash.count() == 1
     text = flash.inner_text()
@@ -289,6 +295,17 @@ def test_worker_table_blocks_and_a_bonus_with_the_marketplace_down_records_nothi
         after = [(b.worker_id, b.assignment_id, b.amount_cents, b.sent) for b in session.exec(select(Bonus)).all()]
     assert after == sent  # a bonus that never reached MTurk is not recorded
     keep_screenshot(page, screenshots, "console-bonus-failure.png")
+
+    # a review with the marketplace down: one line, and the answer still waits for review
+    page.goto(f"{console.base_url}/jobs/{JOB}/review")
+    waiting = page.locator("#queue tr.item").count()
+    with page.expect_navigation():
+        page.keyboard.press("a")
+    flash = page.locator("p.flash.error")
+    assert flash.count() == 1 and "\n" not in flash.inner_text(), flash.all_inner_texts()
+    assert "cannot reach the marketplace" in flash.inner_text()
+    assert page.locator("#queue tr.item").count() == waiting
+    assert "Traceback" not in page.content()
 
 
 def test_experiments_page_serves_the_pricing_report(tmp_path, market, settings, engine, page, screenshots):  # noqa: F811
@@ -308,7 +325,8 @@ def test_experiments_page_serves_the_pricing_report(tmp_path, market, settings, 
         page.goto(running.url.replace("/?", "/experiments?"))
         links = page.locator("#experiments a")
         assert [links.nth(i).inner_text() for i in range(2)] == [str(spec), str(missing)]
-        links.nth(0).click()
+        with page.expect_navigation():
+            links.nth(0).click()
         text = page.inner_text("body")
         assert "Pricing experiment price" in text and "Recommendation" in text
         cells = page.locator("table td").all_inner_texts()
