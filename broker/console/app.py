@@ -17,6 +17,7 @@ URL map:
     GET  /workers[?job=JOB]                 accuracy + interval, flags, status; block/unblock/bonus/message
     POST /workers/{worker}/{action}         block, unblock, bonus, message
     GET  /experiments, /experiments/{n}     pricing experiments given with --experiment, their HTML report
+    GET  /files/{signature}/{path}          a local file a page named (HIT images), by a signed URL
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -80,6 +81,7 @@ class Console:
         self.settings = config.settings
         self.sessions: dict[str, ConsoleSession] = {}
         self.flagged = views.FlaggedCounts()
+        self.signer = views.FileSigner(secrets.token_bytes(32))
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
             autoescape=jinja2.select_autoescape(["html"]),
@@ -173,7 +175,7 @@ class Console:
     async def object(self, request: Request, session: ConsoleSession) -> Response:
         name, index = request.path_params["job"], request.path_params["index"]
         try:
-            page = await run_in_threadpool(views.object_page, self.engine, self.settings, name, index)
+            page = await run_in_threadpool(views.object_page, self.engine, self.settings, name, index, self.signer)
         except UnknownJobError as exc:
             return self.not_found(session, str(exc))
         if page is None:
@@ -186,7 +188,9 @@ class Console:
         worker, max_agreement, flag = params.get("worker", ""), params.get("max_agreement", ""), params.get("flag", "")
         rule = views.review_filter(worker, max_agreement, flag)
         try:
-            job, items, shown = await run_in_threadpool(views.review_items, self.engine, self.settings, name, rule)
+            job, items, shown = await run_in_threadpool(
+                views.review_items, self.engine, self.settings, name, rule, self.signer
+            )
         except UnknownJobError as exc:
             return self.not_found(session, str(exc))
         return self.render(
@@ -256,6 +260,13 @@ class Console:
             return self.not_found(session, f"no worker action {action!r}")
         return self.back(session, await run_in_threadpool(call), back)
 
+    async def file(self, request: Request) -> Response:
+        """A local file a console page named (signed URL; no session: HIT frames send no cookie)."""
+        path = self.signer.path(request.path_params["signature"], request.path_params["path"])
+        if path is None:
+            return Response("not found", status_code=404, headers=PAGE_HEADERS)
+        return FileResponse(path, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
+
     async def experiments(self, request: Request, session: ConsoleSession) -> Response:
         specs = [str(path) for path in self.config.experiments]
         return self.render(session, "experiments.html", specs=specs)
@@ -323,6 +334,7 @@ def create_app(config: ConsoleConfig) -> tuple[Starlette, Console]:
         Route("/workers/{worker}/{action}", g(console.worker_action), methods=["POST"]),
         Route("/experiments", g(console.experiments)),
         Route("/experiments/{number:int}", g(console.experiment)),
+        Route("/files/{signature}/{path:path}", console.file),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={Exception: console.failed}), console

@@ -8,10 +8,15 @@ commands themselves record nothing that was not done (a bonus that never reached
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -38,6 +43,7 @@ from broker.render import render_object_html
 from broker.reports.status import JobStatusReport, flagged_worker_count, format_eta, job_status
 from broker.reports.workers import WorkerRow, worker_report
 from broker.spec import SpecError
+from broker.storage import is_s3, is_url, local_path
 from broker.store import Job, reading
 from broker.store.engine import Engine
 from broker.store.jobs import UnknownJobError, find_job, job_spec
@@ -89,6 +95,51 @@ def confidence_text(confidence_json: str | None) -> str:
 
 def _job(session: Any, name: str) -> Job:
     return find_job(session, name)
+
+
+# ----------------------------------------------------------------------------------------- files
+
+
+class FileSigner:
+    """Console URLs for a job's local files, signed with a secret of this console process.
+
+    A HIT runs in a sandboxed frame (an opaque origin), whose requests carry no session cookie;
+    the signature is what lets exactly the files the console's own pages name through, also
+    when the local marketplace that served them to the workers is no longer running.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _sign(self, absolute: str) -> str:
+        return hmac.new(self._secret, absolute.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
+
+    def url(self, uri: str) -> str:
+        absolute = str(local_path(uri).resolve())
+        return f"/files/{self._sign(absolute)}/{quote(absolute.lstrip('/'))}"
+
+    def path(self, signature: str, rest: str) -> Path | None:
+        """The file a signed URL names, None when the signature is wrong or the file is gone."""
+        absolute = "/" + rest.lstrip("/")
+        if not hmac.compare_digest(signature.encode(), self._sign(absolute).encode()):
+            return None
+        path = Path(absolute)
+        return path if path.is_file() else None
+
+
+def console_grant(job: Job, settings: Any, signer: FileSigner) -> Callable[[str], str]:
+    """Publishing's grant_read_access (presigned S3, URLs as they are), with a local marketplace's
+    files served by the console itself."""
+    target = mturk.resolve_target(job.marketplace, settings)
+    remote = grant_read_access_for(target, settings)
+
+    def grant(uri: str) -> str:
+        uri = str(uri)
+        if target.is_local and uri and not is_url(uri) and not is_s3(uri):
+            return signer.url(uri)
+        return remote(uri)
+
+    return grant
 
 
 # ----------------------------------------------------------------------------------------- jobs
@@ -233,9 +284,9 @@ def _answer_text(answer_json: str | None, chosen_json: str | None, labels: list[
     return _short(answer_json, 300)
 
 
-def object_page(engine: Engine, settings: Any, name: str, index: int) -> ObjectPage | None:
+def object_page(engine: Engine, settings: Any, name: str, index: int, signer: FileSigner) -> ObjectPage | None:
     """The object's answers, its label and its HIT rendered through the publish path (same template,
-    same data, same grant_read_access), or None when the job has no such object."""
+    same data; local files through the console), or None when the job has no such object."""
     with reading(engine) as session:
         job = _job(session, name)
         obj = object_at(session, job.id, index)
@@ -246,8 +297,7 @@ def object_page(engine: Engine, settings: Any, name: str, index: int) -> ObjectP
     labels = job.labels
     html, error = "", ""
     try:
-        grant = grant_read_access_for(mturk.resolve_target(job.marketplace, settings), settings)
-        html = render_object_html(job_spec(job), job.template_source, obj.data, grant)
+        html = render_object_html(job_spec(job), job.template_source, obj.data, console_grant(job, settings, signer))
     except (PublishError, TemplateError, SpecError, ValueError, OSError) as exc:
         error = f"cannot render the HIT: {_short(str(exc), 300)}"
     return ObjectPage(
@@ -327,7 +377,7 @@ def _object_shown(job: Job, data_json: str, grant: Any) -> Shown:
 
 
 def review_items(
-    engine: Engine, settings: Any, name: str, rule: ReviewFilter
+    engine: Engine, settings: Any, name: str, rule: ReviewFilter, signer: FileSigner
 ) -> tuple[Job, list[ReviewItem], dict[int, Shown]]:
     """The queue `broker review` lists, with what each answer's object shows (an image or a text)."""
     with reading(engine) as session:
@@ -335,7 +385,7 @@ def review_items(
         results = object_results(session, job.id)
     items = review_queue(engine, job, rule)
     wanted = {item.object_index for item in items}
-    grant = grant_read_access_for(mturk.resolve_target(job.marketplace, settings), settings)
+    grant = console_grant(job, settings, signer)
     shown = {r.index: _object_shown(job, r.data_json, grant) for r in results if r.index in wanted}
     return job, items, shown
 

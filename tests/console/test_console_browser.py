@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -151,7 +152,14 @@ def test_token_csrf_jobs_page_and_object_page(console, waiting_job, page, screen
     frame = page.frame_locator("#hit-frame")
     classifier = frame.locator("crowd-image-classifier")
     classifier.wait_for(timeout=15_000)
-    assert "/local-files/" in classifier.get_attribute("src") and classifier.get_attribute("src").endswith("img-0.png")
+    source = classifier.get_attribute("src")
+    assert source.startswith("/files/") and source.endswith("img-0.png")  # served by the console, signed
+    image = frame.locator("img.crowd-image")
+    expect(image).to_have_js_property("naturalWidth", 8)  # the 8x8 PNG loaded inside the sandboxed frame
+    assert "could not be loaded" not in frame.locator("crowd-image-classifier").inner_text()
+    forged = page.request.get(console.base_url + source.replace("/files/", "/files/0", 1))
+    assert forged.status == 404  # a path without the console's signature is not served
+    assert page.request.get(console.base_url + source).status == 200
     assert page.locator("#hit-frame").get_attribute("sandbox") == "allow-scripts"
     keep_screenshot(page, screenshots, "console-object.png")
     hosts = {urlparse(url).hostname for url in requests if url.startswith("http")}
