@@ -32,6 +32,7 @@ from broker.commands import (
     unblock_worker,
 )
 from broker.completion import FittedCompletion, fitted_completion_from_json
+from broker.console import ConsoleConfig, serve
 from broker.daemon import install_signal_handlers, run_cycle, run_until_done
 from broker.demo import DEMO_TASKS, DemoOptions, run_demo
 from broker.domain.money import MoneyError, usd_to_cents
@@ -327,7 +328,7 @@ def status(
             jobs = [find_job(session, job)] if job else all_jobs(session)
         except UnknownJobError as exc:
             _fail(str(exc))
-        reports = [job_status(session, j) for j in jobs]
+        reports = [job_status(session, j, flagged=True) for j in jobs]
     if as_json:
         print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
         return
@@ -338,7 +339,7 @@ def status(
         console.print(_job_table(reports[0]))
         return
     table = Table(title="jobs")
-    for column in ("job", "status", "answered", "labeled", "failed", "spent", "committed", "ETA"):
+    for column in ("job", "status", "answered", "labeled", "failed", "spent", "committed", "ETA", "flagged"):
         table.add_column(column, justify="left" if column in ("job", "status") else "right", no_wrap=True)
     for r in reports:
         table.add_row(
@@ -350,6 +351,7 @@ def status(
             _usd(r.spent_cents),
             _usd(r.committed_cents),
             format_eta(r.eta_seconds),
+            str(r.flagged_workers),
         )
     console.print(table)
     for r in reports:
@@ -385,6 +387,7 @@ def _job_table(r: JobStatusReport) -> Table:
         ("committed (may still be paid)", _usd(r.committed_cents)),
         ("budget", _usd(r.budget_cents)),
         ("ETA", format_eta(r.eta_seconds)),
+        ("flagged workers", _flagged_line(r)),
     ]
     if r.auto_label:
         rows += summary_rows(r.auto_label)
@@ -393,6 +396,12 @@ def _job_table(r: JobStatusReport) -> Table:
         table.add_row(key, value)
     table.add_row("output manifest", Text(r.output_manifest or "-", overflow="fold"))
     return table
+
+
+def _flagged_line(r: JobStatusReport) -> str:
+    if not r.flagged_workers:
+        return "0"
+    return f"{r.flagged_workers} (why and what to do: broker report workers {r.name})"
 
 
 @app.command()
@@ -903,6 +912,40 @@ def estimate_command(
         console.print("give --work-time (e.g. 30s) to see the hourly wage it implies")
     if not estimate.within_budget:
         raise typer.Exit(2)
+
+
+# ----------------------------------------------------------------------------------------- console
+
+
+@app.command("console")
+def console_command(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
+    port: int = typer.Option(8770, "--port", min=0, max=65535, help="Port (0: any free port)."),
+    experiment: list[Path] = typer.Option(
+        [], "--experiment", help="A pricing experiment spec whose report the console shows (repeatable)."
+    ),
+) -> None:
+    """Serve the requester console: jobs live, objects with their HIT and answers, review, workers, experiments."""
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    missing = [str(path) for path in experiment if not path.is_file()]
+    if missing:
+        _fail(f"--experiment {missing[0]}: no such file")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(
+            f"[yellow]warning:[/] listening on {escape(host)}: whoever reaches it with the token can pay and block",
+            highlight=False,
+        )
+
+    def ready(url: str) -> None:
+        print(f"console at {url}", flush=True)
+        print(f"broker DB: {settings.db_url} (Ctrl-C stops the console)", flush=True)
+
+    try:
+        serve(ConsoleConfig(engine=engine, settings=settings, experiments=list(experiment)), host, port, ready)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 # ----------------------------------------------------------------------------------------- experiments

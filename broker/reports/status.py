@@ -13,6 +13,7 @@ from typing import Any
 
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import ObjectStatus, ReviewStatus
+from broker.reports.workers import worker_report
 from broker.store import Job
 from broker.store.attention import job_attention
 from broker.store.autolabel import autolabel_summary
@@ -46,12 +47,20 @@ class JobStatusReport:
     auto_label: dict[str, Any] | None = None  # auto_label jobs: broker.store.autolabel.autolabel_summary
     carried: int = 0  # labeled by an earlier job under the same attribute (job chaining): not posted
     attention: list[dict[str, Any]] = field(default_factory=list)  # failing stages: stage, error, since, count
+    flagged_workers: int | None = None  # workers the worker report flags (None: not counted)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def job_status(session: Any, job: Job, now: datetime | None = None) -> JobStatusReport:
+def flagged_worker_count(session: Any, job: Job) -> int:
+    """Workers of the job with a flag of the worker report (likely spammer, fails gold, too fast, all rejected)."""
+    return sum(1 for row in worker_report(session, [job]).rows if row.flags)
+
+
+def job_status(session: Any, job: Job, now: datetime | None = None, *, flagged: bool = False) -> JobStatusReport:
+    """The job's figures; `flagged` also counts flagged workers (fits the worker model, so the daemon's
+    per-tick progress lines leave it out)."""
     now = now or utcnow()
     counts = object_counts_by_status(session, job.id)
     reviews = assignment_counts_by_review(session, job.id)
@@ -91,6 +100,7 @@ def job_status(session: Any, job: Job, now: datetime | None = None) -> JobStatus
         auto_label=autolabel_summary(session, job),
         carried=counts.get(ObjectStatus.CARRIED, 0),
         attention=[item.as_dict() for item in job_attention(session, job.id)],
+        flagged_workers=flagged_worker_count(session, job) if flagged else None,
     )
 
 

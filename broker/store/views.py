@@ -237,3 +237,55 @@ def worker_assignments(session: Session, job_ids: Iterable[int]) -> dict[str, li
     for worker_id, assignment_id, status, message in rows:
         found.setdefault(worker_id, []).append((assignment_id, status, message))
     return found
+
+
+# ----------------------------------------------------------------------------------------- one object
+
+
+class ObjectAnswer(NamedTuple):
+    """One worker's answer to one object, with how it was reviewed."""
+
+    assignment_id: str
+    worker_id: str
+    answer_json: str | None
+    answer_error: str | None
+    chosen_json: str | None
+    review_status: str
+    review_message: str | None
+    submit_time: datetime | None
+
+
+def object_at(session: Session, job_id: int, index: int) -> DataObject | None:
+    """The object of a job at this manifest index (datasetObjectId), None when there is none."""
+    return session.exec(select(DataObject).where(DataObject.job_id == job_id, DataObject.index == index)).first()
+
+
+def object_answers(session: Session, object_id: int) -> list[ObjectAnswer]:
+    """Every assignment that answered this object, in the order they were stored."""
+    rows = session.exec(
+        select(
+            Assignment.assignment_id,
+            Assignment.worker_id,
+            Assignment.answer_json,
+            Assignment.answer_error,
+            Assignment.chosen_json,
+            Assignment.review_status,
+            Assignment.review_message,
+            Assignment.submit_time,
+        )
+        .where(Assignment.object_id == object_id)
+        .order_by(Assignment.id)
+    ).all()
+    return [ObjectAnswer(*row) for row in rows]
+
+
+def worker_marketplaces(session: Session, worker_id: str) -> list[str]:
+    """The marketplaces (a job's `marketplace`) of the jobs this worker answered, most used first."""
+    rows = session.exec(
+        select(Job.marketplace, func.count())
+        .join(Assignment, Assignment.job_id == Job.id)
+        .where(Assignment.worker_id == worker_id)
+        .group_by(Job.marketplace)
+        .order_by(func.count().desc())
+    ).all()
+    return [marketplace for marketplace, _ in rows]
