@@ -29,6 +29,7 @@ from broker.commands import (
     review_answers,
     review_queue,
     send_bonus,
+    stop_streaming_job,
     unblock_worker,
 )
 from broker.daemon import install_signal_handlers, run_cycle, run_until_done
@@ -406,6 +407,26 @@ def cancel(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."))
         f"cancelled {job}: {result['hits_expired']} HITs expired, "
         f"{result['assignments_kept']} answers kept, {result['objects_stopped']} objects stopped. "
         "Run `broker run` to review and consolidate what was answered."
+    )
+
+
+@app.command()
+def stop(ctx: typer.Context, job: str = typer.Argument(..., help="Job name.")) -> None:
+    """End a streaming job: no new objects; what it has is finished, then the job completes."""
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    with reading(engine) as session:
+        try:
+            job_id = find_job(session, job).id
+        except UnknownJobError as exc:
+            _fail(str(exc))
+    try:
+        result = stop_streaming_job(engine, job_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(
+        f"stopping {job}: no new objects; {result['objects_pending']} objects still to publish, "
+        f"{result['hits_open']} HITs open. `broker run` finishes them and completes the job."
     )
 
 
