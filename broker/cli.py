@@ -352,7 +352,8 @@ def status(
 
 
 def _attention_lines(r: JobStatusReport) -> list[str]:
-    return [
+    intake = [f"intake: {r.intake}"] if r.intake else []
+    return intake + [
         f"{a['stage']} has failed {a['count']} times in a row since {a['since'][:19].replace('T', ' ')} UTC:"
         f" {a['error']} (full detail in {RUN_LOG})"
         for a in r.attention
