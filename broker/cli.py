@@ -155,6 +155,13 @@ def submit(
         if type(exc).__name__ in ("PublishError", "TemplateError", "QuestionTooLarge", "StorageError"):
             _fail(str(exc))
         raise
+    if report.spec.streaming:
+        console.print(
+            f"submitted streaming job [bold]{submitted.name}[/]: objects are taken from {report.spec.input} "
+            f"as they come; `broker stop {submitted.name}` ends it",
+            highlight=False,
+        )
+        return
     console.print(
         f"submitted job [bold]{submitted.name}[/]: {submitted.n_objects} objects"
         + (f" ({submitted.n_rejected_lines} invalid lines left out)" if submitted.n_rejected_lines else ""),

@@ -88,6 +88,9 @@ def validate_job(
         report.issues.extend(error.issues)
         return report
     report.spec = spec
+    if spec.streaming:  # no objects yet: the intake tick checks each line as it arrives
+        report.warnings.append(f"a streaming job: objects are taken from {spec.input} as they come, checked one by one")
+        return report
     try:
         report.lines, report.rejected = read_manifest(
             spec.input_manifest, skip_invalid=skip_invalid, settings=settings, task_type=spec.task_type
@@ -346,6 +349,12 @@ def validate_command(
         typer.echo(f"{len(report.issues)} error(s); nothing would be submitted.", err=True)
         raise typer.Exit(1)
     assert report.spec is not None
+    if report.spec.streaming:
+        typer.echo(
+            f"OK: {report.spec.job_name}: a streaming job from {report.spec.input}, "
+            f"{report.spec.workers_per_object} workers each, reward ${cents_to_usd(report.spec.reward_cents or 0)}"
+        )
+        return
     largest = max(report.question_sizes.values(), default=0)
     typer.echo(
         f"OK: {report.spec.job_name}: {len(report.lines)} objects, {report.spec.workers_per_object} workers each, "
