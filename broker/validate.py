@@ -293,6 +293,9 @@ def preview_job(
     "marketplace": served by the local marketplace's /local-files/ (its file_roots must hold them).
     """
     spec = load_job_spec(spec_path, settings=settings)
+    if spec.streaming:
+        problem = "a streaming job has no manifest to preview a line of"
+        raise ManifestError([Issue(str(spec_path), None, "input", problem)])
     lines, _ = read_manifest(spec.input_manifest, skip_invalid=True, settings=settings, task_type=spec.task_type)
     if line_number is None:
         line = lines[0]

@@ -11,8 +11,10 @@ Each object has a deduplication id, as in Ground Truth: the line's own
 (`dataset-objectid-attribute-name` names the key holding it), else the SQS message id, the
 file and byte offset of the line, or the object's URI. An id taken in before is skipped, so a
 message delivered twice makes one object. Queue messages are deleted after the objects are
-committed (at least once). A job with a budget takes only as many objects as the budget not
-yet committed can pay for; the rest wait in the input, and the job's status says why.
+committed (at least once). Objects waiting to be published are kept to max_concurrent_hits, so a
+backlog stays in the input (a queue's depth shows it). A job with a budget takes only as many
+objects as the budget not yet committed can pay for; the rest wait in the input, and the job's
+status says why.
 """
 
 from __future__ import annotations
@@ -99,7 +101,11 @@ def _intake_job(engine: Engine, settings: Any, job: Job, report: IntakeReport) -
         report.paused_by_budget.append(job.name)
         report.errors.append(f"job {job.name}: {why}")
         return
-    limit = MAX_OBJECTS_PER_TICK if room is None else min(room, MAX_OBJECTS_PER_TICK)
+    with reading(engine) as session:  # a backlog beyond what can be published waits in the input
+        backlog_room = job.max_concurrent_hits - pending_object_count(session, job.id)
+    limit = min(MAX_OBJECTS_PER_TICK, backlog_room, MAX_OBJECTS_PER_TICK if room is None else room)
+    if limit <= 0:
+        return
     source = str(spec.input)
     if queues.is_queue(source):
         messages = queues.receive(source, settings, limit=limit)

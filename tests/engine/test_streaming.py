@@ -191,3 +191,77 @@ def test_broker_stop_refuses_a_batch_job_in_one_line(tmp_path, market, settings,
         "error: job test-job is not a streaming job; `broker cancel test-job` stops a batch job"
     ]
     assert CliRunner().invoke(app, ["stop", "nope"]).output.strip() == "error: no job named 'nope'"
+
+
+def test_broker_run_keeps_a_streaming_job_going_until_broker_stop(tmp_path, market, settings, engine, sqs):
+    """The daemon as a process: it labels what arrives, does not exit while the job streams, and exits
+    once `broker stop` (another process) has let the job finish."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    inbox = new_queue(sqs, "in")
+    files = _job(tmp_path, engine, settings, input=inbox)
+    env = dict(
+        os.environ,
+        BROKER_DB_URL=settings.db_url,
+        BROKER_LOCAL_ENDPOINT_URL=settings.local_endpoint_url,
+        PYTHONPATH=os.getcwd(),
+        **{f"BROKER_TICKS__{name.upper()}_SECONDS": "0.2" for name in ("intake", "publish", "collect", "review")},
+        **{f"BROKER_TICKS__{name.upper()}_SECONDS": "0.2" for name in ("consolidate", "output", "finalize")},
+    )
+
+    def wait(predicate, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "broker.cli", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        sqs.send_message(QueueUrl=inbox, MessageBody=json.dumps({"source": "I loved it"}))
+        wait(lambda: len(market.marketplace.hits) == 1, "the first HIT")
+        answer_open_hits(market, by_text, WORKERS_DEFAULT)
+        wait(lambda: len(_manifest(files)) == 1, "the first output line")
+        sqs.send_message(QueueUrl=inbox, MessageBody=json.dumps({"source": "Terrible"}))
+        wait(lambda: len(market.marketplace.hits) == 2, "the second HIT")
+        assert daemon.poll() is None  # still running: a streaming job is never done on its own
+        stop = subprocess.run(
+            [sys.executable, "-m", "broker.cli", "stop", "stream"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert stop.returncode == 0 and "stopping stream: no new objects" in stop.stdout, stop.stderr
+        answer_open_hits(market, by_text, WORKERS_DEFAULT)
+        out, err = daemon.communicate(timeout=120)
+    finally:
+        daemon.kill() if daemon.poll() is None else None
+    assert daemon.returncode == 0 and "all jobs done" in out, err[-2000:]
+    assert _job_row(engine).status == JobStatus.COMPLETED
+    assert [(line["source"], line["stream-metadata"]["class-name"]) for line in _manifest(files)] == [
+        ("I loved it", "positive"),
+        ("Terrible", "negative"),
+    ]
+
+
+def test_a_backlog_beyond_max_concurrent_hits_waits_in_the_queue(tmp_path, market, settings, engine, sqs):
+    inbox = new_queue(sqs, "in")
+    _job(tmp_path, engine, settings, input=inbox, max_concurrent_hits=2)
+    for n in range(5):
+        sqs.send_message(QueueUrl=inbox, MessageBody=json.dumps({"source": f"I loved it #{n}"}))
+    assert intake_tick(engine, settings).objects_taken == 2
+    assert intake_tick(engine, settings).objects_taken == 0  # 2 pending already: no room
+    run_cycle(engine, settings)  # publishes the 2; their HITs fill max_concurrent_hits
+    assert len(market.marketplace.hits) == 2
+    assert intake_tick(engine, settings).objects_taken == 2  # 2 more may wait for a HIT slot
+    assert len(drain(sqs, inbox)) == 1

@@ -85,3 +85,17 @@ def test_broker_validate_prints_a_streaming_job(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["validate", str(EXAMPLES / "streaming.yaml")])
     assert result.exit_code == 0, result.output
     assert "OK: review-stream: a streaming job from sqs://review-stream-in, 3 workers each" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("estimate", "input: a streaming job has no manifest to count: give --objects N"),
+        ("preview", "input: a streaming job has no manifest to preview a line of"),
+    ],
+)
+def test_manifest_commands_refuse_a_streaming_job_in_one_line(tmp_path, monkeypatch, command, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [command, str(EXAMPLES / "streaming.yaml")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"error: {EXAMPLES / 'streaming.yaml'}: {message}"]
