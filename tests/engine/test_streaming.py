@@ -5,6 +5,10 @@ consolidated; the job never completes until `broker stop`, and a budget holds.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import boto3
 from sqlmodel import Session, select
@@ -196,11 +200,6 @@ def test_broker_stop_refuses_a_batch_job_in_one_line(tmp_path, market, settings,
 def test_broker_run_keeps_a_streaming_job_going_until_broker_stop(tmp_path, market, settings, engine, sqs):
     """The daemon as a process: it labels what arrives, does not exit while the job streams, and exits
     once `broker stop` (another process) has let the job finish."""
-    import os
-    import subprocess
-    import sys
-    import time
-
     inbox = new_queue(sqs, "in")
     files = _job(tmp_path, engine, settings, input=inbox)
     env = dict(
