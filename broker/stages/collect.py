@@ -5,6 +5,10 @@ same transaction that records the HIT as collected. Only then is the HIT moved t
 the marketplace (so the next ListReviewableHITs no longer returns it); a crash in between
 just repeats that one call. A HIT that expired short of answers is extended (UpdateExpirationForHIT,
 no new money: its assignments were committed when it was created) up to the policy's limit.
+
+A job with `notifications:` is collected from MTurk's SQS event messages instead (only the HITs
+they name, see collect_notified), and polled as above only every `fallback_seconds`, so a lost
+message delays a HIT and loses nothing.
 """
 
 from __future__ import annotations
