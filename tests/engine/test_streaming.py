@@ -264,3 +264,26 @@ def test_a_backlog_beyond_max_concurrent_hits_waits_in_the_queue(tmp_path, marke
     assert len(market.marketplace.hits) == 2
     assert intake_tick(engine, settings).objects_taken == 2  # 2 more may wait for a HIT slot
     assert len(drain(sqs, inbox)) == 1
+
+
+def test_a_watched_s3_manifest_is_taken_as_it_grows(tmp_path, market, settings, engine, moto_endpoint, sqs):
+    from broker import storage
+    from broker.settings import load_settings
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    bucket = f"grow-{tmp_path.name.lower().replace('_', '-')[-40:].strip('-')}"
+    s3.create_bucket(Bucket=bucket)
+    storage.forget_clients()
+    with_s3 = load_settings(
+        db_url=settings.db_url, local_endpoint_url=market.endpoint_url, s3_endpoint_url=moto_endpoint
+    )
+    _job(tmp_path, engine, with_s3, input=f"s3://{bucket}/incoming.manifest")
+    first = json.dumps({"source": "I loved it"}) + "\n"
+    s3.put_object(Bucket=bucket, Key="incoming.manifest", Body=first.encode())
+    assert intake_tick(engine, with_s3).objects_taken == 1
+    s3.put_object(
+        Bucket=bucket, Key="incoming.manifest", Body=(first + json.dumps({"source": "Terrible"}) + "\n").encode()
+    )
+    assert intake_tick(engine, with_s3).objects_taken == 1
+    assert [json.loads(o.data_json)["source"] for o in _objects(engine)] == ["I loved it", "Terrible"]
+    storage.forget_clients()
