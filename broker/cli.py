@@ -29,6 +29,7 @@ from broker.commands import (
     review_answers,
     review_queue,
     send_bonus,
+    stop_streaming_job,
     unblock_worker,
 )
 from broker.completion import FittedCompletion, fitted_completion_from_json
@@ -162,6 +163,13 @@ def submit(
         if type(exc).__name__ in ("PublishError", "TemplateError", "QuestionTooLarge", "StorageError"):
             _fail(str(exc))
         raise
+    if report.spec.streaming:
+        console.print(
+            f"submitted streaming job [bold]{submitted.name}[/]: objects are taken from {report.spec.input} "
+            f"as they come; `broker stop {submitted.name}` ends it",
+            highlight=False,
+        )
+        return
     console.print(
         f"submitted job [bold]{submitted.name}[/]: {submitted.n_objects} objects"
         + (f" ({submitted.n_rejected_lines} invalid lines left out)" if submitted.n_rejected_lines else ""),
@@ -360,7 +368,8 @@ def status(
 
 
 def _attention_lines(r: JobStatusReport) -> list[str]:
-    return [
+    intake = [f"intake: {r.intake}"] if r.intake else []
+    return intake + [
         f"{a['stage']} has failed {a['count']} times in a row since {a['since'][:19].replace('T', ' ')} UTC:"
         f" {a['error']} (full detail in {RUN_LOG})"
         for a in r.attention
@@ -422,6 +431,26 @@ def cancel(ctx: typer.Context, job: str = typer.Argument(..., help="Job name."))
         f"cancelled {job}: {result['hits_expired']} HITs expired, "
         f"{result['assignments_kept']} answers kept, {result['objects_stopped']} objects stopped. "
         "Run `broker run` to review and consolidate what was answered."
+    )
+
+
+@app.command()
+def stop(ctx: typer.Context, job: str = typer.Argument(..., help="Job name.")) -> None:
+    """End a streaming job: no new objects; what it has is finished, then the job completes."""
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    with reading(engine) as session:
+        try:
+            job_id = find_job(session, job).id
+        except UnknownJobError as exc:
+            _fail(str(exc))
+    try:
+        result = stop_streaming_job(engine, job_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(
+        f"stopping {job}: no new objects; {result['objects_pending']} objects still to publish, "
+        f"{result['hits_open']} HITs open. `broker run` finishes them and completes the job."
     )
 
 

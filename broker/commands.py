@@ -26,11 +26,29 @@ from broker.store.answers import review_candidates
 from broker.store.engine import Engine
 from broker.store.jobs import job_spec
 from broker.store.progress import open_hit_ids, stop_job
+from broker.store.streams import pending_object_count
 from broker.store.tables import Bonus, Job
+from broker.store.transitions import advance
 from broker.store.workers import set_worker_blocked
 
 EXPIRED_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 NOTIFY_CHUNK = 100
+
+
+def stop_streaming_job(engine: Engine, job_id: int) -> dict[str, int]:
+    """End a streaming job cleanly: it takes no new objects from its input; the objects it already
+    took in are still published, the open HITs run until answered or expired (not extended), and
+    once everything is reviewed, consolidated and written the finalize tick completes it."""
+    with transaction(engine) as session:
+        job = session.get(Job, job_id)
+        if not job_spec(job).streaming:
+            raise ValueError(f"job {job.name} is not a streaming job; `broker cancel {job.name}` stops a batch job")
+        if job.status != JobStatus.ACTIVE:
+            raise ValueError(f"job {job.name} is {job.status}; only an active streaming job can be stopped")
+        advance(session, [job.id], JobStatus.STOPPING)
+        pending = pending_object_count(session, job.id)
+        record_event(session, job.id, "stopping", f"stopped by the requester; {pending} objects still to publish")
+        return {"objects_pending": pending, "hits_open": len(open_hit_ids(session, job.id))}
 
 
 def cancel_job(engine: Engine, settings: Any, job_id: int, *, now: datetime | None = None) -> dict[str, int]:
@@ -113,7 +131,15 @@ def _set_blocked(engine: Engine, worker_id: str, blocked: bool, reason: str | No
         record_event(session, None, "block" if blocked else "unblock", f"{worker_id}: {reason or ''}")
 
 
-__all__ = ["WorkerActionError", "block_worker", "cancel_job", "message_workers", "send_bonus", "unblock_worker"]
+__all__ = [
+    "WorkerActionError",
+    "block_worker",
+    "cancel_job",
+    "stop_streaming_job",
+    "message_workers",
+    "send_bonus",
+    "unblock_worker",
+]
 
 
 # ----------------------------------------------------------------------------------------- review

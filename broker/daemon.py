@@ -28,6 +28,7 @@ from broker.stages.autolabel import autolabel_tick
 from broker.stages.collect import collect_tick
 from broker.stages.consolidate import consolidate_tick
 from broker.stages.finalize import finalize_tick
+from broker.stages.intake import intake_tick
 from broker.stages.output import output_tick
 from broker.stages.publish import publish_tick
 from broker.stages.quality import quality_tick
@@ -41,6 +42,7 @@ from broker.store.tables import Job
 log = logging.getLogger(__name__)
 
 TICKS: dict[str, Callable[..., Any]] = {
+    "intake": intake_tick,  # streaming jobs: new objects from their input queue, file or prefix
     "publish": publish_tick,
     "collect": collect_tick,
     "review": review_tick,

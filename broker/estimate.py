@@ -23,6 +23,7 @@ from broker.domain.money import (
 )
 from broker.gold import gold_object_count
 from broker.manifest import ManifestError, line_check, read_manifest
+from broker.spec import Issue
 from broker.validate import hits_to_post
 
 
@@ -151,6 +152,10 @@ def count_manifest_objects(spec: Any, settings: Any = None) -> int:
     """HITs the spec's input manifest will post (ManifestError names any bad line): lines an earlier job
     already labeled under the same attribute (job chaining) and lines a pre-annotation hook keeps from
     people are not posted; a verification job posts one HIT per batch (see validate.hits_to_post)."""
+    if spec.streaming:
+        where = spec.spec_path or spec.job_name
+        problem = "a streaming job has no manifest to count: give --objects N"
+        raise ManifestError([Issue(where, None, "input", problem)])
     lines, _ = read_manifest(spec.input_manifest, settings=settings, task_type=spec.task_type)
     check = line_check(spec, lines)
     if check.issues:

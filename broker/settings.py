@@ -41,6 +41,7 @@ class TickIntervals(BaseModel):
     """How often the daemon runs each tick, in seconds."""
 
     model_config = ConfigDict(extra="forbid")
+    intake_seconds: float = Field(default=10, gt=0)
     publish_seconds: float = Field(default=10, gt=0)
     collect_seconds: float = Field(default=30, gt=0)
     review_seconds: float = Field(default=60, gt=0)
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     aws_profile: str | None = None
     aws_region: str = "us-east-1"
     s3_endpoint_url: str | None = None
+    sqs_endpoint_url: str | None = None
     presign_expiry_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
     ticks: TickIntervals = Field(default_factory=TickIntervals)
 

@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from broker.autolabel.config import AutoLabelConfig
 from broker.domain.money import MoneyError, cents_to_usd, hit_cost_cents, usd_to_cents
 from broker.hooks import check_reference
+from broker.queues import is_queue, queue_problem
 from broker.storage import StorageError, read_text, resolve_local
 from broker.tasks.base import TASK_BLOCKS, TaskType, label_count_rules
 from broker.tasks.registry import TASK_TYPES
@@ -594,6 +595,50 @@ class AdjustmentConfig(BaseModel):
     label_attribute: str = Field(min_length=1)
 
 
+NOTIFICATION_EVENTS = (
+    "AssignmentAccepted",
+    "AssignmentAbandoned",
+    "AssignmentReturned",
+    "AssignmentSubmitted",
+    "AssignmentRejected",
+    "AssignmentApproved",
+    "HITCreated",
+    "HITExpired",
+    "HITReviewable",
+    "HITExtended",
+    "HITDisposed",
+)
+
+
+class NotificationsConfig(StrictModel):
+    """Collect from MTurk's event notifications (SQS) instead of polling every collect tick.
+
+    HITReviewable names a HIT whose answers are all in; any other event type makes collect look
+    the HIT up (GetHIT) and take it only once it is Reviewable. Every `fallback_seconds` collect
+    also polls as before, so a lost message only delays a HIT.
+    """
+
+    queue: str
+    events: list[str] = Field(default_factory=lambda: ["HITReviewable"], min_length=1)
+    fallback_seconds: Seconds = Field(default=300, ge=1, le=MAX_DURATION_SECONDS)
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: str) -> str:
+        problem = queue_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str]) -> list[str]:
+        unknown = [event for event in value if event not in NOTIFICATION_EVENTS]
+        if unknown:
+            raise ValueError(f"unknown event type {unknown[0]!r}; use any of {', '.join(NOTIFICATION_EVENTS)}")
+        return list(dict.fromkeys(value))
+
+
 class JobSpec(StrictModel):
     """A labeling job: what to label, how to ask, who may answer, what it may cost, where it goes."""
 
@@ -604,7 +649,10 @@ class JobSpec(StrictModel):
     label_category_config: dict[str, Any] | str | None = Field(default=None, exclude=True)
     instructions: Instructions = Field(default_factory=Instructions)
     header: str = ""
-    input_manifest: str = Field(min_length=1)
+    input_manifest: str = ""  # a batch job's data objects (this or `input`)
+    input: str | None = None  # a streaming job: sqs://QUEUE, a queue URL, a watched manifest, an s3:// prefix/
+    output_queue: str | None = None  # a streaming job: each object's output line, as it is consolidated
+    notifications: NotificationsConfig | None = None  # collect from MTurk's SQS event notifications
     output: str = Field(min_length=1)
     workers_per_object: int = Field(default=3, ge=1, le=9)
     reward: UsdText = Field(default=None, exclude=True)
@@ -676,13 +724,21 @@ class JobSpec(StrictModel):
         except json.JSONDecodeError as error:
             raise ValueError(f"{uri}: not JSON: {error.msg} at line {error.lineno}") from error
 
-    @field_validator("input_manifest", "output", "template")
+    @field_validator("input_manifest", "output", "template", "input")
     @classmethod
     def _resolve_paths(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Local paths are made absolute against the spec's folder; s3:// URIs are kept."""
-        if value is None:
-            return None
+        """Local paths are made absolute against the spec's folder; s3:// URIs and queues are kept."""
+        if not value or value.startswith("sqs://") or is_queue(value):
+            return value
         return resolve_local(value, (info.context or {}).get("base_dir"))
+
+    @field_validator("output_queue")
+    @classmethod
+    def _output_queue(cls, value: str | None) -> str | None:
+        problem = queue_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("marketplace")
     @classmethod
@@ -728,6 +784,7 @@ class JobSpec(StrictModel):
         elif not suffix and self.label_attribute_name.endswith("-ref"):
             problems.append(("label_attribute_name", "only semantic segmentation, video and 3D jobs may end in -ref"))
         problems += self._money_rules()
+        problems += self._streaming_rules(task)
         problems += self._block_rules(task)
         problems += self._label_rules(task)
         problems += self._auto_label_rules(task)
@@ -744,6 +801,29 @@ class JobSpec(StrictModel):
         if problems:
             raise _rules_error(problems)
         return self
+
+    def _streaming_rules(self, task: TaskType) -> list[tuple[str, str]]:
+        """A job reads a manifest once (input_manifest) or takes objects as they come (input), not both."""
+        if bool(self.input_manifest) == bool(self.input):
+            return [("input_manifest", "give input_manifest (a batch job) or input (a streaming job), one of them")]
+        problems: list[tuple[str, str]] = []
+        if self.input is None:
+            if self.output_queue:
+                problems.append(("output_queue", "only a streaming job (one with input) sends its outputs to a queue"))
+            return problems
+        if self.input.startswith("sqs://") and queue_problem(self.input):
+            problems.append(("input", queue_problem(self.input) or ""))
+        if self.auto_label is not None and self.auto_label.enabled:
+            problems.append(("auto_label", "a streaming job cannot auto-label: its data set is never complete"))
+        if task.batched:
+            problems.append(("input", f"a {self.task_type} job batches objects into HITs; it cannot stream"))
+        if self.quality is not None and self.quality.gold is not None:
+            problems.append(("quality.gold", "gold objects are mixed into a manifest; a streaming job has none"))
+        return problems
+
+    @property
+    def streaming(self) -> bool:
+        return self.input is not None
 
     def _money_rules(self) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []

@@ -88,6 +88,9 @@ def validate_job(
         report.issues.extend(error.issues)
         return report
     report.spec = spec
+    if spec.streaming:  # no objects yet: the intake tick checks each line as it arrives
+        report.warnings.append(f"a streaming job: objects are taken from {spec.input} as they come, checked one by one")
+        return report
     try:
         report.lines, report.rejected = read_manifest(
             spec.input_manifest, skip_invalid=skip_invalid, settings=settings, task_type=spec.task_type
@@ -290,6 +293,9 @@ def preview_job(
     "marketplace": served by the local marketplace's /local-files/ (its file_roots must hold them).
     """
     spec = load_job_spec(spec_path, settings=settings)
+    if spec.streaming:
+        problem = "a streaming job has no manifest to preview a line of"
+        raise ManifestError([Issue(str(spec_path), None, "input", problem)])
     lines, _ = read_manifest(spec.input_manifest, skip_invalid=True, settings=settings, task_type=spec.task_type)
     if line_number is None:
         line = lines[0]
@@ -346,6 +352,12 @@ def validate_command(
         typer.echo(f"{len(report.issues)} error(s); nothing would be submitted.", err=True)
         raise typer.Exit(1)
     assert report.spec is not None
+    if report.spec.streaming:
+        typer.echo(
+            f"OK: {report.spec.job_name}: a streaming job from {report.spec.input}, "
+            f"{report.spec.workers_per_object} workers each, reward ${cents_to_usd(report.spec.reward_cents or 0)}"
+        )
+        return
     largest = max(report.question_sizes.values(), default=0)
     typer.echo(
         f"OK: {report.spec.job_name}: {len(report.lines)} objects, {report.spec.workers_per_object} workers each, "

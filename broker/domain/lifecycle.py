@@ -14,6 +14,7 @@ from enum import StrEnum
 
 class JobStatus(StrEnum):
     ACTIVE = "Active"
+    STOPPING = "Stopping"  # a streaming job told to stop: takes no new objects, finishes the ones it has
     CANCELLED = "Cancelled"
     COMPLETED = "Completed"
 
@@ -48,8 +49,9 @@ Status = JobStatus | ObjectStatus | HitStatus | ReviewStatus
 # target status -> the statuses it may be reached from
 TRANSITIONS: Mapping[type[StrEnum], Mapping[StrEnum, frozenset[StrEnum]]] = {
     JobStatus: {
-        JobStatus.CANCELLED: frozenset({JobStatus.ACTIVE}),
-        JobStatus.COMPLETED: frozenset({JobStatus.ACTIVE}),
+        JobStatus.STOPPING: frozenset({JobStatus.ACTIVE}),
+        JobStatus.CANCELLED: frozenset({JobStatus.ACTIVE, JobStatus.STOPPING}),
+        JobStatus.COMPLETED: frozenset({JobStatus.ACTIVE, JobStatus.STOPPING}),
     },
     ObjectStatus: {
         ObjectStatus.PENDING: frozenset(
@@ -86,8 +88,9 @@ INITIAL: Mapping[type[StrEnum], frozenset[StrEnum]] = {
 
 # ------------------------------------------------------------------------------------ groups
 
-JOBS_OPEN = frozenset({JobStatus.ACTIVE})  # may publish new work
-JOBS_WINDING_UP = frozenset({JobStatus.ACTIVE, JobStatus.CANCELLED})  # answers still collected and reviewed
+JOBS_TAKING_INPUT = frozenset({JobStatus.ACTIVE})  # a streaming job takes new objects from its input
+JOBS_OPEN = frozenset({JobStatus.ACTIVE, JobStatus.STOPPING})  # may publish new work (objects it already has)
+JOBS_WINDING_UP = frozenset({JobStatus.ACTIVE, JobStatus.STOPPING, JobStatus.CANCELLED})  # answers still collected
 JOBS_FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED})
 
 OBJECTS_UNFINISHED = frozenset({ObjectStatus.HELD, ObjectStatus.PENDING, ObjectStatus.PUBLISHED, ObjectStatus.ANSWERED})

@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from broker.domain.clock import utcnow
-from broker.domain.lifecycle import ObjectStatus, ReviewStatus
+from broker.domain.lifecycle import JobStatus, ObjectStatus, ReviewStatus
 from broker.reports.workers import worker_report
 from broker.store import Job
 from broker.store.attention import job_attention
 from broker.store.autolabel import autolabel_summary
 from broker.store.hits import open_hit_count
 from broker.store.jobs import job_money
+from broker.store.streams import intake_note
 from broker.store.views import assignment_counts_by_review, object_counts_by_status, published_object_count
 from broker.tasks.registry import task_type
 
@@ -48,6 +49,7 @@ class JobStatusReport:
     carried: int = 0  # labeled by an earlier job under the same attribute (job chaining): not posted
     attention: list[dict[str, Any]] = field(default_factory=list)  # failing stages: stage, error, since, count
     flagged_workers: int | None = None  # workers the worker report flags (None: not counted)
+    intake: str | None = None  # a streaming job: why it takes no new objects (budget committed, stopped)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +103,14 @@ def job_status(session: Any, job: Job, now: datetime | None = None, *, flagged: 
         carried=counts.get(ObjectStatus.CARRIED, 0),
         attention=[item.as_dict() for item in job_attention(session, job.id)],
         flagged_workers=flagged_worker_count(session, job) if flagged else None,
+        intake=_intake(session, job),
     )
+
+
+def _intake(session: Any, job: Job) -> str | None:
+    if job.status == JobStatus.STOPPING:
+        return "stopped: takes no new objects; finishing the ones it has"
+    return intake_note(session, job.id)
 
 
 def _eta(job: Job, done: int, now: datetime, total: int | None = None) -> float | None:

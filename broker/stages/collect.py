@@ -5,6 +5,10 @@ same transaction that records the HIT as collected. Only then is the HIT moved t
 the marketplace (so the next ListReviewableHITs no longer returns it); a crash in between
 just repeats that one call. A HIT that expired short of answers is extended (UpdateExpirationForHIT,
 no new money: its assignments were committed when it was created) up to the policy's limit.
+
+A job with `notifications:` is collected from MTurk's SQS event messages instead (only the HITs
+they name, see collect_notified), and polled as above only every `fallback_seconds`, so a lost
+message delays a HIT and loses nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from broker import mturk
+from broker import mturk, queues
 from broker.domain.answers import AnswerError, chosen_labels, decode_answer_data
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import HitStatus, JobStatus, ObjectStatus, ReviewStatus
@@ -38,6 +42,8 @@ from broker.store.hits import (
     stored_assignment_ids,
 )
 from broker.store.jobs import job_spec
+from broker.store.streams import EVENT, last_poll, marked, set_last_poll
+from broker.store.streams import mark as record_marks
 from broker.store.tables import Hit, Job
 from broker.tasks.registry import task_type
 from broker.verify.answers import apply_verdicts
@@ -58,6 +64,8 @@ class CollectReport:
     hits_extended: int = 0
     assignments_stored: int = 0
     objects_failed: int = 0
+    events_received: int = 0  # notification events of the job's HIT type, new ones only
+    fallback_polls: int = 0  # notification jobs: polls of every reviewable HIT
     errors: list[str] = field(default_factory=list)
 
 
@@ -137,15 +145,112 @@ def collect_job(engine: Engine, settings: Any, job: Job, report: CollectReport, 
     client = mturk.client_for(mturk.resolve_target(job.marketplace, settings))
     extensions_allowed = max_extensions(spec) if job.status == JobStatus.ACTIVE else 0
     interval = float(getattr(getattr(settings, "ticks", None), "collect_seconds", 30))
+    notifications = getattr(spec, "notifications", None)
+    if notifications is not None:  # listings happen only at the fallback poll
+        interval = max(interval, float(notifications.fallback_seconds))
 
     def mark() -> bool:  # decided after each page is stored, with the progress it made
         with reading(engine) as session:
             return should_mark_reviewing(remaining_seconds(session, job, now or utcnow()), interval)
 
+    if notifications is not None:
+        try:
+            collect_notified(engine, settings, client, job, spec, extensions_allowed, report, now, mark)
+        except queues.QueueError as exc:  # the queue unreachable: the fallback poll still runs when due
+            message = f"job {job.name}: notifications: {exc}"
+            log.warning("collect: %s", message)
+            report.errors.append(message)
+        started = now or utcnow()
+        with reading(engine) as session:
+            last = last_poll(session, job.id)
+        if last is not None and (started - last).total_seconds() < notifications.fallback_seconds:
+            return
+        report.fallback_polls += 1
     for page in _pages(client, "list_reviewable_hits", "HITs", HITTypeId=job.hit_type_id, Status="Reviewable"):
         report.hits_seen += len(page)
         if page:
             collect_hits(engine, client, job, spec, page, extensions_allowed, report, now, mark=mark)
+    if notifications is not None:
+        with transaction(engine) as session:
+            set_last_poll(session, job.id, started)
+
+
+MAX_MESSAGES_PER_TICK = 1000  # the rest wait for the next tick (the queue keeps them)
+
+
+def collect_notified(
+    engine: Engine,
+    settings: Any,
+    client: Any,
+    job: Job,
+    spec: Any,
+    extensions_allowed: int,
+    report: CollectReport,
+    now: datetime | None,
+    mark: Callable[[], bool],
+) -> None:
+    """Collect the HITs that MTurk's event messages name, then delete the messages.
+
+    At least once: messages are deleted only after the answers are stored and their EventDocIds
+    recorded; a document seen before (a redelivery) is only deleted. Events of other HIT types
+    (another job on the same queue) are dropped; that job's fallback poll still finds its HITs.
+    """
+    queue = spec.notifications.queue
+    messages: list[queues.Message] = []
+    while len(messages) < MAX_MESSAGES_PER_TICK:
+        batch = queues.receive(queue, settings)
+        if not batch:
+            break
+        messages += batch
+    if not messages:
+        return
+    documents: dict[str, list[dict]] = {}
+    for message in messages:
+        document = _event_document(message.body)
+        if document is None:
+            report.errors.append(f"job {job.name}: {queue}: message {message.message_id} is not an MTurk event")
+            continue
+        documents[str(document["EventDocId"])] = document["Events"]
+    with reading(engine) as session:
+        seen = marked(session, job.id, EVENT, documents)
+    events = [
+        event
+        for doc_id, doc_events in documents.items()
+        if doc_id not in seen
+        for event in doc_events
+        if isinstance(event, dict) and event.get("HITTypeId") == job.hit_type_id and event.get("HITId")
+    ]
+    report.events_received += len(events)
+    ready = {event["HITId"] for event in events if event.get("EventType") == "HITReviewable"}
+    others = {event["HITId"] for event in events} - ready
+    with reading(engine) as session:
+        rows = hits_by_marketplace_id(session, job.id, sorted(ready | others))
+    open_rows = {hit_id: row for hit_id, row in rows.items() if row.status == HitStatus.OPEN}
+    for hit_id in sorted(others & set(open_rows)):  # an assignment event: is the HIT finished yet?
+        if client.get_hit(HITId=hit_id)["HIT"].get("HITStatus") == "Reviewable":
+            ready.add(hit_id)
+    page = [
+        {"HITId": hit_id, "MaxAssignments": open_rows[hit_id].max_assignments}
+        for hit_id in sorted(ready)
+        if hit_id in open_rows
+    ]
+    report.hits_seen += len(page)
+    if page:
+        collect_hits(engine, client, job, spec, page, extensions_allowed, report, now, mark=mark)
+    with transaction(engine) as session:
+        record_marks(session, job.id, EVENT, set(documents) - seen)
+    queues.delete(queue, messages, settings)
+
+
+def _event_document(body: str) -> dict | None:
+    """MTurk's notification document ({"EventDocId", "Events": [...]}), or None for anything else."""
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    if not isinstance(document, dict) or "EventDocId" not in document or not isinstance(document.get("Events"), list):
+        return None
+    return document
 
 
 def collect_hits(

@@ -1,5 +1,7 @@
 """The finalize stage: a job with nothing left whose output tree is current becomes Completed.
 
+A streaming job never completes on its own: only once `broker stop` has moved it to Stopping.
+
 Nothing left: every object consolidated, machine-labeled, carried or failed (with its reason),
 no HIT open, every answer reviewed and consolidated, and no bonus owed: the quality stage has
 applied the bonus rule (when the job has one) and every bonus row was sent. Current: the output stage wrote the tree
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from broker.domain.clock import utcnow
+from broker.domain.lifecycle import JobStatus
 from broker.store import reading, transaction
 from broker.store.claims import claim_jobs
 from broker.store.engine import Engine
@@ -44,6 +47,7 @@ def finalize_tick(
             job
             for job in claim_jobs(session, "finalize", job_ids)
             if output_current(job)
+            and not (job.status == JobStatus.ACTIVE and job_spec(job).streaming)  # runs until `broker stop`
             and not job_has_work_left(session, job)
             and bonuses_settled(session, job, _bonus_rule(job))
         ]

@@ -15,10 +15,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from broker import queues
 from broker.domain.answers import stored_answer_content
 from broker.domain.clock import utcnow
 from broker.gold import without_gold
-from broker.output import OutputWriter, consolidation_entry, outcomes_for, output_line, worker_answer
+from broker.output import (
+    OutputWriter,
+    build_output_manifest,
+    consolidation_entry,
+    outcomes_for,
+    output_line,
+    worker_answer,
+)
 from broker.storage import sync_local_writes
 from broker.store import reading, transaction
 from broker.store.answers import batch_item_ids
@@ -27,6 +35,7 @@ from broker.store.engine import Engine
 from broker.store.jobs import job_spec
 from broker.store.outputs import object_outcomes, record_output_written, unwritten_answers
 from broker.store.progress import job_has_work_left
+from broker.store.streams import SENT, mark, marked
 from broker.store.tables import Job
 from broker.tasks.base import ConsolidationMethod
 from broker.verify.answers import item_answer
@@ -57,7 +66,11 @@ def output_tick(
             if output_due(job, not job_has_work_left(session, job))
         ]
     for job in jobs:
-        write_outputs(engine, settings, job.id, now=now or utcnow())
+        try:
+            write_outputs(engine, settings, job.id, now=now or utcnow())
+        except queues.QueueError as exc:  # not recorded as written: the tick tries again
+            report.errors.append(f"job {job.name}: output_queue: {exc}")
+            continue
         report.written.append(job.name)
     return report
 
@@ -77,7 +90,13 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
     input_lines = [json.loads(row[5]) for row in objects]
     writer = OutputWriter(spec, settings)
 
-    manifest_uri, _ = writer.write_outputs(*without_gold(spec, input_lines, outcomes), now)
+    if spec.streaming:  # a streaming job's manifest holds the objects finished so far, in object order
+        finished = sorted(outcomes)
+        manifest_uri, _ = writer.write_outputs(
+            [input_lines[i] for i in finished], {n: outcomes[i] for n, i in enumerate(finished)}, now
+        )
+    else:
+        manifest_uri, _ = writer.write_outputs(*without_gold(spec, input_lines, outcomes), now)
 
     written_ids: list[int] = []
     iteration = job.iteration
@@ -105,11 +124,40 @@ def write_outputs(engine: Engine, settings: Any, job_id: int, *, now: datetime |
         if entries:
             writer.write_consolidation_response(iteration, entries, now)
         sync_local_writes()  # the worker responses are on disk before the DB says they are written
+    if spec.streaming and spec.output_queue:  # a failed send leaves the output due: retried next tick
+        send_outputs(engine, settings, job_id, spec, input_lines, outcomes, now)
     with transaction(engine) as session:
         record_output_written(
             session, job_id, manifest_uri=manifest_uri, iteration=iteration, version=version, written_ids=written_ids
         )
     return manifest_uri
+
+
+def send_outputs(
+    engine: Engine,
+    settings: Any,
+    job_id: int,
+    spec: Any,
+    input_lines: list[dict],
+    outcomes: dict[int, Any],
+    now: datetime,
+) -> int:
+    """Each finished object's output line, once, as a message to the output queue (Ground Truth's
+    streaming output: the object's line of the output manifest). Marked sent after the send, so a
+    crash in between sends it again: consumers deduplicate by the line's deduplication id."""
+    with reading(engine) as session:
+        sent = marked(session, job_id, SENT, [str(i) for i in outcomes])
+    due = [i for i in sorted(outcomes) if str(i) not in sent]
+    if not due:
+        return 0
+    bodies = [
+        json.dumps(build_output_manifest(spec, [input_lines[i]], {0: outcomes[i]}, now)[0][0], ensure_ascii=False)
+        for i in due
+    ]
+    queues.send(spec.output_queue, bodies, settings)
+    with transaction(engine) as session:
+        mark(session, job_id, SENT, [str(i) for i in due])
+    return len(due)
 
 
 __all__ = ["OutputReport", "output_tick", "write_outputs"]

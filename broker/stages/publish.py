@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from broker import mturk
+from broker import mturk, queues
 from broker.actions.hits import (
     HitsCreated,
     create_hits,
@@ -72,10 +72,10 @@ def publish_tick(engine: Engine, settings: Any = None, *, job_ids: list[int] | N
     for job in jobs:
         try:
             _publish_job(engine, settings, job, report)
-        except (ClientError, TeamNotFound) as exc:  # e.g. insufficient funds: rows stay "creating", retried next tick
+        except (ClientError, TeamNotFound, queues.QueueError) as exc:  # e.g. insufficient funds: retried next tick
             message = (
                 f"job {job.id}: {exc}"
-                if isinstance(exc, TeamNotFound)
+                if not isinstance(exc, ClientError)
                 else f"job {job.id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
             )
             log.warning("publish: %s", message)
@@ -90,7 +90,7 @@ def _publish_job(engine: Engine, settings: Any, job: Job, report: PublishReport)
     target = mturk.resolve_target(job.marketplace, settings)
     client = mturk.client_for(target)
     if job.hit_type_id is None:
-        _create_hit_type(engine, client, job, spec)
+        _create_hit_type(engine, client, job, spec, settings)
         report.hit_types_created += 1
     grant = grant_read_access_for(target, settings)
     _count(report, finish_creating(engine, client, job, spec, grant), recovering=True)
@@ -178,7 +178,27 @@ def _fail_unaffordable(session: Session, job: Job, left: int, hit_cost: int) -> 
     )
 
 
-def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:
+NOTIFICATION_VERSION = "2014-08-15"
+
+
+def notify_on(client: Any, hit_type_id: str, spec: Any, settings: Any) -> None:
+    """UpdateNotificationSettings: MTurk sends the spec's events of this HIT type to its SQS queue."""
+    notifications = getattr(spec, "notifications", None)
+    if notifications is None:
+        return
+    client.update_notification_settings(
+        HITTypeId=hit_type_id,
+        Notification={
+            "Destination": queues.queue_url(notifications.queue, settings),
+            "Transport": "SQS",
+            "Version": NOTIFICATION_VERSION,
+            "EventTypes": list(notifications.events),
+        },
+        Active=True,
+    )
+
+
+def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any, settings: Any = None) -> None:
     params: dict[str, Any] = {
         "AutoApprovalDelayInSeconds": int(spec.auto_approval_delay_seconds),
         "AssignmentDurationInSeconds": int(spec.assignment_duration_seconds),
@@ -194,6 +214,9 @@ def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any) -> None:
     if requirements:
         params["QualificationRequirements"] = requirements
     hit_type_id = client.create_hit_type(**params)["HITTypeId"]
+    # before the HIT type is recorded: a crash in between repeats both (the same parameters give
+    # the same HIT type), so no HIT of the job is ever created without its notifications
+    notify_on(client, hit_type_id, spec, settings)
     with transaction(engine) as session:
         record_hit_type(session, job.id, hit_type_id)
         record_event(session, job.id, "hit-type", f"HIT type {hit_type_id}")

@@ -57,6 +57,8 @@ def submit_job(
 ) -> SubmittedJob:
     """Load and check spec, manifest and template; then store Job + DataObjects atomically."""
     spec = load_job_spec(spec_path, settings=settings)
+    if spec.streaming:
+        return _submit_streaming(spec, spec_path, engine)
     lines, rejected = read_manifest(spec.input_manifest, skip_invalid=skip_invalid_lines, settings=settings)
     if not lines:
         raise SubmitError(f"{spec.input_manifest}: the input manifest holds no data objects")
@@ -102,25 +104,7 @@ def submit_job(
                 f"{spec_path}: job_name: a job named {spec.job_name!r} already exists "
                 f"(status {existing.status}); job names are unique"
             )
-        job = insert_job(
-            session,
-            objects,
-            name=spec.job_name,
-            task_type=spec.task_type,
-            spec_path=str(Path(spec_path).resolve()),
-            spec_json=spec_to_json(spec),
-            template_source=template_source,
-            labels_json=json.dumps(list(spec.labels)),
-            marketplace=str(spec.marketplace),
-            output_uri=str(spec.output),
-            reward_cents=int(spec.reward_cents),
-            workers_per_object=int(spec.workers_per_object),
-            max_concurrent_hits=int(spec.max_concurrent_hits),
-            budget_cents=spec.budget_cents,
-            masters=bool(getattr(spec, "masters", False)),
-            n_objects=len(lines),
-            created_at=utcnow(),
-        )
+        job = insert_job(session, objects, **_job_columns(spec, spec_path, template_source, len(lines)))
         record_event(
             session,
             job.id,
@@ -129,6 +113,42 @@ def submit_job(
             f"{len(carried)} already labeled as {spec.label_attribute_name!r} (carried over, not posted)",
         )
         return SubmittedJob(job.id, job.name, len(lines), len(rejected))
+
+
+def _submit_streaming(spec: Any, spec_path: str | Path, engine: Engine) -> SubmittedJob:
+    """A streaming job starts with no objects: the intake tick takes them from its input as they come."""
+    check_qualification_test(spec)
+    template_source = template_source_for(spec)
+    with transaction(engine) as session:
+        existing = job_named(session, spec.job_name)
+        if existing is not None:
+            raise SubmitError(
+                f"{spec_path}: job_name: a job named {spec.job_name!r} already exists "
+                f"(status {existing.status}); job names are unique"
+            )
+        job = insert_job(session, [], **_job_columns(spec, spec_path, template_source, 0))
+        record_event(session, job.id, "submitted", f"streaming job: objects are taken from {spec.input} as they come")
+        return SubmittedJob(job.id, job.name, 0, 0)
+
+
+def _job_columns(spec: Any, spec_path: str | Path, template_source: str, n_objects: int) -> dict[str, Any]:
+    return dict(
+        name=spec.job_name,
+        task_type=spec.task_type,
+        spec_path=str(Path(spec_path).resolve()),
+        spec_json=spec_to_json(spec),
+        template_source=template_source,
+        labels_json=json.dumps(list(spec.labels)),
+        marketplace=str(spec.marketplace),
+        output_uri=str(spec.output),
+        reward_cents=int(spec.reward_cents),
+        workers_per_object=int(spec.workers_per_object),
+        max_concurrent_hits=int(spec.max_concurrent_hits),
+        budget_cents=spec.budget_cents,
+        masters=bool(getattr(spec, "masters", False)),
+        n_objects=n_objects,
+        created_at=utcnow(),
+    )
 
 
 def _check_renders(spec: Any, template_source: str, lines: list, settings: Any) -> None:

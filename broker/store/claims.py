@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from broker.domain.clock import utcnow
-from broker.domain.lifecycle import JOBS_OPEN, JOBS_WINDING_UP, JobStatus
+from broker.domain.lifecycle import JOBS_OPEN, JOBS_TAKING_INPUT, JOBS_WINDING_UP, JobStatus
 from broker.store.engine import Engine, transaction
 from broker.store.jobs import jobs_in
 from broker.store.tables import Job, StageLease
@@ -34,6 +34,7 @@ _TOKEN = secrets.token_hex(4)
 
 # stage -> the job statuses it works on
 STAGE_JOB_STATES: dict[str, frozenset[JobStatus]] = {
+    "intake": JOBS_TAKING_INPUT,
     "publish": JOBS_OPEN,
     "collect": JOBS_WINDING_UP,
     "review": JOBS_WINDING_UP,

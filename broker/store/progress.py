@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, func, select
 
-from broker.domain.lifecycle import OBJECTS_UNFINISHED, HitStatus, JobStatus, ObjectStatus, ReviewStatus
+from broker.domain.lifecycle import JOBS_OPEN, OBJECTS_UNFINISHED, HitStatus, JobStatus, ObjectStatus, ReviewStatus
 from broker.store.events import record_event
 from broker.store.hits import open_hit_count
 from broker.store.tables import Assignment, Bonus, DataObject, Event, Hit, Job
@@ -57,7 +57,7 @@ def bonuses_settled(session: Session, job: Job, has_bonus_rule: bool) -> bool:
     ).one()
     if unsent:
         return False
-    if not has_bonus_rule or job.status != JobStatus.ACTIVE:
+    if not has_bonus_rule or job.status not in JOBS_OPEN:
         return True
     round_done = session.exec(
         select(Event.id).where(Event.job_id == job.id, Event.kind == BONUS_ROUND_EVENT).limit(1)
@@ -82,7 +82,7 @@ def open_hit_ids(session: Session, job_id: int) -> list[str]:
 
 def stop_job(session: Session, job: Job, reason: str) -> int:
     """Cancel an active job and fail its objects that were never published; how many failed."""
-    if job.status == JobStatus.ACTIVE:
+    if job.status in JOBS_OPEN:
         advance(session, [job.id], JobStatus.CANCELLED)
     unpublished = list(
         session.exec(
@@ -99,7 +99,7 @@ def stop_job(session: Session, job: Job, reason: str) -> int:
 def complete_job(session: Session, job_id: int, completed_at: datetime, manifest_uri: str | None) -> None:
     """The job is done: an active job becomes completed (a cancelled one stays cancelled)."""
     row = session.get(Job, job_id)
-    if row.status == JobStatus.ACTIVE:
+    if row.status in JOBS_OPEN:
         advance(session, [job_id], JobStatus.COMPLETED, values={"completed_at": completed_at})
     else:
         row.completed_at = completed_at

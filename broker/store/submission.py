@@ -28,6 +28,8 @@ def insert_job(session: Session, objects: Sequence[NewObject], **columns: Any) -
     job = Job(**columns)
     session.add(job)
     session.flush()
+    if not objects:  # a streaming job: its objects come later
+        return job
     session.execute(
         insert(DataObject),
         [

@@ -206,3 +206,29 @@ class StageLease(SQLModel, table=True):
     stage: str = Field(primary_key=True)
     owner: str  # "host:pid:token" of the daemon process holding it
     expires_at: datetime | None = _time(nullable=False)
+
+
+class JobStream(SQLModel, table=True):
+    """Where a streaming or notification-driven job stands with its queues (broker.store.streams)."""
+
+    __tablename__ = "job_stream"
+
+    job_id: int = Field(foreign_key="job.id", primary_key=True)
+    input_offset: int = 0  # a watched manifest file: bytes already taken in
+    last_poll_at: datetime | None = _time()  # notification jobs: the last fallback poll of every open HIT
+    intake_note: str | None = None  # why intake is paused (budget committed), None while it takes objects
+
+
+class QueueMark(SQLModel, table=True):
+    """A queue message or object already handled: at-least-once delivery made idempotent.
+
+    kind "event": an MTurk EventDocId; "input": a streaming object's deduplication id; "sent": an
+    object whose output went to the output queue.
+    """
+
+    __tablename__ = "queue_mark"
+
+    job_id: int = Field(foreign_key="job.id", primary_key=True)
+    kind: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    at: datetime | None = _time(nullable=False)

@@ -51,6 +51,70 @@ def market(tmp_path: Path):
         running.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's server (SQS, S3) on a free local port, for the session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def sqs(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    """A boto3 SQS client on moto's server; the broker's own SQS clients get the same dummy credentials."""
+    import boto3
+
+    from broker import queues
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    queues.forget_clients()
+    yield boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    queues.forget_clients()
+
+
+def new_queue(sqs: Any, prefix: str) -> str:
+    """A fresh queue's URL (unique name: moto's server lives for the whole session)."""
+    import uuid
+
+    return sqs.create_queue(QueueName=f"{prefix}-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+
+
+def drain(sqs: Any, queue_url: str) -> list[str]:
+    """Receive and delete every message now in the queue; their bodies."""
+    bodies: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class OperationCounter:
+    """Counts requester operations as the marketplace receives them (not as the broker sends them)."""
+
+    def __init__(self, marketplace: Any) -> None:
+        from collections import Counter
+
+        self.calls: Counter[str] = Counter()
+        original = marketplace.dispatch
+
+        def counted(operation: str, params: dict) -> dict:
+            self.calls[operation] += 1
+            return original(operation, params)
+
+        marketplace.dispatch = counted
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path) -> str:
     """Every engine test runs on both broker DBs: a SQLite file and a fresh PostgreSQL database."""

@@ -7,6 +7,7 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 # the examples that are not job specs: settings, and an experiment spec (tests/reports/test_pricing.py)
 NOT_JOB_SPECS = ("settings.example.yaml", "pricing-experiment.yaml")
+STREAMING_SPECS = ("streaming.yaml",)  # no manifest: objects come from a queue (tests/front/test_streaming_spec.py)
 
 BASE_SPEC = """\
 job_name: test-job

@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 from broker.cli import app
 from broker.validate import preview_job, validate_job
 
-from .helpers import BASE_SPEC, EXAMPLES, NOT_JOB_SPECS
+from .helpers import BASE_SPEC, EXAMPLES, NOT_JOB_SPECS, STREAMING_SPECS
 
-EXAMPLE_SPECS = sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name not in NOT_JOB_SPECS)
+EXAMPLE_SPECS = sorted(
+    path.name for path in EXAMPLES.glob("*.yaml") if path.name not in NOT_JOB_SPECS + STREAMING_SPECS
+)
 
 
 @pytest.fixture()
