@@ -173,9 +173,7 @@ class ModelSelection(_EMClassifier):
         accelerate: bool = True,
         dtype: str = "float64",
         warm_start: bool = False,
-        chain_starts: bool = True,
     ) -> None:
-        self.chain_starts = chain_starts
         self.families = families
         self.family = family
         self.max_iter = max_iter
@@ -242,13 +240,10 @@ class ModelSelection(_EMClassifier):
         # search started at full pooling stays in the all-workers-equal optimum even where the ELBO is higher
         # with workers told apart (a few answers per worker)
         start_counts = data.confusion_counts(clamp_gold(hard_votes(votes), gold))
-        fits: list[FamilyFit] = []
-        for family in self._candidates(data.n_classes):
-            fits.append(self._fit_family(family, data, gold, start.copy(), start_counts))
-            if self.chain_starts:
-                # the next, richer model starts where this one ended: a few EM steps instead of a full climb
-                start = fits[-1].result.posterior
-                start_counts = data.confusion_counts(start)
+        fits = [
+            self._fit_family(family, data, gold, start.copy(), start_counts)
+            for family in self._candidates(data.n_classes)
+        ]
         self.elbo_ = {f.family: f.elbo for f in fits}
         self.prior_strength_ = {f.family: f.strength for f in fits}
         consistent = [f for f in fits if f.label_consistent]
