@@ -174,3 +174,16 @@ def test_a_tiny_job_tells_a_contrarian_from_two_workers_who_agree():
     assert est.worker_accuracy_[2] < 0.5
     assert est.elbo_[est.model_] > -8.0  # the all-coin-flips optimum scores -8.2 nats here
 
+
+def test_one_coin_counts_are_the_diagonal_and_the_rest_of_the_full_counts():
+    rng = np.random.default_rng(5)
+    items, workers, labels = rng.integers(0, 50, 400), rng.integers(0, 12, 400), rng.integers(0, 4, 400)
+    data = prepare_answers(items, workers, labels, 4)
+    posterior = rng.dirichlet(np.ones(4), data.n_items)
+    full = data.confusion_counts(posterior)
+    right = np.trace(full, axis1=1, axis2=2)
+    expected = np.stack([right, full.sum(axis=(1, 2)) - right], axis=1)[:, None, :]
+    np.testing.assert_allclose(data.correct_counts(posterior), expected)
+    one_coin = family_stats("one-coin", data.correct_counts(posterior), n_classes=4)
+    np.testing.assert_allclose(one_coin.counts, family_stats("one-coin", full).counts)
+    assert one_coin.spread == family_stats("one-coin", full).spread == pytest.approx(np.log(3))
