@@ -34,7 +34,7 @@ ESTIMATORS: dict[str, Callable[..., Classifier]] = {
     "model-selection": ModelSelection,
 }
 # Chosen without gold: the worker model with the highest evidence (ELBO) on the answers at hand.
-DEFAULT = "bayesian-ds"
+DEFAULT = "model-selection"
 
 
 def estimator(name: str = "default", **params: object) -> Classifier:

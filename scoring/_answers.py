@@ -13,6 +13,7 @@ The two matrices turn both EM steps into one sparse product each, with no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -116,6 +117,22 @@ class Answers:
         k = self.n_classes
         flat = self.design(posterior.dtype)[1] @ posterior  # [w*K + l, true]
         return np.ascontiguousarray(flat.reshape(self.n_workers, k, k).transpose(0, 2, 1))
+
+    def correct_counts(self, posterior: np.ndarray) -> np.ndarray:
+        """(W, 1, 2) soft counts of each worker's right and wrong answers: all the one-coin model reads.
+
+        One gather and one bincount over the answers instead of the (W*K, items) product of
+        ``confusion_counts``, which reads the posteriors in worker order (~7x slower at 10M answers).
+        """
+        right = posterior.ravel()[self._answer_cells]
+        correct = np.bincount(self.workers, weights=right, minlength=self.n_workers).astype(posterior.dtype)
+        total = np.bincount(self.workers, minlength=self.n_workers).astype(posterior.dtype)
+        return np.stack([correct, total - correct], axis=1)[:, None, :]
+
+    @cached_property
+    def _answer_cells(self) -> np.ndarray:
+        """Flat index of each answer's (item, label) cell in an (items, K) array."""
+        return self.items.astype(np.int64) * self.n_classes + self.labels
 
     def vote_counts(self) -> np.ndarray:
         """(items, K) number of answers per class."""

@@ -73,8 +73,12 @@ def run_em(
     tol: float,
     posterior_tol: float = 0.0,
     accelerate: bool = False,
+    counts_of: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> EMResult:
     """EM from item posteriors until the log-likelihood's relative change is below ``tol``.
+
+    ``counts_of`` turns posteriors into the soft counts ``m_step`` reads: by default the full
+    (W, K, K) ``data.confusion_counts``; a model that needs less passes a cheaper one.
 
     With ``posterior_tol`` > 0, EM also stops once the items' posteriors moved by less
     than that on average (mean over items of the summed absolute change): labels and
@@ -82,14 +86,15 @@ def run_em(
     of iterations as a few contested items drift on large, noisy crowds.
     ``accelerate=True`` runs the same EM under SQUAREM (``_squarem``).
     """
+    counts_of = counts_of or data.confusion_counts
     if accelerate:
-        return _squarem(data, gold, initial_posterior, m_step, max_iter, tol, posterior_tol)
+        return _squarem(data, gold, initial_posterior, m_step, max_iter, tol, posterior_tol, counts_of)
     posterior = clamp_gold(initial_posterior, gold)  # its dtype is the E-step's (float32: ~2x faster)
     answered = data.answered_weight
     previous = None
     confusion, prior, ll, n_iter = None, None, float("nan"), 0
     for n_iter in range(1, max(max_iter, 1) + 1):  # noqa: B007 - read after the loop
-        confusion, prior = m_step(data.confusion_counts(posterior), posterior, answered)
+        confusion, prior = m_step(counts_of(posterior), posterior, answered)
         old = posterior
         posterior, ll = log_likelihood(data, confusion, prior, gold, old.dtype)
         if previous is not None and abs(ll - previous) <= tol * max(abs(previous), 1e-12):
@@ -108,6 +113,7 @@ def _squarem(
     max_iter: int,
     tol: float,
     posterior_tol: float,
+    counts_of: Callable[[np.ndarray], np.ndarray],
 ) -> EMResult:
     """``run_em`` accelerated by SQUAREM (Varadhan & Roland 2008, scheme S3) on the item posteriors.
 
@@ -123,7 +129,7 @@ def _squarem(
     dtype = initial_posterior.dtype
 
     def em_step(posterior: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-        confusion, prior = m_step(data.confusion_counts(posterior), posterior, answered)
+        confusion, prior = m_step(counts_of(posterior), posterior, answered)
         return (*log_likelihood(data, confusion, prior, gold, dtype), confusion, prior)
 
     p0 = clamp_gold(initial_posterior, gold)

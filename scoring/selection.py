@@ -51,9 +51,12 @@ class RowStats:
     spread: float
 
 
-def family_stats(family: str, confusion_counts: np.ndarray) -> RowStats:
-    """Reduce (W, K, K) soft counts (true, answered) to ``family``'s rows, with the pooled prior centre."""
-    k = confusion_counts.shape[1]
+def family_stats(family: str, confusion_counts: np.ndarray, n_classes: int | None = None) -> RowStats:
+    """Reduce (W, K, K) soft counts (true, answered) to ``family``'s rows, with the pooled prior centre.
+
+    One-coin also accepts (W, 1, 2) right/wrong counts (``Answers.correct_counts``) with ``n_classes``.
+    """
+    k = n_classes or confusion_counts.shape[1]
     spread = float(np.log(k - 1)) if k > 2 else 0.0
     diagonal = np.diagonal(confusion_counts, axis1=1, axis2=2)
     if family == "one-coin":
@@ -197,7 +200,7 @@ class ModelSelection(_EMClassifier):
         chosen = {"index": int(np.argmax(log_evidence(family_stats(family, start_counts), STRENGTHS)))}
 
         def m_step(counts: np.ndarray, posterior: np.ndarray, answered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            stats = family_stats(family, counts)
+            stats = family_stats(family, counts, k)
             chosen["index"] = local_best_strength(stats, chosen["index"])
             confusion = np.exp(expected_log_confusion(family, stats, float(STRENGTHS[chosen["index"]]), k))
             class_counts = answered_class_counts(posterior, answered) + 1.0
@@ -212,6 +215,7 @@ class ModelSelection(_EMClassifier):
             self.tol,
             self.posterior_tol,
             self.accelerate,
+            counts_of=data.correct_counts if family == "one-coin" else None,
         )
         posterior = result.posterior.astype(np.float64)
         posterior /= row_sum(posterior)[:, None]
@@ -232,7 +236,10 @@ class ModelSelection(_EMClassifier):
     def _fit(self, data: Answers, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         votes = soft_majority(data)
         start = clamp_gold(self._initial_posterior(data, votes), gold)
-        start_counts = data.confusion_counts(start)
+        # the first prior strength is read off hard votes: soft vote shares make every worker look alike, and a
+        # search started at full pooling stays in the all-workers-equal optimum even where the ELBO is higher
+        # with workers told apart (a few answers per worker)
+        start_counts = data.confusion_counts(clamp_gold(hard_votes(votes), gold))
         fits = [
             self._fit_family(family, data, gold, start.copy(), start_counts)
             for family in self._candidates(data.n_classes)
@@ -257,6 +264,12 @@ class ModelSelection(_EMClassifier):
         super()._finish(data, gold, posterior)
         a, b = self.worker_accuracy_beta_[:, 0], self.worker_accuracy_beta_[:, 1]
         self.worker_accuracy_ = a / (a + b)
+
+
+def hard_votes(votes: np.ndarray) -> np.ndarray:
+    """Each item's most-voted classes (ties share the item evenly)."""
+    top = (votes == votes.max(axis=1, keepdims=True)).astype(np.float64)
+    return top / row_sum(top)[:, None]
 
 
 def accuracy_posterior(data: Answers, posterior: np.ndarray) -> np.ndarray:

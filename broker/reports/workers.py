@@ -56,6 +56,7 @@ class WorkerRow:
     accuracy_low: float | None = None  # 95% interval of em_accuracy over the worker's answers
     accuracy_high: float | None = None
     assignment_ids: list[str] = field(default_factory=list)
+    chance: float | None = None  # accuracy of random guessing on the worker's jobs (1 / number of labels)
     flags: list[str] = field(default_factory=list)  # "likely spammer: ...", "fails gold: ...", "too fast: ..."
     actions: list[str] = field(default_factory=list)  # exact commands that act on the flags
 
@@ -157,7 +158,8 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
     # per-job quality -> per-worker weighted sums
     fitted = np.zeros(n)
     sums = {
-        name: np.zeros(n) for name in ("em_accuracy", "accuracy_low", "accuracy_high", "agreement", "spammer_score")
+        name: np.zeros(n)
+        for name in ("em_accuracy", "accuracy_low", "accuracy_high", "agreement", "spammer_score", "chance")
     }
     gold_n = np.zeros(n)
     gold_right = np.zeros(n)
@@ -167,8 +169,9 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
             continue
         weight = quality.n_fitted.astype(float)
         fitted[idx] += np.where(np.isnan(quality.em_accuracy), 0, weight)
-        for name in sums:
+        for name in sums.keys() - {"chance"}:
             sums[name][idx] += np.nan_to_num(getattr(quality, name)) * weight
+        sums["chance"][idx] += np.where(np.isnan(quality.em_accuracy), 0, weight) / max(len(answers.labels), 1)
         gold_n[idx] += quality.gold_n
         gold_right[idx] += np.nan_to_num(quality.gold_accuracy) * quality.gold_n
 
@@ -218,6 +221,7 @@ def worker_report(session: Any, jobs: list[Job]) -> WorkerReport:
                 accuracy_low=float(sums["accuracy_low"][i] / fitted[i]) if fitted[i] else None,
                 accuracy_high=float(sums["accuracy_high"][i] / fitted[i]) if fitted[i] else None,
                 assignment_ids=[assignment_id for assignment_id, _, _ in mine_assignments],
+                chance=float(sums["chance"][i] / fitted[i]) if fitted[i] else None,
             )
         )
     crowd_median = float(np.median(seconds[~np.isnan(seconds)])) if (~np.isnan(seconds)).any() else None
@@ -261,6 +265,11 @@ def worker_flags(row: WorkerRow, crowd_median_seconds: float | None) -> list[str
     if row.spammer_score is not None and row.spammer_score >= SPAMMER_FLAG:
         flags.append(
             f"likely spammer: spammer score {row.spammer_score:.2f}, {_interval(row)} over {row.assignments} answers"
+        )
+    if row.chance is not None and row.accuracy_high is not None and row.accuracy_high < row.chance:
+        flags.append(
+            f"answers against the truth: {_interval(row)} over {row.assignments} answers, "
+            f"below guessing ({row.chance:.2f})"
         )
     if (
         row.gold_answers >= MIN_GOLD_TO_FLAG

@@ -54,6 +54,21 @@ def test_flags_say_why_with_the_evidence_and_the_interval():
     assert worker_flags(_row(assignments=2), 20.0) == []  # two answers: too few to judge
 
 
+def test_a_worker_confidently_worse_than_guessing_is_flagged():
+    """A contrarian's answers carry information the wrong way round, so the spammer score misses them;
+    the flag reads the accuracy interval against guessing on the worker's jobs instead."""
+    contrarian = _row(spammer_score=0.3, em_accuracy=0.17, accuracy_low=0.05, accuracy_high=0.4, chance=0.5)
+    assert worker_flags(contrarian, 20.0)[0] == (
+        "answers against the truth: accuracy 0.17 (0.05-0.40) over 12 answers, below guessing (0.50)"
+    )
+    assert suggested_actions(replace(contrarian, flags=worker_flags(contrarian, 20.0)), ["j"])[-1] == (
+        'broker worker block AWORKER --reason "Answers against the truth on our tasks."'
+    )
+    # an interval that reaches guessing is not evidence enough; nor is a job without a known chance level
+    assert not any("against" in f for f in worker_flags(replace(contrarian, accuracy_high=0.55), 20.0))
+    assert not any("against" in f for f in worker_flags(replace(contrarian, chance=None), 20.0))
+
+
 def test_suggested_actions_are_exact_commands():
     row = _row()
     row.flags = worker_flags(row, 20.0)

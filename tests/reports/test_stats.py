@@ -57,13 +57,14 @@ def test_quality_figures(report):
     assert (one.gold_accuracy, one.gold_answers) == (1.0, 1)
     assert (spam.gold_accuracy, spam.gold_answers) == (0.0, 1)  # its one usable gold answer is wrong
     assert one.agreement == 1.0 and spam.agreement == 0.0  # 0 of its 3 usable answers agree
-    # 3-4 answers each: the default estimator shrinks sparse workers toward the crowd's pooled
-    # accuracy (that is what keeps its confidence calibrated), so the good worker sits near 0.85.
-    assert one.em_accuracy > 0.8 > 0.6 > spam.em_accuracy
+    # 3-4 answers each: the two who agree throughout score high, the worker who contradicts them on
+    # every item (and on gold) scores below guessing: informative the wrong way round, not random
+    assert one.em_accuracy > 0.8 > 0.6 > 0.5 > spam.em_accuracy
     assert one.em_accuracy - spam.em_accuracy > 0.3
-    # spammer scores are shrunk the same way on 3-4 answers: judged by order and margin
-    assert spam.spammer_score > 0.5 > one.spammer_score
-    assert spam.spammer_score - one.spammer_score > 0.3
+    assert spam.accuracy_high < one.accuracy_low  # the intervals do not overlap
+    assert spam.chance == one.chance == 0.5
+    # the spammer score (rows alike = answers unrelated to the truth) is low for both: neither answers at random
+    assert one.spammer_score < 0.5 and spam.spammer_score < 0.5
 
 
 def test_first_last_seen_daily_activity_and_status(report):

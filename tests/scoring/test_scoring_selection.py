@@ -156,3 +156,34 @@ def test_repeats_all_keeps_every_row_and_latest_keeps_one_per_pair():
     np.testing.assert_array_equal(latest.vote_counts(), [[1, 1], [0, 1]])
     with pytest.raises(scoring.AnswersError, match="repeats must be 'latest' or 'all'"):
         prepare_answers(items, workers, labels, n_classes=2, repeats="first")
+
+
+def test_a_tiny_job_tells_a_contrarian_from_two_workers_who_agree():
+    """Three workers, four items: two agree on everything, the third contradicts them on every item.
+
+    A search started at full pooling stays where every worker is a coin flip (all posteriors 0.5);
+    the ELBO is higher with the workers told apart, and the fit must find that optimum.
+    """
+    items = [0, 1, 2, 3, 0, 1, 2, 3, 0, 2, 3]
+    workers = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2]
+    labels = [0, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0]
+    est = scoring.estimator("model-selection").fit(items, workers, labels, n_classes=2)
+    assert est.labels_.tolist() == [0, 1, 0, 1]
+    assert est.confidence_.min() > 0.9
+    assert est.worker_accuracy_[0] > 0.8 and est.worker_accuracy_[1] > 0.8
+    assert est.worker_accuracy_[2] < 0.5
+    assert est.elbo_[est.model_] > -8.0  # the all-coin-flips optimum scores -8.2 nats here
+
+
+def test_one_coin_counts_are_the_diagonal_and_the_rest_of_the_full_counts():
+    rng = np.random.default_rng(5)
+    items, workers, labels = rng.integers(0, 50, 400), rng.integers(0, 12, 400), rng.integers(0, 4, 400)
+    data = prepare_answers(items, workers, labels, 4)
+    posterior = rng.dirichlet(np.ones(4), data.n_items)
+    full = data.confusion_counts(posterior)
+    right = np.trace(full, axis1=1, axis2=2)
+    expected = np.stack([right, full.sum(axis=(1, 2)) - right], axis=1)[:, None, :]
+    np.testing.assert_allclose(data.correct_counts(posterior), expected)
+    one_coin = family_stats("one-coin", data.correct_counts(posterior), n_classes=4)
+    np.testing.assert_allclose(one_coin.counts, family_stats("one-coin", full).counts)
+    assert one_coin.spread == family_stats("one-coin", full).spread == pytest.approx(np.log(3))
