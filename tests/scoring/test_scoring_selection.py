@@ -187,3 +187,20 @@ def test_one_coin_counts_are_the_diagonal_and_the_rest_of_the_full_counts():
     one_coin = family_stats("one-coin", data.correct_counts(posterior), n_classes=4)
     np.testing.assert_allclose(one_coin.counts, family_stats("one-coin", full).counts)
     assert one_coin.spread == family_stats("one-coin", full).spread == pytest.approx(np.log(3))
+
+
+def test_a_large_job_chooses_its_model_on_a_share_of_the_items_and_fits_it_on_all():
+    rng = np.random.default_rng(11)
+    n_items, n_workers, k = 3000, 40, 3
+    truth = rng.integers(0, k, n_items)
+    confusion = diagonal_confusion(rng.uniform(0.55, 0.95, n_workers), k)
+    items = np.repeat(np.arange(n_items), 4)
+    workers = np.concatenate([rng.choice(n_workers, 4, replace=False) for _ in range(n_items)])
+    labels = (rng.random(items.size)[:, None] > confusion[workers, truth[items]].cumsum(axis=1)).sum(axis=1)
+    whole = scoring.estimator("model-selection").fit(items, workers, labels, n_classes=k)
+    sampled = scoring.estimator("model-selection", choice_answers=3000).fit(items, workers, labels, n_classes=k)
+    assert whole.choice_items_ == n_items and sampled.choice_items_ < n_items / 3
+    assert sampled.model_ == whole.model_ == "one-coin"
+    # the chosen model is then fitted on every item: the same labels as choosing on all of them
+    assert np.mean(sampled.labels_ == whole.labels_) > 0.999
+    assert sampled.proba_.shape == (n_items, k)
