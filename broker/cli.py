@@ -54,13 +54,14 @@ from broker.manifest import ManifestError, write_rejected
 from broker.marketplace.cli import app as marketplace_app
 from broker.reports.cli import _settings as settings_of
 from broker.reports.cli import db_url_of, estimate_command, open_engine, report_app, wide_console
-from broker.reports.status import JobStatusReport, format_eta, job_status
+from broker.reports.status import JobStatusReport, calls_line, format_eta, job_status
 from broker.simulation import simulate_pricing_experiment
 from broker.spec import SpecError, SubmitError, parse_duration
 from broker.stages.submit import submit_job
 from broker.storage import read_text
 from broker.store import database_exists, migrate, reading, sqlite_file
 from broker.store.jobs import UnknownJobError, find_job, job_spec
+from broker.store.ratelimit import call_counts
 from broker.store.views import all_jobs, jobs_not_completed
 from broker.teams import TeamError, add_member, create_team, invite, list_teams, remove_member, team_members
 from broker.validate import preview_command, validate_command, validate_job
@@ -345,6 +346,8 @@ def status(
             format_eta(r.eta_seconds),
         )
     console.print(table)
+    with reading(_engine(settings)) as session:
+        console.print(f"MTurk calls (all jobs): {calls_line(call_counts(session))}", highlight=False)
     for r in reports:
         for line in _attention_lines(r):
             console.print(f"[bold red]attention:[/] {r.name}: {escape(line)}", highlight=False)
@@ -378,6 +381,7 @@ def _job_table(r: JobStatusReport) -> Table:
         ("committed (may still be paid)", _usd(r.committed_cents)),
         ("budget", _usd(r.budget_cents)),
         ("ETA", format_eta(r.eta_seconds)),
+        ("MTurk calls", calls_line(r.mturk_calls)),
     ]
     if r.auto_label:
         rows += summary_rows(r.auto_label)

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     s3_endpoint_url: str | None = None
     presign_expiry_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
+    # requester API calls a second per account, shared by every daemon on the DB (None: no limit)
+    mturk_calls_per_second: float | None = Field(default=10, gt=0)
+    local_calls_per_second: float | None = Field(default=None, gt=0)
     ticks: TickIntervals = Field(default_factory=TickIntervals)
 
     @classmethod

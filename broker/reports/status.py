@@ -18,6 +18,7 @@ from broker.store.attention import job_attention
 from broker.store.autolabel import autolabel_summary
 from broker.store.hits import open_hit_count
 from broker.store.jobs import job_money
+from broker.store.ratelimit import call_counts
 from broker.store.views import assignment_counts_by_review, object_counts_by_status, published_object_count
 from broker.tasks.registry import task_type
 
@@ -46,6 +47,7 @@ class JobStatusReport:
     auto_label: dict[str, Any] | None = None  # auto_label jobs: broker.store.autolabel.autolabel_summary
     carried: int = 0  # labeled by an earlier job under the same attribute (job chaining): not posted
     attention: list[dict[str, Any]] = field(default_factory=list)  # failing stages: stage, error, since, count
+    mturk_calls: dict[str, dict[str, int]] = field(default_factory=dict)  # operation -> calls, throttled
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +93,18 @@ def job_status(session: Any, job: Job, now: datetime | None = None) -> JobStatus
         auto_label=autolabel_summary(session, job),
         carried=counts.get(ObjectStatus.CARRIED, 0),
         attention=[item.as_dict() for item in job_attention(session, job.id)],
+        mturk_calls=call_counts(session, job.id),
     )
+
+
+def calls_line(calls: dict[str, dict[str, int]]) -> str:
+    """'1,234 (12 throttled): CreateHITWithHITType 600, ...', busiest operation first."""
+    if not calls:
+        return "none counted"
+    total = sum(c["calls"] for c in calls.values())
+    throttled = sum(c["throttled"] for c in calls.values())
+    ranked = sorted(calls.items(), key=lambda item: -item[1]["calls"])
+    return f"{total:,} ({throttled:,} throttled): " + ", ".join(f"{op} {c['calls']:,}" for op, c in ranked)
 
 
 def _eta(job: Job, done: int, now: datetime, total: int | None = None) -> float | None:
