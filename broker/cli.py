@@ -60,6 +60,7 @@ from broker.spec import SpecError, SubmitError, parse_duration
 from broker.stages.submit import submit_job
 from broker.storage import read_text
 from broker.store import database_exists, migrate, reading, sqlite_file
+from broker.store.claims import register_daemon
 from broker.store.jobs import UnknownJobError, find_job, job_spec
 from broker.store.ratelimit import call_counts
 from broker.store.views import all_jobs, jobs_not_completed
@@ -265,6 +266,14 @@ def run(
     path = _log_path(settings, log_file)
     _log_to(path)
     console.print(f"broker run: full log in {path}", highlight=False)
+    chosen = (ctx.find_root().obj or {}).get("settings_path") or "the default settings"
+    for owner, other in register_daemon(engine, settings.digest(), str(chosen)):
+        err_console.print(
+            f"[yellow]warning:[/] daemon {escape(owner)} runs on this DB with other settings ({escape(other)}) than"
+            f" this one ({escape(str(chosen))}): rate limits, tick intervals or endpoints differ; give every daemon"
+            " the same settings",
+            highlight=False,
+        )
     if once:
         reporter = RunReporter(engine)
         cycle = run_cycle(engine, settings)

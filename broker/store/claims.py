@@ -37,7 +37,7 @@ from broker.domain.clock import utcnow
 from broker.domain.lifecycle import JOBS_OPEN, JOBS_WINDING_UP, HitStatus, JobStatus, ReviewStatus
 from broker.store.engine import Engine, transaction
 from broker.store.jobs import jobs_in
-from broker.store.tables import Assignment, Hit, Job, StageLease
+from broker.store.tables import Assignment, Daemon, Hit, Job, StageLease
 
 LEASE_SECONDS = 300.0  # longer than any one stage's work for one job; renewed each time it is taken
 _TOKEN = secrets.token_hex(4)
@@ -178,3 +178,21 @@ def renew_lease() -> bool:
         return True
     engine, job_id, stage = held
     return take_lease(engine, job_id, stage)
+
+
+def register_daemon(engine: Engine, settings_digest: str, settings_file: str) -> list[tuple[str, str]]:
+    """Record this daemon's settings; (owner, settings file) of the daemons still running (seen
+    within a lease's time, or holding a lease) that started with other settings."""
+    me, now = this_daemon(), utcnow()
+    recent = now - timedelta(seconds=LEASE_SECONDS)
+    with transaction(engine) as session:
+        session.merge(Daemon(owner=me, settings_digest=settings_digest, settings_file=settings_file, seen_at=now))
+        leased = set(session.execute(select(StageLease.owner).where(StageLease.expires_at > now)).scalars())
+        others = session.execute(select(Daemon).where(Daemon.owner != me)).scalars().all()
+        return [
+            (daemon.owner, daemon.settings_file)
+            for daemon in others
+            if daemon.settings_digest != settings_digest
+            and (daemon.seen_at >= recent or daemon.owner in leased)
+            and not _holder_gone(daemon.owner)
+        ]

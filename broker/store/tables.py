@@ -226,3 +226,15 @@ class MturkCallCount(SQLModel, table=True):
     operation: str = Field(primary_key=True)
     calls: int = 0
     throttled: int = 0
+
+
+class Daemon(SQLModel, table=True):
+    """A `broker run` process that started on this DB, with a digest of its settings (so a daemon
+    started with other settings than the running ones says so)."""
+
+    __tablename__ = "daemon"
+
+    owner: str = Field(primary_key=True)  # "host:pid:token", as in stage_lease
+    settings_digest: str
+    settings_file: str
+    seen_at: datetime | None = _time(nullable=False)

@@ -6,6 +6,7 @@ Create Date: 2026-12-07
 
 - rate_limit: account -> next_slot, the token bucket (as GCRA) all daemons take their calls from.
 - mturk_call_count: (job_id, operation) -> calls, throttled; job 0 holds calls made for no job.
+- daemon: owner -> the digest and file of the settings a `broker run` started with, and when.
 """
 
 from __future__ import annotations
@@ -35,7 +36,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job_id", "operation"),
     )
 
+    op.create_table(
+        "daemon",
+        sa.Column("owner", sa.String(), nullable=False),
+        sa.Column("settings_digest", sa.String(), nullable=False),
+        sa.Column("settings_file", sa.String(), nullable=False),
+        sa.Column("seen_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("owner"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("daemon")
     op.drop_table("mturk_call_count")
     op.drop_table("rate_limit")
