@@ -64,13 +64,15 @@ from broker.manifest import ManifestError, write_rejected
 from broker.marketplace.cli import app as marketplace_app
 from broker.reports.cli import _settings as settings_of
 from broker.reports.cli import db_url_of, open_engine, report_app, wide_console
-from broker.reports.status import JobStatusReport, format_eta, job_status
+from broker.reports.status import JobStatusReport, calls_line, format_eta, job_status
 from broker.simulation import simulate_pricing_experiment
 from broker.spec import SpecError, SubmitError, load_job_spec, parse_duration
 from broker.stages.submit import submit_job
 from broker.storage import read_text
 from broker.store import database_exists, migrate, reading, sqlite_file
+from broker.store.claims import register_daemon
 from broker.store.jobs import UnknownJobError, find_job, job_spec
+from broker.store.ratelimit import call_counts
 from broker.store.views import all_jobs, jobs_not_completed
 from broker.teams import TeamError, add_member, create_team, invite, list_teams, remove_member, team_members
 from broker.validate import preview_command, validate_command, validate_job
@@ -280,6 +282,14 @@ def run(
     path = _log_path(settings, log_file)
     _log_to(path)
     console.print(f"broker run: full log in {path}", highlight=False)
+    chosen = (ctx.find_root().obj or {}).get("settings_path") or "the default settings"
+    for owner, other in register_daemon(engine, settings.digest(), str(chosen)):
+        err_console.print(
+            f"[yellow]warning:[/] daemon {escape(owner)} runs on this DB with other settings ({escape(other)}) than"
+            f" this one ({escape(str(chosen))}): rate limits, tick intervals or endpoints differ; give every daemon"
+            " the same settings",
+            highlight=False,
+        )
     if once:
         reporter = RunReporter(engine)
         cycle = run_cycle(engine, settings)
@@ -362,6 +372,8 @@ def status(
             str(r.flagged_workers),
         )
     console.print(table)
+    with reading(_engine(settings)) as session:
+        console.print(f"MTurk calls (all jobs): {calls_line(call_counts(session))}", highlight=False)
     for r in reports:
         for line in _attention_lines(r):
             console.print(f"[bold red]attention:[/] {r.name}: {escape(line)}", highlight=False)
@@ -397,6 +409,7 @@ def _job_table(r: JobStatusReport) -> Table:
         ("budget", _usd(r.budget_cents)),
         ("ETA", format_eta(r.eta_seconds)),
         ("flagged workers", _flagged_line(r)),
+        ("MTurk calls", calls_line(r.mturk_calls)),
     ]
     if r.auto_label:
         rows += summary_rows(r.auto_label)

@@ -3,9 +3,10 @@
 The ticks are the stages, plain functions over the DB (broker.stages: publish, collect, review,
 consolidate, quality, autolabel, output, finalize); APScheduler only schedules them. On SQLite
 (one writer at a time) one thread runs them one at a time; on PostgreSQL each stage has its own
-thread, so a slow stage never holds up the others. Before a stage works on a job, the daemon
-takes that (job, stage)'s lease (broker.store.claims), so daemons sharing a DB never do the same
-work. SIGTERM / SIGINT let the running tick finish its current step and stop; whatever was
+thread, so a slow stage never holds up the others. Publish and review claim their rows batch by
+batch, so daemons sharing a DB split one job's HITs and approvals; before any other stage works on
+a job, the daemon takes that (job, stage)'s lease (broker.store.claims), so daemons never do the
+same work. SIGTERM / SIGINT let the running tick finish its current step and stop; whatever was
 committed is where the next `broker run` resumes.
 
 Each tick runs job by job: an exception or error in one job is that job's alone (logged in full,
@@ -35,7 +36,7 @@ from broker.stages.quality import quality_tick
 from broker.stages.review import review_tick
 from broker.store import reading, transaction
 from broker.store.attention import record_stage_failure, record_stage_success
-from broker.store.claims import claim_jobs, release_lease, take_lease
+from broker.store.claims import ROW_CLAIMED_STAGES, claim_jobs, holding_lease, release_lease, take_lease
 from broker.store.jobs import unfinished_job_count
 from broker.store.tables import Job
 
@@ -82,10 +83,12 @@ def run_tick(name: str, engine: Any, settings: Any) -> TickResult:
     """Run one tick job by job; a job's exception or errors are recorded for it, never fatal to others."""
     result = TickResult()
     for job in _claimed(engine, name):
-        if not take_lease(engine, int(job.id), name):  # another daemon is doing this stage of this job
-            continue
+        # publish and review claim their rows batch by batch; the other stages hold the job's lease
+        if name not in ROW_CLAIMED_STAGES and not take_lease(engine, int(job.id), name):
+            continue  # another daemon is doing this stage of this job
         try:
-            report = TICKS[name](engine, settings, job_ids=[job.id])
+            with mturk.calls_for_job(int(job.id)), holding_lease(engine, int(job.id), name):
+                report = TICKS[name](engine, settings, job_ids=[job.id])
         except Exception as exc:  # one job's failure must not stop the other jobs; it retries next time
             log.exception("%s tick failed for job %s", name, job.name)
             problem = mturk.describe_error(exc)
@@ -166,6 +169,10 @@ def run_until_done(
             time.sleep(poll_seconds)
     finally:
         scheduler.shutdown(wait=True)
+        try:
+            mturk.flush_call_counts()
+        except Exception:  # counts are a report; the DB gone loses at most the last second's
+            log.exception("could not store the last MTurk call counts")
         try:  # hand this daemon's leases to the others now rather than at their expiry
             release_lease(engine)
         except Exception:  # the DB gone too: the leases expire on their own

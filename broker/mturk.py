@@ -1,8 +1,10 @@
 """The one boto3 `mturk` client per marketplace, with retries actually passed to it.
 
 Endpoints: "production", "sandbox", "local" (the embedded marketplace, from settings) or a URL.
-Also: MTurk error helpers (HitAlreadyExists, already-approved) and a call counter used by the
-pipeline benchmark.
+Every HTTP request a client sends first waits for its turn at the call gate, when one is installed
+(`use_call_gate`: the broker DB's rate limit per requester account, shared by every daemon, and its
+call counters); each attempt's outcome is counted there, throttled ones apart. Also: MTurk error
+helpers (HitAlreadyExists, already-approved) and a call counter used by the pipeline benchmark.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import platform
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import botocore
@@ -27,6 +32,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
+from botocore.retries.standard import ThrottledRetryableChecker
 from botocore.utils import parse_timestamp
 
 from broker import __version__
@@ -43,8 +49,13 @@ def _user_agent() -> str:
     return f"crowd-broker/{__version__} Botocore/{botocore.__version__} Python/{platform.python_version()}"
 
 
+# Standard mode: throttling and 5xx retried with exponential backoff and jitter (at most 20 s a
+# wait). Not adaptive mode: its client-side bucket is per process and halves the process's rate on
+# every throttled call, so a few throttles cut a daemon to under a call a second (measured: 7
+# CreateHIT calls in 30 s under 20% injected throttling); the broker's own limit, shared by every
+# daemon through the DB (use_call_gate), keeps the account under MTurk's limit instead.
 RETRY_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 10},  # backs off and slows down when MTurk throttles
+    retries={"mode": "standard", "max_attempts": 10},
     connect_timeout=10,
     read_timeout=60,
     max_pool_connections=10,
@@ -72,6 +83,11 @@ class MarketplaceTarget:
     def is_local(self) -> bool:
         return self.worker_site_url is not None
 
+    @property
+    def account(self) -> str:
+        """The requester account MTurk's rate limit applies to: marketplace and key (or profile)."""
+        return f"{self.name}:{self.access_key_id or self.profile or 'default'}"
+
 
 def resolve_target(marketplace: str, settings: Any = None) -> MarketplaceTarget:
     """Map a spec's `marketplace` ("local", "sandbox", "production" or a URL) to endpoint + credentials."""
@@ -95,6 +111,66 @@ def resolve_target(marketplace: str, settings: Any = None) -> MarketplaceTarget:
 def _secret(value: Any) -> str:
     getter = getattr(value, "get_secret_value", None)
     return getter() if callable(getter) else str(value)
+
+
+class CallGate(Protocol):
+    """What every requester API request passes through (broker.store.ratelimit implements it)."""
+
+    def wait_turn(self, target: MarketplaceTarget) -> None:
+        """Block until the account's rate limit lets one more request go."""
+
+    def record(self, target: MarketplaceTarget, job_id: int, operation: str, *, throttled: bool) -> None:
+        """Count one attempt of `operation` for job `job_id` (0: no job), throttled or not."""
+
+    def flush(self) -> None:
+        """Store the counts gathered so far."""
+
+
+_GATE: list[CallGate | None] = [None]
+_JOB: ContextVar[int] = ContextVar("mturk_calls_job", default=0)
+THROTTLING_CODES = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)  # what botocore backs off on
+
+
+def use_call_gate(gate: CallGate | None) -> None:
+    """Install (or, with None, remove) the gate every client's requests pass through."""
+    _GATE[0] = gate
+
+
+def flush_call_counts() -> None:
+    gate = _GATE[0]
+    if gate is not None:
+        gate.flush()
+
+
+@contextmanager
+def calls_for_job(job_id: int) -> Iterator[None]:
+    """Count the calls made inside this block (in this thread) against job `job_id`."""
+    token = _JOB.set(int(job_id))
+    try:
+        yield
+    finally:
+        _JOB.reset(token)
+
+
+def _attach_gate(client: BaseClient, target: MarketplaceTarget) -> None:
+    """before-send waits for the rate limit (once per HTTP attempt, retries included); needs-retry
+    sees each attempt's outcome, which is counted."""
+
+    def before_send(**_: Any) -> None:
+        gate = _GATE[0]
+        if gate is not None:
+            gate.wait_turn(target)
+
+    def after_attempt(response: Any = None, operation: Any = None, **_: Any) -> None:
+        gate = _GATE[0]
+        if gate is None or operation is None:
+            return
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+        code = (parsed or {}).get("Error", {}).get("Code", "")
+        gate.record(target, _JOB.get(), operation.name, throttled=code in THROTTLING_CODES)
+
+    client.meta.events.register("before-send.mturk", before_send)
+    client.meta.events.register_first("needs-retry.mturk", after_attempt)
 
 
 _CLIENTS: dict[tuple[MarketplaceTarget, bool], BaseClient] = {}
@@ -133,6 +209,7 @@ def client_for(target: MarketplaceTarget, *, quick: bool = False) -> BaseClient:
             aws_secret_access_key=target.secret_access_key,
             config=QUICK_CONFIG if quick else RETRY_CONFIG,
         )
+        _attach_gate(client, target)
         _CLIENTS[(target, quick)] = client
     return client
 

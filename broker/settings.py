@@ -7,6 +7,8 @@ file and line, so a misspelt setting never silently falls back to its default.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     sqs_endpoint_url: str | None = None
     presign_expiry_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
+    # requester API calls a second per account, shared by every daemon on the DB (None: no limit)
+    mturk_calls_per_second: float | None = Field(default=10, gt=0)
+    local_calls_per_second: float | None = Field(default=None, gt=0)
     ticks: TickIntervals = Field(default_factory=TickIntervals)
 
     @classmethod
@@ -95,6 +100,12 @@ class Settings(BaseSettings):
             "local": self.local_endpoint_url,
         }
         return named.get(marketplace, marketplace).rstrip("/")
+
+    def digest(self) -> str:
+        """A digest of every setting (the secret key's too, never shown): daemons sharing a DB compare it."""
+        values = self.model_dump(mode="json")
+        values["local_secret_access_key"] = self.local_secret_access_key.get_secret_value()
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def worker_site_url(self) -> str:

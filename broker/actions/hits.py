@@ -24,7 +24,8 @@ from broker.domain.money import assignment_cost_cents
 from broker.domain.tokens import requester_annotation
 from broker.render import render_object_html
 from broker.storage import is_s3, is_url, local_files_url, presign_url
-from broker.store.engine import Engine, reading, transaction
+from broker.store.claims import claim_creating_hits
+from broker.store.engine import Engine, Session, reading, transaction
 from broker.store.hits import (
     cancel_uncreatable,
     confirm_created,
@@ -123,7 +124,8 @@ def finish_creating(engine: Engine, client: Any, job: Job, spec: Any, grant: Gra
         found = find_hits_by_annotation(client, {hit.token for hit in stale})
         if found:
             recovered = [(hit.id, found[hit.token], None) for hit in stale if hit.token in found]
-            _record_created(engine, job, recovered, [])
+            with transaction(engine) as session:
+                _record_created(session, job, recovered, [])
             result.created += len(recovered)
             rows = [(hit, obj) for hit, obj in rows if hit.token not in found]
     done = create_hits(engine, client, job, spec, grant, rows)
@@ -134,28 +136,40 @@ def create_hits(
     engine: Engine, client: Any, job: Job, spec: Any, grant: Grant, batch: Sequence[tuple[Hit, DataObject]]
 ) -> HitsCreated:
     """CreateHITWithHITType for each committed "creating" row (Hit, its first object), with the
-    row's token; the results are committed together at the end, even when a call raises."""
+    row's token; the results are committed together at the end, even when a call raises.
+
+    The rows are claimed first (broker.store.claims): a row another daemon is creating right now
+    is left to it, so daemons sharing a job never call CreateHIT for the same row at once.
+    """
     created: list[tuple[int, str, datetime | None]] = []
     failed: list[tuple[int, int, str]] = []
     members: dict[int, list[DataObject]] = {}
     if is_verification(job):
         with reading(engine) as session:
             members = hit_objects(session, [hit.id for hit, _ in batch])
-    try:
-        for hit, obj in batch:
-            where = f"object {obj.index} (manifest line {obj.line_number})"
-            group = [(str(m.index), m.data) for m in members.get(hit.id, [])] or None
-            try:
-                question = render_question(
-                    spec, job.template_source, json.loads(obj.data_json), grant, where=where, batch=group
-                )
-            except PublishError as exc:
-                failed.append((hit.id, obj.id, str(exc)))
-                continue
-            hit_id, expires = _create_one(client, job, spec, hit, obj, question)
-            created.append((hit.id, hit_id, expires))
-    finally:
-        _record_created(engine, job, created, failed)
+    interrupted: BaseException | None = None
+    with transaction(engine) as session:
+        mine = claim_creating_hits(session, [hit.id for hit, _ in batch])
+        try:
+            for hit, obj in batch:
+                if hit.id not in mine:
+                    continue
+                where = f"object {obj.index} (manifest line {obj.line_number})"
+                group = [(str(m.index), m.data) for m in members.get(hit.id, [])] or None
+                try:
+                    question = render_question(
+                        spec, job.template_source, json.loads(obj.data_json), grant, where=where, batch=group
+                    )
+                except PublishError as exc:
+                    failed.append((hit.id, obj.id, str(exc)))
+                    continue
+                hit_id, expires = _create_one(client, job, spec, hit, obj, question)
+                created.append((hit.id, hit_id, expires))
+        except BaseException as exc:  # what was created is recorded (below) before the error goes on
+            interrupted = exc
+        _record_created(session, job, created, failed)
+    if interrupted is not None:
+        raise interrupted
     return HitsCreated(len(created), len(failed))
 
 
@@ -193,10 +207,9 @@ def find_hits_by_annotation(client: Any, tokens: set[str]) -> dict[str, str]:
 
 
 def _record_created(
-    engine: Engine, job: Job, created: list[tuple[int, str, datetime | None]], failed: list[tuple[int, int, str]]
+    session: Session, job: Job, created: list[tuple[int, str, datetime | None]], failed: list[tuple[int, int, str]]
 ) -> None:
-    if not created and not failed:
-        return
-    with transaction(engine) as session:
+    if created:
         confirm_created(session, job.id, created)
+    if failed:
         cancel_uncreatable(session, job.id, failed)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from broker import mturk
 from broker.reports.html import job_report_html, worker_report_html, write_html
 from broker.reports.jobs import job_report
 from broker.reports.qa import load_qa_report, parse_bins, qa_csv, qa_rich_tables
@@ -27,6 +28,7 @@ from broker.reports.workers import sort_rows, team_jobs, worker_report
 from broker.settings import SettingsError, load_settings
 from broker.store import database_exists, get_engine, reading, sqlite_file
 from broker.store.jobs import UnknownJobError, find_job
+from broker.store.ratelimit import DatabaseCallGate, rates_from_settings
 from broker.store.views import all_jobs
 
 WIDE_OUTPUT = 250  # columns when output goes to a file or pipe: tables are never cut at 80
@@ -74,7 +76,10 @@ def open_engine(settings: Any, *, create: bool = False) -> Any:
             f"no broker DB at {sqlite_file(settings.db_url)}: nothing was submitted here. Give the DB with "
             "`broker --db PATH ...` (the demo prints its own) or BROKER_DB_URL, or run `broker submit` first"
         )
-    return get_engine(settings.db_url)
+    engine = get_engine(settings.db_url)
+    # every MTurk call of this command waits for the account's shared rate limit and is counted
+    mturk.use_call_gate(DatabaseCallGate(engine, rates_from_settings(settings)))
+    return engine
 
 
 def _engine(ctx: typer.Context) -> Any:

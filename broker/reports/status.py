@@ -19,6 +19,7 @@ from broker.store.attention import job_attention
 from broker.store.autolabel import autolabel_summary
 from broker.store.hits import open_hit_count
 from broker.store.jobs import job_money
+from broker.store.ratelimit import call_counts
 from broker.store.streams import intake_note
 from broker.store.views import assignment_counts_by_review, object_counts_by_status, published_object_count
 from broker.tasks.registry import task_type
@@ -50,6 +51,7 @@ class JobStatusReport:
     attention: list[dict[str, Any]] = field(default_factory=list)  # failing stages: stage, error, since, count
     flagged_workers: int | None = None  # workers the worker report flags (None: not counted)
     intake: str | None = None  # a streaming job: why it takes no new objects (budget committed, stopped)
+    mturk_calls: dict[str, dict[str, int]] = field(default_factory=dict)  # operation -> calls, throttled
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +106,7 @@ def job_status(session: Any, job: Job, now: datetime | None = None, *, flagged: 
         attention=[item.as_dict() for item in job_attention(session, job.id)],
         flagged_workers=flagged_worker_count(session, job) if flagged else None,
         intake=_intake(session, job),
+        mturk_calls=call_counts(session, job.id),
     )
 
 
@@ -111,6 +114,16 @@ def _intake(session: Any, job: Job) -> str | None:
     if job.status == JobStatus.STOPPING:
         return "stopped: takes no new objects; finishing the ones it has"
     return intake_note(session, job.id)
+
+
+def calls_line(calls: dict[str, dict[str, int]]) -> str:
+    """'1,234 (12 throttled): CreateHITWithHITType 600, ...', busiest operation first."""
+    if not calls:
+        return "none counted"
+    total = sum(c["calls"] for c in calls.values())
+    throttled = sum(c["throttled"] for c in calls.values())
+    ranked = sorted(calls.items(), key=lambda item: -item[1]["calls"])
+    return f"{total:,} ({throttled:,} throttled): " + ", ".join(f"{op} {c['calls']:,}" for op, c in ranked)
 
 
 def _eta(job: Job, done: int, now: datetime, total: int | None = None) -> float | None:

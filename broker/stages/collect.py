@@ -27,7 +27,7 @@ from broker.domain.answers import AnswerError, chosen_labels, decode_answer_data
 from broker.domain.clock import utcnow
 from broker.domain.lifecycle import HitStatus, JobStatus, ObjectStatus, ReviewStatus
 from broker.output import REASON_EXPIRED
-from broker.store.claims import claim_jobs
+from broker.store.claims import claim_jobs, renew_lease
 from broker.store.engine import Engine, Session, reading, transaction
 from broker.store.events import record_event
 from broker.store.hits import (
@@ -168,6 +168,8 @@ def collect_job(engine: Engine, settings: Any, job: Job, report: CollectReport, 
         report.fallback_polls += 1
     for page in _pages(client, "list_reviewable_hits", "HITs", HITTypeId=job.hit_type_id, Status="Reviewable"):
         report.hits_seen += len(page)
+        if not renew_lease():  # a long collection: keep the job's lease between pages, or stop when lost
+            return
         if page:
             collect_hits(engine, client, job, spec, page, extensions_allowed, report, now, mark=mark)
     if notifications is not None:

@@ -119,6 +119,11 @@ def fit_job(engine: Engine, settings: Any, job: Job, now: datetime) -> tuple[Con
 def consolidate_job(engine: Engine, settings: Any, job: Job, report: ConsolidateReport, *, now: datetime) -> None:
     """One pass over one job: fit, then store labels and statuses."""
     version = job.answers_version
+    # the objects answered before the answers are read: each has all its answers in the fit (collect
+    # stores them and moves the object in one transaction). One answered meanwhile (collect runs on
+    # its own thread) waits for the next pass instead of failing for want of answers.
+    with reading(engine) as session:
+        fitted = {row[0] for row in objects_to_consolidate(session, job.id)}
     result, files = fit_job(engine, settings, job, now)
     with transaction(engine) as session:
         newly: list[dict[str, Any]] = []
@@ -141,7 +146,7 @@ def consolidate_job(engine: Engine, settings: Any, job: Job, report: Consolidate
                     report.objects_consolidated += 1
                 elif label_json != old_label or confidence_json != old_confidence:
                     moved.append(values)
-            elif status == ObjectStatus.ANSWERED:
+            elif status == ObjectStatus.ANSWERED and object_id in fitted:
                 reason = result.failure_reasons.get(index) if result is not None else None
                 failed.append((object_id, reason or REASON_NO_VALID_ANSWERS))
                 report.objects_failed += 1

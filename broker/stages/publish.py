@@ -89,8 +89,7 @@ def _publish_job(engine: Engine, settings: Any, job: Job, report: PublishReport)
     spec = job_spec(job)
     target = mturk.resolve_target(job.marketplace, settings)
     client = mturk.client_for(target)
-    if job.hit_type_id is None:
-        _create_hit_type(engine, client, job, spec, settings)
+    if job.hit_type_id is None and _create_hit_type(engine, client, job, spec, settings):
         report.hit_types_created += 1
     grant = grant_read_access_for(target, settings)
     _count(report, finish_creating(engine, client, job, spec, grant), recovering=True)
@@ -198,26 +197,33 @@ def notify_on(client: Any, hit_type_id: str, spec: Any, settings: Any) -> None:
     )
 
 
-def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any, settings: Any = None) -> None:
-    params: dict[str, Any] = {
-        "AutoApprovalDelayInSeconds": int(spec.auto_approval_delay_seconds),
-        "AssignmentDurationInSeconds": int(spec.assignment_duration_seconds),
-        "Reward": cents_to_usd(job.reward_cents),
-        "Title": spec.title,
-        "Description": spec.description,
-    }
-    if spec.keywords_text:
-        params["Keywords"] = spec.keywords_text
-    requirements = spec.qualification_requirements()
-    requirements += team_requirements(client, spec)  # a private team's job: its members only
-    requirements += exclusion_requirements(client, job, spec)
-    if requirements:
-        params["QualificationRequirements"] = requirements
-    hit_type_id = client.create_hit_type(**params)["HITTypeId"]
-    # before the HIT type is recorded: a crash in between repeats both (the same parameters give
-    # the same HIT type), so no HIT of the job is ever created without its notifications
-    notify_on(client, hit_type_id, spec, settings)
+def _create_hit_type(engine: Engine, client: Any, job: Job, spec: Any, settings: Any = None) -> bool:
+    """CreateHITType once per job: under the job row's lock, so of daemons sharing the job one makes
+    it and the others find it made. False when another daemon made it first."""
     with transaction(engine) as session:
+        made = lock_job(session, job.id).hit_type_id
+        if made is not None:
+            job.hit_type_id = made
+            return False
+        params: dict[str, Any] = {
+            "AutoApprovalDelayInSeconds": int(spec.auto_approval_delay_seconds),
+            "AssignmentDurationInSeconds": int(spec.assignment_duration_seconds),
+            "Reward": cents_to_usd(job.reward_cents),
+            "Title": spec.title,
+            "Description": spec.description,
+        }
+        if spec.keywords_text:
+            params["Keywords"] = spec.keywords_text
+        requirements = spec.qualification_requirements()
+        requirements += team_requirements(client, spec)  # a private team's job: its members only
+        requirements += exclusion_requirements(client, job, spec)
+        if requirements:
+            params["QualificationRequirements"] = requirements
+        hit_type_id = client.create_hit_type(**params)["HITTypeId"]
+        # before the HIT type is recorded: a crash in between repeats both (the same parameters give
+        # the same HIT type), so no HIT of the job is ever created without its notifications
+        notify_on(client, hit_type_id, spec, settings)
         record_hit_type(session, job.id, hit_type_id)
         record_event(session, job.id, "hit-type", f"HIT type {hit_type_id}")
     job.hit_type_id = hit_type_id
+    return True

@@ -29,7 +29,7 @@ from broker.store.answers import (
     review_candidates,
     verdict_arrays,
 )
-from broker.store.claims import claim_jobs
+from broker.store.claims import claim_jobs, claim_unreviewed
 from broker.store.engine import Engine
 from broker.store.jobs import job_spec
 from broker.store.tables import Job
@@ -98,34 +98,45 @@ def apply_decisions(
 def _apply(
     engine: Engine, client: Any, job: Job, decisions: list[Decision], report: ReviewReport, now: datetime
 ) -> None:
-    """Call MTurk for each decision, then record the outcomes in one transaction (an approval's
-    message, when there is one, reaches the worker as RequesterFeedback too)."""
+    """Call MTurk for each decision, then record the outcomes in the same transaction (an approval's
+    message, when there is one, reaches the worker as RequesterFeedback too). The assignments are
+    claimed first: one another daemon is deciding right now, or has decided, is left alone."""
     outcomes: list[tuple[int, ReviewStatus, str | None]] = []
-    try:
-        for decision in decisions:
-            try:
-                if decision.approve:
-                    feedback = {"RequesterFeedback": decision.message} if decision.message else {}
-                    client.approve_assignment(AssignmentId=decision.assignment_id, **feedback)
-                    outcomes.append((decision.row_id, ReviewStatus.APPROVED, decision.message))
-                    report.approved += 1
-                else:
-                    client.reject_assignment(AssignmentId=decision.assignment_id, RequesterFeedback=decision.message)
-                    outcomes.append((decision.row_id, ReviewStatus.REJECTED, decision.message))
-                    report.rejected += 1
-            except ClientError as exc:
-                settled = _settle(client, decision.assignment_id)
-                if settled is None:
-                    report.errors.append(
-                        f"{decision.assignment_id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}"
-                    )
-                    continue
-                outcomes.append((decision.row_id, settled, None))
-                report.settled += 1
-    finally:
+    interrupted: BaseException | None = None
+    with transaction(engine) as session:
+        mine = claim_unreviewed(session, [decision.row_id for decision in decisions])
+        try:
+            for decision in decisions:
+                if decision.row_id in mine:
+                    _decide_one(client, decision, outcomes, report)
+        except BaseException as exc:  # what MTurk already did is recorded (below) before the error goes on
+            interrupted = exc
         if outcomes:
-            with transaction(engine) as session:
-                record_review_outcomes(session, job.id, outcomes, now)
+            record_review_outcomes(session, job.id, outcomes, now)
+    if interrupted is not None:
+        raise interrupted
+
+
+def _decide_one(
+    client: Any, decision: Decision, outcomes: list[tuple[int, ReviewStatus, str | None]], report: ReviewReport
+) -> None:
+    try:
+        if decision.approve:
+            feedback = {"RequesterFeedback": decision.message} if decision.message else {}
+            client.approve_assignment(AssignmentId=decision.assignment_id, **feedback)
+            outcomes.append((decision.row_id, ReviewStatus.APPROVED, decision.message))
+            report.approved += 1
+        else:
+            client.reject_assignment(AssignmentId=decision.assignment_id, RequesterFeedback=decision.message)
+            outcomes.append((decision.row_id, ReviewStatus.REJECTED, decision.message))
+            report.rejected += 1
+    except ClientError as exc:
+        settled = _settle(client, decision.assignment_id)
+        if settled is None:
+            report.errors.append(f"{decision.assignment_id}: {mturk.error_code(exc)}: {mturk.error_message(exc)}")
+            return
+        outcomes.append((decision.row_id, settled, None))
+        report.settled += 1
 
 
 def _settle(client: Any, assignment_id: str) -> ReviewStatus | None:

@@ -1,5 +1,13 @@
 """Which work each stage may do now, and which daemon does it.
 
+Two ways of sharing, by stage. Publish and review claim their rows: a batch of HIT rows to
+create, or of assignments to approve, is locked with SELECT ... FOR UPDATE SKIP LOCKED on
+PostgreSQL for the transaction that makes the MTurk calls and records their outcome, so several
+daemons work on one job's publish and review side by side, each on rows the others skip (a killed
+daemon's locks go with its connection). On SQLite, which has one writer at a time, a claim is
+every row asked for that is still in the state the stage works on. The other stages take a
+lease per (job, stage), below.
+
 A stage asks here for the jobs it may work on instead of writing its own query: every job in
 the stage's states. Several daemons may share one DB (PostgreSQL, on several machines): before
 running a stage for a job, a daemon takes that (job, stage)'s lease, a row naming the daemon
@@ -17,20 +25,26 @@ import os
 import secrets
 import socket
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from broker.domain.clock import utcnow
-from broker.domain.lifecycle import JOBS_OPEN, JOBS_TAKING_INPUT, JOBS_WINDING_UP, JobStatus
+from broker.domain.lifecycle import JOBS_OPEN, JOBS_TAKING_INPUT, JOBS_WINDING_UP, HitStatus, JobStatus, ReviewStatus
 from broker.store.engine import Engine, transaction
 from broker.store.jobs import jobs_in
-from broker.store.tables import Job, StageLease
+from broker.store.tables import Assignment, Daemon, Hit, Job, StageLease
 
 LEASE_SECONDS = 300.0  # longer than any one stage's work for one job; renewed each time it is taken
 _TOKEN = secrets.token_hex(4)
+
+# stages whose rows are claimed batch by batch (no lease): several daemons share one job's work
+ROW_CLAIMED_STAGES = frozenset({"publish", "review"})
+_HELD: ContextVar[tuple[Engine, int, str] | None] = ContextVar("held_lease", default=None)
 
 # stage -> the job statuses it works on
 STAGE_JOB_STATES: dict[str, frozenset[JobStatus]] = {
@@ -118,3 +132,68 @@ def release_lease(engine: Engine, job_id: int | None = None, stage: str | None =
             .values(expires_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+
+
+def _skip_locked(session: Session, column: Any, ids: Iterable[int], *where: Any) -> set[int]:
+    """The ids among `ids` still in the wanted state (`where`) that no other transaction holds, now
+    locked by this one until it ends. SQLite has no row locks (and one writer at a time): the ids
+    still in the wanted state, read without holding anything."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    query = select(column).where(column.in_(wanted), *where)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return set(session.execute(query).scalars())
+
+
+def claim_creating_hits(session: Session, hit_ids: Iterable[int]) -> set[int]:
+    """The HIT rows still "creating" that this transaction may create on MTurk (see the module doc)."""
+    return _skip_locked(session, Hit.id, hit_ids, Hit.status == HitStatus.CREATING)
+
+
+def claim_unreviewed(session: Session, assignment_row_ids: Iterable[int]) -> set[int]:
+    """The assignment rows still awaiting review that this transaction may approve or reject."""
+    return _skip_locked(session, Assignment.id, assignment_row_ids, Assignment.review_status == ReviewStatus.PENDING)
+
+
+class holding_lease:  # noqa: N801 (used as a context manager, like contextlib's)
+    """While a stage runs for a job under its lease, `renew_lease()` keeps that lease (the stage
+    calls it between batches of a long run)."""
+
+    def __init__(self, engine: Engine, job_id: int, stage: str) -> None:
+        self._value = (engine, job_id, stage)
+
+    def __enter__(self) -> None:
+        self._token = _HELD.set(self._value)
+
+    def __exit__(self, *exc: object) -> None:
+        _HELD.reset(self._token)
+
+
+def renew_lease() -> bool:
+    """Renew the lease this thread works under (a write only past half its time); True when it is
+    still ours or there is none (row-claimed stages, `broker collect --once` in one process)."""
+    held = _HELD.get()
+    if held is None:
+        return True
+    engine, job_id, stage = held
+    return take_lease(engine, job_id, stage)
+
+
+def register_daemon(engine: Engine, settings_digest: str, settings_file: str) -> list[tuple[str, str]]:
+    """Record this daemon's settings; (owner, settings file) of the daemons still running (seen
+    within a lease's time, or holding a lease) that started with other settings."""
+    me, now = this_daemon(), utcnow()
+    recent = now - timedelta(seconds=LEASE_SECONDS)
+    with transaction(engine) as session:
+        session.merge(Daemon(owner=me, settings_digest=settings_digest, settings_file=settings_file, seen_at=now))
+        leased = set(session.execute(select(StageLease.owner).where(StageLease.expires_at > now)).scalars())
+        others = session.execute(select(Daemon).where(Daemon.owner != me)).scalars().all()
+        return [
+            (daemon.owner, daemon.settings_file)
+            for daemon in others
+            if daemon.settings_digest != settings_digest
+            and (daemon.seen_at >= recent or daemon.owner in leased)
+            and not _holder_gone(daemon.owner)
+        ]

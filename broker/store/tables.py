@@ -232,3 +232,35 @@ class QueueMark(SQLModel, table=True):
     kind: str = Field(primary_key=True)
     key: str = Field(primary_key=True)
     at: datetime | None = _time(nullable=False)
+
+
+class RateLimit(SQLModel, table=True):
+    """One requester account's shared rate limit (broker.store.ratelimit): the next free call slot."""
+
+    __tablename__ = "rate_limit"
+
+    account: str = Field(primary_key=True)  # "marketplace:access key or profile"
+    next_slot: float = 0.0  # epoch seconds: the theoretical time of the next call at the limit (GCRA)
+
+
+class MturkCallCount(SQLModel, table=True):
+    """Requester API attempts per job and operation, all daemons together; throttled ones apart."""
+
+    __tablename__ = "mturk_call_count"
+
+    job_id: int = Field(default=0, primary_key=True)  # 0: calls made for no job (checks, commands)
+    operation: str = Field(primary_key=True)
+    calls: int = 0
+    throttled: int = 0
+
+
+class Daemon(SQLModel, table=True):
+    """A `broker run` process that started on this DB, with a digest of its settings (so a daemon
+    started with other settings than the running ones says so)."""
+
+    __tablename__ = "daemon"
+
+    owner: str = Field(primary_key=True)  # "host:pid:token", as in stage_lease
+    settings_digest: str
+    settings_file: str
+    seen_at: datetime | None = _time(nullable=False)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from contextlib import contextmanager
 
 import pytest
 from sqlmodel import Session, select
@@ -17,6 +18,7 @@ from broker.stages.collect import collect_tick
 from broker.stages.publish import publish_tick
 from broker.stages.review import review_tick
 from broker.stages.submit import submit_job
+from broker.store import reading
 from broker.store.tables import Assignment, Hit
 from tests.engine.conftest import answer_open_hits, truthful, write_job
 
@@ -110,7 +112,10 @@ def test_review_results_lost_in_a_crash_are_settled_without_paying_twice(
 
     real_transaction = review.transaction
 
-    def lose_commit(engine_):
+    @contextmanager
+    def lose_commit(engine_):  # the calls are made; the power goes before the outcomes are committed
+        with reading(engine_) as session:
+            yield session
         raise PowerCut()
 
     monkeypatch.setattr(review, "transaction", lose_commit)

@@ -120,3 +120,23 @@ def test_on_postgresql_a_slow_stage_does_not_hold_up_the_others(tmp_path, engine
     assert not runner.is_alive()
     with reading(engine) as session:  # the daemon handed its leases back when it stopped
         assert all(lease.expires_at <= utcnow() for lease in session.exec(select(StageLease)))
+
+
+def test_a_daemon_started_with_other_settings_is_told_so(engine, monkeypatch) -> None:
+    """`broker run` records a digest of its settings; a daemon with other settings hears of the
+    running ones (it warns; a rolling restart onto new settings stays possible)."""
+    assert claims.register_daemon(engine, "digest-a", "a.yaml") == []
+    monkeypatch.setattr(claims, "_TOKEN", "second-daemon")
+    assert claims.register_daemon(engine, "digest-a", "a.yaml") == []  # the same settings: nothing to say
+    monkeypatch.setattr(claims, "_TOKEN", "third-daemon")
+    others = claims.register_daemon(engine, "digest-b", "b.yaml")
+    assert sorted(file for _, file in others) == ["a.yaml", "a.yaml"]
+    assert all(owner.startswith(claims.this_daemon().rsplit(":", 1)[0]) for owner, _ in others)
+
+
+def test_the_settings_digest_follows_every_setting(tmp_path) -> None:
+    from broker.settings import load_settings
+
+    base = load_settings(db_url=f"sqlite:///{tmp_path}/b.db")
+    assert base.digest() == load_settings(db_url=f"sqlite:///{tmp_path}/b.db").digest()
+    assert base.digest() != load_settings(db_url=f"sqlite:///{tmp_path}/b.db", local_calls_per_second=5).digest()

@@ -80,7 +80,7 @@ def test_hit_id_recovered_from_hit_already_exists_message():
     assert mturk.hit_id_from_error(error) == "3AQN9REUTFGXCRWFDJAFPAJZB9LDY1"
 
 
-def test_retry_config_is_adaptive_with_ten_retries_and_passed_to_the_client():
+def test_retry_config_is_standard_with_ten_retries_and_passed_to_the_client():
     settings = SimpleNamespace(
         endpoint_for=lambda m: "http://127.0.0.1:1",
         aws_profile=None,
@@ -92,7 +92,7 @@ def test_retry_config_is_adaptive_with_ten_retries_and_passed_to_the_client():
     mturk.forget_clients()
     client = mturk.client_for(mturk.resolve_target("local", settings))
     # botocore stores Config(retries={"max_attempts": 10}) as 10 retries after the first attempt
-    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 11}
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 11}
     assert client.meta.endpoint_url == "http://127.0.0.1:1"
     assert mturk.client_for(mturk.resolve_target("local", settings)) is client  # one client per marketplace
     mturk.forget_clients()

@@ -70,7 +70,7 @@ def test_release_db_is_upgraded_in_place_and_read_by_the_current_code(release_db
     fresh_engines.append(url)
     engine = store_engine.get_engine(url)
 
-    assert migrate.current_revision(url) == migrate.head_revision() == "0004"
+    assert migrate.current_revision(url) == migrate.head_revision() == "0005"
     with engine.connect() as connection:
         inspector = inspect(connection)
         assert "workerexclusion" in inspector.get_table_names()
@@ -146,9 +146,9 @@ def test_a_db_at_an_older_revision_is_upgraded_by_get_engine(tmp_path: Path, fre
 
 def test_upgrading_twice_is_a_no_op(release_db: Path) -> None:
     url = f"sqlite:///{release_db}"
-    assert migrate.upgrade(url) == (None, "0004")
+    assert migrate.upgrade(url) == (None, "0005")
     after = rows_of(release_db)
-    assert migrate.upgrade(url) == ("0004", "0004")
+    assert migrate.upgrade(url) == ("0005", "0005")
     assert rows_of(release_db) == after
 
 
@@ -161,7 +161,7 @@ def test_replaying_every_revision_gives_the_schema_of_the_tables(tmp_path: Path)
     with engine.begin() as connection:
         command.upgrade(migrate.alembic_config(connection), "head")
     engine.dispose()
-    assert migrate.current_revision(url) == "0004"
+    assert migrate.current_revision(url) == "0005"
     assert schema_differences(url) == []
 
 
@@ -210,7 +210,7 @@ def test_postgresql_migrations(postgres_url: str, fresh_engines) -> None:
             text("INSERT INTO event (job_id, at, kind, message) VALUES (1, now(), 'exclude', 'W9: block: bad (0.700)')")
         )
     engine.dispose()
-    assert migrate.upgrade(postgres_url) == ("0001", "0004")
+    assert migrate.upgrade(postgres_url) == ("0001", "0005")
     assert schema_differences(postgres_url) == []
     fresh_engines.append(postgres_url)
     engine = store_engine.get_engine(postgres_url)
@@ -248,10 +248,10 @@ def test_postgresql_at_an_older_revision_is_refused_until_broker_db_upgrade(
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: the broker DB is at schema revision 0001 and this broker needs 0004: stop the daemons using it, "
+        "error: the broker DB is at schema revision 0001 and this broker needs 0005: stop the daemons using it, "
         "then run `broker db upgrade`"
     ]
-    assert migrate.upgrade(postgres_url) == ("0001", "0004")
+    assert migrate.upgrade(postgres_url) == ("0001", "0005")
     assert store_engine.get_engine(postgres_url) is not None
 
 
@@ -259,11 +259,11 @@ def test_broker_db_upgrade_command(release_db: Path, monkeypatch: pytest.MonkeyP
     """`broker db upgrade` migrates the settings' DB once and says so; an unreachable DB is one clear line."""
     monkeypatch.setenv("BROKER_DB_URL", f"sqlite:///{release_db}")
     runner = CliRunner()
-    assert "revision none (newest: 0004)" in runner.invoke(app, ["db", "revision"]).output
+    assert "revision none (newest: 0005)" in runner.invoke(app, ["db", "revision"]).output
     first = runner.invoke(app, ["db", "upgrade"])
-    assert first.exit_code == 0 and "unversioned -> 0004" in first.output
+    assert first.exit_code == 0 and "unversioned -> 0005" in first.output
     again = runner.invoke(app, ["db", "upgrade"])
-    assert again.exit_code == 0 and "at revision 0004, nothing to do" in again.output
+    assert again.exit_code == 0 and "at revision 0005, nothing to do" in again.output
     monkeypatch.setenv("BROKER_DB_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     refused = runner.invoke(app, ["db", "upgrade"])
     assert refused.exit_code == 1
