@@ -426,16 +426,21 @@ def _flagged_line(r: JobStatusReport) -> str:
     return f"{r.flagged_workers} (why and what to do: broker report workers {r.name})"
 
 
+def _job_id(engine: Any, name: str) -> int:
+    """The id of the job named `name`, or the one-line error."""
+    with reading(engine) as session:
+        try:
+            return find_job(session, name).id
+        except UnknownJobError as exc:
+            _fail(str(exc))
+
+
 @app.command()
 def cancel(ctx: typer.Context, job: str = typer.Argument(..., help="Job name.")) -> None:
     """Expire a job's open HITs; keep (review, pay, consolidate) what was already answered."""
     settings = _settings(ctx)
     engine = _engine(settings)
-    with reading(engine) as session:
-        try:
-            job_id = find_job(session, job).id
-        except UnknownJobError as exc:
-            _fail(str(exc))
+    job_id = _job_id(engine, job)
     try:
         result = cancel_job(engine, settings, job_id)
     except ValueError as exc:
@@ -452,11 +457,7 @@ def stop(ctx: typer.Context, job: str = typer.Argument(..., help="Job name.")) -
     """End a streaming job: no new objects; what it has is finished, then the job completes."""
     settings = _settings(ctx)
     engine = _engine(settings)
-    with reading(engine) as session:
-        try:
-            job_id = find_job(session, job).id
-        except UnknownJobError as exc:
-            _fail(str(exc))
+    job_id = _job_id(engine, job)
     try:
         result = stop_streaming_job(engine, job_id)
     except ValueError as exc:

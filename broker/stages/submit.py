@@ -98,12 +98,7 @@ def submit_job(
     ]
 
     with transaction(engine) as session:
-        existing = job_named(session, spec.job_name)
-        if existing is not None:
-            raise SubmitError(
-                f"{spec_path}: job_name: a job named {spec.job_name!r} already exists "
-                f"(status {existing.status}); job names are unique"
-            )
+        _refuse_a_taken_name(session, spec, spec_path)
         job = insert_job(session, objects, **_job_columns(spec, spec_path, template_source, len(lines)))
         record_event(
             session,
@@ -115,17 +110,21 @@ def submit_job(
         return SubmittedJob(job.id, job.name, len(lines), len(rejected))
 
 
+def _refuse_a_taken_name(session: Any, spec: Any, spec_path: str | Path) -> None:
+    existing = job_named(session, spec.job_name)
+    if existing is not None:
+        raise SubmitError(
+            f"{spec_path}: job_name: a job named {spec.job_name!r} already exists "
+            f"(status {existing.status}); job names are unique"
+        )
+
+
 def _submit_streaming(spec: Any, spec_path: str | Path, engine: Engine) -> SubmittedJob:
     """A streaming job starts with no objects: the intake tick takes them from its input as they come."""
     check_qualification_test(spec)
     template_source = template_source_for(spec)
     with transaction(engine) as session:
-        existing = job_named(session, spec.job_name)
-        if existing is not None:
-            raise SubmitError(
-                f"{spec_path}: job_name: a job named {spec.job_name!r} already exists "
-                f"(status {existing.status}); job names are unique"
-            )
+        _refuse_a_taken_name(session, spec, spec_path)
         job = insert_job(session, [], **_job_columns(spec, spec_path, template_source, 0))
         record_event(session, job.id, "submitted", f"streaming job: objects are taken from {spec.input} as they come")
         return SubmittedJob(job.id, job.name, 0, 0)
