@@ -52,7 +52,7 @@ class AutoLabelConfig(BaseModel):
         "crowd label the model contradicts, once per object (0: never ask again)",
     )
     test_gate: Literal["predicted-pass", "label-change"] = Field(
-        default="predicted-pass",
+        default="label-change",
         description="label-change: a model is tested once its labels stop moving (max_label_change); "
         "predicted-pass: also only when the test would pass if the model were as accurate on the "
         "test's evidence as it is, out-of-fold, on the batches chosen after the first (read no label "

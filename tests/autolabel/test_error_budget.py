@@ -91,7 +91,8 @@ def test_a_test_predicted_to_fail_on_the_cross_fitted_objects_is_not_run_and_spe
     training objects judged out-of-fold, so no test is worth running, and none is run."""
     rng = np.random.default_rng(1)
     features, truth = rng.normal(size=(600, 2)), rng.integers(0, 3, 600)
-    config = CONFIG.model_copy(update={"max_label_change": 1.0})  # every model settled: only the gate decides
+    # every model settled: only the gate decides
+    config = CONFIG.model_copy(update={"max_label_change": 1.0, "test_gate": "predicted-pass"})
     labeler = AutoLabeler(config, 600, features, 3)
     human: dict[int, tuple[int, float]] = {}
     for _ in range(4):
