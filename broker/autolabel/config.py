@@ -37,10 +37,26 @@ class AutoLabelConfig(BaseModel):
     )
     bound: BoundMethod = "clopper-pearson"
     accuracy_against: AccuracyReference = Field(
-        default="crowd-posterior",
-        description="crowd-labels: agreement with the consolidated crowd labels (Ground Truth's definition, "
-        "capped by the crowd's own accuracy); crowd-posterior: expected accuracy against the truth, the "
-        "model treated as one more annotator whose accuracy EM estimates from the crowd's confidence",
+        default="crowd-labels",
+        description="crowd-labels: agreement with the consolidated crowd labels (Ground Truth's definition; "
+        "with dispute_answers the labels the model contradicts are asked again, so few wrong ones are "
+        "left); crowd-posterior: expected accuracy against the truth, the model treated as one more "
+        "annotator whose accuracy EM estimates from the crowd's confidence (right only if that "
+        "confidence is calibrated)",
+    )
+    dispute_answers: int = Field(
+        default=2,
+        ge=0,
+        le=6,
+        description="more answers for each evidence object (validation, cross-fitted first batch) whose "
+        "crowd label the model contradicts, once per object (0: never ask again)",
+    )
+    test_gate: Literal["predicted-pass", "label-change"] = Field(
+        default="label-change",
+        description="label-change: a model is tested once its labels stop moving (max_label_change); "
+        "predicted-pass: also only when the test would pass if the model were as accurate on the "
+        "test's evidence as it is, out-of-fold, on the batches chosen after the first (read no label "
+        "the test reads, so a skipped test spends nothing)",
     )
     accuracy_scope: AccuracyScope = Field(
         default="cumulative",

@@ -26,7 +26,14 @@ from scipy import sparse
 
 from broker.autolabel.config import AutoLabelConfig
 from broker.autolabel.model import Predictions, build_model, predict, save_model, train
-from broker.autolabel.threshold import NO_EVIDENCE, ErrorBudget, Evidence, choose_threshold, choose_threshold_noisy
+from broker.autolabel.threshold import (
+    NO_EVIDENCE,
+    ErrorBudget,
+    Evidence,
+    choose_threshold,
+    choose_threshold_noisy,
+    predicted_pass,
+)
 from broker.output import ObjectResult
 
 MIN_WEIGHT = 0.05  # a training object's weight is its crowd confidence, never zero
@@ -47,6 +54,7 @@ class ThresholdTest:
     level: float | None = None
     evidence: int = 0
     evidence_accuracy: float | None = None
+    gated: bool = False  # predicted to fail on the cross-fitted objects: not run, nothing spent
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class IterationResult:
     level: float | None = None  # confidence level of this iteration's test (None: not tested)
     evidence: int = 0  # validation objects the bound rests on (earlier iterations' and this one's)
     evidence_accuracy: float | None = None  # the model's estimated accuracy on them
+    gated: bool = False  # not tested: predicted to fail on the cross-fitted first batch (the gate)
+    asked_again: int = 0  # evidence objects where model and crowd disagreed, sent for more answers
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -130,6 +140,8 @@ class AutoLabeler:
     iterations: list[IterationResult] = field(default_factory=list)
     budget: ErrorBudget | None = None  # the job's error budget, shared by its threshold tests
     previous_labels: list[int] = field(default_factory=list)  # the last model's label of every object
+    asked_again: dict[int, int] = field(default_factory=dict)  # evidence object -> extra answers asked
+    asking_again: list[int] = field(default_factory=list)  # the last iteration's disputes, to publish now
     done: bool = False
     reason: str = ""
 
@@ -221,6 +233,7 @@ class AutoLabeler:
         labels = normalise_human_labels(human_labels, self.n_objects, self.n_classes)
         self._check_requested(labels)
         self.failed |= {int(index) for index in failed}
+        self.asking_again = []
         iteration = len(self.iterations) + 1
         if self.done and self.iterations:
             return self.iterations[-1]
@@ -252,6 +265,10 @@ class AutoLabeler:
             test = self._threshold(validation, labels, iteration, cross_fit, label_change)
             new_labels = self._machine_label(test.threshold, iteration)
         self._update_done(labels)
+        if self.done:  # no test will read the answers: nothing to ask again
+            self.asking_again = []
+        for index in self.asking_again:
+            self.asked_again[index] = self.config.dispute_answers
         result = self._record(
             iteration,
             labels,
@@ -265,6 +282,7 @@ class AutoLabeler:
         )
         result.label_change, result.level = label_change, test.level
         result.evidence, result.evidence_accuracy = test.evidence, test.evidence_accuracy
+        result.gated, result.asked_again = test.gated, len(self.asking_again)
         return result
 
     def _label_change(self) -> float | None:
@@ -297,11 +315,13 @@ class AutoLabeler:
         cross_fit: CrossFit = None,
         label_change: float | None = None,
     ) -> ThresholdTest:
-        """Choose the threshold on the validation objects still "in the pool" (plus the cross-fitted
-        first-batch objects), then retire those at or above it, as their unlabeled twins get
-        machine-labeled: the objects left for the next iteration are the ones the model was unsure
-        of, so the next threshold must be judged on validation objects that were equally unsure,
-        not on the easy ones already counted."""
+        """Choose the threshold on the validation objects still "in the pool", then retire those at
+        or above it, as their unlabeled twins get machine-labeled: the objects left for the next
+        iteration are the ones the model was unsure of, so the next threshold must be judged on
+        validation objects that were equally unsure, not on the easy ones already counted.
+
+        `cross_fit`: the first batch's training objects judged out-of-fold, pooled into the test's
+        evidence; with test_gate predicted-pass they also decide whether the test runs at all."""
         cross_fit = cross_fit or _NO_CROSS_FIT
         if validation.size + cross_fit[0].size == 0:
             return ThresholdTest()
@@ -313,12 +333,18 @@ class AutoLabeler:
         crowd_confidence = np.asarray([labels[i][1] for i in judged.tolist()], dtype=np.float64)
         agree = model_labels == crowd
         accuracy = float(agree[: validation.size].mean()) if validation.size else None
+        self._ask_again(judged[~agree], labels)
         alpha = self._test_alpha(label_change)
         if alpha is None:
             return ThresholdTest(accuracy=accuracy)
         level = 1.0 - alpha
         target, bound = self.config.target_accuracy, self.config.bound
         earlier = self._earlier_evidence(labels)
+        gate = slice(validation.size, None)  # the cross-fitted objects
+        if self.config.test_gate == "predicted-pass" and not predicted_pass(
+            confidence, confidence[gate], agree[gate], target, level, bound, earlier.agree.size
+        ):
+            return ThresholdTest(accuracy=accuracy, level=level, gated=True)
         if self.config.accuracy_against == "crowd-posterior":
             choice = choose_threshold_noisy(
                 confidence, agree, crowd_confidence, self.n_classes, target, level, bound, earlier
@@ -341,6 +367,20 @@ class AutoLabeler:
             choice.accuracy,
         )
 
+    def _ask_again(self, disputed: np.ndarray, labels: dict[int, tuple[int, float]]) -> None:
+        """Evidence objects whose crowd label the model contradicts get `dispute_answers` more
+        answers, once each: three answers are right only ~92% of the time, and a wrong crowd label
+        on a validation object reads as a model error (or, worse, hides one). Asking again only
+        where the two disagree fixes most wrong validation labels for a few answers, so the test can
+        judge the model against the crowd's labels as they are, with no correction that depends on
+        the crowd's confidence being calibrated. Retired evidence (the model's label when it
+        retired) is checked the same way."""
+        if self.config.dispute_answers <= 0:
+            return
+        retired = [i for i, label in self.retired_labels.items() if i in labels and labels[i][0] != label]
+        candidates = sorted(set(disputed.tolist()) | set(retired))
+        self.asking_again = [i for i in candidates if i not in self.asked_again]
+
     def _cross_fit(
         self, training: np.ndarray, y: np.ndarray, weights: np.ndarray, labels: dict[int, tuple[int, float]]
     ) -> CrossFit:
@@ -348,7 +388,9 @@ class AutoLabeler:
 
         Those objects are as random a sample of the job as the validation set, so a model that did
         not train on them judges them as it judges the pool: K models, each trained without one
-        fold, add them to the evidence the threshold is chosen on at no crowd cost. A fold
+        fold, tell at no crowd cost how accurate the model is, either to decide whether a test is
+        worth running (test_gate predicted-pass) or as more evidence for the test itself. The later
+        batches were chosen (the least certain objects), so they say nothing about the pool. A fold
         model saw a fifth fewer labels than the model that labels the pool, so it errs on the side
         of caution. (ids, model labels, confidences); empty when cross_fit_folds < 2."""
         folds = self.config.cross_fit_folds
@@ -542,6 +584,8 @@ class AutoLabeler:
             "iterations": [result.to_dict() for result in self.iterations],
             "budget": asdict(self.budget),
             "previous_labels": list(self.previous_labels),
+            "asked_again": {str(i): n for i, n in self.asked_again.items()},
+            "asking_again": list(self.asking_again),
             "done": self.done,
             "reason": self.reason,
         }
@@ -551,8 +595,15 @@ class AutoLabeler:
         """Rebuild a loop saved with state_dict(), with the job's features computed again."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"auto-label state version {state.get('version')!r}; this broker reads {STATE_VERSION}")
-        # a job started before the shared error budget keeps testing each iteration on its own
-        config = {"error_budget": "per-iteration", **state["config"]}
+        # a job started before the shared error budget keeps testing each iteration on its own, and
+        # one started before disputes were asked again keeps its estimator and gate
+        config = {
+            "error_budget": "per-iteration",
+            "dispute_answers": 0,
+            "accuracy_against": "crowd-posterior",
+            "test_gate": "label-change",
+            **state["config"],
+        }
         return cls(
             config=AutoLabelConfig.model_validate(config),
             n_objects=int(state["n_objects"]),
@@ -571,6 +622,8 @@ class AutoLabeler:
             iterations=[IterationResult.from_dict(item) for item in state["iterations"]],
             budget=ErrorBudget(**state["budget"]) if "budget" in state else None,
             previous_labels=[int(i) for i in state.get("previous_labels", [])],
+            asked_again={int(i): int(n) for i, n in state.get("asked_again", {}).items()},
+            asking_again=[int(i) for i in state.get("asking_again", [])],
             done=bool(state["done"]),
             reason=str(state["reason"]),
         )

@@ -41,9 +41,12 @@ def cost_summary(
     masters: bool = False,
     validation_objects: int = 0,
     validation_workers_per_object: int | None = None,
+    asked_again: int = 0,
+    answers_again: int = 0,
 ) -> CostSummary:
     """Each human-labeled object is one HIT of `workers_per_object` assignments with MTurk's fees;
-    the `validation_objects` among them have `validation_workers_per_object` assignments instead."""
+    the `validation_objects` among them have `validation_workers_per_object` assignments instead;
+    the `asked_again` objects (disputed evidence) one more HIT of `answers_again` assignments each."""
     per_object = hit_cost_cents(reward_cents, workers_per_object, masters)
     validation_workers = validation_workers_per_object or workers_per_object
     per_validation_object = hit_cost_cents(reward_cents, validation_workers, masters)
@@ -51,7 +54,9 @@ def cost_summary(
         objects=objects,
         human_objects=human_objects,
         machine_objects=machine_objects,
-        cost_cents=(human_objects - validation_objects) * per_object + validation_objects * per_validation_object,
+        cost_cents=(human_objects - validation_objects) * per_object
+        + validation_objects * per_validation_object
+        + (asked_again * hit_cost_cents(reward_cents, answers_again, masters) if asked_again and answers_again else 0),
         all_human_cost_cents=objects * per_object,
     )
 
@@ -75,6 +80,11 @@ def test_message(row: dict[str, Any]) -> str:
     """Why this iteration machine-labeled what it did (or nothing)."""
     change = row.get("label_change")
     level = row.get("level")
+    if row.get("gated"):
+        return (
+            f"not tested at {level:.2%}: judged out-of-fold on {row.get('n_cross_fit', 0)} first-batch objects, "
+            "the model would not pass"
+        )
     if level is None:
         if row["threshold"] is None and row.get("n_train") and not row["n_validation"] + row.get("n_cross_fit", 0):
             return "not tested: no validation object left to judge it on"

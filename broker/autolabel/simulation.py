@@ -148,10 +148,13 @@ def simulate(
     human: dict[int, tuple[int, float]] = {}
     for _ in range(max_iterations):
         budget_left = None if budget_objects is None else budget_objects - len(labeler.requested)
+        again = np.asarray(labeler.asking_again, dtype=np.int64)
         batch = labeler.next_human_batch(human, budget_left)
         if labeler.done:
             break
-        if batch:
+        if again.size:  # disputed evidence: more answers from other draws of the crowd
+            answers.add(*crowd.answer(again, truth, config.dispute_answers, n_classes, rng))
+        if batch or again.size:
             batch_ids = np.asarray(batch)
             validation = np.isin(batch_ids, labeler.validation_ids)
             for chosen, count in (
@@ -220,6 +223,8 @@ def _result(
             per_object,
             validation_objects=len(labeler.validation_ids),
             validation_workers_per_object=labeler.config.validation_workers_per_object,
+            asked_again=len(labeler.asked_again),
+            answers_again=labeler.config.dispute_answers,
         ),
         iterations=labeler.iterations,
         reason=labeler.reason,

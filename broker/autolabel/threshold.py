@@ -101,6 +101,42 @@ class ErrorBudget:
         self.carried = alpha if passed and self.shared else 0.0
 
 
+def predicted_pass(
+    evidence_confidence: np.ndarray,
+    gate_confidence: np.ndarray,
+    gate_correct: np.ndarray,
+    target: float = 0.95,
+    level: float = 0.95,
+    bound: str = "clopper-pearson",
+    earlier: int = 0,
+) -> bool:
+    """Whether a threshold test is worth its share of the error budget: would it pass if the model
+    were as accurate on the test's evidence as it is on other, independent objects?
+
+    For each candidate threshold t, the test would judge the `evidence_confidence` objects at or
+    above t (their confidences only: no label of the test's evidence is read) plus `earlier`
+    objects already counted; the model's accuracy above t is estimated on the gate objects
+    (`gate_confidence`, `gate_correct`: other human-labeled objects judged out-of-fold) as the
+    median of its Clopper-Pearson interval (few gate objects above t give a low estimate). The test
+    is predicted to pass when, at some t, that accuracy over the test's count clears the bound.
+    Because the decision reads nothing the test reads, skipping a test spends nothing of the budget.
+    """
+    evidence = np.sort(np.asarray(evidence_confidence, dtype=np.float64))[::-1]
+    gate_confidence = np.asarray(gate_confidence, dtype=np.float64)
+    gate_correct = np.asarray(gate_correct, dtype=np.float64)
+    if evidence.size == 0 or gate_confidence.size == 0:
+        return False
+    order = np.argsort(-gate_confidence, kind="stable")
+    ranked, right = gate_confidence[order], np.cumsum(gate_correct[order])
+    thresholds = np.unique(evidence)
+    n_gate = np.searchsorted(-ranked, -thresholds, side="right")  # gate objects with confidence >= t
+    right_above = np.where(n_gate > 0, right[np.maximum(n_gate - 1, 0)], 0.0)
+    accuracy = clopper_pearson_lower(right_above, np.maximum(n_gate, 1), 0.5) * (n_gate > 0)
+    n_test = earlier + np.searchsorted(-evidence, -thresholds, side="right")
+    lower = LOWER_BOUNDS[bound]
+    return bool(np.any(lower(accuracy * n_test, n_test, level) >= target))
+
+
 def choose_threshold(
     confidence: np.ndarray,
     correct: np.ndarray,

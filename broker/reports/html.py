@@ -322,7 +322,10 @@ def _auto_label_table(summary: dict[str, Any]) -> Markup:
             str(row["new_machine_labels"]),
             fmt(row["validation_accuracy"]),
             fmt(row.get("label_change"), percent=True),
-            fmt(row.get("level"), percent=True),
+            f"not run: predicted to fail at {fmt(row.get('level'), percent=True)}"
+            if row.get("gated")
+            else fmt(row.get("level"), percent=True),
+            str(row.get("asked_again", 0)),
             fmt(row["threshold"]),
             str(row.get("evidence", "-")),
             fmt(row.get("evidence_accuracy"), percent=True),
@@ -340,6 +343,7 @@ def _auto_label_table(summary: dict[str, Any]) -> Markup:
             "validation accuracy",
             "labels changed",
             "test level",
+            "validation objects asked again",
             "threshold",
             "evidence (validation objects)",
             "estimated accuracy",

@@ -36,6 +36,7 @@ from broker.output import REASON_BUDGET
 from broker.storage import join_uri, write_bytes
 from broker.store import reading, transaction
 from broker.store.autolabel import (
+    ask_again,
     autolabel_runs,
     fail_held,
     finished_crowd_objects,
@@ -195,6 +196,7 @@ def step_job(engine: Engine, settings: Any, job: Job, state: dict | None, report
             return
         crowd = crowd_results(session, job.id)
     model_uri = None
+    again: list[int] = []
     try:
         if state is None:
             labeler = AutoLabeler(config, job.n_objects, None, len(spec.labels), job_seed(job))
@@ -204,6 +206,7 @@ def step_job(engine: Engine, settings: Any, job: Job, state: dict | None, report
             report.iterations += 1
             report.machine_labeled += len(result.machine_labels)
             model_uri = save_model(labeler, spec, settings)
+            again = list(labeler.asking_again)
     except (ValueError, FeatureError) as exc:  # e.g. 1 object, an unreadable image: the crowd labels the rest
         release_all(engine, job, f"automated labeling turned off: {exc}")
         report.errors.append(f"job {job.name}: {exc}")
@@ -213,14 +216,17 @@ def step_job(engine: Engine, settings: Any, job: Job, state: dict | None, report
     batch = labeler.next_human_batch(crowd.human_labels, budget)
     if not batch and not labeler.done:  # defensive: nothing to ask and nothing open, so nothing will change
         labeler.done, labeler.reason = True, "no-batch"
-    commit_step(engine, job, labeler, batch, model_uri)
+    commit_step(engine, job, labeler, batch, model_uri, again)
     report.released += len(batch)
     if labeler.done:
         report.finished.append(job.name)
 
 
-def commit_step(engine: Engine, job: Job, labeler: Any, batch: list[int], model_uri: str | None) -> None:
-    """State + machine labels + released batch + failures of a finished loop: one transaction."""
+def commit_step(
+    engine: Engine, job: Job, labeler: Any, batch: list[int], model_uri: str | None, again: list[int] = ()
+) -> None:
+    """State + machine labels + released batch + disputed evidence asked again + failures of a
+    finished loop: one transaction."""
     now = utcnow()
     with transaction(engine) as session:
         held = held_object_ids(session, job.id)
@@ -233,6 +239,7 @@ def commit_step(engine: Engine, job: Job, labeler: Any, batch: list[int], model_
         )
         released = {held[index]: labeler.workers_for(index, job.workers_per_object) for index in batch if index in held}
         release_to_crowd(session, job.id, released)
+        ask_again(session, job.id, {index: labeler.config.dispute_answers for index in again})
         if labeler.done:
             fail_held(session, job.id, failure_reason(labeler.reason))
         if labeler.iterations:
@@ -242,6 +249,7 @@ def commit_step(engine: Engine, job: Job, labeler: Any, batch: list[int], model_
             session,
             job.id,
             f"{len(released)} objects released to the crowd"
+            + (f", {len(again)} validation objects asked again (model and crowd disagree)" if again else "")
             if not labeler.done
             else f"automated labeling done ({labeler.reason}); {len(labeler.machine)} objects machine-labeled",
         )

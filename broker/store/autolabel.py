@@ -106,6 +106,27 @@ def release_to_crowd(session: Session, job_id: int, answers: dict[int, int | Non
     advance(session, list(answers), ObjectStatus.PENDING, job_id=job_id)
 
 
+def ask_again(session: Session, job_id: int, answers: dict[int, int]) -> None:
+    """Consolidated objects (index -> more answers) go back to the crowd; publish makes their next HIT."""
+    if not answers:
+        return
+    ids = dict(
+        session.exec(
+            select(DataObject.index, DataObject.id).where(
+                DataObject.job_id == job_id,
+                DataObject.index.in_(list(answers)),
+                DataObject.status == ObjectStatus.CONSOLIDATED,
+            )
+        ).all()
+    )
+    if not ids:
+        return
+    session.execute(
+        update(DataObject), [{"id": object_id, "max_assignments": answers[index]} for index, object_id in ids.items()]
+    )
+    advance(session, list(ids.values()), ObjectStatus.PENDING, job_id=job_id, values={"failure_reason": None})
+
+
 def release_all_held(session: Session, job_id: int) -> None:
     advance(session, list(held_object_ids(session, job_id).values()), ObjectStatus.PENDING, job_id=job_id)
 
@@ -145,6 +166,8 @@ def autolabel_summary(session: Session, job: Job) -> dict[str, Any] | None:
         job.masters,
         validation_objects=len(validation),
         validation_workers_per_object=config.get("validation_workers_per_object"),
+        asked_again=len(state.get("asked_again", {})),
+        answers_again=int(config.get("dispute_answers") or 0),
     )
     iterations = []
     for item in state["iterations"]:

@@ -60,10 +60,11 @@ def test_loop_on_digits_saves_most_of_the_cost_with_a_calibrated_crowd_model(dig
 
 
 def test_ground_truths_definition_cannot_certify_machine_labels_against_a_93_percent_crowd(digits):
-    """Agreement with crowd labels is capped by the crowd's own accuracy: nothing is machine-labeled."""
+    """Agreement with crowd labels, never asked again where the model contradicts them, is capped by
+    the crowd's own accuracy: nothing is machine-labeled."""
     features, truth = digits
     crowd = Crowd.mix(60, seed=2)
-    config = AutoLabelConfig(accuracy_against="crowd-labels", validation_fraction=0.12)
+    config = AutoLabelConfig(accuracy_against="crowd-labels", validation_fraction=0.12, dispute_answers=0)
     result = simulate(features[:900], truth[:900], config, crowd, consolidation="one-coin", seed=2)
     assert result.human_accuracy < 0.95
     assert result.machine_objects == 0 and result.human_objects == 900

@@ -169,7 +169,8 @@ def test_save_model_writes_a_loadable_scikit_learn_model(blobs, perfect_crowd, t
 def test_machine_labels_are_written_as_not_human_annotated(blobs, perfect_crowd, spec_text):
     features, truth = blobs
     spec = parse_job_spec(
-        spec_text + "auto_label:\n  target_accuracy: 0.95\n  error_budget: per-iteration\n", "job.yaml"
+        spec_text + "auto_label:\n  target_accuracy: 0.95\n  error_budget: per-iteration\n  test_gate: label-change\n",
+        "job.yaml",
     )
     labeler = AutoLabeler(spec.auto_label, 600, features, 3)
     human = perfect_crowd(labeler.next_human_batch({}), truth)
@@ -256,6 +257,11 @@ def test_cost_saved_uses_mturk_fees_and_the_extra_validation_answers(blobs, perf
     )
     assert (summary.cost_cents, summary.all_human_cost_cents, summary.saved_cents) == (20 * 9 + 10 * 15, 900, 570)
     assert summary.to_dict()["saved_fraction"] == pytest.approx(570 / 900, abs=1e-4)
+    # 4 disputed objects asked again: one more HIT of 2 assignments each (2 x 2 + 2 x 1 cent fee = 6)
+    again = cost_summary(
+        100, 30, 70, 2, 3, validation_objects=10, validation_workers_per_object=5, asked_again=4, answers_again=2
+    )
+    assert again.cost_cents == summary.cost_cents + 4 * 6
     features, truth = blobs
     labeler = AutoLabeler(CONFIG, 600, features, 3)
     labeler.iterate(perfect_crowd(labeler.next_human_batch({}), truth))
@@ -286,11 +292,15 @@ def test_text_classification_with_tfidf_features(perfect_crowd):
 
 def test_cross_fitting_judges_the_first_batchs_training_objects_too(blobs, perfect_crowd):
     """40 validation objects can never show 95% at level 0.95 (40 right of 40 bounds at 0.928);
-    with the 110 training objects of the random first batch judged out-of-fold there is evidence
-    enough, and the machine labels it allows are right."""
+    with the 110 training objects of the random first batch judged out-of-fold and pooled into the
+    test (test_gate: label-change) there is evidence enough, and the machine labels it allows are right."""
     features, truth = blobs
     config = AutoLabelConfig(
-        validation_fraction=40 / 600, initial_batch_size=150, human_batch_size=40, error_budget="per-iteration"
+        validation_fraction=40 / 600,
+        initial_batch_size=150,
+        human_batch_size=40,
+        error_budget="per-iteration",
+        test_gate="label-change",
     )
     alone = AutoLabeler(config.model_copy(update={"cross_fit_folds": 0}), 600, features, 3)
     result = alone.iterate(perfect_crowd(alone.next_human_batch({}), truth))
@@ -312,7 +322,11 @@ def test_cross_fitting_judges_the_first_batchs_training_objects_too(blobs, perfe
 def test_retired_first_batch_objects_are_not_judged_again(blobs, perfect_crowd):
     features, truth = blobs
     config = AutoLabelConfig(
-        validation_fraction=40 / 600, initial_batch_size=150, human_batch_size=40, error_budget="per-iteration"
+        validation_fraction=40 / 600,
+        initial_batch_size=150,
+        human_batch_size=40,
+        error_budget="per-iteration",
+        test_gate="label-change",
     )
     labeler = AutoLabeler(config, 600, features, 3)
     human = perfect_crowd(labeler.next_human_batch({}), truth)
@@ -326,3 +340,38 @@ def test_retired_first_batch_objects_are_not_judged_again(blobs, perfect_crowd):
     again = AutoLabeler.from_state(json.loads(json.dumps(labeler.state_dict())), features)
     assert again.validation_retired == labeler.validation_retired
     assert again.iterations[-1].n_cross_fit == second.n_cross_fit
+
+
+def test_validation_labels_the_model_contradicts_are_asked_again_once(blobs, perfect_crowd):
+    """The crowd got 10 validation objects wrong: the model (right on them) disagrees, they are sent
+    for more answers, and once the crowd has corrected them they count for the model."""
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG, 600, features, 3)
+    human = perfect_crowd(labeler.next_human_batch({}), truth)
+    wrong = [i for i in labeler.validation_ids if abs(features[i] - [0.0, 0.0]).max() < 1.0 and truth[i] == 0][:10]
+    assert len(wrong) == 10
+    for index in wrong:
+        human[index] = (1, 0.7)
+    first = labeler.iterate(human)
+    assert set(wrong) <= set(labeler.asking_again) and first.asked_again == len(labeler.asking_again)
+    assert all(labeler.asked_again[i] == CONFIG.dispute_answers == 2 for i in labeler.asking_again)
+    human.update(perfect_crowd(labeler.asking_again, truth))  # the crowd, asked again, gets them right
+    human.update(perfect_crowd(labeler.next_human_batch(human), truth))
+    second = labeler.iterate(human)
+    assert not set(labeler.asking_again) & set(wrong)  # once each
+    assert second.validation_accuracy >= first.validation_accuracy + 8 / 150  # the corrected ones count for it
+    restored = AutoLabeler.from_state(json.loads(json.dumps(labeler.state_dict())), features)
+    assert restored.asked_again == labeler.asked_again and restored.asking_again == labeler.asking_again
+
+
+def test_no_label_is_asked_again_when_the_setting_is_off_or_the_loop_is_done(blobs, perfect_crowd):
+    features, truth = blobs
+    labeler = AutoLabeler(CONFIG.model_copy(update={"dispute_answers": 0}), 600, features, 3)
+    human = perfect_crowd(labeler.next_human_batch({}), truth)
+    for index in labeler.validation_ids[:20]:
+        human[index] = ((truth[index] + 1) % 3, 0.7)
+    labeler.iterate(human)
+    assert labeler.asking_again == [] and labeler.asked_again == {}
+    done = AutoLabeler(CONFIG, 600, features, 3)
+    human = run_to_end(done, truth, perfect_crowd)
+    assert done.done and done.asking_again == []

@@ -11,6 +11,7 @@ from broker.autolabel.threshold import (
     choose_threshold,
     choose_threshold_noisy,
     clopper_pearson_lower,
+    predicted_pass,
     wilson_lower,
 )
 
@@ -151,3 +152,28 @@ def test_earlier_evidence_is_pooled_into_every_top_k():
     # with confidence-1 crowd labels the noisy rule pools the same way
     noisy = choose_threshold_noisy(confidence, correct, np.ones(20), 10, earlier=right_before)
     assert noisy is not None and noisy.threshold == pooled.threshold
+
+
+def test_a_test_is_predicted_to_pass_only_with_accurate_gate_objects_and_evidence_enough():
+    rng = np.random.default_rng(3)
+    evidence = rng.random(300)  # the test's evidence: confidences only, no label is passed
+    gate = rng.random(200)
+    accurate = rng.random(200) < 0.995
+    assert predicted_pass(evidence, gate, accurate, target=0.95, level=0.975)
+    # a model 90% right on the gate objects at every confidence: no test is worth running
+    assert not predicted_pass(evidence, gate, rng.random(200) < 0.9, target=0.95, level=0.975)
+    # 40 evidence objects can never show 95% at 97.5% (40 of 40 bounds at 0.916), however good the model
+    assert not predicted_pass(evidence[:40], gate, np.ones(200), target=0.95, level=0.975)
+    # ... unless earlier evidence adds to the count
+    assert predicted_pass(evidence[:40], gate, np.ones(200), target=0.95, level=0.975, earlier=200)
+    # no gate object: nothing to predict from
+    assert not predicted_pass(evidence, np.zeros(0), np.zeros(0))
+
+
+def test_the_prediction_reads_the_gate_objects_above_each_threshold():
+    """Right above 0.8 and wrong below: a test is predicted to pass on the evidence above 0.8 when
+    there is enough of it, and not when the evidence sits where the gate objects are wrong."""
+    gate = np.linspace(0.0, 1.0, 500)
+    right = gate >= 0.8
+    assert predicted_pass(np.full(200, 0.9), gate, right, target=0.95, level=0.975)
+    assert not predicted_pass(np.full(200, 0.5), gate, right, target=0.95, level=0.975)

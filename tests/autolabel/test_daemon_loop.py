@@ -24,7 +24,7 @@ from broker.stages.submit import submit_job
 from broker.store import dispose_engine, get_engine, reading
 from broker.store.jobs import job_money, unfinished_job_count
 from broker.store.tables import AutoLabelRun, DataObject, Hit, Job
-from tests.engine.conftest import answer_open_hits, db_url, engine, market, settings, truthful, write_job  # noqa: F401
+from tests.engine.conftest import COLORS, answer_open_hits, db_url, engine, market, settings, truthful, write_job  # noqa: F401
 
 WORKERS = ["AWORKERONE0001", "AWORKERTWO0002", "AWORKERTHREE03", "AWORKERFOUR004", "AWORKERFIVE005"]
 N_OBJECTS = 120
@@ -332,7 +332,60 @@ def test_demo_auto_label_on_300_digits_with_the_simulated_crowd(tmp_path):
     assert summary.machine_labeled == len(machine) > 0
     right = sum(line["digits-metadata"]["class-name"] == truth[line["source-ref"]] for line in machine)
     assert summary.machine_label_accuracy == round(right / len(machine), 4) >= 0.8
-    # 2c reward + 1c fee per assignment; human objects get 3 answers, the 60 validation objects 5
+    # 2c reward + 1c fee per assignment; human objects get 3 answers, the 60 validation objects 5, and
+    # each validation object the model contradicted 2 more
+    url = f"sqlite:///{summary.db}"
+    with reading(get_engine(url)) as session:
+        asked_again = json.loads(session.exec(select(AutoLabelRun)).one().state_json)["asked_again"]
+    dispose_engine(url)
     human, per_validation = 300 - len(machine), 5
-    assert summary.assignments == (human - 60) * 3 + 60 * per_validation
+    assert summary.assignments == (human - 60) * 3 + 60 * per_validation + 2 * len(asked_again)
     assert summary.cost_saved_fraction == round(1 - summary.assignments * 3 / (300 * 3 * 3), 4)
+
+
+def test_validation_labels_the_model_contradicts_get_more_answers_and_are_corrected(tmp_path, market, settings, engine):
+    """Three of five workers mislabel four validation objects on their first HIT: the model contradicts
+    the crowd there, so each object goes back to the crowd once for two more answers (a second HIT),
+    its label is corrected, and the cost the summary claims is what was paid."""
+    files = write_job(tmp_path / "job", "image-classification", N_OBJECTS, auto_label=AUTO)
+    submit_job(files.spec_path, engine, settings)
+    run_cycle(engine, settings)  # the first batch is released
+    state = state_of(engine)
+    sources = {o.index: o.data["source-ref"] for o in objects_of(engine)}
+    lied_on = {sources[i] for i in state["validation_ids"][:4]}
+    labels = list(COLORS)  # the spec's label order
+    seen: set[tuple[str, str]] = set()
+
+    def chooser(block: dict, worker: str) -> str:
+        source = block["dataObject"]["source-ref"]
+        true = files.truth[source]
+        first_sight = (source, worker) not in seen
+        seen.add((source, worker))
+        if source in lied_on and first_sight and worker in WORKERS[:3]:
+            return labels[(labels.index(true) + 1) % len(labels)]
+        return true
+
+    for _ in range(40):
+        assert run_cycle(engine, settings).errors == []
+        with reading(engine) as session:
+            if unfinished_job_count(session) == 0:
+                break
+        answer_open_hits(market, chooser, WORKERS)
+    else:
+        raise AssertionError("the job did not finish")
+
+    objects = objects_of(engine)
+    state = state_of(engine)
+    lied = [o for o in objects if o.data["source-ref"] in lied_on]
+    assert {o.index for o in lied} <= {int(i) for i in state["asked_again"]}
+    hits = hits_of(engine)
+    for obj in lied:
+        mine = sorted((h for h in hits if h.object_id == obj.id), key=lambda h: h.id)
+        assert [h.max_assignments for h in mine] == [5, 2]  # the validation HIT, then one more of 2
+        assert obj.status == ObjectStatus.CONSOLIDATED
+        assert json.loads(obj.label_json) == labels.index(files.truth[obj.data["source-ref"]])
+    with Session(engine) as session:
+        job = session.exec(select(Job)).one()
+        summary = job_status(session, job).auto_label
+        money = job_money(session, job.id)
+    assert summary["cost"]["cost_cents"] == money.spent_cents == 6 * sum(h.max_assignments for h in hits)

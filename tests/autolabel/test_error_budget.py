@@ -86,6 +86,31 @@ def test_a_model_whose_labels_still_move_is_not_tested(blobs, perfect_crowd):
     assert changed and "not tested: the model changed" in iteration_message(changed[0].summary())
 
 
+def test_a_test_predicted_to_fail_on_the_cross_fitted_objects_is_not_run_and_spends_nothing(perfect_crowd):
+    """Features that say nothing about the label: the model is a third right on the first batch's
+    training objects judged out-of-fold, so no test is worth running, and none is run."""
+    rng = np.random.default_rng(1)
+    features, truth = rng.normal(size=(600, 2)), rng.integers(0, 3, 600)
+    # every model settled: only the gate decides
+    config = CONFIG.model_copy(update={"max_label_change": 1.0, "test_gate": "predicted-pass"})
+    labeler = AutoLabeler(config, 600, features, 3)
+    human: dict[int, tuple[int, float]] = {}
+    for _ in range(4):
+        human.update(perfect_crowd(labeler.next_human_batch(human), truth))
+        labeler.iterate(human)
+    later = labeler.iterations[1:]
+    assert all(r.gated and r.level == pytest.approx(0.975) and r.threshold is None for r in later)
+    assert labeler.budget.tests == 0 and labeler.machine_labels == {}
+    assert "not tested at 97.50%: judged out-of-fold on" in iteration_message(later[0].summary())
+    # the same job with the old gate alone spends its budget on tests that fail
+    spender = AutoLabeler(config.model_copy(update={"test_gate": "label-change"}), 600, features, 3)
+    human = {}
+    for _ in range(4):
+        human.update(perfect_crowd(spender.next_human_batch(human), truth))
+        spender.iterate(human)
+    assert spender.budget.tests == 3 and spender.budget.next_alpha() == pytest.approx(0.05 / 16)
+
+
 def test_the_budget_survives_a_restart_and_older_jobs_keep_testing_per_iteration(blobs, perfect_crowd):
     features, truth = blobs
     labeler = AutoLabeler(CONFIG, 600, features, 3, seed=5)
@@ -99,9 +124,13 @@ def test_the_budget_survives_a_restart_and_older_jobs_keep_testing_per_iteration
     assert restored.previous_labels == labeler.previous_labels
 
     older = {key: value for key, value in state.items() if key not in ("budget", "previous_labels")}
-    older["config"] = {k: v for k, v in state["config"].items() if k not in ("error_budget", "max_label_change")}
+    newer = ("error_budget", "max_label_change", "accuracy_against", "dispute_answers", "test_gate")
+    older["config"] = {k: v for k, v in state["config"].items() if k not in newer}
     resumed = AutoLabeler.from_state(older, features)
     assert resumed.config.error_budget == "per-iteration" and resumed.budget.next_alpha() == pytest.approx(0.05)
+    # ... and the estimator and gate they started with, never asking disputed labels again
+    assert (resumed.config.accuracy_against, resumed.config.test_gate) == ("crowd-posterior", "label-change")
+    assert resumed.config.dispute_answers == 0
 
 
 def test_the_promise_in_one_sentence():
