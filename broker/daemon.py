@@ -34,7 +34,7 @@ from broker.stages.output import output_tick
 from broker.stages.publish import publish_tick
 from broker.stages.quality import quality_tick
 from broker.stages.review import review_tick
-from broker.store import reading, transaction
+from broker.store import database_unreachable, reading, transaction
 from broker.store.attention import record_stage_failure, record_stage_success
 from broker.store.claims import ROW_CLAIMED_STAGES, claim_jobs, holding_lease, release_lease, take_lease
 from broker.store.jobs import unfinished_job_count
@@ -82,14 +82,27 @@ def _claimed(engine: Any, name: str) -> list[Job]:
 def run_tick(name: str, engine: Any, settings: Any) -> TickResult:
     """Run one tick job by job; a job's exception or errors are recorded for it, never fatal to others."""
     result = TickResult()
-    for job in _claimed(engine, name):
-        # publish and review claim their rows batch by batch; the other stages hold the job's lease
-        if name not in ROW_CLAIMED_STAGES and not take_lease(engine, int(job.id), name):
-            continue  # another daemon is doing this stage of this job
+    try:
+        jobs = _claimed(engine, name)
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        line = f"{name}: the broker DB cannot be reached ({_first_line(exc)}); the tick runs again at its next interval"
+        log.warning("%s", line)
+        result.errors.append(line)
+        return result
+    for job in jobs:
         try:
+            # publish and review claim their rows batch by batch; the other stages hold the job's lease
+            if name not in ROW_CLAIMED_STAGES and not take_lease(engine, int(job.id), name):
+                continue  # another daemon is doing this stage of this job
             with mturk.calls_for_job(int(job.id)), holding_lease(engine, int(job.id), name):
                 report = TICKS[name](engine, settings, job_ids=[job.id])
         except Exception as exc:  # one job's failure must not stop the other jobs; it retries next time
+            if database_unreachable(exc):
+                log.warning("%s tick for job %s: the broker DB cannot be reached: %s", name, job.name, _first_line(exc))
+                result.errors.append(f"{name}: job {job.name}: the broker DB cannot be reached")
+                continue  # nothing can be recorded; the tick runs again at its next interval
             log.exception("%s tick failed for job %s", name, job.name)
             problem = mturk.describe_error(exc)
         else:
@@ -109,6 +122,10 @@ def run_tick(name: str, engine: Any, settings: Any) -> TickResult:
         if problem is not None:
             result.errors.append(f"{name}: job {job.name}: {problem}")
     return result
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def run_cycle(engine: Any, settings: Any, ticks: tuple[str, ...] = tuple(TICKS)) -> CycleReport:

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,9 +81,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A psycopg URL of a PostgreSQL server started for this session in a temp dir (initdb + pg_ctl).
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server in a temp dir that a test can stop and start again (pg_ctl)."""
+
+    url: str
+    command: list[str]  # pg_ctl -D <data>, run as the postgres user when we are root
+    options: str
+    log: Path
+
+    def start(self) -> None:
+        subprocess.run(
+            [*self.command, "-o", self.options, "-l", str(self.log), "-w", "start"], check=True, capture_output=True
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        subprocess.run([*self.command, "-m", mode, "-w", "stop"], capture_output=True)
+
+
+def start_postgres(root: Path) -> PostgresServer:
+    """initdb + pg_ctl start in ``root`` (skips, or fails in CI, where PostgreSQL cannot be had).
 
     The server binaries are installed by scripts/install-postgres.sh when missing; without them
     (or without psycopg) the PostgreSQL tests skip, and fail in CI. initdb refuses to run as
@@ -93,7 +111,6 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver) is not installed")
     bin_dir = _postgres_bin_dir()
     prefix: list[str] = []
-    root = tmp_path_factory.mktemp("postgres")
     if os.geteuid() == 0:
         if shutil.which("runuser") is None:
             pytest.skip("running as root without runuser: initdb cannot run")
@@ -110,16 +127,24 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         check=True,
         capture_output=True,
     )
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [*prefix, f"{bin_dir}/pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
+    server = PostgresServer(
+        url=f"postgresql+psycopg://broker@127.0.0.1:{port}/postgres",
+        command=[*prefix, f"{bin_dir}/pg_ctl", "-D", str(data)],
+        options=f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+        log=root / "log",
     )
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A psycopg URL of a PostgreSQL server started for this session in a temp dir (see start_postgres)."""
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
     try:
-        yield f"postgresql+psycopg://broker@127.0.0.1:{port}/postgres"
+        yield server.url
     finally:
-        subprocess.run([*prefix, f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        server.stop()
 
 
 def _postgres_bin_dir() -> str:

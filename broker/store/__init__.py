@@ -5,7 +5,15 @@ what they are (a job's spec, its money, the answers to consolidate) and changes 
 through broker.store.transitions.advance.
 """
 
-from broker.store.engine import database_exists, dispose_engine, get_engine, reading, sqlite_file, transaction
+from broker.store.engine import (
+    database_exists,
+    database_unreachable,
+    dispose_engine,
+    get_engine,
+    reading,
+    sqlite_file,
+    transaction,
+)
 from broker.store.events import record_event
 from broker.store.tables import (
     Assignment,
@@ -34,6 +42,7 @@ __all__ = [
     "WorkerExclusion",
     "advance",
     "database_exists",
+    "database_unreachable",
     "dispose_engine",
     "get_engine",
     "reading",

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
 from broker.store.migrate import ensure_schema
@@ -44,10 +45,16 @@ def get_engine(db_url: str) -> Engine:
         path = sqlite_file(db_url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(db_url)
+        # a server restarted under a pooled connection: the next checkout tests it and opens a new one
+        engine = create_engine(db_url, pool_pre_ping=path is None and not db_url.startswith("sqlite"))
         ensure_schema(engine)
         _ENGINES[db_url] = engine
     return engine
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """The DB server cannot be reached (down, restarting, network): the tick is worth trying again later."""
+    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
 
 
 def sqlite_file(db_url: str) -> Path | None:
