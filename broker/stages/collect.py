@@ -42,7 +42,7 @@ from broker.store.hits import (
     stored_assignment_ids,
 )
 from broker.store.jobs import job_spec
-from broker.store.streams import EVENT, last_poll, marked, set_last_poll
+from broker.store.streams import EVENT, SQS_LONGEST_RETENTION, forget_event_marks, last_poll, marked, set_last_poll
 from broker.store.streams import mark as record_marks
 from broker.store.tables import Hit, Job
 from broker.tasks.registry import task_type
@@ -175,6 +175,7 @@ def collect_job(engine: Engine, settings: Any, job: Job, report: CollectReport, 
     if notifications is not None:
         with transaction(engine) as session:
             set_last_poll(session, job.id, started)
+            forget_event_marks(session, job.id, made_before=started - SQS_LONGEST_RETENTION)
 
 
 MAX_MESSAGES_PER_TICK = 1000  # the rest wait for the next tick (the queue keeps them)

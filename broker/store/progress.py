@@ -9,6 +9,7 @@ from sqlmodel import Session, func, select
 from broker.domain.lifecycle import JOBS_OPEN, OBJECTS_UNFINISHED, HitStatus, JobStatus, ObjectStatus, ReviewStatus
 from broker.store.events import record_event
 from broker.store.hits import open_hit_count
+from broker.store.streams import forget_event_marks
 from broker.store.tables import Assignment, Bonus, DataObject, Event, Hit, Job
 from broker.store.transitions import advance
 
@@ -105,3 +106,4 @@ def complete_job(session: Session, job_id: int, completed_at: datetime, manifest
         row.completed_at = completed_at
         session.add(row)
     record_event(session, job_id, "completed", f"output manifest {manifest_uri}")
+    forget_event_marks(session, job_id)  # a completed job reads no more notifications

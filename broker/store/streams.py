@@ -8,9 +8,9 @@ as its effect, so a message delivered again is recognised and only deleted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, select
 
 from broker.domain.clock import utcnow
@@ -21,6 +21,9 @@ from broker.store.tables import DataObject, Job, JobStream, QueueMark
 EVENT = "event"  # an MTurk notification document (EventDocId)
 INPUT = "input"  # a streaming object's deduplication id
 SENT = "sent"  # an object (its index) whose output went to the output queue
+
+# SQS deletes a message at the latest 14 days after it was sent (the longest MessageRetentionPeriod).
+SQS_LONGEST_RETENTION = timedelta(days=14)
 
 
 def stream_row(session: Session, job_id: int) -> JobStream:
@@ -54,6 +57,19 @@ def mark(session: Session, job_id: int, kind: str, keys: Iterable[str]) -> None:
     if new:
         now = utcnow()
         session.execute(insert(QueueMark), [{"job_id": job_id, "kind": kind, "key": k, "at": now} for k in sorted(new)])
+
+
+def forget_event_marks(session: Session, job_id: int, *, made_before: datetime | None = None) -> int:
+    """Delete the job's EventDocId marks, or only those made before `made_before`; returns how many.
+
+    A mark is written after its message was received, so one older than SQS's longest retention
+    names a message SQS has deleted, and a completed job reads no more messages. Input and sent
+    marks stay: they deduplicate for the job's life.
+    """
+    condition = [QueueMark.job_id == job_id, QueueMark.kind == EVENT]
+    if made_before is not None:
+        condition.append(QueueMark.at < made_before)
+    return int(session.execute(delete(QueueMark).where(*condition)).rowcount or 0)
 
 
 def pending_object_count(session: Session, job_id: int) -> int:

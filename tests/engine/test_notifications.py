@@ -14,12 +14,14 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from broker.daemon import run_cycle
 from broker.domain.clock import utcnow
-from broker.domain.lifecycle import HitStatus
+from broker.domain.lifecycle import HitStatus, JobStatus
 from broker.stages.collect import collect_tick
 from broker.stages.publish import publish_tick
 from broker.stages.submit import submit_job
-from broker.store.tables import Assignment, Hit, Job
+from broker.store.streams import EVENT
+from broker.store.tables import Assignment, Hit, Job, QueueMark
 from tests.engine.conftest import (
     WORKERS_DEFAULT,
     OperationCounter,
@@ -170,3 +172,39 @@ def test_a_redelivered_message_changes_nothing(tmp_path, market, settings, engin
         (hit,) = session.exec(select(Hit)).all()
         assert hit.status == HitStatus.OPEN and hit.extensions == 1
         assert len(session.exec(select(Assignment)).all()) == 1
+
+
+def test_event_marks_are_forgotten_once_sqs_can_no_longer_redeliver_them(tmp_path, market, settings, engine, sqs):
+    """Each handled EventDocId leaves a mark; after SQS's longest retention (14 days) the fallback poll drops it."""
+    queue_url = new_queue(sqs, "prune")
+    files = _submit(tmp_path, engine, settings, queue_url, n_objects=2)
+    t0 = utcnow()
+    collect_tick(engine, settings, now=t0)
+    answer_open_hits(market, truthful(files.truth), WORKERS_DEFAULT)
+    market.notifier.flush()
+    assert collect_tick(engine, settings, now=t0 + timedelta(seconds=30)).assignments_stored == 6
+
+    def event_marks() -> int:
+        with Session(engine) as session:
+            return len(session.exec(select(QueueMark).where(QueueMark.kind == EVENT)).all())
+
+    assert event_marks() == 2  # one HITReviewable document per HIT
+    collect_tick(engine, settings, now=t0 + timedelta(days=13))  # a fallback poll, within retention
+    assert event_marks() == 2
+    collect_tick(engine, settings, now=t0 + timedelta(days=15))
+    assert event_marks() == 0
+
+
+def test_a_completed_job_keeps_no_event_marks(tmp_path, market, settings, engine, sqs):
+    queue_url = new_queue(sqs, "done")
+    files = _submit(tmp_path, engine, settings, queue_url, n_objects=2)
+    answer_open_hits(market, truthful(files.truth), WORKERS_DEFAULT)
+    market.notifier.flush()
+    assert collect_tick(engine, settings, now=utcnow() + timedelta(seconds=30)).assignments_stored == 6
+    with Session(engine) as session:
+        assert len(session.exec(select(QueueMark).where(QueueMark.kind == EVENT)).all()) == 2
+    for _ in range(3):
+        run_cycle(engine, settings)
+    with Session(engine) as session:
+        assert session.exec(select(Job)).one().status == JobStatus.COMPLETED
+        assert session.exec(select(QueueMark).where(QueueMark.kind == EVENT)).all() == []
