@@ -34,13 +34,15 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from scoring._answers import Answers, prepare_answers
-from scoring._base import clamp_gold, row_sum, soft_majority
+from scoring._base import clamp_gold, diagonal_confusion, normalise_log, row_sum, soft_majority
 from scoring.dawid_skene import FLOOR, EMResult, _diagonal_dominant, _EMClassifier, answered_class_counts, run_em
 from scoring.majority import row_normalise
 
 FAMILIES = ("one-coin", "class-conditional", "full")
 # how the fitted families' disagreement on a worker's accuracy enters its interval (model_averaged_beta)
-MODEL_UNCERTAINTY = ("mixture", "none", "widest")
+MODEL_UNCERTAINTY = ("mixture", "families", "widest", "none")
+# the family's simplest member, fitted only for the intervals: one accuracy shared by every worker
+EQUAL_WORKERS = "equal-workers"
 # above this many answers the model is chosen on a seeded random share of the items holding about this many,
 # and only the chosen model is fitted on all of them (~1.3 fits instead of 3): ELBO gaps between the families
 # grow with the data (on 1M answers they are thousands of nats), so a million answers decide as well as ten
@@ -173,7 +175,8 @@ class ModelSelection(_EMClassifier):
     worker's accuracy, ``fallback_`` ("none", or "majority" when every candidate shows
     label switching). ``family`` fixes one model instead of choosing.
     ``model_uncertainty`` says how the families' disagreement widens ``worker_accuracy_beta_``
-    (``model_averaged_beta``); ``worker_accuracy_family_beta_`` holds each family's own Beta.
+    (``model_averaged_beta``); ``worker_accuracy_family_beta_`` holds each family's own Beta,
+    and the equal-workers model's (``equal_workers_fit``) when the choice had more than one family.
     """
 
     def __init__(
@@ -270,6 +273,7 @@ class ModelSelection(_EMClassifier):
         self.choice_items_ = choice_data.n_items
         fits = self._fit_families(choice_data, choice_gold, candidates)
         family_betas = {f.family: accuracy_posterior(choice_data, f.result.posterior) for f in fits}
+        equal = equal_workers_fit(choice_data, choice_gold, self.max_iter)
         self.elbo_ = {f.family: f.elbo for f in fits}
         self.prior_strength_ = {f.family: f.strength for f in fits}
         consistent = [f for f in fits if f.label_consistent]
@@ -294,6 +298,9 @@ class ModelSelection(_EMClassifier):
             for f in fits
             if f.family == self.model_ or (f.label_consistent and informative(f.result, choice_data.answered_weight))
         }
+        if len(candidates) > 1 and equal.confusion[0, 0, 0] > 1.0 / data.n_classes:  # better than guessing
+            if informative(equal, choice_data.answered_weight):
+                self.worker_accuracy_family_beta_[EQUAL_WORKERS] = accuracy_posterior(choice_data, equal.posterior)
         if self.model_ in self.worker_accuracy_family_beta_:
             self.worker_accuracy_beta_ = model_averaged_beta(
                 chosen_beta, self.worker_accuracy_family_beta_, self.model_, self.model_uncertainty
@@ -361,6 +368,36 @@ def accuracy_posterior(data: Answers, posterior: np.ndarray) -> np.ndarray:
     return np.stack([mean * size, (1.0 - mean) * size], axis=1)
 
 
+def equal_workers_fit(data: Answers, gold: tuple, max_iter: int = 100, tol: float = 1e-6) -> EMResult:
+    """EM for the family's simplest member: one accuracy shared by every worker, errors spread evenly.
+
+    Its item posteriors weigh every answer alike (a majority vote with calibrated odds); it is not
+    a candidate for the labels (the evidence never prefers it on real crowds) but it is the
+    hypothesis "these workers do not differ", whose accuracy for each worker is the share of their
+    answers that the crowd's votes support: where the per-worker models read much more into a
+    worker than that, the interval says so. Cheap: every step is on the (items, K) vote counts.
+    """
+    k = data.n_classes
+    votes = data.vote_counts()
+    n_votes = votes.sum(axis=1, keepdims=True)
+    answered = data.answered_weight
+    posterior = clamp_gold(soft_majority(data), gold)
+    accuracy, prior = 0.5, np.full(k, 1.0 / k)
+    for _ in range(max(max_iter, 1)):
+        accuracy = float(np.clip((votes * posterior).sum() / max(float(n_votes.sum()), 1.0), 1e-6, 1.0 - 1e-6))
+        prior = (answered_class_counts(posterior, answered) + 1.0) / (answered.sum() + k)
+        log_wrong = np.log((1.0 - accuracy) / max(k - 1, 1))
+        log_joint = votes * (np.log(accuracy) - log_wrong) + n_votes * log_wrong + np.log(prior)
+        new, _ = normalise_log(log_joint)
+        clamp_gold(new, gold)
+        change = float(np.abs(new - posterior).sum() / max(new.shape[0], 1))
+        posterior = new
+        if change <= tol:
+            break
+    confusion = diagonal_confusion(np.full(data.n_workers, accuracy), k)
+    return EMResult(posterior, confusion, prior, 0, np.nan)
+
+
 def informative(result: EMResult, answered: np.ndarray, min_distance: float = 0.01) -> bool:
     """Whether a fit's item posteriors move off its class prior (mean total-variation distance over answered items).
 
@@ -399,6 +436,7 @@ def model_averaged_beta(
     mixture of the families' Betas, i.e. mean over families of (variance + (mean - chosen mean)^2),
     with the chosen family's variance taken from ``chosen_beta`` (the fit on all answers) and
     never below it (a family that is surer of a worker does not narrow the interval).
+    ``"families"``: the same without the equal-workers model (``EQUAL_WORKERS``).
     ``"widest"``: the largest squared deviation of any family instead of the mean one.
     ``"none"``: ``chosen_beta`` as it is. The mean is always ``chosen_beta``'s, so the point estimate
     is the chosen model's.
@@ -406,6 +444,8 @@ def model_averaged_beta(
     if rule not in MODEL_UNCERTAINTY:
         raise ValueError(f"unknown model_uncertainty {rule!r}; known: {', '.join(MODEL_UNCERTAINTY)}")
     mean, variance = beta_moments(chosen_beta)
+    if rule == "families":
+        family_betas = {name: beta for name, beta in family_betas.items() if name != EQUAL_WORKERS}
     if rule == "none" or len(family_betas) < 2:
         return chosen_beta
     reference = beta_moments(family_betas[chosen])[0]

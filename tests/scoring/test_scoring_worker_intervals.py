@@ -7,8 +7,14 @@ import pytest
 from scipy.special import betaincinv
 
 import scoring
-from scoring._answers import prepare_answers
-from scoring.selection import accuracy_posterior, beta_moments, model_averaged_beta
+from scoring._answers import prepare_answers, prepare_gold
+from scoring.selection import (
+    EQUAL_WORKERS,
+    accuracy_posterior,
+    beta_moments,
+    equal_workers_fit,
+    model_averaged_beta,
+)
 
 CLASS_PRIOR = np.array([0.5, 0.3, 0.2])
 
@@ -73,8 +79,11 @@ def test_intervals_cover_the_true_accuracy_and_a_fresh_gold_check_at_the_claimed
         low, high = scoring.accuracy_predictive_interval(stats.accuracy_a, stats.accuracy_b, check)
         predictive.append(((share >= low - 1e-9) & (share <= high + 1e-9))[seen])
         errors.append(np.abs(est.worker_accuracy_ - true_accuracy)[seen].mean())
-    assert 0.90 <= np.concatenate(credible).mean() <= 0.985
-    assert 0.90 <= np.concatenate(predictive).mean() <= 0.99
+    # at least the claimed 95%, a little above it when the model is right: the interval also carries the
+    # families' disagreement, which a real crowd needs (benchmarks/scoring.py --workers-only) and a crowd
+    # drawn from one family does not
+    assert 0.93 <= np.concatenate(credible).mean() <= 0.99
+    assert 0.93 <= np.concatenate(predictive).mean() <= 0.99
     assert np.mean(errors) < 0.07
 
 
@@ -107,7 +116,7 @@ def test_model_averaged_beta_by_hand():
     np.testing.assert_allclose(widest[1], variance + (other_mean - mean) ** 2)
     assert model_averaged_beta(chosen, families, "class-conditional", "none") is chosen
     assert model_averaged_beta(chosen, {"one-coin": chosen}, "one-coin") is chosen
-    with pytest.raises(ValueError, match="unknown model_uncertainty 'bma'; known: mixture, none, widest"):
+    with pytest.raises(ValueError, match="unknown model_uncertainty 'bma'; known: mixture, families, widest, none"):
         model_averaged_beta(chosen, families, "class-conditional", "bma")
     with pytest.raises(ValueError, match="unknown model_uncertainty"):
         scoring.estimator("default", model_uncertainty="bma")
@@ -122,10 +131,28 @@ def test_a_fixed_family_and_a_choice_on_a_sample_keep_their_accuracy_betas():
     # above choice_answers the families are fitted on a sample of the items; the chosen model then on all
     sampled = scoring.estimator("default", choice_answers=4000).fit(items, workers, labels, n_classes=3)
     assert sampled.choice_items_ < data.n_items
-    assert set(sampled.worker_accuracy_family_beta_) == {"one-coin", "class-conditional", "full"}
+    assert set(sampled.worker_accuracy_family_beta_) == {"one-coin", "class-conditional", "full", EQUAL_WORKERS}
     assert all(beta.shape == (50, 2) for beta in sampled.worker_accuracy_family_beta_.values())
     chosen = accuracy_posterior(data, sampled.proba_)
     mean, variance = beta_moments(sampled.worker_accuracy_beta_)
     np.testing.assert_allclose(mean, beta_moments(chosen)[0])
     np.testing.assert_allclose(sampled.worker_accuracy_, mean)
     assert np.all(variance >= beta_moments(chosen)[1] * (1 - 1e-9))
+
+
+def test_equal_workers_fit_recovers_a_shared_accuracy_and_keeps_gold():
+    rng = np.random.default_rng(3)
+    n_items, k = 2000, 3
+    truth = rng.integers(0, k, n_items)
+    items = np.repeat(np.arange(n_items), 5)
+    workers = rng.integers(0, 40, items.size)
+    right = rng.random(items.size) < 0.75
+    labels = np.where(right, truth[items], (truth[items] + rng.integers(1, k, items.size)) % k)
+    data = prepare_answers(items, workers, labels, k, n_workers=40)
+    gold = prepare_gold([0, 1], [(truth[0] + 1) % k, truth[1]], n_items, k)
+    fit = equal_workers_fit(data, gold)
+    assert fit.confusion[0, 0, 0] == pytest.approx(0.75, abs=0.01)
+    np.testing.assert_allclose(fit.confusion[:, 0, 0], fit.confusion[0, 0, 0])  # one accuracy for all
+    assert fit.posterior[0, (truth[0] + 1) % k] == 1.0 and fit.posterior[1, truth[1]] == 1.0
+    assert np.mean(fit.posterior.argmax(axis=1)[2:] == truth[2:]) > 0.85
+    np.testing.assert_allclose(fit.class_prior.sum(), 1.0)
