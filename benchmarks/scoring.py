@@ -826,7 +826,8 @@ def print_model_uncertainty(rows: list[Row], checks: list[WorkerCheck]) -> None:
         "Coverage of the 95% credible / predictive interval (for the worker's number of gold answers) of the "
         "gold-measured accuracy, workers with >= 20 gold answers. `none`: the chosen model's Beta alone; "
         "`mixture` (the default): variance about the chosen mean of an equal-weight mixture of the fitted "
-        "families; `widest`: the largest squared deviation of any family.\n"
+        "families and the equal-workers model; `families`: the same without the equal-workers model; "
+        "`widest`: the largest squared deviation of any of them.\n"
     )
     print("| dataset | workers | " + " | ".join(rules) + " | LOO pick | LOO pick's predictive coverage |")
     print("|---|---:|" + "---:|" * len(rules) + "---|---:|")
