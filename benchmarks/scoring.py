@@ -183,6 +183,7 @@ def crowdkit_worker_accuracy(method, n_workers: int, n_classes: int) -> np.ndarr
 @dataclass
 class WorkerCheck:
     workers: int
+    dataset: str = ""
     mae: dict[str, float] = field(default_factory=dict)
     spearman: dict[str, float] = field(default_factory=dict)
     coverage: dict[str, float] = field(default_factory=dict)  # credible interval covers gold share
@@ -210,7 +211,7 @@ def worker_check(data: Dataset, fitted: dict[str, scoring.Classifier], crowdkit_
     mask = gold_n >= MIN_GOLD_ANSWERS
     if mask.sum() < 3:
         return None
-    check = WorkerCheck(int(mask.sum()))
+    check = WorkerCheck(int(mask.sum()), data.name)
     estimates = {name: est.worker_accuracy_[: gold_n.size] for name, est in fitted.items()}
     if crowdkit_ds is not None:
         estimates["crowd-kit DS"] = crowdkit_worker_accuracy(crowdkit_ds, gold_n.size, data.n_classes)
@@ -801,7 +802,7 @@ def print_worker_checks(rows: list[Row]) -> None:
             pooled = sum(c.coverage[n] * c.workers for c in checks) / total
             predictive = sum(c.predictive[n] * c.workers for c in checks) / total
             print(f"\n{n}: 95% intervals over all {total} workers: credible {pooled:.3f}, predictive {predictive:.3f}.")
-        print_model_uncertainty(rows, checks)
+        print_model_uncertainty(checks)
 
 
 def pooled(checks: list[WorkerCheck], values: str, rule: str) -> float:
@@ -809,15 +810,14 @@ def pooled(checks: list[WorkerCheck], values: str, rule: str) -> float:
     return sum(getattr(c, values)[rule] * c.workers for c in checks) / sum(c.workers for c in checks)
 
 
-def print_model_uncertainty(rows: list[Row], checks: list[WorkerCheck]) -> None:
+def print_model_uncertainty(checks: list[WorkerCheck]) -> None:
     """The default's coverage under each model-uncertainty rule; the rule "chosen by coverage" leave-one-out.
 
     The default's rule ("mixture") is fixed without gold. For the record, were the rule chosen by
     coverage (pooled predictive coverage closest to 95%), it is chosen on the other datasets and
     scored on the held-out one; both figures are printed.
     """
-    named = [(row.dataset.name, c) for row, c in zip([r for r in rows if _has_check(r)], checks)]
-    named = [(name, c) for name, c in named if c.rules]
+    named = [(c.dataset, c) for c in checks if c.rules]
     if not named:
         return
     rules = list(MODEL_UNCERTAINTY)
@@ -848,11 +848,6 @@ def print_model_uncertainty(rows: list[Row], checks: list[WorkerCheck]) -> None:
         f"rule chosen by coverage in-sample ({in_sample}): {pooled(all_checks, 'rules', in_sample):.3f}; "
         f"chosen leave-one-dataset-out: {loo_covered / loo_workers:.3f}."
     )
-
-
-def _has_check(row: Row) -> bool:
-    gold_n, _ = gold_worker_accuracy(row.dataset)
-    return int((gold_n >= MIN_GOLD_ANSWERS).sum()) >= 3
 
 
 def print_repeats(folders: list[Path]) -> None:

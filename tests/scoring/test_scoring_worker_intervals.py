@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.special import betaincinv
@@ -10,6 +15,7 @@ import scoring
 from scoring._answers import prepare_answers, prepare_gold
 from scoring.selection import (
     EQUAL_WORKERS,
+    MODEL_UNCERTAINTY,
     accuracy_posterior,
     beta_moments,
     equal_workers_fit,
@@ -25,7 +31,7 @@ def simulated_crowd(kind: str, seed: int, n_items: int = 1200, n_workers: int = 
     ``one-coin``, ``class-conditional`` and ``full`` draw from that family (accuracies Beta(5, 2),
     uneven activity, 3 classes with a skewed prior). ``misspecified`` is a full-confusion crowd where
     a third of the items are hard for everyone alike (a shared lure class), which no family models.
-    The true accuracy is the expected share right over the worker's answers.
+    The true accuracy is the expected share right over the worker's answers; ``truth`` the items' classes.
     """
     rng = np.random.default_rng(seed)
     k = CLASS_PRIOR.size
@@ -56,7 +62,7 @@ def simulated_crowd(kind: str, seed: int, n_items: int = 1200, n_workers: int = 
     right_p = answer_p[np.arange(items.size), truth[items]]
     n_answers = np.bincount(workers, minlength=n_workers)
     true_accuracy = np.bincount(workers, weights=right_p, minlength=n_workers) / np.maximum(n_answers, 1)
-    return items, workers, labels, true_accuracy
+    return items, workers, labels, true_accuracy, truth
 
 
 def credible_covers(beta: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -67,7 +73,7 @@ def credible_covers(beta: np.ndarray, value: np.ndarray) -> np.ndarray:
 def test_intervals_cover_the_true_accuracy_and_a_fresh_gold_check_at_the_claimed_rate(kind):
     credible, predictive, errors = [], [], []
     for seed in range(3):
-        items, workers, labels, true_accuracy = simulated_crowd(kind, seed)
+        items, workers, labels, true_accuracy, _ = simulated_crowd(kind, seed)
         est = scoring.estimator("default").fit(items, workers, labels, n_classes=3)
         stats = scoring.worker_stats(items, workers, labels, est)
         seen = stats.n_answers > 0
@@ -90,7 +96,7 @@ def test_intervals_cover_the_true_accuracy_and_a_fresh_gold_check_at_the_claimed
 def test_model_uncertainty_raises_coverage_on_the_misspecified_crowd():
     inside = {"none": [], "mixture": []}
     for seed in range(3):
-        items, workers, labels, true_accuracy = simulated_crowd("misspecified", seed)
+        items, workers, labels, true_accuracy, _ = simulated_crowd("misspecified", seed)
         est = scoring.estimator("default").fit(items, workers, labels, n_classes=3)
         chosen = accuracy_posterior(prepare_answers(items, workers, labels, 3), est.proba_)
         seen = np.bincount(workers, minlength=true_accuracy.size) > 0
@@ -123,7 +129,7 @@ def test_model_averaged_beta_by_hand():
 
 
 def test_a_fixed_family_and_a_choice_on_a_sample_keep_their_accuracy_betas():
-    items, workers, labels, _ = simulated_crowd("full", 0)
+    items, workers, labels, _, _ = simulated_crowd("full", 0)
     data = prepare_answers(items, workers, labels, 3)
     fixed = scoring.estimator("default", family="one-coin").fit(items, workers, labels, n_classes=3)
     assert list(fixed.worker_accuracy_family_beta_) == ["one-coin"]
@@ -156,3 +162,32 @@ def test_equal_workers_fit_recovers_a_shared_accuracy_and_keeps_gold():
     assert fit.posterior[0, (truth[0] + 1) % k] == 1.0 and fit.posterior[1, truth[1]] == 1.0
     assert np.mean(fit.posterior.argmax(axis=1)[2:] == truth[2:]) > 0.85
     np.testing.assert_allclose(fit.class_prior.sum(), 1.0)
+
+
+def test_benchmark_worker_check_runs_on_a_datasets_folder(tmp_path):
+    pd = pytest.importorskip("pandas")
+    root = tmp_path / "datasets"
+    root.mkdir()
+    names = []
+    for seed, kind in enumerate(["one-coin", "misspecified"]):
+        items, workers, labels, _, truth = simulated_crowd(kind, seed, n_items=600)
+        folder = root / f"sim_{kind}"
+        folder.mkdir()
+        answers = pd.DataFrame({"worker": [f"w{w}" for w in workers], "task": items, "label": labels})
+        answers.to_csv(folder / "answers.csv", index=False)
+        pd.DataFrame({"task": np.arange(truth.size), "label": truth}).to_csv(folder / "gold.csv", index=False)
+        names.append(folder.name)
+    pd.DataFrame({"name": names, "kind": "categorical"}).to_csv(root / "index.csv", index=False)
+    repo = Path(__file__).resolve().parents[2]
+    command = [sys.executable, str(repo / "benchmarks" / "scoring.py"), "--workers-only", "--no-crowdkit"]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    out = subprocess.run([*command, "--datasets", str(root)], capture_output=True, text=True, check=True, env=env)
+    lines = out.stdout.splitlines()
+    assert sum(line.startswith("| sim_") for line in lines) == 4  # each dataset in both tables
+    pooled = next(line for line in lines if line.startswith("| **pooled**"))
+    cells = [cell.strip() for cell in pooled.strip("|").split("|")]
+    coverage = {rule: [float(x) for x in cell.split(" / ")] for rule, cell in zip(MODEL_UNCERTAINTY, cells[2:6])}
+    # a model term only adds variance: never a narrower interval than the chosen model's own
+    assert min(coverage["mixture"][0], coverage["families"][0], coverage["widest"][0]) >= coverage["none"][0]
+    assert 0.9 <= coverage["mixture"][1] <= 1.0
+    assert any("chosen leave-one-dataset-out" in line for line in lines)
