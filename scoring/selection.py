@@ -20,9 +20,10 @@ worker's answers that are right. Its Beta (``worker_accuracy_beta_``) carries th
 the worker's own parameter (empirical-Bayes Beta posterior, prior fitted on the crowd), the item
 labels (Poisson-binomial variance of the soft correct count), and the model itself: the chosen
 model may be wrong, so the variance is taken over an equal-weight mixture of every family fitted
-(``worker_accuracy_family_beta_``), about the chosen mean. The ELBO picks one model decisively
-(gaps of hundreds of nats), but real crowds fit none of them: where the families disagree on a
-worker, their disagreement is the best gold-free sign of how far off the chosen one may be.
+and the family's simplest member, one accuracy for every worker (``worker_accuracy_family_beta_``),
+about the chosen mean. The ELBO picks one model decisively (gaps of hundreds of nats), but real
+crowds fit none of them: where the models disagree on a worker, their disagreement is the best
+gold-free sign of how far off the chosen one may be.
 ``scoring.worker_stats`` turns it into intervals.
 """
 
@@ -273,7 +274,6 @@ class ModelSelection(_EMClassifier):
         self.choice_items_ = choice_data.n_items
         fits = self._fit_families(choice_data, choice_gold, candidates)
         family_betas = {f.family: accuracy_posterior(choice_data, f.result.posterior) for f in fits}
-        equal = equal_workers_fit(choice_data, choice_gold, self.max_iter)
         self.elbo_ = {f.family: f.elbo for f in fits}
         self.prior_strength_ = {f.family: f.strength for f in fits}
         consistent = [f for f in fits if f.label_consistent]
@@ -298,8 +298,10 @@ class ModelSelection(_EMClassifier):
             for f in fits
             if f.family == self.model_ or (f.label_consistent and informative(f.result, choice_data.answered_weight))
         }
-        if len(candidates) > 1 and equal.confusion[0, 0, 0] > 1.0 / data.n_classes:  # better than guessing
-            if informative(equal, choice_data.answered_weight):
+        if len(candidates) > 1 and self.model_uncertainty in ("mixture", "widest"):
+            equal = equal_workers_fit(choice_data, choice_gold, self.max_iter)
+            # a shared accuracy at or below guessing has switched the labels; one at the class prior explains nothing
+            if equal.confusion[0, 0, 0] > 1.0 / data.n_classes and informative(equal, choice_data.answered_weight):
                 self.worker_accuracy_family_beta_[EQUAL_WORKERS] = accuracy_posterior(choice_data, equal.posterior)
         if self.model_ in self.worker_accuracy_family_beta_:
             self.worker_accuracy_beta_ = model_averaged_beta(
