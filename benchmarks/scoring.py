@@ -5,6 +5,7 @@
     python benchmarks/scoring.py --synthetic          # also the 10M-answer runs
     python benchmarks/scoring.py --synthetic-only
     python benchmarks/scoring.py --calibration-only   # the digits-like crowd: mean confidence vs accuracy
+    python benchmarks/scoring.py --workers-only       # only the worker-accuracy check (a minute)
 
 Prints markdown tables: accuracy on gold items; in-sample against leave-one-dataset-out
 means (anything chosen by accuracy, such as "the best single method", is chosen on the
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import scoring  # noqa: E402
 from scoring._answers import latest_answer_index, prepare_answers, prepare_gold  # noqa: E402
 from scoring.calibration import TemperatureScaling, expected_calibration_error  # noqa: E402
+from scoring.selection import MODEL_UNCERTAINTY, accuracy_posterior, model_averaged_beta  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 OURS = ["majority", "dawid-skene", "one-coin", "gt-modified-ds", "bayesian-ds", "model-selection"]
@@ -181,10 +183,24 @@ def crowdkit_worker_accuracy(method, n_workers: int, n_classes: int) -> np.ndarr
 @dataclass
 class WorkerCheck:
     workers: int
+    dataset: str = ""
     mae: dict[str, float] = field(default_factory=dict)
     spearman: dict[str, float] = field(default_factory=dict)
     coverage: dict[str, float] = field(default_factory=dict)  # credible interval covers gold share
     predictive: dict[str, float] = field(default_factory=dict)  # Beta-binomial interval for n gold answers
+    # the default's predictive coverage under each way of adding model uncertainty (selection.MODEL_UNCERTAINTY)
+    rules: dict[str, float] = field(default_factory=dict)
+    rules_credible: dict[str, float] = field(default_factory=dict)
+
+
+def covered(share: np.ndarray, gold_n: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per worker: gold share inside the 95% credible interval of Beta ``beta``; inside the predictive one."""
+    from scipy.special import betaincinv
+
+    a, b = beta[:, 0], beta[:, 1]
+    credible = (share >= betaincinv(a, b, 0.025)) & (share <= betaincinv(a, b, 0.975))
+    low, high = scoring.accuracy_predictive_interval(a, b, gold_n)
+    return credible, (share >= low - 1e-9) & (share <= high + 1e-9)
 
 
 def worker_check(data: Dataset, fitted: dict[str, scoring.Classifier], crowdkit_ds) -> WorkerCheck | None:
@@ -195,7 +211,7 @@ def worker_check(data: Dataset, fitted: dict[str, scoring.Classifier], crowdkit_
     mask = gold_n >= MIN_GOLD_ANSWERS
     if mask.sum() < 3:
         return None
-    check = WorkerCheck(int(mask.sum()))
+    check = WorkerCheck(int(mask.sum()), data.name)
     estimates = {name: est.worker_accuracy_[: gold_n.size] for name, est in fitted.items()}
     if crowdkit_ds is not None:
         estimates["crowd-kit DS"] = crowdkit_worker_accuracy(crowdkit_ds, gold_n.size, data.n_classes)
@@ -208,6 +224,16 @@ def worker_check(data: Dataset, fitted: dict[str, scoring.Classifier], crowdkit_
         check.coverage[name] = float(np.mean(inside[mask]))
         low, high = scoring.accuracy_predictive_interval(stats.accuracy_a, stats.accuracy_b, gold_n)
         check.predictive[name] = float(np.mean(((gold_share >= low - 1e-9) & (gold_share <= high + 1e-9))[mask]))
+    default = fitted.get(scoring.DEFAULT)
+    family_betas = getattr(default, "worker_accuracy_family_beta_", None)
+    if family_betas:
+        answers = prepare_answers(data.items, data.workers, data.labels, data.n_classes)
+        chosen = accuracy_posterior(answers, default.proba_)
+        for rule in MODEL_UNCERTAINTY:
+            beta = model_averaged_beta(chosen, family_betas, default.model_, rule)[: gold_n.size]
+            credible, predictive = covered(gold_share, gold_n, beta)
+            check.rules_credible[rule] = float(np.mean(credible[mask]))
+            check.rules[rule] = float(np.mean(predictive[mask]))
     return check
 
 
@@ -623,6 +649,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic-only", action="store_true")
     parser.add_argument("--calibration-only", action="store_true", help="only the digits-like calibration scenario")
     parser.add_argument(
+        "--workers-only",
+        action="store_true",
+        help="only the worker-accuracy check: the estimators it reports and crowd-kit DS, fitted once",
+    )
+    parser.add_argument(
         "--synthetic-methods",
         default="dawid-skene,bayesian-ds,model-selection",
         help="comma-separated estimator names, each optionally name:param=value,...",
@@ -635,6 +666,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.calibration_only:
         run_calibration(crowdkit=not args.no_crowdkit)
+        return
+    if args.workers_only:
+        run_worker_check(args)
         return
     if not args.synthetic_only:
         run_real(args)
@@ -683,6 +717,26 @@ def run_real(args: argparse.Namespace) -> None:
     print_repeats(folders)
 
 
+def run_worker_check(args: argparse.Namespace) -> None:
+    """The worker-accuracy table alone: each estimator it reports, and crowd-kit DS, fitted once per dataset."""
+    if not (args.datasets / "index.csv").exists():
+        sys.exit(f"{args.datasets} has no index.csv: the real datasets are not present")
+    only = {s for s in args.only.split(",") if s}
+    rows = []
+    for folder in categorical_datasets(args.datasets):
+        if only and folder.name not in only:
+            continue
+        data = load_dataset(folder)
+        row = Row(data)
+        for name in WORKER_CHECK_METHODS:
+            row.results[name] = run_ours(data, name, repeats=1)
+        if not args.no_crowdkit:
+            row.results["DawidSkene"] = run_crowdkit(data, "DawidSkene", repeats=1)
+        rows.append(row)
+        print(f"done {data.name}", file=sys.stderr, flush=True)
+    print_worker_checks(rows)
+
+
 def print_model_choice(rows: list[Row]) -> None:
     print("\n### The default's choice: worker model by ELBO (nats; higher is better), no gold\n")
     print("| dataset | chosen | ELBO one-coin | ELBO class-conditional | ELBO full | prior strengths |")
@@ -713,8 +767,11 @@ def print_half_split(rows: list[Row], crowdkit: bool) -> None:
         print(f"\nMean difference between halves: {np.mean(gaps):.4f} (a per-dataset gap below this is noise).")
 
 
+WORKER_CHECK_METHODS = [scoring.DEFAULT, "bayesian-ds", "dawid-skene"]
+
+
 def print_worker_checks(rows: list[Row]) -> None:
-    names = [scoring.DEFAULT, "bayesian-ds", "dawid-skene"]
+    names = WORKER_CHECK_METHODS
     print(
         f"\n### Worker accuracy against gold-measured accuracy (workers with >= {MIN_GOLD_ANSWERS} gold answers)\n\n"
         "MAE and Spearman of `worker_accuracy_` (crowd-kit DS: prior-weighted diagonal of `errors_`); "
@@ -745,6 +802,52 @@ def print_worker_checks(rows: list[Row]) -> None:
             pooled = sum(c.coverage[n] * c.workers for c in checks) / total
             predictive = sum(c.predictive[n] * c.workers for c in checks) / total
             print(f"\n{n}: 95% intervals over all {total} workers: credible {pooled:.3f}, predictive {predictive:.3f}.")
+        print_model_uncertainty(checks)
+
+
+def pooled(checks: list[WorkerCheck], values: str, rule: str) -> float:
+    """Share of all checked workers covered: per-dataset coverages weighted by their workers."""
+    return sum(getattr(c, values)[rule] * c.workers for c in checks) / sum(c.workers for c in checks)
+
+
+def print_model_uncertainty(checks: list[WorkerCheck]) -> None:
+    """The default's coverage under each model-uncertainty rule; the rule "chosen by coverage" leave-one-out.
+
+    The default's rule ("mixture") is fixed without gold. For the record, were the rule chosen by
+    coverage (pooled predictive coverage closest to 95%), it is chosen on the other datasets and
+    scored on the held-out one; both figures are printed.
+    """
+    named = [(c.dataset, c) for c in checks if c.rules]
+    if not named:
+        return
+    rules = list(MODEL_UNCERTAINTY)
+    print(
+        "\n### The default's worker-accuracy intervals: model uncertainty from the fitted families\n\n"
+        "Coverage of the 95% credible / predictive interval (for the worker's number of gold answers) of the "
+        "gold-measured accuracy, workers with >= 20 gold answers. `none`: the chosen model's Beta alone; "
+        "`mixture` (the default): variance about the chosen mean of an equal-weight mixture of the fitted "
+        "families and the equal-workers model; `families`: the same without the equal-workers model; "
+        "`widest`: the largest squared deviation of any of them.\n"
+    )
+    print("| dataset | workers | " + " | ".join(rules) + " | LOO pick | LOO pick's predictive coverage |")
+    print("|---|---:|" + "---:|" * len(rules) + "---|---:|")
+    loo_covered, loo_workers = 0.0, 0
+    for index, (name, check) in enumerate(named):
+        others = [c for i, (_, c) in enumerate(named) if i != index]
+        pick = min(rules, key=lambda r: abs(pooled(others, "rules", r) - 0.95)) if others else "mixture"
+        loo_covered += check.rules[pick] * check.workers
+        loo_workers += check.workers
+        cells = [f"{check.rules_credible[r]:.2f} / {check.rules[r]:.2f}" for r in rules]
+        print(f"| {name} | {check.workers} | " + " | ".join(cells) + f" | {pick} | {check.rules[pick]:.2f} |")
+    all_checks = [c for _, c in named]
+    cells = [f"{pooled(all_checks, 'rules_credible', r):.3f} / {pooled(all_checks, 'rules', r):.3f}" for r in rules]
+    in_sample = min(rules, key=lambda r: abs(pooled(all_checks, "rules", r) - 0.95))
+    print(f"| **pooled** | {loo_workers} | " + " | ".join(cells) + f" | {in_sample} (in-sample) | – |")
+    print(
+        f"\nPredictive coverage, rule fixed in advance (mixture): {pooled(all_checks, 'rules', 'mixture'):.3f}; "
+        f"rule chosen by coverage in-sample ({in_sample}): {pooled(all_checks, 'rules', in_sample):.3f}; "
+        f"chosen leave-one-dataset-out: {loo_covered / loo_workers:.3f}."
+    )
 
 
 def print_repeats(folders: list[Path]) -> None:

@@ -15,10 +15,16 @@ computed exactly for the fitted item posteriors; the model with the highest ELBO
 Nothing is chosen by accuracy on any benchmark: more parameters must pay for themselves in
 the likelihood of the answers at hand. The choice costs one fit per candidate.
 
-Worker accuracy (``worker_accuracy_``) is the posterior mean of the share of a worker's
-answers that are right, with a Beta posterior (``worker_accuracy_beta_``) whose prior is the
-crowd's accuracy distribution fitted the same way (empirical Bayes) and whose variance also
-carries the uncertainty of the item labels; ``scoring.worker_stats`` turns it into intervals.
+Worker accuracy (``worker_accuracy_``) is the chosen model's posterior mean of the share of a
+worker's answers that are right. Its Beta (``worker_accuracy_beta_``) carries three uncertainties:
+the worker's own parameter (empirical-Bayes Beta posterior, prior fitted on the crowd), the item
+labels (Poisson-binomial variance of the soft correct count), and the model itself: the chosen
+model may be wrong, so the variance is taken over an equal-weight mixture of every family fitted
+and the family's simplest member, one accuracy for every worker (``worker_accuracy_family_beta_``),
+about the chosen mean. The ELBO picks one model decisively (gaps of hundreds of nats), but real
+crowds fit none of them: where the models disagree on a worker, their disagreement is the best
+gold-free sign of how far off the chosen one may be.
+``scoring.worker_stats`` turns it into intervals.
 """
 
 from __future__ import annotations
@@ -29,11 +35,15 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from scoring._answers import Answers, prepare_answers
-from scoring._base import clamp_gold, row_sum, soft_majority
+from scoring._base import clamp_gold, diagonal_confusion, normalise_log, row_sum, soft_majority
 from scoring.dawid_skene import FLOOR, EMResult, _diagonal_dominant, _EMClassifier, answered_class_counts, run_em
 from scoring.majority import row_normalise
 
 FAMILIES = ("one-coin", "class-conditional", "full")
+# how the fitted families' disagreement on a worker's accuracy enters its interval (model_averaged_beta)
+MODEL_UNCERTAINTY = ("mixture", "families", "widest", "none")
+# the family's simplest member, fitted only for the intervals: one accuracy shared by every worker
+EQUAL_WORKERS = "equal-workers"
 # above this many answers the model is chosen on a seeded random share of the items holding about this many,
 # and only the chosen model is fitted on all of them (~1.3 fits instead of 3): ELBO gaps between the families
 # grow with the data (on 1M answers they are thousands of nats), so a million answers decide as well as ten
@@ -165,6 +175,9 @@ class ModelSelection(_EMClassifier):
     ``worker_accuracy_`` and ``worker_accuracy_beta_`` (W, 2) Beta posterior of each
     worker's accuracy, ``fallback_`` ("none", or "majority" when every candidate shows
     label switching). ``family`` fixes one model instead of choosing.
+    ``model_uncertainty`` says how the families' disagreement widens ``worker_accuracy_beta_``
+    (``model_averaged_beta``); ``worker_accuracy_family_beta_`` holds each family's own Beta,
+    and the equal-workers model's (``equal_workers_fit``) when the choice had more than one family.
     """
 
     def __init__(
@@ -178,7 +191,12 @@ class ModelSelection(_EMClassifier):
         dtype: str = "float64",
         warm_start: bool = False,
         choice_answers: int | None = CHOICE_ANSWERS,
+        model_uncertainty: str = "mixture",
     ) -> None:
+        if model_uncertainty not in MODEL_UNCERTAINTY:
+            known = ", ".join(MODEL_UNCERTAINTY)
+            raise ValueError(f"unknown model_uncertainty {model_uncertainty!r}; known: {known}")
+        self.model_uncertainty = model_uncertainty
         self.choice_answers = choice_answers
         self.families = families
         self.family = family
@@ -255,6 +273,7 @@ class ModelSelection(_EMClassifier):
             choice_data, choice_gold = item_sample(data, gold, self.choice_answers / data.n_answers)
         self.choice_items_ = choice_data.n_items
         fits = self._fit_families(choice_data, choice_gold, candidates)
+        family_betas = {f.family: accuracy_posterior(choice_data, f.result.posterior) for f in fits}
         self.elbo_ = {f.family: f.elbo for f in fits}
         self.prior_strength_ = {f.family: f.strength for f in fits}
         consistent = [f for f in fits if f.label_consistent]
@@ -272,7 +291,24 @@ class ModelSelection(_EMClassifier):
             posterior = clamp_gold(votes, gold)
             result = EMResult(posterior, row_normalise(data.confusion_counts(posterior)), votes.mean(axis=0), 0, np.nan)
         self._store(result)
-        self.worker_accuracy_beta_ = accuracy_posterior(data, result.posterior)
+        chosen_beta = accuracy_posterior(data, result.posterior)
+        # candidate truths: fits that kept the labels and tell items apart (workers' codes are kept by item_sample)
+        self.worker_accuracy_family_beta_ = {
+            f.family: family_betas[f.family]
+            for f in fits
+            if f.family == self.model_ or (f.label_consistent and informative(f.result, choice_data.answered_weight))
+        }
+        if len(candidates) > 1 and self.model_uncertainty in ("mixture", "widest"):
+            equal = equal_workers_fit(choice_data, choice_gold, self.max_iter)
+            # a shared accuracy at or below guessing has switched the labels; one at the class prior explains nothing
+            if equal.confusion[0, 0, 0] > 1.0 / data.n_classes and informative(equal, choice_data.answered_weight):
+                self.worker_accuracy_family_beta_[EQUAL_WORKERS] = accuracy_posterior(choice_data, equal.posterior)
+        if self.model_ in self.worker_accuracy_family_beta_:
+            self.worker_accuracy_beta_ = model_averaged_beta(
+                chosen_beta, self.worker_accuracy_family_beta_, self.model_, self.model_uncertainty
+            )
+        else:
+            self.worker_accuracy_beta_ = chosen_beta
         return result.posterior
 
     def _finish(self, data: Answers, gold: tuple[np.ndarray, np.ndarray], posterior: np.ndarray) -> None:
@@ -332,3 +368,95 @@ def accuracy_posterior(data: Answers, posterior: np.ndarray) -> np.ndarray:
     # moment-matched Beta: a + b = mean (1 - mean) / variance - 1
     size = np.maximum(mean * (1.0 - mean) / np.maximum(variance, FLOOR) - 1.0, 1e-3)
     return np.stack([mean * size, (1.0 - mean) * size], axis=1)
+
+
+def equal_workers_fit(data: Answers, gold: tuple, max_iter: int = 100, tol: float = 1e-6) -> EMResult:
+    """EM for the family's simplest member: one accuracy shared by every worker, errors spread evenly.
+
+    Its item posteriors weigh every answer alike (a majority vote with calibrated odds); it is not
+    a candidate for the labels (the evidence never prefers it on real crowds) but it is the
+    hypothesis "these workers do not differ", whose accuracy for each worker is the share of their
+    answers that the crowd's votes support: where the per-worker models read much more into a
+    worker than that, the interval says so. Cheap: every step is on the (items, K) vote counts.
+    """
+    k = data.n_classes
+    votes = data.vote_counts()
+    n_votes = votes.sum(axis=1, keepdims=True)
+    answered = data.answered_weight
+    posterior = clamp_gold(soft_majority(data), gold)
+    accuracy, prior = 0.5, np.full(k, 1.0 / k)
+    for _ in range(max(max_iter, 1)):
+        accuracy = float(np.clip((votes * posterior).sum() / max(float(n_votes.sum()), 1.0), 1e-6, 1.0 - 1e-6))
+        prior = (answered_class_counts(posterior, answered) + 1.0) / (answered.sum() + k)
+        log_wrong = np.log((1.0 - accuracy) / max(k - 1, 1))
+        log_joint = votes * (np.log(accuracy) - log_wrong) + n_votes * log_wrong + np.log(prior)
+        new, _ = normalise_log(log_joint)
+        clamp_gold(new, gold)
+        change = float(np.abs(new - posterior).sum() / max(new.shape[0], 1))
+        posterior = new
+        if change <= tol:
+            break
+    confusion = diagonal_confusion(np.full(data.n_workers, accuracy), k)
+    return EMResult(posterior, confusion, prior, 0, np.nan)
+
+
+def informative(result: EMResult, answered: np.ndarray, min_distance: float = 0.01) -> bool:
+    """Whether a fit's item posteriors move off its class prior (mean total-variation distance over answered items).
+
+    A fit whose posteriors all sit at the class prior explains every answer as noise: each worker's
+    accuracy is then chance by construction, which says nothing about that worker (a few answers
+    per worker can leave a family there while another tells the workers apart).
+    """
+    weight = answered.sum()
+    if weight == 0:
+        return False
+    distance = 0.5 * np.abs(result.posterior - result.class_prior[None, :]).sum(axis=1)
+    return float((distance * answered).sum() / weight) >= min_distance
+
+
+def beta_moments(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each row's Beta(a, b) of a (W, 2) array."""
+    a, b = beta[:, 0], beta[:, 1]
+    n = a + b
+    return a / n, a * b / (n * n * (n + 1.0))
+
+
+def beta_from_moments(mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """(W, 2) Beta with the given means and variances (variance capped below mean (1 - mean))."""
+    mean = np.clip(mean, FLOOR, 1.0 - FLOOR)
+    size = np.maximum(mean * (1.0 - mean) / np.maximum(variance, FLOOR) - 1.0, 1e-3)
+    return np.stack([mean * size, (1.0 - mean) * size], axis=1)
+
+
+def model_averaged_beta(
+    chosen_beta: np.ndarray, family_betas: dict[str, np.ndarray], chosen: str, rule: str = "mixture"
+) -> np.ndarray:
+    """The chosen model's accuracy Beta, widened by how much the other fitted families disagree with it.
+
+    ``family_betas`` are every family's (W, 2) accuracy posteriors fitted on the same answers
+    (``chosen``'s among them). ``"mixture"``: the variance about the chosen mean of an equal-weight
+    mixture of the families' Betas, i.e. mean over families of (variance + (mean - chosen mean)^2),
+    with the chosen family's variance taken from ``chosen_beta`` (the fit on all answers) and
+    never below it (a family that is surer of a worker does not narrow the interval).
+    ``"families"``: the same without the equal-workers model (``EQUAL_WORKERS``).
+    ``"widest"``: the largest squared deviation of any family instead of the mean one.
+    ``"none"``: ``chosen_beta`` as it is. The mean is always ``chosen_beta``'s, so the point estimate
+    is the chosen model's.
+    """
+    if rule not in MODEL_UNCERTAINTY:
+        raise ValueError(f"unknown model_uncertainty {rule!r}; known: {', '.join(MODEL_UNCERTAINTY)}")
+    mean, variance = beta_moments(chosen_beta)
+    if rule == "families":
+        family_betas = {name: beta for name, beta in family_betas.items() if name != EQUAL_WORKERS}
+    if rule == "none" or len(family_betas) < 2:
+        return chosen_beta
+    reference = beta_moments(family_betas[chosen])[0]
+    moments = [beta_moments(beta) for name, beta in family_betas.items() if name != chosen]
+    # deviations within the families' common fit (on a sample of the items above CHOICE_ANSWERS)
+    squared = np.array([(other - reference) ** 2 for other, _ in moments])
+    if rule == "widest":
+        extra = squared.max(axis=0)
+    else:
+        others = np.array([other_variance for _, other_variance in moments])
+        extra = (squared + np.maximum(others - variance, 0.0)).sum(axis=0) / (len(moments) + 1)
+    return beta_from_moments(mean, variance + extra)

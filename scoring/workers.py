@@ -19,8 +19,9 @@ class WorkerStats:
     correctly (class-prior-weighted diagonal of their confusion matrix).
     ``accuracy_ci_low/high``: central interval of the Beta(``accuracy_a``, ``accuracy_b``)
     posterior of the worker's accuracy: the estimator's own (``worker_accuracy_beta_``,
-    the default's empirical-Bayes posterior) when it has one, else Beta(1 + expected
-    correct, 1 + expected wrong) over the worker's answers. A worker with 2 answers
+    the default's empirical-Bayes posterior widened by the disagreement of its fitted
+    worker models) when it has one, else Beta(1 + expected correct, 1 + expected wrong)
+    over the worker's answers. A worker with 2 answers
     gets a wide interval. ``accuracy_predictive_interval`` gives the range a gold
     check of n answers should fall in.
     ``gold_accuracy``: share of the worker's answers on gold items that match gold (nan without any).
