@@ -60,7 +60,7 @@ class EBCC(Classifier):
 
     After ``fit``: ``elbo_`` (nats), ``subtype_weights_`` (K, M) posterior-mean subtype weights,
     ``worker_subtype_confusion_`` (W, K, M, K) posterior-mean rows, ``worker_confusion_`` their
-    subtype-weighted mixture, ``restart_elbos_`` the ELBO of each seed.
+    subtype-weighted mixture, ``restart_elbos_`` and ``restart_n_iter_`` the ELBO and iterations of each seed.
     """
 
     def __init__(
@@ -106,6 +106,7 @@ class EBCC(Classifier):
             fit.elbo = self._elbo(data, fit)
         best = max(fits, key=lambda f: f.elbo)
         self.restart_elbos_ = [f.elbo for f in fits]
+        self.restart_n_iter_ = [f.n_iter for f in fits]
         self.elbo_ = best.elbo
         self.n_iter_ = best.n_iter
         self.log_likelihood_ = best.log_likelihood

@@ -141,6 +141,7 @@ def test_deterministic_for_a_seed_and_restarts_keep_the_best_elbo():
     restarts = scoring.EBCC(seed=7, n_restarts=3).fit(items, workers, labels, n_classes=3)
     assert restarts.restart_elbos_[0] == first.elbo_
     assert restarts.elbo_ == max(restarts.restart_elbos_)
+    assert len(restarts.restart_n_iter_) == 3 and restarts.n_iter_ in restarts.restart_n_iter_
 
 
 def test_fitted_attributes_are_distributions(crowd):
