@@ -12,7 +12,9 @@ majority vote split randomly over subtypes (``seed``). Each iteration is one spa
 the E-step and one for the M-step over the (items, K * M) subtype posteriors, as in
 ``scoring.dawid_skene``. ``elbo_`` is the complete evidence lower bound of the answers, with every
 prior's normaliser and the entropy of the joint (class, subtype) posteriors, so it bounds the same
-log p(answers) the ELBOs of ``scoring.selection`` bound.
+log p(answers) the ELBOs of ``scoring.selection`` bound (theirs with priors fitted to the answers, these
+fixed). Mean-field q settles on one labelling of each class's subtypes, so the bound is looser than
+it could be by up to log(M!) nats per class.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class EBCC(Classifier):
     (spread over the subtypes, so most stay empty), confusion prior 4 on the diagonal and 1
     off it, a uniform class prior, at most 500 iterations, stopping once no item's class
     posterior moves by more than ``tol``. ``n_restarts`` > 1 runs that many seeds and keeps the
-    highest ELBO (chosen without gold). Results depend only on the answers and ``seed``.
+    highest ELBO (chosen without gold). A seed gives the same result every time; the random split is
+    drawn in item and class order, so unlike the EM estimators the result is not exactly invariant
+    to relabelling items or classes.
 
     After ``fit``: ``elbo_`` (nats), ``subtype_weights_`` (K, M) posterior-mean subtype weights,
     ``worker_subtype_confusion_`` (W, K, M, K) posterior-mean rows, ``worker_confusion_`` their
