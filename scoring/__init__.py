@@ -16,6 +16,7 @@ from scoring._base import Classifier
 from scoring.boxes import BoxConsolidator, matched_iou
 from scoring.calibration import TemperatureScaling, expected_calibration_error
 from scoring.dawid_skene import BayesianDawidSkene, DawidSkene, OneCoin
+from scoring.ebcc import EBCC
 from scoring.gt_modified import GroundTruthDawidSkene
 from scoring.majority import MajorityVote
 from scoring.masks import MaskConsolidator, label_mask_from_rgb, mask_iou
@@ -32,6 +33,7 @@ ESTIMATORS: dict[str, Callable[..., Classifier]] = {
     "gt-modified-ds": GroundTruthDawidSkene,
     "bayesian-ds": BayesianDawidSkene,
     "model-selection": ModelSelection,
+    "ebcc": EBCC,
 }
 # Chosen without gold: the worker model with the highest evidence (ELBO) on the answers at hand.
 DEFAULT = "model-selection"
@@ -55,6 +57,7 @@ __all__ = [
     "Classifier",
     "DEFAULT",
     "DawidSkene",
+    "EBCC",
     "ESTIMATORS",
     "GroundTruthDawidSkene",
     "MajorityVote",

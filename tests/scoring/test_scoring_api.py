@@ -8,7 +8,7 @@ import pytest
 import scoring
 from scoring import AnswersError
 
-NAMES = ["majority", "dawid-skene", "one-coin", "gt-modified-ds", "bayesian-ds"]
+NAMES = ["majority", "dawid-skene", "one-coin", "gt-modified-ds", "bayesian-ds", "ebcc"]
 
 
 def test_registry_returns_fresh_estimators_by_name():
