@@ -1057,6 +1057,15 @@ def experiment_pricing(
             ids = submit_experiment(experiment, folder, _engine(settings, create=True), settings)
         except (SpecError, ManifestError, SubmitError, ValueError) as exc:
             _fail(str(exc))
+        if experiment.allocation == "thompson":
+            console.print(
+                f"submitted the next round of {experiment.experiment}: {len(ids)} job(s) (specs in {folder}); "
+                f"run `broker run`, and when the round is done `broker experiment pricing {spec}` again to post "
+                f"the next round (allocated on the results so far); `broker experiment pricing {spec} --report` "
+                "reports on the rounds done",
+                soft_wrap=True,
+            )
+            return
         console.print(
             f"submitted {len(ids)} arm(s) of {experiment.experiment} (arm specs in {folder}); "
             f"run `broker run`, then `broker experiment pricing {spec} --report`",
