@@ -41,6 +41,7 @@ from broker.spec import (
     SubmitError,
     UsdText,
     YamlDocument,
+    _rules_error,
     load_job_spec,
     validation_issues,
 )
@@ -119,30 +120,47 @@ class PricingExperimentSpec(StrictModel):
 
     @model_validator(mode="after")
     def _allocation(self) -> PricingExperimentSpec:
+        problems = self._allocation_problems()
+        if problems:
+            raise _rules_error(problems)
+        return self
+
+    def _allocation_problems(self) -> list[tuple[str, str]]:
+        """(field path, message) of every rule of allocation the spec breaks."""
         adaptive = ("warmup_objects", "batch_objects", "min_share")
         if self.allocation == "fixed":
-            for name in adaptive:
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name}: only with allocation: thompson (allocation is fixed)")
-            return self
+            return [
+                (name, "only with allocation: thompson (allocation is fixed)")
+                for name in adaptive
+                if getattr(self, name) is not None
+            ]
+        problems = []
         if self.design != "simultaneous":
-            raise ValueError("allocation: thompson posts each round's arms at once; it needs design: simultaneous")
+            problems.append(
+                ("design", "allocation: thompson posts each round's arms at once; use design: simultaneous")
+            )
         if self.min_share is not None and self.min_share * len(self.arms) > 1:
-            raise ValueError(f"min_share: {self.min_share} for each of {len(self.arms)} arms is over a whole round")
-        for arm in self.arms:
+            problems.append(("min_share", f"{self.min_share} for each of {len(self.arms)} arms is over a whole round"))
+        for index, arm in enumerate(self.arms):
             if arm.budget_cents is not None:
-                raise ValueError(
-                    f"arm {arm.name}: budget_usd caps one job, and with allocation: thompson each round is its own "
-                    "job; leave the arms' budgets out (objects_per_arm x arms bounds the spend)"
+                problems.append(
+                    (
+                        f"arms[{index}].budget_usd",
+                        "an arm's budget caps one job, and with allocation: thompson each round is its own job; "
+                        "leave the arms' budgets out (objects_per_arm x arms bounds the spend)",
+                    )
                 )
             if re.search(r"-r[0-9]+$", arm.name):
-                raise ValueError(f"arm {arm.name}: a name ending in -r<number> would clash with a round's job name")
+                problems.append((f"arms[{index}].name", "a name ending in -r<number> would clash with a round's job"))
             if len(round_job_name(self.experiment, arm.name, 999)) > 63:
-                raise ValueError(
-                    f"arm {arm.name}: {self.experiment}-{arm.name}-r<round> must fit a job name's 63 characters; "
-                    "shorten the experiment or arm name"
+                problems.append(
+                    (
+                        f"arms[{index}].name",
+                        f"{self.experiment}-{arm.name}-r<round> must fit a job name's 63 characters; "
+                        "shorten the experiment or arm name",
+                    )
                 )
-        return self
+        return problems
 
     @property
     def warmup(self) -> int:
