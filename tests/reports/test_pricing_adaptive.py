@@ -157,10 +157,10 @@ def test_rounds_are_posted_one_after_another(tmp_path: Path, settings):
     assert again.exit_code == 1 and "round 0 is still running" in " ".join(again.stderr.split())
 
 
-def _simulate(tmp_path: Path, spec: Path, folder: str, seed: int) -> str:
+def _simulate(tmp_path: Path, spec: Path, folder: str, seed: int, *extra: str) -> str:
     from broker.cli import app
 
-    command = ["experiment", "pricing", str(spec), "--simulate", "--seed", str(seed), "--json"]
+    command = ["experiment", "pricing", str(spec), "--simulate", "--seed", str(seed), "--json", *extra]
     out = CliRunner().invoke(app, [*command, "--workdir", str(tmp_path / folder)])
     assert out.exit_code == 0, out.output
     return out.stdout
@@ -171,7 +171,8 @@ def test_simulated_adaptive_experiment_moves_objects_to_the_better_arm_and_repea
     """Both arms are well above the 60% target, so the cheaper one is better: after the warm-up it gets
     most of each round. The same seed gives the same JSON."""
     spec = _spec(tmp_path)
-    first, second = (_simulate(tmp_path, spec, folder, 4) for folder in ("one", "two"))
+    first = _simulate(tmp_path, spec, "one", 4)
+    second = _simulate(tmp_path, spec, "two", 4, "--html", str(tmp_path / "report.html"))
     assert first == second
     result = json.loads(first)
     record = result["allocation"]
@@ -187,3 +188,7 @@ def test_simulated_adaptive_experiment_moves_objects_to_the_better_arm_and_repea
         assert low <= arm["accuracy_weighted"] <= high
     assert result["recommendation"]["arm"] == "low"
     assert any("allocated adaptively" in note for note in result["notes"])
+    html = (tmp_path / "report.html").read_text()
+    assert "<h2>Allocation</h2>" in html and "0 (warm-up)" in html
+    assert "allocation: thompson (warm-up 5 per arm, then 2 rounds of up to 10" in html
+    assert f"low {arms['low']['objects']}, high {arms['high']['objects']}" in html
