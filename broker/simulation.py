@@ -184,8 +184,10 @@ def simulate_experiment_data(
             finished = True
             if spec.allocation == "thompson":  # a round at a time, each allocated on the rounds before it
                 rounds = []
-                while finished and adaptive_round_due(spec, engine):
-                    submit_experiment(spec, folder / "arms", engine, run.settings, overrides=overrides)
+                while finished and (due := adaptive_round_due(spec, engine)) is not None:
+                    submit_experiment(
+                        spec, folder / "arms", engine, run.settings, overrides=overrides, adaptive_round=due
+                    )
                     finished = run_simulation(engine, run)
             for names in rounds:
                 submit_experiment(spec, folder / "arms", engine, run.settings, arms=names, overrides=overrides)

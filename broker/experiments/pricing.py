@@ -17,7 +17,7 @@ import dataclasses
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -317,13 +317,14 @@ def submit_experiment(
     settings: Any = None,
     arms: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
+    adaptive_round: AllocationRound | None = None,
 ) -> list[int]:
     """Submit the arms due (all, or the next one of a sequential design, or the next round of an
     adaptive allocation; every arm's job spec is written and validated before any is submitted);
     returns the job ids."""
     plan, round_index = None, 0
     if spec.allocation == "thompson":
-        due_round = round_to_submit(spec, engine, settings)
+        due_round = adaptive_round or round_to_submit(spec, engine, settings)
         plan, round_index = due_round.objects, due_round.index
         due = [arm.name for arm in spec.arms]
     else:
@@ -409,6 +410,7 @@ def adaptive_history(
     against the jobs that were posted."""
     rounds: list[AllocationRound] = []
     jobs: list[list[Job | None]] = []
+    caches = [ArmCache() for _ in spec.arms]
     due: AllocationRound | None = warmup_round(spec, n_lines)
     while due is not None:
         posted = [job_named(session, round_job_name(spec.experiment, arm.name, due.index)) for arm in spec.arms]
@@ -425,7 +427,9 @@ def adaptive_history(
         jobs.append(posted)
         if any(job is not None and job.completed_at is None for job in posted):
             return AdaptiveHistory(rounds, jobs, None)  # the next round waits for this one
-        data = [pooled_arm_data(session, spec, i, rounds, jobs, now) for i in range(len(spec.arms))]
+        data = [
+            pooled_arm_data(session, spec, i, rounds, jobs, now, caches[i], wages=False) for i in range(len(spec.arms))
+        ]
         evidence = [arm_evidence(d, float(spec.deadline_seconds)) for d in data]
         due = allocation_round(spec, n_lines, due.index + 1, evidence)
     return AdaptiveHistory(rounds, jobs, due)
@@ -436,10 +440,10 @@ def _manifest_size(spec: PricingExperimentSpec, settings: Any) -> int:
     return len(read_manifest(base.input_manifest, settings=settings, task_type=base.task_type)[0])
 
 
-def adaptive_round_due(spec: PricingExperimentSpec, engine: Any, settings: Any = None) -> bool:
-    """Whether an adaptive experiment has a round to post now (the one before is done, objects are left)."""
+def adaptive_round_due(spec: PricingExperimentSpec, engine: Any, settings: Any = None) -> AllocationRound | None:
+    """An adaptive experiment's round to post now (None: the one before runs, or every object is allocated)."""
     with reading(engine) as session:
-        return adaptive_history(session, spec, _manifest_size(spec, settings)).next_round is not None
+        return adaptive_history(session, spec, _manifest_size(spec, settings)).next_round
 
 
 def round_to_submit(spec: PricingExperimentSpec, engine: Any, settings: Any = None) -> AllocationRound:
@@ -502,6 +506,7 @@ def arm_data(
     truth_attribute: str,
     now: datetime | None = None,
     codes: dict[str, int] | None = None,
+    wages: bool = True,
 ) -> ArmData:
     """One arm's objects from the broker DB: completion (censored at the job's end, or now while it
     runs), correctness against the manifest's known answers, cost. `codes`: WorkerId -> code shared by
@@ -523,7 +528,7 @@ def arm_data(
     spent = job_money(session, job.id).spent_cents
     # approved money per object; what the answers do not account for (bonuses) is spread in proportion
     scale = spent / per_object.sum() if per_object.sum() > 0 else 0.0
-    wages = [r.hourly_wage_cents for r in worker_report(session, [job]).rows if r.hourly_wage_cents is not None]
+    hourly = _median_wage(session, [job]) if wages else None
     return ArmData(
         arm=arm,
         job=job.name,
@@ -536,11 +541,19 @@ def arm_data(
         confidence=answers.confidence[:n],
         assignments=int(answers.submit.size),
         observed_seconds=float(seconds.max()) if n else 0.0,  # to the last answer, or to the end while unfinished
-        median_hourly_wage_cents=float(np.median(wages)) if wages else None,
+        median_hourly_wage_cents=hourly,
         accept_seconds=answers.accept - start,
         object_workers=object_workers(answers.items, workers, n),
         submit_seconds=answers.submit - start,
     )
+
+
+@dataclass
+class ArmCache:
+    """Per arm, its workers' codes across rounds and each finished round job's objects, read once."""
+
+    codes: dict[str, int] = field(default_factory=dict)
+    jobs: dict[int, ArmData] = field(default_factory=dict)
 
 
 def pooled_arm_data(
@@ -550,18 +563,28 @@ def pooled_arm_data(
     rounds: list[AllocationRound],
     jobs: list[list[Job | None]],
     now: datetime | None = None,
+    cache: ArmCache | None = None,
+    wages: bool = True,
 ) -> ArmData:
     """One arm's objects over the adaptive rounds it had a job in, as one arm: completion from each
     object's own posting, the answer times on the clock of the warm-up's posting, workers coded across
     rounds, each object's assignment probability; with several rounds, the answers of all of them are
     consolidated together (as one job of the arm's size would be) before they are judged."""
     arm = spec.arms[arm_index].name
-    codes: dict[str, int] = {}
+    cache = cache or ArmCache()
+    codes = cache.codes
     mine = [(r, row[arm_index]) for r, row in zip(rounds, jobs) if row[arm_index] is not None]
     if not mine:
         return _empty_arm(spec, arm_index)
     start = mine[0][1].created_at.timestamp()
-    parts = [(r, job, arm_data(session, job, arm, spec.truth_attribute, now, codes)) for r, job in mine]
+    parts = []
+    for r, job in mine:
+        data = cache.jobs.get(job.id)
+        if data is None:
+            data = arm_data(session, job, arm, spec.truth_attribute, now, codes, wages=False)
+            if job.completed_at is not None:  # a finished round does not change
+                cache.jobs[job.id] = data
+        parts.append((r, job, data))
     datas = [d for _, _, d in parts]
     width = max(d.object_workers.shape[1] for d in datas)
     padded = [
@@ -574,8 +597,6 @@ def pooled_arm_data(
         correct, confidence = _pooled_consolidation(
             session, [job for _, job in mine], codes, spec.truth_attribute, correct, confidence
         )
-    wages = [r.hourly_wage_cents for r in worker_report(session, [job for _, job in mine]).rows]
-    wages = [w for w in wages if w is not None]
     first = datas[0]
     return ArmData(
         arm=arm,
@@ -589,7 +610,7 @@ def pooled_arm_data(
         confidence=confidence,
         assignments=sum(d.assignments for d in datas),
         observed_seconds=float(sum(d.observed_seconds for d in datas)),  # the rounds it ran in, end to end
-        median_hourly_wage_cents=float(np.median(wages)) if wages else None,
+        median_hourly_wage_cents=_median_wage(session, [job for _, job in mine]) if wages else None,
         accept_seconds=np.concatenate([d.accept_seconds + o for d, o in zip(datas, offsets)]),
         object_workers=np.concatenate(padded),
         submit_seconds=np.concatenate([d.submit_seconds + o for d, o in zip(datas, offsets)]),
@@ -597,6 +618,12 @@ def pooled_arm_data(
         round_index=np.concatenate([np.full(d.seconds.size, r.index, dtype=np.int64) for (r, _, d) in parts]),
         answer_round=np.concatenate([np.full(d.submit_seconds.size, r.index, dtype=np.int64) for (r, _, d) in parts]),
     )
+
+
+def _median_wage(session: Any, jobs: list[Job]) -> float | None:
+    """The median hourly wage of the workers who answered these jobs (None: no wage known)."""
+    wages = [r.hourly_wage_cents for r in worker_report(session, jobs).rows if r.hourly_wage_cents is not None]
+    return float(np.median(wages)) if wages else None
 
 
 def _empty_arm(spec: PricingExperimentSpec, arm_index: int) -> ArmData:
