@@ -195,9 +195,39 @@ def compare_allocations(fixed: list[dict], adaptive: list[dict]) -> dict:
             }
             for name, row in rows.items()
         },
+        "accuracy_by_share_of_round (thompson; warm-up, then after it by the arm's share)": share_accuracy(adaptive),
         "experiment_wall_seconds (median, thompson)": float(
             np.median([r["experiment_wall_seconds"] for r in adaptive])
         ),
+    }
+
+
+SHARE_BINS = ((0.0, 0.2), (0.2, 0.5), (0.5, 0.8), (0.8, 1.01))
+
+
+def share_accuracy(adaptive: list[dict]) -> dict:
+    """Per arm, the accuracy of its objects in the warm-up and in the later rounds binned by the arm's share
+    of the round (pooled over seeds): whether an arm's accuracy depends on how much of the work it has."""
+    table: dict[str, dict[str, str]] = {}
+    for record in adaptive:
+        for row in record["data"]:
+            correct, share = np.asarray(row["correct"]), np.asarray(row["propensity"])
+            rounds = np.asarray(row["round_index"])
+            masks = {"warm-up": rounds == 0}
+            masks.update(
+                {
+                    f"share {lo:.1f}-{min(hi, 1.0):.1f}": (rounds > 0) & (share >= lo) & (share < hi)
+                    for lo, hi in SHARE_BINS
+                }
+            )
+            for name, mask in masks.items():
+                judged = mask & (correct >= 0)
+                cell = table.setdefault(row["arm"], {}).setdefault(name, [0, 0])
+                cell[0] += int((correct[judged] == 1).sum())
+                cell[1] += int(judged.sum())
+    return {
+        arm: {name: f"{right / judged:.3f} of {judged}" for name, (right, judged) in cells.items() if judged}
+        for arm, cells in table.items()
     }
 
 
