@@ -614,8 +614,10 @@ ADAPTIVE_NOTE = (
     "objects were allocated adaptively (Thompson sampling after an equal warm-up): an arm that did badly early "
     "got fewer objects, so its plain accuracy and interval lean low and are conditional on the allocation; "
     "accuracy_weighted weights each object by 1 / the probability it was assigned to its arm, which undoes that "
-    "(its interval is wider for an arm that got few objects); an object's completion time runs from its own "
-    "round's posting, and the completion-time model is fitted on the warm-up round alone"
+    "(its interval is wider for an arm that got few objects); no weighting undoes that arms posted at once share "
+    "a crowd, so an arm with a small share of the work may draw other workers than it would with a large one; "
+    "an object's completion time runs from its own round's posting, and the completion-time model is fitted on "
+    "the warm-up round alone"
 )
 
 
