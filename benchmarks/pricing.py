@@ -3,6 +3,7 @@
 
     python benchmarks/pricing.py                       # 50 seeds, 3 arms x 200 objects (resumes a stopped run)
     python benchmarks/pricing.py --seeds 10 --objects 100 --workdir /tmp/pricing-small
+    python benchmarks/pricing.py --seeds 30 --allocation thompson      # adaptive allocation against fixed
 
 Each seed runs config/examples/pricing-experiment.yaml (3 arms at 1, 3 and 8 cents, 3 answers per
 object, posted at once; budgets removed) on the embedded marketplace with a fresh simulated crowd
@@ -19,6 +20,14 @@ figure is scored against values estimated from the run it scores:
   - the truly best arm is the recommendation rule applied to those values (the cheapest arm per
     object that meets the quality target and the deadline).
 Per-seed results go to <workdir>/results.jsonl (one line per seed; an existing line is reused).
+
+`--allocation thompson` runs the same seeds with adaptive allocation (the spec's defaults: a warm-up
+of 20 objects per arm, rounds of 60, each arm at least 5% of a round; the same 600 objects in all,
+no untried arm) into <workdir>/results-thompson.jsonl, and compares it with the fixed runs of the
+same seeds in <workdir>/results.jsonl (run those first): each seed's truth is the fixed runs of the
+other seeds pooled, whichever allocation is judged. Reported: how often the recommendation picks
+the truly best arm, the objects and money spent on the other arms, and the coverage of the plain
+and the weighted (inverse-propensity) accuracy intervals.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -72,20 +82,42 @@ def arm_data_from_json(row: dict) -> ArmData:
         "accept_seconds",
         "object_workers",
         "submit_seconds",
+        "propensity",
+        "round_index",
+        "answer_round",
     }
-    dtypes = {"finished": bool, "correct": np.int64, "object_workers": np.int64}
+    dtypes = {
+        "finished": bool,
+        "correct": np.int64,
+        "object_workers": np.int64,
+        "round_index": np.int64,
+        "answer_round": np.int64,
+    }
     return ArmData(**{k: (np.asarray(v, dtype=dtypes.get(k, float)) if k in arrays else v) for k, v in row.items()})
 
 
-def run_seed(seed: int, objects: int, workdir: Path) -> dict:
-    """One simulated experiment and one untried arm alone; the figures the summary needs."""
+def run_seed(seed: int, objects: int, workdir: Path, allocation: str = "fixed") -> dict:
+    """One simulated experiment and (fixed allocation) one untried arm alone; the figures the summary needs."""
     spec = load_experiment_spec(EXAMPLE)
     arms = [arm.model_copy(update={"budget_cents": None}) for arm in spec.arms]
-    spec = spec.model_copy(update={"arms": arms, "objects_per_arm": objects})
+    spec = spec.model_copy(update={"arms": arms, "objects_per_arm": objects, "allocation": allocation})
     started = time.perf_counter(), time.process_time()
-    run = simulate_experiment_data(spec, workdir / f"seed{seed}", seed=seed)
+    folder = workdir / (f"seed{seed}" if allocation == "fixed" else f"seed{seed}-{allocation}")
+    run = simulate_experiment_data(spec, folder, seed=seed)
     analysis = analyse_experiment(run.spec, run.data)
     experiment_wall, experiment_cpu = time.perf_counter() - started[0], time.process_time() - started[1]
+    record = {
+        "seed": seed,
+        "objects": objects,
+        "allocation": allocation,
+        "analysis": analysis.as_json(),
+        "data": [arm_data_json(d) for d in run.data],
+        "spec": run.spec.model_dump(mode="json"),
+        "experiment_wall_seconds": round(experiment_wall, 1),
+        "experiment_cpu_seconds": round(experiment_cpu, 1),
+    }
+    if allocation != "fixed":
+        return record
 
     observations, expected = rate_observations(run.data)
     model = timing.fit_rate_model(observations)
@@ -102,13 +134,7 @@ def run_seed(seed: int, objects: int, workdir: Path) -> dict:
         else None
     )
     return {
-        "seed": seed,
-        "objects": objects,
-        "analysis": analysis.as_json(),
-        "data": [arm_data_json(d) for d in run.data],
-        "spec": run.spec.model_dump(mode="json"),
-        "experiment_wall_seconds": round(experiment_wall, 1),
-        "experiment_cpu_seconds": round(experiment_cpu, 1),
+        **record,
         "untried": {
             "reward_cents": UNTRIED_CENTS,
             "observed_seconds": observed,
@@ -116,6 +142,98 @@ def run_seed(seed: int, objects: int, workdir: Path) -> dict:
             "predicted_seconds_ci": prediction.seconds_ci if prediction else None,
         },
     }
+
+
+def compare_allocations(fixed: list[dict], adaptive: list[dict]) -> dict:
+    """Adaptive against fixed allocation on the same seeds, each seed judged against the fixed runs of the
+    other seeds pooled (leave-one-seed-out)."""
+    arms = [a["arm"] for a in fixed[0]["analysis"]["arms"]]
+    target = fixed[0]["analysis"]["quality_target"]
+    by_seed = {r["seed"]: r for r in fixed}
+    rows: dict[str, dict[str, list]] = {name: {} for name in ("fixed", "thompson")}
+    for record in adaptive:
+        others = [r for s, r in by_seed.items() if s != record["seed"]]
+        truth = _truth(others, arms)
+        best = _best(truth["accuracy"], truth["on_time"], truth["cost_per_object"], target)
+        for name, run in (("fixed", by_seed[record["seed"]]), ("thompson", record)):
+            result = {a["arm"]: a for a in run["analysis"]["arms"]}
+            row = rows[name]
+            row.setdefault("picks", []).append(run["analysis"]["recommendation"]["arm"] == best)
+            row.setdefault("confidence", []).append(run["analysis"]["recommendation"]["confidence"])
+            row.setdefault("worse_objects", []).append(sum(result[a]["objects"] for a in arms if a != best))
+            row.setdefault("worse_cents", []).append(sum(result[a]["spent_cents"] for a in arms if a != best))
+            row.setdefault("cents", []).append(sum(result[a]["spent_cents"] for a in arms))
+            for a in arms:
+                row.setdefault(f"objects {a}", []).append(result[a]["objects"])
+                row.setdefault("cover", []).append(_covers(result[a]["accuracy_ci"], truth["accuracy"][a]))
+                if result[a].get("accuracy_weighted_ci"):
+                    weighted = _covers(result[a]["accuracy_weighted_ci"], truth["accuracy"][a])
+                    row.setdefault("cover_weighted", []).append(weighted)
+                    row.setdefault("error_plain", []).append(result[a]["accuracy"] - truth["accuracy"][a])
+                    row.setdefault("error_weighted", []).append(result[a]["accuracy_weighted"] - truth["accuracy"][a])
+
+    def mean(values: list, digits: int = 3) -> float | None:
+        return round(float(np.mean(values)), digits) if values else None
+
+    return {
+        "seeds": len(adaptive),
+        "truly_best_arm (leave-one-seed-out, fixed runs)": dict(
+            Counter(str(_best_of(by_seed, r["seed"], arms, target)) for r in adaptive)
+        ),
+        **{
+            name: {
+                "recommendation_picks_truly_best": mean(row["picks"]),
+                "mean_stated_confidence": mean(row["confidence"]),
+                "mean_objects_per_arm": {a: mean(row[f"objects {a}"], 1) for a in arms},
+                "objects_on_other_arms (mean)": mean(row["worse_objects"], 1),
+                "dollars_on_other_arms (mean)": round(float(np.mean(row["worse_cents"])) / 100, 2),
+                "dollars_in_all (mean)": round(float(np.mean(row["cents"])) / 100, 2),
+                "accuracy_interval_coverage_95": mean(row["cover"]),
+                "weighted_accuracy_interval_coverage_95": mean(row.get("cover_weighted", [])),
+                "plain_accuracy_mean_error": mean(row.get("error_plain", []), 4),
+                "weighted_accuracy_mean_error": mean(row.get("error_weighted", []), 4),
+            }
+            for name, row in rows.items()
+        },
+        "accuracy_by_share_of_round (thompson; warm-up, then after it by the arm's share)": share_accuracy(adaptive),
+        "experiment_wall_seconds (median, thompson)": float(
+            np.median([r["experiment_wall_seconds"] for r in adaptive])
+        ),
+    }
+
+
+SHARE_BINS = ((0.0, 0.2), (0.2, 0.5), (0.5, 0.8), (0.8, 1.01))
+
+
+def share_accuracy(adaptive: list[dict]) -> dict:
+    """Per arm, the accuracy of its objects in the warm-up and in the later rounds binned by the arm's share
+    of the round (pooled over seeds): whether an arm's accuracy depends on how much of the work it has."""
+    table: dict[str, dict[str, str]] = {}
+    for record in adaptive:
+        for row in record["data"]:
+            correct, share = np.asarray(row["correct"]), np.asarray(row["propensity"])
+            rounds = np.asarray(row["round_index"])
+            masks = {"warm-up": rounds == 0}
+            masks.update(
+                {
+                    f"share {lo:.1f}-{min(hi, 1.0):.1f}": (rounds > 0) & (share >= lo) & (share < hi)
+                    for lo, hi in SHARE_BINS
+                }
+            )
+            for name, mask in masks.items():
+                judged = mask & (correct >= 0)
+                cell = table.setdefault(row["arm"], {}).setdefault(name, [0, 0])
+                cell[0] += int((correct[judged] == 1).sum())
+                cell[1] += int(judged.sum())
+    return {
+        arm: {name: f"{right / judged:.3f} of {judged}" for name, (right, judged) in cells.items() if judged}
+        for arm, cells in table.items()
+    }
+
+
+def _best_of(by_seed: dict, seed: int, arms: list[str], target: float) -> str | None:
+    truth = _truth([r for s, r in by_seed.items() if s != seed], arms)
+    return _best(truth["accuracy"], truth["on_time"], truth["cost_per_object"], target)
 
 
 def _best(accuracy: dict, on_time: dict, cost: dict, target: float) -> str | None:
@@ -259,35 +377,56 @@ def main() -> None:
         help="with --reanalyse, the interval method (broker.experiments.analysis.IntervalMethod), "
         "e.g. objects:objects for object-only intervals",
     )
+    parser.add_argument(
+        "--allocation",
+        choices=("fixed", "thompson"),
+        default="fixed",
+        help="thompson: run the seeds with adaptive allocation and compare them with the fixed runs of the same seeds",
+    )
     args = parser.parse_args()
     method = IntervalMethod(*args.intervals.split(":")) if args.intervals else INTERVALS
     args.workdir.mkdir(parents=True, exist_ok=True)
-    results = args.workdir / "results.jsonl"
-    done = {}
-    if results.exists():
-        for line in results.read_text().splitlines():
-            record = json.loads(line)
-            if record["objects"] == args.objects and "data" in record:
-                done[record["seed"]] = record
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    fixed_results = args.workdir / "results.jsonl"
+    results = fixed_results if args.allocation == "fixed" else args.workdir / f"results-{args.allocation}.jsonl"
+    done = _stored(results, args.objects)
     missing = [seed for seed in seeds if seed not in done]
     if args.reanalyse and missing:
         parser.error(f"--reanalyse: seeds {missing} have no stored run in {results}; run them first")
     for seed in missing:
-        record = run_seed(seed, args.objects, args.workdir)
+        record = run_seed(seed, args.objects, args.workdir, args.allocation)
         done[seed] = record
         with results.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         rec = record["analysis"]["recommendation"]
         print(
             f"seed {seed}: recommended {rec['arm']} ({rec['confidence']:.0%}), "
-            f"{record['experiment_wall_seconds']} s wall, untried {record['untried']}",
+            f"{record['experiment_wall_seconds']} s wall, untried {record.get('untried')}",
             file=sys.stderr,
             flush=True,
         )
     records = [reanalyse(done[s], method) if args.reanalyse else done[s] for s in seeds]
+    if args.allocation != "fixed":
+        fixed = _stored(fixed_results, args.objects)
+        missing = [seed for seed in seeds if seed not in fixed]
+        if missing:
+            parser.error(f"--allocation {args.allocation}: seeds {missing} have no fixed run in {fixed_results}")
+        fixed_records = [reanalyse(fixed[s], method) if args.reanalyse else fixed[s] for s in seeds]
+        print(yaml.safe_dump(compare_allocations(fixed_records, records), sort_keys=False))
+        return
     summary = summarise(records)
     print(yaml.safe_dump(summary, sort_keys=False))
+
+
+def _stored(path: Path, objects: int) -> dict[int, dict]:
+    """The runs stored in `path` with this many objects per arm, by seed."""
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if record["objects"] == objects and "data" in record:
+                done[record["seed"]] = record
+    return done
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ from broker.export import (
 )
 from broker.manifest import ManifestError, write_rejected
 from broker.marketplace.cli import app as marketplace_app
+from broker.marketplace.history import parse_history
 from broker.reports.cli import _settings as settings_of
 from broker.reports.cli import db_url_of, open_engine, report_app, wide_console
 from broker.reports.status import JobStatusReport, calls_line, format_eta, job_status
@@ -841,6 +842,13 @@ def demo(
         max=9,
         help="--auto-label: answers per validation object (default: --workers-per-object).",
     ),
+    worker_history: str | None = typer.Option(
+        None,
+        "--worker-history",
+        help="Give the simulated workers work histories from this distribution, as `broker marketplace serve "
+        '--worker-history`, e.g. "approved=1000:1.5,approval=95-100" (approved HITs log-normal: median, log-sd; '
+        "approval %% uniform). Off by default, as on MTurk.",
+    ),
 ) -> None:
     """Label scikit-learn's 1,797 digits (or generated scenes/sentences) on the embedded marketplace with a
     simulated crowd."""
@@ -852,6 +860,11 @@ def demo(
         raise typer.BadParameter(
             "automated labeling runs on the digits (image-classification) only", param_hint="--auto-label"
         )
+    if worker_history is not None:
+        try:
+            parse_history(worker_history)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--worker-history") from None
     summary = run_demo(
         DemoOptions(
             output=output,
@@ -863,6 +876,7 @@ def demo(
             auto_label=auto_label,
             auto_label_settings={"validation_workers_per_object": validation_workers} if validation_workers else {},
             threaded_crowd=threaded_crowd,
+            worker_history=worker_history,
         )
     )
     if as_json:
@@ -1043,6 +1057,15 @@ def experiment_pricing(
             ids = submit_experiment(experiment, folder, _engine(settings, create=True), settings)
         except (SpecError, ManifestError, SubmitError, ValueError) as exc:
             _fail(str(exc))
+        if experiment.allocation == "thompson":
+            console.print(
+                f"submitted the next round of {experiment.experiment}: {len(ids)} job(s) (specs in {folder}); "
+                f"run `broker run`, and when the round is done `broker experiment pricing {spec}` again to post "
+                f"the next round (allocated on the results so far); `broker experiment pricing {spec} --report` "
+                "reports on the rounds done",
+                soft_wrap=True,
+            )
+            return
         console.print(
             f"submitted {len(ids)} arm(s) of {experiment.experiment} (arm specs in {folder}); "
             f"run `broker run`, then `broker experiment pricing {spec} --report`",

@@ -24,6 +24,7 @@ from broker.domain.clock import simulated_time
 from broker.experiments.analysis import ArmData, ExperimentAnalysis
 from broker.experiments.pricing import (
     PricingExperimentSpec,
+    adaptive_round_due,
     analyse_experiment,
     experiment_data,
     known_answers,
@@ -181,6 +182,13 @@ def simulate_experiment_data(
         ) as run:
             engine = get_engine(db_url)
             finished = True
+            if spec.allocation == "thompson":  # a round at a time, each allocated on the rounds before it
+                rounds = []
+                while finished and (due := adaptive_round_due(spec, engine)) is not None:
+                    submit_experiment(
+                        spec, folder / "arms", engine, run.settings, overrides=overrides, adaptive_round=due
+                    )
+                    finished = run_simulation(engine, run)
             for names in rounds:
                 submit_experiment(spec, folder / "arms", engine, run.settings, arms=names, overrides=overrides)
                 finished = run_simulation(engine, run) and finished

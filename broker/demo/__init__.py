@@ -89,6 +89,8 @@ class DemoOptions:
     threaded_crowd: bool = False  # real-time crowd threads on the worker site (a load test), not the simulation
     auto_label: bool = False  # a model labels what it is sure of (broker.stages.autolabel)
     auto_label_settings: dict[str, Any] = field(default_factory=dict)  # overrides of AUTO_LABEL_SPEC
+    # the crowd's work histories, as `broker marketplace serve --worker-history` (broker.marketplace.history)
+    worker_history: str | None = None
 
 
 @dataclass
@@ -102,6 +104,8 @@ class DemoSummary:
     output_manifest: str
     failed_objects: int = 0
     crowd: dict[str, int] = field(default_factory=dict)
+    # --worker-history: the workers' histories from other requesters (workers, approved HITs, approval %)
+    worker_histories: dict[str, Any] | None = None
     machine_labeled: int | None = None  # --auto-label only
     machine_label_accuracy: float | None = None  # machine labels == truth, over machine-labeled objects
     cost_saved_fraction: float | None = None  # crowd cost saved against labeling every object by the crowd
@@ -138,7 +142,7 @@ class DemoSummary:
         """The --json summary: only the figures this run has (a box demo has no accuracy)."""
         data = asdict(self)
         data.pop("crowd")
-        optional = ("accuracy", "majority_vote_accuracy") + AUTO_LABEL_FIELDS + TASK_FIELDS
+        optional = ("accuracy", "majority_vote_accuracy", "worker_histories") + AUTO_LABEL_FIELDS + TASK_FIELDS
         for key in optional:
             if data[key] is None:
                 data.pop(key)
@@ -174,6 +178,13 @@ class DemoSummary:
         table.add_row("wall time", f"{self.wall_seconds:.1f} s")
         if self.crowd:
             table.add_row("crowd", ", ".join(f"{k}: {v}" for k, v in sorted(self.crowd.items())))
+        if self.worker_histories:
+            h = self.worker_histories
+            table.add_row(
+                "work histories",
+                f"{h['workers']} workers: {h['approved'][0]}-{h['approved'][1]} approved HITs "
+                f"(median {h['approved_median']}), approval {h['approval_percent'][0]}-{h['approval_percent'][1]}%",
+            )
         console.print(table)
         # On its own line, unwrapped: the path is the one thing a reader copies whole.
         console.print(f"output manifest: {self.output_manifest}", soft_wrap=True, highlight=False)
@@ -233,7 +244,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         )
     db_url = fresh_sqlite_url(folder, "demo-broker.db")
     runner = _run_threaded if options.threaded_crowd else _run_simulated
-    job_id, n_objects, crowd_models = runner(options, folder, spec_path, db_url, truth)
+    job_id, n_objects, crowd_models, histories = runner(options, folder, spec_path, db_url, truth)
     engine = get_engine(db_url)
     wall = time.monotonic() - started
     if options.task == "image-classification":
@@ -241,29 +252,57 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     else:
         summary = _task_summary(engine, job_id, DEMO_RECIPES[options.task], truth, wall)
     summary.crowd = {kind: sum(1 for k in crowd_models.values() if k == kind) for kind in set(crowd_models.values())}
+    summary.worker_histories = histories if options.worker_history else None
     dispose_engine(db_url)
     return summary
 
 
+def work_histories(marketplace: Any) -> dict[str, Any] | None:
+    """The marketplace's workers' histories from other requesters, summarised (None: nobody has one)."""
+    rows = [(w.historic_approved, w.historic_submitted) for w in marketplace.workers.values() if w.historic_submitted]
+    if not rows:
+        return None
+    approved = np.array([a for a, _ in rows])
+    rate = np.array([100.0 * a / s for a, s in rows])
+    return {
+        "workers": len(rows),
+        "approved": [int(approved.min()), int(approved.max())],
+        "approved_median": int(np.median(approved)),
+        "approval_percent": [round(float(rate.min()), 1), round(float(rate.max()), 1)],
+    }
+
+
+RunResult = tuple[int, int, dict[str, str], dict[str, Any] | None]
+
+
 def _run_simulated(
     options: DemoOptions, folder: Path, spec_path: Path, db_url: str, truth: dict[str, Any]
-) -> tuple[int, int, dict[str, str]]:
+) -> RunResult:
     """The job on the simulated clock: crowd events and the daemon's ticks take turns (broker.simulation)."""
     with simulated_marketplace(
-        db_url=db_url, file_roots=[str(folder)], seed=options.seed, crowd_size=options.crowd_size, truth=truth
+        db_url=db_url,
+        file_roots=[str(folder)],
+        seed=options.seed,
+        crowd_size=options.crowd_size,
+        truth=truth,
+        worker_history=options.worker_history,
     ) as run:
         engine = get_engine(db_url)
         submitted = submit_job(spec_path, engine, run.settings)
         with _progress_bars(engine, submitted.job_id, submitted.n_objects, options.show_progress) as update:
             run_simulation(engine, run, on_round=update)
-        return submitted.job_id, submitted.n_objects, dict(run.crowd.stats.worker_models)
+        histories = work_histories(run.market.marketplace)
+        return submitted.job_id, submitted.n_objects, dict(run.crowd.stats.worker_models), histories
 
 
-def _run_threaded(
-    options: DemoOptions, folder: Path, spec_path: Path, db_url: str, truth: dict[str, Any]
-) -> tuple[int, int, dict[str, str]]:
+def _run_threaded(options: DemoOptions, folder: Path, spec_path: Path, db_url: str, truth: dict[str, Any]) -> RunResult:
     """The job in real time: crowd threads on the worker site over HTTP while the ticks loop (a load test)."""
-    config = MarketplaceConfig(db_path=":memory:", file_roots=[str(folder)], time_scale=options.time_scale)
+    config = MarketplaceConfig(
+        db_path=":memory:",
+        file_roots=[str(folder)],
+        time_scale=options.time_scale,
+        worker_history=options.worker_history,
+    )
     with start_in_thread(config) as market:
         settings = load_settings(db_url=db_url, local_endpoint_url=market.endpoint_url)
         mturk.forget_clients()
@@ -295,7 +334,8 @@ def _run_threaded(
             crowd_thread.join(timeout=30)
         mturk.forget_clients()
         stats = crowd_stats.get("stats")
-        return submitted.job_id, submitted.n_objects, dict(stats.worker_models) if stats else {}
+        models = dict(stats.worker_models) if stats else {}
+        return submitted.job_id, submitted.n_objects, models, work_histories(market.marketplace)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from broker import completion as timing
-from broker.experiments import stats
+from broker.experiments import allocation, stats
 
 DRAWS = 4000  # posterior draws behind a recommendation's confidence
 
@@ -35,6 +35,10 @@ class ArmData:
     accept_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per answer, after posting
     object_workers: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))  # objects x answers
     submit_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # allocation: thompson: per object, the probability with which it was assigned to this arm
+    propensity: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    round_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per object: its round
+    answer_round: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per answer: its round
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class ArmResult:
     objects_per_hour: float | None  # throughput over the time the arm was observed
     assignments_per_hour: float | None
     median_hourly_wage_cents: float | None
+    # allocation: thompson: accuracy with each object weighted by 1 / its assignment probability (Hajek)
+    accuracy_weighted: float | None = None
+    accuracy_weighted_ci: list[float | None] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -198,6 +205,11 @@ def arm_result(
         confident = data.confidence[np.isfinite(data.confidence)]
         accuracy, source = (float(confident.mean()) if confident.size else None), "confidence"
     completed = int(data.finished.sum())
+    weighted = (
+        allocation.weighted_accuracy(data.correct, data.propensity, effect)
+        if data.propensity.size == n and n
+        else allocation.WeightedEstimate(None, None, None)
+    )
     cost_per_object = spent / completed if completed else None
     cost_per_correct = cost_per_object / accuracy if cost_per_object is not None and accuracy else None
     curve = stats.kaplan_meier(data.seconds, data.finished)
@@ -237,6 +249,8 @@ def arm_result(
         objects_per_hour=_round(completed / hours, 2) if hours else None,
         assignments_per_hour=_round(data.assignments / hours, 2) if hours else None,
         median_hourly_wage_cents=_round(data.median_hourly_wage_cents, 1),
+        accuracy_weighted=_round(weighted.estimate),
+        accuracy_weighted_ci=_interval(weighted.low, weighted.high) if weighted.estimate is not None else None,
     )
 
 
@@ -596,6 +610,17 @@ DESIGN_NOTES = {
 }
 
 
+ADAPTIVE_NOTE = (
+    "objects were allocated adaptively (Thompson sampling after an equal warm-up): an arm that did badly early "
+    "got fewer objects, so its plain accuracy and interval lean low and are conditional on the allocation; "
+    "accuracy_weighted weights each object by 1 / the probability it was assigned to its arm, which undoes that "
+    "(its interval is wider for an arm that got few objects); no weighting undoes that arms posted at once share "
+    "a crowd, so an arm with a small share of the work may draw other workers than it would with a large one; "
+    "an object's completion time runs from its own round's posting, and the completion-time model is fitted on "
+    "the warm-up round alone"
+)
+
+
 def analyse(
     data: list[ArmData],
     *,
@@ -608,8 +633,12 @@ def analyse(
     predict_objects: int | None = None,
     predict_probability: float = 0.9,
     method: IntervalMethod = INTERVALS,
+    allocation_record: dict[str, Any] | None = None,
+    timing_data: list[ArmData] | None = None,
 ) -> ExperimentAnalysis:
-    """Everything the report shows, from the arms' objects; seeded, so it repeats exactly."""
+    """Everything the report shows, from the arms' objects; seeded, so it repeats exactly.
+    `allocation_record`: how objects were allocated (default: fixed, as dealt); `timing_data`: the
+    arms' objects the completion-time model is fitted on (default: all; adaptive: the warm-up's)."""
     results = [arm_result(d, deadline_seconds, np.random.default_rng([seed, 1, i]), method) for i, d in enumerate(data)]
     recommendation = recommend(results, quality_target, deadline_seconds, np.random.default_rng([seed, 2]))
     names = [r.arm for r in results]
@@ -630,6 +659,12 @@ def analyse(
         comparisons=comparisons,
         recommendation=recommendation,
         power=power_analysis(results, smallest_difference, quality_target),
-        notes=[DESIGN_NOTES[design]],
-        extra={"completion_model": completion_model(data, deadline_seconds, predict_objects, predict_probability)},
+        notes=[DESIGN_NOTES[design]] + ([ADAPTIVE_NOTE] if allocation_record else []),
+        extra={
+            "allocation": allocation_record
+            or {"method": "fixed", "objects": {d.arm: int(d.seconds.size) for d in data}},
+            "completion_model": completion_model(
+                timing_data or data, deadline_seconds, predict_objects, predict_probability
+            ),
+        },
     )

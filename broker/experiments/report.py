@@ -62,13 +62,38 @@ def _value(result: ArmResult, key: str, separator: str = " ") -> str:
     return text
 
 
+def allocation_statement(analysis: ExperimentAnalysis) -> str:
+    """One line: how the objects went to the arms, how many each got (and, adaptive, the weighted accuracies)."""
+    record = analysis.extra.get("allocation") or {
+        "method": "fixed",
+        "objects": {r.arm: r.objects for r in analysis.arms},
+    }
+    counts = ", ".join(f"{arm} {n}" for arm, n in record["objects"].items())
+    if record["method"] != "thompson":
+        return f"allocation: fixed (objects dealt evenly before posting): {counts}"
+    weighted = ", ".join(
+        f"{r.arm} {r.accuracy_weighted:.1%} [{r.accuracy_weighted_ci[0]:.1%}, {r.accuracy_weighted_ci[1]:.1%}]"
+        for r in analysis.arms
+        if r.accuracy_weighted is not None and r.accuracy_weighted_ci and None not in r.accuracy_weighted_ci
+    )
+    return (
+        f"allocation: thompson (warm-up {record['warmup_objects']} per arm, then {len(record['rounds']) - 1} rounds "
+        f"of up to {record['batch_objects']}, each arm at least {record['min_share']:.0%} of a round): {counts}"
+        + (f"; accuracy weighted by 1 / assignment probability: {weighted}" if weighted else "")
+    )
+
+
 def results_table(analysis: ExperimentAnalysis) -> Table:
     """The arms, one row each; an interval goes under its estimate so the table fits a terminal."""
     recommendation = analysis.recommendation
     table = Table(
         title=f"pricing experiment {analysis.experiment} (95% intervals in brackets)",
         caption="\n".join(
-            [f"recommended: {recommendation.arm or 'none'} - {recommendation.reason}", analysis.power.statement]
+            [
+                f"recommended: {recommendation.arm or 'none'} - {recommendation.reason}",
+                analysis.power.statement,
+                allocation_statement(analysis),
+            ]
             + ([model["reward_needed"]["statement"]] if (model := analysis.extra.get("completion_model")) else [])
         ),
     )
@@ -230,6 +255,34 @@ def _model_section(model: dict[str, Any] | None) -> Markup:
     ) + _table(["arm", "reward (cents)", "predicted s from first pickup (95%)", "observed s"], rows)
 
 
+def _allocation_section(analysis: ExperimentAnalysis) -> Markup:
+    """The allocation in a sentence; adaptive: each round's objects and shares per arm."""
+    body = Markup("<p>{}</p>").format(allocation_statement(analysis))
+    record = analysis.extra.get("allocation") or {}
+    if record.get("method") != "thompson":
+        return body
+    arms = [r.arm for r in analysis.arms]
+
+    def cell(n: int, share: float | None) -> str:
+        return f"{n} ({share:.0%})" if share is not None else str(n)
+
+    rows = [
+        [str(r["round"]) + (" (warm-up)" if r["round"] == 0 else "")]
+        + [cell(r["objects"][a], r["shares"][a]) for a in arms]
+        for r in record["rounds"]
+    ]
+    return (
+        body
+        + _table(["round", *(f"{a}: objects (share)" for a in arms)], rows)
+        + Markup(
+            "<p>Adaptively collected data bias plain estimates: an arm that did badly early got fewer objects "
+            "and keeps its low estimate. The weighted accuracy counts each object 1 / the probability it was "
+            "assigned to its arm (Hajek's inverse-propensity estimator; interval: Wilson on the effective "
+            "number of objects), which undoes that; the plain accuracy above is conditional on the allocation.</p>"
+        )
+    )
+
+
 def results_html(analysis: ExperimentAnalysis) -> str:
     recommendation = analysis.recommendation
     plots = [
@@ -265,6 +318,7 @@ def results_html(analysis: ExperimentAnalysis) -> str:
                 "comparisons.</p>"
             ),
         },
+        {"heading": "Allocation", "body": _allocation_section(analysis)},
         {"heading": "Plots", "body": Markup('<div class="plots">') + Markup("").join(plots) + Markup("</div>")},
         {"heading": "Completion-time model", "body": _model_section(analysis.extra.get("completion_model"))},
         {"heading": "Design", "body": Markup("").join(Markup("<p>{}</p>").format(n) for n in analysis.notes)},

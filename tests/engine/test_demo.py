@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from broker.demo import DemoOptions, run_demo
@@ -190,3 +192,31 @@ def test_the_demo_repeats_exactly_for_a_seed(tmp_path):
     assert first == second and first_lines == second_lines
     assert len(first_rows) == 180 and first_rows == second_rows
     assert [row[1:4] for row in other_rows] != [row[1:4] for row in first_rows]  # another seed, another crowd
+
+
+def test_demo_gives_the_crowd_work_histories(tmp_path):
+    """--worker-history reaches the embedded marketplace: the workers who worked have histories drawn from it."""
+    options = dict(output=tmp_path / "demo", objects=12, seed=3, show_progress=False)
+    summary = run_demo(DemoOptions(**options, worker_history="approved=1000:0.5,approval=95-100"))
+    histories = summary.worker_histories
+    assert histories is not None and histories["workers"] >= 3
+    low, high = histories["approved"]
+    assert 1000 * np.exp(-0.5 * 5) <= low <= histories["approved_median"] <= high <= 1000 * np.exp(0.5 * 5)
+    assert 95.0 <= histories["approval_percent"][0] <= histories["approval_percent"][1] <= 100.0
+    assert summary.as_dict()["worker_histories"] == histories and summary.objects == 12
+    plain = run_demo(DemoOptions(**options))  # off by default, as on MTurk: new accounts have no history
+    assert plain.worker_histories is None and "worker_histories" not in plain.as_dict()
+
+
+def test_demo_rejects_a_bad_worker_history_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "broker.cli", "demo", "--worker-history", "approved=lots", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--worker-history" in result.stderr and "'lots' is not a number" in result.stderr
+    assert not (tmp_path / "digits.manifest").exists()
