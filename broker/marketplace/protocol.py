@@ -15,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import botocore.session
@@ -203,8 +203,54 @@ def to_wire(value: Any) -> Any:
     return value
 
 
+class JsonText(str):
+    """A text whose JSON form is made once: a HIT's Question (tens of KB) goes out again with every
+    listing of the HIT, and encoding it is most of a listing's cost."""
+
+    @cached_property
+    def encoded(self) -> str:
+        return _dumps(str(self))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _holds_json_text(value: Any) -> bool:
+    if isinstance(value, JsonText):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_json_text(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_json_text(item) for item in value)
+    return False
+
+
+def _encode(value: Any) -> str:
+    """json.dumps(value) (compact), with every JsonText's JSON form spliced in as made: the same bytes."""
+    if isinstance(value, JsonText):
+        return value.encoded
+    if isinstance(value, list) and _holds_json_text(value):
+        return "[" + ",".join(_encode(item) for item in value) + "]"
+    if not (isinstance(value, dict) and _holds_json_text(value)):
+        return _dumps(value)
+    parts: list[str] = []
+    plain: dict[str, Any] = {}  # a run of members without JsonText: encoded together, in order
+    for key, item in value.items():
+        if _holds_json_text(item):
+            if plain:
+                parts.append(_dumps(plain)[1:-1])
+                plain = {}
+            parts.append(_dumps(key) + ":" + _encode(item))
+        else:
+            plain[key] = item
+    if plain:
+        parts.append(_dumps(plain)[1:-1])
+    return "{" + ",".join(parts) + "}"
+
+
 def response_body(result: dict[str, Any]) -> bytes:
-    return json.dumps(to_wire(result), separators=(",", ":")).encode("utf-8")
+    return _encode(to_wire(result)).encode("utf-8")
 
 
 def stamped(message: str, moment: datetime) -> str:
