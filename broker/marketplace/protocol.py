@@ -208,12 +208,12 @@ class JsonText(str):
     listing of the HIT, and encoding it is most of a listing's cost."""
 
     @cached_property
-    def encoded(self) -> str:
+    def encoded(self) -> bytes:
         return _dumps(str(self))
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")  # ASCII: json.dumps escapes the rest
 
 
 def _holds_json_text(value: Any) -> bool:
@@ -226,31 +226,43 @@ def _holds_json_text(value: Any) -> bool:
     return False
 
 
-def _encode(value: Any) -> str:
-    """json.dumps(value) (compact), with every JsonText's JSON form spliced in as made: the same bytes."""
+def _encode(value: Any, out: list[bytes]) -> None:
+    """Append json.dumps(value) (compact) to `out` in pieces, each JsonText as its JSON form made once;
+    joined, the same bytes, copied once."""
     if isinstance(value, JsonText):
-        return value.encoded
-    if isinstance(value, list) and _holds_json_text(value):
-        return "[" + ",".join(_encode(item) for item in value) + "]"
-    if not (isinstance(value, dict) and _holds_json_text(value)):
-        return _dumps(value)
-    parts: list[str] = []
-    plain: dict[str, Any] = {}  # a run of members without JsonText: encoded together, in order
-    for key, item in value.items():
-        if _holds_json_text(item):
+        out.append(value.encoded)
+    elif isinstance(value, list) and _holds_json_text(value):
+        out.append(b"[")
+        for position, item in enumerate(value):
+            if position:
+                out.append(b",")
+            _encode(item, out)
+        out.append(b"]")
+    elif isinstance(value, dict) and _holds_json_text(value):
+        out.append(b"{")
+        plain: dict[str, Any] = {}  # a run of members without JsonText: encoded together, in order
+        members = 0
+        for key, item in value.items():
+            if not _holds_json_text(item):
+                plain[key] = item
+                continue
             if plain:
-                parts.append(_dumps(plain)[1:-1])
-                plain = {}
-            parts.append(_dumps(key) + ":" + _encode(item))
-        else:
-            plain[key] = item
-    if plain:
-        parts.append(_dumps(plain)[1:-1])
-    return "{" + ",".join(parts) + "}"
+                out.append(b"," + _dumps(plain)[1:-1] if members else _dumps(plain)[1:-1])
+                members, plain = members + 1, {}
+            out.append(b"," + _dumps(key) + b":" if members else _dumps(key) + b":")
+            _encode(item, out)
+            members += 1
+        if plain:
+            out.append(b"," + _dumps(plain)[1:-1] if members else _dumps(plain)[1:-1])
+        out.append(b"}")
+    else:
+        out.append(_dumps(value))
 
 
 def response_body(result: dict[str, Any]) -> bytes:
-    return _encode(to_wire(result)).encode("utf-8")
+    out: list[bytes] = []
+    _encode(to_wire(result), out)
+    return b"".join(out)
 
 
 def stamped(message: str, moment: datetime) -> str:

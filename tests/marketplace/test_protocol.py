@@ -99,7 +99,8 @@ def test_a_json_text_goes_out_as_the_same_bytes_as_a_plain_string():
 
     def listing(text):
         hits = [hit(text, i) for i in range(3)]
-        return {"NumResults": 3, "HITs": hits, "NextToken": "abc", "Nested": {"List": [{"Q": text}], "N": 1}}
+        nested = {"First": text, "List": [{"Q": text}, 2], "N": 1, "Last": text}
+        return {"NumResults": 3, "HITs": hits, "NextToken": "abc", "Nested": nested, "Plain": {"A": [1]}}
 
     plain = json.dumps(protocol.to_wire(listing(question)), separators=(",", ":")).encode()
     wrapped = protocol.JsonText(question)
