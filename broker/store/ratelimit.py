@@ -25,9 +25,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, func, update
+from sqlalchemy import Connection, bindparam, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -45,6 +46,18 @@ def _dialect_name(executor: Session | Connection) -> str:
     return executor.dialect.name if isinstance(executor, Connection) else executor.get_bind().dialect.name
 
 
+@lru_cache(maxsize=4)
+def _slot_statement(dialect: str) -> Any:
+    """The slot-taking UPDATE, built once per dialect (made anew, it costs as much as running it)."""
+    greatest = func.greatest if dialect == "postgresql" else func.max
+    return (
+        update(RateLimit)
+        .where(RateLimit.account == bindparam("slot_account"))
+        .values(next_slot=greatest(RateLimit.next_slot, bindparam("now")) + bindparam("interval"))
+        .returning(RateLimit.next_slot)
+    )
+
+
 def take_slot(executor: Session | Connection, account: str, rate: float, now: float) -> float:
     """Reserve the account's next call slot at `rate` calls a second; seconds to wait before calling.
 
@@ -52,17 +65,12 @@ def take_slot(executor: Session | Connection, account: str, rate: float, now: fl
     (plain SQL: no ORM bookkeeping around the UPDATE)."""
     interval = 1.0 / rate
     tolerance = (max(1.0, rate) - 1.0) * interval  # a full bucket lets one second's calls go at once
-    greatest = func.greatest if _dialect_name(executor) == "postgresql" else func.max
-    statement = (
-        update(RateLimit)
-        .where(RateLimit.account == account)
-        .values(next_slot=greatest(RateLimit.next_slot, now) + interval)
-        .returning(RateLimit.next_slot)
-    )
-    slot = executor.execute(statement).scalar()
+    statement = _slot_statement(_dialect_name(executor))
+    values = {"slot_account": account, "now": now, "interval": interval}
+    slot = executor.execute(statement, values).scalar()
     if slot is None:  # the account's first call: its row, then the same statement
         _insert_ignoring_conflict(executor, RateLimit, {"account": account, "next_slot": 0.0}, ["account"])
-        slot = executor.execute(statement).scalar()
+        slot = executor.execute(statement, values).scalar()
     return max(0.0, float(slot) - interval - tolerance - now)
 
 
