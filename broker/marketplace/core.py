@@ -392,8 +392,9 @@ class MarketplaceCore:
 
     @staticmethod
     def _wire_question(hit: HITRecord) -> JsonText:
-        """The HIT's question, its JSON form kept with it (the same text; a record reloaded after a
-        rollback has a plain one again, encoded anew when next sent)."""
+        """The HIT's question with its JSON form kept, while the HIT is Reviewable (the same text;
+        _record_status drops the JSON form when the HIT moves on, and a record reloaded after a
+        rollback has a plain question again, encoded anew when next listed)."""
         if not isinstance(hit.question, JsonText):
             hit.question = JsonText(hit.question)
         return hit.question
@@ -431,6 +432,8 @@ class MarketplaceCore:
 
     def _record_status(self, hit: HITRecord, status: str) -> None:
         hit.last_status = status
+        if status != "Reviewable" and isinstance(hit.question, JsonText):
+            hit.question = str(hit.question)  # no longer listed again and again: memory back
         assignable = self._assignable_by_type[hit.hit_type_id]
         if status == "Assignable":
             assignable[hit.id] = None

@@ -164,7 +164,9 @@ class RequesterOperations(MarketplaceCore):
         return hit
 
     # --------------------------------------------------------- wire shapes
-    def _hit_shape(self, hit: HITRecord, now: datetime) -> dict[str, Any]:
+    def _hit_shape(self, hit: HITRecord, now: datetime, *, relisted: bool = False) -> dict[str, Any]:
+        """The HIT as MTurk returns it; `relisted`: a Reviewable HIT, listed again at every
+        ListReviewableHITs until it is marked, whose Question keeps its JSON form meanwhile."""
         hit_type = self.hit_types[hit.hit_type_id]
         counts = self._hit_counts(hit)
         shape: dict[str, Any] = {
@@ -174,7 +176,7 @@ class RequesterOperations(MarketplaceCore):
             "CreationTime": hit.created_at,
             "Title": hit_type.title,
             "Description": hit_type.description,
-            "Question": self._wire_question(hit),
+            "Question": self._wire_question(hit) if relisted else hit.question,
             "Keywords": hit_type.keywords,
             "HITStatus": self._hit_status(hit, now),
             "MaxAssignments": hit.max_assignments,
@@ -314,7 +316,8 @@ class RequesterOperations(MarketplaceCore):
                 return hit if self._hit_status(hit, now) == wanted else None
 
             page, token = paginate_sorted(self._hit_order.get(type_id, []), listed, params)
-            return {"NumResults": len(page), "HITs": [self._hit_shape(h, now) for h in page], **token}
+            shapes = [self._hit_shape(h, now, relisted=wanted == "Reviewable") for h in page]
+            return {"NumResults": len(page), "HITs": shapes, **token}
 
     def update_expiration_for_hit(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._transaction() as now:

@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 
 from broker.marketplace.errors import MarketplaceError
-from tests.marketplace.conftest import ANSWER_XML, make_hit, make_hit_type
+from broker.marketplace.protocol import JsonText
+from tests.marketplace.conftest import ANSWER_XML, HTML_QUESTION, make_hit, make_hit_type, work
 
 
 def _scanned(market, now) -> dict[str, set[str]]:
@@ -115,3 +116,18 @@ def test_requester_listings_page_exactly_what_a_full_scan_finds(market, clock, s
                 ]
                 params = {"Status": status} | ({"HITTypeId": hit_type} if hit_type else {})
                 assert _all_pages(market.list_reviewable_hits, params) == expected, (action, status, hit_type)
+
+
+def test_a_reviewable_hits_question_keeps_its_json_form_only_while_it_is_listed_again(market):
+    hit_type = make_hit_type(market, Title="kept")
+    hit_id = make_hit(market, hit_type)
+    work(market, hit_id)
+    listed = market.list_reviewable_hits({"HITTypeId": hit_type})["HITs"]
+    assert [hit["HITId"] for hit in listed] == [hit_id] and listed[0]["Question"] == HTML_QUESTION
+    assert isinstance(market.hits[hit_id].question, JsonText)  # encoded once for the listings to come
+    market.update_hit_review_status({"HITId": hit_id, "Revert": False})
+    assert type(market.hits[hit_id].question) is str and market.hits[hit_id].question == HTML_QUESTION
+    assert market.list_reviewable_hits({"HITTypeId": hit_type, "Status": "Reviewing"})["HITs"][0]["Question"] == (
+        HTML_QUESTION
+    )
+    assert type(market.hits[hit_id].question) is str  # a Reviewing HIT's listing keeps nothing
