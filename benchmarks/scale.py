@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -145,7 +146,10 @@ def run(server_url: str, n_objects: int, n_daemons: int, rate: float, seed: int,
     finally:
         child.stdin.close()
         market_stats = json.loads(child.stdout.readline() or "{}")
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # the daemons and submit so far
         child.wait(timeout=120)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        market_cpu = (after.ru_utime + after.ru_stime) - (reaped.ru_utime + reaped.ru_stime)
     total = sum(c for c, _ in calls.values())
     return {
         "objects": n_objects,
@@ -161,6 +165,7 @@ def run(server_url: str, n_objects: int, n_daemons: int, rate: float, seed: int,
         "efficiency": total / rate / wall,
         "peak_rss_mib_per_daemon": [round(k / 1024, 1) for k in peak_kib],
         "daemon_cpu_seconds": [round(c, 1) for c in cpu],
+        "marketplace_and_crowd_cpu_seconds": round(market_cpu, 1),  # the child: server and direct crowd
         # what one daemon could sustain on a core of its own: the calls over its CPU time
         "calls_per_daemon_cpu_second": total / max(sum(cpu), 1e-9),
         "rows_written_per_assignment": rows / max(assignments, 1),
@@ -190,6 +195,7 @@ def projection(result: dict, rates: tuple[float, ...] = (10.0, 100.0)) -> list[s
 def table(results: list[dict]) -> str:
     lines = []
     for r in results:
+        market = r["marketplace_and_crowd_cpu_seconds"]
         lines.append(
             f"{r['objects']} objects x {ASSIGNMENTS_PER_OBJECT}, {r['daemons']} daemon(s),"
             f" rate limit {r['rate_limit']:g}/s:"
@@ -200,7 +206,8 @@ def table(results: list[dict]) -> str:
         lines.append(f"  calls per assignment: {per} (total {r['calls'] / max(r['assignments'], 1):.3f})")
         lines.append(
             f"  daemon CPU seconds: {r['daemon_cpu_seconds']} ({r['calls_per_daemon_cpu_second']:.0f} calls per"
-            " CPU-second of the daemons)"
+            f" CPU-second of the daemons); marketplace and crowd CPU seconds: {market}"
+            f" ({r['calls'] / max(market, 1e-9):.0f} calls per CPU-second)"
         )
         lines.append(
             f"  peak RSS per daemon (MiB): {r['peak_rss_mib_per_daemon']}; PostgreSQL rows written per assignment:"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from bisect import bisect_left, insort
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from broker.marketplace.config import MarketplaceConfig
 from broker.marketplace.errors import InsufficientFunds, MarketplaceError, NotFound
 from broker.marketplace.history import parse_history
 from broker.marketplace.ids import IdSource
+from broker.marketplace.protocol import JsonText
 from broker.marketplace.records import (
     RECORD_TYPES,
     AccountRecord,
@@ -75,6 +77,11 @@ class Notifier:
 
 def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def hit_order_key(hit: HITRecord) -> tuple[str, str]:
+    """The order HITs are listed in, and their NextToken: creation time, then HITId."""
+    return (hit.created_at.isoformat(), hit.id)
 
 
 class MarketplaceCore:
@@ -188,7 +195,9 @@ class MarketplaceCore:
     def _rebuild_indices(self) -> None:
         self._assignments_by_hit: dict[str, list[str]] = defaultdict(list)
         self._assignments_by_worker: dict[str, list[str]] = defaultdict(list)
-        self._hits_by_type: dict[str, list[str]] = defaultdict(list)
+        # HITs in the order the List operations page them (hit_order_key), by HIT type and all
+        # together (None): a listing reads a page's worth of them after its NextToken, not every HIT
+        self._hit_order: dict[str | None, list[tuple[str, str]]] = defaultdict(list)
         # HITs whose recorded status is Assignable, by HIT type, in the order they became so: every
         # status change goes through _record_status, so workers' listings need not scan every HIT
         self._assignable_by_type: dict[str, dict[str, None]] = defaultdict(dict)
@@ -210,7 +219,8 @@ class MarketplaceCore:
             self._assignments_by_worker[record.worker_id].append(record.id)
             self._schedule_assignment(record)
         elif isinstance(record, HITRecord):
-            self._hits_by_type[record.hit_type_id].append(record.id)
+            insort(self._hit_order[record.hit_type_id], hit_order_key(record))
+            insort(self._hit_order[None], hit_order_key(record))
             if not record.disposed and record.last_status == "Assignable":
                 self._assignable_by_type[record.hit_type_id][record.id] = None
             if not record.disposed:
@@ -220,6 +230,13 @@ class MarketplaceCore:
             self._hit_type_by_signature[self._hit_type_signature(record)] = record.id
         elif isinstance(record, TokenRecord):
             self._schedule(record.created_at + TOKEN_LIFETIME, "forget_token", record.id)
+
+    def _move_hit_order(self, hit: HITRecord, new_type_id: str) -> None:
+        """Keep the per-type order in step when a HIT changes its HIT type."""
+        key = hit_order_key(hit)
+        old = self._hit_order[hit.hit_type_id]
+        del old[bisect_left(old, key)]
+        insort(self._hit_order[new_type_id], key)
 
     def _schedule(self, when: datetime, action: str, record_id: str) -> None:
         heapq.heappush(self._due, (when, next(self._sequence), action, record_id))
@@ -373,11 +390,22 @@ class MarketplaceCore:
     def _hit_assignments(self, hit_id: str) -> list[AssignmentRecord]:
         return [self.assignments[a] for a in self._assignments_by_hit.get(hit_id, [])]
 
+    @staticmethod
+    def _wire_question(hit: HITRecord) -> JsonText:
+        """The HIT's question with its JSON form kept, while the HIT is Reviewable (the same text;
+        _record_status drops the JSON form when the HIT moves on, and a record reloaded after a
+        rollback has a plain question again, encoded anew when next listed)."""
+        if not isinstance(hit.question, JsonText):
+            hit.question = JsonText(hit.question)
+        return hit.question
+
     def _hit_counts(self, hit: HITRecord) -> dict[str, int]:
-        counts = {status: 0 for status in ("Accepted", "Submitted", "Approved", "Rejected")}
-        for assignment in self._hit_assignments(hit.id):
-            if assignment.status in counts:
-                counts[assignment.status] += 1
+        counts = dict.fromkeys(ACTIVE_STATUSES, 0)
+        assignments = self.assignments
+        for assignment_id in self._assignments_by_hit.get(hit.id, ()):
+            status = assignments[assignment_id].status
+            if status in counts:
+                counts[status] += 1
         used = sum(counts.values())
         counts["available"] = max(0, hit.max_assignments - used)
         return counts
@@ -404,6 +432,8 @@ class MarketplaceCore:
 
     def _record_status(self, hit: HITRecord, status: str) -> None:
         hit.last_status = status
+        if status != "Reviewable" and isinstance(hit.question, JsonText):
+            hit.question = str(hit.question)  # no longer listed again and again: memory back
         assignable = self._assignable_by_type[hit.hit_type_id]
         if status == "Assignable":
             assignable[hit.id] = None

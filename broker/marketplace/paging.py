@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -42,9 +43,7 @@ def paginate(
     with an empty page: clients loop `while NumResults > 0` on that token (mephisto, Dallinger).
     A keyset token also lets a later call see items added after the last page.
     """
-    size = int(params.get("MaxResults") or DEFAULT_PAGE_SIZE)
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"MaxResults must be between 1 and {MAX_PAGE_SIZE}, got {size}.")
+    size = page_size(params)
     ordered = sorted(items, key=key)
     if params.get("NextToken"):
         after = decode_token(params["NextToken"])
@@ -52,4 +51,35 @@ def paginate(
     page = ordered[:size]
     if page:
         return page, {"NextToken": encode_token(key(page[-1]))}
+    return page, {}
+
+
+def page_size(params: dict[str, Any]) -> int:
+    size = int(params.get("MaxResults") or DEFAULT_PAGE_SIZE)
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"MaxResults must be between 1 and {MAX_PAGE_SIZE}, got {size}.")
+    return size
+
+
+def paginate_sorted(
+    keys: Sequence[tuple[Any, ...]], keep: Callable[[tuple[Any, ...]], T | None], params: dict[str, Any]
+) -> tuple[list[T], dict[str, str]]:
+    """paginate() over keys kept in order (an index), reading only as far as the page reaches.
+
+    `keep` gives the item of a key, or None for one the listing leaves out. A listing that follows
+    its NextToken through N items then looks at about N keys, not N at every page.
+    """
+    size = page_size(params)
+    start = bisect_right(keys, decode_token(params["NextToken"])) if params.get("NextToken") else 0
+    page: list[T] = []
+    last: tuple[Any, ...] = ()
+    for position in range(start, len(keys)):
+        item = keep(keys[position])
+        if item is not None:
+            page.append(item)
+            last = keys[position]
+            if len(page) == size:
+                break
+    if page:
+        return page, {"NextToken": encode_token(last)}
     return page, {}

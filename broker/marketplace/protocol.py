@@ -15,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import botocore.session
@@ -203,8 +203,66 @@ def to_wire(value: Any) -> Any:
     return value
 
 
+class JsonText(str):
+    """A text whose JSON form is made once: a HIT's Question (tens of KB) goes out again with every
+    listing of the HIT, and encoding it is most of a listing's cost."""
+
+    @cached_property
+    def encoded(self) -> bytes:
+        return _dumps(str(self))
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")  # ASCII: json.dumps escapes the rest
+
+
+def _holds_json_text(value: Any) -> bool:
+    if isinstance(value, JsonText):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_json_text(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_json_text(item) for item in value)
+    return False
+
+
+def _encode(value: Any, out: list[bytes]) -> None:
+    """Append json.dumps(value) (compact) to `out` in pieces, each JsonText as its JSON form made once;
+    joined, the same bytes, copied once."""
+    if isinstance(value, JsonText):
+        out.append(value.encoded)
+    elif isinstance(value, list) and _holds_json_text(value):
+        out.append(b"[")
+        for position, item in enumerate(value):
+            if position:
+                out.append(b",")
+            _encode(item, out)
+        out.append(b"]")
+    elif isinstance(value, dict) and _holds_json_text(value):
+        out.append(b"{")
+        plain: dict[str, Any] = {}  # a run of members without JsonText: encoded together, in order
+        members = 0
+        for key, item in value.items():
+            if not _holds_json_text(item):
+                plain[key] = item
+                continue
+            if plain:
+                out.append(b"," + _dumps(plain)[1:-1] if members else _dumps(plain)[1:-1])
+                members, plain = members + 1, {}
+            out.append(b"," + _dumps(key) + b":" if members else _dumps(key) + b":")
+            _encode(item, out)
+            members += 1
+        if plain:
+            out.append(b"," + _dumps(plain)[1:-1] if members else _dumps(plain)[1:-1])
+        out.append(b"}")
+    else:
+        out.append(_dumps(value))
+
+
 def response_body(result: dict[str, Any]) -> bytes:
-    return json.dumps(to_wire(result), separators=(",", ":")).encode("utf-8")
+    out: list[bytes] = []
+    _encode(to_wire(result), out)
+    return b"".join(out)
 
 
 def stamped(message: str, moment: datetime) -> str:

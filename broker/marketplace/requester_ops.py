@@ -26,7 +26,7 @@ from broker.marketplace.core import (
 )
 from broker.marketplace.errors import InvalidState, NotFound, RequestError, ValidationFailed
 from broker.marketplace.notifications import NotificationFailed, validate_specification
-from broker.marketplace.paging import paginate
+from broker.marketplace.paging import paginate, paginate_sorted
 from broker.marketplace.records import (
     AssignmentRecord,
     BonusRecord,
@@ -164,7 +164,9 @@ class RequesterOperations(MarketplaceCore):
         return hit
 
     # --------------------------------------------------------- wire shapes
-    def _hit_shape(self, hit: HITRecord, now: datetime) -> dict[str, Any]:
+    def _hit_shape(self, hit: HITRecord, now: datetime, *, relisted: bool = False) -> dict[str, Any]:
+        """The HIT as MTurk returns it; `relisted`: a Reviewable HIT, listed again at every
+        ListReviewableHITs until it is marked, whose Question keeps its JSON form meanwhile."""
         hit_type = self.hit_types[hit.hit_type_id]
         counts = self._hit_counts(hit)
         shape: dict[str, Any] = {
@@ -174,7 +176,7 @@ class RequesterOperations(MarketplaceCore):
             "CreationTime": hit.created_at,
             "Title": hit_type.title,
             "Description": hit_type.description,
-            "Question": hit.question,
+            "Question": self._wire_question(hit) if relisted else hit.question,
             "Keywords": hit_type.keywords,
             "HITStatus": self._hit_status(hit, now),
             "MaxAssignments": hit.max_assignments,
@@ -294,8 +296,12 @@ class RequesterOperations(MarketplaceCore):
 
     def list_hits(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._transaction() as now:
-            hits = [hit for hit in self.hits.values() if not hit.disposed]
-            page, token = paginate(hits, lambda h: (h.created_at.isoformat(), h.id), params)
+
+            def listed(key: tuple[str, str]) -> HITRecord | None:
+                hit = self.hits[key[1]]
+                return None if hit.disposed else hit
+
+            page, token = paginate_sorted(self._hit_order[None], listed, params)
             return {"NumResults": len(page), "HITs": [self._hit_shape(h, now) for h in page], **token}
 
     def list_reviewable_hits(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -304,12 +310,14 @@ class RequesterOperations(MarketplaceCore):
             type_id = params.get("HITTypeId")
             if type_id is not None:
                 self._get_hit_type(type_id)
-                candidates = [self.hits[h] for h in self._hits_by_type.get(type_id, [])]
-            else:
-                candidates = list(self.hits.values())
-            hits = [h for h in candidates if self._hit_status(h, now) == wanted]
-            page, token = paginate(hits, lambda h: (h.created_at.isoformat(), h.id), params)
-            return {"NumResults": len(page), "HITs": [self._hit_shape(h, now) for h in page], **token}
+
+            def listed(key: tuple[str, str]) -> HITRecord | None:
+                hit = self.hits[key[1]]
+                return hit if self._hit_status(hit, now) == wanted else None
+
+            page, token = paginate_sorted(self._hit_order.get(type_id, []), listed, params)
+            shapes = [self._hit_shape(h, now, relisted=wanted == "Reviewable") for h in page]
+            return {"NumResults": len(page), "HITs": shapes, **token}
 
     def update_expiration_for_hit(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._transaction() as now:
@@ -363,8 +371,7 @@ class RequesterOperations(MarketplaceCore):
                 raise InvalidState("AWS.MechanicalTurk.InvalidHITState", f"Hit {hit.id} has been deleted.")
             old_type_id = hit.hit_type_id
             if old_type_id != new_type.id:
-                self._hits_by_type[old_type_id].remove(hit.id)
-                self._hits_by_type[new_type.id].append(hit.id)
+                self._move_hit_order(hit, new_type.id)
                 if self._assignable_by_type[old_type_id].pop(hit.id, 0) is None:
                     self._assignable_by_type[new_type.id][hit.id] = None
                 hit.hit_type_id = new_type.id

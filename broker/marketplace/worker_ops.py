@@ -124,13 +124,14 @@ class WorkerOperations(MarketplaceCore):
     def _worker_or_none(self, worker_id: str | None) -> WorkerRecord | None:
         return self._get_worker(worker_id) if worker_id else None
 
-    def _worked_hit_ids(self, worker_id: str) -> set[str]:
-        """HITs the worker holds or has submitted (returned and abandoned ones may be taken again)."""
-        return {
-            self.assignments[a].hit_id
-            for a in self._assignments_by_worker.get(worker_id, [])
-            if self.assignments[a].status in ACTIVE_STATUSES
-        }
+    def _has_worked(self, worker_id: str, hit_id: str) -> bool:
+        """The worker holds or has submitted an assignment of the HIT (returned and abandoned ones may
+        be taken again). Read from the HIT's few assignments, not the worker's whole history."""
+        assignments = self.assignments
+        return any(
+            assignments[a].worker_id == worker_id and assignments[a].status in ACTIVE_STATUSES
+            for a in self._assignments_by_hit.get(hit_id, ())
+        )
 
     def list_hit_groups(self, worker_id: str | None) -> list[HitGroupView]:
         with self._transaction():
@@ -174,9 +175,10 @@ class WorkerOperations(MarketplaceCore):
     def next_hit_for_worker(self, hit_type_id: str, worker_id: str | None) -> str | None:
         with self._transaction() as now:
             self._get_hit_type(hit_type_id)
-            worked = self._worked_hit_ids(worker_id) if worker_id else set()
             for hit_id in self._assignable_by_type.get(hit_type_id, {}):
-                if hit_id not in worked and self._hit_status(self.hits[hit_id], now) == "Assignable":
+                if worker_id and self._has_worked(worker_id, hit_id):
+                    continue
+                if self._hit_status(self.hits[hit_id], now) == "Assignable":
                     return hit_id
             return None
 
@@ -217,7 +219,7 @@ class WorkerOperations(MarketplaceCore):
                     "AWS.MechanicalTurk.HITNotAssignable", f"Hit {hit.id} is {status} and cannot be accepted."
                 )
             self._check_worker_may(hit_type, worker, "Accept")
-            if hit.id in self._worked_hit_ids(worker.id):
+            if self._has_worked(worker.id, hit.id):
                 raise InvalidState(
                     "AWS.MechanicalTurk.AssignmentAlreadyExists",
                     f"Worker {worker.id} has already worked on Hit {hit.id}.",

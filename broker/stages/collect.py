@@ -44,7 +44,7 @@ from broker.store.hits import (
 from broker.store.jobs import job_spec
 from broker.store.streams import EVENT, SQS_LONGEST_RETENTION, forget_event_marks, last_poll, marked, set_last_poll
 from broker.store.streams import mark as record_marks
-from broker.store.tables import Hit, Job
+from broker.store.tables import Job
 from broker.tasks.registry import task_type
 from broker.verify.answers import apply_verdicts
 from broker.verify.batching import is_verification
@@ -273,7 +273,8 @@ def collect_hits(
     ids = [remote["HITId"] for remote in page]
     with reading(engine) as session:
         rows = hits_by_marketplace_id(session, job.id, ids)
-        known = stored_assignment_ids(session, ids)
+        open_ids = [hit_id for hit_id, hit in rows.items() if hit.status == HitStatus.OPEN]
+        known = stored_assignment_ids(session, open_ids) if open_ids else set()
     fetched: dict[str, list[dict]] = {}
     for remote in page:
         hit = rows.get(remote["HITId"])
@@ -311,7 +312,7 @@ def collect_hits(
 def _store(
     engine: Engine,
     job: Job,
-    rows: dict[str, Hit],
+    rows: dict[str, Any],
     fetched: dict[str, list[dict]],
     known: set[str],
     extensions_allowed: int,
@@ -319,6 +320,8 @@ def _store(
     zero_answer_reason: str = "",
 ) -> tuple[list[str], list[str]]:
     """One transaction: new assignments, HIT and object states. Returns (to mark Reviewing, to extend)."""
+    if not fetched:  # every HIT of the page was collected before: nothing to write
+        return [], []
     to_mark: list[str] = []
     zero_answer_reason = zero_answer_reason or REASON_EXPIRED
     to_extend: list[str] = []

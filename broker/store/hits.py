@@ -273,11 +273,14 @@ def objects_awaiting_answers(session: Session, job_id: int) -> int:
     )
 
 
-def hits_by_marketplace_id(session: Session, job_id: int, hit_ids: Sequence[str]) -> dict[str, Hit]:
-    """HITId -> the job's Hit row, for these marketplace HITs (unknown ones are absent)."""
-    return {
-        hit.hit_id: hit for hit in session.exec(select(Hit).where(Hit.job_id == job_id, Hit.hit_id.in_(list(hit_ids))))
-    }
+def hits_by_marketplace_id(session: Session, job_id: int, hit_ids: Sequence[str]) -> dict[str, Any]:
+    """HITId -> the job's Hit row as a plain row (id, hit_id, status, max_assignments), for these
+    marketplace HITs (unknown ones are absent). Plain: a listing page names 100 HITs, mostly ones
+    collected before, at every collect tick."""
+    query = select(Hit.id, Hit.hit_id, Hit.status, Hit.max_assignments).where(
+        Hit.job_id == job_id, Hit.hit_id.in_(list(hit_ids))
+    )
+    return {hit.hit_id: hit for hit in session.exec(query)}
 
 
 def stored_assignment_ids(session: Session, hit_ids: Sequence[str]) -> set[str]:

@@ -25,9 +25,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import Connection, bindparam, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -41,21 +42,35 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 
 
-def take_slot(session: Session, account: str, rate: float, now: float) -> float:
-    """Reserve the account's next call slot at `rate` calls a second; seconds to wait before calling."""
-    interval = 1.0 / rate
-    tolerance = (max(1.0, rate) - 1.0) * interval  # a full bucket lets one second's calls go at once
-    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
-    statement = (
+def _dialect_name(executor: Session | Connection) -> str:
+    return executor.dialect.name if isinstance(executor, Connection) else executor.get_bind().dialect.name
+
+
+@lru_cache(maxsize=4)
+def _slot_statement(dialect: str) -> Any:
+    """The slot-taking UPDATE, built once per dialect (made anew, it costs as much as running it)."""
+    greatest = func.greatest if dialect == "postgresql" else func.max
+    return (
         update(RateLimit)
-        .where(RateLimit.account == account)
-        .values(next_slot=greatest(RateLimit.next_slot, now) + interval)
+        .where(RateLimit.account == bindparam("slot_account"))
+        .values(next_slot=greatest(RateLimit.next_slot, bindparam("now")) + bindparam("interval"))
         .returning(RateLimit.next_slot)
     )
-    slot = session.execute(statement).scalar()
+
+
+def take_slot(executor: Session | Connection, account: str, rate: float, now: float) -> float:
+    """Reserve the account's next call slot at `rate` calls a second; seconds to wait before calling.
+
+    `executor`: a Session or, cheaper for a statement made before every MTurk call, a Connection
+    (plain SQL: no ORM bookkeeping around the UPDATE)."""
+    interval = 1.0 / rate
+    tolerance = (max(1.0, rate) - 1.0) * interval  # a full bucket lets one second's calls go at once
+    statement = _slot_statement(_dialect_name(executor))
+    values = {"slot_account": account, "now": now, "interval": interval}
+    slot = executor.execute(statement, values).scalar()
     if slot is None:  # the account's first call: its row, then the same statement
-        _insert_ignoring_conflict(session, RateLimit, {"account": account, "next_slot": 0.0}, ["account"])
-        slot = session.execute(statement).scalar()
+        _insert_ignoring_conflict(executor, RateLimit, {"account": account, "next_slot": 0.0}, ["account"])
+        slot = executor.execute(statement, values).scalar()
     return max(0.0, float(slot) - interval - tolerance - now)
 
 
@@ -88,10 +103,11 @@ def call_counts(session: Session, job_id: int | None = None) -> dict[str, dict[s
     return {op: {"calls": int(calls or 0), "throttled": int(throttled or 0)} for op, calls, throttled in sorted(rows)}
 
 
-def _insert_ignoring_conflict(session: Session, table: Any, values: dict[str, Any], keys: list[str]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(**values)
-    session.execute(insert.on_conflict_do_nothing(index_elements=keys))
+def _insert_ignoring_conflict(
+    executor: Session | Connection, table: Any, values: dict[str, Any], keys: list[str]
+) -> None:
+    insert = (pg_insert if _dialect_name(executor) == "postgresql" else sqlite_insert)(table).values(**values)
+    executor.execute(insert.on_conflict_do_nothing(index_elements=keys))
 
 
 @dataclass
@@ -112,8 +128,8 @@ class DatabaseCallGate:
         rate = self.rates(target)
         if not rate:
             return
-        with transaction(self.engine) as session:
-            wait = take_slot(session, target.account, rate, self.clock())
+        with self.engine.begin() as connection:  # one transaction: the row's lock is held until it commits
+            wait = take_slot(connection, target.account, rate, self.clock())
         if wait > 0:
             self.sleep(wait)
 

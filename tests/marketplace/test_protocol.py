@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 
@@ -81,8 +81,6 @@ def test_framing_errors():
 
 
 def test_response_serialisation_uses_epoch_seconds_and_drops_none():
-    from datetime import datetime
-
     body = json.loads(protocol.response_body({"A": datetime(2020, 1, 1, tzinfo=UTC), "B": None, "C": [1]}))
     assert body == {"A": 1577836800, "C": [1]}
 
@@ -90,3 +88,22 @@ def test_response_serialisation_uses_epoch_seconds_and_drops_none():
 def test_error_body_carries_turk_error_code():
     body = json.loads(protocol.error_body("RequestError", "bad", "AWS.ParameterOutOfRange"))
     assert body == {"__type": "RequestError", "Message": "bad", "TurkErrorCode": "AWS.ParameterOutOfRange"}
+
+
+def test_a_json_text_goes_out_as_the_same_bytes_as_a_plain_string():
+    question = '<HTMLQuestion>\n<p class="x">café \\ "quoted" \u2603</p>\n</HTMLQuestion>'
+    created = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+    def hit(text, index):
+        return {"HITId": f"H{index}", "CreationTime": created, "Question": text, "Gone": None, "MaxAssignments": 3}
+
+    def listing(text):
+        hits = [hit(text, i) for i in range(3)]
+        nested = {"First": text, "List": [{"Q": text}, 2], "N": 1, "Last": text}
+        return {"NumResults": 3, "HITs": hits, "NextToken": "abc", "Nested": nested, "Plain": {"A": [1]}}
+
+    plain = json.dumps(protocol.to_wire(listing(question)), separators=(",", ":")).encode()
+    wrapped = protocol.JsonText(question)
+    assert protocol.response_body(listing(wrapped)) == plain
+    assert protocol.response_body({"HIT": hit(wrapped, 0)}) == protocol.response_body({"HIT": hit(question, 0)})
+    assert json.loads(plain)["HITs"][2]["Question"] == question
