@@ -125,6 +125,12 @@ def categorical_datasets(root: Path) -> list[Path]:
     return [root / name for name in index.loc[index["kind"] == "categorical", "name"]]
 
 
+def selected_datasets(args: argparse.Namespace) -> list[Path]:
+    """The categorical datasets, or only those `--only` names."""
+    only = {s for s in args.only.split(",") if s}
+    return [folder for folder in categorical_datasets(args.datasets) if not only or folder.name in only]
+
+
 def cross_fitted_ece(proba: np.ndarray, truth: np.ndarray, seed: int = 0) -> float:
     """ECE after temperature scaling fitted on one half of the gold and applied to the other."""
     order = np.random.default_rng(seed).permutation(truth.size)
@@ -706,11 +712,8 @@ def run_real(args: argparse.Namespace) -> None:
             _patch_crowdkit_sklearn()
         except ImportError:
             sys.exit("crowd-kit is not installed: pip install -e '.[bench]', or run with --no-crowdkit")
-    only = {s for s in args.only.split(",") if s}
     rows, folders = [], []
-    for folder in categorical_datasets(args.datasets):
-        if only and folder.name not in only:
-            continue
+    for folder in selected_datasets(args):
         data = load_dataset(folder)
         row = Row(data)
         for name in OURS:
@@ -742,11 +745,8 @@ def run_worker_check(args: argparse.Namespace) -> None:
     """The worker-accuracy table alone: each estimator it reports, and crowd-kit DS, fitted once per dataset."""
     if not (args.datasets / "index.csv").exists():
         sys.exit(f"{args.datasets} has no index.csv: the real datasets are not present")
-    only = {s for s in args.only.split(",") if s}
     rows = []
-    for folder in categorical_datasets(args.datasets):
-        if only and folder.name not in only:
-            continue
+    for folder in selected_datasets(args):
         data = load_dataset(folder)
         row = Row(data)
         for name in WORKER_CHECK_METHODS:

@@ -466,21 +466,22 @@ def _marketplace_failure(exc: Exception) -> ActionResult:
 
 def block(engine: Engine, settings: Any, worker_id: str, reason: str) -> ActionResult:
     """`broker worker block WORKER --reason ...` on each marketplace the worker answered on."""
-    try:
-        for client in _clients(engine, settings, worker_id):
-            block_worker(engine, client, worker_id, reason)
-    except (WorkerActionError, ClientError, BotoCoreError) as exc:
-        return _marketplace_failure(exc)
-    return ActionResult(f"blocked {worker_id}")
+    return _on_each_marketplace(engine, settings, worker_id, reason, block_worker, f"blocked {worker_id}")
 
 
 def unblock(engine: Engine, settings: Any, worker_id: str, reason: str) -> ActionResult:
+    return _on_each_marketplace(engine, settings, worker_id, reason, unblock_worker, f"unblocked {worker_id}")
+
+
+def _on_each_marketplace(
+    engine: Engine, settings: Any, worker_id: str, reason: str, action: Callable[..., Any], done: str
+) -> ActionResult:
     try:
         for client in _clients(engine, settings, worker_id):
-            unblock_worker(engine, client, worker_id, reason)
+            action(engine, client, worker_id, reason)
     except (WorkerActionError, ClientError, BotoCoreError) as exc:
         return _marketplace_failure(exc)
-    return ActionResult(f"unblocked {worker_id}")
+    return ActionResult(done)
 
 
 def message(engine: Engine, settings: Any, worker_id: str, subject: str, body: str) -> ActionResult:
